@@ -1,0 +1,139 @@
+"""Contacts, conversations, tickets and messages: what the team inbox shows."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
+
+
+class Direction(enum.StrEnum):
+    """Whether a message came from the customer or went to them."""
+
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class SenderType(enum.StrEnum):
+    """Who wrote a message (DESIGN section 8)."""
+
+    LEAD = "lead"
+    USER = "user"
+    AI = "ai"
+    SYSTEM = "system"
+    CAMPAIGN = "campaign"
+    # Typed on the business phone itself and echoed back by the gateway (fromMe).
+    PHONE = "phone"
+
+
+class ConversationStatus(enum.StrEnum):
+    """Open conversations are shown in the inbox queue."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class TicketStatus(enum.StrEnum):
+    """A ticket is one session of attendance inside a conversation (seed 003)."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Contact(IdMixin, TimestampMixin, Base):
+    """A person a tenant talks to (seed 003's Lead), keyed by the canonical E.164 phone."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("tenant_id", "phone"),)
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    # Canonical E.164 with '+' (Brazilian mobiles always with the ninth digit).
+    phone: Mapped[str] = mapped_column(String(20))
+    # The id WhatsApp last used for the person (may lack the ninth digit), and Meta's BSUID.
+    wa_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
+    first_source: Mapped[str | None] = mapped_column(String(100), default=None)
+    first_campaign: Mapped[str | None] = mapped_column(String(200), default=None)
+    first_medium: Mapped[str | None] = mapped_column(String(100), default=None)
+    opted_out: Mapped[bool] = mapped_column(default=False)
+    opted_out_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_interaction_at: Mapped[datetime | None] = mapped_column(default=None)
+    messages_received: Mapped[int] = mapped_column(default=0)
+
+
+class Conversation(IdMixin, TimestampMixin, Base):
+    """All messages between one contact and one instance."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "contact_id", "instance_id"),
+        Index("ix_conversations_tenant_last", "tenant_id", "last_message_at"),
+    )
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("whatsapp_instances.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default=ConversationStatus.OPEN.value)
+    unread_count: Mapped[int] = mapped_column(default=0)
+    last_message_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Start of the 24-hour customer service window.
+    last_inbound_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Ticket(IdMixin, TimestampMixin, Base):
+    """A session of attendance inside a conversation, with its own attribution (seed 003)."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_conversation_status", "conversation_id", "status"),)
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default=TicketStatus.OPEN.value)
+    source: Mapped[str | None] = mapped_column(String(100), default=None)
+    campaign: Mapped[str | None] = mapped_column(String(200), default=None)
+    medium: Mapped[str | None] = mapped_column(String(100), default=None)
+    ad_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    click_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    opened_at: Mapped[datetime | None] = mapped_column(default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    close_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+
+
+class Message(IdMixin, TimestampMixin, Base):
+    """The one message table: inbound and outbound, with delivery status and its timestamps."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "provider_message_id"),
+        Index("ix_messages_conversation_created", "conversation_id", "created_at"),
+    )
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("whatsapp_instances.id", ondelete="CASCADE"))
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    ticket_id: Mapped[str | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"), default=None)
+    direction: Mapped[str] = mapped_column(String(8))
+    sender_type: Mapped[str] = mapped_column(String(16))
+    type: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str | None] = mapped_column(Text, default=None)
+    media: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Button payload, referral, location, reaction target...: what the type carries beyond text.
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    quoted_provider_message_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    provider_message_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    provider_timestamp: Mapped[datetime | None] = mapped_column(default=None)
+    status: Mapped[str] = mapped_column(String(16))
+    status_rank: Mapped[int] = mapped_column(default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    read_at: Mapped[datetime | None] = mapped_column(default=None)
+    failed_at: Mapped[datetime | None] = mapped_column(default=None)
+    error_code: Mapped[str | None] = mapped_column(String(32), default=None)
+    error_title: Mapped[str | None] = mapped_column(Text, default=None)

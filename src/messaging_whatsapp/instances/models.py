@@ -1,0 +1,61 @@
+"""WhatsApp instances: a number of a tenant through one provider (seed 001's "tenant binding")."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
+
+
+class InstanceStatus(enum.StrEnum):
+    """Whether the engine may use the instance (independent of its WhatsApp connection)."""
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    PAUSED = "paused"
+
+
+class WhatsAppInstance(IdMixin, TimestampMixin, Base):
+    """One WhatsApp number of a tenant, with its provider ids, encrypted credentials and health."""
+
+    __tablename__ = "whatsapp_instances"
+    __table_args__ = (UniqueConstraint("provider", "routing_key"),)
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    display_number: Mapped[str] = mapped_column(String(32))
+    # What the provider's payload names the instance by: Meta phone number id, Twilio number,
+    # Evolution / WuzAPI / simulator instance name. Unique per provider so auto-detection is exact.
+    routing_key: Mapped[str] = mapped_column(String(200))
+    phone_number_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    waba_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    account_sid: Mapped[str | None] = mapped_column(String(64), default=None)
+    instance_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    api_url: Mapped[str | None] = mapped_column(String(500), default=None)
+    # Fernet token of a JSON object of the secrets (access token, app secret, auth token, api key,
+    # hmac key, verify token, webhook secret). Never logged, never returned by the API.
+    credentials_encrypted: Mapped[str] = mapped_column(Text)
+
+    connection_state: Mapped[str] = mapped_column(String(16), default="open")
+    connection_reason: Mapped[str | None] = mapped_column(String(200), default=None)
+    connection_changed_at: Mapped[datetime | None] = mapped_column(default=None)
+    status: Mapped[str] = mapped_column(String(16), default=InstanceStatus.ACTIVE.value)
+
+    # Health (seed 002); scoring rules live in instances/service.py.
+    health_score: Mapped[float] = mapped_column(default=100.0)
+    msgs_sent_today: Mapped[int] = mapped_column(default=0)
+    msgs_delivered_today: Mapped[int] = mapped_column(default=0)
+    msgs_read_today: Mapped[int] = mapped_column(default=0)
+    msgs_failed_today: Mapped[int] = mapped_column(default=0)
+    consecutive_errors: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    last_error_at: Mapped[datetime | None] = mapped_column(default=None)
+    counters_date: Mapped[date | None] = mapped_column(Date, default=None)
+    daily_limit: Mapped[int] = mapped_column(default=1000)
+    warmup_started_at: Mapped[datetime | None] = mapped_column(default=None)
+    timezone: Mapped[str] = mapped_column(String(64), default="America/Sao_Paulo")

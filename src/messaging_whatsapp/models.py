@@ -1,0 +1,27 @@
+"""Every table, imported in one place so metadata (and Alembic) sees them all."""
+
+from messaging_whatsapp.automation.models import OptOut
+from messaging_whatsapp.db import Base
+from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket
+from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.streams.models import StreamEntryRow, StreamGroupRow, StreamPendingRow
+from messaging_whatsapp.tenancy.models import ApiKey, Tenant, User
+from messaging_whatsapp.worker.models import OutboxEvent, ProcessedEvent
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Contact",
+    "Conversation",
+    "Message",
+    "OptOut",
+    "OutboxEvent",
+    "ProcessedEvent",
+    "StreamEntryRow",
+    "StreamGroupRow",
+    "StreamPendingRow",
+    "Tenant",
+    "Ticket",
+    "User",
+    "WhatsAppInstance",
+]

@@ -1,0 +1,54 @@
+"""Tenants (businesses), their users and their API keys."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
+
+
+class UserRole(enum.StrEnum):
+    """Admins manage the tenant; agents work the inbox."""
+
+    ADMIN = "admin"
+    AGENT = "agent"
+
+
+class Tenant(IdMixin, TimestampMixin, Base):
+    """A business using the engine; every other row belongs to exactly one."""
+
+    __tablename__ = "tenants"
+
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="America/Sao_Paulo")
+
+
+class User(IdMixin, TimestampMixin, Base):
+    """A person who logs in to a tenant."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("email"),)
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default=UserRole.AGENT.value)
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+
+class ApiKey(IdMixin, TimestampMixin, Base):
+    """A machine credential of a tenant; only its SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("key_hash"),)
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16), default=UserRole.ADMIN.value)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,0 +1,31 @@
+"""Worker bookkeeping: idempotency keys and the outbox of events to publish after commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from messaging_whatsapp.db import Base, utcnow
+from messaging_whatsapp.streams.models import BigId
+
+
+class ProcessedEvent(Base):
+    """A stream entry (or API idempotency key) whose effects are committed."""
+
+    __tablename__ = "processed_events"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxEvent(Base):
+    """An event written in the same transaction as its cause, relayed to a stream after commit."""
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    stream: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
