@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
@@ -90,7 +90,17 @@ class Ticket(IdMixin, TimestampMixin, Base):
     """A session of attendance inside a conversation, with its own attribution (seed 003)."""
 
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_conversation_status", "conversation_id", "status"),)
+    __table_args__ = (
+        Index("ix_tickets_conversation_status", "conversation_id", "status"),
+        # At most one open ticket per conversation, even with several workers applying at once.
+        Index(
+            "uq_tickets_one_open",
+            "conversation_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
 
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))

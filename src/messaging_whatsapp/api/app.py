@@ -1,0 +1,73 @@
+"""The ASGI application: API, webhook and (in `all` role) the in-process workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from messaging_whatsapp.api import health
+from messaging_whatsapp.api.errors import install_error_handlers
+from messaging_whatsapp.config import Settings, get_settings
+from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.inbox import api as inbox_api
+from messaging_whatsapp.instances import api as instances_api
+from messaging_whatsapp.tenancy import api as tenancy_api
+from messaging_whatsapp.webhooks import api as webhooks_api
+from messaging_whatsapp.webhooks.receiver import WebhookReceiver
+from messaging_whatsapp.worker.inbound import InboundWorker
+
+logger = logging.getLogger(__name__)
+
+
+class Role(enum.StrEnum):
+    """Which parts a server process runs."""
+
+    ALL = "all"
+    API = "api"
+    WEBHOOK = "webhook"
+
+
+def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastAPI:
+    """Build the app; its lifespan opens the engine context and, for `all`, starts the worker."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        context = await EngineContext.open(settings)
+        app.state.context = context
+        app.state.receiver = WebhookReceiver(context.resolver, context.streams, context.names.inbound)
+        stop = asyncio.Event()
+        tasks = []
+        if role is Role.ALL:
+            tasks.append(asyncio.create_task(InboundWorker(context).run(stop), name="inbound-worker"))
+        try:
+            yield
+        finally:
+            stop.set()
+            for task in tasks:
+                try:
+                    await asyncio.wait_for(task, timeout=10)
+                except TimeoutError:
+                    task.cancel()
+            await context.close()
+
+    app = FastAPI(
+        title="messaging-whatsapp",
+        version="0.1.0",
+        summary="Multi-tenant WhatsApp messaging engine",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    if role in (Role.ALL, Role.WEBHOOK):
+        app.include_router(webhooks_api.router)
+    if role in (Role.ALL, Role.API):
+        app.include_router(tenancy_api.router)
+        app.include_router(instances_api.router)
+        app.include_router(inbox_api.router)
+    return app

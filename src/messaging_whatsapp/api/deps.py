@@ -1,0 +1,56 @@
+"""FastAPI dependencies: the engine context, a database session, and the calling principal."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.errors import Unauthorized
+from messaging_whatsapp.tenancy.service import (
+    API_KEY_PREFIX,
+    Principal,
+    principal_from_api_key,
+    principal_from_token,
+)
+
+
+def get_context(request: Request) -> EngineContext:
+    """The process's engine context (set up by the app's lifespan)."""
+    context: EngineContext = request.app.state.context
+    return context
+
+
+Context = Annotated[EngineContext, Depends(get_context)]
+
+
+async def get_session(context: Context) -> AsyncIterator[AsyncSession]:
+    """A session committed when the handler returns normally, rolled back otherwise."""
+    async with context.sessions() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+DbSession = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def get_principal(request: Request, context: Context, session: DbSession) -> Principal:
+    """The caller, from `Authorization: Bearer <JWT or API key>`."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing bearer token (POST /api/v1/auth/login gives one)")
+    token = token.strip()
+    if token.startswith(API_KEY_PREFIX):
+        return await principal_from_api_key(session, token)
+    return principal_from_token(token, context.settings)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

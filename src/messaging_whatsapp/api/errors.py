@@ -1,0 +1,78 @@
+"""Every error leaves the API as {"error": {"code", "message"}} with the right status, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from messaging_whatsapp import errors
+
+logger = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: list[tuple[type[errors.EngineError], int]] = [
+    (errors.NotFound, 404),
+    (errors.Conflict, 409),
+    (errors.InvalidInput, 422),
+    (errors.Unauthorized, 401),
+    (errors.Forbidden, 403),
+    (errors.MalformedPayload, 400),
+    (errors.PayloadTooLarge, 413),
+    (errors.UnsupportedMediaType, 415),
+]
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The uniform error body."""
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def status_for(error: errors.EngineError) -> int:
+    """The HTTP status of a domain error."""
+    for kind, status in STATUS_BY_ERROR:
+        if isinstance(error, kind):
+            return status
+    return 400
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for problem in exc.errors()[:5]:
+        location = ".".join(str(part) for part in problem.get("loc", ()) if part != "body")
+        parts.append(f"{location or 'body'}: {problem.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map domain errors, validation errors, HTTP errors and surprises to JSON errors."""
+
+    @app.exception_handler(errors.EngineError)
+    async def _engine_error(_request: Request, exc: errors.EngineError) -> JSONResponse:
+        return error_response(status_for(exc), exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, "validation_error", _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "error")
+        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", "the server could not complete the request")

@@ -1,0 +1,64 @@
+"""Opt-outs: mark the contact, keep the record, and tell the caller who newly opted out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messaging_whatsapp.automation.models import OptOut
+from messaging_whatsapp.db import insert_for, new_id, utcnow
+from messaging_whatsapp.inbox.models import Contact
+
+
+@dataclass(frozen=True, slots=True)
+class OptOutCandidate:
+    """A message that asked to stop, with who sent it."""
+
+    tenant_id: str
+    contact_id: str
+    phone: str
+    instance_id: str
+    keyword: str
+    text: str | None
+    provider_message_id: str
+    at: datetime
+
+
+async def apply_optouts(session: AsyncSession, candidates: list[OptOutCandidate]) -> list[OptOutCandidate]:
+    """Opt the contacts out; returns the candidates that were not opted out before (once each)."""
+    newly: list[OptOutCandidate] = []
+    seen: set[str] = set()
+    for candidate in sorted(candidates, key=lambda c: c.contact_id):
+        if candidate.contact_id in seen:
+            continue
+        seen.add(candidate.contact_id)
+        changed = await session.execute(
+            update(Contact)
+            .where(Contact.id == candidate.contact_id, Contact.opted_out.is_(False))
+            .values(opted_out=True, opted_out_at=candidate.at, updated_at=utcnow())
+            .returning(Contact.id)
+        )
+        await _record(session, candidate)
+        if changed.first() is not None:
+            newly.append(candidate)
+    return newly
+
+
+async def _record(session: AsyncSession, candidate: OptOutCandidate) -> None:
+    now = utcnow()
+    statement = insert_for(session, OptOut.__table__).values(
+        id=new_id(),
+        tenant_id=candidate.tenant_id,
+        phone=candidate.phone,
+        instance_id=candidate.instance_id,
+        keyword=candidate.keyword,
+        original_text=candidate.text,
+        provider_message_id=candidate.provider_message_id,
+        reason="keyword",
+        created_at=now,
+        updated_at=now,
+    )
+    await session.execute(statement.on_conflict_do_nothing(index_elements=["tenant_id", "phone"]))

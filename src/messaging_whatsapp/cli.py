@@ -1,0 +1,421 @@
+"""The `messaging-whatsapp` command line (also `python -m messaging_whatsapp.cli`).
+
+User mistakes print one line to stderr and exit 1; JSON goes to stdout, logs to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messaging_whatsapp import migrate as migrations
+from messaging_whatsapp.config import Settings, get_settings
+from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.crypto import CredentialsError
+from messaging_whatsapp.errors import EngineError
+from messaging_whatsapp.inbox import service as inbox_service
+from messaging_whatsapp.instances import service as instances_service
+from messaging_whatsapp.instances.schemas import BoundInstance, InstanceBind, InstanceItem
+from messaging_whatsapp.providers.base import ProviderName
+from messaging_whatsapp.streams.base import StreamError
+from messaging_whatsapp.tenancy import service as tenancy_service
+from messaging_whatsapp.worker.inbound import InboundWorker
+
+app = typer.Typer(
+    name="messaging-whatsapp",
+    help="Multi-tenant WhatsApp messaging engine.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+stdout = Console()
+stderr = Console(stderr=True)
+T = TypeVar("T")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    stderr.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code=1)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=str, ensure_ascii=False) + "\n")
+
+
+def _run(work: Callable[[EngineContext], Awaitable[T]], *, migrate: bool = True) -> T:
+    """Open the engine context (migrating first), run `work`, and turn user errors into exit 1."""
+    settings = get_settings()
+
+    async def main() -> T:
+        if migrate:
+            await migrations.upgrade_async(settings.database_url)
+        context = await EngineContext.open(settings)
+        try:
+            return await work(context)
+        finally:
+            await context.close()
+
+    try:
+        return asyncio.run(main())
+    except EngineError as exc:
+        raise _fail(exc.message) from None
+    except (StreamError, CredentialsError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+
+
+async def _in_session(context: EngineContext, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async with context.sessions() as session, session.begin():
+        return await work(session)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    settings = get_settings()
+    try:
+        migrations.upgrade(settings.database_url)
+    except Exception as exc:
+        raise _fail(f"migration failed: {exc}") from None
+    stderr.print("database is up to date")
+
+
+@app.command("create-tenant")
+def create_tenant(
+    name: Annotated[str, typer.Option(help="The business's name.")],
+    timezone: Annotated[str, typer.Option(help="IANA time zone for windows and daily counters.")] = (
+        "America/Sao_Paulo"
+    ),
+    as_json: JsonOption = False,
+) -> None:
+    """Create a tenant (a business)."""
+
+    async def work(context: EngineContext) -> dict[str, str]:
+        tenant = await _in_session(context, lambda s: tenancy_service.create_tenant(s, name, timezone))
+        return {"id": tenant.id, "name": tenant.name, "timezone": tenant.timezone}
+
+    tenant = _run(work)
+    if as_json:
+        _print_json(tenant)
+    else:
+        stdout.print(f"tenant {tenant['id']} ({tenant['name']}) created")
+
+
+@app.command("create-user")
+def create_user(
+    tenant_id: Annotated[str, typer.Option(help="The tenant the user belongs to.")],
+    email: Annotated[str, typer.Option()],
+    password: Annotated[str, typer.Option(help="At least 8 characters.")],
+    role: Annotated[str, typer.Option(help="admin or agent.")] = "agent",
+    as_json: JsonOption = False,
+) -> None:
+    """Create a user who can log in to the API and the inbox."""
+
+    async def work(context: EngineContext) -> dict[str, str]:
+        user = await _in_session(
+            context, lambda s: tenancy_service.create_user(s, tenant_id, email, password, role)
+        )
+        return {"id": user.id, "tenant_id": user.tenant_id, "email": user.email, "role": user.role}
+
+    user = _run(work)
+    if as_json:
+        _print_json(user)
+    else:
+        stdout.print(f"user {user['email']} ({user['role']}) created")
+
+
+@app.command("create-api-key")
+def create_api_key(
+    tenant_id: Annotated[str, typer.Option()],
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "default",
+    as_json: JsonOption = False,
+) -> None:
+    """Create an API key for machine access; the key is shown once."""
+
+    async def work(context: EngineContext) -> dict[str, str]:
+        key, raw = await _in_session(context, lambda s: tenancy_service.create_api_key(s, tenant_id, name))
+        return {"id": key.id, "name": key.name, "api_key": raw}
+
+    created = _run(work)
+    if as_json:
+        _print_json(created)
+    else:
+        stdout.print(f"API key {created['name']}: {created['api_key']}  (store it now; it is not shown again)")
+
+
+@app.command("bind-tenant")
+def bind_tenant(
+    tenant_id: Annotated[str, typer.Option()],
+    provider: Annotated[ProviderName, typer.Option(case_sensitive=False)],
+    display_number: Annotated[str, typer.Option(help="The WhatsApp number, E.164.")],
+    name: Annotated[str | None, typer.Option(help="A label for the number.")] = None,
+    phone_number_id: Annotated[str | None, typer.Option(help="Meta: phone number id.")] = None,
+    waba_id: Annotated[str | None, typer.Option(help="Meta: WhatsApp Business Account id.")] = None,
+    access_token: Annotated[str | None, typer.Option(help="Meta: access token.")] = None,
+    verify_token: Annotated[str | None, typer.Option(help="Meta: webhook verify token.")] = None,
+    app_secret: Annotated[str | None, typer.Option(help="Meta: app secret (signatures).")] = None,
+    account_sid: Annotated[str | None, typer.Option(help="Twilio: account SID.")] = None,
+    auth_token: Annotated[str | None, typer.Option(help="Twilio: auth token.")] = None,
+    instance_name: Annotated[str | None, typer.Option(help="Evolution / WuzAPI / simulator name.")] = None,
+    api_url: Annotated[str | None, typer.Option(help="Evolution / WuzAPI: base URL.")] = None,
+    api_key: Annotated[str | None, typer.Option(help="Evolution API key / WuzAPI user token.")] = None,
+    hmac_key: Annotated[str | None, typer.Option(help="WuzAPI: HMAC key for signed webhooks.")] = None,
+    daily_limit: Annotated[int, typer.Option(help="Messages per day at most.")] = 1000,
+    as_json: JsonOption = False,
+) -> None:
+    """Bind a WhatsApp number to a tenant through a provider; prints the webhook URL to configure."""
+    try:
+        bind = InstanceBind(
+            provider=provider,
+            display_number=display_number,
+            name=name,
+            phone_number_id=phone_number_id,
+            waba_id=waba_id,
+            access_token=access_token,
+            verify_token=verify_token,
+            app_secret=app_secret,
+            account_sid=account_sid,
+            auth_token=auth_token,
+            instance_name=instance_name,
+            api_url=api_url,
+            api_key=api_key,
+            hmac_key=hmac_key,
+            daily_limit=daily_limit,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+    async def work(context: EngineContext) -> BoundInstance:
+        async def bind_in(session: AsyncSession) -> BoundInstance:
+            instance, url = await instances_service.bind_instance(
+                session, context.cipher, context.settings, tenant_id, bind
+            )
+            item = InstanceItem.model_validate(instance)
+            return BoundInstance(**item.model_dump(), webhook_url=url)
+
+        return await _in_session(context, bind_in)
+
+    bound = _run(work)
+    if as_json:
+        _print_json(bound.model_dump(mode="json"))
+        return
+    stdout.print(f"{bound.provider} number {bound.display_number} bound as instance {bound.id}")
+    stdout.print(f"webhook URL: {bound.webhook_url}")
+
+
+@app.command("list-bindings")
+def list_bindings(
+    tenant_id: Annotated[str | None, typer.Option(help="Only this tenant's numbers.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List bound numbers with their connection state and health."""
+
+    async def work(context: EngineContext) -> list[InstanceItem]:
+        async def load(session: AsyncSession) -> list[InstanceItem]:
+            instances = await instances_service.list_instances(session, tenant_id)
+            return [InstanceItem.model_validate(instance) for instance in instances]
+
+        return await _in_session(context, load)
+
+    items = _run(work)
+    if as_json:
+        _print_json([item.model_dump(mode="json") for item in items])
+        return
+    table = Table("id", "provider", "name", "number", "connection", "status", "health", "sent today")
+    for item in items:
+        table.add_row(
+            item.id,
+            item.provider,
+            item.name,
+            item.display_number,
+            item.connection_state,
+            item.status,
+            f"{item.health_score:.0f}",
+            str(item.msgs_sent_today),
+        )
+    stdout.print(table)
+
+
+@app.command("list-conversations")
+def list_conversations(
+    tenant_id: Annotated[str, typer.Option()],
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List a tenant's conversations, most recent first."""
+
+    async def work(context: EngineContext) -> list[dict[str, Any]]:
+        async def load(session: AsyncSession) -> list[dict[str, Any]]:
+            await tenancy_service.get_tenant(session, tenant_id)
+            page = await inbox_service.list_conversations(session, tenant_id, limit=limit)
+            return [item.model_dump(mode="json") for item in page.items]
+
+        return await _in_session(context, load)
+
+    items = _run(work)
+    if as_json:
+        _print_json(items)
+        return
+    table = Table("id", "contact", "name", "status", "unread", "last message")
+    for item in items:
+        contact = item["contact"]
+        opted = " (opted out)" if contact["opted_out"] else ""
+        table.add_row(
+            item["id"],
+            contact["phone"] + opted,
+            contact["name"] or "",
+            item["status"],
+            str(item["unread_count"]),
+            item["last_message_at"] or "",
+        )
+    stdout.print(table)
+
+
+@app.command("stream-info")
+def stream_info(as_json: JsonOption = False) -> None:
+    """Length and pending entries of every stream, and the DLQ."""
+
+    async def work(context: EngineContext) -> list[dict[str, Any]]:
+        names = context.names
+        streams = [names.inbound, names.outbound, names.events, names.materials, names.dlq]
+        infos = [await context.streams.info(stream) for stream in streams]
+        return [
+            {
+                "stream": info.stream,
+                "length": info.length,
+                "groups": [
+                    {"name": g.name, "pending": g.pending, "consumers": g.consumers, "lag": g.lag}
+                    for g in info.groups
+                ],
+            }
+            for info in infos
+        ]
+
+    infos = _run(work)
+    if as_json:
+        _print_json(infos)
+        return
+    table = Table("stream", "length", "group", "pending", "consumers", "lag")
+    for info in infos:
+        groups = info["groups"] or [{"name": "-", "pending": "", "consumers": "", "lag": ""}]
+        for group in groups:
+            table.add_row(
+                info["stream"], str(info["length"]), group["name"], str(group["pending"]),
+                str(group["consumers"]), "" if group["lag"] is None else str(group["lag"]),
+            )
+    stdout.print(table)
+
+
+@app.command("replay-dlq")
+def replay_dlq(
+    limit: Annotated[int | None, typer.Option(help="Replay at most this many entries.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move dead-lettered entries back onto the streams they came from."""
+
+    async def work(context: EngineContext) -> int:
+        return await context.streams.replay_dlq(limit)
+
+    moved = _run(work)
+    if as_json:
+        _print_json({"replayed": moved})
+    else:
+        stdout.print(f"replayed {moved} entr{'y' if moved == 1 else 'ies'}")
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+async def _ensure_demo(context: EngineContext) -> None:
+    """Create the demo tenant, login and simulator number once, and print how to use them."""
+    from messaging_whatsapp.demo import ensure_demo_tenant
+
+    demo = await ensure_demo_tenant(context)
+    stderr.print(
+        f"\n[bold]demo tenant[/bold] {demo.tenant_id}\n"
+        f"  login:     {demo.email} / {demo.password}\n"
+        f"  token:     curl -s -X POST {context.settings.public_url}/api/v1/auth/login "
+        f"-H 'content-type: application/json' -d '{{\"email\":\"{demo.email}\",\"password\":\"{demo.password}\"}}'\n"
+        f"  simulator: instance {demo.instance_id}, webhook {demo.webhook_url}\n",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def serve(
+    role: Annotated[str, typer.Option(help="all (API, webhook and workers), api or webhook.")] = "all",
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    demo: Annotated[bool, typer.Option("--demo", help="Create a demo tenant and print its login.")] = False,
+    workers: Annotated[int, typer.Option(help="HTTP worker processes (api/webhook roles).")] = 1,
+) -> None:
+    """Run the HTTP server (and, for role all, the workers in process)."""
+    import uvicorn
+
+    from messaging_whatsapp.api.app import Role
+
+    try:
+        server_role = Role(role)
+    except ValueError:
+        raise _fail(f"--role must be one of {', '.join(r.value for r in Role)}") from None
+    if workers > 1 and server_role is Role.ALL:
+        raise _fail("--workers > 1 needs --role api or webhook (run `worker` processes for the rest)")
+    settings = get_settings()
+    _configure_logging(settings)
+
+    async def prepare(context: EngineContext) -> None:
+        if demo:
+            await _ensure_demo(context)
+
+    _run(prepare)
+    stderr.print(f"messaging-whatsapp ({server_role.value}) on http://{host}:{port}  docs: /docs")
+    if workers > 1:
+        factory = f"messaging_whatsapp.api.asgi:{server_role.value}_app"
+        uvicorn.run(factory, factory=True, host=host, port=port, workers=workers, log_level="warning")
+        return
+    from messaging_whatsapp.api.app import create_app
+
+    uvicorn.run(create_app(settings, server_role), host=host, port=port, log_level="warning", access_log=False)
+
+
+@app.command()
+def worker() -> None:
+    """Run an inbound worker until interrupted (run as many as you like, on any host)."""
+    settings = get_settings()
+    _configure_logging(settings)
+
+    async def work(context: EngineContext) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        stderr.print("inbound worker running; Ctrl-C to stop")
+        await InboundWorker(context).run(stop)
+
+    _run(work)
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

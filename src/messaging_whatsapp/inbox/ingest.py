@@ -1,0 +1,751 @@
+"""Applies normalised provider events to the inbox, a batch at a time, idempotently.
+
+Everything here runs inside the caller's transaction and is safe to run again for the same input:
+messages are deduplicated on (instance, provider message id), receipts only ever raise a status,
+counters move only for rows that were really created or changed, and each stream entry's key is
+recorded so a redelivered entry is skipped whole. Set-based statements keep a batch to a handful
+of round trips instead of several per event (the seed's fetch-change-save loop).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, case, delete, func, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messaging_whatsapp.automation.optout import optout_keyword, optout_payload_keyword
+from messaging_whatsapp.automation.service import OptOutCandidate, apply_optouts
+from messaging_whatsapp.db import UTCDateTime, insert_for, new_id, utcnow
+from messaging_whatsapp.inbox.models import (
+    Contact,
+    Conversation,
+    ConversationStatus,
+    Direction,
+    Message,
+    SenderType,
+    Ticket,
+    TicketStatus,
+)
+from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
+from messaging_whatsapp.phones import canonical_phone
+from messaging_whatsapp.providers.base import (
+    STATUS_RANK,
+    ConnectionState,
+    ConnectionUpdate,
+    DeliveryStatus,
+    Ignored,
+    InboundMessage,
+    NormalisedEvent,
+    StatusError,
+    StatusUpdate,
+)
+from messaging_whatsapp.worker.models import OutboxEvent, ProcessedEvent
+
+INBOUND_STATUS = "received"
+DELIVERED_RANK = STATUS_RANK[DeliveryStatus.DELIVERED]
+
+contacts_table: Table = Contact.__table__  # type: ignore[assignment]
+conversations_table: Table = Conversation.__table__  # type: ignore[assignment]
+messages_table: Table = Message.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestEntry:
+    """One stream entry's events, with the instance it was verified for."""
+
+    key: str
+    tenant_id: str
+    instance_id: str
+    received_at: datetime
+    events: list[NormalisedEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedEvent:
+    """An event for other systems, written to the outbox in the same transaction."""
+
+    type: str
+    tenant_id: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class IngestResult:
+    """What a batch did, for metrics and for the relay of published events."""
+
+    entries_applied: int = 0
+    entries_already_processed: int = 0
+    messages_created: int = 0
+    messages_duplicate: int = 0
+    receipts_applied: int = 0
+    receipts_without_effect: int = 0
+    connection_changes: int = 0
+    opt_outs: int = 0
+    ignored: Counter[str] = field(default_factory=Counter)
+    outbox_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Inbound:
+    entry: IngestEntry
+    message: InboundMessage
+    phone: str
+    contact_id: str = ""
+    conversation_id: str = ""
+
+
+@dataclass
+class _Receipt:
+    """Every receipt of one message in the batch folded into one change (order-independent)."""
+
+    tenant_id: str
+    instance_id: str
+    provider_message_id: str
+    rank: int = -1
+    status: DeliveryStatus = DeliveryStatus.QUEUED
+    stage_times: dict[str, datetime] = field(default_factory=dict)
+    error: StatusError | None = None
+
+
+async def apply_entries(
+    session: AsyncSession, entries: list[IngestEntry], events_stream: str
+) -> IngestResult:
+    """Apply the entries' events in the session's transaction; the caller commits."""
+    result = IngestResult()
+    fresh = await _unprocessed(session, entries)
+    result.entries_already_processed = len(entries) - len(fresh)
+    if not fresh:
+        return result
+    inbound, receipts, connections = _split(fresh, result)
+    published: list[PublishedEvent] = []
+    if inbound:
+        published += await _apply_inbound(session, inbound, result)
+    if receipts:
+        published += await _apply_receipts(session, list(receipts.values()), result)
+    if connections:
+        await _apply_connections(session, connections, result)
+    await _record_processed(session, fresh)
+    result.outbox_ids = await _write_outbox(session, published, events_stream)
+    result.entries_applied = len(fresh)
+    return result
+
+
+async def _unprocessed(session: AsyncSession, entries: list[IngestEntry]) -> list[IngestEntry]:
+    keys = [entry.key for entry in entries]
+    done = set((await session.scalars(select(ProcessedEvent.key).where(ProcessedEvent.key.in_(keys)))).all())
+    seen: set[str] = set()
+    fresh = []
+    for entry in entries:
+        if entry.key in done or entry.key in seen:
+            continue
+        seen.add(entry.key)
+        fresh.append(entry)
+    return fresh
+
+
+def _split(
+    entries: list[IngestEntry], result: IngestResult
+) -> tuple[list[_Inbound], dict[tuple[str, str], _Receipt], dict[str, tuple[IngestEntry, ConnectionUpdate]]]:
+    inbound: list[_Inbound] = []
+    receipts: dict[tuple[str, str], _Receipt] = {}
+    connections: dict[str, tuple[IngestEntry, ConnectionUpdate]] = {}
+    for entry in entries:
+        for event in entry.events:
+            if isinstance(event, InboundMessage):
+                inbound.append(_Inbound(entry, event, canonical_phone(event.phone)))
+            elif isinstance(event, StatusUpdate):
+                key = (entry.instance_id, event.provider_message_id)
+                receipt = receipts.setdefault(
+                    key, _Receipt(entry.tenant_id, entry.instance_id, event.provider_message_id)
+                )
+                _fold_receipt(receipt, event)
+            elif isinstance(event, ConnectionUpdate):
+                # The last change in stream order wins.
+                connections[entry.instance_id] = (entry, event)
+            elif isinstance(event, Ignored):
+                result.ignored[event.reason.value] += 1
+    return inbound, receipts, connections
+
+
+def _fold_receipt(receipt: _Receipt, update: StatusUpdate) -> None:
+    stage = update.status.value
+    if stage != DeliveryStatus.QUEUED.value:
+        previous = receipt.stage_times.get(stage)
+        receipt.stage_times[stage] = min(previous, update.timestamp) if previous else update.timestamp
+    rank = STATUS_RANK[update.status]
+    if rank > receipt.rank:
+        receipt.rank = rank
+        receipt.status = update.status
+    if update.status is DeliveryStatus.FAILED and receipt.error is None:
+        receipt.error = update.error or StatusError(code="unknown", title="failed")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Inbound messages
+
+
+async def _apply_inbound(
+    session: AsyncSession, items: list[_Inbound], result: IngestResult
+) -> list[PublishedEvent]:
+    await _upsert_contacts(session, items)
+    await _upsert_conversations(session, items)
+    new_items = await _new_messages(session, items, result)
+    if not new_items:
+        return []
+    tickets = await _open_tickets(session, [i for i in new_items if not i.message.from_me])
+    created = await _insert_messages(session, new_items, tickets)
+    result.messages_duplicate += len(new_items) - len(created)
+    result.messages_created += len(created)
+    created_items = [item for item in new_items if _message_key(item) in created]
+    await _bump_counters(session, created_items)
+    published = [
+        _inbound_event(item, created[_message_key(item)])
+        for item in created_items
+        if not item.message.from_me
+    ]
+    published += await _apply_optout_keywords(session, created_items, result)
+    return published
+
+
+def _message_key(item: _Inbound) -> tuple[str, str]:
+    return item.entry.instance_id, item.message.provider_message_id
+
+
+async def _upsert_contacts(session: AsyncSession, items: list[_Inbound]) -> None:
+    now = utcnow()
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for item in items:
+        msg = item.message
+        row = rows.setdefault(
+            (item.entry.tenant_id, item.phone),
+            {
+                "id": new_id(),
+                "tenant_id": item.entry.tenant_id,
+                "phone": item.phone,
+                "wa_id": None,
+                "user_id": None,
+                "name": None,
+                "first_source": None,
+                "first_campaign": None,
+                "first_medium": None,
+                "opted_out": False,
+                "opted_out_at": None,
+                "last_interaction_at": None,
+                "messages_received": 0,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        if msg.from_me:
+            continue
+        # Only the customer's own messages say who they are; an echo carries the business's name.
+        row["name"] = msg.contact_name or row["name"]
+        row["wa_id"] = msg.phone
+        row["user_id"] = msg.user_id or row["user_id"]
+        if row["first_source"] is None:
+            row.update(_attribution(msg))
+    insert = insert_for(session, contacts_table)
+    statement = insert.values(sorted(rows.values(), key=lambda r: (r["tenant_id"], r["phone"])))
+    excluded = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=["tenant_id", "phone"],
+        set_={
+            "name": func.coalesce(excluded.name, contacts_table.c.name),
+            "wa_id": func.coalesce(excluded.wa_id, contacts_table.c.wa_id),
+            "user_id": func.coalesce(excluded.user_id, contacts_table.c.user_id),
+            "updated_at": excluded.updated_at,
+        },
+    ).returning(contacts_table.c.id, contacts_table.c.tenant_id, contacts_table.c.phone)
+    ids = {(row.tenant_id, row.phone): row.id for row in await session.execute(statement)}
+    for item in items:
+        item.contact_id = ids[(item.entry.tenant_id, item.phone)]
+
+
+def _attribution(message: InboundMessage) -> dict[str, str | None]:
+    referral = message.referral
+    if referral is None:
+        return {"first_source": "whatsapp", "first_medium": "organic", "first_campaign": None}
+    return {
+        "first_source": "ctwa",
+        "first_medium": referral.source_type or "ad",
+        "first_campaign": referral.headline or referral.source_id,
+    }
+
+
+async def _upsert_conversations(session: AsyncSession, items: list[_Inbound]) -> None:
+    now = utcnow()
+    rows = {
+        (item.entry.tenant_id, item.contact_id, item.entry.instance_id): {
+            "id": new_id(),
+            "tenant_id": item.entry.tenant_id,
+            "contact_id": item.contact_id,
+            "instance_id": item.entry.instance_id,
+            "status": ConversationStatus.OPEN.value,
+            "unread_count": 0,
+            "last_message_at": None,
+            "last_inbound_at": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for item in items
+    }
+    statement = insert_for(session, conversations_table).values([rows[key] for key in sorted(rows)])
+    statement = statement.on_conflict_do_update(
+        index_elements=["tenant_id", "contact_id", "instance_id"],
+        set_={"updated_at": statement.excluded.updated_at},
+    ).returning(conversations_table.c.id, conversations_table.c.contact_id, conversations_table.c.instance_id)
+    ids = {(row.contact_id, row.instance_id): row.id for row in await session.execute(statement)}
+    for item in items:
+        item.conversation_id = ids[(item.contact_id, item.entry.instance_id)]
+
+
+async def _new_messages(session: AsyncSession, items: list[_Inbound], result: IngestResult) -> list[_Inbound]:
+    """Items whose message is not stored yet (first occurrence within the batch only)."""
+    keys = list({_message_key(item) for item in items})
+    existing = set(
+        (
+            await session.execute(
+                select(Message.instance_id, Message.provider_message_id).where(
+                    tuple_(Message.instance_id, Message.provider_message_id).in_(keys)
+                )
+            )
+        ).tuples()
+    )
+    new_items: list[_Inbound] = []
+    for item in items:
+        key = _message_key(item)
+        if key in existing:
+            result.messages_duplicate += 1
+            continue
+        existing.add(key)
+        new_items.append(item)
+    return new_items
+
+
+async def _open_tickets(session: AsyncSession, items: list[_Inbound]) -> dict[str, str]:
+    """conversation id -> its open ticket, opening one (attributed to the ad, if any) where none is."""
+    if not items:
+        return {}
+    conversation_ids = sorted({item.conversation_id for item in items})
+    tickets = await _select_open_tickets(session, conversation_ids)
+    missing = [cid for cid in conversation_ids if cid not in tickets]
+    if not missing:
+        return tickets
+    first_by_conversation: dict[str, _Inbound] = {}
+    for item in items:
+        first_by_conversation.setdefault(item.conversation_id, item)
+    now = utcnow()
+    rows = [_ticket_row(first_by_conversation[cid], now) for cid in missing]
+    statement = insert_for(session, Ticket.__table__).values(rows)
+    statement = statement.on_conflict_do_nothing(
+        index_elements=["conversation_id"], index_where=Ticket.status == TicketStatus.OPEN.value
+    )
+    await session.execute(statement)
+    tickets.update(await _select_open_tickets(session, missing))
+    return tickets
+
+
+async def _select_open_tickets(session: AsyncSession, conversation_ids: list[str]) -> dict[str, str]:
+    rows = await session.execute(
+        select(Ticket.conversation_id, Ticket.id).where(
+            Ticket.conversation_id.in_(conversation_ids), Ticket.status == TicketStatus.OPEN.value
+        )
+    )
+    return {row.conversation_id: row.id for row in rows}
+
+
+def _ticket_row(item: _Inbound, now: datetime) -> dict[str, Any]:
+    referral = item.message.referral
+    return {
+        "id": new_id(),
+        "tenant_id": item.entry.tenant_id,
+        "conversation_id": item.conversation_id,
+        "status": TicketStatus.OPEN.value,
+        "source": "ctwa" if referral else "whatsapp",
+        "medium": (referral.source_type or "ad") if referral else "organic",
+        "campaign": (referral.headline or referral.source_id) if referral else None,
+        "ad_id": referral.source_id if referral else None,
+        "click_id": referral.click_id if referral else None,
+        "opened_at": item.message.timestamp,
+        "closed_at": None,
+        "close_reason": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def _insert_messages(
+    session: AsyncSession, items: list[_Inbound], tickets: dict[str, str]
+) -> dict[tuple[str, str], str]:
+    """Insert the messages; returns (instance, provider id) -> message id for those really created."""
+    now = utcnow()
+    rows = [_message_row(item, tickets.get(item.conversation_id), now) for item in items]
+    statement = (
+        insert_for(session, messages_table)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["instance_id", "provider_message_id"])
+        .returning(messages_table.c.id, messages_table.c.instance_id, messages_table.c.provider_message_id)
+    )
+    return {(row.instance_id, row.provider_message_id): row.id for row in await session.execute(statement)}
+
+
+def _message_row(item: _Inbound, ticket_id: str | None, now: datetime) -> dict[str, Any]:
+    msg = item.message
+    media = msg.media
+    extra: dict[str, Any] = dict(msg.extra)
+    if msg.button_payload is not None:
+        extra["button_payload"] = msg.button_payload
+    if msg.referral is not None:
+        extra["referral"] = {k: v for k, v in vars_of(msg.referral).items() if v is not None}
+    return {
+        "id": new_id(),
+        "tenant_id": item.entry.tenant_id,
+        "instance_id": item.entry.instance_id,
+        "conversation_id": item.conversation_id,
+        "contact_id": item.contact_id,
+        "ticket_id": None if msg.from_me else ticket_id,
+        "direction": (Direction.OUTBOUND if msg.from_me else Direction.INBOUND).value,
+        "sender_type": (SenderType.PHONE if msg.from_me else SenderType.LEAD).value,
+        "type": msg.type.value,
+        "content": msg.text,
+        "media": {k: v for k, v in vars_of(media).items() if v is not None} if media else None,
+        "extra": extra or None,
+        "quoted_provider_message_id": msg.quoted_message_id,
+        "provider_message_id": msg.provider_message_id,
+        "provider_timestamp": msg.timestamp,
+        # An echo of a message typed on the phone has at least reached WhatsApp's server.
+        "status": DeliveryStatus.SENT.value if msg.from_me else INBOUND_STATUS,
+        "status_rank": STATUS_RANK[DeliveryStatus.SENT] if msg.from_me else 0,
+        "sent_at": msg.timestamp if msg.from_me else None,
+        "delivered_at": None,
+        "read_at": None,
+        "failed_at": None,
+        "error_code": None,
+        "error_title": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def vars_of(value: Any) -> dict[str, Any]:
+    """The fields of a slotted dataclass as a dict."""
+    return {name: getattr(value, name) for name in value.__slots__}
+
+
+async def _bump_counters(session: AsyncSession, items: list[_Inbound]) -> None:
+    conversations: dict[str, dict[str, Any]] = {}
+    contacts: dict[str, dict[str, Any]] = {}
+    for item in items:
+        ts = item.message.timestamp
+        inbound = not item.message.from_me
+        conv = conversations.setdefault(
+            item.conversation_id,
+            {"b_id": item.conversation_id, "b_unread": 0, "b_last": ts, "b_inbound": None},
+        )
+        conv["b_last"] = max(conv["b_last"], ts)
+        if inbound:
+            conv["b_unread"] += 1
+            conv["b_inbound"] = max(conv["b_inbound"] or ts, ts)
+            contact = contacts.setdefault(item.contact_id, {"b_id": item.contact_id, "b_n": 0, "b_last": ts})
+            contact["b_n"] += 1
+            contact["b_last"] = max(contact["b_last"], ts)
+    await _update_conversation_counters(session, [conversations[key] for key in sorted(conversations)])
+    if contacts:
+        await _update_contact_counters(session, [contacts[key] for key in sorted(contacts)])
+
+
+def _later(column: Any, param: str) -> Any:
+    value = bindparam(param, type_=UTCDateTime())
+    return case((or_(column.is_(None), column < value), value), else_=column)
+
+
+async def _update_conversation_counters(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    c = conversations_table.c
+    with_inbound = [row for row in rows if row["b_inbound"] is not None]
+    echoes_only = [row for row in rows if row["b_inbound"] is None]
+    if with_inbound:
+        await session.execute(
+            update(conversations_table)
+            .where(c.id == bindparam("b_id"))
+            .values(
+                unread_count=c.unread_count + bindparam("b_unread"),
+                last_message_at=_later(c.last_message_at, "b_last"),
+                last_inbound_at=_later(c.last_inbound_at, "b_inbound"),
+                status=ConversationStatus.OPEN.value,
+            ),
+            with_inbound,
+        )
+    if echoes_only:
+        await session.execute(
+            update(conversations_table)
+            .where(c.id == bindparam("b_id"))
+            .values(last_message_at=_later(c.last_message_at, "b_last")),
+            [{"b_id": row["b_id"], "b_last": row["b_last"]} for row in echoes_only],
+        )
+
+
+async def _update_contact_counters(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    c = contacts_table.c
+    await session.execute(
+        update(contacts_table)
+        .where(c.id == bindparam("b_id"))
+        .values(
+            messages_received=c.messages_received + bindparam("b_n"),
+            last_interaction_at=_later(c.last_interaction_at, "b_last"),
+        ),
+        rows,
+    )
+
+
+def _inbound_event(item: _Inbound, message_id: str) -> PublishedEvent:
+    msg = item.message
+    return PublishedEvent(
+        type="whatsapp_inbound_received",
+        tenant_id=item.entry.tenant_id,
+        payload={
+            "message_id": message_id,
+            "provider_message_id": msg.provider_message_id,
+            "instance_id": item.entry.instance_id,
+            "conversation_id": item.conversation_id,
+            "contact_id": item.contact_id,
+            "from_phone": item.phone,
+            "text": msg.text,
+            "message_type": msg.type.value,
+            "button_payload": msg.button_payload,
+        },
+    )
+
+
+async def _apply_optout_keywords(
+    session: AsyncSession, items: list[_Inbound], result: IngestResult
+) -> list[PublishedEvent]:
+    candidates = []
+    for item in items:
+        if item.message.from_me:
+            continue
+        keyword = optout_keyword(item.message.text) or optout_payload_keyword(item.message.button_payload)
+        if keyword is None:
+            continue
+        candidates.append(
+            OptOutCandidate(
+                tenant_id=item.entry.tenant_id,
+                contact_id=item.contact_id,
+                phone=item.phone,
+                instance_id=item.entry.instance_id,
+                keyword=keyword,
+                text=item.message.text or item.message.button_payload,
+                provider_message_id=item.message.provider_message_id,
+                at=item.message.timestamp,
+            )
+        )
+    if not candidates:
+        return []
+    opted_out = await apply_optouts(session, candidates)
+    result.opt_outs += len(opted_out)
+    return [
+        PublishedEvent(
+            type="whatsapp_customer_opted_out",
+            tenant_id=candidate.tenant_id,
+            payload={
+                "phone": candidate.phone,
+                "contact_id": candidate.contact_id,
+                "instance_id": candidate.instance_id,
+                "reason": "keyword",
+                "keyword": candidate.keyword,
+            },
+        )
+        for candidate in opted_out
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Status receipts
+
+
+async def _apply_receipts(
+    session: AsyncSession, receipts: list[_Receipt], result: IngestResult
+) -> list[PublishedEvent]:
+    published: list[PublishedEvent] = []
+    for receipt in sorted(receipts, key=lambda r: (r.instance_id, r.provider_message_id)):
+        if receipt.rank <= 0:
+            result.receipts_without_effect += 1
+            continue
+        raised = await _raise_status(session, receipt)
+        await _backfill_stage_times(session, receipt)
+        if raised is None:
+            result.receipts_without_effect += 1
+            continue
+        result.receipts_applied += 1
+        published.append(_receipt_event(receipt, raised))
+    return published
+
+
+def _implied_stage_times(receipt: _Receipt) -> dict[str, datetime]:
+    """A read message was delivered and a delivered one was sent: fill earlier stages in."""
+    times = dict(receipt.stage_times)
+    order = [DeliveryStatus.READ.value, DeliveryStatus.DELIVERED.value, DeliveryStatus.SENT.value]
+    earliest: datetime | None = None
+    for stage in order:
+        if stage in times:
+            earliest = min(times[stage], earliest) if earliest else times[stage]
+        elif earliest is not None:
+            times[stage] = earliest
+    return times
+
+
+_STAGE_COLUMNS = {
+    DeliveryStatus.SENT.value: "sent_at",
+    DeliveryStatus.DELIVERED.value: "delivered_at",
+    DeliveryStatus.READ.value: "read_at",
+    DeliveryStatus.FAILED.value: "failed_at",
+}
+
+
+async def _raise_status(session: AsyncSession, receipt: _Receipt) -> Any | None:
+    """One conditional UPDATE that only ever raises the status; returns the row when it did."""
+    c = messages_table.c
+    values: dict[str, Any] = {
+        "status": receipt.status.value,
+        "status_rank": receipt.rank,
+        "updated_at": utcnow(),
+    }
+    for stage, at in _implied_stage_times(receipt).items():
+        column = c[_STAGE_COLUMNS[stage]]
+        values[column.name] = case((or_(column.is_(None), column > at), at), else_=column)
+    if receipt.status is DeliveryStatus.FAILED and receipt.error is not None:
+        values["error_code"] = receipt.error.code
+        values["error_title"] = receipt.error.title
+    elif receipt.rank >= DELIVERED_RANK:
+        # Delivery proven: an earlier failure report was wrong.
+        values.update(error_code=None, error_title=None, failed_at=None)
+    statement = (
+        update(messages_table)
+        .where(
+            c.instance_id == receipt.instance_id,
+            c.provider_message_id == receipt.provider_message_id,
+            c.status_rank < receipt.rank,
+        )
+        .values(**values)
+        .returning(c.id, c.tenant_id, c.conversation_id, c.contact_id, c.status, c.error_code, c.error_title)
+    )
+    return (await session.execute(statement)).first()
+
+
+async def _backfill_stage_times(session: AsyncSession, receipt: _Receipt) -> None:
+    """Move stage timestamps earlier when a late receipt proves an earlier time (order-independence)."""
+    c = messages_table.c
+    for stage, at in _implied_stage_times(receipt).items():
+        if stage == DeliveryStatus.FAILED.value:
+            continue
+        column = c[_STAGE_COLUMNS[stage]]
+        await session.execute(
+            update(messages_table)
+            .where(
+                c.instance_id == receipt.instance_id,
+                c.provider_message_id == receipt.provider_message_id,
+                c.status_rank >= STATUS_RANK[DeliveryStatus(stage)],
+                or_(column.is_(None), column > at),
+            )
+            .values({column.name: at})
+        )
+
+
+def _receipt_event(receipt: _Receipt, row: Any) -> PublishedEvent:
+    payload = {
+        "message_id": row.id,
+        "provider_message_id": receipt.provider_message_id,
+        "instance_id": receipt.instance_id,
+        "conversation_id": row.conversation_id,
+        "status": row.status,
+    }
+    if receipt.status is DeliveryStatus.FAILED:
+        payload["error"] = {"code": row.error_code, "title": row.error_title}
+        return PublishedEvent("whatsapp_delivery_failed", receipt.tenant_id, payload)
+    return PublishedEvent("whatsapp_delivery_confirmed", receipt.tenant_id, payload)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Connection changes
+
+
+async def _apply_connections(
+    session: AsyncSession, connections: dict[str, tuple[IngestEntry, ConnectionUpdate]], result: IngestResult
+) -> None:
+    table = WhatsAppInstance.__table__
+    for instance_id in sorted(connections):
+        entry, change = connections[instance_id]
+        closed = change.state is ConnectionState.CLOSE
+        values: dict[str, Any] = {
+            "connection_state": change.state.value,
+            "connection_reason": change.reason,
+            "connection_changed_at": entry.received_at,
+            "updated_at": utcnow(),
+        }
+        if closed:
+            values["status"] = InstanceStatus.INACTIVE.value
+        elif change.state is ConnectionState.OPEN:
+            # Reconnection restores only what disconnection took; an operator's pause stays.
+            values["status"] = case(
+                (table.c.status == InstanceStatus.INACTIVE.value, InstanceStatus.ACTIVE.value),
+                else_=table.c.status,
+            )
+        outcome = await session.execute(
+            update(table)
+            .where(
+                table.c.id == instance_id,
+                or_(
+                    table.c.connection_changed_at.is_(None),
+                    table.c.connection_changed_at <= entry.received_at,
+                ),
+            )
+            .values(**values)
+        )
+        result.connection_changes += outcome.rowcount or 0  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Bookkeeping
+
+
+async def _record_processed(session: AsyncSession, entries: list[IngestEntry]) -> None:
+    now = utcnow()
+    statement = insert_for(session, ProcessedEvent.__table__).values(
+        [{"key": entry.key, "created_at": now} for entry in entries]
+    )
+    await session.execute(statement.on_conflict_do_nothing(index_elements=["key"]))
+
+
+async def _write_outbox(session: AsyncSession, published: list[PublishedEvent], stream: str) -> list[int]:
+    if not published:
+        return []
+    now = utcnow()
+    rows = [
+        {
+            "stream": stream,
+            "payload": json.dumps(
+                {
+                    "event_id": new_id(),
+                    "event_type": event.type,
+                    "tenant_id": event.tenant_id,
+                    "occurred_at": now.isoformat(),
+                    "payload": event.payload,
+                },
+                separators=(",", ":"),
+            ),
+            "created_at": now,
+        }
+        for event in published
+    ]
+    statement = insert_for(session, OutboxEvent.__table__).values(rows).returning(OutboxEvent.__table__.c.id)
+    return list((await session.scalars(statement)).all())
+
+
+async def delete_outbox(session: AsyncSession, ids: list[int]) -> None:
+    """Forget relayed outbox events."""
+    if ids:
+        await session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(ids)))

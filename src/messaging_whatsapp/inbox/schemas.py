@@ -1,0 +1,80 @@
+"""Inbox items as the API shows them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ContactItem(BaseModel):
+    """A contact; `phone` is E.164 with '+' (Brazilian mobiles with the ninth digit)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    phone: str
+    name: str | None
+    opted_out: bool
+    opted_out_at: datetime | None = None
+    wa_id: str | None = None
+    first_source: str | None = None
+    first_campaign: str | None = None
+    first_medium: str | None = None
+    last_interaction_at: datetime | None = None
+    messages_received: int = 0
+    created_at: datetime
+
+
+class ContactRef(BaseModel):
+    """The contact as embedded in a conversation."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    phone: str
+    name: str | None
+    opted_out: bool
+
+
+class ConversationItem(BaseModel):
+    """A conversation between one contact and one instance."""
+
+    id: str
+    status: str
+    unread_count: int
+    last_message_at: datetime | None
+    last_inbound_at: datetime | None
+    instance_id: str
+    contact: ContactRef
+    created_at: datetime
+
+
+class MessageError(BaseModel):
+    """Why a message failed, as the provider said it."""
+
+    code: str | None
+    title: str | None
+
+
+class MessageItem(BaseModel):
+    """A message, inbound or outbound, with its delivery status."""
+
+    id: str
+    conversation_id: str
+    instance_id: str
+    direction: str
+    sender_type: str
+    type: str
+    content: str | None
+    media: dict[str, Any] | None
+    extra: dict[str, Any] | None
+    quoted_provider_message_id: str | None
+    status: str
+    provider_message_id: str | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    error: MessageError | None
+    created_at: datetime

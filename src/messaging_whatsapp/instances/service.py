@@ -1,0 +1,230 @@
+"""Binding numbers to tenants, their encrypted credentials, and resolving them for the webhook."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from messaging_whatsapp.config import Settings
+from messaging_whatsapp.crypto import Cipher
+from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound
+from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.instances.schemas import InstanceBind
+from messaging_whatsapp.phones import InvalidPhone, canonical_phone
+from messaging_whatsapp.providers.base import ConnectionState, InstanceSecrets, ProviderName
+from messaging_whatsapp.tenancy.service import get_tenant
+
+# Options each provider cannot work without (CLI flag names are these with dashes).
+REQUIRED_OPTIONS: dict[ProviderName, tuple[str, ...]] = {
+    ProviderName.META: ("phone_number_id", "access_token"),
+    ProviderName.TWILIO: ("account_sid", "auth_token"),
+    ProviderName.EVOLUTION: ("instance_name", "api_url", "api_key"),
+    ProviderName.WUZAPI: ("instance_name", "api_url", "api_key"),
+    ProviderName.SIMULATOR: ("instance_name",),
+}
+SECRET_OPTIONS = ("access_token", "verify_token", "app_secret", "auth_token", "api_key", "hmac_key")
+# Gateways that cannot sign get the per-instance secret in the URL path as well.
+SECRET_IN_PATH = {ProviderName.EVOLUTION, ProviderName.WUZAPI, ProviderName.SIMULATOR}
+
+
+def routing_key_for(provider: ProviderName, raw: str) -> str:
+    """Normalise the key a payload names its instance by (Twilio: our number as E.164 digits)."""
+    if provider is ProviderName.TWILIO:
+        try:
+            return canonical_phone(raw).removeprefix("+")
+        except InvalidPhone:
+            return raw
+    return raw
+
+
+def _routing_key(bind: InstanceBind, display_number: str) -> str:
+    if bind.provider is ProviderName.META:
+        return bind.phone_number_id or ""
+    if bind.provider is ProviderName.TWILIO:
+        return display_number.removeprefix("+")
+    return bind.instance_name or ""
+
+
+def _check_required(bind: InstanceBind, settings: Settings) -> None:
+    missing = [name for name in REQUIRED_OPTIONS[bind.provider] if not getattr(bind, name)]
+    if bind.provider is ProviderName.META and not bind.app_secret and settings.whatsapp_app_secret is None:
+        missing.append("app_secret")
+    if missing:
+        flags = ", ".join("--" + name.replace("_", "-") for name in missing)
+        raise InvalidInput(f"provider {bind.provider.value} needs {flags}")
+
+
+def decrypt_credentials(instance: WhatsAppInstance, cipher: Cipher) -> dict[str, str]:
+    """The instance's secrets as a dict (in memory only; never log it)."""
+    data = json.loads(cipher.decrypt(instance.credentials_encrypted))
+    return {key: str(value) for key, value in data.items() if value is not None}
+
+
+def webhook_url(instance: WhatsAppInstance, credentials: dict[str, str], public_url: str) -> str:
+    """The URL to configure on the provider; for gateways that cannot sign it carries the secret."""
+    base = f"{public_url.rstrip('/')}/webhooks/{instance.provider}/{instance.id}"
+    if ProviderName(instance.provider) in SECRET_IN_PATH:
+        return f"{base}/{credentials['webhook_secret']}"
+    return base
+
+
+async def bind_instance(
+    session: AsyncSession, cipher: Cipher, settings: Settings, tenant_id: str, bind: InstanceBind
+) -> tuple[WhatsAppInstance, str]:
+    """Bind a number of the tenant through a provider; returns the instance and its webhook URL."""
+    await get_tenant(session, tenant_id)
+    _check_required(bind, settings)
+    try:
+        display_number = canonical_phone(bind.display_number)
+    except InvalidPhone as exc:
+        raise InvalidInput(f"display number: {exc}", code="invalid_phone") from exc
+    credentials = {name: getattr(bind, name) for name in SECRET_OPTIONS if getattr(bind, name)}
+    credentials["webhook_secret"] = secrets.token_urlsafe(24)
+    instance = WhatsAppInstance(
+        tenant_id=tenant_id,
+        provider=bind.provider.value,
+        name=bind.name or bind.instance_name or display_number,
+        display_number=display_number,
+        routing_key=_routing_key(bind, display_number),
+        phone_number_id=bind.phone_number_id,
+        waba_id=bind.waba_id,
+        account_sid=bind.account_sid,
+        instance_name=bind.instance_name,
+        api_url=bind.api_url,
+        credentials_encrypted=cipher.encrypt(json.dumps(credentials)),
+        timezone=bind.timezone,
+        daily_limit=bind.daily_limit,
+        warmup_started_at=utcnow(),
+        connection_state=ConnectionState.OPEN.value,
+    )
+    session.add(instance)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            f"a {bind.provider.value} instance with key {instance.routing_key!r} is already bound"
+        ) from exc
+    return instance, webhook_url(instance, credentials, settings.public_url)
+
+
+async def list_instances(session: AsyncSession, tenant_id: str | None = None) -> list[WhatsAppInstance]:
+    """The tenant's instances (all tenants' when tenant_id is None: operator CLI only)."""
+    query = select(WhatsAppInstance).order_by(WhatsAppInstance.created_at, WhatsAppInstance.id)
+    if tenant_id is not None:
+        query = query.where(WhatsAppInstance.tenant_id == tenant_id)
+    return list((await session.scalars(query)).all())
+
+
+async def get_instance(session: AsyncSession, tenant_id: str, instance_id: str) -> WhatsAppInstance:
+    """The tenant's instance, or NotFound (also for another tenant's id)."""
+    instance = await session.scalar(
+        select(WhatsAppInstance).where(
+            WhatsAppInstance.id == instance_id, WhatsAppInstance.tenant_id == tenant_id
+        )
+    )
+    if instance is None:
+        raise NotFound(f"instance {instance_id} not found")
+    return instance
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedInstance:
+    """What the webhook needs to know about an instance, decrypted and cached in memory."""
+
+    id: str
+    tenant_id: str
+    provider: ProviderName
+    routing_key: str
+    secrets: InstanceSecrets
+
+
+class InstanceResolver:
+    """Finds instances for the webhook from an in-memory cache.
+
+    Entries live for `ttl` seconds so other processes' changes are seen; this process's own
+    changes call `invalidate()`. Misses are cached briefly so a flood of requests for an unknown
+    instance does not become a flood of queries.
+    """
+
+    MISS_TTL = 2.0
+
+    def __init__(
+        self, factory: async_sessionmaker[AsyncSession], cipher: Cipher, settings: Settings, ttl: float
+    ) -> None:
+        self._factory = factory
+        self._cipher = cipher
+        self._settings = settings
+        self._ttl = ttl
+        self._by_key: dict[tuple[str, str], tuple[float, ResolvedInstance | None]] = {}
+        self._by_id: dict[str, tuple[float, ResolvedInstance | None]] = {}
+
+    def invalidate(self) -> None:
+        """Forget everything (called when an instance changes)."""
+        self._by_key.clear()
+        self._by_id.clear()
+
+    def _resolved(self, instance: WhatsAppInstance) -> ResolvedInstance:
+        credentials = decrypt_credentials(instance, self._cipher)
+        app_secret = credentials.get("app_secret")
+        if app_secret is None and self._settings.whatsapp_app_secret is not None:
+            app_secret = self._settings.whatsapp_app_secret.get_secret_value()
+        return ResolvedInstance(
+            id=instance.id,
+            tenant_id=instance.tenant_id,
+            provider=ProviderName(instance.provider),
+            routing_key=instance.routing_key,
+            secrets=InstanceSecrets(
+                webhook_secret=credentials["webhook_secret"],
+                app_secret=app_secret,
+                auth_token=credentials.get("auth_token"),
+                api_key=credentials.get("api_key"),
+                hmac_key=credentials.get("hmac_key"),
+                verify_token=credentials.get("verify_token"),
+            ),
+        )
+
+    async def by_routing_key(self, provider: ProviderName, key: str) -> ResolvedInstance | None:
+        """The instance a payload names, or None."""
+        cache_key = (provider.value, routing_key_for(provider, key))
+        cached = self._by_key.get(cache_key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        async with self._factory() as session:
+            instance = await session.scalar(
+                select(WhatsAppInstance).where(
+                    WhatsAppInstance.provider == cache_key[0], WhatsAppInstance.routing_key == cache_key[1]
+                )
+            )
+            resolved = self._resolved(instance) if instance else None
+        self._by_key[cache_key] = (self._expiry(resolved), resolved)
+        return resolved
+
+    async def by_id(self, instance_id: str) -> ResolvedInstance | None:
+        """The instance with this id (from a per-instance webhook URL), or None."""
+        cached = self._by_id.get(instance_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        async with self._factory() as session:
+            instance = await session.get(WhatsAppInstance, instance_id)
+            resolved = self._resolved(instance) if instance else None
+        self._by_id[instance_id] = (self._expiry(resolved), resolved)
+        return resolved
+
+    async def verify_tokens(self) -> list[str]:
+        """Every configured Meta verify token (for the GET verification handshake)."""
+        async with self._factory() as session:
+            instances = await session.scalars(
+                select(WhatsAppInstance).where(WhatsAppInstance.provider == ProviderName.META.value)
+            )
+            tokens = [decrypt_credentials(i, self._cipher).get("verify_token") for i in instances]
+        return [token for token in tokens if token]
+
+    def _expiry(self, resolved: ResolvedInstance | None) -> float:
+        return time.monotonic() + (self._ttl if resolved is not None else self.MISS_TTL)

@@ -1,0 +1,18 @@
+"""Prometheus metrics of the engine (served at GET /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+WEBHOOK_REQUESTS = Counter(
+    "whatsapp_webhook_requests_total", "Webhook requests by provider and outcome", ["provider", "outcome"]
+)
+WEBHOOK_LATENCY = Histogram(
+    "whatsapp_webhook_seconds",
+    "Time to accept a webhook request",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+WORKER_ENTRIES = Counter("whatsapp_worker_entries_total", "Inbound stream entries by outcome", ["outcome"])
+WORKER_CHANGES = Counter("whatsapp_worker_changes_total", "Domain changes applied by the worker", ["kind"])
+IGNORED_EVENTS = Counter("whatsapp_ignored_events_total", "Provider events recognised and ignored", ["reason"])
+EVENTS_PUBLISHED = Counter("whatsapp_events_published_total", "Events relayed to the events stream")

@@ -1,0 +1,48 @@
+"""Phone identity: one canonical E.164 form per person, whatever form WhatsApp uses.
+
+Brazilian mobiles gained a ninth digit in 2012-2016, but WhatsApp ids of numbers outside area codes
+11 to 28 usually still lack it. We store the form with the ninth digit and match both.
+"""
+
+from __future__ import annotations
+
+import phonenumbers
+
+
+class InvalidPhone(ValueError):
+    """The text is not a phone number we can message."""
+
+
+def _brazil_with_ninth_digit(digits: str) -> str:
+    # 55 + DDD (2) + 8-digit subscriber starting 6-9 is a mobile written without its ninth digit.
+    if digits.startswith("55") and len(digits) == 12 and digits[4] in "6789":
+        return digits[:4] + "9" + digits[4:]
+    return digits
+
+
+def canonical_phone(raw: str) -> str:
+    """Canonical E.164 with '+' ("+5531999887766"); raises InvalidPhone when it is not a number."""
+    text = raw.strip()
+    for suffix in ("@s.whatsapp.net", "@c.us"):
+        text = text.removesuffix(suffix)
+    text = text.removeprefix("whatsapp:")
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if not digits or len(digits) > 15:
+        raise InvalidPhone(f"not a phone number: {raw!r}")
+    digits = _brazil_with_ninth_digit(digits)
+    try:
+        number = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhone(f"not a phone number: {raw!r}") from exc
+    if not phonenumbers.is_possible_number(number):
+        raise InvalidPhone(f"not a possible phone number: {raw!r}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_variants(canonical: str) -> list[str]:
+    """Every E.164 form the same person may appear under (the canonical one first)."""
+    variants = [canonical]
+    digits = canonical.removeprefix("+")
+    if digits.startswith("55") and len(digits) == 13 and digits[4] == "9":
+        variants.append("+" + digits[:4] + digits[5:])
+    return variants

@@ -1,0 +1,151 @@
+"""Tenants, users, API keys and bearer tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messaging_whatsapp.config import Settings
+from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from messaging_whatsapp.tenancy.models import ApiKey, Tenant, User, UserRole
+
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so a wrong email costs as much as a wrong password.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+API_KEY_PREFIX = "mwk_"
+JWT_ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the tenant every query is scoped to, and the role."""
+
+    tenant_id: str
+    role: str
+    user_id: str | None = None
+    api_key_id: str | None = None
+
+
+async def create_tenant(session: AsyncSession, name: str, timezone: str = "America/Sao_Paulo") -> Tenant:
+    """Create a tenant."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput("tenant name must not be empty")
+    tenant = Tenant(name=name, timezone=timezone)
+    session.add(tenant)
+    await session.flush()
+    return tenant
+
+
+async def get_tenant(session: AsyncSession, tenant_id: str) -> Tenant:
+    """The tenant, or NotFound."""
+    tenant = await session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound(f"tenant {tenant_id} not found")
+    return tenant
+
+
+async def create_user(session: AsyncSession, tenant_id: str, email: str, password: str, role: str) -> User:
+    """Create a user with an argon2-hashed password."""
+    await get_tenant(session, tenant_id)
+    if role not in {r.value for r in UserRole}:
+        raise InvalidInput(f"role must be one of {', '.join(r.value for r in UserRole)}")
+    email = email.strip().lower()
+    if "@" not in email:
+        raise InvalidInput("email is not valid")
+    if len(password) < 8:
+        raise InvalidInput("password must have at least 8 characters")
+    user = User(tenant_id=tenant_id, email=email, password_hash=_hasher.hash(password), role=role)
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"a user with email {email} already exists") from exc
+    return user
+
+
+async def authenticate(session: AsyncSession, email: str, password: str) -> User:
+    """The active user with these credentials, or Unauthorized (same answer for either mistake)."""
+    user = await session.scalar(select(User).where(User.email == email.strip().lower()))
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        raise Unauthorized("wrong email or password") from None
+    if user is None or not user.is_active:
+        raise Unauthorized("wrong email or password")
+    return user
+
+
+def jwt_secret(settings: Settings) -> str:
+    """JWT_SECRET, else a secret generated once into the data directory (embedded default)."""
+    if settings.jwt_secret is not None:
+        return settings.jwt_secret.get_secret_value()
+    path = Path(settings.data_dir) / "jwt.secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def issue_token(user: User, settings: Settings) -> str:
+    """A signed bearer token for the user."""
+    now = utcnow()
+    claims = {
+        "sub": user.id,
+        "tenant_id": user.tenant_id,
+        "role": user.role,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=settings.jwt_ttl_seconds)).timestamp()),
+    }
+    return jwt.encode(claims, jwt_secret(settings), algorithm=JWT_ALGORITHM)
+
+
+def principal_from_token(token: str, settings: Settings) -> Principal:
+    """Decode and check a bearer token."""
+    try:
+        claims = jwt.decode(token, jwt_secret(settings), algorithms=[JWT_ALGORITHM])
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("invalid or expired token") from exc
+    tenant_id, role, user_id = claims.get("tenant_id"), claims.get("role"), claims.get("sub")
+    if not all(isinstance(value, str) for value in (tenant_id, role, user_id)):
+        raise Unauthorized("invalid token")
+    return Principal(tenant_id=tenant_id, role=role, user_id=user_id)
+
+
+def _hash_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+async def create_api_key(session: AsyncSession, tenant_id: str, name: str) -> tuple[ApiKey, str]:
+    """Create an API key; the raw key is returned once and only its hash is stored."""
+    await get_tenant(session, tenant_id)
+    raw = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(tenant_id=tenant_id, name=name, prefix=raw[:12], key_hash=_hash_key(raw))
+    session.add(key)
+    await session.flush()
+    return key, raw
+
+
+async def principal_from_api_key(session: AsyncSession, raw: str) -> Principal:
+    """The principal of a live API key, or Unauthorized."""
+    key = await session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash_key(raw)))
+    if key is None or key.revoked_at is not None:
+        raise Unauthorized("invalid API key")
+    return Principal(tenant_id=key.tenant_id, role=key.role, api_key_id=key.id)

@@ -1,0 +1,105 @@
+"""The webhook's request path: recognise, resolve, verify, append the raw request, nothing more.
+
+Parsing into domain changes happens in the worker; here we only read as much of the body as it
+takes to find the instance (and to refuse a body that cannot be read), so the answer is fast and
+every accepted request is durably in the inbound stream before we say 200.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.errors import MalformedPayload, NotFound, Unauthorized, UnsupportedMediaType
+from messaging_whatsapp.instances.service import InstanceResolver, ResolvedInstance
+from messaging_whatsapp.providers.base import PayloadError, ProviderName, WebhookRequest
+from messaging_whatsapp.providers.registry import detect_provider, get_provider
+from messaging_whatsapp.streams.base import Streams
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+ACCEPTED_CONTENT_TYPES: dict[ProviderName, frozenset[str]] = {
+    ProviderName.META: frozenset({JSON}),
+    ProviderName.TWILIO: frozenset({FORM}),
+    ProviderName.EVOLUTION: frozenset({JSON}),
+    ProviderName.WUZAPI: frozenset({JSON, FORM}),
+    ProviderName.SIMULATOR: frozenset({JSON}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A request durably queued for the worker."""
+
+    entry_id: str
+    provider: ProviderName
+    instance_id: str
+
+
+class WebhookReceiver:
+    """Accepts provider webhooks onto the inbound stream."""
+
+    def __init__(self, resolver: InstanceResolver, streams: Streams, inbound_stream: str) -> None:
+        self._resolver = resolver
+        self._streams = streams
+        self._inbound_stream = inbound_stream
+
+    async def accept(
+        self, request: WebhookRequest, provider: ProviderName | None = None, instance_id: str | None = None
+    ) -> Accepted:
+        """Verify the request and queue it; raises an EngineError naming what is wrong."""
+        provider = provider or detect_provider(request)
+        if provider is None:
+            raise MalformedPayload("the body is not a webhook of any supported provider")
+        if request.content_type not in ACCEPTED_CONTENT_TYPES[provider]:
+            allowed = " or ".join(sorted(ACCEPTED_CONTENT_TYPES[provider]))
+            raise UnsupportedMediaType(f"{provider.value} webhooks must be {allowed}")
+        instance = await self._resolve(request, provider, instance_id)
+        if not get_provider(provider).verify(request, instance.secrets):
+            raise Unauthorized(f"{provider.value} webhook signature or secret is missing or wrong")
+        try:
+            body = request.body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedPayload("the body is not UTF-8") from exc
+        entry_id = await self._streams.append(
+            self._inbound_stream,
+            {
+                "provider": provider.value,
+                "instance_id": instance.id,
+                "tenant_id": instance.tenant_id,
+                "content_type": request.headers.get("content-type", ""),
+                "body": body,
+                "url": request.url,
+                "received_at": utcnow().isoformat(),
+            },
+        )
+        return Accepted(entry_id=entry_id, provider=provider, instance_id=instance.id)
+
+    async def _resolve(
+        self, request: WebhookRequest, provider: ProviderName, instance_id: str | None
+    ) -> ResolvedInstance:
+        try:
+            # Also proves the body is readable when the URL already names the instance.
+            key = get_provider(provider).routing_key(request)
+        except PayloadError as exc:
+            raise MalformedPayload(f"{provider.value} payload: {exc}") from exc
+        if instance_id is not None:
+            instance = await self._resolver.by_id(instance_id)
+        elif key is None:
+            raise MalformedPayload(f"the {provider.value} payload does not name its instance")
+        else:
+            instance = await self._resolver.by_routing_key(provider, key)
+        # The simulator's unsigned requests are only good for simulator instances.
+        if instance is None or instance.provider is not provider:
+            raise NotFound(f"no {provider.value} instance is bound for this webhook")
+        return instance
+
+    async def verify_tokens(self, instance_id: str | None, global_token: str | None) -> list[str]:
+        """The tokens Meta's GET verification may present."""
+        tokens = [global_token] if global_token else []
+        if instance_id is None:
+            return tokens + await self._resolver.verify_tokens()
+        instance = await self._resolver.by_id(instance_id)
+        if instance is not None and instance.secrets.verify_token:
+            tokens.append(instance.secrets.verify_token)
+        return tokens

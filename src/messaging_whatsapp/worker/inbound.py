@@ -1,0 +1,256 @@
+"""The inbound worker: reads raw webhook requests from the stream and applies them in batches.
+
+An entry is acknowledged only after its effects are committed. A batch is applied in one
+transaction; if that fails, each entry is retried alone so one bad entry cannot hold back the
+rest. An entry whose body cannot be understood goes to the DLQ at once with the reason (retrying
+cannot fix it); one that fails for another reason is retried until it runs out of deliveries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+
+from messaging_whatsapp import metrics
+from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.inbox.ingest import IngestEntry, IngestResult, apply_entries, delete_outbox
+from messaging_whatsapp.phones import InvalidPhone, canonical_phone
+from messaging_whatsapp.providers.base import InboundMessage, PayloadError, ProviderName, WebhookRequest
+from messaging_whatsapp.providers.registry import get_provider
+from messaging_whatsapp.streams.base import StreamEntry, StreamError
+from messaging_whatsapp.worker.models import OutboxEvent, ProcessedEvent
+
+logger = logging.getLogger(__name__)
+
+INBOUND_GROUP = "workers"
+HOUSEKEEPING_SECONDS = 30.0
+# Outbox rows older than this were orphaned by a crash between commit and relay.
+ORPHANED_OUTBOX_AGE = timedelta(seconds=60)
+PROCESSED_KEYS_KEPT = timedelta(days=7)
+
+
+class UnusableEntry(ValueError):
+    """The entry can never be applied (its body is not what its provider sends)."""
+
+
+def consumer_name() -> str:
+    """A consumer name unique to this process and loop."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def prepare(entry: StreamEntry) -> IngestEntry:
+    """Parse an entry's raw request into normalised events; UnusableEntry when it cannot be."""
+    fields = entry.fields
+    try:
+        provider = get_provider(ProviderName(fields["provider"]))
+        request = WebhookRequest(
+            body=fields["body"].encode("utf-8"),
+            headers={"content-type": fields.get("content_type", "")},
+            url=fields.get("url", ""),
+        )
+        events = provider.parse(request)
+        received_at = datetime.fromisoformat(fields["received_at"])
+        tenant_id, instance_id = fields["tenant_id"], fields["instance_id"]
+    except PayloadError as exc:
+        raise UnusableEntry(f"unusable {fields.get('provider')} payload: {exc}") from exc
+    except (KeyError, ValueError) as exc:
+        raise UnusableEntry(f"malformed stream entry: {exc!r}") from exc
+    for event in events:
+        if isinstance(event, InboundMessage):
+            try:
+                canonical_phone(event.phone)
+            except InvalidPhone as exc:
+                raise UnusableEntry(f"unusable sender phone: {exc}") from exc
+    return IngestEntry(
+        key=f"inbound:{entry.id}",
+        tenant_id=tenant_id,
+        instance_id=instance_id,
+        received_at=received_at,
+        events=events,
+    )
+
+
+@dataclass
+class BatchOutcome:
+    """What one pass over the stream did."""
+
+    read: int = 0
+    applied: int = 0
+    dead_lettered: int = 0
+    retried: int = 0
+
+
+class InboundWorker:
+    """Consumes the inbound stream until told to stop."""
+
+    def __init__(self, context: EngineContext, consumer: str | None = None) -> None:
+        self._context = context
+        self._consumer = consumer or consumer_name()
+        self._stream = context.names.inbound
+        self._last_housekeeping = 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Process batches until `stop` is set; survives backend outages by waiting and retrying."""
+        await self._ensure_group()
+        while not stop.is_set():
+            try:
+                await self.run_once()
+                await self._housekeeping()
+            except StreamError:
+                logger.warning("stream backend unavailable; retrying in 1 s", exc_info=True)
+                await asyncio.sleep(1.0)
+            except Exception:
+                logger.exception("inbound worker batch failed; retrying in 1 s")
+                await asyncio.sleep(1.0)
+
+    async def _ensure_group(self) -> None:
+        while True:
+            try:
+                await self._context.streams.ensure_group(self._stream, INBOUND_GROUP)
+                return
+            except StreamError:
+                logger.warning("stream backend unavailable; retrying in 1 s")
+                await asyncio.sleep(1.0)
+
+    async def run_once(self, block_ms: int | None = None) -> BatchOutcome:
+        """Read one batch and apply it."""
+        settings = self._context.settings
+        streams = self._context.streams
+        entries = await streams.read(
+            self._stream,
+            INBOUND_GROUP,
+            self._consumer,
+            settings.worker_batch_size,
+            settings.worker_block_ms if block_ms is None else block_ms,
+        )
+        outcome = BatchOutcome(read=len(entries))
+        if not entries:
+            return outcome
+        prepared: list[tuple[StreamEntry, IngestEntry]] = []
+        for entry in entries:
+            try:
+                prepared.append((entry, prepare(entry)))
+            except UnusableEntry as exc:
+                await streams.dead_letter(self._stream, INBOUND_GROUP, entry, str(exc))
+                metrics.WORKER_ENTRIES.labels("dead_lettered").inc()
+                outcome.dead_lettered += 1
+        if prepared:
+            await self._apply(prepared, outcome)
+        return outcome
+
+    async def _apply(self, prepared: list[tuple[StreamEntry, IngestEntry]], outcome: BatchOutcome) -> None:
+        try:
+            result = await self._commit([ingest for _, ingest in prepared])
+        except Exception:
+            logger.warning("batch of %d failed; applying entries one by one", len(prepared), exc_info=True)
+            for pair in prepared:
+                await self._apply_alone(*pair, outcome=outcome)
+            return
+        await self._context.streams.ack(self._stream, INBOUND_GROUP, [entry.id for entry, _ in prepared])
+        outcome.applied += len(prepared)
+        self._record(result)
+        await self._relay(result.outbox_ids)
+
+    async def _apply_alone(self, entry: StreamEntry, ingest: IngestEntry, outcome: BatchOutcome) -> None:
+        try:
+            result = await self._commit([ingest])
+        except Exception as exc:
+            logger.warning("entry %s failed (delivery %d)", entry.id, entry.deliveries, exc_info=True)
+            moved = await self._context.streams.fail(self._stream, INBOUND_GROUP, entry, f"apply failed: {exc!r}")
+            metrics.WORKER_ENTRIES.labels("dead_lettered" if moved else "retried").inc()
+            if moved:
+                outcome.dead_lettered += 1
+            else:
+                outcome.retried += 1
+            return
+        await self._context.streams.ack(self._stream, INBOUND_GROUP, [entry.id])
+        outcome.applied += 1
+        self._record(result)
+        await self._relay(result.outbox_ids)
+
+    async def _commit(self, entries: list[IngestEntry]) -> IngestResult:
+        async with self._context.sessions() as session, session.begin():
+            return await apply_entries(session, entries, self._context.names.events)
+
+    def _record(self, result: IngestResult) -> None:
+        metrics.WORKER_ENTRIES.labels("applied").inc(result.entries_applied)
+        metrics.WORKER_ENTRIES.labels("already_processed").inc(result.entries_already_processed)
+        for kind, count in (
+            ("message_created", result.messages_created),
+            ("message_duplicate", result.messages_duplicate),
+            ("receipt_applied", result.receipts_applied),
+            ("receipt_without_effect", result.receipts_without_effect),
+            ("connection_change", result.connection_changes),
+            ("opt_out", result.opt_outs),
+        ):
+            if count:
+                metrics.WORKER_CHANGES.labels(kind).inc(count)
+        for reason, count in result.ignored.items():
+            metrics.IGNORED_EVENTS.labels(reason).inc(count)
+
+    async def _relay(self, outbox_ids: list[int]) -> None:
+        """Publish committed outbox events; a crash here leaves them for the orphan sweep."""
+        if outbox_ids:
+            await relay_outbox(self._context, outbox_ids)
+
+    async def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now - self._last_housekeeping < HOUSEKEEPING_SECONDS:
+            return
+        self._last_housekeeping = now
+        await relay_orphaned_outbox(self._context)
+        await self._context.streams.trim(self._stream)
+        async with self._context.sessions() as session, session.begin():
+            await session.execute(
+                delete(ProcessedEvent).where(ProcessedEvent.created_at < utcnow() - PROCESSED_KEYS_KEPT)
+            )
+
+
+async def relay_outbox(context: EngineContext, ids: list[int]) -> int:
+    """Append the given outbox events to their streams, then delete them (at least once)."""
+    async with context.sessions() as session:
+        query = select(OutboxEvent).where(OutboxEvent.id.in_(ids)).order_by(OutboxEvent.id)
+        rows = (await session.scalars(query)).all()
+    by_stream: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        event = json.loads(row.payload)
+        by_stream.setdefault(row.stream, []).append(
+            {
+                "event_id": event["event_id"],
+                "event_type": event["event_type"],
+                "tenant_id": event["tenant_id"],
+                "occurred_at": event["occurred_at"],
+                "payload": json.dumps(event["payload"], separators=(",", ":")),
+            }
+        )
+    # Separate transactions: the stream may live in this same database (embedded), and SQLite
+    # refuses a writer whose read snapshot another writer has moved past.
+    for stream, entries in by_stream.items():
+        await context.streams.append_many(stream, entries)
+    async with context.sessions() as session, session.begin():
+        await delete_outbox(session, [row.id for row in rows])
+    metrics.EVENTS_PUBLISHED.inc(len(rows))
+    return len(rows)
+
+
+async def relay_orphaned_outbox(context: EngineContext) -> int:
+    """Relay outbox events left behind by a process that died between commit and relay."""
+    async with context.sessions() as session:
+        ids = list(
+            (
+                await session.scalars(
+                    select(OutboxEvent.id).where(OutboxEvent.created_at < utcnow() - ORPHANED_OUTBOX_AGE).limit(1000)
+                )
+            ).all()
+        )
+    return await relay_outbox(context, ids) if ids else 0

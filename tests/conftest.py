@@ -1,0 +1,108 @@
+"""Shared fixtures: real PostgreSQL, Redis and SQLite, created per test session and cleaned up.
+
+A missing server skips the tests that need it, with the reason in the summary; with
+REQUIRE_SERVICES=1 (as .ci/run sets it) a missing server fails them instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from messaging_whatsapp import migrate
+
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+FIXTURES = Path(__file__).parent / "fixtures"
+EXAMPLES = FIXTURES / "examples"
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = make_url(url)
+    try:
+        with socket.create_connection((parsed.host or "127.0.0.1", parsed.port or default_port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _need(service: str, url: str, default_port: int) -> None:
+    if _reachable(url, default_port):
+        return
+    message = f"{service} is not reachable at {url}"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message} and REQUIRE_SERVICES=1", pytrace=False)
+    pytest.skip(f"{message} (start it, or see ../shared/SERVICES.md)")
+
+
+async def _admin(sql: str) -> None:
+    import asyncpg
+
+    parsed = make_url(POSTGRES_ADMIN_URL)
+    connection = await asyncpg.connect(
+        host=parsed.host, port=parsed.port or 5432, user=parsed.username or "postgres",
+        password=parsed.password, database=parsed.database or "postgres",
+    )
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test session, dropped afterwards."""
+    _need("PostgreSQL", POSTGRES_ADMIN_URL, 5432)
+    name = f"mw_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated SQLite file for this test session."""
+    path = tmp_path_factory.mktemp("sqlite") / "engine.db"
+    url = f"sqlite:///{path}"
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis server's URL (skips or fails when it is down)."""
+    _need("Redis", REDIS_TEST_URL, 6379)
+    return REDIS_TEST_URL
+
+
+@pytest.fixture
+def stream_prefix() -> str:
+    """A key prefix unique to this test, so tests never see each other's streams."""
+    return f"test:{uuid.uuid4().hex[:10]}:"
+
+
+@pytest.fixture
+async def redis_cleanup(redis_url: str, stream_prefix: str) -> AsyncIterator[None]:
+    """Delete every Redis key under this test's prefix afterwards."""
+    yield
+    import redis.asyncio as redis
+
+    client = redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{stream_prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
