@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -69,6 +70,39 @@ def postgres_url() -> Iterator[str]:
         yield url
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A migrated database nobody connects to, cloned by `fresh_postgres_url`."""
+    _need("PostgreSQL", POSTGRES_ADMIN_URL, 5432)
+    name = f"mw_tpl_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        migrate.upgrade(make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False))
+        yield name
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_template: str) -> Iterator[str]:
+    """A database of this test's own, cloned from the migrated template (fast), then dropped."""
+    name = f"mw_case_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def fresh_sqlite_url(sqlite_url: str, tmp_path: Path) -> str:
+    """A SQLite file of this test's own, copied from the session's migrated one."""
+    source = Path(make_url(sqlite_url).database or "")
+    target = tmp_path / "engine.db"
+    shutil.copyfile(source, target)
+    return f"sqlite:///{target}"
 
 
 @pytest.fixture(scope="session")

@@ -249,10 +249,11 @@ async def _upsert_contacts(session: AsyncSession, items: list[_Inbound]) -> None
         row["user_id"] = msg.user_id or row["user_id"]
         if row["first_source"] is None:
             row.update(_attribution(msg))
-    insert = insert_for(session, contacts_table)
-    statement = insert.values(sorted(rows.values(), key=lambda r: (r["tenant_id"], r["phone"])))
-    excluded = statement.excluded
-    statement = statement.on_conflict_do_update(
+    insert = insert_for(session, contacts_table).values(
+        sorted(rows.values(), key=lambda r: (r["tenant_id"], r["phone"]))
+    )
+    excluded = insert.excluded
+    statement = insert.on_conflict_do_update(
         index_elements=["tenant_id", "phone"],
         set_={
             "name": func.coalesce(excluded.name, contacts_table.c.name),
@@ -294,10 +295,10 @@ async def _upsert_conversations(session: AsyncSession, items: list[_Inbound]) ->
         }
         for item in items
     }
-    statement = insert_for(session, conversations_table).values([rows[key] for key in sorted(rows)])
-    statement = statement.on_conflict_do_update(
+    insert = insert_for(session, conversations_table).values([rows[key] for key in sorted(rows)])
+    statement = insert.on_conflict_do_update(
         index_elements=["tenant_id", "contact_id", "instance_id"],
-        set_={"updated_at": statement.excluded.updated_at},
+        set_={"updated_at": insert.excluded.updated_at},
     ).returning(conversations_table.c.id, conversations_table.c.contact_id, conversations_table.c.instance_id)
     ids = {(row.contact_id, row.instance_id): row.id for row in await session.execute(statement)}
     for item in items:
@@ -676,7 +677,7 @@ def _receipt_event(receipt: _Receipt, row: Any) -> PublishedEvent:
 async def _apply_connections(
     session: AsyncSession, connections: dict[str, tuple[IngestEntry, ConnectionUpdate]], result: IngestResult
 ) -> None:
-    table = WhatsAppInstance.__table__
+    table: Table = WhatsAppInstance.__table__  # type: ignore[assignment]
     for instance_id in sorted(connections):
         entry, change = connections[instance_id]
         closed = change.state is ConnectionState.CLOSE

@@ -124,7 +124,7 @@ def principal_from_token(token: str, settings: Settings) -> Principal:
     except jwt.PyJWTError as exc:
         raise Unauthorized("invalid or expired token") from exc
     tenant_id, role, user_id = claims.get("tenant_id"), claims.get("role"), claims.get("sub")
-    if not all(isinstance(value, str) for value in (tenant_id, role, user_id)):
+    if not (isinstance(tenant_id, str) and isinstance(role, str) and isinstance(user_id, str)):
         raise Unauthorized("invalid token")
     return Principal(tenant_id=tenant_id, role=role, user_id=user_id)
 

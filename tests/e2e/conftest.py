@@ -1,0 +1,54 @@
+"""A running engine per test, on both deployments: embedded (SQLite + table queue) and scaled
+(PostgreSQL + Redis Streams), served by a real uvicorn on a loopback port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from messaging_whatsapp.api.app import Role, create_app
+from messaging_whatsapp.config import Settings
+from messaging_whatsapp.context import EngineContext
+from tests.helpers import ServerThread, engine_settings, free_port
+
+
+@dataclass
+class RunningEngine:
+    """A served engine and a context of the test's own on the same database and streams."""
+
+    settings: Settings
+    base_url: str
+    context: EngineContext
+    http: httpx.AsyncClient
+
+
+@pytest.fixture(params=["embedded", "scaled"])
+def deployment(request: pytest.FixtureRequest, tmp_path: Path, stream_prefix: str) -> Iterator[Settings]:
+    """Settings for one deployment kind, on a database of this test's own."""
+    port = free_port()
+    if request.param == "embedded":
+        yield engine_settings(request.getfixturevalue("fresh_sqlite_url"), None, stream_prefix, tmp_path, port)
+        return
+    redis_url = request.getfixturevalue("redis_url")
+    yield engine_settings(request.getfixturevalue("fresh_postgres_url"), redis_url, stream_prefix, tmp_path, port)
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{stream_prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+async def engine(deployment: Settings) -> AsyncIterator[RunningEngine]:
+    """The engine serving API, webhook and worker in one process, as `serve` runs it."""
+    port = int(deployment.public_url.rsplit(":", 1)[1])
+    context = await EngineContext.open(deployment)
+    with ServerThread(create_app(deployment, Role.ALL), port) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+            yield RunningEngine(deployment, server.base_url, context, http)
+    await context.close()

@@ -1,0 +1,152 @@
+"""Bad input gets the right 4xx with a JSON error and queues nothing; a well-signed envelope whose
+inside is unusable is accepted and lands in the DLQ with its reason. Never a 5xx, never a dead worker."""
+
+from __future__ import annotations
+
+import copy
+import json
+from urllib.parse import urlsplit
+
+import pytest
+
+from messaging_whatsapp.providers.base import ProviderName
+from tests.e2e.conftest import RunningEngine
+from tests.helpers import (
+    bind_example_numbers,
+    create_tenant,
+    example,
+    example_bytes,
+    meta_signature,
+    wait_until,
+)
+
+JSON = {"content-type": "application/json"}
+
+
+async def _inbound_length(engine: RunningEngine) -> int:
+    return (await engine.context.streams.info(engine.context.names.inbound)).length
+
+
+async def _dlq_entries(engine: RunningEngine) -> list[dict[str, str]]:
+    streams, dlq = engine.context.streams, engine.context.names.dlq
+    await streams.ensure_group(dlq, "test-reader")
+    return [entry.fields for entry in await streams.read(dlq, "test-reader", "t", 100, 0)]
+
+
+def _signed(body: bytes) -> dict[str, str]:
+    return {**JSON, "x-hub-signature-256": meta_signature(body)}
+
+
+@pytest.fixture
+async def bound(engine: RunningEngine) -> RunningEngine:
+    """The engine with the example numbers bound."""
+    await bind_example_numbers(engine.context, await create_tenant(engine.context))
+    return engine
+
+
+async def test_refusals_name_the_problem_and_queue_nothing(bound: RunningEngine) -> None:
+    engine = bound
+    good = example_bytes("meta_text.json")
+    truncated = good[: len(good) // 2]
+    unknown = json.loads(good)
+    unknown["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = "999999999"
+    unknown_body = json.dumps(unknown).encode()
+    huge = b'{"object":"whatsapp_business_account","pad":"' + b"x" * (2 * 1024 * 1024) + b'"}'
+    cases = [
+        ("truncated JSON", "/webhooks/meta", truncated, _signed(truncated), 400, "malformed_payload"),
+        ("not JSON at all", "/webhook", b"hello", JSON, 400, "malformed_payload"),
+        ("wrong content type", "/webhook", good, {**_signed(good), "content-type": "text/plain"}, 415,
+         "unsupported_media_type"),
+        ("wrong signature", "/webhook", good, {**JSON, "x-hub-signature-256": "sha256=" + "0" * 64}, 401,
+         "unauthorized"),
+        ("missing signature", "/webhook", good, JSON, 401, "unauthorized"),
+        ("unknown instance", "/webhook", unknown_body, _signed(unknown_body), 404, "not_found"),
+        ("2 MiB body", "/webhook", huge, _signed(huge), 413, "payload_too_large"),
+        ("unknown provider", "/webhooks/telegram", good, _signed(good), 404, "not_found"),
+        ("unknown instance id", "/webhooks/meta/no-such-id", good, _signed(good), 404, "not_found"),
+    ]
+    before = await _inbound_length(engine)
+    for label, path, body, headers, status, code in cases:
+        response = await engine.http.post(path, content=body, headers=headers)
+        assert response.status_code == status, (label, response.status_code, response.text)
+        assert response.json()["error"]["code"] == code, label
+        assert response.json()["error"]["message"], label
+    assert await _inbound_length(engine) == before
+
+
+async def test_gateway_secret_is_required(bound: RunningEngine) -> None:
+    engine = bound
+    body = example_bytes("evolution_messages_upsert_text.json")
+    without_apikey = json.loads(body)
+    without_apikey["apikey"] = None
+    anonymous = json.dumps(without_apikey).encode()
+    async with engine.context.sessions() as session:
+        from sqlalchemy import select
+
+        from messaging_whatsapp.instances.models import WhatsAppInstance
+
+        evolution = await session.scalar(select(WhatsAppInstance).where(WhatsAppInstance.provider == "evolution"))
+    assert evolution is not None
+    before = await _inbound_length(engine)
+    wrong_secret = f"/webhooks/evolution/{evolution.id}/not-the-secret"
+    assert (await engine.http.post(wrong_secret, content=anonymous, headers=JSON)).status_code == 401
+    assert (await engine.http.post("/webhook", content=anonymous, headers=JSON)).status_code == 401
+    assert await _inbound_length(engine) == before
+    # The gateway's own apikey, where it sends one, is accepted too.
+    assert (await engine.http.post("/webhook", content=body, headers=JSON)).status_code == 200
+
+
+async def test_unusable_inside_a_signed_envelope_goes_to_the_dlq(bound: RunningEngine) -> None:
+    engine = bound
+    wrong_types = copy.deepcopy(example("meta_text.json"))
+    wrong_types["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = 12345
+    missing_keys = copy.deepcopy(example("meta_text.json"))
+    del missing_keys["entry"][0]["changes"][0]["value"]["messages"][0]["from"]
+    for payload in (wrong_types, missing_keys):
+        body = json.dumps(payload).encode()
+        response = await engine.http.post("/webhook", content=body, headers=_signed(body))
+        assert response.status_code == 200, response.text
+    good = example_bytes("meta_text.json")
+    assert (await engine.http.post("/webhook", content=good, headers=_signed(good))).status_code == 200
+
+    async def two_dead() -> list[dict[str, str]] | None:
+        entries = await _dlq_entries(engine)
+        return entries if len(entries) >= 2 else None
+
+    dead = await wait_until(two_dead, what="two DLQ entries")
+    assert all("unusable meta payload" in entry["error"] for entry in dead)
+    assert all(entry["stream"] == engine.context.names.inbound for entry in dead)
+    # The worker lived on and applied the good one.
+    health = await engine.http.get("/readyz")
+    assert health.status_code == 200
+
+
+async def test_well_signed_unhandled_event_is_accepted(bound: RunningEngine) -> None:
+    engine = bound
+    payload = copy.deepcopy(example("meta_text.json"))
+    payload["entry"][0]["changes"][0]["field"] = "account_update"
+    payload["entry"][0]["changes"][0]["value"] = {
+        "metadata": payload["entry"][0]["changes"][0]["value"]["metadata"], "event": "VERIFIED_ACCOUNT"
+    }
+    body = json.dumps(payload).encode()
+    response = await engine.http.post("/webhook", content=body, headers=_signed(body))
+    assert response.status_code == 200
+    qr = example_bytes("evolution_qrcode_updated.json")
+    async with engine.context.sessions() as session:
+        from sqlalchemy import select
+
+        from messaging_whatsapp.instances.models import WhatsAppInstance
+
+        evolution = await session.scalar(select(WhatsAppInstance).where(WhatsAppInstance.provider == "evolution"))
+    assert evolution is not None
+    path = urlsplit(f"/webhooks/{ProviderName.EVOLUTION.value}/{evolution.id}").path
+    from messaging_whatsapp.instances.service import decrypt_credentials
+
+    secret = decrypt_credentials(evolution, engine.context.cipher)["webhook_secret"]
+    assert (await engine.http.post(f"{path}/{secret}", content=qr, headers=JSON)).status_code == 200
+
+    async def counted() -> bool:
+        return 'whatsapp_ignored_events_total{reason="unhandled_event"}' in (await engine.http.get("/metrics")).text
+
+    await wait_until(counted, what="unhandled events counted")
+    assert await _dlq_entries(engine) == []
