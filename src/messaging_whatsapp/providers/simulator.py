@@ -1,0 +1,304 @@
+"""The built-in simulator's webhooks: a small JSON format shaped like our normalised events.
+
+The simulator (and the CLI) POST one event per request, built with the ``build_*_body`` functions::
+
+    {"simulator": true, "instance": "<instance name>", "event": "message" | "status" | "connection",
+     "data": {...}}
+
+``data`` by event:
+
+* ``message`` — a customer's message (or, with ``from_me``, one typed on the business phone)::
+
+      {"id": "SIM-1", "from": "5511987654321", "name": "Maria" | null, "type": "text",
+       "text": "Oi" | null, "timestamp": 1763035200, "from_me": false,
+       "quoted_id": "SIM-0", "button_payload": "ID", "user_id": "…",
+       "media": {"id", "url", "mime_type", "caption", "filename"}}
+
+  ``from`` is the phone as digits (a leading "+" is tolerated); ``type`` is a MessageType value and
+  defaults to "text"; ``timestamp`` is unix seconds; everything after ``timestamp`` is optional.
+* ``status`` — a receipt for a message we sent::
+
+      {"id": "<provider message id>", "status": "sent" | "delivered" | "read" | "failed",
+       "timestamp": 1763035260, "recipient": "5511987654321", "error": {"code": "…", "title": "…"}}
+
+  ``recipient`` and ``error`` are optional; ``error`` is read only for "failed".
+* ``connection`` — ``{"state": "open" | "connecting" | "close", "reason": "…"}`` (reason optional).
+
+Authenticity: when the header ``x-simulator-signature`` is present it must be
+``sha256=<hex HMAC-SHA256(webhook secret, raw body)>`` (``sign_simulator_body``). An unsigned request
+is accepted: the receiver only hands a request to this provider for an instance bound to the simulator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from messaging_whatsapp.providers.base import (
+    ConnectionState,
+    ConnectionUpdate,
+    DeliveryStatus,
+    Ignored,
+    IgnoredReason,
+    InboundMessage,
+    InstanceSecrets,
+    Media,
+    MessageType,
+    NormalisedEvent,
+    PayloadError,
+    ProviderName,
+    StatusError,
+    StatusUpdate,
+    WebhookRequest,
+)
+
+JsonObject = dict[str, Any]
+
+SIGNATURE_HEADER = "x-simulator-signature"
+_SIGNATURE_PREFIX = "sha256="
+# Statuses a receipt can carry: "queued" is our own state before sending, never a receipt.
+STATUSES = frozenset({"sent", "delivered", "read", "failed"})
+
+
+# --------------------------------------------------------------------------------------------------
+# Building and signing bodies (used by the simulator and the CLI)
+
+
+def _encode(instance: str, event: str, data: JsonObject) -> bytes:
+    envelope = {"simulator": True, "instance": instance, "event": event, "data": data}
+    # Compact and UTF-8: the exact bytes are what a signature covers.
+    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def build_inbound_message_body(
+    instance: str, message_id: str, phone: str, text: str, name: str | None, timestamp: int
+) -> bytes:
+    """The body of a simulated customer text message."""
+    data: JsonObject = {
+        "id": message_id,
+        "from": phone.removeprefix("+"),
+        "name": name,
+        "type": MessageType.TEXT.value,
+        "text": text,
+        "timestamp": timestamp,
+    }
+    return _encode(instance, "message", data)
+
+
+def build_status_body(
+    instance: str, message_id: str, status: str, timestamp: int, error: tuple[str, str] | None = None
+) -> bytes:
+    """The body of a simulated receipt; ``error`` is (code, title) for a failed message."""
+    if status not in STATUSES:
+        raise ValueError(f"simulator status must be one of {sorted(STATUSES)}, got {status!r}")
+    data: JsonObject = {"id": message_id, "status": status, "timestamp": timestamp}
+    if error is not None:
+        data["error"] = {"code": error[0], "title": error[1]}
+    return _encode(instance, "status", data)
+
+
+def build_connection_body(instance: str, state: str, reason: str | None = None) -> bytes:
+    """The body of a simulated connection change (open, connecting, close)."""
+    ConnectionState(state)  # raises ValueError for anything else, before a bad body goes out
+    data: JsonObject = {"state": state}
+    if reason is not None:
+        data["reason"] = reason
+    return _encode(instance, "connection", data)
+
+
+def sign_simulator_body(secret: str, body: bytes) -> str:
+    """The ``x-simulator-signature`` header value for a body: ``sha256=<hex HMAC-SHA256>``."""
+    return _SIGNATURE_PREFIX + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------
+# Typed accessors
+
+
+def _fail(message: str) -> PayloadError:
+    return PayloadError(f"simulator payload: {message}")
+
+
+def _as_object(value: object, path: str) -> JsonObject:
+    if not isinstance(value, dict):
+        raise _fail(f"{path} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _opt_str(parent: JsonObject, key: str, path: str) -> str | None:
+    value = parent.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _fail(f"{path}.{key} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _req_str(parent: JsonObject, key: str, path: str) -> str:
+    value = _opt_str(parent, key, path)
+    if not value:
+        raise _fail(f"{path}.{key} is missing or empty")
+    return value
+
+
+def _timestamp(parent: JsonObject, path: str) -> datetime:
+    value = parent.get("timestamp")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(f"{path}.timestamp must be unix seconds (an integer), got {value!r}")
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise _fail(f"{path}.timestamp is out of range: {value!r}") from exc
+
+
+def _load(body: bytes) -> JsonObject:
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise _fail(f"body is not valid JSON ({exc})") from exc
+    return _as_object(payload, "body")
+
+
+# --------------------------------------------------------------------------------------------------
+# Parsing
+
+
+def _media(data: JsonObject) -> Media | None:
+    if data.get("media") is None:
+        return None
+    media = _as_object(data["media"], "data.media")
+    path = "data.media"
+    return Media(
+        id=_opt_str(media, "id", path),
+        url=_opt_str(media, "url", path),
+        mime_type=_opt_str(media, "mime_type", path),
+        caption=_opt_str(media, "caption", path),
+        filename=_opt_str(media, "filename", path),
+    )
+
+
+def _message_type(data: JsonObject) -> MessageType:
+    name = _opt_str(data, "type", "data") or MessageType.TEXT.value
+    try:
+        return MessageType(name)
+    except ValueError as exc:
+        raise _fail(f"data.type {name!r} is not a message type") from exc
+
+
+def _message(data: JsonObject) -> InboundMessage:
+    phone = _req_str(data, "from", "data").removeprefix("+")
+    if not (phone.isascii() and phone.isdigit()):
+        raise _fail(f"data.from must be a phone number as digits, got {phone!r}")
+    from_me = data.get("from_me", False)
+    if not isinstance(from_me, bool):
+        raise _fail(f"data.from_me must be a boolean, got {type(from_me).__name__}")
+    return InboundMessage(
+        provider_message_id=_req_str(data, "id", "data"),
+        phone=phone,
+        type=_message_type(data),
+        timestamp=_timestamp(data, "data"),
+        contact_name=_opt_str(data, "name", "data"),
+        text=_opt_str(data, "text", "data"),
+        media=_media(data),
+        quoted_message_id=_opt_str(data, "quoted_id", "data"),
+        button_payload=_opt_str(data, "button_payload", "data"),
+        from_me=from_me,
+        user_id=_opt_str(data, "user_id", "data"),
+    )
+
+
+def _status_error(data: JsonObject) -> StatusError:
+    if data.get("error") is None:
+        return StatusError(code="", title="failed")
+    error = _as_object(data["error"], "data.error")
+    return StatusError(
+        code=_req_str(error, "code", "data.error"), title=_opt_str(error, "title", "data.error") or ""
+    )
+
+
+def _status(data: JsonObject) -> StatusUpdate:
+    name = _req_str(data, "status", "data")
+    if name not in STATUSES:
+        raise _fail(f"data.status must be one of {sorted(STATUSES)}, got {name!r}")
+    status = DeliveryStatus(name)
+    return StatusUpdate(
+        provider_message_id=_req_str(data, "id", "data"),
+        status=status,
+        timestamp=_timestamp(data, "data"),
+        recipient=_opt_str(data, "recipient", "data"),
+        error=_status_error(data) if status is DeliveryStatus.FAILED else None,
+    )
+
+
+def _connection(data: JsonObject) -> ConnectionUpdate:
+    state = _req_str(data, "state", "data")
+    try:
+        mapped = ConnectionState(state)
+    except ValueError as exc:
+        raise _fail(f"data.state {state!r} is not open, connecting or close") from exc
+    return ConnectionUpdate(mapped, reason=_opt_str(data, "reason", "data"))
+
+
+def _parse_event(payload: JsonObject) -> NormalisedEvent:
+    event = _req_str(payload, "event", "body")
+    if event not in ("message", "status", "connection"):
+        return Ignored(IgnoredReason.UNHANDLED_EVENT, f"simulator {event}")
+    if "data" not in payload:
+        raise _fail("data is missing")
+    data = _as_object(payload["data"], "data")
+    if event == "message":
+        return _message(data)
+    if event == "status":
+        return _status(data)
+    return _connection(data)
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+class SimulatorProvider:
+    """WebhookProvider for the built-in simulator."""
+
+    name: ProviderName = ProviderName.SIMULATOR
+
+    def detect(self, request: WebhookRequest) -> bool:
+        """True for a JSON object with ``"simulator": true``."""
+        if b'"simulator"' not in request.body:
+            return False
+        try:
+            payload = json.loads(request.body)
+        except (ValueError, RecursionError):
+            return False
+        return isinstance(payload, dict) and payload.get("simulator") is True
+
+    def routing_key(self, request: WebhookRequest) -> str | None:
+        """The body's ``instance`` (the simulator instance name), or None when it is absent."""
+        return _opt_str(_load(request.body), "instance", "body") or None
+
+    def verify(self, request: WebhookRequest, secrets: InstanceSecrets) -> bool:
+        """A present ``x-simulator-signature`` must match the body; an absent one is accepted."""
+        received = request.headers.get(SIGNATURE_HEADER)
+        if received is None:
+            return True
+        if not secrets.webhook_secret:
+            return False
+        expected = sign_simulator_body(secrets.webhook_secret, request.body)
+        # Hex is case-insensitive; compare bytes so a non-ASCII header cannot raise in compare_digest.
+        return hmac.compare_digest(expected.encode("ascii"), received.strip().lower().encode("utf-8"))
+
+    def parse(self, request: WebhookRequest) -> list[NormalisedEvent]:
+        """The one event of the POST."""
+        payload = _load(request.body)
+        try:
+            return [_parse_event(payload)]
+        except PayloadError:
+            raise
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            # Belt and braces: the accessors above already raise PayloadError with a path.
+            raise _fail(f"unusable ({type(exc).__name__}: {exc})") from exc
+
+
+simulator_provider = SimulatorProvider()
