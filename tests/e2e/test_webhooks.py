@@ -177,13 +177,15 @@ async def test_receipts_out_of_order_and_repeated_give_the_in_order_state(engine
     assert first.delivered_at is not None and int(first.delivered_at.timestamp()) == 1763035263
     assert first.read_at is not None and int(first.read_at.timestamp()) == 1763035275
 
-    # Each message confirmed once per stage reached, however often the receipts came.
+    # Each message confirmed once per stage reached, whatever the order, repetition or batching.
     events = await _read_events(engine)
     confirmations = [e for e in events if e["event_type"] == "whatsapp_delivery_confirmed"]
     assert sorted(json.loads(e["payload"])["status"] for e in confirmations if in_order in e["payload"]) == [
         "delivered", "read"
     ]
-    assert [json.loads(e["payload"])["status"] for e in confirmations if shuffled in e["payload"]] == ["read"]
+    assert sorted(json.loads(e["payload"])["status"] for e in confirmations if shuffled in e["payload"]) == [
+        "delivered", "read"
+    ]
 
 
 async def _read_events(engine: RunningEngine) -> list[dict[str, str]]:

@@ -51,4 +51,6 @@ async def list_messages(
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[MessageItem]:
     """Messages of one conversation, oldest first."""
-    return await service.list_messages(session, principal.tenant_id, conversation_id, cursor=cursor, limit=limit)
+    return await service.list_messages(
+        session, principal.tenant_id, conversation_id, cursor=cursor, limit=limit
+    )

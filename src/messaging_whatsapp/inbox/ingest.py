@@ -308,15 +308,12 @@ async def _upsert_conversations(session: AsyncSession, items: list[_Inbound]) ->
 async def _new_messages(session: AsyncSession, items: list[_Inbound], result: IngestResult) -> list[_Inbound]:
     """Items whose message is not stored yet (first occurrence within the batch only)."""
     keys = list({_message_key(item) for item in items})
-    existing = set(
-        (
-            await session.execute(
-                select(Message.instance_id, Message.provider_message_id).where(
-                    tuple_(Message.instance_id, Message.provider_message_id).in_(keys)
-                )
-            )
-        ).tuples()
+    rows = await session.execute(
+        select(Message.instance_id, Message.provider_message_id).where(
+            tuple_(Message.instance_id, Message.provider_message_id).in_(keys)
+        )
     )
+    existing = {(instance_id, provider_id) for instance_id, provider_id in rows}
     new_items: list[_Inbound] = []
     for item in items:
         key = _message_key(item)
@@ -582,7 +579,7 @@ async def _apply_receipts(
             result.receipts_without_effect += 1
             continue
         result.receipts_applied += 1
-        published.append(_receipt_event(receipt, raised))
+        published += _receipt_events(receipt, raised)
     return published
 
 
@@ -632,7 +629,7 @@ async def _raise_status(session: AsyncSession, receipt: _Receipt) -> Any | None:
             c.status_rank < receipt.rank,
         )
         .values(**values)
-        .returning(c.id, c.tenant_id, c.conversation_id, c.contact_id, c.status, c.error_code, c.error_title)
+        .returning(c.id, c.conversation_id, c.status, c.previous_status_rank, c.error_code, c.error_title)
     )
     return (await session.execute(statement)).first()
 
@@ -656,18 +653,29 @@ async def _backfill_stage_times(session: AsyncSession, receipt: _Receipt) -> Non
         )
 
 
-def _receipt_event(receipt: _Receipt, row: Any) -> PublishedEvent:
+CONFIRMED_STAGES = (DeliveryStatus.DELIVERED, DeliveryStatus.READ)
+
+
+def _receipt_events(receipt: _Receipt, row: Any) -> list[PublishedEvent]:
+    """One event per stage the message newly reached, however the receipts were batched."""
     payload = {
         "message_id": row.id,
         "provider_message_id": receipt.provider_message_id,
         "instance_id": receipt.instance_id,
         "conversation_id": row.conversation_id,
-        "status": row.status,
     }
     if receipt.status is DeliveryStatus.FAILED:
-        payload["error"] = {"code": row.error_code, "title": row.error_title}
-        return PublishedEvent("whatsapp_delivery_failed", receipt.tenant_id, payload)
-    return PublishedEvent("whatsapp_delivery_confirmed", receipt.tenant_id, payload)
+        error = {"code": row.error_code, "title": row.error_title}
+        return [
+            PublishedEvent(
+                "whatsapp_delivery_failed", receipt.tenant_id, {**payload, "status": "failed", "error": error}
+            )
+        ]
+    return [
+        PublishedEvent("whatsapp_delivery_confirmed", receipt.tenant_id, {**payload, "status": stage.value})
+        for stage in CONFIRMED_STAGES
+        if row.previous_status_rank < STATUS_RANK[stage] <= receipt.rank
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -141,6 +141,9 @@ class Message(IdMixin, TimestampMixin, Base):
     provider_timestamp: Mapped[datetime | None] = mapped_column(default=None)
     status: Mapped[str] = mapped_column(String(16))
     status_rank: Mapped[int] = mapped_column(default=0)
+    # The rank before the last receipt raised it. The receipt's UPDATE sets it from the old row in
+    # the same statement, so it can report which stages it crossed without reading first.
+    previous_status_rank: Mapped[int] = mapped_column(default=0)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
     read_at: Mapped[datetime | None] = mapped_column(default=None)

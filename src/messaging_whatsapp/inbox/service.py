@@ -34,8 +34,12 @@ async def list_contacts(
         query = query.where(Contact.phone == _phone_filter(phone))
     if cursor:
         at, last_id = decode_time_cursor(cursor)
-        query = query.where(or_(Contact.created_at > at, and_(Contact.created_at == at, Contact.id > last_id)))
-    rows = list((await session.scalars(query.order_by(Contact.created_at, Contact.id).limit(limit + 1))).all())
+        query = query.where(
+            or_(Contact.created_at > at, and_(Contact.created_at == at, Contact.id > last_id))
+        )
+    rows = list(
+        (await session.scalars(query.order_by(Contact.created_at, Contact.id).limit(limit + 1))).all()
+    )
     next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
     return Page(items=[ContactItem.model_validate(row) for row in rows[:limit]], next_cursor=next_cursor)
 
@@ -63,9 +67,13 @@ async def list_conversations(
     if cursor:
         at, last_id = decode_time_cursor(cursor)
         query = query.where(or_(activity < at, and_(activity == at, Conversation.id < last_id)))
-    rows = (await session.execute(query.order_by(activity.desc(), Conversation.id.desc()).limit(limit + 1))).all()
+    rows = (
+        await session.execute(query.order_by(activity.desc(), Conversation.id.desc()).limit(limit + 1))
+    ).all()
     items = [_conversation_item(conversation, contact) for conversation, contact, _ in rows[:limit]]
-    next_cursor = encode_cursor(rows[limit - 1].activity, rows[limit - 1][0].id) if len(rows) > limit else None
+    next_cursor = (
+        encode_cursor(rows[limit - 1].activity, rows[limit - 1][0].id) if len(rows) > limit else None
+    )
     return Page(items=items, next_cursor=next_cursor)
 
 
@@ -94,8 +102,12 @@ async def list_messages(
     query = select(Message).where(Message.tenant_id == tenant_id, Message.conversation_id == conversation_id)
     if cursor:
         at, last_id = decode_time_cursor(cursor)
-        query = query.where(or_(Message.created_at > at, and_(Message.created_at == at, Message.id > last_id)))
-    rows = list((await session.scalars(query.order_by(Message.created_at, Message.id).limit(limit + 1))).all())
+        query = query.where(
+            or_(Message.created_at > at, and_(Message.created_at == at, Message.id > last_id))
+        )
+    rows = list(
+        (await session.scalars(query.order_by(Message.created_at, Message.id).limit(limit + 1))).all()
+    )
     next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
     return Page(items=[message_item(row) for row in rows[:limit]], next_cursor=next_cursor)
 

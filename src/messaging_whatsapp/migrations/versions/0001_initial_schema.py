@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 08:22:01.658965
+Create Date: 2026-11-23 08:50:51.348884
 """
 
 from collections.abc import Sequence
@@ -312,6 +312,7 @@ def upgrade() -> None:
         sa.Column("provider_timestamp", messaging_whatsapp.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("status_rank", sa.Integer(), nullable=False),
+        sa.Column("previous_status_rank", sa.Integer(), nullable=False),
         sa.Column("sent_at", messaging_whatsapp.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("delivered_at", messaging_whatsapp.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("read_at", messaging_whatsapp.db.UTCDateTime(timezone=True), nullable=True),

@@ -1,0 +1,171 @@
+"""Ingest benchmark: 64 keep-alive clients POST signed Meta and Evolution webhooks to
+`serve --role webhook` on Redis, and the same load hits a bare endpoint on the same server stack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import redis
+
+from bench.common import REDIS_URL, scratch_database
+from messaging_whatsapp.config import Settings
+from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.instances import service as instances_service
+from messaging_whatsapp.instances.schemas import InstanceBind
+from messaging_whatsapp.tenancy import service as tenancy_service
+from tests.helpers import META_APP_SECRET, example, meta_signature
+
+CONNECTIONS = 64
+DURATION_S = 15
+BODIES = 1000
+
+
+@dataclass
+class LoadResult:
+    """What wrk measured."""
+
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _bind(settings: Settings) -> str:
+    """Bind a Meta and an Evolution number; returns the Evolution webhook path (it carries the secret)."""
+    context = await EngineContext.open(settings)
+    try:
+        async with context.sessions() as session, session.begin():
+            tenant = await tenancy_service.create_tenant(session, "Bench")
+            await instances_service.bind_instance(
+                session, context.cipher, settings, tenant.id,
+                InstanceBind(provider="meta", display_number="+551140028922", phone_number_id="109283746501928",
+                             access_token="x", app_secret=META_APP_SECRET),
+            )
+            _, url = await instances_service.bind_instance(
+                session, context.cipher, settings, tenant.id,
+                InstanceBind(provider="evolution", display_number="+551140028922", instance_name="loja-centro",
+                             api_url="http://127.0.0.1:9", api_key="k"),
+            )
+        return urlsplit(url).path
+    finally:
+        await context.close()
+
+
+def _lua_requests(evolution_path: str, bare: bool) -> str:
+    meta, evolution = example("meta_text.json"), example("evolution_messages_upsert_text.json")
+    lines = ["local requests = {}"]
+    for index in range(BODIES):
+        if index % 2 == 0:
+            meta["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = f"wamid.BENCH-{index}"
+            body = json.dumps(meta, separators=(",", ":"))
+            headers = {"Content-Type": "application/json", "X-Hub-Signature-256": meta_signature(body.encode())}
+            path = "/webhook"
+        else:
+            evolution["data"]["key"]["id"] = f"BENCH{index}"
+            body = json.dumps(evolution, separators=(",", ":"))
+            headers = {"Content-Type": "application/json"}
+            path = evolution_path
+        header_lua = ", ".join(f'["{k}"]="{v}"' for k, v in headers.items())
+        target = "/bare" if bare else path
+        lines.append(f'requests[{index + 1}] = wrk.format("POST", "{target}", {{{header_lua}}}, [==[{body}]==])')
+    lines.append(
+        "local i = math.random(#requests)\n"
+        "request = function()\n  i = i % #requests + 1\n  return requests[i]\nend"
+    )
+    return "\n".join(lines)
+
+
+def _wrk(url: str, script: Path, duration: int) -> LoadResult:
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    if socket_errors:
+        errors += sum(int(n) for n in socket_errors.groups())
+    return LoadResult(rps, _percentile(output, "50%"), _percentile(output, "99%"), errors, total)
+
+
+def _percentile(output: str, label: str) -> float:
+    match = re.search(rf"^\s+{re.escape(label)}\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    if match is None:
+        return float("nan")
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def _serve(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz" if "bench.bare" not in command else
+                         f"http://127.0.0.1:{port}/docs", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"server did not start: {command}")
+
+
+def run(duration: int = DURATION_S) -> dict[str, LoadResult]:
+    """Run both loads and return their results."""
+    prefix = f"bench:{uuid.uuid4().hex[:8]}:"
+    with scratch_database() as database_url, tempfile.TemporaryDirectory() as tmp:
+        port, bare_port = _free_port(), _free_port()
+        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "STREAM_PREFIX": prefix,
+               "DATA_DIR": tmp, "PUBLIC_URL": f"http://127.0.0.1:{port}", "LOG_LEVEL": "WARNING"}
+        settings = Settings(_env_file=None, database_url=database_url, redis_url=REDIS_URL,  # type: ignore[call-arg]
+                            stream_prefix=prefix, data_dir=Path(tmp), public_url=env["PUBLIC_URL"])
+        evolution_path = asyncio.run(_bind(settings))
+        scripts = {}
+        for name, bare in (("webhook", False), ("bare", True)):
+            scripts[name] = Path(tmp) / f"{name}.lua"
+            scripts[name].write_text(_lua_requests(evolution_path, bare))
+        results = {}
+        server = _serve([sys.executable, "-m", "messaging_whatsapp.cli", "serve", "--role", "webhook",
+                         "--port", str(port)], env, port)
+        try:
+            _wrk(f"http://127.0.0.1:{port}", scripts["webhook"], 3)  # warm-up: caches, connections
+            results["webhook"] = _wrk(f"http://127.0.0.1:{port}", scripts["webhook"], duration)
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+        bare_server = _serve([sys.executable, "-m", "uvicorn", "bench.bare:app", "--port", str(bare_port),
+                              "--log-level", "warning", "--no-access-log"], env, bare_port)
+        try:
+            _wrk(f"http://127.0.0.1:{bare_port}", scripts["bare"], 3)
+            results["bare"] = _wrk(f"http://127.0.0.1:{bare_port}", scripts["bare"], duration)
+        finally:
+            bare_server.terminate()
+            bare_server.wait(timeout=20)
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+    return results

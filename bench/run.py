@@ -1,0 +1,89 @@
+"""`make bench`: run every benchmark and write docs/benchmarks.md.
+
+Needs PostgreSQL and Redis on 127.0.0.1 and `wrk` (Debian package) for the ingest load.
+Sizes can be lowered for a quick look: BENCH_APPLY_EVENTS, BENCH_BASELINE_EVENTS, BENCH_DURATION_S.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+
+from bench import apply, ingest
+from bench.common import machine, today
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+
+
+def main() -> None:
+    """Run the benchmarks and record the figures."""
+    apply_events = int(os.environ.get("BENCH_APPLY_EVENTS", "100000"))
+    baseline_events = int(os.environ.get("BENCH_BASELINE_EVENTS", "10000"))
+    duration = int(os.environ.get("BENCH_DURATION_S", str(ingest.DURATION_S)))
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+
+    print(f"ingest: {ingest.CONNECTIONS} connections for {duration}s against the webhook and the bare endpoint")
+    loads = ingest.run(duration)
+    for name, result in loads.items():
+        print(f"  {name}: {result.requests_per_s:,.0f} req/s, p50 {result.p50_ms:.2f} ms, "
+              f"p99 {result.p99_ms:.2f} ms, errors {result.errors}")
+    print(f"apply: {apply_events:,} events with the engine's worker")
+    engine = asyncio.run(apply.run_engine(apply_events))
+    print(f"  engine: {engine.per_second:,.0f} events/s")
+    print(f"apply: {baseline_events:,} events the seed's way")
+    seed = asyncio.run(apply.run_seed_way(baseline_events))
+    print(f"  seed way: {seed.per_second:,.0f} events/s")
+    _write(loads, engine, seed)
+    print(f"written to {DOCS}")
+
+
+def _write(loads: dict[str, ingest.LoadResult], engine: apply.ApplyResult, seed: apply.ApplyResult) -> None:
+    webhook, bare = loads["webhook"], loads["bare"]
+    ratio = webhook.requests_per_s / bare.requests_per_s
+    speedup = engine.per_second / seed.per_second
+    DOCS.parent.mkdir(exist_ok=True)
+    DOCS.write_text(f"""# Benchmarks
+
+Run with `make bench` (needs PostgreSQL, Redis and `wrk` on 127.0.0.1). Benchmarks are not tests.
+
+- Machine: {machine()}
+- Date: {today()}
+
+## Ingest (webhook request path, Redis Streams)
+
+{ingest.CONNECTIONS} concurrent keep-alive connections (`wrk -t2 -c{ingest.CONNECTIONS}`) POSTing
+{ingest.BODIES} distinct payloads, half signed Meta (`POST /webhook`, auto-detected,
+`X-Hub-Signature-256` checked) and half Evolution (per-instance URL with its secret), to
+`messaging-whatsapp serve --role webhook` (one process) with `REDIS_URL`; each request is appended
+to the inbound stream before the 200. The bare endpoint is the same stack (FastAPI on uvicorn,
+one process) answering 200 after reading the body, with the same load. Client and server share
+the machine's 2 cores.
+
+| target | requests/s | p50 | p99 | errors | requests |
+|---|---|---|---|---|---|
+| webhook | {webhook.requests_per_s:,.0f} | {webhook.p50_ms:.2f} ms | {webhook.p99_ms:.2f} ms | {webhook.errors} | {webhook.requests:,} |
+| bare endpoint | {bare.requests_per_s:,.0f} | {bare.p50_ms:.2f} ms | {bare.p99_ms:.2f} ms | {bare.errors} | {bare.requests:,} |
+
+Webhook / bare throughput: **{ratio:.2f}** (target at least 0.5); webhook p99 {webhook.p99_ms:.2f} ms
+(target under 25 ms); errors {webhook.errors} (target 0).
+
+## Apply (worker, PostgreSQL)
+
+{engine.events:,} mixed stream entries already in the inbound stream (Redis): half inbound Meta
+text messages from {apply.CONTACTS:,} contacts, half delivery and read receipts for sent messages.
+One worker, batches of 500 applied in one transaction each.
+
+| applier | events | seconds | events/s |
+|---|---|---|---|
+| engine worker | {engine.events:,} | {engine.seconds:.1f} | {engine.per_second:,.0f} |
+| seed's way (fetch, change, save, one event per transaction) | {seed.events:,} | {seed.seconds:.1f} | {seed.per_second:,.0f} |
+
+Engine / baseline: **{speedup:.1f}x** (target at least 10x, and at least 10,000 events/s).
+""")
+
+
+if __name__ == "__main__":
+    main()
