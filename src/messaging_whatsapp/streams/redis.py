@@ -1,0 +1,320 @@
+"""The scaled stream backend: Redis Streams with native consumer groups.
+
+Reclaiming uses XAUTOCLAIM with the visibility timeout as minimum idle time. Writes that must be
+atomic (append_many, dead_letter, replay) go out as MULTI ... EXEC; in fsync mode a WAITAOF follows
+on the same connection, since WAITAOF only covers the writes of the connection that sends it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError, ResponseError
+
+from messaging_whatsapp.streams.base import GroupInfo, StreamEntry, StreamError, StreamInfo, StreamNames
+from messaging_whatsapp.streams.sql import dead_letter_fields, dead_letter_origin, require_fields
+
+# How long WAITAOF may wait for the local fsync; appendfsync everysec needs up to a second.
+FSYNC_TIMEOUT_MS = 2000
+# DLQ entries examined per XRANGE by replay_dlq.
+REPLAY_PAGE = 100
+
+# Re-append the original only when the delete found the DLQ entry, so two concurrent replayers
+# never append one entry twice; a script runs atomically, like MULTI/EXEC.
+_REPLAY_SCRIPT = """
+if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return false end
+return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+"""
+
+Command = tuple[str | int, ...]
+
+
+@contextmanager
+def _redis_errors(action: str) -> Iterator[None]:
+    """Report redis-py failures (connection refused, server errors) as StreamError."""
+    try:
+        yield
+    except RedisError as exc:
+        raise StreamError(f"redis stream {action} failed: {exc}") from exc
+
+
+def _flatten(fields: dict[str, str]) -> list[str]:
+    """XADD's field arguments: name, value, name, value..."""
+    return [item for pair in fields.items() for item in pair]
+
+
+def _id_after(entry_id: str) -> str:
+    """The smallest stream id greater than `entry_id` ("ms-seq")."""
+    ms, _, seq = entry_id.partition("-")
+    return f"{ms}-{int(seq or 0) + 1}"
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _as_fields(data: dict[Any, Any]) -> dict[str, str]:
+    return {str(key): str(value) for key, value in data.items()}
+
+
+class RedisStreams:
+    """Streams on Redis: one Redis stream per name, native groups and pending entries lists."""
+
+    def __init__(
+        self,
+        url: str,
+        names: StreamNames,
+        visibility_timeout_ms: int,
+        max_deliveries: int,
+        fsync: bool = False,
+    ) -> None:
+        self.names = names
+        self._client = redis.Redis.from_url(url, decode_responses=True)
+        self._visibility_ms = visibility_timeout_ms
+        self._max_deliveries = max_deliveries
+        self._fsync = fsync
+        self._fsync_checked = False
+        # XAUTOCLAIM is a scan: resume it where the last read stopped instead of rescanning from 0.
+        self._claim_cursors: dict[tuple[str, str], str] = {}
+
+    async def append(self, stream: str, fields: dict[str, str]) -> str:
+        """Append one entry; returns its id once Redis (and, in fsync mode, the AOF) has it."""
+        return (await self.append_many(stream, [fields]))[0]
+
+    async def append_many(self, stream: str, entries: list[dict[str, str]]) -> list[str]:
+        """Append entries in order, in one MULTI/EXEC round trip."""
+        for fields in entries:
+            require_fields(fields)
+        if not entries:
+            return []
+        replies = await self._atomic("append", [("XADD", stream, "*", *_flatten(f)) for f in entries])
+        return [str(reply) for reply in replies]
+
+    async def ensure_group(self, stream: str, group: str) -> None:
+        """Create the group at id 0 (creating the stream too); an existing group is left alone."""
+        with _redis_errors("ensure_group"):
+            try:
+                await self._client.xgroup_create(stream, group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if not str(exc).startswith("BUSYGROUP"):
+                    raise
+
+    async def read(
+        self, stream: str, group: str, consumer: str, count: int, block_ms: int = 0
+    ) -> list[StreamEntry]:
+        """Reclaim entries idle past the visibility timeout, then read new ones (XREADGROUP >)."""
+        with _redis_errors("read"):
+            entries = await self._reclaim(stream, group, consumer, count)
+            if len(entries) < count:
+                # Never block when there is already something to hand back.
+                wait_ms = 0 if entries else block_ms
+                entries += await self._read_new(stream, group, consumer, count - len(entries), wait_ms)
+        return entries
+
+    async def ack(self, stream: str, group: str, ids: list[str]) -> None:
+        """XACK the entries."""
+        if not ids:
+            return
+        with _redis_errors("ack"):
+            await self._client.xack(stream, group, *ids)
+
+    async def dead_letter(self, stream: str, group: str, entry: StreamEntry, error: str) -> str:
+        """Append the entry to the DLQ and acknowledge it in one MULTI/EXEC."""
+        record = dead_letter_fields(stream, group, entry, error)
+        dlq_id, _ = await self._atomic(
+            "dead_letter",
+            [("XADD", self.names.dlq, "*", *_flatten(record)), ("XACK", stream, group, entry.id)],
+        )
+        return str(dlq_id)
+
+    async def fail(self, stream: str, group: str, entry: StreamEntry, error: str) -> bool:
+        """Dead-letter the entry once its deliveries are used up; else leave it to be reclaimed."""
+        if entry.deliveries < self._max_deliveries:
+            return False
+        await self.dead_letter(stream, group, entry, error)
+        return True
+
+    async def replay_dlq(self, limit: int | None = None) -> int:
+        """Move DLQ entries back onto their streams, oldest first; returns how many moved."""
+        moved = 0
+        start = "-"
+        while limit is None or moved < limit:
+            with _redis_errors("replay_dlq"):
+                page = await self._client.xrange(
+                    self.names.dlq, min=start, max="+", count=REPLAY_PAGE if limit is None else limit - moved
+                )
+            if not page:
+                break
+            for dlq_id, fields in page:
+                origin = dead_letter_origin(_as_fields(fields)) if fields else None
+                # Entries that are not DLQ records stay where they are.
+                if origin is not None and await self._replay_one(str(dlq_id), *origin):
+                    moved += 1
+            start = f"({page[-1][0]!s}"
+        return moved
+
+    async def info(self, stream: str) -> StreamInfo:
+        """XLEN and XINFO GROUPS of the stream."""
+        with _redis_errors("info"):
+            length = await self._client.xlen(stream)
+            groups = await self._groups(stream)
+        return StreamInfo(
+            stream=stream,
+            length=length,
+            groups=[
+                GroupInfo(str(g["name"]), int(g["pending"]), int(g["consumers"]), g.get("lag"))
+                for g in groups
+            ],
+        )
+
+    async def trim(self, stream: str) -> int:
+        """XTRIM MINID to the oldest entry some group still has pending or has not read yet."""
+        with _redis_errors("trim"):
+            groups = await self._groups(stream)
+            if not groups:
+                return 0
+            # Group state first, pending lists second: entries that become pending in between
+            # were unread at the first look, so they lie above that group's floor anyway.
+            pipe = self._client.pipeline(transaction=False)
+            for group in groups:
+                pipe.xpending(stream, group["name"])
+            summaries = await pipe.execute()
+            floor = min(
+                (self._group_floor(group, summary) for group, summary in zip(groups, summaries, strict=True)),
+                key=_id_key,
+            )
+            return await self._client.xtrim(stream, minid=floor, approximate=False)
+
+    async def ping(self) -> bool:
+        """True when Redis answers PING."""
+        try:
+            return bool(await self._client.ping())
+        except RedisError:
+            return False
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
+
+    # Reading.
+
+    async def _reclaim(self, stream: str, group: str, consumer: str, count: int) -> list[StreamEntry]:
+        key = (stream, group)
+        cursor, claimed, deleted = await self._client.xautoclaim(
+            stream, group, consumer, self._visibility_ms, self._claim_cursors.get(key, "0-0"), count=count
+        )
+        self._claim_cursors[key] = str(cursor)
+        live = [(str(entry_id), fields) for entry_id, fields in claimed if fields is not None]
+        # Entries trimmed or deleted while pending have nothing to deliver: acknowledge them.
+        # (Redis 7 lists them separately; 6.2 returns them among the claimed with nil fields.)
+        gone = [*deleted, *(entry_id for entry_id, fields in claimed if fields is None)]
+        if gone:
+            await self._client.xack(stream, group, *gone)
+        if not live:
+            return []
+        deliveries = await self._deliveries(stream, group, [entry_id for entry_id, _ in live])
+        return [
+            StreamEntry(stream, entry_id, _as_fields(fields), deliveries.get(entry_id, 1))
+            for entry_id, fields in live
+        ]
+
+    async def _deliveries(self, stream: str, group: str, ids: Sequence[str]) -> dict[str, int]:
+        """Delivery counts of pending entries (XAUTOCLAIM does not report them)."""
+        pipe = self._client.pipeline(transaction=False)
+        for entry_id in ids:
+            pipe.xpending_range(stream, group, min=entry_id, max=entry_id, count=1)
+        counts: dict[str, int] = {}
+        for rows in await pipe.execute():
+            for row in rows:
+                counts[str(row["message_id"])] = int(row["times_delivered"])
+        return counts
+
+    async def _read_new(
+        self, stream: str, group: str, consumer: str, count: int, block_ms: int
+    ) -> list[StreamEntry]:
+        # BLOCK 0 means "forever" to Redis; ours means "do not wait".
+        reply = await self._client.xreadgroup(
+            group, consumer, {stream: ">"}, count=count, block=block_ms if block_ms > 0 else None
+        )
+        return [
+            StreamEntry(stream, str(entry_id), _as_fields(fields))
+            for entry_id, fields in self._stream_rows(reply, stream)
+            if fields is not None
+        ]
+
+    @staticmethod
+    def _stream_rows(reply: Any, stream: str) -> list[tuple[Any, Any]]:
+        """The (id, fields) rows of `stream` in an XREADGROUP reply, list- or dict-shaped."""
+        if not reply:
+            return []
+        if isinstance(reply, dict):
+            rows = reply.get(stream, [])
+            return list(rows[0] if rows and isinstance(rows[0], list) else rows)
+        return [tuple(row) for name, rows in reply if name == stream for row in rows]
+
+    # Writing.
+
+    async def _atomic(self, action: str, commands: list[Command]) -> list[Any]:
+        """Run `commands` in MULTI/EXEC and return their replies; in fsync mode also wait for the
+        AOF fsync. The pipeline is sent untransacted with explicit MULTI/EXEC because redis-py's
+        transactional pipeline cannot put WAITAOF after the EXEC on the same connection."""
+        with _redis_errors(action):
+            await self._check_fsync()
+            pipe = self._client.pipeline(transaction=False)
+            pipe.execute_command("MULTI")
+            for command in commands:
+                pipe.execute_command(*command)
+            pipe.execute_command("EXEC")
+            if self._fsync:
+                pipe.execute_command("WAITAOF", 1, 0, FSYNC_TIMEOUT_MS)
+            replies = await pipe.execute()
+        results: list[Any] = replies[len(commands) + 1]
+        failures = [reply for reply in results if isinstance(reply, Exception)]
+        if failures:
+            raise StreamError(f"redis stream {action} failed: {failures[0]}")
+        if self._fsync and int(replies[-1][0]) < 1:
+            raise StreamError(f"redis stream {action}: not fsynced to the AOF within {FSYNC_TIMEOUT_MS} ms")
+        return results
+
+    async def _check_fsync(self) -> None:
+        """Before the first durable write, make sure WAITAOF works here (Redis >= 7.2, AOF on),
+        so a misconfigured server fails loudly instead of acknowledging unsynced writes."""
+        if not self._fsync or self._fsync_checked:
+            return
+        try:
+            await self._client.waitaof(1, 0, FSYNC_TIMEOUT_MS)
+        except ResponseError as exc:
+            raise StreamError(
+                "fsync durability needs WAITAOF: Redis >= 7.2 with appendonly yes "
+                f"(server said: {exc})"
+            ) from exc
+        self._fsync_checked = True
+
+    async def _replay_one(self, dlq_id: str, stream: str, fields: dict[str, str]) -> bool:
+        [new_id] = await self._atomic(
+            "replay_dlq",
+            [("EVAL", _REPLAY_SCRIPT, 2, self.names.dlq, stream, dlq_id, *_flatten(fields))],
+        )
+        return new_id is not None
+
+    # Helpers.
+
+    async def _groups(self, stream: str) -> list[dict[str, Any]]:
+        try:
+            return await self._client.xinfo_groups(stream)
+        except ResponseError as exc:
+            if "no such key" in str(exc).lower():
+                return []
+            raise
+
+    @staticmethod
+    def _group_floor(group: dict[str, Any], pending: dict[str, Any]) -> str:
+        """The oldest id this group may still need: its oldest pending entry, else the next unread."""
+        unread = _id_after(str(group["last-delivered-id"]))
+        if pending.get("pending") and pending.get("min"):
+            return min(str(pending["min"]), unread, key=_id_key)
+        return unread
