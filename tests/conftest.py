@@ -7,11 +7,12 @@ REQUIRE_SERVICES=1 (as .ci/run sets it) a missing server fails them instead.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import shutil
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -49,8 +50,11 @@ async def _admin(sql: str) -> None:
 
     parsed = make_url(POSTGRES_ADMIN_URL)
     connection = await asyncpg.connect(
-        host=parsed.host, port=parsed.port or 5432, user=parsed.username or "postgres",
-        password=parsed.password, database=parsed.database or "postgres",
+        host=parsed.host,
+        port=parsed.port or 5432,
+        user=parsed.username or "postgres",
+        password=parsed.password,
+        database=parsed.database or "postgres",
     )
     try:
         await connection.execute(sql)
@@ -58,18 +62,28 @@ async def _admin(sql: str) -> None:
         await connection.close()
 
 
+def _in_thread(function: Callable[..., object], *args: object) -> None:
+    """Run blocking set-up that starts its own event loop, even when a test's loop is running."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(function, *args).result()
+
+
+def _admin_sync(sql: str) -> None:
+    _in_thread(asyncio.run, _admin(sql))
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session, dropped afterwards."""
     _need("PostgreSQL", POSTGRES_ADMIN_URL, 5432)
     name = f"mw_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    _admin_sync(f'CREATE DATABASE "{name}"')
     url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
-        migrate.upgrade(url)
+        _in_thread(migrate.upgrade, url)
         yield url
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _admin_sync(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -77,23 +91,26 @@ def postgres_template() -> Iterator[str]:
     """A migrated database nobody connects to, cloned by `fresh_postgres_url`."""
     _need("PostgreSQL", POSTGRES_ADMIN_URL, 5432)
     name = f"mw_tpl_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    _admin_sync(f'CREATE DATABASE "{name}"')
     try:
-        migrate.upgrade(make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False))
+        _in_thread(
+            migrate.upgrade,
+            make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False),
+        )
         yield name
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _admin_sync(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 def fresh_postgres_url(postgres_template: str) -> Iterator[str]:
     """A database of this test's own, cloned from the migrated template (fast), then dropped."""
     name = f"mw_case_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
+    _admin_sync(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
     try:
         yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _admin_sync(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -110,7 +127,7 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A migrated SQLite file for this test session."""
     path = tmp_path_factory.mktemp("sqlite") / "engine.db"
     url = f"sqlite:///{path}"
-    migrate.upgrade(url)
+    _in_thread(migrate.upgrade, url)
     return url
 
 

@@ -109,11 +109,13 @@ async def test_unusable_inside_a_signed_envelope_goes_to_the_dlq(bound: RunningE
     good = example_bytes("meta_text.json")
     assert (await engine.http.post("/webhook", content=good, headers=_signed(good))).status_code == 200
 
-    async def two_dead() -> list[dict[str, str]] | None:
-        entries = await _dlq_entries(engine)
-        return entries if len(entries) >= 2 else None
+    dead: list[dict[str, str]] = []
 
-    dead = await wait_until(two_dead, what="two DLQ entries")
+    async def two_dead() -> bool:
+        dead.extend(await _dlq_entries(engine))
+        return len(dead) >= 2
+
+    await wait_until(two_dead, what="two DLQ entries")
     assert all("unusable meta payload" in entry["error"] for entry in dead)
     assert all(entry["stream"] == engine.context.names.inbound for entry in dead)
     # The worker lived on and applied the good one.

@@ -17,7 +17,12 @@ class StreamEntryRow(Base):
     """An appended entry; immutable until every group has acknowledged it and it is trimmed."""
 
     __tablename__ = "stream_entries"
-    __table_args__ = (Index("ix_stream_entries_stream_id", "stream", "id"),)
+    __table_args__ = (
+        Index("ix_stream_entries_stream_id", "stream", "id"),
+        # Ids must never be reused: a group's cursor is "last id handed out", and without
+        # AUTOINCREMENT SQLite reuses ids once trimming has emptied the table.
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     stream: Mapped[str] = mapped_column(String(200))

@@ -72,7 +72,7 @@ def prepare(entry: StreamEntry) -> IngestEntry:
             except InvalidPhone as exc:
                 raise UnusableEntry(f"unusable sender phone: {exc}") from exc
     return IngestEntry(
-        key=f"inbound:{entry.id}",
+        key=f"{entry.stream}:{entry.id}",
         tenant_id=tenant_id,
         instance_id=instance_id,
         received_at=received_at,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 08:50:51.348884
+Create Date: 2026-11-23 08:56:31.075972
 """
 
 from collections.abc import Sequence
@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("fields", sa.Text(), nullable=False),
         sa.Column("created_at", messaging_whatsapp.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stream_entries")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("stream_entries", schema=None) as batch_op:
         batch_op.create_index("ix_stream_entries_stream_id", ["stream", "id"], unique=False)
