@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from tests.helpers import META_APP_SECRET, example
 
 from bench.common import REDIS_URL, scratch_database
 from messaging_whatsapp.config import Settings
@@ -24,7 +25,6 @@ from messaging_whatsapp.instances.schemas import InstanceBind
 from messaging_whatsapp.providers.base import STATUS_RANK, InboundMessage, StatusUpdate
 from messaging_whatsapp.tenancy import service as tenancy_service
 from messaging_whatsapp.worker.inbound import INBOUND_GROUP, InboundWorker, prepare
-from tests.helpers import META_APP_SECRET, example
 
 CONTACTS = 10_000
 
@@ -44,9 +44,13 @@ class ApplyResult:
 
 def _meta_entry(instance_id: str, tenant_id: str, body: dict[str, Any]) -> dict[str, str]:
     return {
-        "provider": "meta", "instance_id": instance_id, "tenant_id": tenant_id,
-        "content_type": "application/json", "body": json.dumps(body, separators=(",", ":")),
-        "url": "http://127.0.0.1/webhook", "received_at": utcnow().isoformat(),
+        "provider": "meta",
+        "instance_id": instance_id,
+        "tenant_id": tenant_id,
+        "content_type": "application/json",
+        "body": json.dumps(body, separators=(",", ":")),
+        "url": "http://127.0.0.1/webhook",
+        "received_at": utcnow().isoformat(),
     }
 
 
@@ -55,7 +59,9 @@ def _inbound(index: int) -> dict[str, Any]:
     value = payload["entry"][0]["changes"][0]["value"]
     phone = f"55119{index % CONTACTS:08d}"
     value["contacts"][0]["wa_id"] = phone
-    value["messages"][0].update({"from": phone, "id": f"wamid.IN-{index}", "timestamp": str(1763035200 + index)})
+    value["messages"][0].update(
+        {"from": phone, "id": f"wamid.IN-{index}", "timestamp": str(1763035200 + index)}
+    )
     return payload
 
 
@@ -71,9 +77,17 @@ async def _setup(settings: Settings) -> tuple[EngineContext, str, str]:
     async with context.sessions() as session, session.begin():
         tenant = await tenancy_service.create_tenant(session, f"Bench {uuid.uuid4().hex[:4]}")
         instance, _ = await instances_service.bind_instance(
-            session, context.cipher, settings, tenant.id,
-            InstanceBind(provider="meta", display_number="+551140028922",
-                         phone_number_id=f"pn-{uuid.uuid4().hex[:8]}", access_token="x", app_secret=META_APP_SECRET),
+            session,
+            context.cipher,
+            settings,
+            tenant.id,
+            InstanceBind(
+                provider="meta",
+                display_number="+551140028922",
+                phone_number_id=f"pn-{uuid.uuid4().hex[:8]}",
+                access_token="x",
+                app_secret=META_APP_SECRET,
+            ),
         )
     return context, tenant.id, instance.id
 
@@ -84,18 +98,53 @@ async def _create_outbound(context: EngineContext, tenant_id: str, instance_id: 
     async with context.sessions() as session, session.begin():
         for start in range(0, count, 2000):
             chunk = range(start, min(start + 2000, count))
-            contacts = [{"id": new_id(), "tenant_id": tenant_id, "phone": f"+55219{i:08d}", "created_at": now,
-                         "updated_at": now, "opted_out": False, "messages_received": 0} for i in chunk]
+            contacts = [
+                {
+                    "id": new_id(),
+                    "tenant_id": tenant_id,
+                    "phone": f"+55219{i:08d}",
+                    "created_at": now,
+                    "updated_at": now,
+                    "opted_out": False,
+                    "messages_received": 0,
+                }
+                for i in chunk
+            ]
             await session.execute(insert_for(session, Contact.__table__).values(contacts))
-            conversations = [{"id": new_id(), "tenant_id": tenant_id, "contact_id": c["id"], "instance_id": instance_id,
-                              "status": "open", "unread_count": 0, "created_at": now, "updated_at": now}
-                             for c in contacts]
+            conversations = [
+                {
+                    "id": new_id(),
+                    "tenant_id": tenant_id,
+                    "contact_id": c["id"],
+                    "instance_id": instance_id,
+                    "status": "open",
+                    "unread_count": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for c in contacts
+            ]
             await session.execute(insert_for(session, Conversation.__table__).values(conversations))
-            messages = [{"id": new_id(), "tenant_id": tenant_id, "instance_id": instance_id,
-                         "conversation_id": conv["id"], "contact_id": conv["contact_id"], "direction": "outbound",
-                         "sender_type": "campaign", "type": "text", "content": "Oferta", "status": "sent",
-                         "status_rank": 1, "sent_at": now, "provider_message_id": f"wamid.OUT-{i}",
-                         "created_at": now, "updated_at": now} for i, conv in zip(chunk, conversations, strict=True)]
+            messages = [
+                {
+                    "id": new_id(),
+                    "tenant_id": tenant_id,
+                    "instance_id": instance_id,
+                    "conversation_id": conv["id"],
+                    "contact_id": conv["contact_id"],
+                    "direction": "outbound",
+                    "sender_type": "campaign",
+                    "type": "text",
+                    "content": "Oferta",
+                    "status": "sent",
+                    "status_rank": 1,
+                    "sent_at": now,
+                    "provider_message_id": f"wamid.OUT-{i}",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i, conv in zip(chunk, conversations, strict=True)
+            ]
             await session.execute(insert_for(session, Message.__table__).values(messages))
 
 
@@ -117,9 +166,14 @@ async def _fill(context: EngineContext, stream: str, entries: list[dict[str, str
 async def run_engine(total: int) -> ApplyResult:
     """The engine's worker draining `total` events."""
     with scratch_database() as database_url, tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(_env_file=None, database_url=database_url, redis_url=REDIS_URL,  # type: ignore[call-arg]
-                            stream_prefix=f"bench:{uuid.uuid4().hex[:8]}:", data_dir=Path(tmp),
-                            worker_batch_size=500)
+        settings = Settings(
+            _env_file=None,
+            database_url=database_url,
+            redis_url=REDIS_URL,  # type: ignore[call-arg]
+            stream_prefix=f"bench:{uuid.uuid4().hex[:8]}:",
+            data_dir=Path(tmp),
+            worker_batch_size=500,
+        )
         context, tenant_id, instance_id = await _setup(settings)
         try:
             await _create_outbound(context, tenant_id, instance_id, total // 4)
@@ -141,10 +195,14 @@ async def run_engine(total: int) -> ApplyResult:
 async def _check(context: EngineContext, tenant_id: str, total: int) -> None:
     async with context.sessions() as session:
         inbound = await session.scalar(
-            select(func.count()).select_from(Message).where(Message.tenant_id == tenant_id, Message.direction == "inbound")
+            select(func.count())
+            .select_from(Message)
+            .where(Message.tenant_id == tenant_id, Message.direction == "inbound")
         )
         read = await session.scalar(
-            select(func.count()).select_from(Message).where(Message.tenant_id == tenant_id, Message.status == "read")
+            select(func.count())
+            .select_from(Message)
+            .where(Message.tenant_id == tenant_id, Message.status == "read")
         )
     assert inbound == total // 2, inbound
     assert read == total // 4 // 2, read
@@ -163,8 +221,13 @@ async def _drop_keys(context: EngineContext) -> None:
 async def run_seed_way(total: int) -> ApplyResult:
     """The baseline: read each entry, fetch rows, change them, save, commit, one event at a time."""
     with scratch_database() as database_url, tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(_env_file=None, database_url=database_url, redis_url=REDIS_URL,  # type: ignore[call-arg]
-                            stream_prefix=f"bench:{uuid.uuid4().hex[:8]}:", data_dir=Path(tmp))
+        settings = Settings(
+            _env_file=None,
+            database_url=database_url,
+            redis_url=REDIS_URL,  # type: ignore[call-arg]
+            stream_prefix=f"bench:{uuid.uuid4().hex[:8]}:",
+            data_dir=Path(tmp),
+        )
         context, tenant_id, instance_id = await _setup(settings)
         try:
             await _create_outbound(context, tenant_id, instance_id, total // 4)
@@ -192,8 +255,10 @@ async def _seed_apply(context: EngineContext, tenant_id: str, instance_id: str, 
             await _seed_inbound(session, tenant_id, instance_id, event)
         elif isinstance(event, StatusUpdate):
             message = await session.scalar(
-                select(Message).where(Message.instance_id == instance_id,
-                                      Message.provider_message_id == event.provider_message_id)
+                select(Message).where(
+                    Message.instance_id == instance_id,
+                    Message.provider_message_id == event.provider_message_id,
+                )
             )
             if message is not None and message.status_rank < STATUS_RANK[event.status]:
                 message.status, message.status_rank = event.status.value, STATUS_RANK[event.status]
@@ -205,20 +270,26 @@ async def _seed_apply(context: EngineContext, tenant_id: str, instance_id: str, 
 
 async def _seed_inbound(session: Any, tenant_id: str, instance_id: str, event: InboundMessage) -> None:
     phone = "+" + event.phone
-    contact = await session.scalar(select(Contact).where(Contact.tenant_id == tenant_id, Contact.phone == phone))
+    contact = await session.scalar(
+        select(Contact).where(Contact.tenant_id == tenant_id, Contact.phone == phone)
+    )
     if contact is None:
         contact = Contact(tenant_id=tenant_id, phone=phone, name=event.contact_name)
         session.add(contact)
         await session.flush()
     conversation = await session.scalar(
-        select(Conversation).where(Conversation.contact_id == contact.id, Conversation.instance_id == instance_id)
+        select(Conversation).where(
+            Conversation.contact_id == contact.id, Conversation.instance_id == instance_id
+        )
     )
     if conversation is None:
         conversation = Conversation(tenant_id=tenant_id, contact_id=contact.id, instance_id=instance_id)
         session.add(conversation)
         await session.flush()
     existing = await session.scalar(
-        select(Message).where(Message.instance_id == instance_id, Message.provider_message_id == event.provider_message_id)
+        select(Message).where(
+            Message.instance_id == instance_id, Message.provider_message_id == event.provider_message_id
+        )
     )
     if existing is not None:
         return
@@ -229,11 +300,22 @@ async def _seed_inbound(session: Any, tenant_id: str, instance_id: str, event: I
         ticket = Ticket(tenant_id=tenant_id, conversation_id=conversation.id, opened_at=event.timestamp)
         session.add(ticket)
         await session.flush()
-    session.add(Message(
-        tenant_id=tenant_id, instance_id=instance_id, conversation_id=conversation.id, contact_id=contact.id,
-        ticket_id=ticket.id, direction="inbound", sender_type="lead", type=event.type.value, content=event.text,
-        provider_message_id=event.provider_message_id, status="received", status_rank=0,
-    ))
+    session.add(
+        Message(
+            tenant_id=tenant_id,
+            instance_id=instance_id,
+            conversation_id=conversation.id,
+            contact_id=contact.id,
+            ticket_id=ticket.id,
+            direction="inbound",
+            sender_type="lead",
+            type=event.type.value,
+            content=event.text,
+            provider_message_id=event.provider_message_id,
+            status="received",
+            status_rank=0,
+        )
+    )
     conversation.unread_count += 1
     conversation.last_message_at = event.timestamp
     contact.messages_received += 1

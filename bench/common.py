@@ -51,9 +51,12 @@ def machine() -> str:
                     break
     except OSError:
         pass
-    memory = subprocess.run(["free", "-g"], capture_output=True, text=True, check=False).stdout.split("\n")[1:2]
+    memory = subprocess.run(["free", "-g"], capture_output=True, text=True, check=False).stdout.split("\n")[
+        1:2
+    ]
     total = memory[0].split()[1] + " GiB" if memory and memory[0] else "?"
-    return f"{os.cpu_count()} cores ({model}), {total} RAM, Python {platform.python_version()}, {platform.system()}"
+    python = platform.python_version()
+    return f"{os.cpu_count()} cores ({model}), {total} RAM, Python {python}, {platform.system()}"
 
 
 def today() -> str:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import redis
+from tests.helpers import META_APP_SECRET, example, meta_signature
 
 from bench.common import REDIS_URL, scratch_database
 from messaging_whatsapp.config import Settings
@@ -25,7 +26,6 @@ from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.instances import service as instances_service
 from messaging_whatsapp.instances.schemas import InstanceBind
 from messaging_whatsapp.tenancy import service as tenancy_service
-from tests.helpers import META_APP_SECRET, example, meta_signature
 
 CONNECTIONS = 64
 DURATION_S = 15
@@ -58,14 +58,30 @@ async def _bind(settings: Settings) -> str:
         async with context.sessions() as session, session.begin():
             tenant = await tenancy_service.create_tenant(session, "Bench")
             await instances_service.bind_instance(
-                session, context.cipher, settings, tenant.id,
-                InstanceBind(provider="meta", display_number="+551140028922", phone_number_id="109283746501928",
-                             access_token="x", app_secret=META_APP_SECRET),
+                session,
+                context.cipher,
+                settings,
+                tenant.id,
+                InstanceBind(
+                    provider="meta",
+                    display_number="+551140028922",
+                    phone_number_id="109283746501928",
+                    access_token="x",
+                    app_secret=META_APP_SECRET,
+                ),
             )
             _, url = await instances_service.bind_instance(
-                session, context.cipher, settings, tenant.id,
-                InstanceBind(provider="evolution", display_number="+551140028922", instance_name="loja-centro",
-                             api_url="http://127.0.0.1:9", api_key="k"),
+                session,
+                context.cipher,
+                settings,
+                tenant.id,
+                InstanceBind(
+                    provider="evolution",
+                    display_number="+551140028922",
+                    instance_name="loja-centro",
+                    api_url="http://127.0.0.1:9",
+                    api_key="k",
+                ),
             )
         return urlsplit(url).path
     finally:
@@ -79,7 +95,10 @@ def _lua_requests(evolution_path: str, bare: bool) -> str:
         if index % 2 == 0:
             meta["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = f"wamid.BENCH-{index}"
             body = json.dumps(meta, separators=(",", ":"))
-            headers = {"Content-Type": "application/json", "X-Hub-Signature-256": meta_signature(body.encode())}
+            headers = {
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": meta_signature(body.encode()),
+            }
             path = "/webhook"
         else:
             evolution["data"]["key"]["id"] = f"BENCH{index}"
@@ -88,7 +107,9 @@ def _lua_requests(evolution_path: str, bare: bool) -> str:
             path = evolution_path
         header_lua = ", ".join(f'["{k}"]="{v}"' for k, v in headers.items())
         target = "/bare" if bare else path
-        lines.append(f'requests[{index + 1}] = wrk.format("POST", "{target}", {{{header_lua}}}, [==[{body}]==])')
+        lines.append(
+            f'requests[{index + 1}] = wrk.format("POST", "{target}", {{{header_lua}}}, [==[{body}]==])'
+        )
     lines.append(
         "local i = math.random(#requests)\n"
         "request = function()\n  i = i % #requests + 1\n  return requests[i]\nend"
@@ -99,7 +120,9 @@ def _lua_requests(evolution_path: str, bare: bool) -> str:
 def _wrk(url: str, script: Path, duration: int) -> LoadResult:
     output = subprocess.run(
         ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", "-s", str(script), url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
@@ -124,8 +147,15 @@ def _serve(command: list[str], env: dict[str, str], port: int) -> subprocess.Pop
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz" if "bench.bare" not in command else
-                         f"http://127.0.0.1:{port}/docs", timeout=1).status_code == 200:
+            if (
+                httpx.get(
+                    f"http://127.0.0.1:{port}/healthz"
+                    if "bench.bare" not in command
+                    else f"http://127.0.0.1:{port}/docs",
+                    timeout=1,
+                ).status_code
+                == 200
+            ):
                 return process
         except httpx.HTTPError:
             time.sleep(0.1)
@@ -138,26 +168,64 @@ def run(duration: int = DURATION_S) -> dict[str, LoadResult]:
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
     with scratch_database() as database_url, tempfile.TemporaryDirectory() as tmp:
         port, bare_port = _free_port(), _free_port()
-        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "STREAM_PREFIX": prefix,
-               "DATA_DIR": tmp, "PUBLIC_URL": f"http://127.0.0.1:{port}", "LOG_LEVEL": "WARNING"}
-        settings = Settings(_env_file=None, database_url=database_url, redis_url=REDIS_URL,  # type: ignore[call-arg]
-                            stream_prefix=prefix, data_dir=Path(tmp), public_url=env["PUBLIC_URL"])
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": REDIS_URL,
+            "STREAM_PREFIX": prefix,
+            "DATA_DIR": tmp,
+            "PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "LOG_LEVEL": "WARNING",
+        }
+        settings = Settings(
+            _env_file=None,
+            database_url=database_url,
+            redis_url=REDIS_URL,  # type: ignore[call-arg]
+            stream_prefix=prefix,
+            data_dir=Path(tmp),
+            public_url=env["PUBLIC_URL"],
+        )
         evolution_path = asyncio.run(_bind(settings))
         scripts = {}
         for name, bare in (("webhook", False), ("bare", True)):
             scripts[name] = Path(tmp) / f"{name}.lua"
             scripts[name].write_text(_lua_requests(evolution_path, bare))
         results = {}
-        server = _serve([sys.executable, "-m", "messaging_whatsapp.cli", "serve", "--role", "webhook",
-                         "--port", str(port)], env, port)
+        server = _serve(
+            [
+                sys.executable,
+                "-m",
+                "messaging_whatsapp.cli",
+                "serve",
+                "--role",
+                "webhook",
+                "--port",
+                str(port),
+            ],
+            env,
+            port,
+        )
         try:
             _wrk(f"http://127.0.0.1:{port}", scripts["webhook"], 3)  # warm-up: caches, connections
             results["webhook"] = _wrk(f"http://127.0.0.1:{port}", scripts["webhook"], duration)
         finally:
             server.terminate()
             server.wait(timeout=20)
-        bare_server = _serve([sys.executable, "-m", "uvicorn", "bench.bare:app", "--port", str(bare_port),
-                              "--log-level", "warning", "--no-access-log"], env, bare_port)
+        bare_server = _serve(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.bare:app",
+                "--port",
+                str(bare_port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env,
+            bare_port,
+        )
         try:
             _wrk(f"http://127.0.0.1:{bare_port}", scripts["bare"], 3)
             results["bare"] = _wrk(f"http://127.0.0.1:{bare_port}", scripts["bare"], duration)

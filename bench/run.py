@@ -25,11 +25,15 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
 
-    print(f"ingest: {ingest.CONNECTIONS} connections for {duration}s against the webhook and the bare endpoint")
+    print(
+        f"ingest: {ingest.CONNECTIONS} connections for {duration}s against the webhook and the bare endpoint"
+    )
     loads = ingest.run(duration)
     for name, result in loads.items():
-        print(f"  {name}: {result.requests_per_s:,.0f} req/s, p50 {result.p50_ms:.2f} ms, "
-              f"p99 {result.p99_ms:.2f} ms, errors {result.errors}")
+        print(
+            f"  {name}: {result.requests_per_s:,.0f} req/s, p50 {result.p50_ms:.2f} ms, "
+            f"p99 {result.p99_ms:.2f} ms, errors {result.errors}"
+        )
     print(f"apply: {apply_events:,} events with the engine's worker")
     engine = asyncio.run(apply.run_engine(apply_events))
     print(f"  engine: {engine.per_second:,.0f} events/s")

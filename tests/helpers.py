@@ -60,7 +60,9 @@ def free_port() -> int:
         return port
 
 
-def engine_settings(database_url: str, redis_url: str | None, prefix: str, data_dir: Path, port: int) -> Settings:
+def engine_settings(
+    database_url: str, redis_url: str | None, prefix: str, data_dir: Path, port: int
+) -> Settings:
     """Settings for one test deployment (nothing read from the environment's .env)."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -155,7 +157,9 @@ async def create_tenant(context: EngineContext, name: str = "Loja") -> str:
         return tenant.id
 
 
-async def create_user(context: EngineContext, tenant_id: str, email: str, password: str = "s3cret-pass") -> str:
+async def create_user(
+    context: EngineContext, tenant_id: str, email: str, password: str = "s3cret-pass"
+) -> str:
     """A new admin user's id."""
     async with context.sessions() as session, session.begin():
         user = await tenancy_service.create_user(session, tenant_id, email, password, "admin")
@@ -173,37 +177,73 @@ async def bind(context: EngineContext, tenant_id: str, **options: Any) -> tuple[
 async def bind_example_numbers(context: EngineContext, tenant_id: str) -> BoundNumbers:
     """Bind the five numbers the format examples are addressed to."""
     meta, meta_url = await bind(
-        context, tenant_id, provider="meta", display_number=BUSINESS_NUMBER,
-        phone_number_id=META_PHONE_NUMBER_ID, waba_id="104857293847561", access_token="EAAG-test",
-        verify_token="tok-verificacao-7d2f", app_secret=META_APP_SECRET,
+        context,
+        tenant_id,
+        provider="meta",
+        display_number=BUSINESS_NUMBER,
+        phone_number_id=META_PHONE_NUMBER_ID,
+        waba_id="104857293847561",
+        access_token="EAAG-test",
+        verify_token="tok-verificacao-7d2f",
+        app_secret=META_APP_SECRET,
     )
     twilio, twilio_url = await bind(
-        context, tenant_id, provider="twilio", display_number=BUSINESS_NUMBER,
-        account_sid="AC3f9e1c7a5b2d4e6f8a0c1b3d5e7f9a2c", auth_token=TWILIO_AUTH_TOKEN,
+        context,
+        tenant_id,
+        provider="twilio",
+        display_number=BUSINESS_NUMBER,
+        account_sid="AC3f9e1c7a5b2d4e6f8a0c1b3d5e7f9a2c",
+        auth_token=TWILIO_AUTH_TOKEN,
     )
     evolution, evolution_url = await bind(
-        context, tenant_id, provider="evolution", display_number=BUSINESS_NUMBER, instance_name="loja-centro",
-        api_url="http://127.0.0.1:9/evolution", api_key="B7C4E1D2-5A6F-4B3C-9D8E-1F2A3B4C5D6E",
+        context,
+        tenant_id,
+        provider="evolution",
+        display_number=BUSINESS_NUMBER,
+        instance_name="loja-centro",
+        api_url="http://127.0.0.1:9/evolution",
+        api_key="B7C4E1D2-5A6F-4B3C-9D8E-1F2A3B4C5D6E",
     )
     wuzapi, wuzapi_url = await bind(
-        context, tenant_id, provider="wuzapi", display_number=BUSINESS_NUMBER, instance_name="loja-centro",
-        api_url="http://127.0.0.1:9/wuzapi", api_key="wuz-token", hmac_key=WUZAPI_HMAC_KEY,
+        context,
+        tenant_id,
+        provider="wuzapi",
+        display_number=BUSINESS_NUMBER,
+        instance_name="loja-centro",
+        api_url="http://127.0.0.1:9/wuzapi",
+        api_key="wuz-token",
+        hmac_key=WUZAPI_HMAC_KEY,
     )
     simulator, simulator_url = await bind(
-        context, tenant_id, provider="simulator", display_number=BUSINESS_NUMBER, instance_name="sim-loja",
+        context,
+        tenant_id,
+        provider="simulator",
+        display_number=BUSINESS_NUMBER,
+        instance_name="sim-loja",
     )
     return BoundNumbers(
-        tenant_id, meta, twilio, evolution, wuzapi, simulator,
+        tenant_id,
+        meta,
+        twilio,
+        evolution,
+        wuzapi,
+        simulator,
         {
-            ProviderName.META: meta_url, ProviderName.TWILIO: twilio_url,
-            ProviderName.EVOLUTION: evolution_url, ProviderName.WUZAPI: wuzapi_url,
+            ProviderName.META: meta_url,
+            ProviderName.TWILIO: twilio_url,
+            ProviderName.EVOLUTION: evolution_url,
+            ProviderName.WUZAPI: wuzapi_url,
             ProviderName.SIMULATOR: simulator_url,
         },
     )
 
 
 async def create_outbound_message(
-    context: EngineContext, instance: WhatsAppInstance, phone: str, provider_message_id: str, status: str = "sent"
+    context: EngineContext,
+    instance: WhatsAppInstance,
+    phone: str,
+    provider_message_id: str,
+    status: str = "sent",
 ) -> str:
     """An outbound message as the sender would have stored it (the sender comes with sending)."""
     now = utcnow()
@@ -222,14 +262,24 @@ async def create_outbound_message(
             )
         )
         if conversation is None:
-            conversation = Conversation(tenant_id=instance.tenant_id, contact_id=contact.id, instance_id=instance.id)
+            conversation = Conversation(
+                tenant_id=instance.tenant_id, contact_id=contact.id, instance_id=instance.id
+            )
             session.add(conversation)
             await session.flush()
         message = Message(
-            tenant_id=instance.tenant_id, instance_id=instance.id, conversation_id=conversation.id,
-            contact_id=contact.id, direction=Direction.OUTBOUND.value, sender_type=SenderType.USER.value,
-            type="text", content="Olá!", provider_message_id=provider_message_id, status=status,
-            status_rank=1 if status == "sent" else 0, sent_at=now if status == "sent" else None,
+            tenant_id=instance.tenant_id,
+            instance_id=instance.id,
+            conversation_id=conversation.id,
+            contact_id=contact.id,
+            direction=Direction.OUTBOUND.value,
+            sender_type=SenderType.USER.value,
+            type="text",
+            content="Olá!",
+            provider_message_id=provider_message_id,
+            status=status,
+            status_rank=1 if status == "sent" else 0,
+            sent_at=now if status == "sent" else None,
         )
         session.add(message)
         await session.flush()

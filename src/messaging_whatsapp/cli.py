@@ -151,7 +151,9 @@ def create_api_key(
     if as_json:
         _print_json(created)
     else:
-        stdout.print(f"API key {created['name']}: {created['api_key']}  (store it now; it is not shown again)")
+        stdout.print(
+            f"API key {created['name']}: {created['api_key']}  (store it now; it is not shown again)"
+        )
 
 
 @app.command("bind-tenant")
@@ -311,8 +313,12 @@ def stream_info(as_json: JsonOption = False) -> None:
         groups = info["groups"] or [{"name": "-", "pending": "", "consumers": "", "lag": ""}]
         for group in groups:
             table.add_row(
-                info["stream"], str(info["length"]), group["name"], str(group["pending"]),
-                str(group["consumers"]), "" if group["lag"] is None else str(group["lag"]),
+                info["stream"],
+                str(info["length"]),
+                group["name"],
+                str(group["pending"]),
+                str(group["consumers"]),
+                "" if group["lag"] is None else str(group["lag"]),
             )
     stdout.print(table)
 
@@ -347,11 +353,12 @@ async def _ensure_demo(context: EngineContext) -> None:
     from messaging_whatsapp.demo import ensure_demo_tenant
 
     demo = await ensure_demo_tenant(context)
+    login_body = json.dumps({"email": demo.email, "password": demo.password})
     stderr.print(
         f"\n[bold]demo tenant[/bold] {demo.tenant_id}\n"
         f"  login:     {demo.email} / {demo.password}\n"
         f"  token:     curl -s -X POST {context.settings.public_url}/api/v1/auth/login "
-        f"-H 'content-type: application/json' -d '{{\"email\":\"{demo.email}\",\"password\":\"{demo.password}\"}}'\n"
+        f"-H 'content-type: application/json' -d '{login_body}'\n"
         f"  simulator: instance {demo.instance_id}, webhook {demo.webhook_url}\n",
         highlight=False,
         soft_wrap=True,
@@ -392,7 +399,9 @@ def serve(
         return
     from messaging_whatsapp.api.app import create_app
 
-    uvicorn.run(create_app(settings, server_role), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        create_app(settings, server_role), host=host, port=port, log_level="warning", access_log=False
+    )
 
 
 @app.command()

@@ -14,5 +14,7 @@ WEBHOOK_LATENCY = Histogram(
 )
 WORKER_ENTRIES = Counter("whatsapp_worker_entries_total", "Inbound stream entries by outcome", ["outcome"])
 WORKER_CHANGES = Counter("whatsapp_worker_changes_total", "Domain changes applied by the worker", ["kind"])
-IGNORED_EVENTS = Counter("whatsapp_ignored_events_total", "Provider events recognised and ignored", ["reason"])
+IGNORED_EVENTS = Counter(
+    "whatsapp_ignored_events_total", "Provider events recognised and ignored", ["reason"]
+)
 EVENTS_PUBLISHED = Counter("whatsapp_events_published_total", "Events relayed to the events stream")

@@ -12,12 +12,30 @@ from typing import Any
 import pytest
 
 BIND_OPTIONS: dict[str, list[str]] = {
-    "meta": ["--phone-number-id", "109283746501928", "--waba-id", "104857293847561",
-             "--access-token", "EAAG", "--verify-token", "vt", "--app-secret", "as"],
+    "meta": [
+        "--phone-number-id",
+        "109283746501928",
+        "--waba-id",
+        "104857293847561",
+        "--access-token",
+        "EAAG",
+        "--verify-token",
+        "vt",
+        "--app-secret",
+        "as",
+    ],
     "twilio": ["--account-sid", "AC123", "--auth-token", "tok"],
     "evolution": ["--instance-name", "loja", "--api-url", "https://evo.example.com", "--api-key", "k"],
-    "wuzapi": ["--instance-name", "loja", "--api-url", "https://wuz.example.com", "--api-key", "k",
-               "--hmac-key", "h" * 32],
+    "wuzapi": [
+        "--instance-name",
+        "loja",
+        "--api-url",
+        "https://wuz.example.com",
+        "--api-key",
+        "k",
+        "--hmac-key",
+        "h" * 32,
+    ],
     "simulator": ["--instance-name", "sim"],
 }
 
@@ -37,7 +55,11 @@ class Cli:
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "messaging_whatsapp.cli", *args],
-            env=self.env, capture_output=True, text=True, timeout=120, check=False,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
 
     def json(self, *args: str) -> Any:
@@ -57,15 +79,34 @@ def cli(request: pytest.FixtureRequest, tmp_path: Path) -> Cli:
 def test_tenant_user_bindings_and_listings(cli: Cli) -> None:
     tenant = cli.json("create-tenant", "--name", "Loja Centro")
     assert set(tenant) >= {"id"}
-    created = cli.run("create-user", "--tenant-id", tenant["id"], "--email", "ana@loja.com.br",
-                      "--password", "s3cret-pass", "--role", "admin")
+    created = cli.run(
+        "create-user",
+        "--tenant-id",
+        tenant["id"],
+        "--email",
+        "ana@loja.com.br",
+        "--password",
+        "s3cret-pass",
+        "--role",
+        "admin",
+    )
     assert created.returncode == 0, created.stderr
 
     for provider, options in BIND_OPTIONS.items():
-        bound = cli.json("bind-tenant", "--tenant-id", tenant["id"], "--provider", provider,
-                         "--display-number", "+551140028922", *options)
+        bound = cli.json(
+            "bind-tenant",
+            "--tenant-id",
+            tenant["id"],
+            "--provider",
+            provider,
+            "--display-number",
+            "+551140028922",
+            *options,
+        )
         assert bound["provider"] == provider
-        assert bound["webhook_url"].startswith(f"https://engine.example.com/webhooks/{provider}/{bound['id']}")
+        assert bound["webhook_url"].startswith(
+            f"https://engine.example.com/webhooks/{provider}/{bound['id']}"
+        )
         assert "EAAG" not in json.dumps(bound)
 
     bindings = cli.json("list-bindings")
@@ -78,19 +119,61 @@ def test_tenant_user_bindings_and_listings(cli: Cli) -> None:
 
 def test_user_mistakes_are_one_line_errors(cli: Cli) -> None:
     tenant = cli.json("create-tenant", "--name", "Loja")
-    missing = cli.run("bind-tenant", "--tenant-id", tenant["id"], "--provider", "meta",
-                      "--display-number", "+551140028922", "--phone-number-id", "1")
+    missing = cli.run(
+        "bind-tenant",
+        "--tenant-id",
+        tenant["id"],
+        "--provider",
+        "meta",
+        "--display-number",
+        "+551140028922",
+        "--phone-number-id",
+        "1",
+    )
     assert missing.returncode == 1
-    assert "--access-token" in missing.stderr and "Traceback" not in missing.stderr
+    assert "--access-token" in missing.stderr
+    assert "Traceback" not in missing.stderr
     unknown = cli.run("list-conversations", "--tenant-id", "no-such-tenant")
-    assert unknown.returncode == 1 and "not found" in unknown.stderr and "Traceback" not in unknown.stderr
-    bad_phone = cli.run("bind-tenant", "--tenant-id", tenant["id"], "--provider", "simulator",
-                        "--instance-name", "s", "--display-number", "abc")
-    assert bad_phone.returncode == 1 and "Traceback" not in bad_phone.stderr
-    cli.json("bind-tenant", "--tenant-id", tenant["id"], "--provider", "simulator", "--instance-name", "s",
-             "--display-number", "+5511940028922")
-    again = cli.run("bind-tenant", "--tenant-id", tenant["id"], "--provider", "simulator",
-                    "--instance-name", "s", "--display-number", "+5511940028922")
-    assert again.returncode == 1 and "already bound" in again.stderr
+    assert unknown.returncode == 1
+    assert "not found" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    bad_phone = cli.run(
+        "bind-tenant",
+        "--tenant-id",
+        tenant["id"],
+        "--provider",
+        "simulator",
+        "--instance-name",
+        "s",
+        "--display-number",
+        "abc",
+    )
+    assert bad_phone.returncode == 1
+    assert "Traceback" not in bad_phone.stderr
+    cli.json(
+        "bind-tenant",
+        "--tenant-id",
+        tenant["id"],
+        "--provider",
+        "simulator",
+        "--instance-name",
+        "s",
+        "--display-number",
+        "+5511940028922",
+    )
+    again = cli.run(
+        "bind-tenant",
+        "--tenant-id",
+        tenant["id"],
+        "--provider",
+        "simulator",
+        "--instance-name",
+        "s",
+        "--display-number",
+        "+5511940028922",
+    )
+    assert again.returncode == 1
+    assert "already bound" in again.stderr
     short = cli.run("create-user", "--tenant-id", tenant["id"], "--email", "x@y.z", "--password", "1")
-    assert short.returncode == 1 and "8 characters" in short.stderr
+    assert short.returncode == 1
+    assert "8 characters" in short.stderr

@@ -32,10 +32,14 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path, stream_prefix: st
     """Settings for one deployment kind, on a database of this test's own."""
     port = free_port()
     if request.param == "embedded":
-        yield engine_settings(request.getfixturevalue("fresh_sqlite_url"), None, stream_prefix, tmp_path, port)
+        yield engine_settings(
+            request.getfixturevalue("fresh_sqlite_url"), None, stream_prefix, tmp_path, port
+        )
         return
     redis_url = request.getfixturevalue("redis_url")
-    yield engine_settings(request.getfixturevalue("fresh_postgres_url"), redis_url, stream_prefix, tmp_path, port)
+    yield engine_settings(
+        request.getfixturevalue("fresh_postgres_url"), redis_url, stream_prefix, tmp_path, port
+    )
     client = redis.Redis.from_url(redis_url)
     keys = list(client.scan_iter(match=f"{stream_prefix}*"))
     if keys:

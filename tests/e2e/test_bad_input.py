@@ -55,10 +55,22 @@ async def test_refusals_name_the_problem_and_queue_nothing(bound: RunningEngine)
     cases = [
         ("truncated JSON", "/webhooks/meta", truncated, _signed(truncated), 400, "malformed_payload"),
         ("not JSON at all", "/webhook", b"hello", JSON, 400, "malformed_payload"),
-        ("wrong content type", "/webhook", good, {**_signed(good), "content-type": "text/plain"}, 415,
-         "unsupported_media_type"),
-        ("wrong signature", "/webhook", good, {**JSON, "x-hub-signature-256": "sha256=" + "0" * 64}, 401,
-         "unauthorized"),
+        (
+            "wrong content type",
+            "/webhook",
+            good,
+            {**_signed(good), "content-type": "text/plain"},
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "wrong signature",
+            "/webhook",
+            good,
+            {**JSON, "x-hub-signature-256": "sha256=" + "0" * 64},
+            401,
+            "unauthorized",
+        ),
         ("missing signature", "/webhook", good, JSON, 401, "unauthorized"),
         ("unknown instance", "/webhook", unknown_body, _signed(unknown_body), 404, "not_found"),
         ("2 MiB body", "/webhook", huge, _signed(huge), 413, "payload_too_large"),
@@ -85,7 +97,9 @@ async def test_gateway_secret_is_required(bound: RunningEngine) -> None:
 
         from messaging_whatsapp.instances.models import WhatsAppInstance
 
-        evolution = await session.scalar(select(WhatsAppInstance).where(WhatsAppInstance.provider == "evolution"))
+        evolution = await session.scalar(
+            select(WhatsAppInstance).where(WhatsAppInstance.provider == "evolution")
+        )
     assert evolution is not None
     before = await _inbound_length(engine)
     wrong_secret = f"/webhooks/evolution/{evolution.id}/not-the-secret"
@@ -128,7 +142,8 @@ async def test_well_signed_unhandled_event_is_accepted(bound: RunningEngine) -> 
     payload = copy.deepcopy(example("meta_text.json"))
     payload["entry"][0]["changes"][0]["field"] = "account_update"
     payload["entry"][0]["changes"][0]["value"] = {
-        "metadata": payload["entry"][0]["changes"][0]["value"]["metadata"], "event": "VERIFIED_ACCOUNT"
+        "metadata": payload["entry"][0]["changes"][0]["value"]["metadata"],
+        "event": "VERIFIED_ACCOUNT",
     }
     body = json.dumps(payload).encode()
     response = await engine.http.post("/webhook", content=body, headers=_signed(body))
@@ -139,7 +154,9 @@ async def test_well_signed_unhandled_event_is_accepted(bound: RunningEngine) -> 
 
         from messaging_whatsapp.instances.models import WhatsAppInstance
 
-        evolution = await session.scalar(select(WhatsAppInstance).where(WhatsAppInstance.provider == "evolution"))
+        evolution = await session.scalar(
+            select(WhatsAppInstance).where(WhatsAppInstance.provider == "evolution")
+        )
     assert evolution is not None
     path = urlsplit(f"/webhooks/{ProviderName.EVOLUTION.value}/{evolution.id}").path
     from messaging_whatsapp.instances.service import decrypt_credentials
@@ -148,7 +165,10 @@ async def test_well_signed_unhandled_event_is_accepted(bound: RunningEngine) -> 
     assert (await engine.http.post(f"{path}/{secret}", content=qr, headers=JSON)).status_code == 200
 
     async def counted() -> bool:
-        return 'whatsapp_ignored_events_total{reason="unhandled_event"}' in (await engine.http.get("/metrics")).text
+        return (
+            'whatsapp_ignored_events_total{reason="unhandled_event"}'
+            in (await engine.http.get("/metrics")).text
+        )
 
     await wait_until(counted, what="unhandled events counted")
     assert await _dlq_entries(engine) == []

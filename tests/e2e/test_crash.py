@@ -53,12 +53,31 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
-        while subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True, check=False).stdout != b"PONG\n":
+        while (
+            subprocess.run(
+                ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, check=False
+            ).stdout
+            != b"PONG\n"
+        ):
             if time.monotonic() > deadline:
                 raise RuntimeError("test redis-server did not start")
             time.sleep(0.05)
@@ -89,7 +108,9 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
 def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "messaging_whatsapp.cli", "worker"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -98,7 +119,9 @@ def _message_body(index: int) -> bytes:
     value = payload["entry"][0]["changes"][0]["value"]
     phone = f"55119{index:08d}"
     value["contacts"][0]["wa_id"] = phone
-    value["messages"][0].update({"from": phone, "id": f"wamid.CRASH-{index}", "timestamp": str(1763035200 + index)})
+    value["messages"][0].update(
+        {"from": phone, "id": f"wamid.CRASH-{index}", "timestamp": str(1763035200 + index)}
+    )
     return json.dumps(payload).encode()
 
 
@@ -114,9 +137,14 @@ async def test_killed_workers_and_restarted_redis_lose_and_repeat_nothing(
     numbers = await bind_example_numbers(context, tenant_id)
     env = {
         **os.environ,
-        "DATABASE_URL": fresh_postgres_url, "REDIS_URL": own_redis.url, "STREAM_PREFIX": stream_prefix,
-        "DATA_DIR": str(tmp_path / "data"), "STREAM_VISIBILITY_TIMEOUT_MS": "1000",
-        "WORKER_BLOCK_MS": "100", "WORKER_BATCH_SIZE": "50", "STREAM_MAX_DELIVERIES": "1000",
+        "DATABASE_URL": fresh_postgres_url,
+        "REDIS_URL": own_redis.url,
+        "STREAM_PREFIX": stream_prefix,
+        "DATA_DIR": str(tmp_path / "data"),
+        "STREAM_VISIBILITY_TIMEOUT_MS": "1000",
+        "WORKER_BLOCK_MS": "100",
+        "WORKER_BATCH_SIZE": "50",
+        "STREAM_MAX_DELIVERIES": "1000",
     }
     workers = [_start_worker(env) for _ in range(WORKERS)]
     accepted: set[int] = set()
@@ -154,7 +182,9 @@ async def test_killed_workers_and_restarted_redis_lose_and_repeat_nothing(
 
         async def all_applied() -> bool:
             async with context.sessions() as session:
-                count = await session.scalar(select(func.count()).select_from(Message).where(Message.tenant_id == tenant_id))
+                count = await session.scalar(
+                    select(func.count()).select_from(Message).where(Message.tenant_id == tenant_id)
+                )
             info = await context.streams.info(context.names.inbound)
             settled = bool(info.groups) and all(g.pending == 0 and not g.lag for g in info.groups)
             return count == len(accepted) and settled
@@ -168,11 +198,19 @@ async def test_killed_workers_and_restarted_redis_lose_and_repeat_nothing(
     assert len(accepted) == MESSAGES
     async with context.sessions() as session:
         messages = await session.scalar(
-            select(func.count(func.distinct(Message.provider_message_id))).where(Message.instance_id == numbers.meta.id)
+            select(func.count(func.distinct(Message.provider_message_id))).where(
+                Message.instance_id == numbers.meta.id
+            )
         )
-        received = await session.scalar(select(func.sum(Contact.messages_received)).where(Contact.tenant_id == tenant_id))
-        unread = await session.scalar(select(func.sum(Conversation.unread_count)).where(Conversation.tenant_id == tenant_id))
-        contacts = await session.scalar(select(func.count()).select_from(Contact).where(Contact.tenant_id == tenant_id))
+        received = await session.scalar(
+            select(func.sum(Contact.messages_received)).where(Contact.tenant_id == tenant_id)
+        )
+        unread = await session.scalar(
+            select(func.sum(Conversation.unread_count)).where(Conversation.tenant_id == tenant_id)
+        )
+        contacts = await session.scalar(
+            select(func.count()).select_from(Contact).where(Contact.tenant_id == tenant_id)
+        )
     assert messages == MESSAGES
     assert received == MESSAGES
     assert unread == MESSAGES

@@ -84,8 +84,12 @@ async def test_inbound_from_every_provider_lands_in_the_inbox(engine: RunningEng
     evolution = example_bytes("evolution_messages_upsert_text.json")
     assert (await _post_evolution(engine, numbers, evolution)).status_code == 200
     assert (await _post_wuzapi(engine, example_bytes("wuzapi_message.json"))).status_code == 200
-    simulated = build_inbound_message_body("sim-loja", "SIM-1", "5511987654321", "Oi do simulador", "Maria Souza", 1763035300)
-    response = await engine.http.post("/webhook", content=simulated, headers={"content-type": "application/json"})
+    simulated = build_inbound_message_body(
+        "sim-loja", "SIM-1", "5511987654321", "Oi do simulador", "Maria Souza", 1763035300
+    )
+    response = await engine.http.post(
+        "/webhook", content=simulated, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "accepted"
 
@@ -95,7 +99,11 @@ async def test_inbound_from_every_provider_lands_in_the_inbox(engine: RunningEng
 
     conversations = await wait_until(five_conversations, what="five conversations")
     assert {c["instance_id"] for c in conversations} == {
-        numbers.meta.id, numbers.twilio.id, numbers.evolution.id, numbers.wuzapi.id, numbers.simulator.id
+        numbers.meta.id,
+        numbers.twilio.id,
+        numbers.evolution.id,
+        numbers.wuzapi.id,
+        numbers.simulator.id,
     }
     for conversation in conversations:
         assert conversation["status"] == "open"
@@ -108,7 +116,9 @@ async def test_inbound_from_every_provider_lands_in_the_inbox(engine: RunningEng
     assert len({c["contact"]["id"] for c in conversations}) == 1
 
     meta_conversation = next(c for c in conversations if c["instance_id"] == numbers.meta.id)
-    messages = (await engine.http.get(f"/api/v1/conversations/{meta_conversation['id']}/messages", headers=headers)).json()
+    messages = (
+        await engine.http.get(f"/api/v1/conversations/{meta_conversation['id']}/messages", headers=headers)
+    ).json()
     assert messages["next_cursor"] is None
     [message] = messages["items"]
     assert message["direction"] == "inbound"
@@ -118,8 +128,11 @@ async def test_inbound_from_every_provider_lands_in_the_inbox(engine: RunningEng
     for key in ("id", "status", "sent_at", "delivered_at", "read_at", "created_at"):
         assert key in message
 
-    contacts = (await engine.http.get("/api/v1/contacts", headers=headers, params={"phone": MARIA})).json()["items"]
-    assert len(contacts) == 1 and contacts[0]["messages_received"] == 5
+    contacts = (await engine.http.get("/api/v1/contacts", headers=headers, params={"phone": MARIA})).json()[
+        "items"
+    ]
+    assert len(contacts) == 1
+    assert contacts[0]["messages_received"] == 5
     assert await _count(engine, Ticket, Ticket.tenant_id == tenant_id, Ticket.status == "open") == 5
 
 
@@ -131,15 +144,20 @@ async def test_same_payload_three_times_is_applied_once(engine: RunningEngine) -
         assert (await _post_meta(engine, body)).status_code == 200
 
     async def applied() -> bool:
-        return await _count(engine, Message, Message.instance_id == numbers.meta.id) == 1 and (
-            await engine.context.streams.info(engine.settings.stream_prefix + "bc:whatsapp:inbound")
-        ).groups[0].pending == 0
+        return (
+            await _count(engine, Message, Message.instance_id == numbers.meta.id) == 1
+            and (await engine.context.streams.info(engine.settings.stream_prefix + "bc:whatsapp:inbound"))
+            .groups[0]
+            .pending
+            == 0
+        )
 
     await wait_until(applied, what="three deliveries applied")
     await wait_until(lambda: _all_acknowledged(engine), what="all acknowledged")
     async with engine.context.sessions() as session:
         contact = await session.scalar(select(Contact).where(Contact.tenant_id == tenant_id))
-        assert contact is not None and contact.messages_received == 1
+        assert contact is not None
+        assert contact.messages_received == 1
     assert await _count(engine, Ticket, Ticket.tenant_id == tenant_id) == 1
     assert await _count(engine, Message, Message.instance_id == numbers.meta.id) == 1
 
@@ -171,20 +189,29 @@ async def test_receipts_out_of_order_and_repeated_give_the_in_order_state(engine
 
     first = await get_message(engine.context, numbers.meta.id, in_order)
     second = await get_message(engine.context, numbers.meta.id, shuffled)
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     assert first.status == second.status == "read"
-    assert (first.sent_at, first.delivered_at, first.read_at) == (second.sent_at, second.delivered_at, second.read_at)
-    assert first.delivered_at is not None and int(first.delivered_at.timestamp()) == 1763035263
-    assert first.read_at is not None and int(first.read_at.timestamp()) == 1763035275
+    assert (first.sent_at, first.delivered_at, first.read_at) == (
+        second.sent_at,
+        second.delivered_at,
+        second.read_at,
+    )
+    assert first.delivered_at is not None
+    assert int(first.delivered_at.timestamp()) == 1763035263
+    assert first.read_at is not None
+    assert int(first.read_at.timestamp()) == 1763035275
 
     # Each message confirmed once per stage reached, whatever the order, repetition or batching.
     events = await _read_events(engine)
     confirmations = [e for e in events if e["event_type"] == "whatsapp_delivery_confirmed"]
     assert sorted(json.loads(e["payload"])["status"] for e in confirmations if in_order in e["payload"]) == [
-        "delivered", "read"
+        "delivered",
+        "read",
     ]
     assert sorted(json.loads(e["payload"])["status"] for e in confirmations if shuffled in e["payload"]) == [
-        "delivered", "read"
+        "delivered",
+        "read",
     ]
 
 
@@ -204,7 +231,9 @@ async def test_failed_receipt_records_the_error_and_publishes_it(engine: Running
     assert (await _post_meta(engine, example_bytes("meta_status_failed_131026.json"))).status_code == 200
     await wait_until(lambda: _all_acknowledged(engine), what="receipt applied")
     message = await get_message(engine.context, numbers.meta.id, wamid)
-    assert message is not None and message.status == "failed" and message.error_code == "131026"
+    assert message is not None
+    assert message.status == "failed"
+    assert message.error_code == "131026"
     events = await _read_events(engine)
     assert [e["event_type"] for e in events] == ["whatsapp_delivery_failed"]
 
@@ -220,10 +249,15 @@ async def test_optout_keyword_opts_the_contact_out_with_proof(engine: RunningEng
     async with engine.context.sessions() as session:
         contact = await session.scalar(select(Contact).where(Contact.tenant_id == tenant_id))
         record = await session.scalar(select(OptOut).where(OptOut.tenant_id == tenant_id))
-    assert contact is not None and contact.opted_out and contact.opted_out_at is not None
-    assert record is not None and record.phone == contact.phone and record.keyword == "sair"
+    assert contact is not None
+    assert contact.opted_out
+    assert contact.opted_out_at is not None
+    assert record is not None
+    assert record.phone == contact.phone
+    assert record.keyword == "sair"
     opted = [e for e in await _read_events(engine) if e["event_type"] == "whatsapp_customer_opted_out"]
-    assert len(opted) == 1 and json.loads(opted[0]["payload"])["phone"] == contact.phone
+    assert len(opted) == 1
+    assert json.loads(opted[0]["payload"])["phone"] == contact.phone
 
 
 async def test_connection_changes_update_the_instance(engine: RunningEngine) -> None:
@@ -249,7 +283,9 @@ async def test_connection_changes_update_the_instance(engine: RunningEngine) -> 
 async def test_groups_are_ignored_and_counted(engine: RunningEngine) -> None:
     tenant_id = await create_tenant(engine.context)
     numbers = await bind_example_numbers(engine.context, tenant_id)
-    assert (await _post_evolution(engine, numbers, example_bytes("evolution_messages_upsert_group.json"))).status_code == 200
+    assert (
+        await _post_evolution(engine, numbers, example_bytes("evolution_messages_upsert_group.json"))
+    ).status_code == 200
     assert (await _post_wuzapi(engine, example_bytes("wuzapi_message_group.json"))).status_code == 200
     await wait_until(lambda: _all_acknowledged(engine), what="groups applied")
     assert await _count(engine, Message, Message.tenant_id == tenant_id) == 0
@@ -265,10 +301,15 @@ async def test_ad_referral_opens_an_attributed_ticket(engine: RunningEngine) -> 
     async with engine.context.sessions() as session:
         ticket = await session.scalar(select(Ticket).where(Ticket.tenant_id == tenant_id))
         contact = await session.scalar(select(Contact).where(Contact.tenant_id == tenant_id))
-    referral = example("meta_referral_ctwa.json")["entry"][0]["changes"][0]["value"]["messages"][0]["referral"]
-    assert ticket is not None and ticket.source == "ctwa" and ticket.ad_id == referral["source_id"]
+    referral = example("meta_referral_ctwa.json")["entry"][0]["changes"][0]["value"]["messages"][0][
+        "referral"
+    ]
+    assert ticket is not None
+    assert ticket.source == "ctwa"
+    assert ticket.ad_id == referral["source_id"]
     assert ticket.click_id == referral["ctwa_clid"]
-    assert contact is not None and contact.first_source == "ctwa"
+    assert contact is not None
+    assert contact.first_source == "ctwa"
 
 
 async def test_brazilian_ninth_digit_is_one_contact(engine: RunningEngine) -> None:
@@ -300,7 +341,9 @@ async def test_another_tenants_ids_answer_404(engine: RunningEngine) -> None:
     async with engine.context.sessions() as session:
         message = await session.scalar(select(Message).where(Message.tenant_id == tenant_a))
     assert message is not None
-    response = await engine.http.get(f"/api/v1/conversations/{message.conversation_id}/messages", headers=headers_b)
+    response = await engine.http.get(
+        f"/api/v1/conversations/{message.conversation_id}/messages", headers=headers_b
+    )
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
     for path in ("/api/v1/conversations", "/api/v1/contacts", "/api/v1/instances"):
@@ -311,12 +354,18 @@ async def test_another_tenants_ids_answer_404(engine: RunningEngine) -> None:
 async def test_meta_verification_handshake(engine: RunningEngine) -> None:
     tenant_id = await create_tenant(engine.context)
     numbers = await bind_example_numbers(engine.context, tenant_id)
-    query = {"hub.mode": "subscribe", "hub.challenge": "1158201444", "hub.verify_token": "tok-verificacao-7d2f"}
+    query = {
+        "hub.mode": "subscribe",
+        "hub.challenge": "1158201444",
+        "hub.verify_token": "tok-verificacao-7d2f",
+    }
     for path in ("/webhook", urlsplit(numbers.urls[ProviderName.META]).path):
         response = await engine.http.get(path, params=query)
-        assert response.status_code == 200 and response.text == "1158201444"
+        assert response.status_code == 200
+        assert response.text == "1158201444"
     response = await engine.http.get("/webhook", params={**query, "hub.verify_token": "wrong"})
-    assert response.status_code == 403 and response.json()["error"]["code"] == "verification_failed"
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "verification_failed"
 
 
 async def test_instances_listing_shows_state_and_health(engine: RunningEngine) -> None:
@@ -327,4 +376,5 @@ async def test_instances_listing_shows_state_and_health(engine: RunningEngine) -
     assert sorted(i["provider"] for i in items) == ["evolution", "meta", "simulator", "twilio", "wuzapi"]
     for item in items:
         assert {"id", "provider", "name", "display_number", "connection_state", "status"} <= item.keys()
-        assert "credentials_encrypted" not in item and "access_token" not in json.dumps(item)
+        assert "credentials_encrypted" not in item
+        assert "access_token" not in json.dumps(item)

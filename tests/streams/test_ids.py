@@ -10,7 +10,9 @@ from messaging_whatsapp.streams.sql import SqlStreams
 
 
 @pytest.mark.parametrize("database", ["fresh_sqlite_url", "fresh_postgres_url"])
-async def test_ids_keep_growing_after_the_table_is_emptied(request: pytest.FixtureRequest, database: str) -> None:
+async def test_ids_keep_growing_after_the_table_is_emptied(
+    request: pytest.FixtureRequest, database: str
+) -> None:
     engine = create_engine(request.getfixturevalue(database))
     streams = SqlStreams(engine, StreamNames("ids:"), visibility_timeout_ms=1000, max_deliveries=3)
     try:

@@ -35,7 +35,9 @@ HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """The uniform error body."""
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 

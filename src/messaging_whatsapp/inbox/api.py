@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from messaging_whatsapp.api.deps import CurrentPrincipal, DbSession
-from messaging_whatsapp.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from messaging_whatsapp.inbox import service
 from messaging_whatsapp.inbox.schemas import ContactItem, ConversationItem, MessageItem
+from messaging_whatsapp.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(prefix="/api/v1", tags=["inbox"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]

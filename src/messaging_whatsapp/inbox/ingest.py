@@ -610,6 +610,8 @@ async def _raise_status(session: AsyncSession, receipt: _Receipt) -> Any | None:
     values: dict[str, Any] = {
         "status": receipt.status.value,
         "status_rank": receipt.rank,
+        # SET expressions see the old row: this records the rank we raised from.
+        "previous_status_rank": c.status_rank,
         "updated_at": utcnow(),
     }
     for stage, at in _implied_stage_times(receipt).items():

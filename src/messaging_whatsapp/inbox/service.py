@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.pagination import Page, decode_time_cursor, encode_cursor
 from messaging_whatsapp.errors import InvalidInput, NotFound
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message
 from messaging_whatsapp.inbox.schemas import (
@@ -15,6 +14,7 @@ from messaging_whatsapp.inbox.schemas import (
     MessageError,
     MessageItem,
 )
+from messaging_whatsapp.pagination import Page, decode_time_cursor, encode_cursor
 from messaging_whatsapp.phones import InvalidPhone, canonical_phone
 
 

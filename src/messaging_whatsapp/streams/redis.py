@@ -289,8 +289,7 @@ class RedisStreams:
             await self._client.waitaof(1, 0, FSYNC_TIMEOUT_MS)
         except ResponseError as exc:
             raise StreamError(
-                "fsync durability needs WAITAOF: Redis >= 7.2 with appendonly yes "
-                f"(server said: {exc})"
+                f"fsync durability needs WAITAOF: Redis >= 7.2 with appendonly yes (server said: {exc})"
             ) from exc
         self._fsync_checked = True
 

@@ -326,9 +326,7 @@ class SqlStreams:
         self, conn: AsyncConnection, stream: str, group: str, consumer: str, count: int
     ) -> list[StreamEntry]:
         # Locking the group row keeps two readers of the group from handing out the same entries.
-        last_id = (
-            await conn.execute(self._last_id(stream, group).with_for_update())
-        ).scalar_one_or_none()
+        last_id = (await conn.execute(self._last_id(stream, group).with_for_update())).scalar_one_or_none()
         if last_id is None:
             raise StreamError(f"no consumer group {group!r} on stream {stream!r}")
         await self._lock_stream(conn, stream, exclusive=True)
@@ -349,8 +347,14 @@ class SqlStreams:
         await conn.execute(
             insert(Pending),
             [
-                {"stream": stream, "group_name": group, "entry_id": row.id, "consumer": consumer,
-                 "deliveries": 1, "visible_at": visible_at}
+                {
+                    "stream": stream,
+                    "group_name": group,
+                    "entry_id": row.id,
+                    "consumer": consumer,
+                    "deliveries": 1,
+                    "visible_at": visible_at,
+                }
                 for row in rows
             ],
         )

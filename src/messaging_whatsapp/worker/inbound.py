@@ -166,7 +166,9 @@ class InboundWorker:
             result = await self._commit([ingest])
         except Exception as exc:
             logger.warning("entry %s failed (delivery %d)", entry.id, entry.deliveries, exc_info=True)
-            moved = await self._context.streams.fail(self._stream, INBOUND_GROUP, entry, f"apply failed: {exc!r}")
+            moved = await self._context.streams.fail(
+                self._stream, INBOUND_GROUP, entry, f"apply failed: {exc!r}"
+            )
             metrics.WORKER_ENTRIES.labels("dead_lettered" if moved else "retried").inc()
             if moved:
                 outcome.dead_lettered += 1
@@ -249,7 +251,9 @@ async def relay_orphaned_outbox(context: EngineContext) -> int:
         ids = list(
             (
                 await session.scalars(
-                    select(OutboxEvent.id).where(OutboxEvent.created_at < utcnow() - ORPHANED_OUTBOX_AGE).limit(1000)
+                    select(OutboxEvent.id)
+                    .where(OutboxEvent.created_at < utcnow() - ORPHANED_OUTBOX_AGE)
+                    .limit(1000)
                 )
             ).all()
         )
