@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import platform
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -19,7 +20,7 @@ ADMIN_DSN = os.environ.get("BENCH_POSTGRES_ADMIN", "postgresql://postgres@127.0.
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-async def _admin(sql: str) -> None:
+async def _admin_async(sql: str) -> None:
     connection = await asyncpg.connect(ADMIN_DSN)
     try:
         await connection.execute(sql)
@@ -27,17 +28,27 @@ async def _admin(sql: str) -> None:
         await connection.close()
 
 
+def _in_thread(function: Callable[..., object], *args: object) -> None:
+    """Run set-up that starts its own event loop, also from inside a running one."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(function, *args).result()
+
+
+def _admin(sql: str) -> None:
+    _in_thread(asyncio.run, _admin_async(sql))
+
+
 @contextmanager
 def scratch_database() -> Iterator[str]:
     """A migrated PostgreSQL database that is dropped afterwards."""
     name = f"mw_bench_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    _admin(f'CREATE DATABASE "{name}"')
     url = ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
     try:
-        migrate.upgrade(url)
+        _in_thread(migrate.upgrade, url)
         yield url
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def machine() -> str:

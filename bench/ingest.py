@@ -142,23 +142,17 @@ def _percentile(output: str, label: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-def _serve(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def _serve(command: list[str], env: dict[str, str], port: int, probe: str) -> subprocess.Popen[bytes]:
+    """Start a server process and wait until `probe` answers 200."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if (
-                httpx.get(
-                    f"http://127.0.0.1:{port}/healthz"
-                    if "bench.bare" not in command
-                    else f"http://127.0.0.1:{port}/docs",
-                    timeout=1,
-                ).status_code
-                == 200
-            ):
+            if httpx.get(f"http://127.0.0.1:{port}{probe}", timeout=1).status_code == 200:
                 return process
         except httpx.HTTPError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"server did not start: {command}")
 
@@ -204,6 +198,7 @@ def run(duration: int = DURATION_S) -> dict[str, LoadResult]:
             ],
             env,
             port,
+            "/healthz",
         )
         try:
             _wrk(f"http://127.0.0.1:{port}", scripts["webhook"], 3)  # warm-up: caches, connections
@@ -225,6 +220,7 @@ def run(duration: int = DURATION_S) -> dict[str, LoadResult]:
             ],
             env,
             bare_port,
+            "/docs",
         )
         try:
             _wrk(f"http://127.0.0.1:{bare_port}", scripts["bare"], 3)

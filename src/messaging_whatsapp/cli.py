@@ -346,6 +346,8 @@ def _configure_logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Migrations run on every start; their INFO lines are noise once the schema is current.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 async def _ensure_demo(context: EngineContext) -> None:

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     stream_max_deliveries: int = 5
     worker_batch_size: int = 500
     worker_block_ms: int = 1000
-    instance_cache_ttl_seconds: float = 30.0
+    instance_cache_ttl_seconds: float = 300.0
 
     log_level: str = Field(default="INFO")
 

@@ -378,3 +378,16 @@ async def test_instances_listing_shows_state_and_health(engine: RunningEngine) -
         assert {"id", "provider", "name", "display_number", "connection_state", "status"} <= item.keys()
         assert "credentials_encrypted" not in item
         assert "access_token" not in json.dumps(item)
+
+
+async def test_a_number_bound_by_another_process_is_found_within_a_second(engine: RunningEngine) -> None:
+    body = example_bytes("meta_text.json")
+    # Nothing bound yet: a miss, which the resolver caches.
+    assert (await _post_meta(engine, body)).status_code == 404
+    tenant_id = await create_tenant(engine.context)
+    await bind_example_numbers(engine.context, tenant_id)
+
+    async def accepted() -> bool:
+        return (await _post_meta(engine, body)).status_code == 200
+
+    await wait_until(accepted, timeout=5, what="the new number to be resolved")

@@ -65,7 +65,8 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
     install_error_handlers(app)
     app.include_router(health.router)
     if role in (Role.ALL, Role.WEBHOOK):
-        app.include_router(webhooks_api.router)
+        # First in line: matched before any of the API's routers (the hot path).
+        app.router.routes[:0] = webhooks_api.routes
     if role in (Role.ALL, Role.API):
         app.include_router(tenancy_api.router)
         app.include_router(instances_api.router)

@@ -12,16 +12,34 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, delete, func, or_, select, tuple_, update
+from sqlalchemy import (
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    column,
+    delete,
+    func,
+    null,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+    values,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.optout import optout_keyword, optout_payload_keyword
 from messaging_whatsapp.automation.service import OptOutCandidate, apply_optouts
 from messaging_whatsapp.db import UTCDateTime, insert_for, new_id, utcnow
 from messaging_whatsapp.inbox.models import (
+    OPEN_TICKET_PREDICATE,
     Contact,
     Conversation,
     ConversationStatus,
@@ -340,8 +358,10 @@ async def _open_tickets(session: AsyncSession, items: list[_Inbound]) -> dict[st
     now = utcnow()
     rows = [_ticket_row(first_by_conversation[cid], now) for cid in missing]
     statement = insert_for(session, Ticket.__table__).values(rows)
+    # The predicate must be literal SQL: PostgreSQL cannot match a bound parameter to the
+    # partial index "one open ticket per conversation".
     statement = statement.on_conflict_do_nothing(
-        index_elements=["conversation_id"], index_where=Ticket.status == TicketStatus.OPEN.value
+        index_elements=["conversation_id"], index_where=text(OPEN_TICKET_PREDICATE)
     )
     await session.execute(statement)
     tickets.update(await _select_open_tickets(session, missing))
@@ -568,19 +588,134 @@ async def _apply_optout_keywords(
 async def _apply_receipts(
     session: AsyncSession, receipts: list[_Receipt], result: IngestResult
 ) -> list[PublishedEvent]:
+    """Raise statuses and backfill stage times with two set-based statements per chunk."""
+    effective = sorted(
+        (r for r in receipts if r.rank > 0), key=lambda r: (r.instance_id, r.provider_message_id)
+    )
+    result.receipts_without_effect += len(receipts) - len(effective)
+    by_key = {(r.instance_id, r.provider_message_id): r for r in effective}
     published: list[PublishedEvent] = []
-    for receipt in sorted(receipts, key=lambda r: (r.instance_id, r.provider_message_id)):
-        if receipt.rank <= 0:
-            result.receipts_without_effect += 1
-            continue
-        raised = await _raise_status(session, receipt)
-        await _backfill_stage_times(session, receipt)
-        if raised is None:
-            result.receipts_without_effect += 1
-            continue
-        result.receipts_applied += 1
-        published += _receipt_events(receipt, raised)
+    for start in range(0, len(effective), RECEIPT_CHUNK):
+        receipts_cte = _receipts_cte(effective[start : start + RECEIPT_CHUNK])
+        raised = (await session.execute(_raise_statement(receipts_cte))).all()
+        await session.execute(_backfill_statement(receipts_cte))
+        result.receipts_applied += len(raised)
+        result.receipts_without_effect += min(RECEIPT_CHUNK, len(effective) - start) - len(raised)
+        for row in raised:
+            published += _receipt_events(by_key[(row.instance_id, row.provider_message_id)], row)
     return published
+
+
+# SQLite caps a statement's variables (32766 by default): 400 receipts x 10 columns stays well under.
+RECEIPT_CHUNK = 400
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# First row of every receipts table: matches no message (rank 0 raises nothing, no instance has
+# an empty id), but gives every column a type, so PostgreSQL never reads an all-NULL column as text.
+_TYPE_ANCHOR = ("", "", 0, DeliveryStatus.QUEUED.value, _EPOCH, _EPOCH, _EPOCH, _EPOCH, "", "")
+
+
+def _receipts_cte(receipts: list[_Receipt]) -> Any:
+    """The receipts as a table: one row per message with its folded status and stage times."""
+    rows: list[tuple[Any, ...]] = [_TYPE_ANCHOR]
+    for receipt in receipts:
+        times = _implied_stage_times(receipt)
+        error = receipt.error
+        rows.append(
+            (
+                receipt.instance_id,
+                receipt.provider_message_id,
+                receipt.rank,
+                receipt.status.value,
+                times.get(DeliveryStatus.SENT.value),
+                times.get(DeliveryStatus.DELIVERED.value),
+                times.get(DeliveryStatus.READ.value),
+                times.get(DeliveryStatus.FAILED.value),
+                error.code if error and receipt.status is DeliveryStatus.FAILED else None,
+                error.title if error and receipt.status is DeliveryStatus.FAILED else None,
+            )
+        )
+    table = values(
+        column("instance_id", String),
+        column("provider_message_id", String),
+        column("rank", Integer),
+        column("status", String),
+        column("sent_at", UTCDateTime()),
+        column("delivered_at", UTCDateTime()),
+        column("read_at", UTCDateTime()),
+        column("failed_at", UTCDateTime()),
+        column("error_code", String),
+        column("error_title", String),
+        name="receipts",
+    )
+    return table.data(rows).cte("receipts")
+
+
+def _earliest(current: Any, new: Any) -> Any:
+    """The earlier of a stored stage time and a receipt's (a time never moves later)."""
+    return case((and_(new.is_not(None), or_(current.is_(None), current > new)), new), else_=current)
+
+
+def _raise_statement(receipts: Any) -> Any:
+    """One conditional UPDATE: only rows whose rank the receipt raises change (never downgrade)."""
+    m, r = messages_table.c, receipts.c
+    proven = r.rank >= DELIVERED_RANK  # delivery proven: an earlier failure report was wrong
+    return (
+        update(messages_table)
+        .where(
+            m.instance_id == r.instance_id,
+            m.provider_message_id == r.provider_message_id,
+            m.status_rank < r.rank,
+        )
+        .values(
+            status=r.status,
+            status_rank=r.rank,
+            # SET expressions see the old row: this records the rank we raised from.
+            previous_status_rank=m.status_rank,
+            sent_at=_earliest(m.sent_at, r.sent_at),
+            delivered_at=_earliest(m.delivered_at, r.delivered_at),
+            read_at=_earliest(m.read_at, r.read_at),
+            failed_at=case((proven, null()), else_=_earliest(m.failed_at, r.failed_at)),
+            error_code=case((proven, null()), else_=func.coalesce(r.error_code, m.error_code)),
+            error_title=case((proven, null()), else_=func.coalesce(r.error_title, m.error_title)),
+            updated_at=utcnow(),
+        )
+        # SQLite's RETURNING may only name the updated table's columns.
+        .returning(
+            m.id,
+            m.instance_id,
+            m.provider_message_id,
+            m.conversation_id,
+            m.status,
+            m.previous_status_rank,
+            m.error_code,
+            m.error_title,
+        )
+    )
+
+
+def _backfill_statement(receipts: Any) -> Any:
+    """Move stage times earlier when a late receipt proves an earlier time (order-independence)."""
+    m, r = messages_table.c, receipts.c
+    stages = (
+        (m.sent_at, r.sent_at, STATUS_RANK[DeliveryStatus.SENT]),
+        (m.delivered_at, r.delivered_at, STATUS_RANK[DeliveryStatus.DELIVERED]),
+        (m.read_at, r.read_at, STATUS_RANK[DeliveryStatus.READ]),
+    )
+    conditions = {
+        current.name: and_(new.is_not(None), m.status_rank >= rank, or_(current.is_(None), current > new))
+        for current, new, rank in stages
+    }
+    return (
+        update(messages_table)
+        .where(
+            m.instance_id == r.instance_id,
+            m.provider_message_id == r.provider_message_id,
+            or_(*conditions.values()),
+        )
+        .values(
+            {current.name: case((conditions[current.name], new), else_=current) for current, new, _ in stages}
+        )
+    )
 
 
 def _implied_stage_times(receipt: _Receipt) -> dict[str, datetime]:
@@ -594,65 +729,6 @@ def _implied_stage_times(receipt: _Receipt) -> dict[str, datetime]:
         elif earliest is not None:
             times[stage] = earliest
     return times
-
-
-_STAGE_COLUMNS = {
-    DeliveryStatus.SENT.value: "sent_at",
-    DeliveryStatus.DELIVERED.value: "delivered_at",
-    DeliveryStatus.READ.value: "read_at",
-    DeliveryStatus.FAILED.value: "failed_at",
-}
-
-
-async def _raise_status(session: AsyncSession, receipt: _Receipt) -> Any | None:
-    """One conditional UPDATE that only ever raises the status; returns the row when it did."""
-    c = messages_table.c
-    values: dict[str, Any] = {
-        "status": receipt.status.value,
-        "status_rank": receipt.rank,
-        # SET expressions see the old row: this records the rank we raised from.
-        "previous_status_rank": c.status_rank,
-        "updated_at": utcnow(),
-    }
-    for stage, at in _implied_stage_times(receipt).items():
-        column = c[_STAGE_COLUMNS[stage]]
-        values[column.name] = case((or_(column.is_(None), column > at), at), else_=column)
-    if receipt.status is DeliveryStatus.FAILED and receipt.error is not None:
-        values["error_code"] = receipt.error.code
-        values["error_title"] = receipt.error.title
-    elif receipt.rank >= DELIVERED_RANK:
-        # Delivery proven: an earlier failure report was wrong.
-        values.update(error_code=None, error_title=None, failed_at=None)
-    statement = (
-        update(messages_table)
-        .where(
-            c.instance_id == receipt.instance_id,
-            c.provider_message_id == receipt.provider_message_id,
-            c.status_rank < receipt.rank,
-        )
-        .values(**values)
-        .returning(c.id, c.conversation_id, c.status, c.previous_status_rank, c.error_code, c.error_title)
-    )
-    return (await session.execute(statement)).first()
-
-
-async def _backfill_stage_times(session: AsyncSession, receipt: _Receipt) -> None:
-    """Move stage timestamps earlier when a late receipt proves an earlier time (order-independence)."""
-    c = messages_table.c
-    for stage, at in _implied_stage_times(receipt).items():
-        if stage == DeliveryStatus.FAILED.value:
-            continue
-        column = c[_STAGE_COLUMNS[stage]]
-        await session.execute(
-            update(messages_table)
-            .where(
-                c.instance_id == receipt.instance_id,
-                c.provider_message_id == receipt.provider_message_id,
-                c.status_rank >= STATUS_RANK[DeliveryStatus(stage)],
-                or_(column.is_(None), column > at),
-            )
-            .values({column.name: at})
-        )
 
 
 CONFIRMED_STAGES = (DeliveryStatus.DELIVERED, DeliveryStatus.READ)

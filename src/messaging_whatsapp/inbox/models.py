@@ -11,6 +11,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
 
+OPEN_TICKET_PREDICATE = "status = 'open'"
+
 
 class Direction(enum.StrEnum):
     """Whether a message came from the customer or went to them."""
@@ -97,8 +99,8 @@ class Ticket(IdMixin, TimestampMixin, Base):
             "uq_tickets_one_open",
             "conversation_id",
             unique=True,
-            sqlite_where=text("status = 'open'"),
-            postgresql_where=text("status = 'open'"),
+            sqlite_where=text(OPEN_TICKET_PREDICATE),
+            postgresql_where=text(OPEN_TICKET_PREDICATE),
         ),
     )
 

@@ -6,8 +6,9 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -148,12 +149,15 @@ class ResolvedInstance:
 class InstanceResolver:
     """Finds instances for the webhook from an in-memory cache.
 
-    Entries live for `ttl` seconds so other processes' changes are seen; this process's own
-    changes call `invalidate()`. Misses are cached briefly so a flood of requests for an unknown
-    instance does not become a flood of queries.
+    Any change to any instance, made by any process (the CLI binding a number, the worker
+    recording a disconnection), moves the table's fingerprint (row count, latest update); the
+    resolver looks at it at most once a second and drops its cache when it moved. Entries also
+    expire after `ttl`. Misses are cached too, so a flood of requests for an unknown instance does
+    not become a flood of queries.
     """
 
     MISS_TTL = 2.0
+    FINGERPRINT_INTERVAL = 1.0
 
     def __init__(
         self, factory: async_sessionmaker[AsyncSession], cipher: Cipher, settings: Settings, ttl: float
@@ -164,6 +168,8 @@ class InstanceResolver:
         self._ttl = ttl
         self._by_key: dict[tuple[str, str], tuple[float, ResolvedInstance | None]] = {}
         self._by_id: dict[str, tuple[float, ResolvedInstance | None]] = {}
+        self._fingerprint: tuple[int, datetime | None] | None = None
+        self._fingerprint_checked = 0.0
 
     def invalidate(self) -> None:
         """Forget everything (called when an instance changes)."""
@@ -190,8 +196,22 @@ class InstanceResolver:
             ),
         )
 
+    async def _drop_cache_if_changed(self) -> None:
+        now = time.monotonic()
+        if now - self._fingerprint_checked < self.FINGERPRINT_INTERVAL:
+            return
+        self._fingerprint_checked = now
+        async with self._factory() as session:
+            count, latest = (
+                await session.execute(select(func.count(), func.max(WhatsAppInstance.updated_at)))
+            ).one()
+        if (count, latest) != self._fingerprint:
+            self._fingerprint = (count, latest)
+            self.invalidate()
+
     async def by_routing_key(self, provider: ProviderName, key: str) -> ResolvedInstance | None:
         """The instance a payload names, or None."""
+        await self._drop_cache_if_changed()
         cache_key = (provider.value, routing_key_for(provider, key))
         cached = self._by_key.get(cache_key)
         if cached is not None and cached[0] > time.monotonic():
@@ -208,6 +228,7 @@ class InstanceResolver:
 
     async def by_id(self, instance_id: str) -> ResolvedInstance | None:
         """The instance with this id (from a per-instance webhook URL), or None."""
+        await self._drop_cache_if_changed()
         cached = self._by_id.get(instance_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]

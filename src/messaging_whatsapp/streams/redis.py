@@ -3,10 +3,15 @@
 Reclaiming uses XAUTOCLAIM with the visibility timeout as minimum idle time. Writes that must be
 atomic (append_many, dead_letter, replay) go out as MULTI ... EXEC; in fsync mode a WAITAOF follows
 on the same connection, since WAITAOF only covers the writes of the connection that sends it.
+
+Single appends (the webhook's hot path) are coalesced: every append made while a pipeline is in
+flight waits for the next one, so a burst of concurrent webhooks costs one round trip, not one
+each. Each XADD is atomic on its own; an append still returns only once Redis has answered it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -80,10 +85,54 @@ class RedisStreams:
         self._fsync_checked = False
         # XAUTOCLAIM is a scan: resume it where the last read stopped instead of rescanning from 0.
         self._claim_cursors: dict[tuple[str, str], str] = {}
+        self._waiting: list[tuple[str, dict[str, str], asyncio.Future[str]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def append(self, stream: str, fields: dict[str, str]) -> str:
         """Append one entry; returns its id once Redis (and, in fsync mode, the AOF) has it."""
-        return (await self.append_many(stream, [fields]))[0]
+        require_fields(fields)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiting.append((stream, fields, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_appends())
+        return await future
+
+    async def _flush_appends(self) -> None:
+        """Send every waiting append in one pipeline, until none is left waiting."""
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                with _redis_errors("append"):
+                    await self._check_fsync()
+                    pipe = self._client.pipeline(transaction=False)
+                    for stream, fields, _ in batch:
+                        pipe.execute_command("XADD", stream, "*", *_flatten(fields))
+                    if self._fsync:
+                        pipe.execute_command("WAITAOF", 1, 0, FSYNC_TIMEOUT_MS)
+                    replies = await pipe.execute(raise_on_error=False)
+                if self._fsync and (isinstance(replies[-1], Exception) or int(replies[-1][0]) < 1):
+                    raise StreamError(
+                        f"redis stream append: not fsynced to the AOF within {FSYNC_TIMEOUT_MS} ms"
+                    )
+            except (StreamError, OSError, asyncio.CancelledError) as exc:
+                error = (
+                    exc
+                    if isinstance(exc, StreamError)
+                    else StreamError(f"redis stream append failed: {exc!r}")
+                )
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for (_, _, future), reply in zip(batch, replies, strict=False):
+                if future.done():
+                    continue
+                if isinstance(reply, Exception):
+                    future.set_exception(StreamError(f"redis stream append failed: {reply}"))
+                else:
+                    future.set_result(str(reply))
 
     async def append_many(self, stream: str, entries: list[dict[str, str]]) -> list[str]:
         """Append entries in order, in one MULTI/EXEC round trip."""
@@ -197,7 +246,9 @@ class RedisStreams:
             return False
 
     async def close(self) -> None:
-        """Close the connection pool."""
+        """Let waiting appends finish, then close the connection pool."""
+        if self._flusher is not None and not self._flusher.done():
+            await asyncio.wait([self._flusher], timeout=5)
         await self._client.aclose()
 
     # Reading.

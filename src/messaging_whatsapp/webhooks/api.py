@@ -1,4 +1,10 @@
-"""Webhook endpoints: one auto-detecting URL, per-provider and per-instance URLs, the seeds' aliases."""
+"""Webhook endpoints: one auto-detecting URL, per-provider and per-instance URLs, the seeds' aliases.
+
+They are plain Starlette routes placed ahead of the API's routers: the webhook is the hot path
+and needs neither dependency injection nor request validation, and FastAPI's included-router
+matching costs more than the rest of the request (see docs/benchmarks.md). The README documents
+them, since they do not appear in the OpenAPI schema.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,9 @@ import hmac
 import logging
 import time
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from messaging_whatsapp import metrics
 from messaging_whatsapp.api.errors import error_response, status_for
@@ -18,7 +25,6 @@ from messaging_whatsapp.streams.base import StreamError
 from messaging_whatsapp.webhooks.receiver import WebhookReceiver
 
 logger = logging.getLogger(__name__)
-router = APIRouter(tags=["webhooks"])
 
 
 def _receiver(request: Request) -> WebhookReceiver:
@@ -28,8 +34,11 @@ def _receiver(request: Request) -> WebhookReceiver:
 
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body is over the {limit}-byte limit")
+    if declared is not None and declared.isdigit():
+        if int(declared) > limit:
+            raise PayloadTooLarge(f"body is over the {limit}-byte limit")
+        return await request.body()
+    # No declared length (chunked): count as it arrives and stop at the limit.
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -84,49 +93,34 @@ def _provider(name: str) -> ProviderName:
         raise NotFound(f"unknown provider {name!r}") from None
 
 
-@router.post("/webhook")
 async def webhook_auto(request: Request) -> Response:
     """Any provider's webhook; the provider and instance are recognised from the request."""
     return await _handle(request)
 
 
-@router.post("/webhooks/{provider}")
-async def webhook_provider(provider: str, request: Request) -> Response:
-    """A named provider's webhook; the instance is recognised from the payload."""
-    return await _handle(request, _provider(provider))
+async def webhook_named(request: Request) -> Response:
+    """A named provider's webhook, optionally for one instance and carrying its secret."""
+    params = request.path_params
+    try:
+        provider = _provider(params["provider"])
+    except NotFound as exc:
+        return error_response(404, exc.code, exc.message)
+    return await _handle(request, provider, params.get("instance_id"), params.get("secret"))
 
 
-@router.post("/webhooks/{provider}/{instance_id}")
-async def webhook_instance(provider: str, instance_id: str, request: Request) -> Response:
-    """One instance's webhook (signed providers)."""
-    return await _handle(request, _provider(provider), instance_id)
-
-
-@router.post("/webhooks/{provider}/{instance_id}/{secret}")
-async def webhook_instance_secret(provider: str, instance_id: str, secret: str, request: Request) -> Response:
-    """One instance's webhook carrying its secret (gateways that cannot sign or set headers)."""
-    return await _handle(request, _provider(provider), instance_id, secret)
-
-
-# The seeds' own paths, kept so existing provider configurations keep working.
-@router.post("/api/webhooks/evolution/", include_in_schema=False)
-@router.post("/api/webhooks/evolution", include_in_schema=False)
 async def webhook_seed_evolution(request: Request) -> Response:
     """Seed 000's Evolution path."""
     return await _handle(request, ProviderName.EVOLUTION)
 
 
-@router.post("/whatsapp/webhook", include_in_schema=False)
-@router.post("/whatsapp/status", include_in_schema=False)
 async def webhook_seed_twilio(request: Request) -> Response:
     """Seed 004's Twilio message and status callback paths."""
     return await _handle(request, ProviderName.TWILIO)
 
 
-@router.post("/api/v1/whatsapp/webhook/{instance_id}", include_in_schema=False)
-async def webhook_seed_inbox(instance_id: str, request: Request) -> Response:
+async def webhook_seed_inbox(request: Request) -> Response:
     """Seed 003's per-instance path (WuzAPI)."""
-    return await _handle(request, ProviderName.WUZAPI, instance_id)
+    return await _handle(request, ProviderName.WUZAPI, request.path_params["instance_id"])
 
 
 async def _verify(request: Request, instance_id: str | None) -> Response:
@@ -145,14 +139,23 @@ async def _verify(request: Request, instance_id: str | None) -> Response:
     return PlainTextResponse(challenge)
 
 
-@router.get("/webhook")
-@router.get("/webhooks/meta")
 async def verify_meta(request: Request) -> Response:
     """Meta's GET verification on the shared URL (WHATSAPP_VERIFY_TOKEN or any instance's token)."""
-    return await _verify(request, None)
+    return await _verify(request, request.path_params.get("instance_id"))
 
 
-@router.get("/webhooks/meta/{instance_id}")
-async def verify_meta_instance(instance_id: str, request: Request) -> Response:
-    """Meta's GET verification on an instance's URL."""
-    return await _verify(request, instance_id)
+routes: list[BaseRoute] = [
+    Route("/webhook", webhook_auto, methods=["POST"]),
+    Route("/webhook", verify_meta, methods=["GET"]),
+    Route("/webhooks/meta", verify_meta, methods=["GET"]),
+    Route("/webhooks/meta/{instance_id}", verify_meta, methods=["GET"]),
+    Route("/webhooks/{provider}", webhook_named, methods=["POST"]),
+    Route("/webhooks/{provider}/{instance_id}", webhook_named, methods=["POST"]),
+    Route("/webhooks/{provider}/{instance_id}/{secret}", webhook_named, methods=["POST"]),
+    # The seeds' own paths, kept so existing provider configurations keep working.
+    Route("/api/webhooks/evolution/", webhook_seed_evolution, methods=["POST"]),
+    Route("/api/webhooks/evolution", webhook_seed_evolution, methods=["POST"]),
+    Route("/whatsapp/webhook", webhook_seed_twilio, methods=["POST"]),
+    Route("/whatsapp/status", webhook_seed_twilio, methods=["POST"]),
+    Route("/api/v1/whatsapp/webhook/{instance_id}", webhook_seed_inbox, methods=["POST"]),
+]

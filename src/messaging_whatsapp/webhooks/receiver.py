@@ -82,7 +82,7 @@ class WebhookReceiver:
             # Also proves the body is readable when the URL already names the instance.
             key = get_provider(provider).routing_key(request)
         except PayloadError as exc:
-            raise MalformedPayload(f"{provider.value} payload: {exc}") from exc
+            raise MalformedPayload(str(exc)) from exc
         if instance_id is not None:
             instance = await self._resolver.by_id(instance_id)
         elif key is None:
