@@ -267,9 +267,7 @@ async def _upsert_contacts(session: AsyncSession, items: list[_Inbound]) -> None
         row["user_id"] = msg.user_id or row["user_id"]
         if row["first_source"] is None:
             row.update(_attribution(msg))
-    insert = insert_for(session, contacts_table).values(
-        sorted(rows.values(), key=lambda r: (r["tenant_id"], r["phone"]))
-    )
+    insert = insert_for(session, contacts_table)
     excluded = insert.excluded
     statement = insert.on_conflict_do_update(
         index_elements=["tenant_id", "phone"],
@@ -280,7 +278,8 @@ async def _upsert_contacts(session: AsyncSession, items: list[_Inbound]) -> None
             "updated_at": excluded.updated_at,
         },
     ).returning(contacts_table.c.id, contacts_table.c.tenant_id, contacts_table.c.phone)
-    ids = {(row.tenant_id, row.phone): row.id for row in await session.execute(statement)}
+    ordered = sorted(rows.values(), key=lambda r: (r["tenant_id"], r["phone"]))
+    ids = {(row.tenant_id, row.phone): row.id for row in await session.execute(statement, ordered)}
     for item in items:
         item.contact_id = ids[(item.entry.tenant_id, item.phone)]
 
@@ -313,12 +312,13 @@ async def _upsert_conversations(session: AsyncSession, items: list[_Inbound]) ->
         }
         for item in items
     }
-    insert = insert_for(session, conversations_table).values([rows[key] for key in sorted(rows)])
+    insert = insert_for(session, conversations_table)
     statement = insert.on_conflict_do_update(
         index_elements=["tenant_id", "contact_id", "instance_id"],
         set_={"updated_at": insert.excluded.updated_at},
     ).returning(conversations_table.c.id, conversations_table.c.contact_id, conversations_table.c.instance_id)
-    ids = {(row.contact_id, row.instance_id): row.id for row in await session.execute(statement)}
+    ordered = [rows[key] for key in sorted(rows)]
+    ids = {(row.contact_id, row.instance_id): row.id for row in await session.execute(statement, ordered)}
     for item in items:
         item.conversation_id = ids[(item.contact_id, item.entry.instance_id)]
 
@@ -357,13 +357,13 @@ async def _open_tickets(session: AsyncSession, items: list[_Inbound]) -> dict[st
         first_by_conversation.setdefault(item.conversation_id, item)
     now = utcnow()
     rows = [_ticket_row(first_by_conversation[cid], now) for cid in missing]
-    statement = insert_for(session, Ticket.__table__).values(rows)
+    statement = insert_for(session, Ticket.__table__)
     # The predicate must be literal SQL: PostgreSQL cannot match a bound parameter to the
     # partial index "one open ticket per conversation".
     statement = statement.on_conflict_do_nothing(
         index_elements=["conversation_id"], index_where=text(OPEN_TICKET_PREDICATE)
     )
-    await session.execute(statement)
+    await session.execute(statement, rows)
     tickets.update(await _select_open_tickets(session, missing))
     return tickets
 
@@ -405,11 +405,11 @@ async def _insert_messages(
     rows = [_message_row(item, tickets.get(item.conversation_id), now) for item in items]
     statement = (
         insert_for(session, messages_table)
-        .values(rows)
         .on_conflict_do_nothing(index_elements=["instance_id", "provider_message_id"])
         .returning(messages_table.c.id, messages_table.c.instance_id, messages_table.c.provider_message_id)
     )
-    return {(row.instance_id, row.provider_message_id): row.id for row in await session.execute(statement)}
+    created = await session.execute(statement, rows)
+    return {(row.instance_id, row.provider_message_id): row.id for row in created}
 
 
 def _message_row(item: _Inbound, ticket_id: str | None, now: datetime) -> dict[str, Any]:
@@ -801,10 +801,8 @@ async def _apply_connections(
 
 async def _record_processed(session: AsyncSession, entries: list[IngestEntry]) -> None:
     now = utcnow()
-    statement = insert_for(session, ProcessedEvent.__table__).values(
-        [{"key": entry.key, "created_at": now} for entry in entries]
-    )
-    await session.execute(statement.on_conflict_do_nothing(index_elements=["key"]))
+    statement = insert_for(session, ProcessedEvent.__table__).on_conflict_do_nothing(index_elements=["key"])
+    await session.execute(statement, [{"key": entry.key, "created_at": now} for entry in entries])
 
 
 async def _write_outbox(session: AsyncSession, published: list[PublishedEvent], stream: str) -> list[int]:
@@ -828,8 +826,8 @@ async def _write_outbox(session: AsyncSession, published: list[PublishedEvent], 
         }
         for event in published
     ]
-    statement = insert_for(session, OutboxEvent.__table__).values(rows).returning(OutboxEvent.__table__.c.id)
-    return list((await session.scalars(statement)).all())
+    statement = insert_for(session, OutboxEvent.__table__).returning(OutboxEvent.__table__.c.id)
+    return list((await session.scalars(statement, rows)).all())
 
 
 async def delete_outbox(session: AsyncSession, ids: list[int]) -> None:

@@ -20,7 +20,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError, ResponseError
 
 from messaging_whatsapp.streams.base import GroupInfo, StreamEntry, StreamError, StreamInfo, StreamNames
-from messaging_whatsapp.streams.sql import dead_letter_fields, dead_letter_origin, require_fields
+from messaging_whatsapp.streams.records import dead_letter_fields, dead_letter_origin, require_fields
 
 # How long WAITAOF may wait for the local fsync; appendfsync everysec needs up to a second.
 FSYNC_TIMEOUT_MS = 2000

@@ -16,7 +16,6 @@ with BEGIN IMMEDIATE so that two readers (in any process) cannot both read the s
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
@@ -30,6 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.streams.base import GroupInfo, StreamEntry, StreamError, StreamInfo, StreamNames
 from messaging_whatsapp.streams.models import StreamEntryRow, StreamGroupRow, StreamPendingRow
+from messaging_whatsapp.streams.records import (
+    dead_letter_fields,
+    dead_letter_origin,
+    decode_fields,
+    encode_fields,
+    require_fields,
+)
 
 # How often a blocked read looks for entries appended by other processes; appends made through
 # this object wake it at once.
@@ -45,46 +51,6 @@ Pending = StreamPendingRow
 
 
 # The DLQ record format, shared with the Redis backend.
-
-
-def encode_fields(fields: dict[str, str]) -> str:
-    """Serialize entry fields as JSON (how the table stores them and the DLQ keeps originals)."""
-    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
-
-
-def decode_fields(text: str) -> dict[str, str]:
-    """Parse fields written by encode_fields."""
-    data = json.loads(text)
-    if not isinstance(data, dict):
-        raise ValueError("stream fields must be a JSON object")
-    return {str(key): str(value) for key, value in data.items()}
-
-
-def dead_letter_fields(stream: str, group: str, entry: StreamEntry, error: str) -> dict[str, str]:
-    """The DLQ entry recording `entry`, which failed in `group` of `stream` with `error`."""
-    return {
-        "stream": stream,
-        "group": group,
-        "entry_id": entry.id,
-        "fields": encode_fields(entry.fields),
-        "error": error,
-        "deliveries": str(entry.deliveries),
-        "failed_at": utcnow().isoformat(),
-    }
-
-
-def dead_letter_origin(fields: dict[str, str]) -> tuple[str, dict[str, str]] | None:
-    """The stream and original fields of a DLQ entry, or None when it is not one of ours."""
-    try:
-        return fields["stream"], decode_fields(fields["fields"])
-    except (KeyError, ValueError):
-        return None
-
-
-def require_fields(fields: dict[str, str]) -> None:
-    """Reject an entry without fields (Redis cannot store one), so both backends agree."""
-    if not fields:
-        raise ValueError("a stream entry needs at least one field")
 
 
 def _dlq_origin(text: str) -> tuple[str, dict[str, str]] | None:

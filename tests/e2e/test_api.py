@@ -1,0 +1,91 @@
+"""The REST API's contract: authentication, API keys, pagination, uniform errors."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from messaging_whatsapp.tenancy import service as tenancy_service
+from tests.e2e.conftest import RunningEngine
+from tests.helpers import (
+    bind_example_numbers,
+    create_tenant,
+    create_user,
+    example,
+    meta_signature,
+    wait_until,
+)
+
+
+async def test_login_failures_are_401_without_saying_which_part_was_wrong(engine: RunningEngine) -> None:
+    tenant_id = await create_tenant(engine.context)
+    await create_user(engine.context, tenant_id, "ana@loja.com.br")
+    for body in (
+        {"email": "ana@loja.com.br", "password": "wrong-pass"},
+        {"email": "x@y.z", "password": "s3cret-pass"},
+    ):
+        response = await engine.http.post("/api/v1/auth/login", json=body)
+        assert response.status_code == 401
+        assert response.json() == {"error": {"code": "unauthorized", "message": "wrong email or password"}}
+    response = await engine.http.post("/api/v1/auth/login", json={"email": 5})
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "validation_error"
+    response = await engine.http.post(
+        "/api/v1/auth/login", content=b"{", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    for token in ("not-a-jwt", "mwk_not-a-key"):
+        response = await engine.http.get("/api/v1/contacts", headers={"authorization": f"Bearer {token}"})
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "unauthorized"
+
+
+async def test_api_keys_are_hashed_and_scoped_to_their_tenant(engine: RunningEngine) -> None:
+    tenant_id = await create_tenant(engine.context)
+    await bind_example_numbers(engine.context, tenant_id)
+    async with engine.context.sessions() as session, session.begin():
+        key, raw = await tenancy_service.create_api_key(session, tenant_id, "erp")
+    assert raw not in (key.key_hash, key.prefix)
+    response = await engine.http.get("/api/v1/instances", headers={"authorization": f"Bearer {raw}"})
+    assert response.status_code == 200
+    assert len(response.json()["items"]) == 5
+
+
+async def test_listings_page_with_cursors(engine: RunningEngine) -> None:
+    tenant_id = await create_tenant(engine.context)
+    await bind_example_numbers(engine.context, tenant_id)
+    await create_user(engine.context, tenant_id, "ops@loja.com.br")
+    login = await engine.http.post(
+        "/api/v1/auth/login", json={"email": "ops@loja.com.br", "password": "s3cret-pass"}
+    )
+    headers = {"authorization": f"Bearer {login.json()['access_token']}"}
+    for index in range(5):
+        payload = copy.deepcopy(example("meta_text.json"))
+        value = payload["entry"][0]["changes"][0]["value"]
+        value["contacts"][0]["wa_id"] = f"5511988880{index:03d}"
+        value["messages"][0].update({"from": f"5511988880{index:03d}", "id": f"wamid.PAGE-{index}"})
+        body = json.dumps(payload).encode()
+        signed = {"content-type": "application/json", "x-hub-signature-256": meta_signature(body)}
+        assert (await engine.http.post("/webhook", content=body, headers=signed)).status_code == 200
+
+    async def five() -> bool:
+        page = (await engine.http.get("/api/v1/conversations", headers=headers)).json()
+        return len(page["items"]) == 5
+
+    await wait_until(five, what="five conversations")
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await engine.http.get("/api/v1/conversations", headers=headers, params=params)).json()
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 5
+    bad = await engine.http.get("/api/v1/conversations", headers=headers, params={"cursor": "%%%"})
+    assert bad.status_code == 422
+    assert bad.json()["error"]["code"] == "invalid_cursor"
+    missing = await engine.http.get("/api/v1/nothing-here", headers=headers)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
