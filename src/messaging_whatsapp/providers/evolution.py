@@ -4,14 +4,12 @@ Every POST carries one event: ``{"event": "messages.upsert", "instance": "<name>
 "apikey": ..., ...}`` (tests/fixtures/FORMATS.md section 3). Evolution signs nothing, so verification
 accepts any of the secrets an operator can configure (see ``EvolutionProvider.verify``).
 
-Every read of the payload goes through the typed accessors below, which raise PayloadError naming
-the path (``data.key.id``), so a malformed body never escapes as KeyError/TypeError.
+Every read of the payload goes through the typed accessors of providers/payload.py, which raise
+PayloadError naming the path (``data.key.id``), so a malformed body never escapes as KeyError/TypeError.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,8 +34,25 @@ from messaging_whatsapp.providers.base import (
     StatusUpdate,
     WebhookRequest,
 )
+from messaging_whatsapp.providers.payload import (
+    JsonObject,
+    as_list,
+    as_object,
+    fail,
+    from_seconds,
+    integer,
+    json_or_none,
+    json_str,
+    load_object,
+    opt_bool,
+    opt_number,
+    opt_object,
+    opt_str,
+    req_str,
+    secret_matches,
+)
 
-JsonObject = dict[str, Any]
+_SOURCE = "Evolution"
 
 # Event names are dotted lowercase ("messages.upsert", "group-participants.update"); "call" has no dot.
 _EVENT_NAME = re.compile(r"[a-z][a-z0-9_-]*(?:\.[a-z0-9_-]+)*")
@@ -72,100 +87,27 @@ _WRAPPERS = (
 
 
 # --------------------------------------------------------------------------------------------------
-# Typed accessors: every read of the untrusted payload goes through these.
-
-
-def _fail(message: str) -> PayloadError:
-    return PayloadError(f"Evolution payload: {message}")
-
-
-def _as_object(value: object, path: str) -> JsonObject:
-    if not isinstance(value, dict):
-        raise _fail(f"{path} must be an object, got {type(value).__name__}")
-    return value
-
-
-def _opt_object(parent: JsonObject, key: str, path: str) -> JsonObject | None:
-    value = parent.get(key)
-    return None if value is None else _as_object(value, f"{path}.{key}")
-
-
-def _opt_str(parent: JsonObject, key: str, path: str) -> str | None:
-    value = parent.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _fail(f"{path}.{key} must be a string, got {type(value).__name__}")
-    return value
-
-
-def _req_str(parent: JsonObject, key: str, path: str) -> str:
-    value = _opt_str(parent, key, path)
-    if not value:
-        raise _fail(f"{path}.{key} is missing or empty")
-    return value
-
-
-def _opt_bool(parent: JsonObject, key: str, path: str) -> bool | None:
-    value = parent.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise _fail(f"{path}.{key} must be a boolean, got {type(value).__name__}")
-    return value
-
-
-def _opt_number(parent: JsonObject, key: str, path: str) -> float | None:
-    value = parent.get(key)
-    if value is None:
-        return None
-    # bool is an int subclass; a boolean coordinate is a malformed payload, not 1.0.
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail(f"{path}.{key} must be a number, got {type(value).__name__}")
-    return float(value)
+# Evolution-specific readers (the generic typed accessors live in providers/payload.py).
 
 
 def _long(value: object, path: str) -> int:
     """A protobuf 64-bit integer: a number, a numeric string, or a Long object ``{low, high}``."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value)
+    number = integer(value)
+    if number is not None:
+        return number
     if isinstance(value, dict):
         low, high = value.get("low"), value.get("high")
         # type() is, not isinstance: a bool is an int subclass and never a valid half.
         if type(low) is int and type(high) is int:
             # low is sent as a signed 32-bit int; mask it back to its unsigned bits.
             return (high << 32) | (low & 0xFFFFFFFF)
-    raise _fail(f"{path} must be an integer (number, numeric string or {{low, high}}), got {value!r}")
-
-
-def _from_seconds(seconds: float, path: str) -> datetime:
-    try:
-        return datetime.fromtimestamp(seconds, UTC)
-    except (OverflowError, OSError, ValueError) as exc:
-        raise _fail(f"{path} is out of range: {seconds!r}") from exc
-
-
-def _load(body: bytes) -> JsonObject:
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise _fail(f"body is not valid JSON ({exc})") from exc
-    return _as_object(payload, "body")
+    raise fail(_SOURCE, f"{path} must be an integer (number, numeric string or {{low, high}}), got {value!r}")
 
 
 def _data(payload: JsonObject) -> JsonObject:
     if "data" not in payload:
-        raise _fail("data is missing")
-    return _as_object(payload["data"], "data")
-
-
-def _secret_matches(given: str | None, expected: str | None) -> bool:
-    """Constant-time equality that never accepts an empty secret on either side."""
-    if not given or not expected:
-        return False
-    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+        raise fail(_SOURCE, "data is missing")
+    return as_object(_SOURCE, payload["data"], "data")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -185,12 +127,12 @@ class _Content:
 
 def _content_conversation(message: JsonObject, body: object, path: str) -> _Content:
     if body is not None and not isinstance(body, str):
-        raise _fail(f"{path} must be a string, got {type(body).__name__}")
+        raise fail(_SOURCE, f"{path} must be a string, got {type(body).__name__}")
     return _Content(MessageType.TEXT, text=body)
 
 
 def _content_extended_text(message: JsonObject, body: object, path: str) -> _Content:
-    return _Content(MessageType.TEXT, text=_opt_str(_as_object(body, path), "text", path))
+    return _Content(MessageType.TEXT, text=opt_str(_SOURCE, as_object(_SOURCE, body, path), "text", path))
 
 
 _MEDIA_TYPES = {
@@ -204,17 +146,17 @@ _MEDIA_TYPES = {
 
 def _media_content(kind: str) -> Callable[[JsonObject, object, str], _Content]:
     def parse(message: JsonObject, body: object, path: str) -> _Content:
-        media = _as_object(body, path)
+        media = as_object(_SOURCE, body, path)
         # With S3 enabled Evolution adds a downloadable mediaUrl; "url" is WhatsApp's encrypted CDN file.
-        url = _opt_str(message, "mediaUrl", "data.message") or _opt_str(media, "url", path)
+        url = opt_str(_SOURCE, message, "mediaUrl", "data.message") or opt_str(_SOURCE, media, "url", path)
         content = _Content(
             _MEDIA_TYPES[kind],
             # The caption lives on the media only (text stays None), as for every provider.
             media=Media(
                 url=url,
-                mime_type=_opt_str(media, "mimetype", path),
-                caption=_opt_str(media, "caption", path),
-                filename=_opt_str(media, "fileName", path),
+                mime_type=opt_str(_SOURCE, media, "mimetype", path),
+                caption=opt_str(_SOURCE, media, "caption", path),
+                filename=opt_str(_SOURCE, media, "fileName", path),
             ),
         )
         if kind == "audioMessage" and isinstance(media.get("ptt"), bool):
@@ -228,20 +170,23 @@ def _media_content(kind: str) -> Callable[[JsonObject, object, str], _Content]:
 
 
 def _content_location(message: JsonObject, body: object, path: str) -> _Content:
-    location = _as_object(body, path)
+    location = as_object(_SOURCE, body, path)
     content = _Content(MessageType.LOCATION)
-    content.extra["latitude"] = _opt_number(location, "degreesLatitude", path)
-    content.extra["longitude"] = _opt_number(location, "degreesLongitude", path)
+    content.extra["latitude"] = opt_number(_SOURCE, location, "degreesLatitude", path)
+    content.extra["longitude"] = opt_number(_SOURCE, location, "degreesLongitude", path)
     for key, name in (("name", "name"), ("address", "address"), ("url", "url")):
-        value = _opt_str(location, key, path)
+        value = opt_str(_SOURCE, location, key, path)
         if value is not None:
             content.extra[name] = value
     return content
 
 
 def _card(body: object, path: str) -> dict[str, str | None]:
-    contact = _as_object(body, path)
-    return {"name": _opt_str(contact, "displayName", path), "vcard": _opt_str(contact, "vcard", path)}
+    contact = as_object(_SOURCE, body, path)
+    return {
+        "name": opt_str(_SOURCE, contact, "displayName", path),
+        "vcard": opt_str(_SOURCE, contact, "vcard", path),
+    }
 
 
 def _content_contact(message: JsonObject, body: object, path: str) -> _Content:
@@ -249,72 +194,62 @@ def _content_contact(message: JsonObject, body: object, path: str) -> _Content:
 
 
 def _content_contacts_array(message: JsonObject, body: object, path: str) -> _Content:
-    contacts = _as_object(body, path).get("contacts") or []
-    if not isinstance(contacts, list):
-        raise _fail(f"{path}.contacts must be a list")
+    contacts = as_list(_SOURCE, as_object(_SOURCE, body, path).get("contacts") or [], f"{path}.contacts")
     cards = [_card(item, f"{path}.contacts[{i}]") for i, item in enumerate(contacts)]
     return _Content(MessageType.CONTACTS, extra={"contacts": cards})
 
 
 def _content_reaction(message: JsonObject, body: object, path: str) -> _Content:
-    reaction = _as_object(body, path)
-    key = _opt_object(reaction, "key", path) or {}
+    reaction = as_object(_SOURCE, body, path)
+    key = opt_object(_SOURCE, reaction, "key", path) or {}
     content = _Content(MessageType.REACTION)
     # An empty emoji means the reaction was removed; text None says exactly that.
-    content.text = _opt_str(reaction, "text", path) or None
-    content.extra["message_id"] = _opt_str(key, "id", f"{path}.key")
+    content.text = opt_str(_SOURCE, reaction, "text", path) or None
+    content.extra["message_id"] = opt_str(_SOURCE, key, "id", f"{path}.key")
     return content
 
 
 def _content_buttons_response(message: JsonObject, body: object, path: str) -> _Content:
-    reply = _as_object(body, path)
+    reply = as_object(_SOURCE, body, path)
     return _Content(
         MessageType.BUTTON,
-        text=_opt_str(reply, "selectedDisplayText", path),
-        button_payload=_opt_str(reply, "selectedButtonId", path),
+        text=opt_str(_SOURCE, reply, "selectedDisplayText", path),
+        button_payload=opt_str(_SOURCE, reply, "selectedButtonId", path),
     )
 
 
 def _content_template_reply(message: JsonObject, body: object, path: str) -> _Content:
     # A template quick-reply button, like Meta's "button" type.
-    reply = _as_object(body, path)
+    reply = as_object(_SOURCE, body, path)
     return _Content(
         MessageType.BUTTON,
-        text=_opt_str(reply, "selectedDisplayText", path),
-        button_payload=_opt_str(reply, "selectedId", path),
+        text=opt_str(_SOURCE, reply, "selectedDisplayText", path),
+        button_payload=opt_str(_SOURCE, reply, "selectedId", path),
     )
 
 
 def _content_list_response(message: JsonObject, body: object, path: str) -> _Content:
-    reply = _as_object(body, path)
-    selected = _opt_object(reply, "singleSelectReply", path) or {}
+    reply = as_object(_SOURCE, body, path)
+    selected = opt_object(_SOURCE, reply, "singleSelectReply", path) or {}
     content = _Content(MessageType.INTERACTIVE, extra={"interactive_type": "list_reply"})
-    content.text = _opt_str(reply, "title", path)
-    content.button_payload = _opt_str(selected, "selectedRowId", f"{path}.singleSelectReply")
+    content.text = opt_str(_SOURCE, reply, "title", path)
+    content.button_payload = opt_str(_SOURCE, selected, "selectedRowId", f"{path}.singleSelectReply")
     return content
 
 
 def _content_interactive_response(message: JsonObject, body: object, path: str) -> _Content:
-    reply = _as_object(body, path)
+    reply = as_object(_SOURCE, body, path)
     content = _Content(MessageType.INTERACTIVE, extra={"interactive_type": "native_flow"})
-    text_body = _opt_object(reply, "body", path)
-    content.text = None if text_body is None else _opt_str(text_body, "text", f"{path}.body")
-    flow = _opt_object(reply, "nativeFlowResponseMessage", path)
-    params = None if flow is None else _opt_str(flow, "paramsJson", f"{path}.nativeFlowResponseMessage")
+    text_body = opt_object(_SOURCE, reply, "body", path)
+    content.text = None if text_body is None else opt_str(_SOURCE, text_body, "text", f"{path}.body")
+    flow = opt_object(_SOURCE, reply, "nativeFlowResponseMessage", path)
+    params = (
+        None if flow is None else opt_str(_SOURCE, flow, "paramsJson", f"{path}.nativeFlowResponseMessage")
+    )
     if params is not None:
         content.extra["params_json"] = params
-        content.button_payload = _selected_id(params)
+        content.button_payload = json_str(params, "id")
     return content
-
-
-def _selected_id(params_json: str) -> str | None:
-    """The ``id`` a native-flow reply carries in its JSON string, when it has one."""
-    try:
-        params = json.loads(params_json)
-    except (ValueError, RecursionError):
-        return None
-    selected = params.get("id") if isinstance(params, dict) else None
-    return selected if isinstance(selected, str) else None
 
 
 _CONTENT: dict[str, Callable[[JsonObject, object, str], _Content]] = {
@@ -339,7 +274,7 @@ def _unwrap(message: JsonObject, path: str) -> tuple[JsonObject, str]:
         wrapper = next((name for name in _WRAPPERS if isinstance(message.get(name), dict)), None)
         if wrapper is None:
             break
-        message = _opt_object(message[wrapper], "message", f"{path}.{wrapper}") or {}
+        message = opt_object(_SOURCE, message[wrapper], "message", f"{path}.{wrapper}") or {}
         path = f"{path}.{wrapper}.message"
     return message, path
 
@@ -353,8 +288,8 @@ def _content_kind(message: JsonObject, message_type: str | None) -> str | None:
 
 def _content(data: JsonObject) -> tuple[_Content, JsonObject, str]:
     """The content, the (unwrapped) message object and its path."""
-    message, path = _unwrap(_opt_object(data, "message", "data") or {}, "data.message")
-    message_type = _opt_str(data, "messageType", "data")
+    message, path = _unwrap(opt_object(_SOURCE, data, "message", "data") or {}, "data.message")
+    message_type = opt_str(_SOURCE, data, "messageType", "data")
     kind = _content_kind(message, message_type)
     if kind is None:
         # pollCreationMessage, eventMessage, and whatever WhatsApp adds next: keep the type name.
@@ -364,13 +299,13 @@ def _content(data: JsonObject) -> tuple[_Content, JsonObject, str]:
 
 def _quoted_id(data: JsonObject, message: JsonObject, path: str) -> str | None:
     """The replied-to message id: top-level contextInfo (v2.2+) or the content's own contextInfo."""
-    context = _opt_object(data, "contextInfo", "data")
-    stanza = None if context is None else _opt_str(context, "stanzaId", "data.contextInfo")
+    context = opt_object(_SOURCE, data, "contextInfo", "data")
+    stanza = None if context is None else opt_str(_SOURCE, context, "stanzaId", "data.contextInfo")
     if stanza:
         return stanza
     for kind, body in message.items():
         if isinstance(body, dict) and isinstance(body.get("contextInfo"), dict):
-            stanza = _opt_str(body["contextInfo"], "stanzaId", f"{path}.{kind}.contextInfo")
+            stanza = opt_str(_SOURCE, body["contextInfo"], "stanzaId", f"{path}.{kind}.contextInfo")
             if stanza:
                 return stanza
     return None
@@ -378,24 +313,28 @@ def _quoted_id(data: JsonObject, message: JsonObject, path: str) -> str | None:
 
 def _message_time(data: JsonObject) -> datetime:
     if "messageTimestamp" not in data:
-        raise _fail("data.messageTimestamp is missing")
-    return _from_seconds(_long(data["messageTimestamp"], "data.messageTimestamp"), "data.messageTimestamp")
+        raise fail(_SOURCE, "data.messageTimestamp is missing")
+    return from_seconds(
+        _SOURCE, _long(data["messageTimestamp"], "data.messageTimestamp"), "data.messageTimestamp"
+    )
 
 
 def _message(data: JsonObject, force_from_me: bool) -> NormalisedEvent:
-    key = _opt_object(data, "key", "data")
+    key = opt_object(_SOURCE, data, "key", "data")
     if key is None:
-        raise _fail("data.key is missing")
-    message_id = _req_str(key, "id", "data.key")
-    remote_jid = _req_str(key, "remoteJid", "data.key")
+        raise fail(_SOURCE, "data.key is missing")
+    message_id = req_str(_SOURCE, key, "id", "data.key")
+    remote_jid = req_str(_SOURCE, key, "remoteJid", "data.key")
     ignored = jid.ignored_reason(remote_jid)
     if ignored is not None:
         return Ignored(ignored, f"evolution message {message_id} in {remote_jid}")
-    alt = _opt_str(key, "remoteJidAlt", "data.key")
+    alt = opt_str(_SOURCE, key, "remoteJidAlt", "data.key")
     person = jid.resolve_person(remote_jid, alt)
     if person is None:
-        raise _fail(f"data.key names no phone number (remoteJid {remote_jid!r}, remoteJidAlt {alt!r})")
-    from_me = force_from_me or bool(_opt_bool(key, "fromMe", "data.key"))
+        raise fail(
+            _SOURCE, f"data.key names no phone number (remoteJid {remote_jid!r}, remoteJidAlt {alt!r})"
+        )
+    from_me = force_from_me or bool(opt_bool(_SOURCE, key, "fromMe", "data.key"))
     content, message, path = _content(data)
     return InboundMessage(
         provider_message_id=message_id,
@@ -403,7 +342,7 @@ def _message(data: JsonObject, force_from_me: bool) -> NormalisedEvent:
         type=content.type,
         timestamp=_message_time(data),
         # On our own messages pushName is the business's name, not the contact's.
-        contact_name=None if from_me else _opt_str(data, "pushName", "data"),
+        contact_name=None if from_me else opt_str(_SOURCE, data, "pushName", "data"),
         text=content.text,
         media=content.media,
         quoted_message_id=_quoted_id(data, message, path),
@@ -424,7 +363,7 @@ def _status_name(data: JsonObject) -> str:
         return _NUMERIC_STATUS.get(value, str(value))
     if isinstance(value, str) and value:
         return value.upper()
-    raise _fail(f"data.status must be a status name or number, got {value!r}")
+    raise fail(_SOURCE, f"data.status must be a status name or number, got {value!r}")
 
 
 def _status_time(data: JsonObject) -> datetime:
@@ -435,16 +374,16 @@ def _status_time(data: JsonObject) -> datetime:
     a receipt hours before its message. The parse time is late only by our own queue delay.
     """
     if data.get("datetime") is not None:
-        return _from_seconds(_long(data["datetime"], "data.datetime") / 1000, "data.datetime")
+        return from_seconds(_SOURCE, _long(data["datetime"], "data.datetime") / 1000, "data.datetime")
     return datetime.now(UTC)
 
 
 def _status_update(data: JsonObject) -> NormalisedEvent:
     # v2 names the message keyId (messageId is Evolution's database row id); v1 names it id.
-    message_id = _opt_str(data, "keyId", "data") or _req_str(data, "id", "data")
-    from_me = _opt_bool(data, "fromMe", "data")
+    message_id = opt_str(_SOURCE, data, "keyId", "data") or req_str(_SOURCE, data, "id", "data")
+    from_me = opt_bool(_SOURCE, data, "fromMe", "data")
     if from_me is None:
-        raise _fail("data.fromMe is missing")
+        raise fail(_SOURCE, "data.fromMe is missing")
     if not from_me:
         # A receipt for a message the customer sent us (e.g. we marked it read).
         return Ignored(IgnoredReason.SELF_RECEIPT, f"evolution receipt for inbound {message_id}")
@@ -455,7 +394,7 @@ def _status_update(data: JsonObject) -> NormalisedEvent:
     if status is None:
         # DELETED and anything unknown: not a delivery state.
         return Ignored(IgnoredReason.UNHANDLED_EVENT, f"evolution status {name} for {message_id}")
-    remote_jid = _opt_str(data, "remoteJid", "data")
+    remote_jid = opt_str(_SOURCE, data, "remoteJid", "data")
     return StatusUpdate(
         provider_message_id=message_id,
         status=status,
@@ -468,10 +407,10 @@ def _status_update(data: JsonObject) -> NormalisedEvent:
 
 
 def _connection_update(data: JsonObject) -> NormalisedEvent:
-    state = _req_str(data, "state", "data")
+    state = req_str(_SOURCE, data, "state", "data")
     reason = data.get("statusReason")
     if reason is not None and (isinstance(reason, bool) or not isinstance(reason, int | str)):
-        raise _fail(f"data.statusReason must be a number, got {type(reason).__name__}")
+        raise fail(_SOURCE, f"data.statusReason must be a number, got {type(reason).__name__}")
     if state == "refused":
         # The QR code limit was reached: the session is closed until someone scans again.
         return ConnectionUpdate(ConnectionState.CLOSE, reason="refused")
@@ -506,15 +445,12 @@ class EvolutionProvider:
         """True for a JSON object with a dotted lowercase ``event`` and an ``instance`` key."""
         if b'"event"' not in request.body or b'"instance"' not in request.body:
             return False
-        try:
-            return _is_evolution(json.loads(request.body))
-        except (ValueError, RecursionError):
-            return False
+        return _is_evolution(json_or_none(request.body))
 
     def routing_key(self, request: WebhookRequest) -> str | None:
         """The top-level ``instance`` (the Evolution instance name), or None when it is absent."""
-        payload = _load(request.body)
-        instance = _opt_str(payload, "instance", "body")
+        payload = load_object(_SOURCE, request.body, "body")
+        instance = opt_str(_SOURCE, payload, "instance", "body")
         return instance or None
 
     def verify(self, request: WebhookRequest, secrets: InstanceSecrets) -> bool:
@@ -529,24 +465,25 @@ class EvolutionProvider:
         bearer = authorization[len(_BEARER) :].strip() if authorization.lower().startswith(_BEARER) else None
         # Evaluate every check (no short-circuit) so timing does not reveal which one matched.
         checks = [
-            _secret_matches(request.path_secret, secret),
-            _secret_matches(request.headers.get(_SECRET_HEADER), secret),
-            _secret_matches(bearer, secret),
-            _secret_matches(_body_apikey(request.body), secrets.api_key),
+            secret_matches(request.path_secret, secret),
+            secret_matches(request.headers.get(_SECRET_HEADER), secret),
+            secret_matches(bearer, secret),
+            # The envelope's apikey is null unless the instance exposes it.
+            secret_matches(json_str(request.body, "apikey"), secrets.api_key),
         ]
         return any(checks)
 
     def parse(self, request: WebhookRequest) -> list[NormalisedEvent]:
         """The one event of the POST: a message, a receipt, a connection change, or Ignored."""
-        payload = _load(request.body)
-        event = _req_str(payload, "event", "body")
+        payload = load_object(_SOURCE, request.body, "body")
+        event = req_str(_SOURCE, payload, "event", "body")
         try:
             return [_parse_event(payload, event)]
         except PayloadError:
             raise
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             # Belt and braces: the accessors above already raise PayloadError with a path.
-            raise _fail(f"unusable ({type(exc).__name__}: {exc})") from exc
+            raise fail(_SOURCE, f"unusable ({type(exc).__name__}: {exc})") from exc
 
 
 def _parse_event(payload: JsonObject, event: str) -> NormalisedEvent:
@@ -560,16 +497,6 @@ def _parse_event(payload: JsonObject, event: str) -> NormalisedEvent:
     if event == "connection.update":
         return _connection_update(_data(payload))
     return Ignored(IgnoredReason.UNHANDLED_EVENT, event)
-
-
-def _body_apikey(body: bytes) -> str | None:
-    """The envelope's ``apikey`` when it is a non-empty string (it is null unless exposed)."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    apikey = payload.get("apikey") if isinstance(payload, dict) else None
-    return apikey if isinstance(apikey, str) and apikey else None
 
 
 evolution_provider = EvolutionProvider()

@@ -34,8 +34,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from messaging_whatsapp.providers.base import (
     ConnectionState,
@@ -54,8 +53,18 @@ from messaging_whatsapp.providers.base import (
     StatusUpdate,
     WebhookRequest,
 )
+from messaging_whatsapp.providers.payload import (
+    JsonObject,
+    as_object,
+    fail,
+    from_seconds,
+    json_or_none,
+    load_object,
+    opt_str,
+    req_str,
+)
 
-JsonObject = dict[str, Any]
+_SOURCE = "simulator"
 
 SIGNATURE_HEADER = "x-simulator-signature"
 _SIGNATURE_PREFIX = "sha256="
@@ -115,51 +124,15 @@ def sign_simulator_body(secret: str, body: bytes) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Typed accessors
-
-
-def _fail(message: str) -> PayloadError:
-    return PayloadError(f"simulator payload: {message}")
-
-
-def _as_object(value: object, path: str) -> JsonObject:
-    if not isinstance(value, dict):
-        raise _fail(f"{path} must be an object, got {type(value).__name__}")
-    return value
-
-
-def _opt_str(parent: JsonObject, key: str, path: str) -> str | None:
-    value = parent.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _fail(f"{path}.{key} must be a string, got {type(value).__name__}")
-    return value
-
-
-def _req_str(parent: JsonObject, key: str, path: str) -> str:
-    value = _opt_str(parent, key, path)
-    if not value:
-        raise _fail(f"{path}.{key} is missing or empty")
-    return value
+# Simulator-specific readers (the generic typed accessors live in providers/payload.py).
 
 
 def _timestamp(parent: JsonObject, path: str) -> datetime:
     value = parent.get("timestamp")
+    # Only an integer: the simulator's own bodies never carry numeric strings.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _fail(f"{path}.timestamp must be unix seconds (an integer), got {value!r}")
-    try:
-        return datetime.fromtimestamp(value, UTC)
-    except (OverflowError, OSError, ValueError) as exc:
-        raise _fail(f"{path}.timestamp is out of range: {value!r}") from exc
-
-
-def _load(body: bytes) -> JsonObject:
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise _fail(f"body is not valid JSON ({exc})") from exc
-    return _as_object(payload, "body")
+        raise fail(_SOURCE, f"{path}.timestamp must be unix seconds (an integer), got {value!r}")
+    return from_seconds(_SOURCE, value, f"{path}.timestamp")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -169,86 +142,87 @@ def _load(body: bytes) -> JsonObject:
 def _media(data: JsonObject) -> Media | None:
     if data.get("media") is None:
         return None
-    media = _as_object(data["media"], "data.media")
+    media = as_object(_SOURCE, data["media"], "data.media")
     path = "data.media"
     return Media(
-        id=_opt_str(media, "id", path),
-        url=_opt_str(media, "url", path),
-        mime_type=_opt_str(media, "mime_type", path),
-        caption=_opt_str(media, "caption", path),
-        filename=_opt_str(media, "filename", path),
+        id=opt_str(_SOURCE, media, "id", path),
+        url=opt_str(_SOURCE, media, "url", path),
+        mime_type=opt_str(_SOURCE, media, "mime_type", path),
+        caption=opt_str(_SOURCE, media, "caption", path),
+        filename=opt_str(_SOURCE, media, "filename", path),
     )
 
 
 def _message_type(data: JsonObject) -> MessageType:
-    name = _opt_str(data, "type", "data") or MessageType.TEXT.value
+    name = opt_str(_SOURCE, data, "type", "data") or MessageType.TEXT.value
     try:
         return MessageType(name)
     except ValueError as exc:
-        raise _fail(f"data.type {name!r} is not a message type") from exc
+        raise fail(_SOURCE, f"data.type {name!r} is not a message type") from exc
 
 
 def _message(data: JsonObject) -> InboundMessage:
-    phone = _req_str(data, "from", "data").removeprefix("+")
+    phone = req_str(_SOURCE, data, "from", "data").removeprefix("+")
     if not (phone.isascii() and phone.isdigit()):
-        raise _fail(f"data.from must be a phone number as digits, got {phone!r}")
+        raise fail(_SOURCE, f"data.from must be a phone number as digits, got {phone!r}")
     from_me = data.get("from_me", False)
     if not isinstance(from_me, bool):
-        raise _fail(f"data.from_me must be a boolean, got {type(from_me).__name__}")
+        raise fail(_SOURCE, f"data.from_me must be a boolean, got {type(from_me).__name__}")
     return InboundMessage(
-        provider_message_id=_req_str(data, "id", "data"),
+        provider_message_id=req_str(_SOURCE, data, "id", "data"),
         phone=phone,
         type=_message_type(data),
         timestamp=_timestamp(data, "data"),
-        contact_name=_opt_str(data, "name", "data"),
-        text=_opt_str(data, "text", "data"),
+        contact_name=opt_str(_SOURCE, data, "name", "data"),
+        text=opt_str(_SOURCE, data, "text", "data"),
         media=_media(data),
-        quoted_message_id=_opt_str(data, "quoted_id", "data"),
-        button_payload=_opt_str(data, "button_payload", "data"),
+        quoted_message_id=opt_str(_SOURCE, data, "quoted_id", "data"),
+        button_payload=opt_str(_SOURCE, data, "button_payload", "data"),
         from_me=from_me,
-        user_id=_opt_str(data, "user_id", "data"),
+        user_id=opt_str(_SOURCE, data, "user_id", "data"),
     )
 
 
 def _status_error(data: JsonObject) -> StatusError:
     if data.get("error") is None:
         return StatusError(code="", title="failed")
-    error = _as_object(data["error"], "data.error")
+    error = as_object(_SOURCE, data["error"], "data.error")
     return StatusError(
-        code=_req_str(error, "code", "data.error"), title=_opt_str(error, "title", "data.error") or ""
+        code=req_str(_SOURCE, error, "code", "data.error"),
+        title=opt_str(_SOURCE, error, "title", "data.error") or "",
     )
 
 
 def _status(data: JsonObject) -> StatusUpdate:
-    name = _req_str(data, "status", "data")
+    name = req_str(_SOURCE, data, "status", "data")
     if name not in STATUSES:
-        raise _fail(f"data.status must be one of {sorted(STATUSES)}, got {name!r}")
+        raise fail(_SOURCE, f"data.status must be one of {sorted(STATUSES)}, got {name!r}")
     status = DeliveryStatus(name)
     return StatusUpdate(
-        provider_message_id=_req_str(data, "id", "data"),
+        provider_message_id=req_str(_SOURCE, data, "id", "data"),
         status=status,
         timestamp=_timestamp(data, "data"),
-        recipient=_opt_str(data, "recipient", "data"),
+        recipient=opt_str(_SOURCE, data, "recipient", "data"),
         error=_status_error(data) if status is DeliveryStatus.FAILED else None,
     )
 
 
 def _connection(data: JsonObject) -> ConnectionUpdate:
-    state = _req_str(data, "state", "data")
+    state = req_str(_SOURCE, data, "state", "data")
     try:
         mapped = ConnectionState(state)
     except ValueError as exc:
-        raise _fail(f"data.state {state!r} is not open, connecting or close") from exc
-    return ConnectionUpdate(mapped, reason=_opt_str(data, "reason", "data"))
+        raise fail(_SOURCE, f"data.state {state!r} is not open, connecting or close") from exc
+    return ConnectionUpdate(mapped, reason=opt_str(_SOURCE, data, "reason", "data"))
 
 
 def _parse_event(payload: JsonObject) -> NormalisedEvent:
-    event = _req_str(payload, "event", "body")
+    event = req_str(_SOURCE, payload, "event", "body")
     if event not in ("message", "status", "connection"):
         return Ignored(IgnoredReason.UNHANDLED_EVENT, f"simulator {event}")
     if "data" not in payload:
-        raise _fail("data is missing")
-    data = _as_object(payload["data"], "data")
+        raise fail(_SOURCE, "data is missing")
+    data = as_object(_SOURCE, payload["data"], "data")
     if event == "message":
         return _message(data)
     if event == "status":
@@ -268,15 +242,12 @@ class SimulatorProvider:
         """True for a JSON object with ``"simulator": true``."""
         if b'"simulator"' not in request.body:
             return False
-        try:
-            payload = json.loads(request.body)
-        except (ValueError, RecursionError):
-            return False
+        payload = json_or_none(request.body)
         return isinstance(payload, dict) and payload.get("simulator") is True
 
     def routing_key(self, request: WebhookRequest) -> str | None:
         """The body's ``instance`` (the simulator instance name), or None when it is absent."""
-        return _opt_str(_load(request.body), "instance", "body") or None
+        return opt_str(_SOURCE, load_object(_SOURCE, request.body, "body"), "instance", "body") or None
 
     def verify(self, request: WebhookRequest, secrets: InstanceSecrets) -> bool:
         """A present ``x-simulator-signature`` must match the body; an absent one is accepted."""
@@ -291,14 +262,14 @@ class SimulatorProvider:
 
     def parse(self, request: WebhookRequest) -> list[NormalisedEvent]:
         """The one event of the POST."""
-        payload = _load(request.body)
+        payload = load_object(_SOURCE, request.body, "body")
         try:
             return [_parse_event(payload)]
         except PayloadError:
             raise
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             # Belt and braces: the accessors above already raise PayloadError with a path.
-            raise _fail(f"unusable ({type(exc).__name__}: {exc})") from exc
+            raise fail(_SOURCE, f"unusable ({type(exc).__name__}: {exc})") from exc
 
 
 simulator_provider = SimulatorProvider()

@@ -32,7 +32,9 @@ from messaging_whatsapp.providers.base import (
     StatusUpdate,
     WebhookRequest,
 )
+from messaging_whatsapp.providers.payload import fail
 
+_SOURCE = "Twilio"
 Form = dict[str, str]
 HashFactory = Callable[[], Any]
 
@@ -121,7 +123,7 @@ def _form_pairs(body: bytes) -> list[tuple[str, str]]:
             max_num_fields=_MAX_FORM_FIELDS,
         )
     except ValueError as exc:  # includes UnicodeDecodeError
-        raise PayloadError(f"Twilio payload: body is not a UTF-8 form ({exc})") from exc
+        raise fail(_SOURCE, f"body is not a UTF-8 form ({exc})") from exc
 
 
 def _form(body: bytes) -> Form:
@@ -155,7 +157,7 @@ def _address_digits(value: str | None) -> str | None:
 def _required(form: Form, name: str) -> str:
     value = form.get(name, "").strip()
     if not value:
-        raise PayloadError(f"Twilio payload: {name} is missing or empty")
+        raise fail(_SOURCE, f"{name} is missing or empty")
     return value
 
 
@@ -171,7 +173,7 @@ def _coordinate(form: Form, name: str) -> float | None:
     try:
         return float(raw)
     except ValueError as exc:
-        raise PayloadError(f"Twilio payload: {name} is not a number: {raw!r}") from exc
+        raise fail(_SOURCE, f"{name} is not a number: {raw!r}") from exc
 
 
 # --------------------------------------------------------------------------------------------------
@@ -304,7 +306,7 @@ def _inbound_extra(form: Form, content: _Content) -> dict[str, Any]:
 def _sender(form: Form) -> str:
     phone = _address_digits(form.get("WaId")) or _address_digits(form.get("From"))
     if phone is None:
-        raise PayloadError("Twilio payload: neither WaId nor From holds a phone number")
+        raise fail(_SOURCE, "neither WaId nor From holds a phone number")
     return phone
 
 

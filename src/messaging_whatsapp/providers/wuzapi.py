@@ -10,17 +10,15 @@ Every POST carries one event as a "postmap" ``{"type": "Message", "event": {...}
 
 ``event`` is whatsmeow's event struct marshalled by Go's encoding/json: Go field names (``Info.ID``)
 and, inside ``Message``, the WhatsApp protobuf field names (``imageMessage.URL``, ``stanzaID``).
-Every read goes through the typed accessors below, which raise PayloadError naming the path.
+Every read goes through the typed accessors of providers/payload.py, which raise PayloadError naming the path.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -41,8 +39,25 @@ from messaging_whatsapp.providers.base import (
     StatusUpdate,
     WebhookRequest,
 )
+from messaging_whatsapp.providers.payload import (
+    JsonObject,
+    as_list,
+    as_object,
+    fail,
+    json_or_none,
+    json_str,
+    load_object,
+    opt_bool,
+    opt_number,
+    opt_object,
+    opt_str,
+    req_object,
+    req_str,
+    rfc3339,
+    secret_matches,
+)
 
-JsonObject = dict[str, Any]
+_SOURCE = "WuzAPI"
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 _SIGNATURE_HEADER = "x-hmac-signature"
@@ -68,80 +83,12 @@ _LIFECYCLE: dict[str, ConnectionUpdate] = {
 
 
 # --------------------------------------------------------------------------------------------------
-# Typed accessors: every read of the untrusted payload goes through these.
+# WuzAPI-specific readers (the generic typed accessors live in providers/payload.py).
 
 
-def _fail(message: str) -> PayloadError:
-    return PayloadError(f"WuzAPI payload: {message}")
-
-
-def _as_object(value: object, path: str) -> JsonObject:
-    if not isinstance(value, dict):
-        raise _fail(f"{path} must be an object, got {type(value).__name__}")
-    return value
-
-
-def _req_object(parent: JsonObject, key: str, path: str) -> JsonObject:
-    if key not in parent:
-        raise _fail(f"{path}.{key} is missing")
-    return _as_object(parent[key], f"{path}.{key}")
-
-
-def _opt_object(parent: JsonObject, key: str, path: str) -> JsonObject | None:
-    value = parent.get(key)
-    return None if value is None else _as_object(value, f"{path}.{key}")
-
-
-def _opt_str(parent: JsonObject, key: str, path: str) -> str | None:
-    value = parent.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _fail(f"{path}.{key} must be a string, got {type(value).__name__}")
-    return value
-
-
-def _req_str(parent: JsonObject, key: str, path: str) -> str:
-    value = _opt_str(parent, key, path)
-    if not value:
-        raise _fail(f"{path}.{key} is missing or empty")
-    return value
-
-
-def _opt_bool(parent: JsonObject, key: str, path: str) -> bool:
-    value = parent.get(key)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise _fail(f"{path}.{key} must be a boolean, got {type(value).__name__}")
-    return value
-
-
-def _opt_number(parent: JsonObject, key: str, path: str) -> float | None:
-    value = parent.get(key)
-    if value is None:
-        return None
-    # bool is an int subclass; a boolean coordinate is a malformed payload, not 1.0.
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail(f"{path}.{key} must be a number, got {type(value).__name__}")
-    return float(value)
-
-
-def _rfc3339(parent: JsonObject, key: str, path: str) -> datetime:
-    value = _req_str(parent, key, path)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise _fail(f"{path}.{key} must be an RFC 3339 time, got {value!r}") from exc
-    # Go always writes an offset; a naive time would be a foreign producer, read it as UTC.
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _secret_matches(given: str | None, expected: str | None) -> bool:
-    """Constant-time equality that never accepts an empty secret on either side."""
-    if not given or not expected:
-        return False
-    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+def _flag(parent: JsonObject, key: str, path: str) -> bool:
+    """A Go bool: absent or null reads as false, its zero value."""
+    return opt_bool(_SOURCE, parent, key, path) is True
 
 
 # --------------------------------------------------------------------------------------------------
@@ -155,19 +102,11 @@ def _is_form(request: WebhookRequest) -> bool:
     return not request.body.lstrip().startswith(b"{")
 
 
-def _load_json(text: str | bytes, what: str) -> JsonObject:
-    try:
-        payload = json.loads(text)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise _fail(f"{what} is not valid JSON ({exc})") from exc
-    return _as_object(payload, what)
-
-
 def _form_fields(body: bytes) -> dict[str, str]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _fail("form body is not UTF-8") from exc
+        raise fail(_SOURCE, "form body is not UTF-8") from exc
     # The first value wins when a field repeats; WuzAPI never repeats one.
     return {name: values[0] for name, values in parse_qs(text, keep_blank_values=True).items()}
 
@@ -175,11 +114,11 @@ def _form_fields(body: bytes) -> dict[str, str]:
 def _postmap(request: WebhookRequest) -> JsonObject:
     """The event object, whichever mode delivered it, with the routing fields at its root."""
     if not _is_form(request):
-        return _load_json(request.body, "body")
+        return load_object(_SOURCE, request.body, "body")
     fields = _form_fields(request.body)
     if "jsonData" not in fields:
-        raise _fail("form body has no jsonData field")
-    postmap = _load_json(fields["jsonData"], "jsonData")
+        raise fail(_SOURCE, "form body has no jsonData field")
+    postmap = load_object(_SOURCE, fields["jsonData"], "jsonData")
     postmap.update({name: fields[name] for name in _FORM_ROUTING_FIELDS if name in fields})
     return postmap
 
@@ -223,12 +162,12 @@ class _Downloaded:
 
 def _content_conversation(body: object, root: _Downloaded, path: str) -> _Content:
     if not isinstance(body, str):
-        raise _fail(f"{path} must be a string, got {type(body).__name__}")
+        raise fail(_SOURCE, f"{path} must be a string, got {type(body).__name__}")
     return _Content(MessageType.TEXT, text=body)
 
 
 def _content_extended_text(body: object, root: _Downloaded, path: str) -> _Content:
-    return _Content(MessageType.TEXT, text=_opt_str(_as_object(body, path), "text", path))
+    return _Content(MessageType.TEXT, text=opt_str(_SOURCE, as_object(_SOURCE, body, path), "text", path))
 
 
 _MEDIA_TYPES = {
@@ -242,15 +181,15 @@ _MEDIA_TYPES = {
 
 def _media_content(kind: str) -> Callable[[object, _Downloaded, str], _Content]:
     def parse(body: object, root: _Downloaded, path: str) -> _Content:
-        media = _as_object(body, path)
+        media = as_object(_SOURCE, body, path)
         content = _Content(
             _MEDIA_TYPES[kind],
             # The caption lives on the media only (text stays None), as for every provider.
             media=Media(
-                url=_opt_str(media, "URL", path),
-                mime_type=_opt_str(media, "mimetype", path) or root.mime_type,
-                caption=_opt_str(media, "caption", path),
-                filename=_opt_str(media, "fileName", path) or root.filename,
+                url=opt_str(_SOURCE, media, "URL", path),
+                mime_type=opt_str(_SOURCE, media, "mimetype", path) or root.mime_type,
+                caption=opt_str(_SOURCE, media, "caption", path),
+                filename=opt_str(_SOURCE, media, "fileName", path) or root.filename,
             ),
         )
         if kind == "audioMessage" and isinstance(media.get("PTT"), bool):
@@ -264,20 +203,23 @@ def _media_content(kind: str) -> Callable[[object, _Downloaded, str], _Content]:
 
 
 def _content_location(body: object, root: _Downloaded, path: str) -> _Content:
-    location = _as_object(body, path)
+    location = as_object(_SOURCE, body, path)
     content = _Content(MessageType.LOCATION)
-    content.extra["latitude"] = _opt_number(location, "degreesLatitude", path)
-    content.extra["longitude"] = _opt_number(location, "degreesLongitude", path)
+    content.extra["latitude"] = opt_number(_SOURCE, location, "degreesLatitude", path)
+    content.extra["longitude"] = opt_number(_SOURCE, location, "degreesLongitude", path)
     for key, name in (("name", "name"), ("address", "address"), ("URL", "url")):
-        value = _opt_str(location, key, path)
+        value = opt_str(_SOURCE, location, key, path)
         if value is not None:
             content.extra[name] = value
     return content
 
 
 def _card(body: object, path: str) -> dict[str, str | None]:
-    contact = _as_object(body, path)
-    return {"name": _opt_str(contact, "displayName", path), "vcard": _opt_str(contact, "vcard", path)}
+    contact = as_object(_SOURCE, body, path)
+    return {
+        "name": opt_str(_SOURCE, contact, "displayName", path),
+        "vcard": opt_str(_SOURCE, contact, "vcard", path),
+    }
 
 
 def _content_contact(body: object, root: _Downloaded, path: str) -> _Content:
@@ -285,76 +227,68 @@ def _content_contact(body: object, root: _Downloaded, path: str) -> _Content:
 
 
 def _content_contacts_array(body: object, root: _Downloaded, path: str) -> _Content:
-    contacts = _as_object(body, path).get("contacts") or []
-    if not isinstance(contacts, list):
-        raise _fail(f"{path}.contacts must be a list")
+    contacts = as_list(_SOURCE, as_object(_SOURCE, body, path).get("contacts") or [], f"{path}.contacts")
     cards = [_card(item, f"{path}.contacts[{i}]") for i, item in enumerate(contacts)]
     return _Content(MessageType.CONTACTS, extra={"contacts": cards})
 
 
 def _content_reaction(body: object, root: _Downloaded, path: str) -> _Content:
-    reaction = _as_object(body, path)
-    key = _opt_object(reaction, "key", path) or {}
+    reaction = as_object(_SOURCE, body, path)
+    key = opt_object(_SOURCE, reaction, "key", path) or {}
     content = _Content(MessageType.REACTION)
     # An empty emoji means the reaction was removed; text None says exactly that.
-    content.text = _opt_str(reaction, "text", path) or None
-    content.extra["message_id"] = _opt_str(key, "ID", f"{path}.key")
+    content.text = opt_str(_SOURCE, reaction, "text", path) or None
+    content.extra["message_id"] = opt_str(_SOURCE, key, "ID", f"{path}.key")
     return content
 
 
 def _content_buttons_response(body: object, root: _Downloaded, path: str) -> _Content:
-    reply = _as_object(body, path)
+    reply = as_object(_SOURCE, body, path)
     # The display text is a protobuf oneof, which encoding/json nests as Response.SelectedDisplayText.
-    response = _opt_object(reply, "Response", path) or {}
+    response = opt_object(_SOURCE, reply, "Response", path) or {}
     return _Content(
         MessageType.BUTTON,
-        text=_opt_str(response, "SelectedDisplayText", f"{path}.Response"),
-        button_payload=_opt_str(reply, "selectedButtonID", path),
+        text=opt_str(_SOURCE, response, "SelectedDisplayText", f"{path}.Response"),
+        button_payload=opt_str(_SOURCE, reply, "selectedButtonID", path),
     )
 
 
 def _content_template_reply(body: object, root: _Downloaded, path: str) -> _Content:
     # A template quick-reply button, like Meta's "button" type.
-    reply = _as_object(body, path)
+    reply = as_object(_SOURCE, body, path)
     return _Content(
         MessageType.BUTTON,
-        text=_opt_str(reply, "selectedDisplayText", path),
-        button_payload=_opt_str(reply, "selectedID", path),
+        text=opt_str(_SOURCE, reply, "selectedDisplayText", path),
+        button_payload=opt_str(_SOURCE, reply, "selectedID", path),
     )
 
 
 def _content_list_response(body: object, root: _Downloaded, path: str) -> _Content:
-    reply = _as_object(body, path)
-    selected = _opt_object(reply, "singleSelectReply", path) or {}
+    reply = as_object(_SOURCE, body, path)
+    selected = opt_object(_SOURCE, reply, "singleSelectReply", path) or {}
     content = _Content(MessageType.INTERACTIVE, extra={"interactive_type": "list_reply"})
-    content.text = _opt_str(reply, "title", path)
-    content.button_payload = _opt_str(selected, "selectedRowID", f"{path}.singleSelectReply")
+    content.text = opt_str(_SOURCE, reply, "title", path)
+    content.button_payload = opt_str(_SOURCE, selected, "selectedRowID", f"{path}.singleSelectReply")
     return content
 
 
 def _content_interactive_response(body: object, root: _Downloaded, path: str) -> _Content:
-    reply = _as_object(body, path)
+    reply = as_object(_SOURCE, body, path)
     content = _Content(MessageType.INTERACTIVE, extra={"interactive_type": "native_flow"})
-    text_body = _opt_object(reply, "body", path)
-    content.text = None if text_body is None else _opt_str(text_body, "text", f"{path}.body")
+    text_body = opt_object(_SOURCE, reply, "body", path)
+    content.text = None if text_body is None else opt_str(_SOURCE, text_body, "text", f"{path}.body")
     # Another oneof: InteractiveResponseMessage.NativeFlowResponseMessage.paramsJSON.
-    wrapper = _opt_object(reply, "InteractiveResponseMessage", path) or {}
-    flow = _opt_object(wrapper, "NativeFlowResponseMessage", f"{path}.InteractiveResponseMessage") or {}
-    params = _opt_str(flow, "paramsJSON", f"{path}.InteractiveResponseMessage.NativeFlowResponseMessage")
+    wrapper = opt_object(_SOURCE, reply, "InteractiveResponseMessage", path) or {}
+    flow = (
+        opt_object(_SOURCE, wrapper, "NativeFlowResponseMessage", f"{path}.InteractiveResponseMessage") or {}
+    )
+    params = opt_str(
+        _SOURCE, flow, "paramsJSON", f"{path}.InteractiveResponseMessage.NativeFlowResponseMessage"
+    )
     if params is not None:
         content.extra["params_json"] = params
-        content.button_payload = _selected_id(params)
+        content.button_payload = json_str(params, "id")
     return content
-
-
-def _selected_id(params_json: str) -> str | None:
-    """The ``id`` a native-flow reply carries in its JSON string, when it has one."""
-    try:
-        params = json.loads(params_json)
-    except (ValueError, RecursionError):
-        return None
-    selected = params.get("id") if isinstance(params, dict) else None
-    return selected if isinstance(selected, str) else None
 
 
 _CONTENT: dict[str, Callable[[object, _Downloaded, str], _Content]] = {
@@ -375,8 +309,8 @@ _CONTENT: dict[str, Callable[[object, _Downloaded, str], _Content]] = {
 
 def _downloaded(postmap: JsonObject) -> _Downloaded:
     return _Downloaded(
-        mime_type=_opt_str(postmap, "mimeType", "body"),
-        filename=_opt_str(postmap, "fileName", "body"),
+        mime_type=opt_str(_SOURCE, postmap, "mimeType", "body"),
+        filename=opt_str(_SOURCE, postmap, "fileName", "body"),
         base64=isinstance(postmap.get("base64"), str),
     )
 
@@ -396,7 +330,7 @@ def _quoted_id(message: JsonObject, kind: str | None) -> str | None:
     context = body.get("contextInfo") if isinstance(body, dict) else None
     if not isinstance(context, dict):
         return None
-    return _opt_str(context, "stanzaID", f"event.Message.{kind}.contextInfo") or None
+    return opt_str(_SOURCE, context, "stanzaID", f"event.Message.{kind}.contextInfo") or None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -406,49 +340,51 @@ def _quoted_id(message: JsonObject, kind: str | None) -> str | None:
 def _person(info: JsonObject, from_me: bool) -> jid.Person | None:
     """The customer of a 1:1 chat: the chat on our own messages, else the sender (or the chat)."""
     where = "event.Info"
-    chat = _opt_str(info, "Chat", where)
+    chat = opt_str(_SOURCE, info, "Chat", where)
     if from_me:
         # Sender is our own number here; the chat (or its alternate address) is the customer.
-        return jid.resolve_person(chat, _opt_str(info, "RecipientAlt", where))
-    person = jid.resolve_person(_opt_str(info, "Sender", where), _opt_str(info, "SenderAlt", where))
-    return person or jid.resolve_person(chat, _opt_str(info, "Sender", where))
+        return jid.resolve_person(chat, opt_str(_SOURCE, info, "RecipientAlt", where))
+    person = jid.resolve_person(
+        opt_str(_SOURCE, info, "Sender", where), opt_str(_SOURCE, info, "SenderAlt", where)
+    )
+    return person or jid.resolve_person(chat, opt_str(_SOURCE, info, "Sender", where))
 
 
 def _skip_reason(info: JsonObject, event: JsonObject) -> Ignored | None:
-    chat = _opt_str(info, "Chat", "event.Info") or ""
+    chat = opt_str(_SOURCE, info, "Chat", "event.Info") or ""
     message_id = info.get("ID")
-    if _opt_bool(info, "IsGroup", "event.Info") or jid.is_group(chat):
+    if _flag(info, "IsGroup", "event.Info") or jid.is_group(chat):
         return Ignored(IgnoredReason.GROUP, f"wuzapi message {message_id} in {chat}")
     reason = jid.ignored_reason(chat)
     if reason is not None:
         return Ignored(reason, f"wuzapi message {message_id} in {chat}")
     message = event.get("Message")
-    if _opt_bool(event, "IsEdit", "event") or (isinstance(message, dict) and "protocolMessage" in message):
+    if _flag(event, "IsEdit", "event") or (isinstance(message, dict) and "protocolMessage" in message):
         # Edits and deletes-for-everyone arrive as protocol messages; not applied (yet).
         return Ignored(IgnoredReason.UNHANDLED_EVENT, f"wuzapi protocol message (edit/revoke) {message_id}")
     return None
 
 
 def _message(postmap: JsonObject) -> NormalisedEvent:
-    event = _req_object(postmap, "event", "body")
-    info = _req_object(event, "Info", "event")
-    message_id = _req_str(info, "ID", "event.Info")
+    event = req_object(_SOURCE, postmap, "event", "body")
+    info = req_object(_SOURCE, event, "Info", "event")
+    message_id = req_str(_SOURCE, info, "ID", "event.Info")
     skipped = _skip_reason(info, event)
     if skipped is not None:
         return skipped
-    from_me = _opt_bool(info, "IsFromMe", "event.Info")
+    from_me = _flag(info, "IsFromMe", "event.Info")
     person = _person(info, from_me)
     if person is None:
-        raise _fail(f"event.Info names no phone number for message {message_id}")
-    message = _opt_object(event, "Message", "event") or {}
+        raise fail(_SOURCE, f"event.Info names no phone number for message {message_id}")
+    message = opt_object(_SOURCE, event, "Message", "event") or {}
     content, kind = _content(message, _downloaded(postmap))
     return InboundMessage(
         provider_message_id=message_id,
         phone=person.phone,
         type=content.type,
-        timestamp=_rfc3339(info, "Timestamp", "event.Info"),
+        timestamp=rfc3339(_SOURCE, info, "Timestamp", "event.Info"),
         # On our own messages PushName is the business's name, not the contact's.
-        contact_name=None if from_me else (_opt_str(info, "PushName", "event.Info") or None),
+        contact_name=None if from_me else (opt_str(_SOURCE, info, "PushName", "event.Info") or None),
         text=content.text,
         media=content.media,
         quoted_message_id=_quoted_id(message, kind),
@@ -462,24 +398,24 @@ def _message(postmap: JsonObject) -> NormalisedEvent:
 def _message_ids(event: JsonObject) -> list[str]:
     raw = event.get("MessageIDs")
     if not isinstance(raw, list):
-        raise _fail(f"event.MessageIDs must be a list, got {type(raw).__name__}")
+        raise fail(_SOURCE, f"event.MessageIDs must be a list, got {type(raw).__name__}")
     for i, item in enumerate(raw):
         if not isinstance(item, str) or not item:
-            raise _fail(f"event.MessageIDs[{i}] must be a non-empty string, got {item!r}")
+            raise fail(_SOURCE, f"event.MessageIDs[{i}] must be a non-empty string, got {item!r}")
     return raw
 
 
 def _receipt_state(postmap: JsonObject, event: JsonObject) -> str:
-    state = _opt_str(postmap, "state", "body")
+    state = opt_str(_SOURCE, postmap, "state", "body")
     if state:
         return state
     # Builds without the root "state": derive it from the receipt type as WuzAPI does.
-    receipt_type = _opt_str(event, "Type", "event") or ""
+    receipt_type = opt_str(_SOURCE, event, "Type", "event") or ""
     return _STATE_BY_RECEIPT_TYPE.get(receipt_type, receipt_type)
 
 
 def _receipt(postmap: JsonObject) -> list[NormalisedEvent]:
-    event = _req_object(postmap, "event", "body")
+    event = req_object(_SOURCE, postmap, "event", "body")
     ids = _message_ids(event)
     state = _receipt_state(postmap, event)
     if state == "ReadSelf":
@@ -488,19 +424,19 @@ def _receipt(postmap: JsonObject) -> list[NormalisedEvent]:
     status = _RECEIPT_STATES.get(state)
     if status is None:
         return [Ignored(IgnoredReason.UNHANDLED_EVENT, f"wuzapi receipt state {state!r}")]
-    chat = _opt_str(event, "Chat", "event") or ""
-    if _opt_bool(event, "IsGroup", "event") or jid.is_group(chat):
+    chat = opt_str(_SOURCE, event, "Chat", "event") or ""
+    if _flag(event, "IsGroup", "event") or jid.is_group(chat):
         return [Ignored(IgnoredReason.GROUP, f"wuzapi receipt in {chat}")]
     if not ids:
         return [Ignored(IgnoredReason.UNHANDLED_EVENT, "wuzapi receipt without message ids")]
-    person = jid.resolve_person(chat, _opt_str(event, "SenderAlt", "event"))
-    timestamp = _rfc3339(event, "Timestamp", "event")
+    person = jid.resolve_person(chat, opt_str(_SOURCE, event, "SenderAlt", "event"))
+    timestamp = rfc3339(_SOURCE, event, "Timestamp", "event")
     recipient = person.phone if person else None
     return [StatusUpdate(message_id, status, timestamp, recipient=recipient) for message_id in ids]
 
 
 def _parse_postmap(postmap: JsonObject) -> list[NormalisedEvent]:
-    kind = _req_str(postmap, "type", "body")
+    kind = req_str(_SOURCE, postmap, "type", "body")
     if kind == "Message":
         return [_message(postmap)]
     if kind == "ReadReceipt":
@@ -525,10 +461,7 @@ class WuzapiProvider:
         if body.startswith(b"{"):
             if b'"type"' not in body:
                 return False
-            try:
-                return _looks_like_postmap(json.loads(body))
-            except (ValueError, RecursionError):
-                return False
+            return _looks_like_postmap(json_or_none(body))
         if b"jsonData=" not in body:
             return False
         try:
@@ -544,7 +477,7 @@ class WuzapiProvider:
         """
         postmap = _postmap(request)
         for name in ("instanceName", "userID", "token"):
-            value = _opt_str(postmap, name, "body")
+            value = opt_str(_SOURCE, postmap, name, "body")
             if value:
                 return value
         return None
@@ -562,8 +495,8 @@ class WuzapiProvider:
             return bool(received) and hmac.compare_digest(digest.encode("ascii"), received.encode("utf-8"))
         # Evaluate both checks (no short-circuit) so timing does not reveal which one matched.
         checks = [
-            _secret_matches(request.path_secret, secrets.webhook_secret),
-            _secret_matches(request.headers.get(_SECRET_HEADER), secrets.webhook_secret),
+            secret_matches(request.path_secret, secrets.webhook_secret),
+            secret_matches(request.headers.get(_SECRET_HEADER), secrets.webhook_secret),
         ]
         return any(checks)
 
@@ -576,7 +509,7 @@ class WuzapiProvider:
             raise
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             # Belt and braces: the accessors above already raise PayloadError with a path.
-            raise _fail(f"unusable ({type(exc).__name__}: {exc})") from exc
+            raise fail(_SOURCE, f"unusable ({type(exc).__name__}: {exc})") from exc
 
 
 wuzapi_provider = WuzapiProvider()
