@@ -29,7 +29,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    tuple_,
     update,
     values,
 )
@@ -325,13 +324,18 @@ async def _upsert_conversations(session: AsyncSession, items: list[_Inbound]) ->
 
 async def _new_messages(session: AsyncSession, items: list[_Inbound], result: IngestResult) -> list[_Inbound]:
     """Items whose message is not stored yet (first occurrence within the batch only)."""
-    keys = list({_message_key(item) for item in items})
-    rows = await session.execute(
-        select(Message.instance_id, Message.provider_message_id).where(
-            tuple_(Message.instance_id, Message.provider_message_id).in_(keys)
+    by_instance: dict[str, set[str]] = {}
+    for item in items:
+        by_instance.setdefault(item.entry.instance_id, set()).add(item.message.provider_message_id)
+    existing: set[tuple[str, str]] = set()
+    # One plain IN per instance: PostgreSQL plans a row-value IN of hundreds of pairs slowly.
+    for instance_id, provider_ids in by_instance.items():
+        rows = await session.scalars(
+            select(Message.provider_message_id).where(
+                Message.instance_id == instance_id, Message.provider_message_id.in_(provider_ids)
+            )
         )
-    )
-    existing = {(instance_id, provider_id) for instance_id, provider_id in rows}
+        existing.update((instance_id, provider_id) for provider_id in rows if provider_id is not None)
     new_items: list[_Inbound] = []
     for item in items:
         key = _message_key(item)
