@@ -62,9 +62,9 @@ Run with `make bench` (needs PostgreSQL, Redis and `wrk` on 127.0.0.1). Benchmar
 {ingest.BODIES} distinct payloads, half signed Meta (`POST /webhook`, auto-detected,
 `X-Hub-Signature-256` checked) and half Evolution (per-instance URL with its secret), to
 `messaging-whatsapp serve --role webhook` (one process) with `REDIS_URL`; each request is appended
-to the inbound stream before the 200. The bare endpoint is the same stack (FastAPI on uvicorn,
-one process) answering 200 after reading the body, with the same load. Client and server share
-the machine's 2 cores.
+to the inbound stream before the 200. The bare endpoint is the same stack (uvicorn, one process,
+a FastAPI app with a plain Starlette route first in line, as the webhook routes are) answering 200
+after reading the body, with the same load. Client, server and Redis share the machine's 2 cores.
 
 | target | requests/s | p50 | p99 | errors | requests |
 |---|---|---|---|---|---|
@@ -86,6 +86,22 @@ One worker, batches of 500 applied in one transaction each.
 | seed's way (fetch, change, save, one event per transaction) | {seed.events:,} | {seed.seconds:.1f} | {seed.per_second:,.0f} |
 
 Engine / baseline: **{speedup:.1f}x** (target at least 10x, and at least 10,000 events/s).
+
+## What limits these figures (analysis of 2026-11-23)
+
+- Ingest: the server process is CPU-bound. Measured with py-spy and by stubbing parts out, the
+  framework path of our app (before the webhook routes were moved out of FastAPI's included
+  routers) cost about as much as the bare endpoint itself, and the Redis append through redis-py
+  costs about 0.15 ms of CPU per request even coalesced into one pipeline per loop turn (without
+  the append the same server did 6,700 req/s). Next: a leaner Redis write path (one EVALSHA or a
+  raw RESP writer per batch instead of redis-py's pipeline machinery), `orjson` for the routing
+  parse, and finding the p99 stalls (they appear only with Redis in the path).
+- Apply: per batch, PostgreSQL spends most of the time in the multi-row INSERTs and the
+  receipts UPDATE, and it grows with the table size (about 1,400 events/s at 20,000 events,
+  700 at 100,000). Every batch sends statements of a different shape (hundreds of bound
+  parameters), so each is parsed and planned anew. Next: fixed-shape statements on PostgreSQL
+  (`unnest()` of array parameters for inserts, the existence check and the receipts table), so
+  each is prepared once, and a look at the insert path's index and foreign-key work.
 """)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -423,7 +423,7 @@ def _message_row(item: _Inbound, ticket_id: str | None, now: datetime) -> dict[s
     if msg.button_payload is not None:
         extra["button_payload"] = msg.button_payload
     if msg.referral is not None:
-        extra["referral"] = {k: v for k, v in vars_of(msg.referral).items() if v is not None}
+        extra["referral"] = {k: v for k, v in asdict(msg.referral).items() if v is not None}
     return {
         "id": new_id(),
         "tenant_id": item.entry.tenant_id,
@@ -435,7 +435,7 @@ def _message_row(item: _Inbound, ticket_id: str | None, now: datetime) -> dict[s
         "sender_type": (SenderType.PHONE if msg.from_me else SenderType.LEAD).value,
         "type": msg.type.value,
         "content": msg.text,
-        "media": {k: v for k, v in vars_of(media).items() if v is not None} if media else None,
+        "media": {k: v for k, v in asdict(media).items() if v is not None} if media else None,
         "extra": extra or None,
         "quoted_provider_message_id": msg.quoted_message_id,
         "provider_message_id": msg.provider_message_id,
@@ -452,11 +452,6 @@ def _message_row(item: _Inbound, ticket_id: str | None, now: datetime) -> dict[s
         "created_at": now,
         "updated_at": now,
     }
-
-
-def vars_of(value: Any) -> dict[str, Any]:
-    """The fields of a slotted dataclass as a dict."""
-    return {name: getattr(value, name) for name in value.__slots__}
 
 
 async def _bump_counters(session: AsyncSession, items: list[_Inbound]) -> None:
@@ -481,9 +476,10 @@ async def _bump_counters(session: AsyncSession, items: list[_Inbound]) -> None:
         await _update_contact_counters(session, [contacts[key] for key in sorted(contacts)])
 
 
-def _later(column: Any, param: str) -> Any:
+def _later(current: Any, param: str) -> Any:
+    """The later of a stored time and a bound one (activity times only move forward)."""
     value = bindparam(param, type_=UTCDateTime())
-    return case((or_(column.is_(None), column < value), value), else_=column)
+    return case((or_(current.is_(None), current < value), value), else_=current)
 
 
 async def _update_conversation_counters(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
