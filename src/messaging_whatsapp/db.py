@@ -5,18 +5,38 @@ One code base runs on SQLite (embedded, WAL) and PostgreSQL (scaled); the URL al
 
 from __future__ import annotations
 
+import json
+import os
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, String, event
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    DateTime,
+    MetaData,
+    Select,
+    String,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    column,
+    event,
+    func,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -33,8 +53,17 @@ def utcnow() -> datetime:
 
 
 def new_id() -> str:
-    """A new random primary key (UUID4 as text, portable across both databases)."""
-    return str(uuid.uuid4())
+    """A new primary key: a UUIDv7 as text, portable across both databases.
+
+    Time-ordered ids land at the right edge of every primary-key index instead of a random page,
+    which keeps inserts cheap as tables grow (random UUIDv4 keys made batch inserts slow down
+    with the table's size).
+    """
+    milliseconds = time.time_ns() // 1_000_000
+    value = (milliseconds & (1 << 48) - 1) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 4122 variant
+    return str(uuid.UUID(int=value))
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -126,6 +155,11 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def is_postgresql(session: AsyncSession) -> bool:
+    """True when the session talks to PostgreSQL."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def insert_for(session: AsyncSession, table: Any) -> postgresql.Insert | sqlite.Insert:
     """A dialect-specific INSERT (PostgreSQL or SQLite) that supports ON CONFLICT clauses."""
     dialect = session.get_bind().dialect.name
@@ -143,3 +177,60 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
         except BaseException:
             await session.rollback()
             raise
+
+
+# Batches vary in size, and a statement with a bound parameter per value changes shape with
+# them: PostgreSQL then parses and plans hundreds of parameters for every batch (more than it
+# takes to run the statement). On PostgreSQL a batch therefore travels as one array per column,
+# unnested into rows, so each statement keeps one shape and is prepared once.
+
+
+def _array_item(type_: TypeEngine[Any]) -> TypeEngine[Any]:
+    if isinstance(type_, NullType):
+        return String()
+    return Text() if isinstance(type_, JSON) else type_
+
+
+def unnest_rows(columns: Sequence[tuple[str, TypeEngine[Any]]], rows: Sequence[Sequence[Any]]) -> Select[Any]:
+    """PostgreSQL: SELECT the rows from unnest(one array parameter per column)."""
+    arrays = []
+    for index, (name, type_) in enumerate(columns):
+        values = [row[index] for row in rows]
+        if isinstance(type_, JSON):
+            values = [None if value is None else json.dumps(value) for value in values]
+        arrays.append(bindparam(f"rows_{name}", values, type_=ARRAY(_array_item(type_))))
+    unnested = (
+        func.unnest(*arrays)
+        .table_valued(*[column(name, _array_item(type_)) for name, type_ in columns])
+        .render_derived(with_types=False)
+    )
+    return select(
+        *[
+            cast(unnested.c[name], JSON).label(name) if isinstance(type_, JSON) else unnested.c[name]
+            for name, type_ in columns
+        ]
+    )
+
+
+def insert_rows(
+    session: AsyncSession, table: Table, rows: list[dict[str, Any]]
+) -> tuple[postgresql.Insert | sqlite.Insert, list[dict[str, Any]] | None]:
+    """An INSERT of `rows` and the parameters to execute it with (None: they are inside it)."""
+    insert = insert_for(session, table)
+    if not is_postgresql(session):
+        return insert, rows  # executemany; SQLite prepares every statement anyway
+    columns = [c for c in table.columns if c.name in rows[0]]
+    source = unnest_rows(
+        [(c.name, c.type) for c in columns], [[row[c.name] for c in columns] for row in rows]
+    )
+    return insert.from_select([c.name for c in columns], source), None
+
+
+def one_of(session: AsyncSession, target: Any, values: Collection[Any]) -> ColumnElement[bool]:
+    """`target IN values`, as `= ANY(array)` on PostgreSQL so the statement keeps one shape."""
+    if is_postgresql(session):
+        array = bindparam(None, list(values), type_=ARRAY(_array_item(target.type)))
+        matches: ColumnElement[bool] = target == any_(array)
+        return matches
+    contained: ColumnElement[bool] = target.in_(list(values))
+    return contained

@@ -33,10 +33,11 @@ from sqlalchemy import (
     values,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from messaging_whatsapp.automation.optout import optout_keyword, optout_payload_keyword
 from messaging_whatsapp.automation.service import OptOutCandidate, apply_optouts
-from messaging_whatsapp.db import UTCDateTime, insert_for, new_id, utcnow
+from messaging_whatsapp.db import UTCDateTime, insert_rows, is_postgresql, new_id, one_of, unnest_rows, utcnow
 from messaging_whatsapp.inbox.models import (
     OPEN_TICKET_PREDICATE,
     Contact,
@@ -69,6 +70,7 @@ DELIVERED_RANK = STATUS_RANK[DeliveryStatus.DELIVERED]
 contacts_table: Table = Contact.__table__  # type: ignore[assignment]
 conversations_table: Table = Conversation.__table__  # type: ignore[assignment]
 messages_table: Table = Message.__table__  # type: ignore[assignment]
+tickets_table: Table = Ticket.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +268,8 @@ async def _upsert_contacts(session: AsyncSession, items: list[_Inbound]) -> None
         row["user_id"] = msg.user_id or row["user_id"]
         if row["first_source"] is None:
             row.update(_attribution(msg))
-    insert = insert_for(session, contacts_table)
+    ordered = sorted(rows.values(), key=lambda r: (r["tenant_id"], r["phone"]))
+    insert, params = insert_rows(session, contacts_table, ordered)
     excluded = insert.excluded
     statement = insert.on_conflict_do_update(
         index_elements=["tenant_id", "phone"],
@@ -277,8 +280,7 @@ async def _upsert_contacts(session: AsyncSession, items: list[_Inbound]) -> None
             "updated_at": excluded.updated_at,
         },
     ).returning(contacts_table.c.id, contacts_table.c.tenant_id, contacts_table.c.phone)
-    ordered = sorted(rows.values(), key=lambda r: (r["tenant_id"], r["phone"]))
-    ids = {(row.tenant_id, row.phone): row.id for row in await session.execute(statement, ordered)}
+    ids = {(row.tenant_id, row.phone): row.id for row in await session.execute(statement, params)}
     for item in items:
         item.contact_id = ids[(item.entry.tenant_id, item.phone)]
 
@@ -311,13 +313,12 @@ async def _upsert_conversations(session: AsyncSession, items: list[_Inbound]) ->
         }
         for item in items
     }
-    insert = insert_for(session, conversations_table)
+    insert, params = insert_rows(session, conversations_table, [rows[key] for key in sorted(rows)])
     statement = insert.on_conflict_do_update(
         index_elements=["tenant_id", "contact_id", "instance_id"],
         set_={"updated_at": insert.excluded.updated_at},
     ).returning(conversations_table.c.id, conversations_table.c.contact_id, conversations_table.c.instance_id)
-    ordered = [rows[key] for key in sorted(rows)]
-    ids = {(row.contact_id, row.instance_id): row.id for row in await session.execute(statement, ordered)}
+    ids = {(row.contact_id, row.instance_id): row.id for row in await session.execute(statement, params)}
     for item in items:
         item.conversation_id = ids[(item.contact_id, item.entry.instance_id)]
 
@@ -332,7 +333,7 @@ async def _new_messages(session: AsyncSession, items: list[_Inbound], result: In
     for instance_id, provider_ids in by_instance.items():
         rows = await session.scalars(
             select(Message.provider_message_id).where(
-                Message.instance_id == instance_id, Message.provider_message_id.in_(provider_ids)
+                Message.instance_id == instance_id, one_of(session, Message.provider_message_id, provider_ids)
             )
         )
         existing.update((instance_id, provider_id) for provider_id in rows if provider_id is not None)
@@ -361,13 +362,13 @@ async def _open_tickets(session: AsyncSession, items: list[_Inbound]) -> dict[st
         first_by_conversation.setdefault(item.conversation_id, item)
     now = utcnow()
     rows = [_ticket_row(first_by_conversation[cid], now) for cid in missing]
-    statement = insert_for(session, Ticket.__table__)
+    insert, params = insert_rows(session, tickets_table, rows)
     # The predicate must be literal SQL: PostgreSQL cannot match a bound parameter to the
     # partial index "one open ticket per conversation".
-    statement = statement.on_conflict_do_nothing(
+    statement = insert.on_conflict_do_nothing(
         index_elements=["conversation_id"], index_where=text(OPEN_TICKET_PREDICATE)
     )
-    await session.execute(statement, rows)
+    await session.execute(statement, params)
     tickets.update(await _select_open_tickets(session, missing))
     return tickets
 
@@ -375,7 +376,8 @@ async def _open_tickets(session: AsyncSession, items: list[_Inbound]) -> dict[st
 async def _select_open_tickets(session: AsyncSession, conversation_ids: list[str]) -> dict[str, str]:
     rows = await session.execute(
         select(Ticket.conversation_id, Ticket.id).where(
-            Ticket.conversation_id.in_(conversation_ids), Ticket.status == TicketStatus.OPEN.value
+            one_of(session, Ticket.conversation_id, conversation_ids),
+            Ticket.status == TicketStatus.OPEN.value,
         )
     )
     return {row.conversation_id: row.id for row in rows}
@@ -407,12 +409,11 @@ async def _insert_messages(
     """Insert the messages; returns (instance, provider id) -> message id for those really created."""
     now = utcnow()
     rows = [_message_row(item, tickets.get(item.conversation_id), now) for item in items]
-    statement = (
-        insert_for(session, messages_table)
-        .on_conflict_do_nothing(index_elements=["instance_id", "provider_message_id"])
-        .returning(messages_table.c.id, messages_table.c.instance_id, messages_table.c.provider_message_id)
-    )
-    created = await session.execute(statement, rows)
+    insert, params = insert_rows(session, messages_table, rows)
+    statement = insert.on_conflict_do_nothing(
+        index_elements=["instance_id", "provider_message_id"]
+    ).returning(messages_table.c.id, messages_table.c.instance_id, messages_table.c.provider_message_id)
+    created = await session.execute(statement, params)
     return {(row.instance_id, row.provider_message_id): row.id for row in created}
 
 
@@ -596,7 +597,7 @@ async def _apply_receipts(
     by_key = {(r.instance_id, r.provider_message_id): r for r in effective}
     published: list[PublishedEvent] = []
     for start in range(0, len(effective), RECEIPT_CHUNK):
-        receipts_cte = _receipts_cte(effective[start : start + RECEIPT_CHUNK])
+        receipts_cte = _receipts_cte(session, effective[start : start + RECEIPT_CHUNK])
         raised = (await session.execute(_raise_statement(receipts_cte))).all()
         await session.execute(_backfill_statement(receipts_cte))
         result.receipts_applied += len(raised)
@@ -614,7 +615,21 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TYPE_ANCHOR = ("", "", 0, DeliveryStatus.QUEUED.value, _EPOCH, _EPOCH, _EPOCH, _EPOCH, "", "")
 
 
-def _receipts_cte(receipts: list[_Receipt]) -> Any:
+RECEIPT_COLUMNS: list[tuple[str, TypeEngine[Any]]] = [
+    ("instance_id", String()),
+    ("provider_message_id", String()),
+    ("rank", Integer()),
+    ("status", String()),
+    ("sent_at", UTCDateTime()),
+    ("delivered_at", UTCDateTime()),
+    ("read_at", UTCDateTime()),
+    ("failed_at", UTCDateTime()),
+    ("error_code", String()),
+    ("error_title", String()),
+]
+
+
+def _receipts_cte(session: AsyncSession, receipts: list[_Receipt]) -> Any:
     """The receipts as a table: one row per message with its folded status and stage times."""
     rows: list[tuple[Any, ...]] = [_TYPE_ANCHOR]
     for receipt in receipts:
@@ -634,20 +649,13 @@ def _receipts_cte(receipts: list[_Receipt]) -> Any:
                 error.title if error and receipt.status is DeliveryStatus.FAILED else None,
             )
         )
-    table = values(
-        column("instance_id", String),
-        column("provider_message_id", String),
-        column("rank", Integer),
-        column("status", String),
-        column("sent_at", UTCDateTime()),
-        column("delivered_at", UTCDateTime()),
-        column("read_at", UTCDateTime()),
-        column("failed_at", UTCDateTime()),
-        column("error_code", String),
-        column("error_title", String),
-        name="receipts",
+    if is_postgresql(session):
+        return unnest_rows(RECEIPT_COLUMNS, rows).cte("receipts")
+    return (
+        values(*[column(name, type_) for name, type_ in RECEIPT_COLUMNS], name="receipts")
+        .data(rows)
+        .cte("receipts")
     )
-    return table.data(rows).cte("receipts")
 
 
 def _earliest(current: Any, new: Any) -> Any:
@@ -801,8 +809,9 @@ async def _apply_connections(
 
 async def _record_processed(session: AsyncSession, entries: list[IngestEntry]) -> None:
     now = utcnow()
-    statement = insert_for(session, ProcessedEvent.__table__).on_conflict_do_nothing(index_elements=["key"])
-    await session.execute(statement, [{"key": entry.key, "created_at": now} for entry in entries])
+    rows = [{"key": entry.key, "created_at": now} for entry in entries]
+    insert, params = insert_rows(session, ProcessedEvent.__table__, rows)  # type: ignore[arg-type]
+    await session.execute(insert.on_conflict_do_nothing(index_elements=["key"]), params)
 
 
 async def _write_outbox(session: AsyncSession, published: list[PublishedEvent], stream: str) -> list[int]:
@@ -826,8 +835,8 @@ async def _write_outbox(session: AsyncSession, published: list[PublishedEvent], 
         }
         for event in published
     ]
-    statement = insert_for(session, OutboxEvent.__table__).returning(OutboxEvent.__table__.c.id)
-    return list((await session.scalars(statement, rows)).all())
+    insert, params = insert_rows(session, OutboxEvent.__table__, rows)  # type: ignore[arg-type]
+    return list((await session.scalars(insert.returning(OutboxEvent.__table__.c.id), params)).all())
 
 
 async def delete_outbox(session: AsyncSession, ids: list[int]) -> None:
