@@ -125,6 +125,23 @@ async def _create_outbound(context: EngineContext, tenant_id: str, instance_id: 
                 for c in contacts
             ]
             await session.execute(insert_for(session, Conversation.__table__).values(conversations))
+            # A live system's conversations have had attendance sessions before (closed tickets),
+            # so the planner sees a populated tickets table, as it would in production.
+            tickets = [
+                {
+                    "id": new_id(),
+                    "tenant_id": tenant_id,
+                    "conversation_id": conv["id"],
+                    "status": "closed",
+                    "opened_at": now,
+                    "closed_at": now,
+                    "close_reason": "resolved",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for conv in conversations
+            ]
+            await session.execute(insert_for(session, Ticket.__table__).values(tickets))
             messages = [
                 {
                     "id": new_id(),

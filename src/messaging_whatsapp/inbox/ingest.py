@@ -156,7 +156,8 @@ async def apply_entries(
 
 async def _unprocessed(session: AsyncSession, entries: list[IngestEntry]) -> list[IngestEntry]:
     keys = [entry.key for entry in entries]
-    done = set((await session.scalars(select(ProcessedEvent.key).where(ProcessedEvent.key.in_(keys)))).all())
+    query = select(ProcessedEvent.key).where(one_of(session, ProcessedEvent.key, keys))
+    done = set((await session.scalars(query)).all())
     seen: set[str] = set()
     fresh = []
     for entry in entries:
