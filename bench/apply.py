@@ -17,7 +17,7 @@ from tests.helpers import META_APP_SECRET, example
 
 from bench.common import REDIS_URL, scratch_database
 from messaging_whatsapp.config import Settings
-from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.context import EngineContext, settle_garbage_collector
 from messaging_whatsapp.db import insert_for, new_id, utcnow
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket
 from messaging_whatsapp.instances import service as instances_service
@@ -198,6 +198,7 @@ async def run_engine(total: int) -> ApplyResult:
             await context.streams.ensure_group(context.names.inbound, INBOUND_GROUP)
             await _fill(context, context.names.inbound, _mixed_entries(tenant_id, instance_id, total))
             worker = InboundWorker(context)
+            settle_garbage_collector()  # as the `worker` command does
             started = time.perf_counter()
             applied = 0
             while (outcome := await worker.run_once(block_ms=0)).read:

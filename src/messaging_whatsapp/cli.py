@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp import migrate as migrations
 from messaging_whatsapp.config import Settings, get_settings
-from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.context import EngineContext, settle_garbage_collector
 from messaging_whatsapp.crypto import CredentialsError
 from messaging_whatsapp.errors import EngineError
 from messaging_whatsapp.inbox import service as inbox_service
@@ -417,6 +417,7 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        settle_garbage_collector()
         stderr.print("inbound worker running; Ctrl-C to stop")
         await InboundWorker(context).run(stop)
 

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from messaging_whatsapp.api import health
 from messaging_whatsapp.api.errors import install_error_handlers
 from messaging_whatsapp.config import Settings, get_settings
-from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.context import EngineContext, settle_garbage_collector
 from messaging_whatsapp.inbox import api as inbox_api
 from messaging_whatsapp.instances import api as instances_api
 from messaging_whatsapp.tenancy import api as tenancy_api
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = await EngineContext.open(settings)
         app.state.context = context
+        settle_garbage_collector()
         app.state.receiver = WebhookReceiver(context.resolver, context.streams, context.names.inbound)
         stop = asyncio.Event()
         tasks = []
