@@ -15,7 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from messaging_whatsapp.providers.base import (
+    TRANSIENT_ERROR_CLASSES,
     DeliveryStatus,
+    ErrorClass,
     Ignored,
     IgnoredReason,
     InboundMessage,
@@ -69,33 +71,34 @@ _MEDIA_TYPES: dict[str, MessageType] = {
 }
 
 # Policy from tests/fixtures/common_model_mapping.json (error_classes.meta), FORMATS.md section 2.7.
-ERROR_CLASSES: dict[str, str] = {
-    **dict.fromkeys(["130429", "131000", "131016", "133004", "1", "2", "131057", "4", "80007"], "retry"),
-    "131056": "retry_later_same_recipient",
-    **dict.fromkeys(["131047", "470"], "needs_template"),
-    "131026": "invalid_recipient",
-    **dict.fromkeys(["131049", "130472"], "defer"),
-    "131050": "opt_out",
+ERROR_CLASSES: dict[str, ErrorClass] = {
+    **dict.fromkeys(
+        ["130429", "131000", "131016", "133004", "1", "2", "131057", "4", "80007"], ErrorClass.RETRY
+    ),
+    "131056": ErrorClass.RETRY_LATER_SAME_RECIPIENT,
+    **dict.fromkeys(["131047", "470"], ErrorClass.NEEDS_TEMPLATE),
+    "131026": ErrorClass.INVALID_RECIPIENT,
+    **dict.fromkeys(["131049", "130472"], ErrorClass.DEFER),
+    "131050": ErrorClass.OPT_OUT,
     **dict.fromkeys(
         ["131048", "131031", "368", "131042", "131045", "133010", "190", "0", "3", "10", "200"],
-        "pause_channel",
+        ErrorClass.PAUSE_CHANNEL,
     ),
     **dict.fromkeys(
         [
             "131021", "131030", "131051", "131052", "131053", "131008", "131009", "100",
             "132000", "132001", "132005", "132007", "132012", "132015", "132016",
         ],
-        "fix_request",
+        ErrorClass.FIX_REQUEST,
     ),
 }  # fmt: skip
 
 # Unknown codes are treated as "fix_request": retrying something we do not understand can loop or spam
 # the customer, while fix_request stops this payload and alerts a developer, who can add the code.
-UNKNOWN_ERROR_CLASS = "fix_request"
-TRANSIENT_ERROR_CLASSES = frozenset({"retry", "retry_later_same_recipient"})
+UNKNOWN_ERROR_CLASS = ErrorClass.FIX_REQUEST
 
 
-def classify_error(code: str) -> str:
+def classify_error(code: str) -> ErrorClass:
     """Map a Meta error code to this project's error class (unknown codes → "fix_request")."""
     return ERROR_CLASSES.get(code.strip(), UNKNOWN_ERROR_CLASS)
 

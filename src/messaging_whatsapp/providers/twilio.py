@@ -17,7 +17,9 @@ from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
 
 from messaging_whatsapp.providers.base import (
+    TRANSIENT_ERROR_CLASSES,
     DeliveryStatus,
+    ErrorClass,
     Ignored,
     IgnoredReason,
     InboundMessage,
@@ -87,22 +89,21 @@ _MIME_TYPES: dict[str, MessageType] = {
 }
 
 # Policy from tests/fixtures/common_model_mapping.json (error_classes.twilio), FORMATS.md section 5.5.
-ERROR_CLASSES: dict[str, str] = {
-    **dict.fromkeys(["20429", "63017", "63018", "63012", "30008"], "retry"),
-    "63016": "needs_template",
-    **dict.fromkeys(["21211", "21614", "63003", "63024"], "invalid_recipient"),
-    **dict.fromkeys(["63032", "63049"], "defer"),
-    **dict.fromkeys(["21610", "63014"], "opt_out"),
-    **dict.fromkeys(["63005", "63019", "63021", "63027", "63028", "63029", "63030"], "fix_request"),
-    **dict.fromkeys(["63001", "63007", "63013", "21408", "20003"], "pause_channel"),
+ERROR_CLASSES: dict[str, ErrorClass] = {
+    **dict.fromkeys(["20429", "63017", "63018", "63012", "30008"], ErrorClass.RETRY),
+    "63016": ErrorClass.NEEDS_TEMPLATE,
+    **dict.fromkeys(["21211", "21614", "63003", "63024"], ErrorClass.INVALID_RECIPIENT),
+    **dict.fromkeys(["63032", "63049"], ErrorClass.DEFER),
+    **dict.fromkeys(["21610", "63014"], ErrorClass.OPT_OUT),
+    **dict.fromkeys(["63005", "63019", "63021", "63027", "63028", "63029", "63030"], ErrorClass.FIX_REQUEST),
+    **dict.fromkeys(["63001", "63007", "63013", "21408", "20003"], ErrorClass.PAUSE_CHANNEL),
 }
 # Unknown codes are treated as "fix_request": retrying something we do not understand can loop or spam
 # the customer, while fix_request stops this payload and alerts a developer, who can add the code.
-UNKNOWN_ERROR_CLASS = "fix_request"
-TRANSIENT_ERROR_CLASSES = frozenset({"retry", "retry_later_same_recipient"})
+UNKNOWN_ERROR_CLASS = ErrorClass.FIX_REQUEST
 
 
-def classify_error(code: str) -> str:
+def classify_error(code: str) -> ErrorClass:
     """Map a Twilio error code to this project's error class (unknown codes → "fix_request")."""
     return ERROR_CLASSES.get(code.strip(), UNKNOWN_ERROR_CLASS)
 

@@ -1,0 +1,78 @@
+"""What every provider's REST calls share: transport errors classified, Retry-After, JSON answers.
+
+The one distinction that matters for never messaging a customer twice: a request that certainly did
+not leave (connection refused, pool exhausted) is safe to retry; one that may have reached the
+provider (read timeout, reset after writing) is an unknown outcome and is never retried blindly.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from typing import Any
+
+import httpx
+
+from messaging_whatsapp.providers.base import ErrorClass, SendError
+
+# Timeouts for provider calls: connecting is quick or not at all; a send may take a few seconds.
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0, pool=5.0)
+# Retry-After values beyond this are clamped: the sender re-queues rather than sleeping for hours.
+MAX_RETRY_AFTER_SECONDS = 3600.0
+
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+async def request(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """Make one provider call; transport failures become a classified SendError."""
+    try:
+        return await client.request(method, url, **kwargs)
+    except _NOT_SENT as exc:
+        raise SendError(
+            ErrorClass.RETRY, "connect_error", f"provider unreachable: {type(exc).__name__}"
+        ) from exc
+    except httpx.TransportError as exc:
+        # The request may have been received and acted on; only the receipts can tell.
+        raise SendError(
+            ErrorClass.UNKNOWN_OUTCOME, "unknown_outcome", f"no answer from provider: {type(exc).__name__}"
+        ) from exc
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or HTTP date), or None."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if _looks_like_date(value) else None
+        if parsed is None:
+            return None
+        seconds = parsed.timestamp() - time.time()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def _looks_like_date(value: str) -> bool:
+    try:
+        email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The answer's JSON, or None when it has none or it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def http_error_class(status: int) -> ErrorClass:
+    """The class of an HTTP error status when the provider's own error code says nothing better."""
+    if status == 429 or status >= 500:
+        return ErrorClass.RETRY
+    if status in (401, 403):
+        return ErrorClass.PAUSE_CHANNEL
+    return ErrorClass.FIX_REQUEST
