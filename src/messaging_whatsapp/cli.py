@@ -22,6 +22,7 @@ from messaging_whatsapp import migrate as migrations
 from messaging_whatsapp.config import Settings, get_settings
 from messaging_whatsapp.context import EngineContext, settle_garbage_collector
 from messaging_whatsapp.crypto import CredentialsError
+from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import EngineError
 from messaging_whatsapp.inbox import service as inbox_service
 from messaging_whatsapp.instances import service as instances_service
@@ -203,7 +204,7 @@ def bind_tenant(
             instance, url = await instances_service.bind_instance(
                 session, context.cipher, context.settings, tenant_id, bind
             )
-            item = InstanceItem.model_validate(instance)
+            item = InstanceItem.of(instance, utcnow())
             return BoundInstance(**item.model_dump(), webhook_url=url)
 
         return await _in_session(context, bind_in)
@@ -226,7 +227,7 @@ def list_bindings(
     async def work(context: EngineContext) -> list[InstanceItem]:
         async def load(session: AsyncSession) -> list[InstanceItem]:
             instances = await instances_service.list_instances(session, tenant_id)
-            return [InstanceItem.model_validate(instance) for instance in instances]
+            return [InstanceItem.of(instance, utcnow()) for instance in instances]
 
         return await _in_session(context, load)
 
@@ -348,6 +349,8 @@ def _configure_logging(settings: Settings) -> None:
     )
     # Migrations run on every start; their INFO lines are noise once the schema is current.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # httpx logs every request's URL at INFO, and webhook URLs carry per-instance secrets.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 async def _ensure_demo(context: EngineContext) -> None:

@@ -41,6 +41,32 @@ class Settings(BaseSettings):
     worker_block_ms: int = 1000
     instance_cache_ttl_seconds: float = 300.0
 
+    # Sending. Provider API bases are settings so a proxy or a local fake can stand in.
+    meta_graph_url: str = "https://graph.facebook.com/v23.0"
+    twilio_api_url: str = "https://api.twilio.com"
+    # Where the built-in simulator's API listens (default: this engine's PUBLIC_URL).
+    simulator_url: str | None = None
+    sender_batch_size: int = Field(default=200, ge=1)
+    sender_concurrency: int = Field(default=64, ge=1)
+    send_max_attempts: int = Field(default=5, ge=1)
+    send_backoff_base_seconds: float = 1.0
+    send_backoff_max_seconds: float = 300.0
+    # How long a message may stay claimed, or sent with its answer lost, before it ends failed
+    # with reason unknown_outcome (receipts that arrive in time settle it instead).
+    send_outcome_grace_seconds: float = 120.0
+    # Rate limits: off only for load tests.
+    rate_limits_enabled: bool = True
+    tenant_send_rate: float = 200.0
+    api_rate_per_client: float = 50.0
+    api_burst_per_client: float = 100.0
+
+    # The simulator provider's behaviour.
+    simulator_failure_rate: float = Field(default=0.02, ge=0, le=1)
+    simulator_read_rate: float = Field(default=0.6, ge=0, le=1)
+    simulator_receipt_delay_ms: int = Field(default=200, ge=0)
+    simulator_reply_rate: float = Field(default=0.0, ge=0, le=1)
+    simulator_latency_ms: int = Field(default=40, ge=0)
+
     log_level: str = Field(default="INFO")
 
     @property

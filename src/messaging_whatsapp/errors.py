@@ -8,7 +8,8 @@
     ├── Forbidden          code "forbidden"
     ├── MalformedPayload   code "malformed_payload"    (a body we cannot read at all)
     ├── PayloadTooLarge    code "payload_too_large"
-    └── UnsupportedMediaType code "unsupported_media_type"
+    ├── UnsupportedMediaType code "unsupported_media_type"
+    └── RateLimited        code "rate_limited"          (carries retry_after seconds)
 
 Subclasses may set a more precise `code` (for example "opted_out" on a Conflict).
 """
@@ -74,3 +75,13 @@ class UnsupportedMediaType(EngineError):
     """The content type is not one this endpoint reads."""
 
     code = "unsupported_media_type"
+
+
+class RateLimited(EngineError):
+    """Too many requests; try again after `retry_after` seconds."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -18,3 +18,6 @@ IGNORED_EVENTS = Counter(
     "whatsapp_ignored_events_total", "Provider events recognised and ignored", ["reason"]
 )
 EVENTS_PUBLISHED = Counter("whatsapp_events_published_total", "Events relayed to the events stream")
+SENDER_MESSAGES = Counter(
+    "whatsapp_sender_messages_total", "Outbound messages handled by the sender, by outcome", ["outcome"]
+)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
@@ -31,6 +31,7 @@ from messaging_whatsapp.providers.base import (
     WebhookRequest,
 )
 from messaging_whatsapp.providers.twilio import classify_error, twilio_provider
+from messaging_whatsapp.providers.twilio_api import status_callback
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "examples"
 MAPPING = Path(__file__).resolve().parents[1] / "fixtures" / "common_model_mapping.json"
@@ -641,3 +642,56 @@ def test_classify_error_follows_the_mapping() -> None:
 
 def test_unknown_error_codes_are_fix_request() -> None:
     assert classify_error("99999") == "fix_request"
+
+
+# --------------------------------------------------------------------------------------------------
+# Our message id in the StatusCallback URL (mw_message_id, put there by the send adapter)
+
+OUR_MESSAGE_ID = "0b4f2c1e-7d3a-4e8b-9c6f-1a2b3c4d5e6f"
+
+
+def _callback_request(url: str, signature: str | None = None) -> WebhookRequest:
+    """A status callback as the webhook API builds it: the full URL and its query parameters."""
+    plain = _form_request(_status_form("delivered"), url, signature)
+    return WebhookRequest(
+        body=plain.body, headers=plain.headers, url=url, query=dict(parse_qsl(urlsplit(url).query))
+    )
+
+
+def test_status_callback_url_query_gives_callback_data() -> None:
+    url = status_callback(STATUS_URL, OUR_MESSAGE_ID)
+    signature = _official(url, _status_form("delivered"))
+    request = _callback_request(url, signature)
+    assert twilio_provider.verify(request, NEW_SECRETS)
+    update = _status(request)
+    assert update.callback_data == OUR_MESSAGE_ID
+    assert update.provider_message_id == OUR_SID
+
+
+def test_callback_data_is_read_from_the_url_when_the_query_dict_is_empty() -> None:
+    # The inbound worker rebuilds the request from the stored URL alone.
+    url = status_callback(STATUS_URL, OUR_MESSAGE_ID)
+    assert _status(_form_request(_status_form("read"), url)).callback_data == OUR_MESSAGE_ID
+
+
+def test_callback_data_of_a_failed_status() -> None:
+    url = status_callback(STATUS_URL, OUR_MESSAGE_ID)
+    update = _status(_form_request(_status_form("failed", ErrorCode="63016"), url))
+    assert update.status is DeliveryStatus.FAILED
+    assert update.callback_data == OUR_MESSAGE_ID
+
+
+@pytest.mark.parametrize(
+    "url",
+    [STATUS_URL, f"{STATUS_URL}&mw_message_id=", "https://api.exemplo.com.br/webhooks/twilio/status"],
+)
+def test_no_callback_data_without_our_id(url: str) -> None:
+    assert _status(_callback_request(url)).callback_data is None
+
+
+def test_callback_data_is_covered_by_the_signature() -> None:
+    url = status_callback(STATUS_URL, OUR_MESSAGE_ID)
+    signature = _official(url, _status_form("delivered"))
+    forged = status_callback(STATUS_URL, "someone-elses-message")
+    assert not twilio_provider.verify(_callback_request(forged, signature), NEW_SECRETS)
+    assert twilio_provider.verify(_callback_request(url, signature), NEW_SECRETS)

@@ -16,6 +16,11 @@ from messaging_whatsapp.config import Settings, get_settings
 from messaging_whatsapp.context import EngineContext, settle_garbage_collector
 from messaging_whatsapp.inbox import api as inbox_api
 from messaging_whatsapp.instances import api as instances_api
+from messaging_whatsapp.sending import api as sending_api
+from messaging_whatsapp.sending.ratelimit import open_rate_limiter
+from messaging_whatsapp.sending.sender import Sender
+from messaging_whatsapp.simulator import api as simulator_api
+from messaging_whatsapp.simulator.service import Simulator
 from messaging_whatsapp.tenancy import api as tenancy_api
 from messaging_whatsapp.webhooks import api as webhooks_api
 from messaging_whatsapp.webhooks.receiver import WebhookReceiver
@@ -42,10 +47,13 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         app.state.context = context
         settle_garbage_collector()
         app.state.receiver = WebhookReceiver(context.resolver, context.streams, context.names.inbound)
+        app.state.limiter = open_rate_limiter(settings)
+        app.state.simulator = Simulator(settings, context.resolver)
         stop = asyncio.Event()
         tasks = []
         if role is Role.ALL:
             tasks.append(asyncio.create_task(InboundWorker(context).run(stop), name="inbound-worker"))
+            tasks.append(asyncio.create_task(Sender(context).run(stop), name="sender"))
         try:
             yield
         finally:
@@ -55,6 +63,8 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
                     await asyncio.wait_for(task, timeout=10)
                 except TimeoutError:
                     task.cancel()
+            await app.state.simulator.close()
+            await app.state.limiter.close()
             await context.close()
 
     app = FastAPI(
@@ -72,4 +82,6 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         app.include_router(tenancy_api.router)
         app.include_router(instances_api.router)
         app.include_router(inbox_api.router)
+        app.include_router(sending_api.router)
+        app.include_router(simulator_api.router)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +23,7 @@ STATUS_BY_ERROR: list[tuple[type[errors.EngineError], int]] = [
     (errors.MalformedPayload, 400),
     (errors.PayloadTooLarge, 413),
     (errors.UnsupportedMediaType, 415),
+    (errors.RateLimited, 429),
 ]
 HTTP_CODES = {
     400: "bad_request",
@@ -63,7 +65,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(errors.EngineError)
     async def _engine_error(_request: Request, exc: errors.EngineError) -> JSONResponse:
-        return error_response(status_for(exc), exc.code, exc.message)
+        headers = None
+        if isinstance(exc, errors.RateLimited):
+            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+        return error_response(status_for(exc), exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

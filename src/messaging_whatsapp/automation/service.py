@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.models import OptOut
 from messaging_whatsapp.db import insert_for, new_id, utcnow
 from messaging_whatsapp.inbox.models import Contact
+from messaging_whatsapp.phones import phone_variants
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +63,19 @@ async def _record(session: AsyncSession, candidate: OptOutCandidate) -> None:
         updated_at=now,
     )
     await session.execute(statement.on_conflict_do_nothing(index_elements=["tenant_id", "phone"]))
+
+
+async def is_opted_out(session: AsyncSession, tenant_id: str, phone: str) -> bool:
+    """Whether the person (canonical phone, either Brazilian form) opted out of this tenant."""
+    variants = phone_variants(phone)
+    record = await session.scalar(
+        select(OptOut.id).where(OptOut.tenant_id == tenant_id, OptOut.phone.in_(variants)).limit(1)
+    )
+    if record is not None:
+        return True
+    contact = await session.scalar(
+        select(Contact.id).where(
+            Contact.tenant_id == tenant_id, Contact.phone.in_(variants), Contact.opted_out.is_(True)
+        )
+    )
+    return contact is not None

@@ -45,10 +45,13 @@ from messaging_whatsapp.inbox.models import (
     ConversationStatus,
     Direction,
     Message,
+    OrphanReceipt,
     SenderType,
+    SendState,
     Ticket,
     TicketStatus,
 )
+from messaging_whatsapp.instances.health import Outcomes, record_outcomes
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
 from messaging_whatsapp.phones import canonical_phone
 from messaging_whatsapp.providers.base import (
@@ -66,11 +69,14 @@ from messaging_whatsapp.worker.models import OutboxEvent, ProcessedEvent
 
 INBOUND_STATUS = "received"
 DELIVERED_RANK = STATUS_RANK[DeliveryStatus.DELIVERED]
+READ_RANK = STATUS_RANK[DeliveryStatus.READ]
+UNSETTLED_SEND_STATES = (SendState.CLAIMED.value, SendState.UNKNOWN.value)
 
 contacts_table: Table = Contact.__table__  # type: ignore[assignment]
 conversations_table: Table = Conversation.__table__  # type: ignore[assignment]
 messages_table: Table = Message.__table__  # type: ignore[assignment]
 tickets_table: Table = Ticket.__table__  # type: ignore[assignment]
+orphans_table: Table = OrphanReceipt.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +113,9 @@ class IngestResult:
     opt_outs: int = 0
     ignored: Counter[str] = field(default_factory=Counter)
     outbox_ids: list[int] = field(default_factory=list)
+    # Stages newly reached per instance, for its health.
+    health: dict[str, Outcomes] = field(default_factory=dict)
+    orphan_receipts: int = 0
 
 
 @dataclass
@@ -129,6 +138,8 @@ class _Receipt:
     status: DeliveryStatus = DeliveryStatus.QUEUED
     stage_times: dict[str, datetime] = field(default_factory=dict)
     error: StatusError | None = None
+    # Our message id, where the provider echoes it (Meta callback data, Twilio callback URL).
+    callback_data: str | None = None
 
 
 async def apply_entries(
@@ -146,10 +157,11 @@ async def apply_entries(
         published += await _apply_inbound(session, inbound, result)
     if receipts:
         published += await _apply_receipts(session, list(receipts.values()), result)
+        await record_outcomes(session, result.health, utcnow())
     if connections:
         await _apply_connections(session, connections, result)
     await _record_processed(session, fresh)
-    result.outbox_ids = await _write_outbox(session, published, events_stream)
+    result.outbox_ids = await write_outbox(session, published, events_stream)
     result.entries_applied = len(fresh)
     return result
 
@@ -203,6 +215,8 @@ def _fold_receipt(receipt: _Receipt, update: StatusUpdate) -> None:
         receipt.status = update.status
     if update.status is DeliveryStatus.FAILED and receipt.error is None:
         receipt.error = update.error or StatusError(code="unknown", title="failed")
+    if receipt.callback_data is None:
+        receipt.callback_data = update.callback_data
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -590,21 +604,136 @@ async def _apply_optout_keywords(
 async def _apply_receipts(
     session: AsyncSession, receipts: list[_Receipt], result: IngestResult
 ) -> list[PublishedEvent]:
-    """Raise statuses and backfill stage times with two set-based statements per chunk."""
+    """Raise statuses and backfill stage times with set-based statements per chunk.
+
+    A receipt that matches no message yet is kept as an orphan: the sender may not have stored
+    the provider id it answered with (receipts can overtake that commit).
+    """
     effective = sorted(
         (r for r in receipts if r.rank > 0), key=lambda r: (r.instance_id, r.provider_message_id)
     )
     result.receipts_without_effect += len(receipts) - len(effective)
+    await _adopt_provider_ids(session, [r for r in effective if r.callback_data])
     by_key = {(r.instance_id, r.provider_message_id): r for r in effective}
     published: list[PublishedEvent] = []
     for start in range(0, len(effective), RECEIPT_CHUNK):
-        receipts_cte = _receipts_cte(session, effective[start : start + RECEIPT_CHUNK])
+        chunk = effective[start : start + RECEIPT_CHUNK]
+        receipts_cte = _receipts_cte(session, chunk)
         raised = (await session.execute(_raise_statement(receipts_cte))).all()
         await session.execute(_backfill_statement(receipts_cte))
         result.receipts_applied += len(raised)
-        result.receipts_without_effect += min(RECEIPT_CHUNK, len(effective) - start) - len(raised)
+        result.receipts_without_effect += len(chunk) - len(raised)
         for row in raised:
-            published += _receipt_events(by_key[(row.instance_id, row.provider_message_id)], row)
+            receipt = by_key[(row.instance_id, row.provider_message_id)]
+            published += _receipt_events(receipt, row)
+            _count_stages(result.health.setdefault(receipt.instance_id, Outcomes()), receipt, row)
+        if len(raised) < len(chunk):
+            result.orphan_receipts += await _keep_orphans(session, receipts_cte, by_key)
+    return published
+
+
+def _count_stages(outcomes: Outcomes, receipt: _Receipt, row: Any) -> None:
+    """Each stage counts once per message, however the receipts were ordered or batched."""
+    if receipt.status is DeliveryStatus.FAILED:
+        outcomes.failed += 1
+        return
+    if row.previous_status_rank < DELIVERED_RANK <= receipt.rank:
+        outcomes.delivered += 1
+    if row.previous_status_rank < READ_RANK <= receipt.rank:
+        outcomes.read += 1
+
+
+async def _adopt_provider_ids(session: AsyncSession, receipts: list[_Receipt]) -> None:
+    """Give our messages the provider id their receipts name, when the send's answer never came."""
+    if not receipts:
+        return
+    m = messages_table.c
+    taken = (
+        select(messages_table.c.id)
+        .where(m.instance_id == bindparam("b_instance"), m.provider_message_id == bindparam("b_provider_id"))
+        .exists()
+    )
+    await session.execute(
+        update(messages_table)
+        .where(
+            m.id == bindparam("b_id"),
+            m.instance_id == bindparam("b_instance"),
+            m.provider_message_id.is_(None),
+            ~taken,
+        )
+        .values(provider_message_id=bindparam("b_provider_id"))
+        .execution_options(synchronize_session=False),
+        [
+            {"b_id": r.callback_data, "b_instance": r.instance_id, "b_provider_id": r.provider_message_id}
+            for r in receipts
+        ],
+    )
+
+
+async def _keep_orphans(
+    session: AsyncSession, receipts_cte: Any, by_key: dict[tuple[str, str], _Receipt]
+) -> int:
+    m, r = messages_table.c, receipts_cte.c
+    known = select(m.id).where(m.instance_id == r.instance_id, m.provider_message_id == r.provider_message_id)
+    missing = (
+        await session.execute(select(r.instance_id, r.provider_message_id).where(r.rank > 0, ~known.exists()))
+    ).all()
+    now = utcnow()
+    rows = []
+    for instance_id, provider_message_id in missing:
+        receipt = by_key[(instance_id, provider_message_id)]
+        for stage, at in receipt.stage_times.items():
+            failed = stage == DeliveryStatus.FAILED.value and receipt.error is not None
+            rows.append(
+                {
+                    "tenant_id": receipt.tenant_id,
+                    "instance_id": instance_id,
+                    "provider_message_id": provider_message_id,
+                    "status": stage,
+                    "occurred_at": at,
+                    "error_code": receipt.error.code if failed and receipt.error else None,
+                    "error_title": receipt.error.title if failed and receipt.error else None,
+                    "created_at": now,
+                }
+            )
+    if rows:
+        insert, params = insert_rows(session, orphans_table, rows)
+        await session.execute(insert, params)
+    return len(missing)
+
+
+async def apply_orphan_receipts(session: AsyncSession, keys: list[tuple[str, str]]) -> list[PublishedEvent]:
+    """Apply the receipts that arrived before these (instance, provider id) were stored; forget them."""
+    if not keys:
+        return []
+    o = orphans_table.c
+    instance_ids = sorted({instance_id for instance_id, _ in keys})
+    provider_ids = sorted({provider_id for _, provider_id in keys})
+    rows = (
+        await session.execute(
+            select(orphans_table).where(
+                one_of(session, o.instance_id, instance_ids),
+                one_of(session, o.provider_message_id, provider_ids),
+            )
+        )
+    ).all()
+    wanted = set(keys)
+    rows = [row for row in rows if (row.instance_id, row.provider_message_id) in wanted]
+    if not rows:
+        return []
+    receipts: dict[tuple[str, str], _Receipt] = {}
+    for row in rows:
+        key = (row.instance_id, row.provider_message_id)
+        receipt = receipts.setdefault(key, _Receipt(row.tenant_id, row.instance_id, row.provider_message_id))
+        error = StatusError(row.error_code, row.error_title or "") if row.error_code else None
+        _fold_receipt(
+            receipt,
+            StatusUpdate(row.provider_message_id, DeliveryStatus(row.status), row.occurred_at, error=error),
+        )
+    result = IngestResult()
+    published = await _apply_receipts(session, list(receipts.values()), result)
+    await record_outcomes(session, result.health, utcnow())
+    await session.execute(delete(orphans_table).where(o.id.in_([row.id for row in rows])))
     return published
 
 
@@ -686,6 +815,10 @@ def _raise_statement(receipts: Any) -> Any:
             failed_at=case((proven, null()), else_=_earliest(m.failed_at, r.failed_at)),
             error_code=case((proven, null()), else_=func.coalesce(r.error_code, m.error_code)),
             error_title=case((proven, null()), else_=func.coalesce(r.error_title, m.error_title)),
+            # A receipt settles a send whose outcome the sender could not know.
+            send_state=case(
+                (m.send_state.in_(UNSETTLED_SEND_STATES), SendState.DONE.value), else_=m.send_state
+            ),
             updated_at=utcnow(),
         )
         # SQLite's RETURNING may only name the updated table's columns.
@@ -815,7 +948,8 @@ async def _record_processed(session: AsyncSession, entries: list[IngestEntry]) -
     await session.execute(insert.on_conflict_do_nothing(index_elements=["key"]), params)
 
 
-async def _write_outbox(session: AsyncSession, published: list[PublishedEvent], stream: str) -> list[int]:
+async def write_outbox(session: AsyncSession, published: list[PublishedEvent], stream: str) -> list[int]:
+    """Store events for the relay in the caller's transaction; returns their outbox ids."""
     if not published:
         return []
     now = utcnow()

@@ -33,6 +33,21 @@ class SenderType(enum.StrEnum):
     PHONE = "phone"
 
 
+class SendState(enum.StrEnum):
+    """Where an outbound message is on its way to the provider (null for inbound messages)."""
+
+    # Offered to the senders (queued); next_attempt_at is when it is offered again if unclaimed.
+    PENDING = "pending"
+    # Waiting out a retry's backoff (or a rate limit, or an open breaker) until next_attempt_at.
+    WAITING = "waiting"
+    # A sender took it and may be talking to the provider right now.
+    CLAIMED = "claimed"
+    # The request may have reached the provider but its answer was lost: receipts decide.
+    UNKNOWN = "unknown"
+    # The provider answered (sent) or the message ended failed: nothing more to do.
+    DONE = "done"
+
+
 class ConversationStatus(enum.StrEnum):
     """Open conversations are shown in the inbox queue."""
 
@@ -123,7 +138,9 @@ class Message(IdMixin, TimestampMixin, Base):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("instance_id", "provider_message_id"),
+        UniqueConstraint("tenant_id", "idempotency_key"),
         Index("ix_messages_conversation_created", "conversation_id", "created_at"),
+        Index("ix_messages_send_state_next_attempt", "send_state", "next_attempt_at"),
     )
 
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
@@ -152,3 +169,33 @@ class Message(IdMixin, TimestampMixin, Base):
     failed_at: Mapped[datetime | None] = mapped_column(default=None)
     error_code: Mapped[str | None] = mapped_column(String(32), default=None)
     error_title: Mapped[str | None] = mapped_column(Text, default=None)
+
+    # Outbound delivery to the provider (see SendState); null on inbound messages.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    send_state: Mapped[str | None] = mapped_column(String(16), default=None)
+    send_attempts: Mapped[int] = mapped_column(default=0)
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When a pending message is next (re)offered to the senders: after a retry's backoff, or as a
+    # safety net for a message whose stream entry was lost.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class OrphanReceipt(Base):
+    """A receipt that matched no message yet: the sender may not have stored the provider id.
+
+    Applied when the sender records that id; dropped after a while (receipts of messages sent
+    outside the engine).
+    """
+
+    __tablename__ = "orphan_receipts"
+    __table_args__ = (Index("ix_orphan_receipts_message", "instance_id", "provider_message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(36))
+    instance_id: Mapped[str] = mapped_column(String(36))
+    provider_message_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[datetime]
+    error_code: Mapped[str | None] = mapped_column(String(32), default=None)
+    error_title: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime]

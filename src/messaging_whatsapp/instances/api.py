@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from messaging_whatsapp.api.deps import CurrentPrincipal, DbSession
+from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.instances import service
 from messaging_whatsapp.instances.schemas import InstanceItem
 from messaging_whatsapp.pagination import Page
@@ -16,10 +17,10 @@ router = APIRouter(prefix="/api/v1/instances", tags=["instances"])
 async def list_instances(session: DbSession, principal: CurrentPrincipal) -> Page[InstanceItem]:
     """Every instance of the tenant with its connection state and health (a tenant has few)."""
     instances = await service.list_instances(session, principal.tenant_id)
-    return Page(items=[InstanceItem.model_validate(instance) for instance in instances])
+    return Page(items=[InstanceItem.of(instance, utcnow()) for instance in instances])
 
 
 @router.get("/{instance_id}")
 async def get_instance(instance_id: str, session: DbSession, principal: CurrentPrincipal) -> InstanceItem:
     """One instance of the tenant."""
-    return InstanceItem.model_validate(await service.get_instance(session, principal.tenant_id, instance_id))
+    return InstanceItem.of(await service.get_instance(session, principal.tenant_id, instance_id), utcnow())

@@ -55,7 +55,10 @@ class WhatsAppInstance(IdMixin, TimestampMixin, Base):
     consecutive_errors: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     last_error_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The instance's local date the daily counters belong to (seed 002's health_last_reset).
     counters_date: Mapped[date | None] = mapped_column(Date, default=None)
+    last_success_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_health_update: Mapped[datetime | None] = mapped_column(default=None)
     daily_limit: Mapped[int] = mapped_column(default=1000)
     warmup_started_at: Mapped[datetime | None] = mapped_column(default=None)
     timezone: Mapped[str] = mapped_column(String(64), default="America/Sao_Paulo")

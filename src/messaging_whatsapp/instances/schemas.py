@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from messaging_whatsapp.instances.health import HealthView, can_send_message
+from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.providers.base import ProviderName
 
 
@@ -33,9 +36,7 @@ class InstanceBind(BaseModel):
 
 
 class InstanceItem(BaseModel):
-    """An instance as the API shows it. Credentials never appear here."""
-
-    model_config = ConfigDict(from_attributes=True)
+    """An instance as the API shows it, with its health. Credentials never appear here."""
 
     id: str
     provider: str
@@ -47,13 +48,51 @@ class InstanceItem(BaseModel):
     waba_id: str | None
     instance_name: str | None
     health_score: float
+    health_status: str
+    is_healthy: bool
+    can_send: bool
+    delivery_rate: float
+    read_rate: float
     msgs_sent_today: int
     msgs_delivered_today: int
     msgs_read_today: int
     msgs_failed_today: int
     consecutive_errors: int
     daily_limit: int
+    timezone: str
+    last_error: str | None
     created_at: datetime
+
+    @classmethod
+    def of(cls, instance: WhatsAppInstance, now: datetime) -> Self:
+        """The item for an instance row, with health as of `now` (counters reset at local midnight)."""
+        health = HealthView.of(instance, now)
+        return cls(
+            id=instance.id,
+            provider=instance.provider,
+            name=instance.name,
+            display_number=instance.display_number,
+            connection_state=instance.connection_state,
+            status=instance.status,
+            phone_number_id=instance.phone_number_id,
+            waba_id=instance.waba_id,
+            instance_name=instance.instance_name,
+            health_score=health.score,
+            health_status=health.status.value,
+            is_healthy=health.is_healthy,
+            can_send=can_send_message(instance, now),
+            delivery_rate=health.delivery_rate,
+            read_rate=health.read_rate,
+            msgs_sent_today=health.sent_today,
+            msgs_delivered_today=health.delivered_today,
+            msgs_read_today=health.read_today,
+            msgs_failed_today=health.failed_today,
+            consecutive_errors=health.consecutive_errors,
+            daily_limit=instance.daily_limit,
+            timezone=instance.timezone,
+            last_error=instance.last_error,
+            created_at=instance.created_at,
+        )
 
 
 class BoundInstance(InstanceItem):

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from messaging_whatsapp.providers.base import ProviderName, WebhookProvider, WebhookRequest
+from messaging_whatsapp.providers.base import ProviderName, SendProvider, WebhookProvider, WebhookRequest
 from messaging_whatsapp.providers.evolution import evolution_provider
+from messaging_whatsapp.providers.evolution_api import evolution_api
 from messaging_whatsapp.providers.meta import meta_provider
+from messaging_whatsapp.providers.meta_api import meta_api
 from messaging_whatsapp.providers.simulator import simulator_provider
+from messaging_whatsapp.providers.simulator_api import simulator_api
 from messaging_whatsapp.providers.twilio import twilio_provider
+from messaging_whatsapp.providers.twilio_api import twilio_api
 from messaging_whatsapp.providers.wuzapi import wuzapi_provider
+from messaging_whatsapp.providers.wuzapi_api import wuzapi_api
 
 PROVIDERS: dict[ProviderName, WebhookProvider] = {
     ProviderName.META: meta_provider,
@@ -15,6 +20,14 @@ PROVIDERS: dict[ProviderName, WebhookProvider] = {
     ProviderName.EVOLUTION: evolution_provider,
     ProviderName.WUZAPI: wuzapi_provider,
     ProviderName.SIMULATOR: simulator_provider,
+}
+
+SENDERS: dict[ProviderName, SendProvider] = {
+    ProviderName.META: meta_api,
+    ProviderName.TWILIO: twilio_api,
+    ProviderName.EVOLUTION: evolution_api,
+    ProviderName.WUZAPI: wuzapi_api,
+    ProviderName.SIMULATOR: simulator_api,
 }
 
 # Most specific markers first: Meta's envelope and Twilio's header are unambiguous; the simulator's

@@ -19,9 +19,11 @@ The simulator (and the CLI) POST one event per request, built with the ``build_*
 * ``status`` — a receipt for a message we sent::
 
       {"id": "<provider message id>", "status": "sent" | "delivered" | "read" | "failed",
-       "timestamp": 1763035260, "recipient": "5511987654321", "error": {"code": "…", "title": "…"}}
+       "timestamp": 1763035260, "recipient": "5511987654321", "error": {"code": "…", "title": "…"},
+       "callback_data": "<our message id>"}
 
-  ``recipient`` and ``error`` are optional; ``error`` is read only for "failed".
+  ``recipient``, ``error`` and ``callback_data`` are optional; ``error`` is read only for "failed";
+  ``callback_data`` echoes the id we sent the message with (as Meta's biz_opaque_callback_data).
 * ``connection`` — ``{"state": "open" | "connecting" | "close", "reason": "…"}`` (reason optional).
 
 Authenticity: when the header ``x-simulator-signature`` is present it must be
@@ -98,7 +100,12 @@ def build_inbound_message_body(
 
 
 def build_status_body(
-    instance: str, message_id: str, status: str, timestamp: int, error: tuple[str, str] | None = None
+    instance: str,
+    message_id: str,
+    status: str,
+    timestamp: int,
+    error: tuple[str, str] | None = None,
+    callback_data: str | None = None,
 ) -> bytes:
     """The body of a simulated receipt; ``error`` is (code, title) for a failed message."""
     if status not in STATUSES:
@@ -106,6 +113,8 @@ def build_status_body(
     data: JsonObject = {"id": message_id, "status": status, "timestamp": timestamp}
     if error is not None:
         data["error"] = {"code": error[0], "title": error[1]}
+    if callback_data is not None:
+        data["callback_data"] = callback_data
     return _encode(instance, "status", data)
 
 
@@ -204,6 +213,7 @@ def _status(data: JsonObject) -> StatusUpdate:
         timestamp=_timestamp(data, "data"),
         recipient=opt_str(_SOURCE, data, "recipient", "data"),
         error=_status_error(data) if status is DeliveryStatus.FAILED else None,
+        callback_data=opt_str(_SOURCE, data, "callback_data", "data"),
     )
 
 

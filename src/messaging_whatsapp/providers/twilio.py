@@ -47,6 +47,8 @@ _SIGNATURE_SETTINGS_HEADER = "x-twilio-webhooks-signature-settings"
 _FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 _BODY_HASH_PARAM = "bodySHA256"
 _DEFAULT_PORTS = {"https": "443", "http": "80"}
+# Query parameter of our StatusCallback URLs carrying our own message id (set by twilio_api).
+CALLBACK_ID_PARAM = "mw_message_id"
 _HASHES: dict[str, HashFactory] = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
 # Twilio sends a few dozen fields; anything near this is not a Twilio webhook.
 _MAX_FORM_FIELDS = 1000
@@ -188,7 +190,24 @@ def _status_error(form: Form, raw_status: str) -> StatusError:
     return StatusError(code=code, title=title, permanent=classify_error(code) not in TRANSIENT_ERROR_CLASSES)
 
 
-def _status(form: Form) -> NormalisedEvent:
+def _callback_data(request: WebhookRequest) -> str | None:
+    """Our message id from the StatusCallback URL's query (``mw_message_id``), as the send put it there.
+
+    The query dict is preferred; a request rebuilt from the stored URL alone (the inbound worker) has
+    none, so the URL's own query is read then. The value is covered by the signature, which includes
+    the full URL.
+    """
+    value = request.query.get(CALLBACK_ID_PARAM)
+    if value is None:
+        try:
+            values = parse_qs(urlsplit(request.url).query).get(CALLBACK_ID_PARAM)
+        except ValueError:
+            values = None
+        value = values[-1] if values else None
+    return (value or "").strip() or None
+
+
+def _status(form: Form, callback_data: str | None = None) -> NormalisedEvent:
     message_id = _required(form, "MessageSid")
     raw_status = _required(form, "MessageStatus").lower()
     if raw_status in _PENDING_STATUSES:
@@ -203,6 +222,7 @@ def _status(form: Form) -> NormalisedEvent:
         timestamp=datetime.now(UTC),
         recipient=_address_digits(form.get("To")),
         error=_status_error(form, raw_status) if mapped is DeliveryStatus.FAILED else None,
+        callback_data=callback_data,
     )
 
 
@@ -449,7 +469,7 @@ class TwilioProvider:
         """One event per post: a StatusUpdate/Ignored for status callbacks, an InboundMessage otherwise."""
         form = _form(request.body)
         if _is_status_callback(form):
-            return [_status(form)]
+            return [_status(form, _callback_data(request))]
         return [_inbound(form)]
 
 

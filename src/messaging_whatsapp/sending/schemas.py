@@ -1,0 +1,82 @@
+"""What a caller sends to POST /api/v1/messages."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from messaging_whatsapp.providers.base import OutboundMediaType
+
+# WhatsApp's own limits: a text body of 4096 characters, a caption of 1024, 3 reply buttons of 20.
+MAX_TEXT = 4096
+MAX_CAPTION = 1024
+MAX_BUTTONS = 3
+MAX_BUTTON_TITLE = 20
+
+
+class MediaIn(BaseModel):
+    """A media message by public URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: OutboundMediaType
+    url: str = Field(min_length=1, max_length=2000, pattern=r"^https?://")
+    caption: str | None = Field(default=None, max_length=MAX_CAPTION)
+    filename: str | None = Field(default=None, max_length=240)
+
+
+class TemplateIn(BaseModel):
+    """An approved template: its name (Meta) or Content SID (Twilio), language and body parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=512)
+    language: str = Field(default="pt_BR", min_length=2, max_length=16)
+    parameters: list[str] = Field(default_factory=list, max_length=50)
+
+
+class ButtonIn(BaseModel):
+    """One reply button."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=256)
+    title: str = Field(min_length=1, max_length=MAX_BUTTON_TITLE)
+
+
+class ButtonsIn(BaseModel):
+    """A text with up to three reply buttons."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    buttons: list[ButtonIn] = Field(min_length=1, max_length=MAX_BUTTONS)
+
+
+class SendMessageRequest(BaseModel):
+    """One message to one person: exactly one of text, media, template or buttons."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(min_length=1, max_length=32)
+    instance_id: str | None = Field(default=None, max_length=36)
+    text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT)
+    media: MediaIn | None = None
+    template: TemplateIn | None = None
+    buttons: ButtonsIn | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_content(self) -> Self:
+        given = [name for name in ("text", "media", "template", "buttons") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of text, media, template or buttons (got {len(given)})")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """Which content the request carries: text, media, template or buttons."""
+        for name in ("text", "media", "template", "buttons"):
+            if getattr(self, name) is not None:
+                return name
+        raise AssertionError("validated request has content")

@@ -1,0 +1,207 @@
+"""A fake Meta Graph API for ``POST /{version}/{phone_number_id}/messages``, behind FakeHttpServer.
+
+It checks what the real Cloud API checks before taking a message: the bearer token (401, Graph code
+190), the phone number id (400, code 100) and the body's shape per message type (400, code 100 with
+the reason in ``error_data.details``). A good send is answered as ``meta_send_response_success.json``
+with a fresh ``wamid.``; a read receipt as ``{"success": true}``. Tests can queue Graph errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.fakes.http import RecordedRequest, Reply
+
+_PATH = re.compile(r"^/v\d+\.\d+/(?P<phone_number_id>[^/]+)/messages$")
+_MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
+_CAPTIONED = frozenset({"image", "video", "document"})
+_TYPES = _MEDIA_TYPES | {"text", "template", "interactive"}
+_ENVELOPE_KEYS = {
+    "messaging_product", "recipient_type", "to", "type", "context", "biz_opaque_callback_data",
+}  # fmt: skip
+
+
+class BadRequest(Exception):
+    """The body is not something the Cloud API would take (becomes Graph error 100)."""
+
+
+def graph_error(status: int, code: int, message: str, details: str | None = None) -> Reply:
+    """A Graph API error answer, shaped as Meta sends it."""
+    error: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code}
+    if details is not None:
+        error["error_data"] = {"messaging_product": "whatsapp", "details": details}
+    error["fbtrace_id"] = "A" + secrets.token_hex(11)
+    return Reply(status, {"error": error})
+
+
+def new_wamid() -> str:
+    """A fresh, wamid-looking message id."""
+    return "wamid." + base64.b64encode(b"HBgN" + secrets.token_bytes(24)).decode()
+
+
+@dataclass
+class MetaGraphFake:
+    """The handler: one business phone number with its token; records what it accepted."""
+
+    token: str
+    phone_number_id: str
+    # Meta may answer a wa_id other than the number sent (Brazil's 9th digit): input -> wa_id.
+    wa_ids: dict[str, str] = field(default_factory=dict)
+    # (wamid, body) of every message accepted, in order.
+    sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # Message ids marked as read.
+    read: list[str] = field(default_factory=list)
+    _errors: deque[Reply] = field(default_factory=deque, init=False)
+
+    def fail_next(self, status: int, code: int, message: str, details: str | None = None) -> None:
+        """Answer the next well-formed, authorised request with this Graph error."""
+        self._errors.append(graph_error(status, code, message, details))
+
+    def __call__(self, request: RecordedRequest) -> Reply:
+        """Answer one request as the Graph API would."""
+        match = _PATH.match(request.path)
+        if request.method != "POST" or match is None:
+            return graph_error(400, 100, "Unsupported request - method type or path not supported")
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return graph_error(401, 190, "Invalid OAuth access token - Cannot parse access token")
+        if (unknown := match["phone_number_id"]) != self.phone_number_id:
+            return graph_error(
+                400, 100, f"Unsupported post request. Object with ID '{unknown}' does not exist"
+            )
+        try:
+            body = _json_object(request)
+            receipt = "status" in body
+            if receipt:
+                check_read_receipt(body)
+            else:
+                check_message(body)
+        except BadRequest as exc:
+            return graph_error(400, 100, "(#100) Invalid parameter", str(exc))
+        except (KeyError, TypeError, AttributeError) as exc:
+            # A shape the checks did not foresee: still a bad request, never a crashed handler.
+            return graph_error(400, 100, "(#100) Invalid parameter", f"malformed body: {exc!r}")
+        if self._errors:
+            return self._errors.popleft()
+        return self._mark_read(body) if receipt else self._accept(body)
+
+    def _accept(self, body: dict[str, Any]) -> Reply:
+        wamid = new_wamid()
+        self.sent.append((wamid, body))
+        to = body["to"]
+        return Reply(
+            200,
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": to, "wa_id": self.wa_ids.get(to, to)}],
+                "messages": [{"id": wamid}],
+            },
+        )
+
+    def _mark_read(self, body: dict[str, Any]) -> Reply:
+        self.read.append(body["message_id"])
+        return Reply(200, {"success": True})
+
+
+def check_read_receipt(body: dict[str, Any]) -> None:
+    """Raise BadRequest unless the body is a well-formed "mark as read" request."""
+    _require(body.get("messaging_product") == "whatsapp", "messaging_product must be 'whatsapp'")
+    _require(body.get("status") == "read", "status must be 'read'")
+    _require(_text(body.get("message_id")), "message_id is required")
+    allowed = {"messaging_product", "status", "message_id", "typing_indicator"}
+    _require(set(body) <= allowed, f"unexpected fields {sorted(set(body) - allowed)}")
+    if "typing_indicator" in body:
+        _require(body["typing_indicator"] == {"type": "text"}, "typing_indicator.type must be 'text'")
+
+
+def check_message(body: dict[str, Any]) -> None:
+    """Raise BadRequest unless the body is a well-formed Cloud API message of a type we send."""
+    _require(body.get("messaging_product") == "whatsapp", "messaging_product must be 'whatsapp'")
+    _require(body.get("recipient_type", "individual") == "individual", "recipient_type must be 'individual'")
+    _require(isinstance(body.get("to"), str) and body["to"].isdigit(), "to must be the phone number's digits")
+    kind = body.get("type")
+    if not isinstance(kind, str) or kind not in _TYPES:
+        raise BadRequest(f"unsupported type {kind!r}")
+    _require(set(body) - _ENVELOPE_KEYS == {kind}, f"the body takes the {kind!r} object and no other")
+    if "context" in body:
+        _require(set(body["context"]) == {"message_id"}, "context takes only message_id")
+        _require(_text(body["context"]["message_id"]), "context.message_id is required")
+    if "biz_opaque_callback_data" in body:
+        data = body["biz_opaque_callback_data"]
+        _require(_text(data) and len(data) <= 512, "biz_opaque_callback_data is 1 to 512 characters")
+    content = body[kind]
+    _require(isinstance(content, dict), f"{kind} must be an object")
+    if kind == "text":
+        _check_text(content)
+    elif kind in _MEDIA_TYPES:
+        _check_media(kind, content)
+    elif kind == "template":
+        _check_template(content)
+    else:
+        _check_interactive(content)
+
+
+def _check_text(text: dict[str, Any]) -> None:
+    _require(_text(text.get("body")) and len(text["body"]) <= 4096, "text.body is 1 to 4096 characters")
+    _require(isinstance(text.get("preview_url", False), bool), "text.preview_url must be a boolean")
+    _require(set(text) <= {"body", "preview_url"}, "unexpected text field")
+
+
+def _check_media(kind: str, media: dict[str, Any]) -> None:
+    _require(("link" in media) != ("id" in media), f"{kind} needs exactly one of link or id")
+    allowed = {"link", "id"} | ({"caption"} if kind in _CAPTIONED else set())
+    allowed |= {"filename"} if kind == "document" else set()
+    _require(set(media) <= allowed, f"{kind} does not take {sorted(set(media) - allowed)}")
+    for key in media:
+        _require(_text(media[key]), f"{kind}.{key} must be a non-empty string")
+
+
+def _check_template(template: dict[str, Any]) -> None:
+    _require(_text(template.get("name")), "template.name is required")
+    language = template.get("language")
+    _require(isinstance(language, dict) and _text(language.get("code")), "template.language.code is required")
+    _require(set(template) <= {"name", "language", "components"}, "unexpected template field")
+    components = template.get("components", [])
+    _require(isinstance(components, list), "template.components must be a list")
+    for component in components:
+        _require(component.get("type") in {"header", "body", "button"}, "unknown component type")
+        for parameter in component.get("parameters", []):
+            _require(_text(parameter.get("type")) and parameter["type"] in parameter, "bad parameter")
+
+
+def _check_interactive(interactive: dict[str, Any]) -> None:
+    _require(interactive.get("type") == "button", "only interactive type 'button' is faked")
+    body = interactive.get("body")
+    _require(isinstance(body, dict) and _text(body.get("text")), "interactive.body.text is required")
+    buttons = interactive.get("action", {}).get("buttons")
+    _require(isinstance(buttons, list) and 1 <= len(buttons) <= 3, "action.buttons takes 1 to 3 buttons")
+    for button in buttons:
+        reply = button.get("reply", {})
+        _require(button.get("type") == "reply", "button type must be 'reply'")
+        _require(_text(reply.get("id")) and len(reply["id"]) <= 256, "reply.id is 1 to 256 characters")
+        _require(_text(reply.get("title")) and len(reply["title"]) <= 20, "reply.title is 1 to 20 characters")
+    titles = [button["reply"]["title"] for button in buttons]
+    _require(len(set(titles)) == len(titles), "button titles must be unique")
+
+
+def _json_object(request: RecordedRequest) -> dict[str, Any]:
+    _require(request.headers.get("content-type", "").startswith("application/json"), "body must be JSON")
+    try:
+        body = request.json()
+    except ValueError as exc:
+        raise BadRequest("body is not JSON") from exc
+    _require(isinstance(body, dict), "body must be a JSON object")
+    return dict(body)
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def _require(condition: bool, reason: str) -> None:
+    if not condition:
+        raise BadRequest(reason)
