@@ -6,16 +6,23 @@ User mistakes print one line to stderr and exit 1; JSON goes to stdout, logs to 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp import migrate as migrations
@@ -23,13 +30,22 @@ from messaging_whatsapp.config import Settings, get_settings
 from messaging_whatsapp.context import EngineContext, settle_garbage_collector
 from messaging_whatsapp.crypto import CredentialsError
 from messaging_whatsapp.db import utcnow
-from messaging_whatsapp.errors import EngineError
+from messaging_whatsapp.errors import EngineError, InvalidInput, NotFound
 from messaging_whatsapp.inbox import service as inbox_service
+from messaging_whatsapp.inbox.models import Message, SenderType
+from messaging_whatsapp.inbox.schemas import MessageItem
 from messaging_whatsapp.instances import service as instances_service
+from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.instances.schemas import BoundInstance, InstanceBind, InstanceItem
-from messaging_whatsapp.providers.base import ProviderName
+from messaging_whatsapp.phones import InvalidPhone, canonical_phone
+from messaging_whatsapp.providers.base import DeliveryStatus, ProviderName
+from messaging_whatsapp.sending import service as sending_service
+from messaging_whatsapp.sending.schemas import SendMessageRequest
+from messaging_whatsapp.sending.sender import Sender, offer_messages
+from messaging_whatsapp.simulator.service import Simulator
 from messaging_whatsapp.streams.base import StreamError
 from messaging_whatsapp.tenancy import service as tenancy_service
+from messaging_whatsapp.tenancy.models import Tenant
 from messaging_whatsapp.worker.inbound import InboundWorker
 
 app = typer.Typer(
@@ -409,9 +425,16 @@ def serve(
     )
 
 
+WORKER_ROLES = ("all", "inbound", "sender")
+
+
 @app.command()
-def worker() -> None:
-    """Run an inbound worker until interrupted (run as many as you like, on any host)."""
+def worker(
+    role: Annotated[str, typer.Option(help="all (inbound and sender), inbound or sender.")] = "all",
+) -> None:
+    """Run workers until interrupted (run as many as you like, on any host)."""
+    if role not in WORKER_ROLES:
+        raise _fail(f"--role must be one of {', '.join(WORKER_ROLES)}")
     settings = get_settings()
     _configure_logging(settings)
 
@@ -421,10 +444,229 @@ def worker() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         settle_garbage_collector()
-        stderr.print("inbound worker running; Ctrl-C to stop")
-        await InboundWorker(context).run(stop)
+        runners = []
+        if role in ("all", "inbound"):
+            runners.append(InboundWorker(context).run(stop))
+        if role in ("all", "sender"):
+            runners.append(Sender(context).run(stop))
+        stderr.print(f"{role} worker running; Ctrl-C to stop")
+        await asyncio.gather(*runners)
 
     _run(work)
+
+
+# --------------------------------------------------------------------------------------------------
+# Sending from the terminal
+
+
+FINAL_STATUSES = frozenset({DeliveryStatus.READ.value, DeliveryStatus.FAILED.value})
+SETTLED_AFTER = 3.0
+
+
+async def _tenant_for(session: AsyncSession, tenant_id: str | None, instance_id: str | None) -> str:
+    """The tenant named, the instance's tenant, or the only tenant there is."""
+    if tenant_id:
+        return tenant_id
+    if instance_id:
+        instance = await session.get(WhatsAppInstance, instance_id)
+        if instance is None:
+            raise NotFound(f"instance {instance_id} not found")
+        return instance.tenant_id
+    tenants = list((await session.scalars(select(Tenant.id).limit(2))).all())
+    if len(tenants) != 1:
+        raise InvalidInput("say which tenant with --tenant-id (or which number with --instance)")
+    return tenants[0]
+
+
+async def _queue(context: EngineContext, tenant_id: str | None, request: SendMessageRequest) -> Message:
+    async with context.sessions() as session, session.begin():
+        tenant = await _tenant_for(session, tenant_id, request.instance_id)
+        queued = await sending_service.queue_message(
+            session, tenant, request, idempotency_key=None, sender_type=SenderType.SYSTEM, now=utcnow()
+        )
+    await offer_messages(context, [(queued.message.id, queued.message.tenant_id)])
+    return queued.message
+
+
+async def _statuses(context: EngineContext, message_ids: list[str]) -> dict[str, Message]:
+    async with context.sessions() as session:
+        rows = await session.scalars(select(Message).where(Message.id.in_(message_ids)))
+        return {row.id: row for row in rows}
+
+
+@app.command("send-test")
+def send_test(
+    to: Annotated[str, typer.Option(help="The recipient's phone, E.164 (+55...).")],
+    text: Annotated[str, typer.Option(help="The message.")],
+    instance: Annotated[
+        str | None, typer.Option(help="Instance id (default: the best that can send).")
+    ] = None,
+    tenant_id: Annotated[str | None, typer.Option(help="Needed when there are several tenants.")] = None,
+    wait: Annotated[float, typer.Option(help="Seconds to follow the message's receipts.")] = 30.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Send one text message and follow it to sent, delivered, read or failed."""
+    try:
+        request = SendMessageRequest(to=to, text=text, instance_id=instance)
+    except ValidationError as exc:
+        raise _fail(exc.errors()[0]["msg"]) from None
+
+    async def work(context: EngineContext) -> MessageItem:
+        message = await _queue(context, tenant_id, request)
+        if not as_json:
+            stderr.print(f"queued {message.id} to {to}; following its receipts (Ctrl-C to stop)")
+        deadline = time.monotonic() + wait
+        last = message.status
+        while time.monotonic() < deadline:
+            current = (await _statuses(context, [message.id]))[message.id]
+            if current.status != last and not as_json:
+                stdout.print(
+                    f"  {current.status}"
+                    + (f" ({current.error_code}: {current.error_title})" if current.error_code else "")
+                )
+            last = current.status
+            if last in FINAL_STATUSES:
+                break
+            await asyncio.sleep(0.2)
+        if last == DeliveryStatus.QUEUED.value and not as_json:
+            stderr.print("still queued: is a sender running (`serve` or `worker --role sender`)?")
+        return inbox_service.message_item(current)
+
+    item = _run(work)
+    if as_json:
+        _print_json(item.model_dump(mode="json"))
+
+
+@app.command("simulate-inbound")
+def simulate_inbound(
+    instance_id: Annotated[str, typer.Option(help="A simulator instance.")],
+    from_: Annotated[str, typer.Option("--from", help="The customer's phone, E.164 (+55...).")],
+    text: Annotated[str, typer.Option(help="What the customer writes.")],
+    name: Annotated[str | None, typer.Option(help="The customer's profile name.")] = None,
+) -> None:
+    """Post a customer's message, signed, through the public webhook, as a real one would arrive."""
+    try:
+        phone = canonical_phone(from_)
+    except InvalidPhone as exc:
+        raise _fail(str(exc)) from None
+
+    async def work(context: EngineContext) -> str:
+        instance = await context.resolver.by_id(instance_id)
+        if instance is None or instance.provider is not ProviderName.SIMULATOR:
+            raise NotFound(f"no simulator instance {instance_id}")
+        simulator = Simulator(context.settings, context.resolver)
+        try:
+            return await simulator.post_inbound(instance, phone, text, name, raise_on_failure=True)
+        finally:
+            await simulator.close()
+
+    message_id = _run(work)
+    stdout.print(f"posted {message_id} from {phone} to {get_settings().public_url}")
+
+
+@app.command()
+def demo(
+    messages: Annotated[int, typer.Option(help="How many messages to send.", min=1, max=60)] = 9,
+    wait: Annotated[float, typer.Option(help="Seconds to follow the receipts.")] = 30.0,
+) -> None:
+    """Show the engine end to end: three simulated numbers send, receipts come back live."""
+    settings = get_settings()
+    _configure_logging(settings)
+
+    async def work(context: EngineContext) -> None:
+        from messaging_whatsapp.demo import ensure_demo_tenant
+
+        tenant = await ensure_demo_tenant(context)
+        async with _engine_reachable(settings):
+            ids = []
+            for index in range(messages):
+                request = SendMessageRequest(
+                    to=f"+55119876500{index:02d}",
+                    text=f"Olá! Mensagem de demonstração {index + 1}",
+                    instance_id=tenant.instance_ids[index % len(tenant.instance_ids)],
+                )
+                ids.append((await _queue(context, tenant.tenant_id, request)).id)
+            await _follow(context, ids, wait)
+
+    _run(work)
+
+
+@contextlib.asynccontextmanager
+async def _engine_reachable(settings: Settings) -> AsyncIterator[None]:
+    """Use the engine at PUBLIC_URL, or run one in this process for as long as needed."""
+    import httpx
+    import uvicorn
+
+    from messaging_whatsapp.api.app import Role, create_app
+
+    try:
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            (await client.get(f"{settings.public_url}/healthz")).raise_for_status()
+        stderr.print(f"using the engine at {settings.public_url}")
+        yield
+        return
+    except httpx.HTTPError:
+        pass
+    address = urlsplit(settings.public_url)
+    config = uvicorn.Config(
+        create_app(settings, Role.ALL),
+        host=address.hostname or "127.0.0.1",
+        port=address.port or 80,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            raise _fail(f"could not start an engine on {settings.public_url}")
+        await asyncio.sleep(0.05)
+    stderr.print(f"started an engine on {settings.public_url} for the demo")
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def _follow(context: EngineContext, message_ids: list[str], wait: float) -> None:
+    """A live table of the messages' statuses until they settle (no change for a while) or time runs out."""
+    deadline = time.monotonic() + wait
+    last_change = time.monotonic()
+    seen: dict[str, str] = {}
+    with Live(console=stdout, refresh_per_second=8) as live:
+        while time.monotonic() < deadline:
+            rows = await _statuses(context, message_ids)
+            live.update(_status_table([rows[i] for i in message_ids if i in rows]))
+            current = {row.id: row.status for row in rows.values()}
+            if current != seen:
+                seen, last_change = current, time.monotonic()
+            if all(status in FINAL_STATUSES for status in current.values()):
+                return
+            # Not every message is read: once nothing has moved for a while, the demo is over.
+            unsent = DeliveryStatus.QUEUED.value in current.values()
+            if not unsent and time.monotonic() - last_change > SETTLED_AFTER:
+                return
+            await asyncio.sleep(0.15)
+
+
+def _status_table(rows: list[Message]) -> Table:
+    table = Table("message", "instance", "status", "sent", "delivered", "read", "error")
+    colours = {"queued": "dim", "sent": "cyan", "delivered": "green", "read": "bold green", "failed": "red"}
+    for row in rows:
+        table.add_row(
+            row.id[-8:],
+            row.instance_id[-8:],
+            f"[{colours.get(row.status, '')}]{row.status}[/]",
+            _clock(row.sent_at),
+            _clock(row.delivered_at),
+            _clock(row.read_at),
+            row.error_code or "",
+        )
+    return table
+
+
+def _clock(at: datetime | None) -> str:
+    return at.strftime("%H:%M:%S") if at else ""
 
 
 def main() -> None:

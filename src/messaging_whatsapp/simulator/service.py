@@ -124,17 +124,29 @@ class Simulator:
             await asyncio.sleep(step)
             await self.post_inbound(send.instance, send.to, self._rng.choice(REPLIES), None)
 
-    async def post_inbound(self, instance: ResolvedInstance, phone: str, text: str, name: str | None) -> str:
+    async def post_inbound(
+        self,
+        instance: ResolvedInstance,
+        phone: str,
+        text: str,
+        name: str | None,
+        *,
+        raise_on_failure: bool = False,
+    ) -> str:
         """Post a customer's text message through the public webhook; returns its provider id."""
         message_id = f"SIM-IN-{secrets.token_hex(10).upper()}"
         body = build_inbound_message_body(instance.routing_key, message_id, phone, text, name, _now())
-        await self._post_body(instance, body)
+        delivered = await self._post_body(instance, body)
+        if not delivered and raise_on_failure:
+            raise OSError(
+                f"the webhook at {self._settings.public_url} did not take the message; is the engine running?"
+            )
         return message_id
 
     async def _post(self, send: SimulatedSend, body: bytes) -> None:
         await self._post_body(send.instance, body)
 
-    async def _post_body(self, instance: ResolvedInstance, body: bytes) -> None:
+    async def _post_body(self, instance: ResolvedInstance, body: bytes) -> bool:
         secret = instance.secrets.webhook_secret
         url = f"{self._settings.public_url.rstrip('/')}/webhooks/simulator/{instance.id}/{secret}"
         headers = {"content-type": "application/json", SIGNATURE_HEADER: sign_simulator_body(secret, body)}
@@ -143,11 +155,12 @@ class Simulator:
             try:
                 response = await self._client.post(url, content=body, headers=headers)
                 if response.status_code < 500:
-                    return
+                    return response.is_success
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.5 * 2**attempt)
         logger.warning("simulator could not deliver a webhook to instance %s", instance.id)
+        return False
 
 
 def _now() -> int:
