@@ -56,6 +56,8 @@ class MetaGraphFake:
     sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     # Message ids marked as read.
     read: list[str] = field(default_factory=list)
+    # Ids to give the next accepted messages (a test that needs to know one in advance).
+    wamids: list[str] = field(default_factory=list)
     _errors: deque[Reply] = field(default_factory=deque, init=False)
 
     def fail_next(self, status: int, code: int, message: str, details: str | None = None) -> None:
@@ -90,7 +92,7 @@ class MetaGraphFake:
         return self._mark_read(body) if receipt else self._accept(body)
 
     def _accept(self, body: dict[str, Any]) -> Reply:
-        wamid = new_wamid()
+        wamid = self.wamids.pop(0) if self.wamids else new_wamid()
         self.sent.append((wamid, body))
         to = body["to"]
         return Reply(

@@ -401,7 +401,7 @@ async def test_record_outcomes_per_instance_skips_empty_and_unknown(context: Eng
         },
         NOON_UTC,
     )
-    one, two, three = (await _load(context, i) for i in (first, second, untouched))
+    one, two, three = [await _load(context, i) for i in (first, second, untouched)]
     assert (_counters(one), one.health_score, one.consecutive_errors) == ((3, 1, 0, 0), 100.0, 0)
     assert one.counters_date == JUNE_10
     assert (_counters(two), two.health_score, two.consecutive_errors) == ((0, 0, 0, 2), 80.0, 2)

@@ -149,7 +149,7 @@ class Sender:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send until `stop` is set; survives backend outages by waiting and retrying."""
-        await self._ensure_group()
+        await self.ensure_group()
         try:
             while not stop.is_set():
                 try:
@@ -170,7 +170,8 @@ class Sender:
         await self._http.aclose()
         await self._limiter.close()
 
-    async def _ensure_group(self) -> None:
+    async def ensure_group(self) -> None:
+        """Create the senders' consumer group (from the start of the stream) unless it exists."""
         while True:
             try:
                 await self._context.streams.ensure_group(self._context.names.outbound, SENDER_GROUP)

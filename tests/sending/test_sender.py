@@ -1,0 +1,255 @@
+"""The sender against a provider that misbehaves, over real HTTP, on both deployments.
+
+Whatever the provider does (429 with Retry-After, 500, 503, timeouts, resets, an answer lost after
+it accepted), every message ends `sent` or `failed` with a reason, and the provider accepted each
+message at most once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from sqlalchemy import select
+
+from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.inbox.ingest import IngestEntry, apply_entries
+from messaging_whatsapp.inbox.models import Message, SenderType, SendState
+from messaging_whatsapp.migrate import upgrade_async
+from messaging_whatsapp.providers.base import DeliveryStatus, StatusUpdate
+from messaging_whatsapp.sending import service as sending_service
+from messaging_whatsapp.sending.schemas import SendMessageRequest
+from messaging_whatsapp.sending.sender import Sender, offer_messages
+from tests.fakes.http import FakeHttpServer, Fault, Reply
+from tests.fakes.meta import MetaGraphFake, graph_error
+from tests.helpers import META_PHONE_NUMBER_ID, bind, create_tenant, engine_settings, free_port
+
+TOKEN = "EAAG-test"
+
+
+@pytest.fixture
+def meta() -> MetaGraphFake:
+    return MetaGraphFake(token=TOKEN, phone_number_id=META_PHONE_NUMBER_ID)
+
+
+@pytest.fixture
+def provider(meta: MetaGraphFake) -> AsyncIterator[FakeHttpServer]:
+    with FakeHttpServer(meta, hold_seconds=2) as server:
+        yield server  # type: ignore[misc]
+
+
+@pytest.fixture(params=["embedded", "scaled"])
+async def context(
+    request: pytest.FixtureRequest, tmp_path: Path, stream_prefix: str, provider: FakeHttpServer
+) -> AsyncIterator[EngineContext]:
+    if request.param == "embedded":
+        settings = engine_settings(
+            request.getfixturevalue("fresh_sqlite_url"), None, stream_prefix, tmp_path, free_port()
+        )
+    else:
+        redis_url = request.getfixturevalue("redis_url")
+        settings = engine_settings(
+            request.getfixturevalue("fresh_postgres_url"), redis_url, stream_prefix, tmp_path, free_port()
+        )
+    settings = settings.model_copy(
+        update={
+            "meta_graph_url": f"{provider.base_url}/v23.0",
+            "send_backoff_base_seconds": 0.05,
+            "send_backoff_max_seconds": 0.2,
+            "send_outcome_grace_seconds": 1.0,
+            "rate_limits_enabled": False,
+        }
+    )
+    await upgrade_async(settings.database_url)
+    engine_context = await EngineContext.open(settings)
+    yield engine_context
+    await engine_context.close()
+    if settings.redis_url:
+        client = redis.Redis.from_url(settings.redis_url)
+        keys = list(client.scan_iter(match=f"{stream_prefix}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+async def _queue(context: EngineContext, instance_id: str, tenant_id: str, count: int) -> list[str]:
+    ids = []
+    async with context.sessions() as session, session.begin():
+        for index in range(count):
+            request = SendMessageRequest(
+                to=f"+55119876543{index:02d}",
+                instance_id=instance_id,
+                template={"name": "pedido", "parameters": [str(index)]},
+            )
+            queued = await sending_service.queue_message(
+                session, tenant_id, request, idempotency_key=None, sender_type=SenderType.SYSTEM, now=utcnow()
+            )
+            ids.append(queued.message.id)
+    await offer_messages(context, [(message_id, tenant_id) for message_id in ids])
+    return ids
+
+
+async def _messages(context: EngineContext, ids: list[str]) -> list[Message]:
+    async with context.sessions() as session:
+        return list((await session.scalars(select(Message).where(Message.id.in_(ids)))).all())
+
+
+async def _drain(
+    sender: Sender, context: EngineContext, ids: list[str], timeout: float = 20.0
+) -> list[Message]:
+    """Run the sender until every message is settled."""
+    await sender.ensure_group()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await sender.run_once(block_ms=50)
+        await sender.sweep()
+        rows = await _messages(context, ids)
+        if all(row.send_state == SendState.DONE.value for row in rows):
+            return rows
+    raise AssertionError(f"not settled: {Counter(r.send_state for r in await _messages(context, ids))}")
+
+
+async def _meta_instance(context: EngineContext) -> tuple[str, str]:
+    tenant_id = await create_tenant(context)
+    instance, _ = await bind(
+        context,
+        tenant_id,
+        provider="meta",
+        display_number="+551140028922",
+        phone_number_id=META_PHONE_NUMBER_ID,
+        access_token=TOKEN,
+        app_secret="x" * 32,
+    )
+    return tenant_id, instance.id
+
+
+def _accepted_per_message(provider: FakeHttpServer) -> Counter[str]:
+    return Counter(request.json()["biz_opaque_callback_data"] for request in provider.accepted)
+
+
+async def test_every_message_ends_sent_or_failed_and_is_accepted_at_most_once(
+    context: EngineContext, provider: FakeHttpServer
+) -> None:
+    tenant_id, instance_id = await _meta_instance(context)
+    provider.script(
+        graph_error(429, 130429, "(#130429) Rate limit hit"),
+        Reply(500, graph_error(500, 131000, "Something went wrong").body),
+        Reply(503),
+        Fault.TIMEOUT,
+        Fault.RESET,
+        Fault.LOST_ANSWER,
+        Reply(429, None, {"Retry-After": "1"}),
+    )
+    ids = await _queue(context, instance_id, tenant_id, 10)
+    sender = Sender(context, http=httpx.AsyncClient(timeout=0.5))
+    try:
+        rows = await _drain(sender, context, ids)
+    finally:
+        await sender.close()
+
+    accepted = _accepted_per_message(provider)
+    assert max(accepted.values()) == 1
+    statuses = Counter(row.status for row in rows)
+    assert set(statuses) <= {DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value}
+    for row in rows:
+        if row.status == DeliveryStatus.SENT.value:
+            assert row.provider_message_id is not None
+            assert row.sent_at is not None
+            assert accepted[row.id] == 1
+        else:
+            # The three whose fate the sender could not know: never retried, reported.
+            assert row.error_code == "unknown_outcome"
+    assert statuses[DeliveryStatus.FAILED.value] == 3
+    assert statuses[DeliveryStatus.SENT.value] == 7
+
+
+async def test_permanent_errors_fail_with_the_providers_reason(
+    context: EngineContext, provider: FakeHttpServer, meta: MetaGraphFake
+) -> None:
+    tenant_id, instance_id = await _meta_instance(context)
+    meta.fail_next(400, 132001, "(#132001) Template name does not exist in the translation")
+    [message_id] = await _queue(context, instance_id, tenant_id, 1)
+    sender = Sender(context, http=httpx.AsyncClient(timeout=2))
+    try:
+        [row] = await _drain(sender, context, [message_id])
+    finally:
+        await sender.close()
+    assert (row.status, row.error_code) == ("failed", "132001")
+    assert "Template name does not exist" in (row.error_title or "")
+    assert row.send_attempts == 1
+
+
+async def test_retries_run_out_into_the_dlq(context: EngineContext, provider: FakeHttpServer) -> None:
+    tenant_id, instance_id = await _meta_instance(context)
+    provider.script(*[Reply(503)] * context.settings.send_max_attempts)
+    [message_id] = await _queue(context, instance_id, tenant_id, 1)
+    sender = Sender(context, http=httpx.AsyncClient(timeout=2))
+    try:
+        [row] = await _drain(sender, context, [message_id])
+    finally:
+        await sender.close()
+    assert row.status == "failed"
+    assert row.send_attempts == context.settings.send_max_attempts
+    assert provider.accepted == []
+    dlq = await context.streams.info(context.names.dlq)
+    assert dlq.length == 1
+
+
+async def test_a_receipt_settles_a_send_whose_answer_was_lost(
+    context: EngineContext, provider: FakeHttpServer, meta: MetaGraphFake
+) -> None:
+    tenant_id, instance_id = await _meta_instance(context)
+    provider.script(Fault.LOST_ANSWER)
+    [message_id] = await _queue(context, instance_id, tenant_id, 1)
+    sender = Sender(context, http=httpx.AsyncClient(timeout=2))
+    try:
+        await sender.ensure_group()
+        await sender.run_once(block_ms=50)
+    finally:
+        await sender.close()
+    [(wamid, body)] = meta.sent
+    assert body["biz_opaque_callback_data"] == message_id
+    # Meta's status webhook carries our id back as biz_opaque_callback_data.
+    receipt = StatusUpdate(
+        wamid, DeliveryStatus.DELIVERED, utcnow() - timedelta(seconds=1), callback_data=message_id
+    )
+    async with context.sessions() as session, session.begin():
+        await apply_entries(
+            session,
+            [IngestEntry("receipt-1", tenant_id, instance_id, utcnow(), [receipt])],
+            context.names.events,
+        )
+    [row] = await _messages(context, [message_id])
+    assert (row.status, row.provider_message_id, row.send_state) == ("delivered", wamid, "done")
+    assert row.sent_at is not None
+
+
+async def test_a_receipt_that_overtakes_the_senders_commit_is_kept_and_applied(
+    context: EngineContext, provider: FakeHttpServer, meta: MetaGraphFake
+) -> None:
+    tenant_id, instance_id = await _meta_instance(context)
+    wamid = "wamid.early"
+    early = StatusUpdate(wamid, DeliveryStatus.READ, utcnow() - timedelta(seconds=1))
+    async with context.sessions() as session, session.begin():
+        await apply_entries(
+            session,
+            [IngestEntry("receipt-early", tenant_id, instance_id, utcnow(), [early])],
+            context.names.events,
+        )
+    meta.wamids.append(wamid)
+    [message_id] = await _queue(context, instance_id, tenant_id, 1)
+    sender = Sender(context, http=httpx.AsyncClient(timeout=2))
+    try:
+        [row] = await _drain(sender, context, [message_id])
+    finally:
+        await sender.close()
+    assert (row.provider_message_id, row.status) == (wamid, "read")
+    assert row.read_at is not None
+    assert row.delivered_at is not None
