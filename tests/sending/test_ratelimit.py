@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import redis.asyncio as redis
@@ -229,8 +230,9 @@ async def test_redis_keys_are_prefixed_expire_and_are_not_written_on_refusal(
 # --- which buckets a send and an API client use --------------------------------------------------
 
 
-def _settings(**values: object) -> Settings:
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
+def _settings(**values: Any) -> Settings:
+    """Settings from these values only (no .env file)."""
+    return Settings(_env_file=None, **values)
 
 
 def test_no_buckets_when_limits_are_lifted() -> None:
@@ -261,6 +263,19 @@ def test_a_send_takes_from_four_buckets(provider: ProviderName, instance_rate: f
     ]
     assert len({limit.key for limit in limits}) == 4
     assert all(limit.rate > 0 and limit.burst >= 1 for limit in limits)
+
+
+async def test_a_tenant_rate_below_one_a_second_still_lets_sends_through() -> None:
+    # The tenant bucket's burst follows its rate; under 1 it could never hold a whole token.
+    clock = Clock()
+    limiter = MemoryRateLimiter(clock)
+    settings = _settings(rate_limits_enabled=True, tenant_send_rate=0.5)
+    limits = send_limits(settings, ProviderName.META, "t1", "i1", "+5511987654321")
+    assert await limiter.acquire(limits) == 0.0
+    wait = await limiter.acquire(limits)
+    assert 0 < wait <= 2.0
+    clock.now += 3600.0
+    assert await limiter.acquire(limits) == 0.0
 
 
 def test_an_api_client_takes_from_one_bucket() -> None:

@@ -84,7 +84,7 @@ async def _queue(context: EngineContext, instance_id: str, tenant_id: str, count
     async with context.sessions() as session, session.begin():
         for index in range(count):
             request = SendMessageRequest(
-                to=f"+55119876543{index:02d}",
+                to=f"+5511987{index:06d}",
                 instance_id=instance_id,
                 template={"name": "pedido", "parameters": [str(index)]},
             )

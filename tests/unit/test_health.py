@@ -92,7 +92,9 @@ def test_clamp_score(score: float, clamped: float) -> None:
 
 
 def test_rates_are_percentages_and_zero_without_a_denominator() -> None:
-    view = HealthView(score=90.0, sent_today=3, delivered_today=2, read_today=1, failed_today=1, consecutive_errors=0)
+    view = HealthView(
+        score=90.0, sent_today=3, delivered_today=2, read_today=1, failed_today=1, consecutive_errors=0
+    )
     assert view.delivery_rate == 66.67
     assert view.read_rate == 50.0
     assert HealthView(90.0, 4, 4, 4, 0, 0).delivery_rate == 100.0
@@ -250,7 +252,7 @@ def test_outcome_points_and_truth() -> None:
 @pytest.fixture
 async def context(fresh_sqlite_url: str, tmp_path: Path) -> AsyncIterator[EngineContext]:
     """An engine context on a migrated SQLite file of this test's own."""
-    settings = Settings(_env_file=None, database_url=fresh_sqlite_url, data_dir=tmp_path)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database_url=fresh_sqlite_url, data_dir=tmp_path)
     context = await EngineContext.open(settings)
     yield context
     await context.close()

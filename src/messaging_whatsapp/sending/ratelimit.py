@@ -151,7 +151,8 @@ def send_limits(
     return [
         RateLimit(f"instance:{instance_id}", instance_rate, max(1.0, instance_rate)),
         RateLimit(f"pair:{instance_id}:{phone}", RECIPIENT_RATE, RECIPIENT_BURST),
-        RateLimit(f"tenant:{tenant_id}", settings.tenant_send_rate, settings.tenant_send_rate),
+        # A burst under one token would refuse every send for good (a rate below 1/s).
+        RateLimit(f"tenant:{tenant_id}", settings.tenant_send_rate, max(1.0, settings.tenant_send_rate)),
         RateLimit(f"recipient:{tenant_id}:{phone}", RECIPIENT_RATE, RECIPIENT_BURST),
     ]
 
