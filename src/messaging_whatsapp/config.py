@@ -56,9 +56,9 @@ class Settings(BaseSettings):
     send_outcome_grace_seconds: float = 120.0
     # Rate limits: off only for load tests.
     rate_limits_enabled: bool = True
-    tenant_send_rate: float = 200.0
-    api_rate_per_client: float = 50.0
-    api_burst_per_client: float = 100.0
+    tenant_send_rate: float = Field(default=200.0, gt=0)
+    api_rate_per_client: float = Field(default=50.0, gt=0)
+    api_burst_per_client: float = Field(default=100.0, ge=1)
 
     # The simulator provider's behaviour.
     simulator_failure_rate: float = Field(default=0.02, ge=0, le=1)

@@ -124,3 +124,11 @@ def test_threshold_is_exact(threshold: int) -> None:
         assert _state(breaker) is BreakerState.CLOSED
     breaker.record_failure(float(threshold))
     assert _state(breaker) is BreakerState.OPEN
+
+
+def test_a_late_failure_while_open_does_not_restart_the_cooldown() -> None:
+    breaker = _opened(threshold=3, cooldown=10.0)
+    opened_until = breaker.retry_at(100.0)
+    breaker.record_failure(105.0)  # a send that left before the breaker opened
+    assert breaker.retry_at(105.0) == opened_until == 110.0
+    assert _state(breaker) is BreakerState.OPEN

@@ -151,7 +151,9 @@ def login_account(
     api_url = _clean_url(login.api_url)
     missing: list[str] = []
     if api_url is None:
-        missing.append("--api-url" + (" (or EVOLUTION_API_URL)" if provider is ProviderName.EVOLUTION else ""))
+        missing.append(
+            "--api-url" + (" (or EVOLUTION_API_URL)" if provider is ProviderName.EVOLUTION else "")
+        )
     if provider is ProviderName.EVOLUTION and not login.api_key:
         missing.append("--api-key (or EVOLUTION_API_KEY)")
     if provider is ProviderName.WUZAPI and not login.admin_token:
@@ -163,7 +165,10 @@ def login_account(
             display_number=display_number, api_url=api_url, instance_name=instance_name, api_key=login.api_key
         )
     return SenderAccount(
-        display_number=display_number, api_url=api_url, instance_name=instance_name, auth_token=login.admin_token
+        display_number=display_number,
+        api_url=api_url,
+        instance_name=instance_name,
+        auth_token=login.admin_token,
     )
 
 
@@ -192,7 +197,9 @@ async def create_instance(
     gateway = gateway_for(provider)
     instance_name = (instance_name or "").strip()
     if not instance_name:
-        flag = "--instance-name" + (" (or EVOLUTION_INSTANCE_NAME)" if provider is ProviderName.EVOLUTION else "")
+        flag = "--instance-name" + (
+            " (or EVOLUTION_INSTANCE_NAME)" if provider is ProviderName.EVOLUTION else ""
+        )
         raise InvalidInput(f"{provider.value} needs {flag}")
     account = login_account(provider, login, instance_name=instance_name, display_number=display_number)
     bind = InstanceBind(

@@ -61,6 +61,9 @@ class CircuitBreaker:
 
     def record_failure(self, now: float) -> None:
         """A send failed for a reason that says the provider or number is in trouble."""
+        if self.state is BreakerState.OPEN:
+            # A send that left before the breaker opened: the cooldown already runs.
+            return
         if self.state is BreakerState.HALF_OPEN:
             self._open(now, min(self.max_cooldown, max(self.cooldown, self.current_cooldown * 2)))
             return

@@ -42,6 +42,10 @@ class RateLimiter(Protocol):
 class MemoryRateLimiter:
     """Buckets in this process's memory (the embedded deployment runs one process)."""
 
+    MAX_BUCKETS = 100_000
+    # Longer than the slowest bucket takes to refill (a recipient's: 5 tokens at 1 per 6 s).
+    IDLE_SECONDS = 3600.0
+
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}
@@ -58,7 +62,15 @@ class MemoryRateLimiter:
             return wait
         for limit, level in zip(limits, levels, strict=True):
             self._buckets[limit.key] = (level - 1.0, now)
+        if len(self._buckets) > self.MAX_BUCKETS:
+            self._forget_idle(now)
         return 0.0
+
+    def _forget_idle(self, now: float) -> None:
+        """Drop buckets idle long enough to be full again (one per recipient would grow forever)."""
+        idle = [key for key, (_, updated) in self._buckets.items() if now - updated > self.IDLE_SECONDS]
+        for key in idle:
+            del self._buckets[key]
 
     def _level(self, limit: RateLimit, now: float) -> float:
         tokens, updated = self._buckets.get(limit.key, (limit.burst, now))

@@ -265,15 +265,6 @@ class Sender:
         reason = unavailable_reason(instance, now)
         if reason is not None:
             return self._failure(claim, SendError(ErrorClass.RETRY, "instance_unavailable", reason))
-        breaker = self._breaker(instance.id)
-        if not breaker.allow(time.monotonic()):
-            wait = breaker.retry_at(time.monotonic()) - time.monotonic()
-            return _Outcome(
-                claim,
-                SendState.WAITING,
-                next_attempt_at=now + timedelta(seconds=max(wait, 0.1)),
-                deferred=True,
-            )
         provider = ProviderName(instance.provider)
         limits = send_limits(self._settings, provider, instance.tenant_id, instance.id, claim.phone)
         wait = await self._limiter.acquire(limits)
@@ -283,6 +274,13 @@ class Sender:
         if wait > 0:
             return _Outcome(
                 claim, SendState.WAITING, next_attempt_at=now + timedelta(seconds=wait), deferred=True
+            )
+        # Asked last, so a probe the breaker lets through always reaches the provider and reports.
+        breaker = self._breaker(instance.id)
+        if not breaker.allow(time.monotonic()):
+            retry_in = max(breaker.retry_at(time.monotonic()) - time.monotonic(), 0.1)
+            return _Outcome(
+                claim, SendState.WAITING, next_attempt_at=now + timedelta(seconds=retry_in), deferred=True
             )
         return await self._send(claim, provider, breaker)
 
@@ -296,8 +294,12 @@ class Sender:
         except SendError as error:
             if error.error_class in BREAKER_ERRORS:
                 breaker.record_failure(time.monotonic())
+            else:
+                # The provider answered: it is up, whatever it thought of this message.
+                breaker.record_success()
             return self._failure(claim, error)
         except Exception:
+            breaker.record_failure(time.monotonic())
             # A bug between sending and reading the answer: the request may have gone.
             logger.exception("provider %s raised while sending message %s", provider.value, claim.message.id)
             unexpected = SendError(
