@@ -78,10 +78,13 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
     if role in (Role.ALL, Role.WEBHOOK):
         # First in line: matched before any of the API's routers (the hot path).
         app.router.routes[:0] = webhooks_api.routes
+        # The simulator stands in for a provider: reachable wherever PUBLIC_URL points.
+        app.include_router(simulator_api.router)
     if role in (Role.ALL, Role.API):
         app.include_router(tenancy_api.router)
         app.include_router(instances_api.router)
         app.include_router(inbox_api.router)
         app.include_router(sending_api.router)
-        app.include_router(simulator_api.router)
+        if role is Role.API:
+            app.include_router(simulator_api.router)
     return app
