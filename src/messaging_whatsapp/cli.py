@@ -31,6 +31,7 @@ from messaging_whatsapp.context import EngineContext, settle_garbage_collector
 from messaging_whatsapp.crypto import CredentialsError
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import EngineError, InvalidInput, NotFound
+from messaging_whatsapp.gateway_cli import register as register_gateway_commands
 from messaging_whatsapp.inbox import service as inbox_service
 from messaging_whatsapp.inbox.models import Message, SenderType
 from messaging_whatsapp.inbox.schemas import MessageItem
@@ -667,6 +668,9 @@ def _status_table(rows: list[Message]) -> Table:
 
 def _clock(at: datetime | None) -> str:
     return at.strftime("%H:%M:%S") if at else ""
+
+
+register_gateway_commands(app)
 
 
 def main() -> None:

@@ -160,6 +160,8 @@ def login_account(
         missing.append("--admin-token")
     if missing or api_url is None:
         raise InvalidInput(f"{provider.value} needs {', '.join(missing)}")
+    if not api_url.lower().startswith(("http://", "https://")):
+        raise InvalidInput(f"--api-url must start with http:// or https:// (got {api_url!r})")
     if provider is ProviderName.EVOLUTION:
         return SenderAccount(
             display_number=display_number, api_url=api_url, instance_name=instance_name, api_key=login.api_key
