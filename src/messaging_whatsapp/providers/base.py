@@ -197,6 +197,10 @@ class InstanceSecrets:
     verify_token: str | None = None
 
 
+# The header carrying an instance's webhook secret, for gateways that can set custom headers.
+WEBHOOK_SECRET_HEADER = "x-webhook-secret"
+
+
 class PayloadError(ValueError):
     """The body is not a usable payload of this provider (malformed or wrong shape)."""
 

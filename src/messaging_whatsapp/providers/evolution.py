@@ -18,6 +18,7 @@ from typing import Any
 
 from messaging_whatsapp.providers import jid
 from messaging_whatsapp.providers.base import (
+    WEBHOOK_SECRET_HEADER,
     ConnectionState,
     ConnectionUpdate,
     DeliveryStatus,
@@ -56,7 +57,6 @@ _SOURCE = "Evolution"
 
 # Event names are dotted lowercase ("messages.upsert", "group-participants.update"); "call" has no dot.
 _EVENT_NAME = re.compile(r"[a-z][a-z0-9_-]*(?:\.[a-z0-9_-]+)*")
-_SECRET_HEADER = "x-webhook-secret"
 _BEARER = "bearer "
 
 # renderStatus.ts: Baileys' numeric WAMessageStatus → the strings Evolution sends.
@@ -466,7 +466,7 @@ class EvolutionProvider:
         # Evaluate every check (no short-circuit) so timing does not reveal which one matched.
         checks = [
             secret_matches(request.path_secret, secret),
-            secret_matches(request.headers.get(_SECRET_HEADER), secret),
+            secret_matches(request.headers.get(WEBHOOK_SECRET_HEADER), secret),
             secret_matches(bearer, secret),
             # The envelope's apikey is null unless the instance exposes it.
             secret_matches(json_str(request.body, "apikey"), secrets.api_key),

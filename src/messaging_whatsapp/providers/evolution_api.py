@@ -28,6 +28,7 @@ import httpx
 
 from messaging_whatsapp.providers import jid
 from messaging_whatsapp.providers.base import (
+    WEBHOOK_SECRET_HEADER,
     ConnectChallenge,
     ConnectionState,
     ErrorClass,
@@ -43,7 +44,6 @@ from messaging_whatsapp.providers.base import (
 from messaging_whatsapp.providers.http import http_error_class, json_body, request, retry_after
 
 # The header our webhook receiver checks (EvolutionProvider.verify reads the same name).
-WEBHOOK_SECRET_HEADER = "x-webhook-secret"
 # What the receiver needs: messages in and echoed, receipts, session state, QR codes.
 WEBHOOK_EVENTS = ("MESSAGES_UPSERT", "MESSAGES_UPDATE", "SEND_MESSAGE", "CONNECTION_UPDATE", "QRCODE_UPDATED")
 INTEGRATION = "WHATSAPP-BAILEYS"

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs
 
 from messaging_whatsapp.providers import jid
 from messaging_whatsapp.providers.base import (
+    WEBHOOK_SECRET_HEADER,
     ConnectionState,
     ConnectionUpdate,
     DeliveryStatus,
@@ -61,7 +62,6 @@ _SOURCE = "WuzAPI"
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 _SIGNATURE_HEADER = "x-hmac-signature"
-_SECRET_HEADER = "x-webhook-secret"
 # Form fields that travel next to jsonData rather than inside it.
 _FORM_ROUTING_FIELDS = ("instanceName", "userID", "token")
 
@@ -496,7 +496,7 @@ class WuzapiProvider:
         # Evaluate both checks (no short-circuit) so timing does not reveal which one matched.
         checks = [
             secret_matches(request.path_secret, secrets.webhook_secret),
-            secret_matches(request.headers.get(_SECRET_HEADER), secrets.webhook_secret),
+            secret_matches(request.headers.get(WEBHOOK_SECRET_HEADER), secrets.webhook_secret),
         ]
         return any(checks)
 

@@ -27,6 +27,7 @@ from sqlalchemy import Table, bindparam, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp import metrics
+from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.inbox.ingest import PublishedEvent, apply_orphan_receipts, write_outbox
@@ -459,7 +460,9 @@ class Sender:
         return len(settled)
 
 
-def sender_account(instance: WhatsAppInstance, credentials: dict[str, str], settings: Any) -> SenderAccount:
+def sender_account(
+    instance: WhatsAppInstance, credentials: dict[str, str], settings: Settings
+) -> SenderAccount:
     """What a provider needs to send as this instance."""
     provider = ProviderName(instance.provider)
     api_url = {
