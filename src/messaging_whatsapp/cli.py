@@ -36,7 +36,7 @@ from messaging_whatsapp.inbox import service as inbox_service
 from messaging_whatsapp.inbox.models import Message, SenderType
 from messaging_whatsapp.inbox.schemas import MessageItem
 from messaging_whatsapp.instances import service as instances_service
-from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
 from messaging_whatsapp.instances.schemas import BoundInstance, InstanceBind, InstanceItem
 from messaging_whatsapp.phones import InvalidPhone, canonical_phone
 from messaging_whatsapp.providers.base import DeliveryStatus, ProviderName
@@ -265,6 +265,47 @@ def list_bindings(
             str(item.msgs_sent_today),
         )
     stdout.print(table)
+
+
+def _set_status(instance_id: str, status: InstanceStatus) -> InstanceItem:
+    async def work(context: EngineContext) -> InstanceItem:
+        resolved = await context.resolver.by_id(instance_id)
+        if resolved is None:
+            raise NotFound(f"instance {instance_id} not found")
+
+        async def change(session: AsyncSession) -> InstanceItem:
+            instance = await instances_service.set_instance_status(
+                session, resolved.tenant_id, instance_id, status
+            )
+            return InstanceItem.of(instance, utcnow())
+
+        return await _in_session(context, change)
+
+    return _run(work)
+
+
+@app.command("pause-instance")
+def pause_instance(
+    instance_id: Annotated[str, typer.Argument(help="The instance to pause.")], as_json: JsonOption = False
+) -> None:
+    """Stop sending through an instance until it is resumed."""
+    item = _set_status(instance_id, InstanceStatus.PAUSED)
+    if as_json:
+        _print_json(item.model_dump(mode="json"))
+        return
+    stdout.print(f"instance {item.id} ({item.display_number}) is {item.status}")
+
+
+@app.command("resume-instance")
+def resume_instance(
+    instance_id: Annotated[str, typer.Argument(help="The instance to resume.")], as_json: JsonOption = False
+) -> None:
+    """Send through an instance again, e.g. once the provider's refusal that paused it is fixed."""
+    item = _set_status(instance_id, InstanceStatus.ACTIVE)
+    if as_json:
+        _print_json(item.model_dump(mode="json"))
+        return
+    stdout.print(f"instance {item.id} ({item.display_number}) is {item.status}")
 
 
 @app.command("list-conversations")

@@ -12,6 +12,7 @@ from messaging_whatsapp.automation.models import OptOut
 from messaging_whatsapp.db import new_id
 from messaging_whatsapp.inbox.models import Message
 from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.tenancy import service as tenancy_service
 from tests.e2e.conftest import RunningEngine
 from tests.helpers import bind_example_numbers, create_tenant, create_user, wait_until
 
@@ -215,3 +216,33 @@ async def test_the_api_limits_each_client_with_retry_after(engine: RunningEngine
     assert {r.status_code for r in responses} == {404, 429}
     assert all(int(r.headers["retry-after"]) >= 1 for r in limited)
     assert {r.json()["error"]["code"] for r in limited} == {"rate_limited"}
+
+
+async def test_an_admin_pauses_and_resumes_an_instance_and_an_agent_may_not(engine: RunningEngine) -> None:
+    numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
+    admin = await _headers(engine, numbers.tenant_id)
+    async with engine.context.sessions() as session, session.begin():
+        await tenancy_service.create_user(
+            session, numbers.tenant_id, "bia@loja.com.br", "s3cret-pass", "agent"
+        )
+    login = await engine.http.post(
+        "/api/v1/auth/login", json={"email": "bia@loja.com.br", "password": "s3cret-pass"}
+    )
+    agent = {"authorization": f"Bearer {login.json()['access_token']}"}
+    path = f"/api/v1/instances/{numbers.simulator.id}"
+
+    refused = await engine.http.post(f"{path}/pause", headers=agent)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "forbidden")
+
+    paused = await engine.http.post(f"{path}/pause", headers=admin)
+    assert (paused.status_code, paused.json()["status"], paused.json()["can_send"]) == (200, "paused", False)
+    body = {"to": "+5511987654321", "instance_id": numbers.simulator.id, "text": "Olá"}
+    blocked = await engine.http.post("/api/v1/messages", json=body, headers=admin)
+    assert (blocked.status_code, blocked.json()["error"]["code"]) == (409, "instance_unavailable")
+
+    resumed = await engine.http.post(f"{path}/resume", headers=admin)
+    assert (resumed.status_code, resumed.json()["status"]) == (200, "active")
+    assert (await engine.http.post("/api/v1/messages", json=body, headers=admin)).status_code == 202
+
+    other = await _headers(engine, await create_tenant(engine.context, "Outra"), "caio@outra.com.br")
+    assert (await engine.http.post(f"{path}/pause", headers=other)).status_code == 404

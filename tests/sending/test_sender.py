@@ -7,6 +7,7 @@ message at most once.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -18,10 +19,14 @@ import pytest
 import redis
 from sqlalchemy import select
 
+from messaging_whatsapp.automation.models import OptOut
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.errors import Conflict
 from messaging_whatsapp.inbox.ingest import IngestEntry, apply_entries
 from messaging_whatsapp.inbox.models import Message, SenderType, SendState
+from messaging_whatsapp.instances import service as instances_service
+from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
 from messaging_whatsapp.migrate import upgrade_async
 from messaging_whatsapp.providers.base import DeliveryStatus, StatusUpdate
 from messaging_whatsapp.sending import service as sending_service
@@ -253,3 +258,86 @@ async def test_a_receipt_that_overtakes_the_senders_commit_is_kept_and_applied(
     assert (row.provider_message_id, row.status) == (wamid, "read")
     assert row.read_at is not None
     assert row.delivered_at is not None
+
+
+async def _events(context: EngineContext) -> list[dict[str, str]]:
+    streams, stream = context.streams, context.names.events
+    await streams.ensure_group(stream, "test-reader")
+    return [entry.fields for entry in await streams.read(stream, "test-reader", "t1", 1000, 0)]
+
+
+async def test_a_recipient_who_blocked_the_business_is_opted_out_everywhere(
+    context: EngineContext, provider: FakeHttpServer, meta: MetaGraphFake
+) -> None:
+    tenant_id, instance_id = await _meta_instance(context)
+    meta.fail_next(400, 131050, "Unable to deliver the message. This recipient has chosen to stop")
+    [message_id] = await _queue(context, instance_id, tenant_id, 1)
+    sender = Sender(context, http=httpx.AsyncClient(timeout=2))
+    try:
+        [row] = await _drain(sender, context, [message_id])
+    finally:
+        await sender.close()
+
+    assert (row.status, row.error_code) == ("failed", "131050")
+    async with context.sessions() as session:
+        record = await session.scalar(select(OptOut).where(OptOut.tenant_id == tenant_id))
+        assert record is not None
+        assert (record.phone, record.reason) == ("+5511987000000", "provider:131050")
+        with pytest.raises(Conflict, match="opted out"):
+            await sending_service.queue_message(
+                session,
+                tenant_id,
+                SendMessageRequest(to="+5511987000000", instance_id=instance_id, text="oi"),
+                idempotency_key=None,
+                sender_type=SenderType.SYSTEM,
+                now=utcnow(),
+            )
+    opted_out = [e for e in await _events(context) if e["event_type"] == "whatsapp_customer_opted_out"]
+    assert len(opted_out) == 1
+    assert json.loads(opted_out[0]["payload"])["reason"] == "provider:131050"
+
+
+async def test_a_number_the_provider_refuses_is_paused_once_and_announced(
+    context: EngineContext, provider: FakeHttpServer
+) -> None:
+    tenant_id = await create_tenant(context)
+    instance, _ = await bind(
+        context,
+        tenant_id,
+        provider="meta",
+        display_number="+551140028922",
+        phone_number_id=META_PHONE_NUMBER_ID,
+        access_token="EAAG-revoked",
+        app_secret="x" * 32,
+    )
+    ids = await _queue(context, instance.id, tenant_id, 3)
+    sender = Sender(context, http=httpx.AsyncClient(timeout=2))
+    try:
+        rows = await _drain(sender, context, ids)
+    finally:
+        await sender.close()
+
+    assert {(row.status, row.error_code) for row in rows} == {("failed", "190")}
+    async with context.sessions() as session:
+        paused = await session.get(WhatsAppInstance, instance.id)
+        assert paused is not None
+        assert paused.status == InstanceStatus.PAUSED.value
+        assert "190" in (paused.last_error or "")
+        with pytest.raises(Conflict, match="paused"):
+            await sending_service.queue_message(
+                session,
+                tenant_id,
+                SendMessageRequest(to="+5511987000009", instance_id=instance.id, text="oi"),
+                idempotency_key=None,
+                sender_type=SenderType.SYSTEM,
+                now=utcnow(),
+            )
+    announcements = [e for e in await _events(context) if e["event_type"] == "whatsapp_instance_paused"]
+    assert len(announcements) == 1
+    assert json.loads(announcements[0]["payload"])["error"]["code"] == "190"
+
+    async with context.sessions() as session, session.begin():
+        resumed = await instances_service.set_instance_status(
+            session, tenant_id, instance.id, InstanceStatus.ACTIVE
+        )
+        assert (resumed.status, resumed.consecutive_errors) == ("active", 0)

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.context import EngineContext
-from messaging_whatsapp.errors import Unauthorized
+from messaging_whatsapp.errors import Forbidden, Unauthorized
 from messaging_whatsapp.tenancy.service import (
     API_KEY_PREFIX,
     Principal,
@@ -54,3 +54,13 @@ async def get_principal(request: Request, context: Context, session: DbSession) 
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_admin(principal: CurrentPrincipal) -> Principal:
+    """The caller, who must be an admin of the tenant."""
+    if principal.role != "admin":
+        raise Forbidden("this needs the admin role")
+    return principal
+
+
+AdminPrincipal = Annotated[Principal, Depends(get_admin)]

@@ -22,10 +22,13 @@ class OptOutCandidate:
     contact_id: str
     phone: str
     instance_id: str
-    keyword: str
+    keyword: str | None
     text: str | None
-    provider_message_id: str
+    provider_message_id: str | None
     at: datetime
+    # "keyword" when the person wrote it; "provider:<code>" when the provider refused to deliver
+    # because the person blocked or unsubscribed (Meta 131050, Twilio 21610 / 63014).
+    reason: str = "keyword"
 
 
 async def apply_optouts(session: AsyncSession, candidates: list[OptOutCandidate]) -> list[OptOutCandidate]:
@@ -58,7 +61,7 @@ async def _record(session: AsyncSession, candidate: OptOutCandidate) -> None:
         keyword=candidate.keyword,
         original_text=candidate.text,
         provider_message_id=candidate.provider_message_id,
-        reason="keyword",
+        reason=candidate.reason[:32],
         created_at=now,
         updated_at=now,
     )

@@ -581,6 +581,11 @@ async def _apply_optout_keywords(
         return []
     opted_out = await apply_optouts(session, candidates)
     result.opt_outs += len(opted_out)
+    return optout_events(opted_out)
+
+
+def optout_events(opted_out: list[OptOutCandidate]) -> list[PublishedEvent]:
+    """`whatsapp_customer_opted_out` for each person who newly opted out."""
     return [
         PublishedEvent(
             type="whatsapp_customer_opted_out",
@@ -589,7 +594,7 @@ async def _apply_optout_keywords(
                 "phone": candidate.phone,
                 "contact_id": candidate.contact_id,
                 "instance_id": candidate.instance_id,
-                "reason": "keyword",
+                "reason": candidate.reason,
                 "keyword": candidate.keyword,
             },
         )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from messaging_whatsapp.api.deps import CurrentPrincipal, DbSession
+from messaging_whatsapp.api.deps import AdminPrincipal, CurrentPrincipal, DbSession
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.instances import service
+from messaging_whatsapp.instances.models import InstanceStatus
 from messaging_whatsapp.instances.schemas import InstanceItem
 from messaging_whatsapp.pagination import Page
 
@@ -24,3 +25,21 @@ async def list_instances(session: DbSession, principal: CurrentPrincipal) -> Pag
 async def get_instance(instance_id: str, session: DbSession, principal: CurrentPrincipal) -> InstanceItem:
     """One instance of the tenant."""
     return InstanceItem.of(await service.get_instance(session, principal.tenant_id, instance_id), utcnow())
+
+
+@router.post("/{instance_id}/pause")
+async def pause_instance(instance_id: str, session: DbSession, principal: AdminPrincipal) -> InstanceItem:
+    """Stop sending through the instance until it is resumed (messages wait, then fail)."""
+    instance = await service.set_instance_status(
+        session, principal.tenant_id, instance_id, InstanceStatus.PAUSED
+    )
+    return InstanceItem.of(instance, utcnow())
+
+
+@router.post("/{instance_id}/resume")
+async def resume_instance(instance_id: str, session: DbSession, principal: AdminPrincipal) -> InstanceItem:
+    """Send through the instance again (after the provider's refusal was fixed)."""
+    instance = await service.set_instance_status(
+        session, principal.tenant_id, instance_id, InstanceStatus.ACTIVE
+    )
+    return InstanceItem.of(instance, utcnow())

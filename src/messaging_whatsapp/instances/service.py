@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -16,7 +16,7 @@ from messaging_whatsapp.config import Settings
 from messaging_whatsapp.crypto import Cipher
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound
-from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
 from messaging_whatsapp.instances.schemas import InstanceBind
 from messaging_whatsapp.phones import InvalidPhone, canonical_phone
 from messaging_whatsapp.providers.base import ConnectionState, InstanceSecrets, ProviderName
@@ -133,6 +133,38 @@ async def get_instance(session: AsyncSession, tenant_id: str, instance_id: str) 
     if instance is None:
         raise NotFound(f"instance {instance_id} not found")
     return instance
+
+
+async def set_instance_status(
+    session: AsyncSession, tenant_id: str, instance_id: str, status: InstanceStatus
+) -> WhatsAppInstance:
+    """Pause, resume or deactivate the tenant's instance (an operator's decision)."""
+    instance = await get_instance(session, tenant_id, instance_id)
+    instance.status = status.value
+    if status is InstanceStatus.ACTIVE:
+        # Resuming is the operator saying the trouble is fixed: start counting errors afresh.
+        instance.consecutive_errors = 0
+    instance.updated_at = utcnow()
+    await session.flush()
+    return instance
+
+
+async def pause_instances(session: AsyncSession, reasons: dict[str, str], now: datetime) -> list[str]:
+    """Pause active instances the provider refused to serve (blocked, logged out, bad token).
+
+    Returns the ids that were active until now, so each pause is announced once.
+    """
+    paused = []
+    for instance_id, reason in sorted(reasons.items()):
+        changed = await session.scalar(
+            update(WhatsAppInstance)
+            .where(WhatsAppInstance.id == instance_id, WhatsAppInstance.status == InstanceStatus.ACTIVE.value)
+            .values(status=InstanceStatus.PAUSED.value, last_error=reason, last_error_at=now, updated_at=now)
+            .returning(WhatsAppInstance.id)
+        )
+        if changed is not None:
+            paused.append(instance_id)
+    return paused
 
 
 @dataclass(frozen=True, slots=True)

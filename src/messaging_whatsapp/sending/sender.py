@@ -27,14 +27,15 @@ from sqlalchemy import Table, bindparam, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp import metrics
+from messaging_whatsapp.automation.service import OptOutCandidate, apply_optouts
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
-from messaging_whatsapp.inbox.ingest import PublishedEvent, apply_orphan_receipts, write_outbox
+from messaging_whatsapp.inbox.ingest import PublishedEvent, apply_orphan_receipts, optout_events, write_outbox
 from messaging_whatsapp.inbox.models import Contact, Message, SenderType, SendState
 from messaging_whatsapp.instances.health import Outcomes, record_outcomes, unavailable_reason
 from messaging_whatsapp.instances.models import WhatsAppInstance
-from messaging_whatsapp.instances.service import decrypt_credentials, webhook_url
+from messaging_whatsapp.instances.service import decrypt_credentials, pause_instances, webhook_url
 from messaging_whatsapp.providers.base import (
     STATUS_RANK,
     DeliveryStatus,
@@ -363,6 +364,8 @@ class Sender:
             await _record_waiting(session, [o for o in outcomes if o.state is SendState.WAITING])
             await _record_unknown(session, [o for o in outcomes if o.state is SendState.UNKNOWN], now)
             await record_outcomes(session, _health(outcomes), now)
+            published += await _opt_out_refused(session, outcomes, now)
+            published += await _pause_refused_instances(session, outcomes, now)
             outbox_ids = await write_outbox(session, published, self._context.names.events)
         await relay_outbox(self._context, outbox_ids)
         for outcome in outcomes:
@@ -650,6 +653,65 @@ async def _record_unknown(session: AsyncSession, outcomes: list[_Outcome], now: 
         .where(m.id.in_([o.claim.message.id for o in outcomes]), m.send_state == SendState.CLAIMED.value)
         .values(send_state=SendState.UNKNOWN.value, claimed_at=now, updated_at=now)
     )
+
+
+async def _opt_out_refused(
+    session: AsyncSession, outcomes: list[_Outcome], now: datetime
+) -> list[PublishedEvent]:
+    """The provider says the person blocked or unsubscribed: honour it as an opt-out everywhere."""
+    candidates = [
+        OptOutCandidate(
+            tenant_id=o.claim.message.tenant_id,
+            contact_id=o.claim.message.contact_id,
+            phone=o.claim.phone,
+            instance_id=o.claim.instance.id,
+            keyword=None,
+            text=None,
+            provider_message_id=None,
+            at=now,
+            reason=f"provider:{o.error.code}",
+        )
+        for o in outcomes
+        if o.error is not None and o.error.error_class is ErrorClass.OPT_OUT
+    ]
+    if not candidates:
+        return []
+    return optout_events(await apply_optouts(session, candidates))
+
+
+async def _pause_refused_instances(
+    session: AsyncSession, outcomes: list[_Outcome], now: datetime
+) -> list[PublishedEvent]:
+    """The provider refuses the number itself (blocked, logged out, bad token): pause it, alert."""
+    refusals: dict[str, tuple[_Claim, SendError]] = {}
+    for outcome in outcomes:
+        if outcome.error is not None and outcome.error.error_class is ErrorClass.PAUSE_CHANNEL:
+            refusals[outcome.claim.instance.id] = (outcome.claim, outcome.error)
+    if not refusals:
+        return []
+    reasons = {instance_id: str(error)[:500] for instance_id, (_, error) in refusals.items()}
+    published = []
+    for instance_id in await pause_instances(session, reasons, now):
+        claim, error = refusals[instance_id]
+        logger.error(
+            "instance %s (%s) paused: the provider refused it: %s; resume it once fixed",
+            instance_id,
+            claim.instance.display_number,
+            error,
+        )
+        published.append(
+            PublishedEvent(
+                "whatsapp_instance_paused",
+                claim.instance.tenant_id,
+                {
+                    "instance_id": instance_id,
+                    "display_number": claim.instance.display_number,
+                    "reason": "provider_refused",
+                    "error": {"code": error.code, "title": error.title},
+                },
+            )
+        )
+    return published
 
 
 def _health(outcomes: list[_Outcome]) -> dict[str, Outcomes]:
