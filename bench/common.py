@@ -1,4 +1,4 @@
-"""Shared set-up for benchmarks: a scratch PostgreSQL database and the machine's description."""
+"""Shared set-up for benchmarks: a scratch PostgreSQL database, server processes, wrk, the machine."""
 
 from __future__ import annotations
 
@@ -6,13 +6,20 @@ import asyncio
 import concurrent.futures
 import os
 import platform
+import re
+import signal
+import socket
 import subprocess
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
+import httpx
 
 from messaging_whatsapp import migrate
 
@@ -73,3 +80,79 @@ def machine() -> str:
 def today() -> str:
     """The date in ISO form."""
     return datetime.now(UTC).date().isoformat()
+
+
+@dataclass
+class LoadResult:
+    """What wrk measured."""
+
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve(command: list[str], env: dict[str, str], port: int, probe: str) -> subprocess.Popen[bytes]:
+    """Start a server process and wait until `probe` answers 200."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}{probe}", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"server did not start: {command}")
+
+
+def wrk(url: str, script: Path, duration: int, connections: int) -> LoadResult:
+    """Run wrk (two threads) with a Lua script for `duration` seconds."""
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url]
+    return _parse_wrk(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+
+
+def wrk_until(
+    url: str, script: Path, connections: int, args: Sequence[str], finished: Callable[[], bool]
+) -> LoadResult:
+    """Run wrk until `finished()` says the script's work is done (wrk reports on SIGINT).
+
+    `args` reach the script's init(). Its requests per second count the whole run, idle end included.
+    """
+    command = ["wrk", "-t2", f"-c{connections}", "-d1h", "--latency", "-s", str(script), url, "--", *args]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while process.poll() is None and not finished():
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    output, errors = process.communicate(timeout=30)
+    if "Requests/sec" not in output:
+        raise RuntimeError(f"wrk failed: {errors or output}")
+    return _parse_wrk(output)
+
+
+def _parse_wrk(output: str) -> LoadResult:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    if socket_errors:
+        errors += sum(int(n) for n in socket_errors.groups())
+    return LoadResult(rps, _percentile(output, "50%"), _percentile(output, "99%"), errors, total)
+
+
+def _percentile(output: str, label: str) -> float:
+    match = re.search(rf"^\s+{re.escape(label)}\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    if match is None:
+        return float("nan")
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value

@@ -6,21 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import redis
 from tests.helpers import META_APP_SECRET, example, meta_signature
 
-from bench.common import REDIS_URL, scratch_database
+from bench.common import REDIS_URL, LoadResult, free_port, scratch_database, serve, wrk
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.instances import service as instances_service
@@ -30,25 +25,6 @@ from messaging_whatsapp.tenancy import service as tenancy_service
 CONNECTIONS = 64
 DURATION_S = 15
 BODIES = 1000
-
-
-@dataclass
-class LoadResult:
-    """What wrk measured."""
-
-    requests_per_s: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    requests: int
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _bind(settings: Settings) -> str:
@@ -117,51 +93,11 @@ def _lua_requests(evolution_path: str, bare: bool) -> str:
     return "\n".join(lines)
 
 
-def _wrk(url: str, script: Path, duration: int) -> LoadResult:
-    output = subprocess.run(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    errors = int(non_2xx.group(1)) if non_2xx else 0
-    if socket_errors:
-        errors += sum(int(n) for n in socket_errors.groups())
-    return LoadResult(rps, _percentile(output, "50%"), _percentile(output, "99%"), errors, total)
-
-
-def _percentile(output: str, label: str) -> float:
-    match = re.search(rf"^\s+{re.escape(label)}\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
-    if match is None:
-        return float("nan")
-    value, unit = float(match.group(1)), match.group(2)
-    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-
-def _serve(command: list[str], env: dict[str, str], port: int, probe: str) -> subprocess.Popen[bytes]:
-    """Start a server process and wait until `probe` answers 200."""
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}{probe}", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"server did not start: {command}")
-
-
 def run(duration: int = DURATION_S) -> dict[str, LoadResult]:
     """Run both loads and return their results."""
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
     with scratch_database() as database_url, tempfile.TemporaryDirectory() as tmp:
-        port, bare_port = _free_port(), _free_port()
+        port, bare_port = free_port(), free_port()
         env = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -185,7 +121,7 @@ def run(duration: int = DURATION_S) -> dict[str, LoadResult]:
             scripts[name] = Path(tmp) / f"{name}.lua"
             scripts[name].write_text(_lua_requests(evolution_path, bare))
         results = {}
-        server = _serve(
+        server = serve(
             [
                 sys.executable,
                 "-m",
@@ -201,12 +137,14 @@ def run(duration: int = DURATION_S) -> dict[str, LoadResult]:
             "/healthz",
         )
         try:
-            _wrk(f"http://127.0.0.1:{port}", scripts["webhook"], 3)  # warm-up: caches, connections
-            results["webhook"] = _wrk(f"http://127.0.0.1:{port}", scripts["webhook"], duration)
+            wrk(
+                f"http://127.0.0.1:{port}", scripts["webhook"], 3, CONNECTIONS
+            )  # warm-up: caches, connections
+            results["webhook"] = wrk(f"http://127.0.0.1:{port}", scripts["webhook"], duration, CONNECTIONS)
         finally:
             server.terminate()
             server.wait(timeout=20)
-        bare_server = _serve(
+        bare_server = serve(
             [
                 sys.executable,
                 "-m",
@@ -223,8 +161,8 @@ def run(duration: int = DURATION_S) -> dict[str, LoadResult]:
             "/docs",
         )
         try:
-            _wrk(f"http://127.0.0.1:{bare_port}", scripts["bare"], 3)
-            results["bare"] = _wrk(f"http://127.0.0.1:{bare_port}", scripts["bare"], duration)
+            wrk(f"http://127.0.0.1:{bare_port}", scripts["bare"], 3, CONNECTIONS)
+            results["bare"] = wrk(f"http://127.0.0.1:{bare_port}", scripts["bare"], duration, CONNECTIONS)
         finally:
             bare_server.terminate()
             bare_server.wait(timeout=20)

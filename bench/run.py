@@ -1,7 +1,8 @@
 """`make bench`: run every benchmark and write docs/benchmarks.md.
 
 Needs PostgreSQL and Redis on 127.0.0.1 and `wrk` (Debian package) for the ingest load.
-Sizes can be lowered for a quick look: BENCH_APPLY_EVENTS, BENCH_BASELINE_EVENTS, BENCH_DURATION_S.
+Sizes can be lowered for a quick look: BENCH_APPLY_EVENTS, BENCH_BASELINE_EVENTS, BENCH_DURATION_S,
+BENCH_SEND_MESSAGES.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
-from bench import apply, ingest
-from bench.common import machine, today
+from bench import apply, ingest, send
+from bench.common import LoadResult, machine, today
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -22,6 +23,7 @@ def main() -> None:
     apply_events = int(os.environ.get("BENCH_APPLY_EVENTS", "100000"))
     baseline_events = int(os.environ.get("BENCH_BASELINE_EVENTS", "10000"))
     duration = int(os.environ.get("BENCH_DURATION_S", str(ingest.DURATION_S)))
+    send_messages = int(os.environ.get("BENCH_SEND_MESSAGES", "50000"))
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
 
@@ -40,11 +42,19 @@ def main() -> None:
     print(f"apply: {baseline_events:,} events the seed's way")
     seed = asyncio.run(apply.run_seed_way(baseline_events))
     print(f"  seed way: {seed.per_second:,.0f} events/s")
-    _write(loads, engine, seed)
+    print(f"send: {send_messages:,} messages through the API, the sender and the simulator")
+    sending = send.run(send_messages)
+    print(
+        f"  {sending.per_second:,.0f} messages/s end to end, API p99 {sending.api.p99_ms:.0f} ms, "
+        f"{sending.duplicates} duplicates, {sending.lost} lost"
+    )
+    _write(loads, engine, seed, sending)
     print(f"written to {DOCS}")
 
 
-def _write(loads: dict[str, ingest.LoadResult], engine: apply.ApplyResult, seed: apply.ApplyResult) -> None:
+def _write(
+    loads: dict[str, LoadResult], engine: apply.ApplyResult, seed: apply.ApplyResult, sending: send.SendResult
+) -> None:
     webhook, bare = loads["webhook"], loads["bare"]
     ratio = webhook.requests_per_s / bare.requests_per_s
     speedup = engine.per_second / seed.per_second
@@ -86,6 +96,23 @@ One worker, batches of 500 applied in one transaction each.
 | seed's way (fetch, change, save, one event per transaction) | {seed.events:,} | {seed.seconds:.1f} | {seed.per_second:,.0f} |
 
 Engine / baseline: **{speedup:.1f}x** (target at least 10x, and at least 10,000 events/s).
+
+## Send (API, outbound stream, sender, simulator over HTTP)
+
+{sending.accepted:,} messages, each to a distinct recipient, POSTed to `/api/v1/messages` by
+{send.CONNECTIONS} keep-alive connections (`wrk -t2 -c{send.CONNECTIONS}`) against `serve --role api`
+(one process), round robin over {send.INSTANCES} simulated numbers; one `worker --role sender`;
+the simulator served by `serve --role webhook` with its default latency (40 ms, jittered) and no
+receipts. PostgreSQL and Redis, rate limits lifted. Timed from the first request to the last
+message recorded `sent`. Everything shares the machine's 2 cores.
+
+| messages | sent | failed | seconds | messages/s | API p50 | API p99 | API errors |
+|---|---|---|---|---|---|---|---|
+| {sending.accepted:,} | {sending.sent:,} | {sending.failed:,} | {sending.seconds:.1f} | {sending.per_second:,.0f} | {sending.api.p50_ms:.0f} ms | {sending.api.p99_ms:.0f} ms | {sending.api.errors} |
+
+Duplicates **{sending.duplicates}** (the simulator took {sending.simulator_accepted:,} messages for
+{sending.distinct_provider_ids:,} distinct ids), lost **{sending.lost}**; end to end
+**{sending.per_second:,.0f} messages/s** (target at least 1,000).
 
 ## What limits these figures (analysis of 2026-11-23)
 

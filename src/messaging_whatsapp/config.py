@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     simulator_receipt_delay_ms: int = Field(default=200, ge=0)
     simulator_reply_rate: float = Field(default=0.0, ge=0, le=1)
     simulator_latency_ms: int = Field(default=40, ge=0)
+    # Off measures sending alone (bench/send.py): the simulator then posts no receipts or replies.
+    simulator_receipts: bool = True
 
     log_level: str = Field(default="INFO")
 

@@ -21,3 +21,4 @@ EVENTS_PUBLISHED = Counter("whatsapp_events_published_total", "Events relayed to
 SENDER_MESSAGES = Counter(
     "whatsapp_sender_messages_total", "Outbound messages handled by the sender, by outcome", ["outcome"]
 )
+SIMULATOR_ACCEPTED = Counter("whatsapp_simulator_accepted_total", "Messages the built-in simulator took")

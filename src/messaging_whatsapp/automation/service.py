@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.models import OptOut
@@ -71,14 +71,8 @@ async def _record(session: AsyncSession, candidate: OptOutCandidate) -> None:
 async def is_opted_out(session: AsyncSession, tenant_id: str, phone: str) -> bool:
     """Whether the person (canonical phone, either Brazilian form) opted out of this tenant."""
     variants = phone_variants(phone)
-    record = await session.scalar(
-        select(OptOut.id).where(OptOut.tenant_id == tenant_id, OptOut.phone.in_(variants)).limit(1)
+    record = exists().where(OptOut.tenant_id == tenant_id, OptOut.phone.in_(variants))
+    contact = exists().where(
+        Contact.tenant_id == tenant_id, Contact.phone.in_(variants), Contact.opted_out.is_(True)
     )
-    if record is not None:
-        return True
-    contact = await session.scalar(
-        select(Contact.id).where(
-            Contact.tenant_id == tenant_id, Contact.phone.in_(variants), Contact.opted_out.is_(True)
-        )
-    )
-    return contact is not None
+    return bool(await session.scalar(select(or_(record, contact))))

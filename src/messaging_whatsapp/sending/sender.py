@@ -138,9 +138,9 @@ class Sender:
         self._settings = context.settings
         self._providers = providers
         self._consumer = consumer or consumer_name()
-        self._http = http or httpx.AsyncClient(
-            timeout=DEFAULT_TIMEOUT, limits=httpx.Limits(max_connections=200, max_keepalive_connections=100)
-        )
+        # A given client serves every instance (tests); otherwise each instance gets its own pool.
+        self._shared_http = http
+        self._pools: dict[str, httpx.AsyncClient] = {}
         self._limiter = limiter or open_rate_limiter(self._settings)
         self._clock = clock
         self._rng = rng or random.Random()
@@ -169,7 +169,11 @@ class Sender:
 
     async def close(self) -> None:
         """Release the HTTP client and the rate limiter."""
-        await self._http.aclose()
+        if self._shared_http is not None:
+            await self._shared_http.aclose()
+        for client in self._pools.values():
+            await client.aclose()
+        self._pools.clear()
         await self._limiter.close()
 
     async def ensure_group(self) -> None:
@@ -291,7 +295,7 @@ class Sender:
         try:
             async with self._gate:
                 result = await self._providers[provider].send(
-                    self._http, self._account(claim.instance), message
+                    self._http(claim.instance.id), self._account(claim.instance), message
                 )
         except SendError as error:
             if error.error_class in BREAKER_ERRORS:
@@ -336,6 +340,24 @@ class Sender:
         )
         delay = self._rng.uniform(ceiling / 2, ceiling)
         return timedelta(seconds=max(delay, error.retry_after or 0.0))
+
+    def _http(self, instance_id: str) -> httpx.AsyncClient:
+        """The instance's connection pool.
+
+        One pool per instance keeps a slow number from holding the others' connections, and keeps
+        each pool small: httpcore looks at every pooled connection on every request.
+        """
+        if self._shared_http is not None:
+            return self._shared_http
+        client = self._pools.get(instance_id)
+        if client is None:
+            concurrency = self._settings.sender_concurrency
+            client = httpx.AsyncClient(
+                timeout=DEFAULT_TIMEOUT,
+                limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            )
+            self._pools[instance_id] = client
+        return client
 
     def _breaker(self, instance_id: str) -> CircuitBreaker:
         return self._breakers.setdefault(instance_id, CircuitBreaker())

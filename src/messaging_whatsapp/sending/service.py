@@ -82,15 +82,18 @@ async def queue_message(
     conversation = await _conversation(session, tenant_id, contact.id, instance.id, now)
     _check_service_window(instance, conversation, request, now)
     message = _message_row(tenant_id, instance, conversation, request, idempotency_key, sender_type, now)
-    try:
-        async with session.begin_nested():
-            session.add(message)
-    except IntegrityError:
-        # Another request with the same Idempotency-Key won the race; answer with its message.
-        earlier = await _by_idempotency_key(session, tenant_id, idempotency_key or "")
-        if earlier is None:
-            raise
-        return QueuedMessage(earlier, created=False)
+    if not idempotency_key:
+        session.add(message)
+    else:
+        try:
+            async with session.begin_nested():
+                session.add(message)
+        except IntegrityError:
+            # Another request with the same Idempotency-Key won the race; answer with its message.
+            earlier = await _by_idempotency_key(session, tenant_id, idempotency_key)
+            if earlier is None:
+                raise
+            return QueuedMessage(earlier, created=False)
     conversation.last_message_at = now
     return QueuedMessage(message, created=True)
 
@@ -153,10 +156,15 @@ async def _contact(session: AsyncSession, tenant_id: str, phone: str, now: datet
     contact = await session.scalar(query)
     if contact is not None:
         return contact
-    statement = insert_for(session, Contact.__table__).values(
+    statement = insert_for(session, Contact).values(
         id=new_id(), tenant_id=tenant_id, phone=phone, created_at=now, updated_at=now
     )
-    await session.execute(statement.on_conflict_do_nothing(index_elements=["tenant_id", "phone"]))
+    created: Contact | None = await session.scalar(
+        statement.on_conflict_do_nothing(index_elements=["tenant_id", "phone"]).returning(Contact)
+    )
+    if created is not None:
+        return created
+    # A concurrent request created it first.
     return (await session.scalars(query.execution_options(populate_existing=True))).one()
 
 
@@ -213,7 +221,7 @@ async def _conversation(
     conversation = await session.scalar(query)
     if conversation is not None:
         return conversation
-    statement = insert_for(session, Conversation.__table__).values(
+    statement = insert_for(session, Conversation).values(
         id=new_id(),
         tenant_id=tenant_id,
         contact_id=contact_id,
@@ -223,9 +231,13 @@ async def _conversation(
         created_at=now,
         updated_at=now,
     )
-    await session.execute(
-        statement.on_conflict_do_nothing(index_elements=["tenant_id", "contact_id", "instance_id"])
+    created: Conversation | None = await session.scalar(
+        statement.on_conflict_do_nothing(index_elements=["tenant_id", "contact_id", "instance_id"]).returning(
+            Conversation
+        )
     )
+    if created is not None:
+        return created
     return (await session.scalars(query.execution_options(populate_existing=True))).one()
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from messaging_whatsapp import metrics
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.instances.service import InstanceResolver, ResolvedInstance
 from messaging_whatsapp.providers.base import ProviderName
@@ -88,7 +89,9 @@ class Simulator:
         if latency:
             await asyncio.sleep(self._rng.uniform(latency / 2, latency * 1.5))
         send = SimulatedSend(f"SIM-{secrets.token_hex(10).upper()}", instance, to, callback_data)
-        self._spawn(self._play_receipts(send))
+        metrics.SIMULATOR_ACCEPTED.inc()
+        if self._settings.simulator_receipts:
+            self._spawn(self._play_receipts(send))
         return send
 
     def _spawn(self, coroutine: object) -> None:
