@@ -96,8 +96,8 @@ async def _create_outbound(context: EngineContext, tenant_id: str, instance_id: 
     """`count` sent messages (one per contact) for the receipts to move."""
     now = utcnow()
     async with context.sessions() as session, session.begin():
-        for start in range(0, count, 2000):
-            chunk = range(start, min(start + 2000, count))
+        for start in range(0, count, 1000):
+            chunk = range(start, min(start + 1000, count))
             contacts = [
                 {
                     "id": new_id(),
