@@ -16,15 +16,21 @@ Subclasses may set a more precise `code` (for example "opted_out" on a Conflict)
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class EngineError(Exception):
     """Base of every error a user can cause; its message is safe to show."""
 
     code = "error"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
+        # Extra fields for the error body (e.g. a campaign's current status on an illegal transition).
+        self.details = details or {}
         if code is not None:
             self.code = code
 

@@ -1,6 +1,13 @@
 """Every table, imported in one place so metadata (and Alembic) sees them all."""
 
 from messaging_whatsapp.automation.models import OptOut
+from messaging_whatsapp.campaigns.models import (
+    Campaign,
+    CampaignContact,
+    CampaignInstance,
+    CampaignLog,
+    CampaignMessage,
+)
 from messaging_whatsapp.db import Base
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket
 from messaging_whatsapp.instances.models import WhatsAppInstance
@@ -11,6 +18,11 @@ from messaging_whatsapp.worker.models import OutboxEvent, ProcessedEvent
 __all__ = [
     "ApiKey",
     "Base",
+    "Campaign",
+    "CampaignContact",
+    "CampaignInstance",
+    "CampaignLog",
+    "CampaignMessage",
     "Contact",
     "Conversation",
     "Message",

@@ -46,3 +46,12 @@ def phone_variants(canonical: str) -> list[str]:
     if digits.startswith("55") and len(digits) == 13 and digits[4] == "9":
         variants.append("+" + digits[:4] + digits[5:])
     return variants
+
+
+def canonical_listed_phone(raw: str, country_code: str = "55") -> str:
+    """Like canonical_phone, for numbers from a contact list: one written the national way, without
+    '+' and country code ("(11) 98765-4321", 10 or 11 digits in Brazil), is read as the country's."""
+    digits = "".join(ch for ch in raw if ch.isdigit())
+    if not raw.strip().startswith("+") and len(digits) in (10, 11):
+        return canonical_phone(country_code + digits)
+    return canonical_phone(raw)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from messaging_whatsapp.api import health
 from messaging_whatsapp.api.errors import install_error_handlers
+from messaging_whatsapp.campaigns import api as campaigns_api
 from messaging_whatsapp.config import Settings, get_settings
 from messaging_whatsapp.context import EngineContext, settle_garbage_collector
 from messaging_whatsapp.inbox import api as inbox_api
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         app.include_router(instances_api.router)
         app.include_router(inbox_api.router)
         app.include_router(sending_api.router)
+        app.include_router(campaigns_api.router)
         if role is Role.API:
             app.include_router(simulator_api.router)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -38,10 +39,15 @@ HTTP_CODES = {
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    details: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    """The uniform error body."""
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+    """The uniform error body (`details` add fields next to code and message)."""
+    body = {**(details or {}), "code": code, "message": message}
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
 def status_for(error: errors.EngineError) -> int:
@@ -68,7 +74,7 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = None
         if isinstance(exc, errors.RateLimited):
             headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
-        return error_response(status_for(exc), exc.code, exc.message, headers)
+        return error_response(status_for(exc), exc.code, exc.message, headers, exc.details)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

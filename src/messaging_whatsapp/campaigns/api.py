@@ -1,0 +1,188 @@
+"""Campaigns of the caller's tenant under /api/v1/campaigns."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from messaging_whatsapp.api.deps import CurrentPrincipal, DbSession
+from messaging_whatsapp.campaigns import service
+from messaging_whatsapp.campaigns.importing import decode, read_csv
+from messaging_whatsapp.campaigns.models import CampaignContactStatus, LogType, Severity
+from messaging_whatsapp.campaigns.schemas import (
+    CampaignContactItem,
+    CampaignCreate,
+    CampaignDetail,
+    CampaignItem,
+    CampaignLogItem,
+    CampaignStats,
+    CampaignUpdate,
+    ContactsIn,
+    ImportReport,
+)
+from messaging_whatsapp.campaigns.service import Action
+from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.errors import InvalidInput, PayloadTooLarge
+from messaging_whatsapp.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+
+router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
+
+# A CSV of 100,000 contacts with a few columns is a few MiB.
+MAX_CSV_BYTES = 50 * 1024 * 1024
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+
+@router.post("", status_code=201)
+async def create_campaign(
+    data: CampaignCreate, session: DbSession, principal: CurrentPrincipal
+) -> JSONResponse:
+    """Create a draft campaign; the answer adds `import` (what happened to the contacts)."""
+    campaign, report = await service.create_campaign(
+        session, principal.tenant_id, data, user_id=principal.user_id, now=utcnow()
+    )
+    detail = await service.campaign_detail(session, campaign)
+    body = {**detail.model_dump(mode="json"), "import": report.model_dump(mode="json")}
+    return JSONResponse(body, status_code=201)
+
+
+@router.get("")
+async def list_campaigns(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[CampaignItem]:
+    """The tenant's campaigns, newest first."""
+    return await service.list_campaigns(
+        session, principal.tenant_id, status=status, cursor=cursor, limit=limit
+    )
+
+
+@router.get("/stats")
+async def campaign_stats(session: DbSession, principal: CurrentPrincipal) -> CampaignStats:
+    """Totals over the tenant's campaigns."""
+    return await service.campaign_stats(session, principal.tenant_id)
+
+
+@router.get("/{campaign_id}")
+async def get_campaign(campaign_id: str, session: DbSession, principal: CurrentPrincipal) -> CampaignDetail:
+    """One campaign with its variations and numbers."""
+    return await service.campaign_detail(
+        session, await service.get_campaign(session, principal.tenant_id, campaign_id)
+    )
+
+
+@router.patch("/{campaign_id}")
+async def update_campaign(
+    campaign_id: str, data: CampaignUpdate, session: DbSession, principal: CurrentPrincipal
+) -> CampaignDetail:
+    """Change a draft or paused campaign (409 campaign_not_editable otherwise)."""
+    campaign = await service.update_campaign(
+        session, principal.tenant_id, campaign_id, data, user_id=principal.user_id, now=utcnow()
+    )
+    return await service.campaign_detail(session, campaign)
+
+
+@router.delete("/{campaign_id}", status_code=204)
+async def delete_campaign(campaign_id: str, session: DbSession, principal: CurrentPrincipal) -> None:
+    """Delete a draft campaign."""
+    await service.delete_campaign(session, principal.tenant_id, campaign_id)
+
+
+async def _transition(
+    session: DbSession, principal: CurrentPrincipal, campaign_id: str, action: Action
+) -> CampaignItem:
+    campaign = await service.transition(
+        session, principal.tenant_id, campaign_id, action, user_id=principal.user_id, now=utcnow()
+    )
+    return CampaignItem.of(campaign)
+
+
+@router.post("/{campaign_id}/start")
+async def start_campaign(campaign_id: str, session: DbSession, principal: CurrentPrincipal) -> CampaignItem:
+    """Start now, or at scheduled_at when it is ahead (status `scheduled`)."""
+    return await _transition(session, principal, campaign_id, Action.START)
+
+
+@router.post("/{campaign_id}/pause")
+async def pause_campaign(campaign_id: str, session: DbSession, principal: CurrentPrincipal) -> CampaignItem:
+    """Stop sending until resumed."""
+    return await _transition(session, principal, campaign_id, Action.PAUSE)
+
+
+@router.post("/{campaign_id}/resume")
+async def resume_campaign(campaign_id: str, session: DbSession, principal: CurrentPrincipal) -> CampaignItem:
+    """Send again after a pause."""
+    return await _transition(session, principal, campaign_id, Action.RESUME)
+
+
+@router.post("/{campaign_id}/cancel")
+async def cancel_campaign(campaign_id: str, session: DbSession, principal: CurrentPrincipal) -> CampaignItem:
+    """Stop for good; contacts not yet sent end `skipped`."""
+    return await _transition(session, principal, campaign_id, Action.CANCEL)
+
+
+@router.post("/{campaign_id}/contacts")
+async def add_contacts(
+    campaign_id: str, data: ContactsIn, session: DbSession, principal: CurrentPrincipal
+) -> ImportReport:
+    """Add contacts (merged with those already in the campaign; opt-outs excluded)."""
+    campaign = await service.get_campaign(session, principal.tenant_id, campaign_id, lock=True)
+    return await service.add_contacts(session, campaign, service.contact_rows(data.contacts), now=utcnow())
+
+
+@router.post("/{campaign_id}/contacts/import")
+async def import_contacts(
+    campaign_id: str, request: Request, session: DbSession, principal: CurrentPrincipal
+) -> ImportReport:
+    """Import a CSV sent as the request body (text/csv): a phone column, optionally name, and any
+    other columns as variables."""
+    campaign = await service.get_campaign(session, principal.tenant_id, campaign_id, lock=True)
+    data = bytearray()
+    async for part in request.stream():
+        data += part
+        if len(data) > MAX_CSV_BYTES:
+            raise PayloadTooLarge(f"the CSV is over {MAX_CSV_BYTES // (1024 * 1024)} MiB")
+    if not data:
+        raise InvalidInput("send the CSV file as the request body", code="invalid_csv")
+    return await service.add_contacts(session, campaign, read_csv(decode(bytes(data))), now=utcnow())
+
+
+@router.get("/{campaign_id}/contacts")
+async def list_contacts(
+    campaign_id: str,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    status: CampaignContactStatus | None = None,
+    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[CampaignContactItem]:
+    """The campaign's contacts and what happened to each, optionally of one status."""
+    return await service.list_campaign_contacts(
+        session, principal.tenant_id, campaign_id, status=status, cursor=cursor, limit=limit
+    )
+
+
+@router.get("/{campaign_id}/logs")
+async def list_logs(
+    campaign_id: str,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    log_type: LogType | None = None,
+    severity: Severity | None = None,
+    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[CampaignLogItem]:
+    """The campaign's logs, newest first."""
+    return await service.list_logs(
+        session,
+        principal.tenant_id,
+        campaign_id,
+        log_type=log_type,
+        severity=severity,
+        limit=limit,
+        cursor=cursor,
+    )

@@ -1,0 +1,354 @@
+"""What goes in and out of the campaigns API and CLI."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from messaging_whatsapp.campaigns.logs import progress_of
+from messaging_whatsapp.campaigns.models import (
+    Campaign,
+    CampaignContact,
+    CampaignInstance,
+    CampaignLog,
+    CampaignMessage,
+    RotationMode,
+)
+from messaging_whatsapp.sending.schemas import MAX_TEXT, MediaIn
+
+# A request carries at most this many contacts; larger lists go through the CSV import.
+MAX_CONTACTS_PER_REQUEST = 10_000
+ALL_WEEKDAYS = [0, 1, 2, 3, 4, 5, 6]
+
+
+class SendWindow(BaseModel):
+    """Hours and weekdays (0 Monday .. 6 Sunday) when the campaign may send, in the tenant's time
+    zone. An end before the start is a window across midnight (22:00 to 06:00)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: time
+    end: time
+    weekdays: list[int] = Field(default_factory=lambda: list(ALL_WEEKDAYS), min_length=1, max_length=7)
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.start == self.end:
+            raise ValueError("send_window start and end must differ")
+        if any(day not in ALL_WEEKDAYS for day in self.weekdays):
+            raise ValueError("send_window weekdays are 0 (Monday) to 6 (Sunday)")
+        self.weekdays = sorted(set(self.weekdays))
+        return self
+
+
+class CampaignSettings(BaseModel):
+    """Pacing and limits. Left out, each takes the provider's safe default; zero intervals, no
+    warm-up and no window mean as fast as the numbers' rate limits allow."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    interval_min_s: float | None = Field(default=None, ge=0, le=86_400)
+    interval_max_s: float | None = Field(default=None, ge=0, le=86_400)
+    daily_limit: int | None = Field(default=None, ge=0)
+    warmup: bool = True
+    send_window: SendWindow | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        low, high = self.interval_min_s, self.interval_max_s
+        if low is not None and high is not None and high < low:
+            raise ValueError("interval_max_s must not be below interval_min_s")
+        return self
+
+
+class CampaignMessageIn(BaseModel):
+    """One variation of the message; `{{name}}` and other `{{variable}}`s are filled per contact."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: str = Field(min_length=1, max_length=MAX_TEXT)
+    order: int = Field(default=0, ge=0)
+    media: MediaIn | None = None
+
+
+class CampaignContactIn(BaseModel):
+    """A contact to add: phone (any common format), optional name and variables."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(min_length=1, max_length=40)
+    name: str | None = Field(default=None, max_length=200)
+    variables: dict[str, str] = Field(default_factory=dict, max_length=50)
+
+
+class CampaignCreate(BaseModel):
+    """A new campaign; contacts may also come later (CSV import or the contacts endpoint)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    rotation_mode: RotationMode = RotationMode.INTELLIGENT
+    instance_ids: list[str] = Field(default_factory=list, max_length=100)
+    messages: list[CampaignMessageIn] = Field(default_factory=list, max_length=50)
+    contacts: list[CampaignContactIn] = Field(default_factory=list, max_length=MAX_CONTACTS_PER_REQUEST)
+    settings: CampaignSettings = Field(default_factory=CampaignSettings)
+    scheduled_at: datetime | None = None
+
+
+class CampaignUpdate(BaseModel):
+    """Changes to a draft or paused campaign; `messages` and `instance_ids` replace the lists."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    rotation_mode: RotationMode | None = None
+    instance_ids: list[str] | None = Field(default=None, max_length=100)
+    messages: list[CampaignMessageIn] | None = Field(default=None, max_length=50)
+    settings: CampaignSettings | None = None
+    scheduled_at: datetime | None = None
+
+
+class ContactsIn(BaseModel):
+    """Contacts to add to a campaign."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contacts: list[CampaignContactIn] = Field(min_length=1, max_length=MAX_CONTACTS_PER_REQUEST)
+
+
+class RejectedRow(BaseModel):
+    """A row that was not added, and why."""
+
+    line: int | None
+    phone: str
+    reason: str
+
+
+class ImportReport(BaseModel):
+    """What adding contacts did."""
+
+    added: int = 0
+    duplicates: int = 0
+    opted_out: int = 0
+    invalid: int = 0
+    rejected: list[RejectedRow] = Field(default_factory=list)
+
+
+class CampaignMessageItem(BaseModel):
+    """A variation as stored."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    content: str
+    order: int
+    media: dict[str, Any] | None
+    usage_count: int
+
+
+class CampaignInstanceItem(BaseModel):
+    """A number of the campaign, with its state in this campaign."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    instance_id: str
+    paused: bool
+    paused_reason: str | None
+    sent_count: int
+    last_sent_at: datetime | None
+
+
+class CampaignItem(BaseModel):
+    """A campaign with its counters and rates."""
+
+    id: str
+    name: str
+    description: str | None
+    status: str
+    rotation_mode: str
+    paused_reason: str | None
+    settings: CampaignSettings
+    scheduled_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    total_contacts: int
+    pending_count: int
+    sent_count: int
+    delivered_count: int
+    read_count: int
+    failed_count: int
+    opted_out_count: int
+    skipped_count: int
+    progress: float
+    success_rate: float
+    delivery_rate: float
+    read_rate: float
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, campaign: Campaign) -> Self:
+        """The item for a campaign row."""
+        attempted = campaign.sent_count + campaign.failed_count
+        return cls(
+            id=campaign.id,
+            name=campaign.name,
+            description=campaign.description,
+            status=campaign.status,
+            rotation_mode=campaign.rotation_mode,
+            paused_reason=campaign.paused_reason,
+            settings=settings_of(campaign),
+            scheduled_at=campaign.scheduled_at,
+            started_at=campaign.started_at,
+            finished_at=campaign.finished_at,
+            total_contacts=campaign.total_contacts,
+            pending_count=campaign.pending_count,
+            sent_count=campaign.sent_count,
+            delivered_count=campaign.delivered_count,
+            read_count=campaign.read_count,
+            failed_count=campaign.failed_count,
+            opted_out_count=campaign.opted_out_count,
+            skipped_count=campaign.skipped_count,
+            progress=progress_of(campaign),
+            success_rate=_percent(campaign.sent_count, attempted),
+            delivery_rate=_percent(campaign.delivered_count, campaign.sent_count),
+            read_rate=_percent(campaign.read_count, campaign.delivered_count),
+            created_at=campaign.created_at,
+            updated_at=campaign.updated_at,
+        )
+
+
+class CampaignDetail(CampaignItem):
+    """A campaign with its variations and numbers."""
+
+    messages: list[CampaignMessageItem]
+    instances: list[CampaignInstanceItem]
+
+    @classmethod
+    def with_parts(
+        cls, campaign: Campaign, messages: list[CampaignMessage], instances: list[CampaignInstance]
+    ) -> Self:
+        """The detail for a campaign and its parts."""
+        return cls(
+            **CampaignItem.of(campaign).model_dump(),
+            messages=[CampaignMessageItem.model_validate(message) for message in messages],
+            instances=[CampaignInstanceItem.model_validate(instance) for instance in instances],
+        )
+
+
+class ContactRef(BaseModel):
+    """Who a campaign contact is."""
+
+    id: str
+    phone: str
+    name: str | None
+
+
+class SendErrorItem(BaseModel):
+    """Why a message failed."""
+
+    code: str | None
+    title: str | None
+
+
+class CampaignContactItem(BaseModel):
+    """One contact of a campaign and what happened to it."""
+
+    id: str
+    contact: ContactRef
+    status: str
+    instance_id: str | None
+    campaign_message_id: str | None
+    message_id: str | None
+    provider_message_id: str | None
+    attempts: int
+    variables: dict[str, Any] | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    failed_at: datetime | None
+    error: SendErrorItem | None
+
+    @classmethod
+    def of(cls, row: CampaignContact, phone: str, name: str | None) -> Self:
+        """The item for a campaign contact and its contact's phone and name."""
+        error = None
+        if row.error_code or row.error_title:
+            error = SendErrorItem(code=row.error_code, title=row.error_title)
+        return cls(
+            id=row.id,
+            contact=ContactRef(id=row.contact_id, phone=phone, name=name),
+            status=row.status,
+            instance_id=row.instance_id,
+            campaign_message_id=row.campaign_message_id,
+            message_id=row.message_id,
+            provider_message_id=row.provider_message_id,
+            attempts=row.attempts,
+            variables=row.variables,
+            sent_at=row.sent_at,
+            delivered_at=row.delivered_at,
+            read_at=row.read_at,
+            failed_at=row.failed_at,
+            error=error,
+        )
+
+
+class CampaignLogItem(BaseModel):
+    """A campaign log."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    log_type: str
+    severity: str
+    message: str
+    details: dict[str, Any] | None
+    instance_id: str | None
+    contact_id: str | None
+    campaign_contact_id: str | None
+    duration_ms: int | None
+    http_status: int | None
+    campaign_progress: float | None
+    instance_health_score: float | None
+    created_by: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, log: CampaignLog) -> Self:
+        """The item for a log row."""
+        return cls.model_validate(log)
+
+
+class CampaignStats(BaseModel):
+    """The tenant's campaigns in numbers."""
+
+    campaigns: int
+    by_status: dict[str, int]
+    total_contacts: int
+    sent: int
+    delivered: int
+    read: int
+    failed: int
+    opted_out: int
+    delivery_rate: float
+    read_rate: float
+
+
+def settings_of(campaign: Campaign) -> CampaignSettings:
+    """The campaign's settings as the API shows them."""
+    window = SendWindow.model_validate(campaign.send_window) if campaign.send_window else None
+    return CampaignSettings(
+        interval_min_s=campaign.interval_min_s,
+        interval_max_s=campaign.interval_max_s,
+        daily_limit=campaign.daily_limit,
+        warmup=campaign.warmup,
+        send_window=window,
+    )
+
+
+def _percent(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 2) if whole else 0.0

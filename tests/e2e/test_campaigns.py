@@ -1,0 +1,173 @@
+"""The campaigns API end to end: the contract's shapes, CSV import, errors and tenant isolation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.e2e.conftest import RunningEngine
+from tests.helpers import bind, bind_example_numbers, create_tenant, create_user
+
+
+async def _headers(engine: RunningEngine, tenant_id: str, email: str = "ana@loja.com.br") -> dict[str, str]:
+    await create_user(engine.context, tenant_id, email)
+    response = await engine.http.post("/api/v1/auth/login", json={"email": email, "password": "s3cret-pass"})
+    return {"authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def _body(instance_id: str) -> dict[str, Any]:
+    return {
+        "name": "Black Friday",
+        "description": "Ofertas",
+        "rotation_mode": "balanced",
+        "instance_ids": [instance_id],
+        "messages": [{"content": "Oi {{name}}, {{cupom}}!", "order": 0, "media": None}],
+        "contacts": [
+            {"phone": "+5511987654321", "name": "Maria", "variables": {"cupom": "BF10"}},
+            {"phone": "11 8765-4321"},
+            {"phone": "12"},
+        ],
+        "settings": {
+            "interval_min_s": 0,
+            "interval_max_s": 0,
+            "daily_limit": 500,
+            "warmup": False,
+            "send_window": {"start": "08:00", "end": "20:00", "weekdays": [0, 1, 2, 3, 4]},
+        },
+        "scheduled_at": None,
+    }
+
+
+async def test_a_campaign_goes_through_its_life_by_the_api(engine: RunningEngine) -> None:
+    numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
+    headers = await _headers(engine, numbers.tenant_id)
+
+    created = await engine.http.post("/api/v1/campaigns", json=_body(numbers.simulator.id), headers=headers)
+    assert created.status_code == 201, created.text
+    campaign = created.json()
+    assert campaign["import"] == {
+        "added": 1,
+        "duplicates": 1,
+        "opted_out": 0,
+        "invalid": 1,
+        "rejected": [{"line": 3, "phone": "12", "reason": "not a phone number: '12'"}],
+    }
+    expected = {"status": "draft", "rotation_mode": "balanced", "paused_reason": None, "total_contacts": 1}
+    assert {key: campaign[key] for key in expected} == expected
+    for key in (
+        "pending_count",
+        "sent_count",
+        "delivered_count",
+        "read_count",
+        "failed_count",
+        "opted_out_count",
+    ):
+        assert isinstance(campaign[key], int)
+    for key in ("progress", "delivery_rate", "read_rate"):
+        assert campaign[key] == 0
+    path = f"/api/v1/campaigns/{campaign['id']}"
+
+    paused = await engine.http.post(f"{path}/pause", headers=headers)
+    assert paused.status_code == 409
+    assert paused.json()["error"] == {
+        "code": "invalid_transition",
+        "message": "cannot pause a campaign that is draft",
+        "status": "draft",
+    }
+
+    csv = "telefone;nome;cupom\n(21) 99999-0000;Ana;BF20\nxx;Zé;\n"
+    imported = await engine.http.post(
+        f"{path}/contacts/import",
+        content=csv.encode("latin-1"),
+        headers={**headers, "content-type": "text/csv"},
+    )
+    assert imported.status_code == 200, imported.text
+    assert (imported.json()["added"], imported.json()["invalid"]) == (1, 1)
+
+    started = await engine.http.post(f"{path}/start", headers=headers)
+    assert (started.status_code, started.json()["status"]) == (200, "running")
+    assert (await engine.http.patch(path, json={"name": "x"}, headers=headers)).status_code == 409
+    assert (await engine.http.post(f"{path}/pause", headers=headers)).json()["paused_reason"] == "manual"
+    assert (await engine.http.post(f"{path}/resume", headers=headers)).json()["status"] == "running"
+    cancelled = (await engine.http.post(f"{path}/cancel", headers=headers)).json()
+    assert (cancelled["status"], cancelled["pending_count"]) == ("cancelled", 0)
+
+    contacts = (await engine.http.get(f"{path}/contacts?status=skipped", headers=headers)).json()["items"]
+    assert {item["contact"]["phone"] for item in contacts} == {"+5511987654321", "+5521999990000"}
+    assert set(contacts[0]) >= {"contact", "status", "instance_id", "provider_message_id", "sent_at", "error"}
+
+    logs = (await engine.http.get(f"{path}/logs?limit=50", headers=headers)).json()["items"]
+    assert [log["log_type"] for log in logs] == [
+        "cancelled",
+        "resumed",
+        "paused",
+        "started",
+        "contact_added",
+        "created",
+    ]
+    assert set(logs[0]) >= {
+        "log_type",
+        "severity",
+        "message",
+        "details",
+        "instance_id",
+        "contact_id",
+        "created_at",
+    }
+    warnings = (await engine.http.get(f"{path}/logs?severity=warning", headers=headers)).json()["items"]
+    assert [log["log_type"] for log in warnings] == ["cancelled"]
+
+    stats = (await engine.http.get("/api/v1/campaigns/stats", headers=headers)).json()
+    assert (stats["campaigns"], stats["by_status"], stats["total_contacts"]) == (1, {"cancelled": 1}, 2)
+    listed = (await engine.http.get("/api/v1/campaigns", headers=headers)).json()
+    assert [item["id"] for item in listed["items"]] == [campaign["id"]]
+
+
+async def test_bad_input_and_other_tenants_get_clear_4xx(engine: RunningEngine) -> None:
+    numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
+    headers = await _headers(engine, numbers.tenant_id)
+    body = _body(numbers.simulator.id)
+
+    bad_window = {**body, "settings": {"send_window": {"start": "08:00", "end": "08:00"}}}
+    response = await engine.http.post("/api/v1/campaigns", json=bad_window, headers=headers)
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "validation_error")
+    bad_mode = {**body, "rotation_mode": "random"}
+    assert (await engine.http.post("/api/v1/campaigns", json=bad_mode, headers=headers)).status_code == 422
+
+    other_tenant = await create_tenant(engine.context, "Outra")
+    other_number, _ = await bind(
+        engine.context,
+        other_tenant,
+        provider="simulator",
+        display_number="+551140020000",
+        instance_name="outra",
+    )
+    other_headers = await _headers(engine, other_tenant, "caio@outra.com.br")
+    foreign = {**body, "instance_ids": [other_number.id]}
+    response = await engine.http.post("/api/v1/campaigns", json=foreign, headers=headers)
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
+
+    campaign = (await engine.http.post("/api/v1/campaigns", json=body, headers=headers)).json()
+    path = f"/api/v1/campaigns/{campaign['id']}"
+    for method, suffix in (
+        ("GET", ""),
+        ("POST", "/start"),
+        ("GET", "/contacts"),
+        ("GET", "/logs"),
+        ("DELETE", ""),
+    ):
+        response = await engine.http.request(method, f"{path}{suffix}", headers=other_headers)
+        assert response.status_code == 404, (method, suffix)
+
+    no_phone = await engine.http.post(
+        f"{path}/contacts/import", content=b"nome\nAna\n", headers={**headers, "content-type": "text/csv"}
+    )
+    assert (no_phone.status_code, no_phone.json()["error"]["code"]) == (422, "invalid_csv")
+    incomplete = (await engine.http.post("/api/v1/campaigns", json={"name": "Vazia"}, headers=headers)).json()
+    response = await engine.http.post(f"/api/v1/campaigns/{incomplete['id']}/start", headers=headers)
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "campaign_incomplete")
+    assert (
+        await engine.http.delete(f"/api/v1/campaigns/{incomplete['id']}", headers=headers)
+    ).status_code == 204
+    assert (
+        await engine.http.get("/api/v1/campaigns/nope/logs?log_type=bogus", headers=headers)
+    ).status_code == 422
