@@ -133,6 +133,18 @@ Duplicates **{sending.duplicates}** (the simulator took {sending.simulator_accep
   benchmark seeds closed tickets for the pre-existing conversations, as a live system has.
   Next: the worker spends the rest in Python (building rows, SQLAlchemy execution, relaying the
   outbox); several workers in parallel, COPY for the inserts, and a leaner relay.
+- Send: the API process is the bottleneck, at about 9 ms of CPU per `POST /api/v1/messages`:
+  each request is its own transaction of about eight statements through the SQLAlchemy ORM
+  (opt-out check, contact, instance, conversation, message, commit) plus a pool pre-ping, at
+  0.3 to 0.7 ms of Python each. The sender needs a fraction of that per message (it claims and
+  records 200 at a time). Fixed on the way: httpcore imported the missing `sniffio` on every
+  request (a file-system search each time; now a pinned dependency), and one connection pool
+  per instance keeps httpcore's per-request scan of its pool short. Next: group commit in the
+  API (requests arriving together validated and stored in one set-based transaction, as the
+  worker does), which is the change the 1,000 messages/s target needs.
+- Runs land on different machines: the bare endpoint measured 24,117 requests/s on an AMD EPYC
+  earlier on 2026-11-23 and 11,949 on an Intel Xeon later the same day, with the same code.
+  Compare ratios, not absolute figures, across runs.
 """)
 
 
