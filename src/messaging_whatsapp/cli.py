@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp import migrate as migrations
+from messaging_whatsapp.campaigns.dispatcher import Dispatcher
 from messaging_whatsapp.config import Settings, get_settings
 from messaging_whatsapp.context import EngineContext, settle_garbage_collector
 from messaging_whatsapp.crypto import CredentialsError
@@ -467,12 +468,15 @@ def serve(
     )
 
 
-WORKER_ROLES = ("all", "inbound", "sender")
+WORKER_ROLES = ("all", "inbound", "sender", "dispatcher")
 
 
 @app.command()
 def worker(
-    role: Annotated[str, typer.Option(help="all (inbound and sender), inbound or sender.")] = "all",
+    role: Annotated[
+        str,
+        typer.Option(help="all (inbound, sender and campaign dispatcher), inbound, sender or dispatcher."),
+    ] = "all",
 ) -> None:
     """Run workers until interrupted (run as many as you like, on any host)."""
     if role not in WORKER_ROLES:
@@ -491,6 +495,8 @@ def worker(
             runners.append(InboundWorker(context).run(stop))
         if role in ("all", "sender"):
             runners.append(Sender(context).run(stop))
+        if role in ("all", "dispatcher"):
+            runners.append(Dispatcher(context).run(stop))
         stderr.print(f"{role} worker running; Ctrl-C to stop")
         await asyncio.gather(*runners)
 

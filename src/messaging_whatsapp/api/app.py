@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from messaging_whatsapp.api import health
 from messaging_whatsapp.api.errors import install_error_handlers
 from messaging_whatsapp.campaigns import api as campaigns_api
+from messaging_whatsapp.campaigns.dispatcher import Dispatcher
 from messaging_whatsapp.config import Settings, get_settings
 from messaging_whatsapp.context import EngineContext, settle_garbage_collector
 from messaging_whatsapp.inbox import api as inbox_api
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         if role is Role.ALL:
             tasks.append(asyncio.create_task(InboundWorker(context).run(stop), name="inbound-worker"))
             tasks.append(asyncio.create_task(Sender(context).run(stop), name="sender"))
+            tasks.append(asyncio.create_task(Dispatcher(context).run(stop), name="campaign-dispatcher"))
         try:
             yield
         finally:

@@ -37,6 +37,7 @@ from sqlalchemy.types import TypeEngine
 
 from messaging_whatsapp.automation.optout import optout_keyword, optout_payload_keyword
 from messaging_whatsapp.automation.service import OptOutCandidate, apply_optouts
+from messaging_whatsapp.campaigns.progress import follow_messages
 from messaging_whatsapp.db import UTCDateTime, insert_rows, is_postgresql, new_id, one_of, unnest_rows, utcnow
 from messaging_whatsapp.inbox.models import (
     OPEN_TICKET_PREDICATE,
@@ -621,6 +622,7 @@ async def _apply_receipts(
     await _adopt_provider_ids(session, [r for r in effective if r.callback_data])
     by_key = {(r.instance_id, r.provider_message_id): r for r in effective}
     published: list[PublishedEvent] = []
+    moved: list[str] = []
     for start in range(0, len(effective), RECEIPT_CHUNK):
         chunk = effective[start : start + RECEIPT_CHUNK]
         receipts_cte = _receipts_cte(session, chunk)
@@ -629,11 +631,14 @@ async def _apply_receipts(
         result.receipts_applied += len(raised)
         result.receipts_without_effect += len(chunk) - len(raised)
         for row in raised:
+            moved.append(row.id)
             receipt = by_key[(row.instance_id, row.provider_message_id)]
             published += _receipt_events(receipt, row)
             _count_stages(result.health.setdefault(receipt.instance_id, Outcomes()), receipt, row)
         if len(raised) < len(chunk):
             result.orphan_receipts += await _keep_orphans(session, receipts_cte, by_key)
+    # Seed 000: receipts move campaign contacts and their campaigns' counters too.
+    await follow_messages(session, moved, utcnow())
     return published
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp import metrics
 from messaging_whatsapp.automation.service import OptOutCandidate, apply_optouts
+from messaging_whatsapp.campaigns.progress import follow_messages
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
@@ -480,6 +481,7 @@ class Sender:
                 )
                 for row in settled
             ]
+            await follow_messages(session, [row.id for row in settled], now)
             outbox_ids = await write_outbox(session, published, self._context.names.events)
         await relay_outbox(self._context, outbox_ids)
         return len(settled)
@@ -558,6 +560,7 @@ async def _record_sent(
     )
     keys = [(o.claim.instance.id, o.result.provider_message_id) for o in outcomes if o.result]
     published = await apply_orphan_receipts(session, keys)
+    await follow_messages(session, [o.claim.message.id for o in outcomes], now)
     for outcome in outcomes:
         assert outcome.result is not None
         message = outcome.claim.message
@@ -623,6 +626,7 @@ async def _record_failed(
         .execution_options(synchronize_session=False),
         rows,
     )
+    await follow_messages(session, [row["b_id"] for row in rows], now)
     return published
 
 

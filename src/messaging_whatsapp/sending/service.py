@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -302,3 +302,103 @@ def _content(
         buttons = [button.model_dump() for button in request.buttons.buttons]
         return request.buttons.text, None, {"buttons": buttons}, "interactive"
     return request.text, None, None, "text"
+
+
+@dataclass(frozen=True, slots=True)
+class BulkMessage:
+    """One message of a bulk send (a campaign), already checked by its caller."""
+
+    contact_id: str
+    instance_id: str
+    text: str
+    media: dict[str, Any] | None = None
+
+
+async def store_queued_messages(
+    session: AsyncSession, tenant_id: str, items: list[BulkMessage], *, sender_type: SenderType, now: datetime
+) -> list[str]:
+    """Store many messages as queued, set-based; returns their ids in the order given.
+
+    The caller has applied the rules (opt-out, a number that can send); the caller commits, then
+    offers the ids to the senders.
+    """
+    if not items:
+        return []
+    conversations = await _conversation_ids(
+        session, tenant_id, {(i.contact_id, i.instance_id) for i in items}, now
+    )
+    rows: list[dict[str, Any]] = []
+    ids: list[str] = []
+    for item in items:
+        ids.append(new_id())
+        media_type = item.media.get("type") if item.media else None
+        rows.append(
+            {
+                "id": ids[-1],
+                "tenant_id": tenant_id,
+                "instance_id": item.instance_id,
+                "conversation_id": conversations[(item.contact_id, item.instance_id)],
+                "contact_id": item.contact_id,
+                "direction": Direction.OUTBOUND.value,
+                "sender_type": sender_type.value,
+                "type": media_type or "text",
+                "content": item.text,
+                "media": {**item.media, "caption": item.text} if item.media else None,
+                "status": DeliveryStatus.QUEUED.value,
+                "status_rank": 0,
+                "send_state": SendState.PENDING.value,
+                "send_attempts": 0,
+                "next_attempt_at": now + REOFFER_AFTER,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    await session.execute(insert(Message), rows)
+    await session.execute(
+        update(Conversation)
+        .where(Conversation.id.in_(set(conversations.values())))
+        .values(last_message_at=now, updated_at=now)
+    )
+    return ids
+
+
+async def _conversation_ids(
+    session: AsyncSession, tenant_id: str, pairs: set[tuple[str, str]], now: datetime
+) -> dict[tuple[str, str], str]:
+    """The conversation of each (contact, instance), created where missing."""
+    contact_ids = {contact_id for contact_id, _ in pairs}
+
+    async def load() -> dict[tuple[str, str], str]:
+        found = await session.execute(
+            select(Conversation.contact_id, Conversation.instance_id, Conversation.id).where(
+                Conversation.tenant_id == tenant_id, Conversation.contact_id.in_(contact_ids)
+            )
+        )
+        return {
+            (contact_id, instance_id): conversation_id for contact_id, instance_id, conversation_id in found
+        }
+
+    known = await load()
+    missing = [pair for pair in pairs if pair not in known]
+    if not missing:
+        return known
+    statement = insert_for(session, Conversation.__table__).on_conflict_do_nothing(
+        index_elements=["tenant_id", "contact_id", "instance_id"]
+    )
+    await session.execute(
+        statement,
+        [
+            {
+                "id": new_id(),
+                "tenant_id": tenant_id,
+                "contact_id": contact_id,
+                "instance_id": instance_id,
+                "status": "open",
+                "unread_count": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for contact_id, instance_id in missing
+        ],
+    )
+    return await load()

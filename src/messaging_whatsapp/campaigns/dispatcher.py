@@ -1,0 +1,432 @@
+"""The campaign dispatcher: hands each running campaign's contacts to the outbound path.
+
+One pass over a campaign is one transaction: take the contacts it may send now (pending ->
+sending), drop the ones who opted out, pick a number for each by the rotation mode, store their
+messages as queued, move the numbers' pacing on; commit; then offer the messages to the senders.
+A dispatcher killed mid-pass leaves nothing half-done (the transaction rolls back, the contacts are
+still pending); one killed after the commit leaves queued messages that the senders' sweep offers
+again. Contacts are taken with SKIP LOCKED (PostgreSQL) or under SQLite's single writer, so
+several dispatchers never take the same contact. From `sending` on, the sender and the receipts
+move a contact (campaigns/progress.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messaging_whatsapp.automation.models import OptOut
+from messaging_whatsapp.campaigns import logs
+from messaging_whatsapp.campaigns.models import (
+    Campaign,
+    CampaignContact,
+    CampaignContactStatus,
+    CampaignInstance,
+    CampaignLog,
+    CampaignMessage,
+    CampaignStatus,
+    LogType,
+    RotationMode,
+    Severity,
+)
+from messaging_whatsapp.campaigns.pacing import WarmupSchedule, in_send_window, pace_for, warmup_start
+from messaging_whatsapp.campaigns.rotation import Slot, assign
+from messaging_whatsapp.campaigns.service import start_due_campaigns
+from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.inbox.models import Contact, SenderType
+from messaging_whatsapp.instances.health import HealthView, unavailable_reason
+from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.phones import phone_variants
+from messaging_whatsapp.sending.sender import offer_messages
+from messaging_whatsapp.sending.service import BulkMessage, store_queued_messages
+from messaging_whatsapp.tenancy.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+PASS_SECONDS = 0.5
+# Contacts one pass may take from one campaign (numbers sending as fast as allowed).
+BATCH_SIZE = 500
+# A variable with no value in the contact's data reads as this (`{{name}}` -> "").
+VARIABLE = re.compile(r"\{\{\s*([\w.-]+)\s*\}\}")
+DEFAULT_VARIABLE_VALUES = {"name": ""}
+
+contacts_table: Table = CampaignContact.__table__  # type: ignore[assignment]
+
+
+@dataclass
+class PassResult:
+    """What one pass over one campaign did."""
+
+    handed: int = 0
+    opted_out: int = 0
+    completed: bool = False
+    message_ids: list[str] = field(default_factory=list)
+
+
+def render(content: str, variables: dict[str, Any] | None) -> str:
+    """Fill `{{variable}}`s from the contact's values (unknown ones become empty)."""
+    values = {**DEFAULT_VARIABLE_VALUES, **(variables or {})}
+
+    def value(match: re.Match[str]) -> str:
+        return str(values.get(match.group(1), "")).strip()
+
+    return re.sub(r"[ \t]+([,.!?])", r"\1", VARIABLE.sub(value, content))
+
+
+class Dispatcher:
+    """Runs passes over the running campaigns until told to stop."""
+
+    def __init__(
+        self,
+        context: EngineContext,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+        warmup: WarmupSchedule | None = None,
+    ) -> None:
+        self._context = context
+        self._clock = clock
+        self._rng = rng or random.Random()
+        settings = context.settings
+        self._warmup = warmup or WarmupSchedule(
+            settings.campaign_warmup_first_day, settings.campaign_warmup_growth
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Dispatch until `stop` is set; errors are logged and the next pass tries again."""
+        while not stop.is_set():
+            try:
+                handed = await self.run_once()
+            except Exception:
+                logger.exception("campaign dispatch pass failed; retrying")
+                handed = 0
+            if handed == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), PASS_SECONDS)
+
+    async def run_once(self) -> int:
+        """One pass over every running campaign; returns how many contacts were handed out."""
+        now = self._clock()
+        async with self._context.sessions() as session, session.begin():
+            await start_due_campaigns(session, now)
+            campaign_ids = list(
+                await session.scalars(
+                    select(Campaign.id)
+                    .where(Campaign.status == CampaignStatus.RUNNING.value)
+                    .order_by(Campaign.id)
+                )
+            )
+        handed = 0
+        for campaign_id in campaign_ids:
+            result = await self.dispatch(campaign_id)
+            handed += result.handed
+        return handed
+
+    async def dispatch(self, campaign_id: str) -> PassResult:
+        """One pass over one campaign, committed, then its messages offered to the senders."""
+        now = self._clock()
+        async with self._context.sessions() as session, session.begin():
+            campaign = await session.scalar(
+                select(Campaign).where(Campaign.id == campaign_id).with_for_update(skip_locked=True)
+            )
+            if campaign is None or campaign.status != CampaignStatus.RUNNING.value:
+                return PassResult()
+            result = await self._pass(session, campaign, now)
+        if result.message_ids:
+            await offer_messages(
+                self._context, [(message_id, campaign.tenant_id) for message_id in result.message_ids]
+            )
+        return result
+
+    async def _pass(self, session: AsyncSession, campaign: Campaign, now: datetime) -> PassResult:
+        result = PassResult()
+        if await self._finished(session, campaign, now):
+            result.completed = True
+            return result
+        tenant_zone = await session.scalar(select(Tenant.timezone).where(Tenant.id == campaign.tenant_id))
+        if not in_send_window(campaign.send_window, tenant_zone or "UTC", now):
+            return result
+        links = await self._links(session, campaign)
+        slots, paces = self._slots(campaign, links, now)
+        capacity = sum(min(slot.capacity, slot.daily_remaining) for slot in slots)
+        if capacity == 0:
+            return result
+        taken = await _take_contacts(session, campaign, min(capacity, BATCH_SIZE), now)
+        if not taken:
+            return result
+        taken, opted_out = await _without_opt_outs(session, campaign, taken, now)
+        result.opted_out = len(opted_out)
+        chosen = assign(
+            RotationMode(campaign.rotation_mode),
+            slots,
+            len(taken),
+            campaign.sent_count + campaign.failed_count,
+        )
+        # Capacity was counted before the contacts: give back any the numbers cannot take now.
+        await _give_back(session, [contact for contact, _ in taken[len(chosen) :]])
+        taken = taken[: len(chosen)]
+        variations = list(
+            await session.scalars(
+                select(CampaignMessage)
+                .where(CampaignMessage.campaign_id == campaign.id)
+                .order_by(CampaignMessage.order)
+            )
+        )
+        if not variations:
+            await _give_back(session, [contact for contact, _ in taken])
+            return result
+        pairs = list(zip(taken, chosen, strict=True))
+        message_ids = await self._hand_out(session, campaign, pairs, variations, now)
+        await self._move_pacing(session, links, paces, chosen, now)
+        campaign.pending_count -= len(pairs) + len(opted_out)
+        campaign.opted_out_count += len(opted_out)
+        campaign.updated_at = now
+        result.handed = len(pairs)
+        result.message_ids = message_ids
+        return result
+
+    async def _finished(self, session: AsyncSession, campaign: Campaign, now: datetime) -> bool:
+        """Complete the campaign when no contact is left to try or in flight."""
+        left = await session.scalar(
+            select(func.count()).where(
+                CampaignContact.campaign_id == campaign.id,
+                CampaignContact.status.in_(
+                    [CampaignContactStatus.PENDING.value, CampaignContactStatus.SENDING.value]
+                ),
+            )
+        )
+        if left:
+            return False
+        campaign.status = CampaignStatus.COMPLETED.value
+        campaign.finished_at = now
+        campaign.updated_at = now
+        await logs.add_logs(
+            session,
+            [
+                logs.new_log(
+                    campaign,
+                    LogType.COMPLETED,
+                    Severity.INFO,
+                    f"Campaign '{campaign.name}' completed",
+                    details={"sent": campaign.sent_count, "failed": campaign.failed_count},
+                    at=now,
+                )
+            ],
+        )
+        return True
+
+    async def _links(
+        self, session: AsyncSession, campaign: Campaign
+    ) -> list[tuple[CampaignInstance, WhatsAppInstance]]:
+        rows = await session.execute(
+            select(CampaignInstance, WhatsAppInstance)
+            .join(WhatsAppInstance, WhatsAppInstance.id == CampaignInstance.instance_id)
+            .where(CampaignInstance.campaign_id == campaign.id)
+        )
+        return [(link, instance) for link, instance in rows]
+
+    def _slots(
+        self, campaign: Campaign, links: list[tuple[CampaignInstance, WhatsAppInstance]], now: datetime
+    ) -> tuple[list[Slot], dict[str, Any]]:
+        """The numbers that may send now, with their capacity for this pass."""
+        slots = []
+        paces = {}
+        for link, instance in links:
+            if link.paused or unavailable_reason(instance, now) is not None:
+                continue
+            if link.next_send_at is not None and link.next_send_at > now:
+                continue
+            pace = pace_for(campaign, link, instance)
+            health = HealthView.of(instance, now)
+            limit = pace.daily_limit
+            if pace.warmup:
+                limit = self._warmup.cap(warmup_start(instance, now), now, limit)
+            remaining = max(limit - health.sent_today, 0)
+            if remaining == 0:
+                continue
+            paces[instance.id] = (pace, instance)
+            slots.append(
+                Slot(
+                    instance_id=instance.id,
+                    health_score=health.score,
+                    sent_today=health.sent_today,
+                    capacity=1 if pace.paced else BATCH_SIZE,
+                    daily_remaining=remaining,
+                    daily_limit=max(limit, 1),
+                )
+            )
+        return slots, paces
+
+    async def _hand_out(
+        self,
+        session: AsyncSession,
+        campaign: Campaign,
+        pairs: list[tuple[tuple[CampaignContact, str], Slot]],
+        variations: list[CampaignMessage],
+        now: datetime,
+    ) -> list[str]:
+        """Store one queued message per contact and record which number and variation it got."""
+        usage = {variation.id: variation.usage_count for variation in variations}
+        items = []
+        picks = []
+        for (contact, _phone), slot in pairs:
+            # The least used variation next: texts stay varied across the campaign.
+            variation = min(variations, key=lambda v: (usage[v.id], v.order))
+            usage[variation.id] += 1
+            picks.append(variation)
+            items.append(
+                BulkMessage(
+                    contact_id=contact.contact_id,
+                    instance_id=slot.instance_id,
+                    text=render(variation.content, contact.variables),
+                    media=variation.media,
+                )
+            )
+        message_ids = await store_queued_messages(
+            session, campaign.tenant_id, items, sender_type=SenderType.CAMPAIGN, now=now
+        )
+        updates = [
+            {
+                "b_id": contact.id,
+                "b_instance": slot.instance_id,
+                "b_variation": variation.id,
+                "b_message": message_id,
+            }
+            for ((contact, _), slot), variation, message_id in zip(pairs, picks, message_ids, strict=True)
+        ]
+        c = contacts_table.c
+        await session.execute(
+            update(contacts_table)
+            .where(c.id == bindparam("b_id"))
+            .values(
+                instance_id=bindparam("b_instance"),
+                campaign_message_id=bindparam("b_variation"),
+                message_id=bindparam("b_message"),
+            )
+            .execution_options(synchronize_session=False),
+            updates,
+        )
+        for variation in variations:
+            variation.usage_count = usage[variation.id]
+        return message_ids
+
+    async def _move_pacing(
+        self,
+        session: AsyncSession,
+        links: list[tuple[CampaignInstance, WhatsAppInstance]],
+        paces: dict[str, Any],
+        chosen: list[Slot],
+        now: datetime,
+    ) -> None:
+        counts: dict[str, int] = {}
+        for slot in chosen:
+            counts[slot.instance_id] = counts.get(slot.instance_id, 0) + 1
+        for link, instance in links:
+            sent = counts.get(instance.id)
+            if not sent:
+                continue
+            pace, _ = paces[instance.id]
+            link.sent_count += sent
+            link.last_sent_at = now
+            link.next_send_at = pace.next_send_at(now, self._rng)
+            if instance.warmup_started_at != warmup_start(instance, now):
+                instance.warmup_started_at = warmup_start(instance, now)
+
+
+async def _take_contacts(
+    session: AsyncSession, campaign: Campaign, limit: int, now: datetime
+) -> list[tuple[CampaignContact, str]]:
+    """pending -> sending for up to `limit` contacts nobody else is taking; with their phones."""
+    c = contacts_table.c
+    candidates = (
+        select(c.id)
+        .where(c.campaign_id == campaign.id, c.status == CampaignContactStatus.PENDING.value)
+        .order_by(c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(await session.scalars(candidates))
+    if not ids:
+        return []
+    won = list(
+        await session.scalars(
+            update(contacts_table)
+            .where(c.id.in_(ids), c.status == CampaignContactStatus.PENDING.value)
+            .values(
+                status=CampaignContactStatus.SENDING.value,
+                sending_at=now,
+                attempts=c.attempts + 1,
+                updated_at=now,
+            )
+            .returning(c.id)
+        )
+    )
+    rows = await session.execute(
+        select(CampaignContact, Contact.phone)
+        .join(Contact, Contact.id == CampaignContact.contact_id)
+        .where(CampaignContact.id.in_(won))
+        .order_by(CampaignContact.id)
+        .execution_options(populate_existing=True)
+    )
+    return [(contact, phone) for contact, phone in rows]
+
+
+async def _without_opt_outs(
+    session: AsyncSession, campaign: Campaign, taken: list[tuple[CampaignContact, str]], now: datetime
+) -> tuple[list[tuple[CampaignContact, str]], list[CampaignContact]]:
+    """Check opt-out at send time: who opted out since the import ends `opted_out`, with a log."""
+    by_variant = {variant: phone for _, phone in taken for variant in phone_variants(phone)}
+    recorded = await session.scalars(
+        select(OptOut.phone).where(OptOut.tenant_id == campaign.tenant_id, OptOut.phone.in_(list(by_variant)))
+    )
+    flagged = await session.scalars(
+        select(Contact.phone).where(
+            Contact.id.in_([contact.contact_id for contact, _ in taken]), Contact.opted_out.is_(True)
+        )
+    )
+    stopped = {by_variant[phone] for phone in [*recorded, *flagged] if phone in by_variant}
+    if not stopped:
+        return taken, []
+    out = [contact for contact, phone in taken if phone in stopped]
+    await session.execute(
+        update(contacts_table)
+        .where(contacts_table.c.id.in_([contact.id for contact in out]))
+        .values(status=CampaignContactStatus.OPTED_OUT.value, error_code="opted_out", updated_at=now)
+    )
+    await logs.add_logs(session, [_opted_out_log(campaign, contact, now) for contact in out])
+    return [(contact, phone) for contact, phone in taken if phone not in stopped], out
+
+
+def _opted_out_log(campaign: Campaign, contact: CampaignContact, now: datetime) -> CampaignLog:
+    return logs.new_log(
+        campaign,
+        LogType.CONTACT_OPTED_OUT,
+        Severity.INFO,
+        "Contact opted out; not sent",
+        contact_id=contact.contact_id,
+        campaign_contact_id=contact.id,
+        at=now,
+    )
+
+
+async def _give_back(session: AsyncSession, contacts: list[CampaignContact]) -> None:
+    """Contacts taken but not sent in this pass go back to pending (the attempt does not count)."""
+    if not contacts:
+        return
+    c = contacts_table.c
+    await session.execute(
+        update(contacts_table)
+        .where(c.id.in_([contact.id for contact in contacts]))
+        .values(status=CampaignContactStatus.PENDING.value, sending_at=None, attempts=c.attempts - 1)
+    )

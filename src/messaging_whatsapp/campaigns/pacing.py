@@ -1,0 +1,114 @@
+"""How fast a number may send campaign messages: interval, daily limit, warm-up, send window.
+
+Defaults follow the provider's risk. The unofficial gateways (Evolution, WuzAPI) get a human pace:
+a random 5 to 30 s gap per number, a warm-up that restarts after 72 h idle. The official APIs
+(Meta, Twilio) and the simulator go as fast as the sender's rate limits allow (Meta's 80/s per
+number and pair limit live there). A campaign or one of its numbers may override each default.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from messaging_whatsapp.campaigns.models import Campaign, CampaignInstance
+from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.providers.base import ProviderName
+
+GATEWAYS = frozenset({ProviderName.EVOLUTION, ProviderName.WUZAPI})
+GATEWAY_INTERVAL_S = (5.0, 30.0)
+# A gateway number left idle this long warms up again from the first day's cap.
+WARMUP_IDLE_RESTART = timedelta(hours=72)
+
+
+@dataclass(frozen=True, slots=True)
+class WarmupSchedule:
+    """Messages a new number may send on its first day, multiplied by `growth` each day after."""
+
+    first_day: int = 20
+    growth: float = 2.0
+
+    def cap(self, started_at: datetime, now: datetime, limit: int) -> int:
+        """Today's cap for a number warming up since `started_at`, never above `limit`."""
+        days = max((now - started_at).days, 0)
+        # Past ~30 days any schedule has reached the limit; stop before the power overflows.
+        cap = self.first_day * self.growth ** min(days, 30)
+        return int(min(cap, limit))
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """The effective pacing of one number in one campaign."""
+
+    interval_min_s: float
+    interval_max_s: float
+    daily_limit: int
+    warmup: bool
+
+    @property
+    def paced(self) -> bool:
+        """Whether messages are spaced out (one per pass) rather than sent as fast as allowed."""
+        return self.interval_max_s > 0
+
+    def next_send_at(self, now: datetime, rng: random.Random) -> datetime | None:
+        """When the number may send its next campaign message (None: right away)."""
+        if not self.paced:
+            return None
+        return now + timedelta(seconds=rng.uniform(self.interval_min_s, self.interval_max_s))
+
+
+def pace_for(campaign: Campaign, link: CampaignInstance, instance: WhatsAppInstance) -> Pace:
+    """The number's own override, else the campaign's setting, else the provider's default."""
+    default_min, default_max = (
+        GATEWAY_INTERVAL_S if ProviderName(instance.provider) in GATEWAYS else (0.0, 0.0)
+    )
+    low = _first(link.interval_min_s, campaign.interval_min_s, default_min)
+    high = _first(link.interval_max_s, campaign.interval_max_s, default_max)
+    limit = _first(link.daily_limit, campaign.daily_limit, instance.daily_limit)
+    return Pace(low, max(high, low), int(min(limit, instance.daily_limit)), campaign.warmup)
+
+
+def _first(*values: Any) -> Any:
+    return next(value for value in values if value is not None)
+
+
+def warmup_start(instance: WhatsAppInstance, now: datetime) -> datetime:
+    """When the number's warm-up began: now for a new number or an idle gateway number."""
+    started = instance.warmup_started_at
+    if started is None:
+        return now
+    idle_since = instance.last_success_at or started
+    if ProviderName(instance.provider) in GATEWAYS and now - idle_since > WARMUP_IDLE_RESTART:
+        return now
+    return started
+
+
+def zone(timezone: str) -> ZoneInfo:
+    """The time zone, UTC when the name is unknown."""
+    try:
+        return ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def in_send_window(window: dict[str, Any] | None, timezone: str, now: datetime) -> bool:
+    """Whether `now` is inside the window (its hours on its weekdays, in the tenant's zone).
+
+    A window across midnight (22:00 to 06:00) belongs to the weekday it starts on.
+    """
+    if not window:
+        return True
+    local = now.astimezone(zone(timezone))
+    start, end = time.fromisoformat(window["start"]), time.fromisoformat(window["end"])
+    weekdays = set(window.get("weekdays") or range(7))
+    clock = local.time()
+    if start < end:
+        return local.weekday() in weekdays and start <= clock < end
+    if clock >= start:
+        return local.weekday() in weekdays
+    if clock < end:
+        return (local.weekday() - 1) % 7 in weekdays
+    return False

@@ -1,0 +1,186 @@
+"""Seed 000: a campaign contact follows its message (sent, delivered, read, failed).
+
+Called in the same transaction as whatever moved the messages (the sender recording an answer,
+the worker applying receipts). Each stage is counted once per contact, whatever the order or
+repetition of receipts: a contact only moves up in rank, and a counter grows only for the stages
+its move crossed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messaging_whatsapp.campaigns import logs
+from messaging_whatsapp.campaigns.models import (
+    Campaign,
+    CampaignContact,
+    CampaignContactStatus,
+    CampaignLog,
+    LogType,
+    Severity,
+)
+from messaging_whatsapp.inbox.models import Message
+from messaging_whatsapp.providers.base import DeliveryStatus
+
+RANKS = {DeliveryStatus.SENT.value: 1, DeliveryStatus.DELIVERED.value: 2, DeliveryStatus.READ.value: 3}
+STAGES = (
+    (1, "sent_count", LogType.MESSAGE_SENT),
+    (2, "delivered_count", LogType.MESSAGE_DELIVERED),
+    (3, "read_count", LogType.MESSAGE_READ),
+)
+COUNTERS = ("sent_count", "delivered_count", "read_count", "failed_count")
+
+contacts_table: Table = CampaignContact.__table__  # type: ignore[assignment]
+campaigns_table: Table = Campaign.__table__  # type: ignore[assignment]
+
+
+async def follow_messages(session: AsyncSession, message_ids: list[str], now: datetime) -> None:
+    """Move the campaign contacts of these messages to their messages' status; count and log."""
+    if not message_ids:
+        return
+    rows = (
+        await session.execute(
+            select(CampaignContact, Message)
+            .join(Message, Message.id == CampaignContact.message_id)
+            .where(CampaignContact.message_id.in_(message_ids))
+            .order_by(CampaignContact.id)
+            .with_for_update(of=contacts_table)
+        )
+    ).all()
+    counters: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTERS, 0))
+    changes = []
+    new_logs: list[tuple[str, CampaignContact, LogType, Message]] = []
+    for contact, message in rows:
+        change = _move(contact, message, counters[contact.campaign_id], new_logs)
+        if change is not None:
+            changes.append(change)
+    if not changes:
+        return
+    c = contacts_table.c
+    await session.execute(
+        update(contacts_table)
+        .where(c.id == bindparam("b_id"))
+        .values(
+            status=bindparam("b_status"),
+            status_rank=bindparam("b_rank"),
+            provider_message_id=bindparam("b_provider_id"),
+            sent_at=bindparam("b_sent_at"),
+            delivered_at=bindparam("b_delivered_at"),
+            read_at=bindparam("b_read_at"),
+            failed_at=bindparam("b_failed_at"),
+            error_code=bindparam("b_code"),
+            error_title=bindparam("b_title"),
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False),
+        changes,
+    )
+    await _count(session, counters, now)
+    await _log(session, new_logs, now)
+
+
+def _move(
+    contact: CampaignContact,
+    message: Message,
+    counters: dict[str, int],
+    new_logs: list[tuple[str, CampaignContact, LogType, Message]],
+) -> dict[str, object] | None:
+    old_rank, old_status = contact.status_rank, contact.status
+    new_rank = RANKS.get(message.status, 0)
+    if new_rank > old_rank:
+        status = message.status
+        for stage, counter, log_type in STAGES:
+            if old_rank < stage <= new_rank:
+                counters[counter] += 1
+                new_logs.append((contact.campaign_id, contact, log_type, message))
+        if old_status == CampaignContactStatus.FAILED.value:
+            # A receipt proved the failure report wrong.
+            counters["failed_count"] -= 1
+    elif (
+        message.status == DeliveryStatus.FAILED.value
+        and old_status != CampaignContactStatus.FAILED.value
+        and old_rank < RANKS[DeliveryStatus.DELIVERED.value]
+    ):
+        status = CampaignContactStatus.FAILED.value
+        new_rank = old_rank
+        counters["failed_count"] += 1
+        new_logs.append((contact.campaign_id, contact, LogType.MESSAGE_FAILED, message))
+    else:
+        return None
+    return {
+        "b_id": contact.id,
+        "b_status": status,
+        "b_rank": new_rank,
+        "b_provider_id": message.provider_message_id,
+        "b_sent_at": contact.sent_at or message.sent_at,
+        "b_delivered_at": contact.delivered_at or message.delivered_at,
+        "b_read_at": contact.read_at or message.read_at,
+        "b_failed_at": contact.failed_at or message.failed_at,
+        "b_code": message.error_code,
+        "b_title": message.error_title,
+    }
+
+
+async def _count(session: AsyncSession, counters: dict[str, dict[str, int]], now: datetime) -> None:
+    k = campaigns_table.c
+    rows = [
+        {"b_id": campaign_id, **{f"b_{name}": value for name, value in counts.items()}}
+        for campaign_id, counts in sorted(counters.items())
+        if any(counts.values())
+    ]
+    if not rows:
+        return
+    await session.execute(
+        update(campaigns_table)
+        .where(k.id == bindparam("b_id"))
+        .values({name: k[name] + bindparam(f"b_{name}") for name in COUNTERS} | {"updated_at": now})
+        .execution_options(synchronize_session=False),
+        rows,
+    )
+
+
+async def _log(
+    session: AsyncSession, new_logs: list[tuple[str, CampaignContact, LogType, Message]], now: datetime
+) -> None:
+    if not new_logs:
+        return
+    campaigns = {
+        campaign.id: campaign
+        for campaign in await session.scalars(
+            select(Campaign).where(Campaign.id.in_({campaign_id for campaign_id, *_ in new_logs}))
+        )
+    }
+    entries: list[CampaignLog] = []
+    for campaign_id, contact, log_type, message in new_logs:
+        campaign = campaigns[campaign_id]
+        if log_type is LogType.MESSAGE_FAILED:
+            entry = logs.log_message_failed(
+                campaign,
+                message.instance_id,
+                contact.contact_id,
+                contact.id,
+                message.error_code,
+                message.error_title,
+            )
+        elif log_type is LogType.MESSAGE_SENT:
+            entry = logs.new_log(
+                campaign,
+                LogType.MESSAGE_SENT,
+                Severity.INFO,
+                "Message sent",
+                details={"provider_message_id": message.provider_message_id},
+                instance_id=message.instance_id,
+                contact_id=contact.contact_id,
+                campaign_contact_id=contact.id,
+            )
+        elif log_type is LogType.MESSAGE_DELIVERED:
+            entry = logs.log_message_delivered(campaign, message.instance_id, contact.contact_id, contact.id)
+        else:
+            entry = logs.log_message_read(campaign, message.instance_id, contact.contact_id, contact.id)
+        entry.created_at = now
+        entries.append(entry)
+    await logs.add_logs(session, entries)

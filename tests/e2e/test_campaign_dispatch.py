@@ -1,0 +1,103 @@
+"""A campaign sent end to end: dispatcher, sender, the simulator over HTTP, receipts back through
+the webhook, on both deployments. Every contact gets exactly one message and ends in a final
+state; the campaign's counters agree with its contacts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import func, select
+
+from messaging_whatsapp.automation.models import OptOut
+from messaging_whatsapp.campaigns.models import CampaignContact
+from messaging_whatsapp.inbox.models import Message, SenderType
+from tests.e2e.conftest import RunningEngine
+from tests.helpers import bind, create_tenant, create_user, wait_until
+
+CONTACTS = 30
+FINAL = {"sent", "delivered", "read", "failed", "opted_out", "skipped"}
+
+
+async def _headers(engine: RunningEngine, tenant_id: str) -> dict[str, str]:
+    await create_user(engine.context, tenant_id, "ana@loja.com.br")
+    response = await engine.http.post(
+        "/api/v1/auth/login", json={"email": "ana@loja.com.br", "password": "s3cret-pass"}
+    )
+    return {"authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def test_a_round_robin_campaign_reaches_everyone_once(engine: RunningEngine) -> None:
+    tenant_id = await create_tenant(engine.context)
+    numbers = []
+    for index in range(3):
+        instance, _ = await bind(
+            engine.context,
+            tenant_id,
+            provider="simulator",
+            display_number=f"+55114002000{index}",
+            instance_name=f"sim-{index}",
+        )
+        numbers.append(instance.id)
+    headers = await _headers(engine, tenant_id)
+    async with engine.context.sessions() as session, session.begin():
+        session.add(OptOut(tenant_id=tenant_id, phone="+5511990000029", reason="keyword"))
+    body: dict[str, Any] = {
+        "name": "Natal",
+        "rotation_mode": "round_robin",
+        "instance_ids": numbers,
+        "messages": [{"content": "Oi {{name}}! Cupom {{cupom}}"}, {"content": "Olá {{name}}, use {{cupom}}"}],
+        "contacts": [
+            {"phone": f"+55119900000{index:02d}", "name": f"Cliente {index}", "variables": {"cupom": "NATAL"}}
+            for index in range(CONTACTS)
+        ],
+        "settings": {"interval_min_s": 0, "interval_max_s": 0, "warmup": False, "send_window": None},
+    }
+    created = (await engine.http.post("/api/v1/campaigns", json=body, headers=headers)).json()
+    assert created["import"]["opted_out"] == 1
+    path = f"/api/v1/campaigns/{created['id']}"
+    assert (await engine.http.post(f"{path}/start", headers=headers)).status_code == 200
+
+    async def completed() -> dict[str, Any] | None:
+        campaign = (await engine.http.get(path, headers=headers)).json()
+        return campaign if campaign["status"] == "completed" else None
+
+    campaign = await wait_until(completed, timeout=60, what="the campaign to complete")
+
+    async with engine.context.sessions() as session:
+        contacts = list(
+            await session.scalars(select(CampaignContact).where(CampaignContact.campaign_id == created["id"]))
+        )
+        messages = list(
+            await session.scalars(select(Message).where(Message.sender_type == SenderType.CAMPAIGN.value))
+        )
+    assert len(contacts) == CONTACTS - 1
+    assert all(contact.status in FINAL for contact in contacts)
+    # One message per contact, never two.
+    assert Counter(message.contact_id for message in messages) == Counter(c.contact_id for c in contacts)
+    # Round robin: 29 messages over 3 numbers.
+    assert sorted(Counter(message.instance_id for message in messages).values()) == [9, 10, 10]
+    assert all(
+        message.content and "{{" not in message.content and "Cliente" in message.content
+        for message in messages
+    )
+    statuses = Counter(contact.status for contact in contacts)
+    assert campaign["pending_count"] == 0
+    assert campaign["sent_count"] == sum(statuses[s] for s in ("sent", "delivered", "read"))
+    assert campaign["failed_count"] == statuses["failed"]
+
+    async def receipts_counted() -> dict[str, Any] | None:
+        current = (await engine.http.get(path, headers=headers)).json()
+        async with engine.context.sessions() as session:
+            delivered = await session.scalar(
+                select(func.count()).where(
+                    CampaignContact.campaign_id == created["id"], CampaignContact.status_rank >= 2
+                )
+            )
+        return current if current["delivered_count"] == delivered and delivered > 0 else None
+
+    await wait_until(receipts_counted, timeout=30, what="receipts to reach the campaign")
+    logs = (await engine.http.get(f"{path}/logs?limit=200", headers=headers)).json()["items"]
+    types = Counter(log["log_type"] for log in logs)
+    assert (types["started"], types["completed"]) == (1, 1)
+    assert types["message_sent"] == campaign["sent_count"]
