@@ -9,6 +9,7 @@ from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.models import OptOut
+from messaging_whatsapp.campaigns.progress import opt_out_contacts
 from messaging_whatsapp.db import insert_for, new_id, utcnow
 from messaging_whatsapp.inbox.models import Contact
 from messaging_whatsapp.phones import phone_variants
@@ -48,6 +49,7 @@ async def apply_optouts(session: AsyncSession, candidates: list[OptOutCandidate]
         await _record(session, candidate)
         if changed.first() is not None:
             newly.append(candidate)
+    await opt_out_contacts(session, sorted(seen), utcnow())
     return newly
 
 
@@ -76,3 +78,29 @@ async def is_opted_out(session: AsyncSession, tenant_id: str, phone: str) -> boo
         Contact.tenant_id == tenant_id, Contact.phone.in_(variants), Contact.opted_out.is_(True)
     )
     return bool(await session.scalar(select(or_(record, contact))))
+
+
+async def opted_out_phones(session: AsyncSession, recipients: set[tuple[str, str]]) -> set[str]:
+    """Which of these (tenant, canonical phone) pairs opted out; returns their phones."""
+    if not recipients:
+        return set()
+    wanted = {
+        (tenant_id, variant): phone for tenant_id, phone in recipients for variant in phone_variants(phone)
+    }
+    tenants = {tenant_id for tenant_id, _ in recipients}
+    variants = {variant for _, variant in wanted}
+    recorded = await session.execute(
+        select(OptOut.tenant_id, OptOut.phone).where(
+            OptOut.tenant_id.in_(tenants), OptOut.phone.in_(variants)
+        )
+    )
+    flagged = await session.execute(
+        select(Contact.tenant_id, Contact.phone).where(
+            Contact.tenant_id.in_(tenants), Contact.phone.in_(variants), Contact.opted_out.is_(True)
+        )
+    )
+    return {
+        wanted[(tenant_id, phone)]
+        for tenant_id, phone in [*recorded, *flagged]
+        if (tenant_id, phone) in wanted
+    }

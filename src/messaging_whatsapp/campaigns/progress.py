@@ -184,3 +184,58 @@ async def _log(
         entry.created_at = now
         entries.append(entry)
     await logs.add_logs(session, entries)
+
+
+async def opt_out_contacts(session: AsyncSession, contact_ids: list[str], now: datetime) -> None:
+    """Seed 000: a person who opted out gets nothing more from any campaign.
+
+    Their pending campaign contacts end `opted_out`, with a log in each campaign; messages already
+    handed to the senders are stopped there (the sender checks opt-out before each send).
+    """
+    if not contact_ids:
+        return
+    c = contacts_table.c
+    stopped = (
+        await session.execute(
+            update(contacts_table)
+            .where(c.contact_id.in_(contact_ids), c.status == CampaignContactStatus.PENDING.value)
+            .values(status=CampaignContactStatus.OPTED_OUT.value, error_code="opted_out", updated_at=now)
+            .returning(c.id, c.campaign_id, c.contact_id)
+        )
+    ).all()
+    if not stopped:
+        return
+    per_campaign: dict[str, int] = defaultdict(int)
+    for row in stopped:
+        per_campaign[row.campaign_id] += 1
+    k = campaigns_table.c
+    await session.execute(
+        update(campaigns_table)
+        .where(k.id == bindparam("b_id"))
+        .values(
+            pending_count=k.pending_count - bindparam("b_count"),
+            opted_out_count=k.opted_out_count + bindparam("b_count"),
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False),
+        [{"b_id": campaign_id, "b_count": count} for campaign_id, count in sorted(per_campaign.items())],
+    )
+    campaigns = {
+        campaign.id: campaign
+        for campaign in await session.scalars(select(Campaign).where(Campaign.id.in_(list(per_campaign))))
+    }
+    await logs.add_logs(
+        session,
+        [
+            logs.new_log(
+                campaigns[row.campaign_id],
+                LogType.CONTACT_OPTED_OUT,
+                Severity.INFO,
+                "Contact opted out; nothing more will be sent",
+                contact_id=row.contact_id,
+                campaign_contact_id=row.id,
+                at=now,
+            )
+            for row in stopped
+        ],
+    )

@@ -27,7 +27,7 @@ from sqlalchemy import Table, bindparam, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp import metrics
-from messaging_whatsapp.automation.service import OptOutCandidate, apply_optouts
+from messaging_whatsapp.automation.service import OptOutCandidate, apply_optouts, opted_out_phones
 from messaging_whatsapp.campaigns.progress import follow_messages
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
@@ -68,6 +68,8 @@ BREAKER_ERRORS = frozenset({ErrorClass.RETRY, ErrorClass.UNKNOWN_OUTCOME, ErrorC
 ECHOING_PROVIDERS = frozenset(
     {ProviderName.META, ProviderName.TWILIO, ProviderName.WUZAPI, ProviderName.SIMULATOR}
 )
+# A queued message whose recipient opted out before it left: it ends failed, unsent.
+OPTED_OUT = SendError(ErrorClass.OPT_OUT, "opted_out", "the person opted out before the message was sent")
 SENT_RANK = STATUS_RANK[DeliveryStatus.SENT]
 FAILED_RANK = STATUS_RANK[DeliveryStatus.FAILED]
 
@@ -208,9 +210,18 @@ class Sender:
         batch.claimed = len(claims)
         if not claims:
             return batch
-        outcomes = await asyncio.gather(*(self._deliver(claim) for claim in claims))
+        stopped = await self._opted_out(claims)
+        outcomes = [
+            _Outcome(claim, SendState.DONE, error=OPTED_OUT) for claim in claims if claim.phone in stopped
+        ]
+        outcomes += await asyncio.gather(*(self._deliver(c) for c in claims if c.phone not in stopped))
         await self._record(list(outcomes), batch)
         return batch
+
+    async def _opted_out(self, claims: list[_Claim]) -> set[str]:
+        """Recipients who opted out after their message was queued (a campaign's, typically)."""
+        async with self._context.sessions() as session:
+            return await opted_out_phones(session, {(c.message.tenant_id, c.phone) for c in claims})
 
     async def _message_ids(self, entries: list[StreamEntry]) -> list[str]:
         ids: list[str] = []
@@ -698,7 +709,7 @@ async def _opt_out_refused(
             reason=f"provider:{o.error.code}",
         )
         for o in outcomes
-        if o.error is not None and o.error.error_class is ErrorClass.OPT_OUT
+        if o.error is not None and o.error.error_class is ErrorClass.OPT_OUT and o.error is not OPTED_OUT
     ]
     if not candidates:
         return []
@@ -743,6 +754,9 @@ async def _pause_refused_instances(
 def _health(outcomes: list[_Outcome]) -> dict[str, Outcomes]:
     by_instance: dict[str, Outcomes] = {}
     for outcome in outcomes:
+        if outcome.error is OPTED_OUT:
+            # Never sent: says nothing about the number.
+            continue
         counts = by_instance.setdefault(outcome.claim.instance.id, Outcomes())
         if outcome.result is not None:
             counts.sent += 1
