@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, func, select, text, update
@@ -25,26 +23,7 @@ from messaging_whatsapp.campaigns.service import TRANSITIONS, Action
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import new_id, utcnow
 from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound
-from messaging_whatsapp.migrate import upgrade_async
-from tests.helpers import bind, create_tenant, engine_settings, free_port
-
-
-@pytest.fixture(params=["embedded", "scaled"])
-async def context(
-    request: pytest.FixtureRequest, tmp_path: Path, stream_prefix: str
-) -> AsyncIterator[EngineContext]:
-    if request.param == "embedded":
-        settings = engine_settings(
-            request.getfixturevalue("fresh_sqlite_url"), None, stream_prefix, tmp_path, free_port()
-        )
-    else:
-        settings = engine_settings(
-            request.getfixturevalue("fresh_postgres_url"), None, stream_prefix, tmp_path, free_port()
-        )
-    await upgrade_async(settings.database_url)
-    engine_context = await EngineContext.open(settings)
-    yield engine_context
-    await engine_context.close()
+from tests.helpers import bind, create_tenant
 
 
 async def _tenant_with_number(context: EngineContext) -> tuple[str, str]:

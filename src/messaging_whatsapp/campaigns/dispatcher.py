@@ -44,7 +44,7 @@ from messaging_whatsapp.campaigns.rotation import Slot, assign
 from messaging_whatsapp.campaigns.service import start_due_campaigns
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
-from messaging_whatsapp.inbox.models import Contact, SenderType
+from messaging_whatsapp.inbox.models import Contact, Message, SenderType, SendState
 from messaging_whatsapp.instances.health import HealthView, unavailable_reason
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.phones import phone_variants
@@ -60,6 +60,12 @@ BATCH_SIZE = 500
 # A variable with no value in the contact's data reads as this (`{{name}}` -> "").
 VARIABLE = re.compile(r"\{\{\s*([\w.-]+)\s*\}\}")
 DEFAULT_VARIABLE_VALUES = {"name": ""}
+IN_FLIGHT = [
+    SendState.PENDING.value,
+    SendState.WAITING.value,
+    SendState.CLAIMED.value,
+    SendState.UNKNOWN.value,
+]
 
 contacts_table: Table = CampaignContact.__table__  # type: ignore[assignment]
 
@@ -158,7 +164,9 @@ class Dispatcher:
         if not in_send_window(campaign.send_window, tenant_zone or "UTC", now):
             return result
         links = await self._links(session, campaign)
-        slots, paces = self._slots(campaign, links, now)
+        await logs.add_logs(session, _health_changes(campaign, links, now))
+        in_flight = await _in_flight(session, [instance.id for _, instance in links])
+        slots, paces = self._slots(campaign, links, in_flight, now)
         capacity = sum(min(slot.capacity, slot.daily_remaining) for slot in slots)
         if capacity == 0:
             return result
@@ -237,9 +245,17 @@ class Dispatcher:
         return [(link, instance) for link, instance in rows]
 
     def _slots(
-        self, campaign: Campaign, links: list[tuple[CampaignInstance, WhatsAppInstance]], now: datetime
+        self,
+        campaign: Campaign,
+        links: list[tuple[CampaignInstance, WhatsAppInstance]],
+        in_flight: dict[str, int],
+        now: datetime,
     ) -> tuple[list[Slot], dict[str, Any]]:
-        """The numbers that may send now, with their capacity for this pass."""
+        """The numbers that may send now, with their capacity for this pass.
+
+        Today's count includes messages handed out but not sent yet, so a limit holds while the
+        senders catch up.
+        """
         slots = []
         paces = {}
         for link, instance in links:
@@ -252,7 +268,8 @@ class Dispatcher:
             limit = pace.daily_limit
             if pace.warmup:
                 limit = self._warmup.cap(warmup_start(instance, now), now, limit)
-            remaining = max(limit - health.sent_today, 0)
+            sent_today = health.sent_today + in_flight.get(instance.id, 0)
+            remaining = max(limit - sent_today, 0)
             if remaining == 0:
                 continue
             paces[instance.id] = (pace, instance)
@@ -260,7 +277,7 @@ class Dispatcher:
                 Slot(
                     instance_id=instance.id,
                     health_score=health.score,
-                    sent_today=health.sent_today,
+                    sent_today=sent_today,
                     capacity=1 if pace.paced else BATCH_SIZE,
                     daily_remaining=remaining,
                     daily_limit=max(limit, 1),
@@ -342,6 +359,56 @@ class Dispatcher:
             link.next_send_at = pace.next_send_at(now, self._rng)
             if instance.warmup_started_at != warmup_start(instance, now):
                 instance.warmup_started_at = warmup_start(instance, now)
+
+
+async def _in_flight(session: AsyncSession, instance_ids: list[str]) -> dict[str, int]:
+    """Messages of these numbers on their way to the provider (queued, retrying, being sent)."""
+    if not instance_ids:
+        return {}
+    counted = await session.execute(
+        select(Message.instance_id, func.count())
+        .where(Message.send_state.in_(IN_FLIGHT), Message.instance_id.in_(instance_ids))
+        .group_by(Message.instance_id)
+    )
+    return {instance_id: int(count) for instance_id, count in counted}
+
+
+def _health_changes(
+    campaign: Campaign, links: list[tuple[CampaignInstance, WhatsAppInstance]], now: datetime
+) -> list[CampaignLog]:
+    """A number whose health fell below the threshold is paused for this campaign (the others
+    carry on); it takes part again once its health recovers."""
+    new_logs = []
+    for link, instance in links:
+        health = HealthView.of(instance, now)
+        if not health.is_healthy and not link.paused:
+            reason = f"health score {health.score:g}, {health.consecutive_errors} errors in a row"
+            link.paused, link.paused_reason = True, reason
+            new_logs.append(
+                logs.log_health_issue(
+                    campaign, instance.id, f"Health below the threshold: {reason}", health.score
+                )
+            )
+            new_logs.append(logs.log_instance_paused(campaign, instance.id, reason, health.score))
+        elif (
+            health.is_healthy
+            and link.paused
+            and link.paused_reason
+            and link.paused_reason.startswith("health")
+        ):
+            link.paused, link.paused_reason = False, None
+            new_logs.append(
+                logs.new_log(
+                    campaign,
+                    LogType.INSTANCE_RESUMED,
+                    Severity.INFO,
+                    "Health recovered; the number sends for this campaign again",
+                    instance_id=instance.id,
+                    instance_health_score=health.score,
+                    at=now,
+                )
+            )
+    return new_logs
 
 
 async def _take_contacts(

@@ -1,4 +1,7 @@
-"""Seed 000: a campaign contact follows its message (sent, delivered, read, failed).
+"""Seed 000: campaigns follow what happens to their messages, people and numbers.
+
+A campaign contact follows its message (sent, delivered, read, failed); an opt-out stops the
+person in every campaign; a number that disconnects pauses its campaigns until it reconnects.
 
 Called in the same transaction as whatever moved the messages (the sender recording an answer,
 the worker applying receipts). Each stage is counted once per contact, whatever the order or
@@ -19,8 +22,11 @@ from messaging_whatsapp.campaigns.models import (
     Campaign,
     CampaignContact,
     CampaignContactStatus,
+    CampaignInstance,
     CampaignLog,
+    CampaignStatus,
     LogType,
+    PausedReason,
     Severity,
 )
 from messaging_whatsapp.inbox.models import Message
@@ -239,3 +245,69 @@ async def opt_out_contacts(session: AsyncSession, contact_ids: list[str], now: d
             for row in stopped
         ],
     )
+
+
+async def pause_for_disconnection(
+    session: AsyncSession, instance_id: str, reason: str | None, now: datetime
+) -> None:
+    """Seed 000: a number that disconnects pauses the running campaigns that use it."""
+    campaigns = await _campaigns_using(session, instance_id, CampaignStatus.RUNNING, None)
+    for campaign in campaigns:
+        campaign.status = CampaignStatus.PAUSED.value
+        campaign.paused_reason = PausedReason.INSTANCE_DISCONNECTED.value
+        campaign.updated_at = now
+    await logs.add_logs(
+        session,
+        [
+            logs.new_log(
+                campaign,
+                LogType.INSTANCE_DISCONNECTED,
+                Severity.CRITICAL,
+                "A number of the campaign disconnected; campaign paused until it reconnects",
+                details={"reason": reason},
+                instance_id=instance_id,
+                at=now,
+            )
+            for campaign in campaigns
+        ],
+    )
+
+
+async def resume_after_reconnection(session: AsyncSession, instance_id: str, now: datetime) -> None:
+    """Campaigns paused only because this number disconnected run again (a manual pause stays)."""
+    campaigns = await _campaigns_using(
+        session, instance_id, CampaignStatus.PAUSED, PausedReason.INSTANCE_DISCONNECTED
+    )
+    for campaign in campaigns:
+        campaign.status = CampaignStatus.RUNNING.value
+        campaign.paused_reason = None
+        campaign.updated_at = now
+    await logs.add_logs(
+        session,
+        [
+            logs.new_log(
+                campaign,
+                LogType.RESUMED,
+                Severity.INFO,
+                "The number reconnected; campaign resumed",
+                instance_id=instance_id,
+                at=now,
+            )
+            for campaign in campaigns
+        ],
+    )
+
+
+async def _campaigns_using(
+    session: AsyncSession, instance_id: str, status: CampaignStatus, reason: PausedReason | None
+) -> list[Campaign]:
+    query = (
+        select(Campaign)
+        .join(CampaignInstance, CampaignInstance.campaign_id == Campaign.id)
+        .where(CampaignInstance.instance_id == instance_id, Campaign.status == status.value)
+        .order_by(Campaign.id)
+        .with_for_update(of=campaigns_table)
+    )
+    if reason is not None:
+        query = query.where(Campaign.paused_reason == reason.value)
+    return list(await session.scalars(query))

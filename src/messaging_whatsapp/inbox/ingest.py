@@ -37,7 +37,11 @@ from sqlalchemy.types import TypeEngine
 
 from messaging_whatsapp.automation.optout import optout_keyword, optout_payload_keyword
 from messaging_whatsapp.automation.service import OptOutCandidate, apply_optouts
-from messaging_whatsapp.campaigns.progress import follow_messages
+from messaging_whatsapp.campaigns.progress import (
+    follow_messages,
+    pause_for_disconnection,
+    resume_after_reconnection,
+)
 from messaging_whatsapp.db import UTCDateTime, insert_rows, is_postgresql, new_id, one_of, unnest_rows, utcnow
 from messaging_whatsapp.inbox.models import (
     OPEN_TICKET_PREDICATE,
@@ -944,7 +948,12 @@ async def _apply_connections(
             )
             .values(**values)
         )
-        result.connection_changes += outcome.rowcount or 0  # type: ignore[attr-defined]
+        changed = outcome.rowcount or 0  # type: ignore[attr-defined]
+        result.connection_changes += changed
+        if changed and closed:
+            await pause_for_disconnection(session, instance_id, change.reason, utcnow())
+        elif changed and change.state is ConnectionState.OPEN:
+            await resume_after_reconnection(session, instance_id, utcnow())
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,232 @@
+"""The dispatcher's rules with an injected clock, on both databases (no sender running: what it
+hands out stays queued, which is what limits must count)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+
+from messaging_whatsapp.campaigns import progress, service
+from messaging_whatsapp.campaigns.dispatcher import Dispatcher, render
+from messaging_whatsapp.campaigns.models import (
+    Campaign,
+    CampaignContact,
+    CampaignInstance,
+    CampaignLog,
+    CampaignStatus,
+)
+from messaging_whatsapp.campaigns.pacing import WarmupSchedule
+from messaging_whatsapp.campaigns.schemas import CampaignCreate
+from messaging_whatsapp.campaigns.service import Action
+from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.inbox.models import Message
+from messaging_whatsapp.instances.models import WhatsAppInstance
+from tests.helpers import bind, create_tenant
+
+# Monday 2026-11-23 10:00 in São Paulo.
+MONDAY_10 = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def _setup(
+    context: EngineContext,
+    *,
+    numbers: int,
+    contacts: int,
+    settings: dict[str, object],
+    provider: str = "simulator",
+) -> tuple[str, str, list[str]]:
+    tenant_id = await create_tenant(context)
+    instance_ids = []
+    for index in range(numbers):
+        options: dict[str, object] = {"provider": provider, "display_number": f"+55114002100{index}"}
+        if provider == "evolution":
+            options |= {"instance_name": f"evo-{index}", "api_url": "http://127.0.0.1:9", "api_key": "k"}
+        else:
+            options["instance_name"] = f"sim-{tenant_id[-6:]}-{index}"
+        instance, _ = await bind(context, tenant_id, **options)
+        instance_ids.append(instance.id)
+    body = {
+        "name": "Teste",
+        "instance_ids": instance_ids,
+        "messages": [{"content": "Oi {{name}}"}],
+        "contacts": [{"phone": f"+55119911{index:05d}", "name": f"C{index}"} for index in range(contacts)],
+        "settings": settings,
+    }
+    async with context.sessions() as session, session.begin():
+        campaign, _ = await service.create_campaign(
+            session, tenant_id, CampaignCreate.model_validate(body), user_id=None, now=MONDAY_10
+        )
+        await service.transition(session, tenant_id, campaign.id, Action.START, user_id=None, now=MONDAY_10)
+    return tenant_id, campaign.id, instance_ids
+
+
+async def _messages_per_instance(context: EngineContext) -> Counter[str]:
+    async with context.sessions() as session:
+        return Counter(
+            await session.scalars(select(Message.instance_id).where(Message.sender_type == "campaign"))
+        )
+
+
+async def test_each_number_waits_its_interval(context: EngineContext) -> None:
+    _, campaign_id, numbers = await _setup(
+        context,
+        numbers=2,
+        contacts=10,
+        settings={"interval_min_s": 10, "interval_max_s": 10, "warmup": False},
+    )
+    clock = Clock(MONDAY_10)
+    dispatcher = Dispatcher(context, clock=clock, rng=random.Random(3))
+    assert (await dispatcher.dispatch(campaign_id)).handed == 2
+    assert (await dispatcher.dispatch(campaign_id)).handed == 0
+    clock.now += timedelta(seconds=9)
+    assert (await dispatcher.dispatch(campaign_id)).handed == 0
+    clock.now += timedelta(seconds=1)
+    assert (await dispatcher.dispatch(campaign_id)).handed == 2
+    assert await _messages_per_instance(context) == {numbers[0]: 2, numbers[1]: 2}
+
+
+async def test_gateways_get_a_human_pace_by_default(context: EngineContext) -> None:
+    _, campaign_id, _ = await _setup(
+        context, numbers=1, contacts=5, settings={"warmup": False}, provider="evolution"
+    )
+    clock = Clock(MONDAY_10)
+    dispatcher = Dispatcher(context, clock=clock, rng=random.Random(1))
+    assert (await dispatcher.dispatch(campaign_id)).handed == 1
+    clock.now += timedelta(seconds=4)
+    assert (await dispatcher.dispatch(campaign_id)).handed == 0
+    async with context.sessions() as session:
+        link = await session.scalar(
+            select(CampaignInstance).where(CampaignInstance.campaign_id == campaign_id)
+        )
+        assert link is not None
+        assert link.next_send_at is not None
+        assert timedelta(seconds=5) <= link.next_send_at - MONDAY_10 <= timedelta(seconds=30)
+
+
+async def test_warmup_caps_a_new_number_and_the_daily_limit_holds(context: EngineContext) -> None:
+    _, campaign_id, numbers = await _setup(
+        context, numbers=1, contacts=60, settings={"interval_min_s": 0, "interval_max_s": 0, "warmup": True}
+    )
+    clock = Clock(MONDAY_10)
+    dispatcher = Dispatcher(context, clock=clock, warmup=WarmupSchedule(first_day=20, growth=2))
+    assert (await dispatcher.dispatch(campaign_id)).handed == 20
+    # Nothing sent yet (no sender): queued messages count against today's cap.
+    assert (await dispatcher.dispatch(campaign_id)).handed == 0
+    clock.now += timedelta(days=1)
+    async with context.sessions() as session, session.begin():
+        await session.execute(update(Message).values(send_state="done", status="sent"))
+        await session.execute(update(WhatsAppInstance).values(msgs_sent_today=0, counters_date=None))
+    assert (await dispatcher.dispatch(campaign_id)).handed == 40
+    assert await _messages_per_instance(context) == {numbers[0]: 60}
+
+
+async def test_nothing_leaves_outside_the_send_window(context: EngineContext) -> None:
+    window = {"start": "08:00", "end": "18:00", "weekdays": [0, 1, 2, 3, 4]}
+    _, campaign_id, _ = await _setup(
+        context,
+        numbers=1,
+        contacts=3,
+        settings={"interval_min_s": 0, "interval_max_s": 0, "warmup": False, "send_window": window},
+    )
+    saturday = Clock(MONDAY_10 + timedelta(days=5))
+    assert (await Dispatcher(context, clock=saturday).dispatch(campaign_id)).handed == 0
+    late_friday = Clock(MONDAY_10 + timedelta(days=4, hours=8, minutes=30))  # 18:30 in São Paulo
+    assert (await Dispatcher(context, clock=late_friday).dispatch(campaign_id)).handed == 0
+    next_monday = Clock(MONDAY_10 + timedelta(days=7))
+    assert (await Dispatcher(context, clock=next_monday).dispatch(campaign_id)).handed == 3
+
+
+async def test_an_unhealthy_number_is_paused_for_the_campaign_and_the_others_carry_on(
+    context: EngineContext,
+) -> None:
+    _, campaign_id, numbers = await _setup(
+        context, numbers=2, contacts=6, settings={"interval_min_s": 0, "interval_max_s": 0, "warmup": False}
+    )
+    async with context.sessions() as session, session.begin():
+        await session.execute(
+            update(WhatsAppInstance).where(WhatsAppInstance.id == numbers[0]).values(health_score=42)
+        )
+    assert (await Dispatcher(context, clock=Clock(MONDAY_10)).dispatch(campaign_id)).handed == 6
+    assert await _messages_per_instance(context) == {numbers[1]: 6}
+    async with context.sessions() as session:
+        types = Counter(
+            await session.scalars(select(CampaignLog.log_type).where(CampaignLog.campaign_id == campaign_id))
+        )
+        link = await session.get(CampaignInstance, (campaign_id, numbers[0]))
+    assert (types["health_issue"], types["instance_paused"]) == (1, 1)
+    assert link is not None
+    assert link.paused
+
+
+async def test_a_campaign_completes_when_no_contact_is_left(context: EngineContext) -> None:
+    _, campaign_id, _ = await _setup(
+        context, numbers=1, contacts=2, settings={"interval_min_s": 0, "interval_max_s": 0, "warmup": False}
+    )
+    dispatcher = Dispatcher(context, clock=Clock(MONDAY_10))
+    assert (await dispatcher.dispatch(campaign_id)).handed == 2
+    assert not (await dispatcher.dispatch(campaign_id)).completed  # still in flight
+    async with context.sessions() as session, session.begin():
+        ids = list(await session.scalars(select(Message.id)))
+        await session.execute(update(Message).values(status="sent", send_state="done", sent_at=MONDAY_10))
+        await progress.follow_messages(session, ids, MONDAY_10)
+    assert (await dispatcher.dispatch(campaign_id)).completed
+    async with context.sessions() as session:
+        campaign = await session.get(Campaign, campaign_id)
+        assert campaign is not None
+        assert (campaign.status, campaign.sent_count, campaign.pending_count) == ("completed", 2, 0)
+        statuses = set(await session.scalars(select(CampaignContact.status)))
+        assert statuses == {"sent"}
+
+
+async def test_a_disconnection_pauses_the_campaign_and_the_reconnection_resumes_it(
+    context: EngineContext,
+) -> None:
+    tenant_id, campaign_id, numbers = await _setup(
+        context, numbers=1, contacts=2, settings={"interval_min_s": 0, "interval_max_s": 0, "warmup": False}
+    )
+    async with context.sessions() as session, session.begin():
+        await progress.pause_for_disconnection(session, numbers[0], "logged out", MONDAY_10)
+    async with context.sessions() as session:
+        campaign = await session.get(Campaign, campaign_id)
+        assert campaign is not None
+        assert (campaign.status, campaign.paused_reason) == ("paused", "instance_disconnected")
+        critical = await session.scalar(
+            select(CampaignLog.severity).where(
+                CampaignLog.campaign_id == campaign_id, CampaignLog.log_type == "instance_disconnected"
+            )
+        )
+        assert critical == "critical"
+    async with context.sessions() as session, session.begin():
+        await progress.resume_after_reconnection(session, numbers[0], MONDAY_10)
+    async with context.sessions() as session, session.begin():
+        resumed = await session.get(Campaign, campaign_id)
+        assert resumed is not None
+        assert resumed.status == CampaignStatus.RUNNING.value
+        await service.transition(session, tenant_id, campaign_id, Action.PAUSE, user_id=None, now=MONDAY_10)
+    async with context.sessions() as session, session.begin():
+        await progress.resume_after_reconnection(session, numbers[0], MONDAY_10)
+    async with context.sessions() as session:
+        # A manual pause is the user's: a reconnection does not undo it.
+        kept = await session.get(Campaign, campaign_id)
+        assert kept is not None
+        assert kept.paused_reason == "manual"
+
+
+def test_variables_are_filled_and_missing_ones_left_out_cleanly() -> None:
+    assert (
+        render("Oi {{name}}, cupom {{ cupom }}!", {"name": "Ana", "cupom": "BF10"}) == "Oi Ana, cupom BF10!"
+    )
+    assert render("Oi {{name}}, tudo bem?", None) == "Oi, tudo bem?"
