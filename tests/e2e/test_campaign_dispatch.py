@@ -4,6 +4,7 @@ state; the campaign's counters agree with its contacts."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -174,3 +175,38 @@ async def test_an_opt_out_mid_campaign_stops_that_person_in_every_campaign(engin
         await engine.http.get(f"/api/v1/campaigns/{ids[1]}/logs?log_type=contact_opted_out", headers=headers)
     ).json()
     assert len(logs["items"]) == 1
+
+
+async def test_progress_is_published_live(engine: RunningEngine) -> None:
+    tenant_id = await create_tenant(engine.context)
+    number, _ = await bind(
+        engine.context,
+        tenant_id,
+        provider="simulator",
+        display_number="+551140020008",
+        instance_name="sim-live",
+    )
+    headers = await _headers(engine, tenant_id)
+    body = {
+        "name": "Ao vivo",
+        "instance_ids": [number.id],
+        "messages": [{"content": "Oi"}],
+        "contacts": [{"phone": f"+55119900001{index:02d}"} for index in range(5)],
+        "settings": {"interval_min_s": 0, "interval_max_s": 0, "warmup": False},
+    }
+    campaign_id = (await engine.http.post("/api/v1/campaigns", json=body, headers=headers)).json()["id"]
+    await engine.http.post(f"/api/v1/campaigns/{campaign_id}/start", headers=headers)
+    streams, stream = engine.context.streams, engine.context.names.events
+    await streams.ensure_group(stream, "progress-reader")
+    seen: list[dict[str, Any]] = []
+
+    async def completed_published() -> list[dict[str, Any]] | None:
+        for entry in await streams.read(stream, "progress-reader", "r1", 500, 0):
+            if entry.fields["event_type"] == "campaign_updated":
+                seen.append(json.loads(entry.fields["payload"]))
+        mine = [event for event in seen if event["id"] == campaign_id]
+        return mine if mine and mine[-1]["status"] == "completed" else None
+
+    updates = await wait_until(completed_published, timeout=30, what="a campaign_updated saying completed")
+    assert updates[-1]["pending_count"] == 0
+    assert updates[-1]["progress"] == 100

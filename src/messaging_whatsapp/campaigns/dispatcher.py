@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, bindparam, func, select, update
@@ -41,9 +43,10 @@ from messaging_whatsapp.campaigns.models import (
 )
 from messaging_whatsapp.campaigns.pacing import WarmupSchedule, in_send_window, pace_for, warmup_start
 from messaging_whatsapp.campaigns.rotation import Slot, assign
+from messaging_whatsapp.campaigns.schemas import CampaignItem
 from messaging_whatsapp.campaigns.service import start_due_campaigns
 from messaging_whatsapp.context import EngineContext
-from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.db import new_id, utcnow
 from messaging_whatsapp.inbox.models import Contact, Message, SenderType, SendState
 from messaging_whatsapp.instances.health import HealthView, unavailable_reason
 from messaging_whatsapp.instances.models import WhatsAppInstance
@@ -55,6 +58,8 @@ from messaging_whatsapp.tenancy.models import Tenant
 logger = logging.getLogger(__name__)
 
 PASS_SECONDS = 0.5
+# Live progress: at most one `campaign_updated` per campaign this often.
+PROGRESS_INTERVAL = timedelta(milliseconds=500)
 # Contacts one pass may take from one campaign (numbers sending as fast as allowed).
 BATCH_SIZE = 500
 # A variable with no value in the contact's data reads as this (`{{name}}` -> "").
@@ -105,6 +110,8 @@ class Dispatcher:
         self._clock = clock
         self._rng = rng or random.Random()
         settings = context.settings
+        self._progress_checked_at = self._clock() - PROGRESS_INTERVAL
+        self._published: dict[str, tuple[datetime, float]] = {}
         self._warmup = warmup or WarmupSchedule(
             settings.campaign_warmup_first_day, settings.campaign_warmup_growth
         )
@@ -137,7 +144,30 @@ class Dispatcher:
         for campaign_id in campaign_ids:
             result = await self.dispatch(campaign_id)
             handed += result.handed
+        await self.publish_progress()
         return handed
+
+    async def publish_progress(self) -> int:
+        """`campaign_updated` on the events stream for campaigns whose counters or status moved,
+        at most once per PROGRESS_INTERVAL each; returns how many were published."""
+        since = self._progress_checked_at
+        self._progress_checked_at = self._clock()
+        async with self._context.sessions() as session:
+            query = select(Campaign).where(Campaign.updated_at >= since - PROGRESS_INTERVAL)
+            changed = list(await session.scalars(query))
+        entries = []
+        moment = time.monotonic()
+        for campaign in changed:
+            last = self._published.get(campaign.id)
+            if last is not None and (
+                last[0] == campaign.updated_at or moment - last[1] < PROGRESS_INTERVAL.total_seconds()
+            ):
+                continue
+            self._published[campaign.id] = (campaign.updated_at, moment)
+            entries.append(_progress_event(campaign, self._clock()))
+        if entries:
+            await self._context.streams.append_many(self._context.names.events, entries)
+        return len(entries)
 
     async def dispatch(self, campaign_id: str) -> PassResult:
         """One pass over one campaign, committed, then its messages offered to the senders."""
@@ -359,6 +389,38 @@ class Dispatcher:
             link.next_send_at = pace.next_send_at(now, self._rng)
             if instance.warmup_started_at != warmup_start(instance, now):
                 instance.warmup_started_at = warmup_start(instance, now)
+
+
+def _progress_event(campaign: Campaign, now: datetime) -> dict[str, str]:
+    item = CampaignItem.of(campaign)
+    payload = item.model_dump(
+        mode="json",
+        include={
+            "id",
+            "name",
+            "status",
+            "paused_reason",
+            "total_contacts",
+            "pending_count",
+            "sent_count",
+            "delivered_count",
+            "read_count",
+            "failed_count",
+            "opted_out_count",
+            "skipped_count",
+            "progress",
+            "success_rate",
+            "delivery_rate",
+            "read_rate",
+        },
+    )
+    return {
+        "event_id": new_id(),
+        "event_type": "campaign_updated",
+        "tenant_id": campaign.tenant_id,
+        "occurred_at": now.isoformat(),
+        "payload": json.dumps(payload, separators=(",", ":")),
+    }
 
 
 async def _in_flight(session: AsyncSession, instance_ids: list[str]) -> dict[str, int]:
