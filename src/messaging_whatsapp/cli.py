@@ -12,14 +12,13 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 from sqlalchemy import select
@@ -27,11 +26,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp import migrate as migrations
 from messaging_whatsapp.campaigns.dispatcher import Dispatcher
+from messaging_whatsapp.cli_support import (
+    JsonOption,
+    fail,
+    in_session,
+    print_json,
+    run_engine,
+    stderr,
+    stdout,
+)
 from messaging_whatsapp.config import Settings, get_settings
 from messaging_whatsapp.context import EngineContext, settle_garbage_collector
-from messaging_whatsapp.crypto import CredentialsError
 from messaging_whatsapp.db import utcnow
-from messaging_whatsapp.errors import EngineError, InvalidInput, NotFound
+from messaging_whatsapp.errors import InvalidInput, NotFound
 from messaging_whatsapp.gateway_cli import register as register_gateway_commands
 from messaging_whatsapp.inbox import service as inbox_service
 from messaging_whatsapp.inbox.models import Message, SenderType
@@ -45,7 +52,6 @@ from messaging_whatsapp.sending import service as sending_service
 from messaging_whatsapp.sending.schemas import SendMessageRequest
 from messaging_whatsapp.sending.sender import Sender, offer_messages
 from messaging_whatsapp.simulator.service import Simulator
-from messaging_whatsapp.streams.base import StreamError
 from messaging_whatsapp.tenancy import service as tenancy_service
 from messaging_whatsapp.tenancy.models import Tenant
 from messaging_whatsapp.worker.inbound import InboundWorker
@@ -57,46 +63,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-stdout = Console()
-stderr = Console(stderr=True)
-T = TypeVar("T")
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-def _fail(message: str) -> typer.Exit:
-    stderr.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code=1)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, default=str, ensure_ascii=False) + "\n")
-
-
-def _run(work: Callable[[EngineContext], Awaitable[T]], *, migrate: bool = True) -> T:
-    """Open the engine context (migrating first), run `work`, and turn user errors into exit 1."""
-    settings = get_settings()
-
-    async def main() -> T:
-        if migrate:
-            await migrations.upgrade_async(settings.database_url)
-        context = await EngineContext.open(settings)
-        try:
-            return await work(context)
-        finally:
-            await context.close()
-
-    try:
-        return asyncio.run(main())
-    except EngineError as exc:
-        raise _fail(exc.message) from None
-    except (StreamError, CredentialsError, ValueError, OSError) as exc:
-        raise _fail(str(exc)) from None
-
-
-async def _in_session(context: EngineContext, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    async with context.sessions() as session, session.begin():
-        return await work(session)
 
 
 @app.command()
@@ -106,7 +72,7 @@ def migrate() -> None:
     try:
         migrations.upgrade(settings.database_url)
     except Exception as exc:
-        raise _fail(f"migration failed: {exc}") from None
+        raise fail(f"migration failed: {exc}") from None
     stderr.print("database is up to date")
 
 
@@ -121,12 +87,12 @@ def create_tenant(
     """Create a tenant (a business)."""
 
     async def work(context: EngineContext) -> dict[str, str]:
-        tenant = await _in_session(context, lambda s: tenancy_service.create_tenant(s, name, timezone))
+        tenant = await in_session(context, lambda s: tenancy_service.create_tenant(s, name, timezone))
         return {"id": tenant.id, "name": tenant.name, "timezone": tenant.timezone}
 
-    tenant = _run(work)
+    tenant = run_engine(work)
     if as_json:
-        _print_json(tenant)
+        print_json(tenant)
     else:
         stdout.print(f"tenant {tenant['id']} ({tenant['name']}) created")
 
@@ -142,14 +108,14 @@ def create_user(
     """Create a user who can log in to the API and the inbox."""
 
     async def work(context: EngineContext) -> dict[str, str]:
-        user = await _in_session(
+        user = await in_session(
             context, lambda s: tenancy_service.create_user(s, tenant_id, email, password, role)
         )
         return {"id": user.id, "tenant_id": user.tenant_id, "email": user.email, "role": user.role}
 
-    user = _run(work)
+    user = run_engine(work)
     if as_json:
-        _print_json(user)
+        print_json(user)
     else:
         stdout.print(f"user {user['email']} ({user['role']}) created")
 
@@ -163,12 +129,12 @@ def create_api_key(
     """Create an API key for machine access; the key is shown once."""
 
     async def work(context: EngineContext) -> dict[str, str]:
-        key, raw = await _in_session(context, lambda s: tenancy_service.create_api_key(s, tenant_id, name))
+        key, raw = await in_session(context, lambda s: tenancy_service.create_api_key(s, tenant_id, name))
         return {"id": key.id, "name": key.name, "api_key": raw}
 
-    created = _run(work)
+    created = run_engine(work)
     if as_json:
-        _print_json(created)
+        print_json(created)
     else:
         stdout.print(
             f"API key {created['name']}: {created['api_key']}  (store it now; it is not shown again)"
@@ -215,7 +181,7 @@ def bind_tenant(
             daily_limit=daily_limit,
         )
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
     async def work(context: EngineContext) -> BoundInstance:
         async def bind_in(session: AsyncSession) -> BoundInstance:
@@ -225,11 +191,11 @@ def bind_tenant(
             item = InstanceItem.of(instance, utcnow())
             return BoundInstance(**item.model_dump(), webhook_url=url)
 
-        return await _in_session(context, bind_in)
+        return await in_session(context, bind_in)
 
-    bound = _run(work)
+    bound = run_engine(work)
     if as_json:
-        _print_json(bound.model_dump(mode="json"))
+        print_json(bound.model_dump(mode="json"))
         return
     stdout.print(f"{bound.provider} number {bound.display_number} bound as instance {bound.id}")
     stdout.print(f"webhook URL: {bound.webhook_url}")
@@ -247,11 +213,11 @@ def list_bindings(
             instances = await instances_service.list_instances(session, tenant_id)
             return [InstanceItem.of(instance, utcnow()) for instance in instances]
 
-        return await _in_session(context, load)
+        return await in_session(context, load)
 
-    items = _run(work)
+    items = run_engine(work)
     if as_json:
-        _print_json([item.model_dump(mode="json") for item in items])
+        print_json([item.model_dump(mode="json") for item in items])
         return
     table = Table("id", "provider", "name", "number", "connection", "status", "health", "sent today")
     for item in items:
@@ -280,9 +246,9 @@ def _set_status(instance_id: str, status: InstanceStatus) -> InstanceItem:
             )
             return InstanceItem.of(instance, utcnow())
 
-        return await _in_session(context, change)
+        return await in_session(context, change)
 
-    return _run(work)
+    return run_engine(work)
 
 
 @app.command("pause-instance")
@@ -292,7 +258,7 @@ def pause_instance(
     """Stop sending through an instance until it is resumed."""
     item = _set_status(instance_id, InstanceStatus.PAUSED)
     if as_json:
-        _print_json(item.model_dump(mode="json"))
+        print_json(item.model_dump(mode="json"))
         return
     stdout.print(f"instance {item.id} ({item.display_number}) is {item.status}")
 
@@ -304,7 +270,7 @@ def resume_instance(
     """Send through an instance again, e.g. once the provider's refusal that paused it is fixed."""
     item = _set_status(instance_id, InstanceStatus.ACTIVE)
     if as_json:
-        _print_json(item.model_dump(mode="json"))
+        print_json(item.model_dump(mode="json"))
         return
     stdout.print(f"instance {item.id} ({item.display_number}) is {item.status}")
 
@@ -323,11 +289,11 @@ def list_conversations(
             page = await inbox_service.list_conversations(session, tenant_id, limit=limit)
             return [item.model_dump(mode="json") for item in page.items]
 
-        return await _in_session(context, load)
+        return await in_session(context, load)
 
-    items = _run(work)
+    items = run_engine(work)
     if as_json:
-        _print_json(items)
+        print_json(items)
         return
     table = Table("id", "contact", "name", "status", "unread", "last message")
     for item in items:
@@ -364,9 +330,9 @@ def stream_info(as_json: JsonOption = False) -> None:
             for info in infos
         ]
 
-    infos = _run(work)
+    infos = run_engine(work)
     if as_json:
-        _print_json(infos)
+        print_json(infos)
         return
     table = Table("stream", "length", "group", "pending", "consumers", "lag")
     for info in infos:
@@ -393,9 +359,9 @@ def replay_dlq(
     async def work(context: EngineContext) -> int:
         return await context.streams.replay_dlq(limit)
 
-    moved = _run(work)
+    moved = run_engine(work)
     if as_json:
-        _print_json({"replayed": moved})
+        print_json({"replayed": moved})
     else:
         stdout.print(f"replayed {moved} entr{'y' if moved == 1 else 'ies'}")
 
@@ -445,9 +411,9 @@ def serve(
     try:
         server_role = Role(role)
     except ValueError:
-        raise _fail(f"--role must be one of {', '.join(r.value for r in Role)}") from None
+        raise fail(f"--role must be one of {', '.join(r.value for r in Role)}") from None
     if workers > 1 and server_role is Role.ALL:
-        raise _fail("--workers > 1 needs --role api or webhook (run `worker` processes for the rest)")
+        raise fail("--workers > 1 needs --role api or webhook (run `worker` processes for the rest)")
     settings = get_settings()
     _configure_logging(settings)
 
@@ -455,7 +421,7 @@ def serve(
         if demo:
             await _ensure_demo(context)
 
-    _run(prepare)
+    run_engine(prepare)
     stderr.print(f"messaging-whatsapp ({server_role.value}) on http://{host}:{port}  docs: /docs")
     if workers > 1:
         factory = f"messaging_whatsapp.api.asgi:{server_role.value}_app"
@@ -480,7 +446,7 @@ def worker(
 ) -> None:
     """Run workers until interrupted (run as many as you like, on any host)."""
     if role not in WORKER_ROLES:
-        raise _fail(f"--role must be one of {', '.join(WORKER_ROLES)}")
+        raise fail(f"--role must be one of {', '.join(WORKER_ROLES)}")
     settings = get_settings()
     _configure_logging(settings)
 
@@ -500,7 +466,7 @@ def worker(
         stderr.print(f"{role} worker running; Ctrl-C to stop")
         await asyncio.gather(*runners)
 
-    _run(work)
+    run_engine(work)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -557,7 +523,7 @@ def send_test(
     try:
         request = SendMessageRequest(to=to, text=text, instance_id=instance)
     except ValidationError as exc:
-        raise _fail(exc.errors()[0]["msg"]) from None
+        raise fail(exc.errors()[0]["msg"]) from None
 
     async def work(context: EngineContext) -> MessageItem:
         message = await _queue(context, tenant_id, request)
@@ -580,9 +546,9 @@ def send_test(
             stderr.print("still queued: is a sender running (`serve` or `worker --role sender`)?")
         return inbox_service.message_item(current)
 
-    item = _run(work)
+    item = run_engine(work)
     if as_json:
-        _print_json(item.model_dump(mode="json"))
+        print_json(item.model_dump(mode="json"))
 
 
 @app.command("simulate-inbound")
@@ -596,7 +562,7 @@ def simulate_inbound(
     try:
         phone = canonical_phone(from_)
     except InvalidPhone as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
     async def work(context: EngineContext) -> str:
         instance = await context.resolver.by_id(instance_id)
@@ -608,7 +574,7 @@ def simulate_inbound(
         finally:
             await simulator.close()
 
-    message_id = _run(work)
+    message_id = run_engine(work)
     stdout.print(f"posted {message_id} from {phone} to {get_settings().public_url}")
 
 
@@ -636,7 +602,7 @@ def demo(
                 ids.append((await _queue(context, tenant.tenant_id, request)).id)
             await _follow(context, ids, wait)
 
-    _run(work)
+    run_engine(work)
 
 
 @contextlib.asynccontextmanager
@@ -666,7 +632,7 @@ async def _engine_reachable(settings: Settings) -> AsyncIterator[None]:
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
-            raise _fail(f"could not start an engine on {settings.public_url}")
+            raise fail(f"could not start an engine on {settings.public_url}")
         await asyncio.sleep(0.05)
     stderr.print(f"started an engine on {settings.public_url} for the demo")
     try:

@@ -16,12 +16,11 @@ import asyncio
 import base64
 import binascii
 import itertools
-import json
 import logging
 import sys
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Any, TextIO, TypeVar
+from typing import Annotated, Any, TextIO
 from urllib.parse import urlsplit
 
 import httpx
@@ -29,11 +28,11 @@ import png  # type: ignore[import-untyped]
 import pydantic
 import segno
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from messaging_whatsapp import migrate as migrations
+from messaging_whatsapp.cli_support import JsonOption, T, fail, print_json, stderr, stdout
 from messaging_whatsapp.config import get_settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.crypto import CredentialsError
@@ -51,10 +50,6 @@ from messaging_whatsapp.instances.gateway import (
 from messaging_whatsapp.instances.schemas import BoundInstance, InstanceItem
 from messaging_whatsapp.providers.base import ConnectionState, ProviderName, SendError
 from messaging_whatsapp.streams.base import StreamError
-
-T = TypeVar("T")
-stdout = Console()
-stderr = Console(stderr=True)
 
 Matrix = list[list[bool]]
 # Light modules around the code that scanners need (ISO 18004 asks for 4).
@@ -251,17 +246,8 @@ def draw_qr(matrix: Matrix, stream: TextIO, *, invert: bool = False) -> None:
 # Running
 
 
-def _fail(message: str) -> typer.Exit:
-    stderr.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=1)
-
-
 def _say(message: str, *, to_stderr: bool = False) -> None:
     (stderr if to_stderr else stdout).print(message, markup=False, highlight=False, soft_wrap=True)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, default=str, ensure_ascii=False) + "\n")
 
 
 def _gateway_message(provider: ProviderName, exc: SendError) -> str:
@@ -292,15 +278,15 @@ def _run(provider: ProviderName, work: Callable[[EngineContext], Awaitable[T]]) 
     try:
         return asyncio.run(main())
     except SendError as exc:
-        raise _fail(_gateway_message(provider, exc)) from None
+        raise fail(_gateway_message(provider, exc)) from None
     except EngineError as exc:
-        raise _fail(exc.message) from None
+        raise fail(exc.message) from None
     except pydantic.ValidationError as exc:
-        raise _fail(_validation_message(exc)) from None
+        raise fail(_validation_message(exc)) from None
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        raise _fail(f"{_GATEWAY_NAMES[provider]}: {exc}") from None
+        raise fail(f"{_GATEWAY_NAMES[provider]}: {exc}") from None
     except (StreamError, CredentialsError, ValueError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _warn_if_unreachable_public_url() -> None:
@@ -315,7 +301,7 @@ def _warn_if_unreachable_public_url() -> None:
 
 def _ref(instance_id: str | None, instance_name: str | None) -> InstanceRef:
     if bool(instance_id) == bool(instance_name):
-        raise _fail("give exactly one of --instance-id and --instance-name")
+        raise fail("give exactly one of --instance-id and --instance-name")
     return InstanceRef(instance_id=instance_id, instance_name=instance_name)
 
 
@@ -377,14 +363,14 @@ def _show_connect(
     challenge = result.challenge
     name = result.instance.instance_name or result.instance.routing_key
     if as_json:
-        _print_json({**_connect_json(result), **(extra or {})})
+        print_json({**_connect_json(result), **(extra or {})})
     if challenge.state is ConnectionState.OPEN:
         if not as_json:
             _say(f"{name} is already connected (state open): nothing to scan")
         return
     if pairing:
         if not challenge.pairing_code:
-            raise _fail(
+            raise fail(
                 f"{_GATEWAY_NAMES[provider]} returned no pairing code for {name} (state "
                 f"{challenge.state.value}); it may already be waiting for a QR code: try again shortly"
             )
@@ -399,9 +385,9 @@ def _show_connect(
         try:
             matrix = challenge_matrix(challenge.qr_code, challenge.qr_image_base64)
         except QrDrawError as exc:
-            raise _fail(f"could not draw the QR code: {exc}") from None
+            raise fail(f"could not draw the QR code: {exc}") from None
         if matrix is None:
-            raise _fail(
+            raise fail(
                 f"{_GATEWAY_NAMES[provider]} has no QR code for {name} yet; try again in a few seconds"
             )
         if not as_json:
@@ -433,7 +419,7 @@ def _status_json(status: InstanceStatus) -> dict[str, Any]:
 
 def _show_status(status: InstanceStatus, as_json: bool) -> None:
     if as_json:
-        _print_json(_status_json(status))
+        print_json(_status_json(status))
         return
     owner = f", number {status.gateway.owner}" if status.gateway.owner else ""
     _say(
@@ -454,7 +440,7 @@ def _show_listing(items: list[ListedInstance], as_json: bool) -> None:
         for item in items
     ]
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     table = Table("name", "state", "number", "bound as")
     for row in rows:
@@ -467,7 +453,6 @@ def _show_listing(items: list[ListedInstance], as_json: bool) -> None:
 # --------------------------------------------------------------------------------------------------
 # Commands
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 InstanceIdOption = Annotated[
     str | None, typer.Option("--instance-id", help="Our instance id (see list-bindings).")
 ]
@@ -528,7 +513,7 @@ def evolution_create_instance(
 
     created = _run(ProviderName.EVOLUTION, work)
     if as_json:
-        _print_json(_created_json(created))
+        print_json(_created_json(created))
         return
     _show_created(ProviderName.EVOLUTION, created)
     _warn_if_unreachable_public_url()
@@ -629,11 +614,11 @@ def wuzapi_connect(
     provider = ProviderName.WUZAPI
     if create:
         if instance_id:
-            raise _fail("--create makes a new instance: give --instance-name, not --instance-id")
+            raise fail("--create makes a new instance: give --instance-name, not --instance-id")
         if not tenant_id or not instance_name or not display_number:
-            raise _fail("--create needs --tenant-id, --instance-name and --display-number")
+            raise fail("--create needs --tenant-id, --instance-name and --display-number")
     elif tenant_id or display_number:
-        raise _fail("--tenant-id and --display-number go with --create")
+        raise fail("--tenant-id and --display-number go with --create")
     ref = None if create else _ref(instance_id, instance_name)
     login = GatewayLogin(api_url=api_url, admin_token=admin_token)
 
