@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp import migrate as migrations
 from messaging_whatsapp.campaigns.dispatcher import Dispatcher
+from messaging_whatsapp.campaigns_cli import register as register_campaign_commands
 from messaging_whatsapp.cli_support import (
     JsonOption,
     fail,
@@ -684,6 +685,7 @@ def _clock(at: datetime | None) -> str:
 
 
 register_gateway_commands(app)
+register_campaign_commands(app)
 
 
 def main() -> None:

@@ -1,0 +1,317 @@
+"""Campaign commands: create, import a CSV (with a progress bar), start / pause / resume / cancel,
+a live status view, and the list."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messaging_whatsapp.campaigns import service
+from messaging_whatsapp.campaigns.importing import ContactRow, decode, read_csv
+from messaging_whatsapp.campaigns.models import Campaign, CampaignStatus
+from messaging_whatsapp.campaigns.schemas import CampaignCreate, CampaignItem, ImportReport
+from messaging_whatsapp.campaigns.service import Action
+from messaging_whatsapp.cli_support import (
+    JsonOption,
+    fail,
+    in_session,
+    print_json,
+    run_engine,
+    stderr,
+    stdout,
+)
+from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.errors import InvalidInput, NotFound
+from messaging_whatsapp.tenancy.models import Tenant
+
+FINISHED = frozenset({CampaignStatus.COMPLETED.value, CampaignStatus.CANCELLED.value})
+
+
+def register(app: typer.Typer) -> None:
+    """Add the campaign commands to the CLI."""
+    app.command("campaign-create")(campaign_create)
+    app.command("campaign-import")(campaign_import)
+    app.command("campaign-start")(campaign_start)
+    app.command("campaign-pause")(campaign_pause)
+    app.command("campaign-resume")(campaign_resume)
+    app.command("campaign-cancel")(campaign_cancel)
+    app.command("campaign-status")(campaign_status)
+    app.command("campaign-list")(campaign_list)
+
+
+async def _tenant(session: AsyncSession, tenant_id: str | None) -> str:
+    if tenant_id:
+        return tenant_id
+    tenants = list(await session.scalars(select(Tenant.id).limit(2)))
+    if len(tenants) != 1:
+        raise InvalidInput("say which tenant with --tenant-id")
+    return tenants[0]
+
+
+async def _campaign(session: AsyncSession, campaign_id: str, *, lock: bool = False) -> Campaign:
+    """A campaign of any tenant (the operator's CLI)."""
+    query = select(Campaign).where(Campaign.id == campaign_id)
+    campaign = await session.scalar(query.with_for_update() if lock else query)
+    if campaign is None:
+        raise NotFound(f"campaign {campaign_id} not found")
+    return campaign
+
+
+def campaign_create(
+    name: Annotated[str, typer.Option(help="The campaign's name.")],
+    message: Annotated[
+        list[str], typer.Option(help="A variation of the text ({{name}} etc.); repeat for more.")
+    ],
+    instance: Annotated[list[str], typer.Option(help="An instance id to send through; repeat for more.")],
+    tenant_id: Annotated[str | None, typer.Option(help="Needed when there are several tenants.")] = None,
+    rotation_mode: Annotated[str, typer.Option(help="round_robin, balanced or intelligent.")] = "intelligent",
+    interval_min: Annotated[
+        float | None, typer.Option(help="Seconds between messages of a number, at least.")
+    ] = None,
+    interval_max: Annotated[
+        float | None, typer.Option(help="Seconds between messages of a number, at most.")
+    ] = None,
+    daily_limit: Annotated[int | None, typer.Option(help="Messages per number per day.")] = None,
+    warmup: Annotated[bool, typer.Option(help="Cap new numbers with the warm-up schedule.")] = True,
+    window: Annotated[str | None, typer.Option(help="Send window, e.g. 08:00-20:00.")] = None,
+    weekdays: Annotated[
+        str | None, typer.Option(help="Window weekdays, 0 Monday .. 6 Sunday: 0,1,2,3,4.")
+    ] = None,
+    scheduled_at: Annotated[
+        datetime | None, typer.Option(help="Start at this time (ISO 8601) once started.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a draft campaign (add contacts with campaign-import, then campaign-start)."""
+    settings: dict[str, Any] = {
+        "interval_min_s": interval_min,
+        "interval_max_s": interval_max,
+        "daily_limit": daily_limit,
+        "warmup": warmup,
+    }
+    if window:
+        start, _, end = window.partition("-")
+        days = [int(day) for day in weekdays.split(",")] if weekdays else list(range(7))
+        settings["send_window"] = {"start": start.strip(), "end": end.strip(), "weekdays": days}
+    try:
+        data = CampaignCreate.model_validate(
+            {
+                "name": name,
+                "rotation_mode": rotation_mode,
+                "instance_ids": instance,
+                "messages": [{"content": text} for text in message],
+                "settings": settings,
+                "scheduled_at": scheduled_at,
+            }
+        )
+    except (ValidationError, ValueError) as exc:
+        raise fail(_validation_message(exc)) from None
+
+    async def work(context: EngineContext) -> CampaignItem:
+        async def create(session: AsyncSession) -> CampaignItem:
+            tenant = await _tenant(session, tenant_id)
+            campaign, _ = await service.create_campaign(session, tenant, data, user_id=None, now=utcnow())
+            return CampaignItem.of(campaign)
+
+        return await in_session(context, create)
+
+    item = run_engine(work)
+    if as_json:
+        print_json(item.model_dump(mode="json"))
+        return
+    stdout.print(f"campaign {item.id} ({item.name}) created as a draft")
+
+
+def _validation_message(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+    return str(exc)
+
+
+def campaign_import(
+    campaign_id: Annotated[str, typer.Argument(help="The campaign.")],
+    csv_file: Annotated[
+        Path, typer.Argument(help="CSV with a phone column; name and other columns optional.")
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Add the contacts of a CSV file to a campaign, with a progress bar."""
+    try:
+        text = decode(csv_file.read_bytes())
+    except OSError as exc:
+        raise fail(f"cannot read {csv_file}: {exc.strerror}") from None
+    total = max(text.count("\n") - 1, 0)
+
+    async def work(context: EngineContext) -> ImportReport:
+        with Progress(
+            TextColumn("importing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=stderr,
+            disable=as_json,
+        ) as progress:
+            task = progress.add_task("rows", total=total)
+
+            def rows() -> Iterator[ContactRow]:
+                for row in read_csv(text):
+                    progress.advance(task)
+                    yield row
+
+            async def add(session: AsyncSession) -> ImportReport:
+                campaign = await _campaign(session, campaign_id, lock=True)
+                return await service.add_contacts(session, campaign, rows(), now=utcnow())
+
+            return await in_session(context, add)
+
+    report = run_engine(work)
+    if as_json:
+        print_json(report.model_dump(mode="json"))
+        return
+    stdout.print(
+        f"added {report.added}, duplicates {report.duplicates}, "
+        f"opted out {report.opted_out}, invalid {report.invalid}"
+    )
+    for rejected in report.rejected[:20]:
+        stdout.print(f"  line {rejected.line}: {rejected.phone!r}: {rejected.reason}", markup=False)
+    if report.invalid > 20:
+        stdout.print(f"  ... and {report.invalid - 20} more invalid rows (--json lists up to 1,000)")
+
+
+def _transition(campaign_id: str, action: Action, as_json: bool) -> None:
+    async def work(context: EngineContext) -> CampaignItem:
+        async def change(session: AsyncSession) -> CampaignItem:
+            tenant_id = (await _campaign(session, campaign_id)).tenant_id
+            campaign = await service.transition(
+                session, tenant_id, campaign_id, action, user_id=None, now=utcnow()
+            )
+            return CampaignItem.of(campaign)
+
+        return await in_session(context, change)
+
+    item = run_engine(work)
+    if as_json:
+        print_json(item.model_dump(mode="json"))
+        return
+    stdout.print(f"campaign {item.id} is {item.status}")
+
+
+def campaign_start(
+    campaign_id: Annotated[str, typer.Argument(help="The campaign.")], as_json: JsonOption = False
+) -> None:
+    """Start a draft campaign (now, or at its scheduled time). A dispatcher must be running."""
+    _transition(campaign_id, Action.START, as_json)
+
+
+def campaign_pause(
+    campaign_id: Annotated[str, typer.Argument(help="The campaign.")], as_json: JsonOption = False
+) -> None:
+    """Pause a running campaign."""
+    _transition(campaign_id, Action.PAUSE, as_json)
+
+
+def campaign_resume(
+    campaign_id: Annotated[str, typer.Argument(help="The campaign.")], as_json: JsonOption = False
+) -> None:
+    """Resume a paused campaign."""
+    _transition(campaign_id, Action.RESUME, as_json)
+
+
+def campaign_cancel(
+    campaign_id: Annotated[str, typer.Argument(help="The campaign.")], as_json: JsonOption = False
+) -> None:
+    """Cancel a campaign for good (contacts not yet sent end skipped)."""
+    _transition(campaign_id, Action.CANCEL, as_json)
+
+
+def _status_table(item: CampaignItem) -> Table:
+    table = Table(title=item.name, show_header=False)
+    table.add_row("id", item.id)
+    table.add_row("status", item.status + (f" ({item.paused_reason})" if item.paused_reason else ""))
+    table.add_row("progress", f"{item.progress:.1f}% of {item.total_contacts}")
+    table.add_row("pending", str(item.pending_count))
+    table.add_row("sent", str(item.sent_count))
+    table.add_row("delivered", f"{item.delivered_count} ({item.delivery_rate:.1f}%)")
+    table.add_row("read", f"{item.read_count} ({item.read_rate:.1f}%)")
+    table.add_row("failed", str(item.failed_count))
+    table.add_row("opted out", str(item.opted_out_count))
+    table.add_row("skipped", str(item.skipped_count))
+    return table
+
+
+def campaign_status(
+    campaign_id: Annotated[str, typer.Argument(help="The campaign.")],
+    follow: Annotated[bool, typer.Option(help="Keep the view live until the campaign finishes.")] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """A campaign's progress, live until it completes or is cancelled (Ctrl-C to leave)."""
+
+    async def load(context: EngineContext) -> CampaignItem:
+        async with context.sessions() as session:
+            return CampaignItem.of(await _campaign(session, campaign_id))
+
+    async def work(context: EngineContext) -> CampaignItem:
+        item = await load(context)
+        if as_json or not follow:
+            return item
+        with Live(_status_table(item), console=stdout, refresh_per_second=4) as live:
+            while item.status not in FINISHED:
+                await asyncio.sleep(0.5)
+                item = await load(context)
+                live.update(_status_table(item))
+        return item
+
+    try:
+        item = run_engine(work)
+    except KeyboardInterrupt:
+        return
+    if as_json:
+        print_json(item.model_dump(mode="json"))
+    elif not follow:
+        stdout.print(_status_table(item))
+
+
+def campaign_list(
+    tenant_id: Annotated[str | None, typer.Option(help="Only this tenant's campaigns.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List campaigns, newest first."""
+
+    async def work(context: EngineContext) -> list[CampaignItem]:
+        async with context.sessions() as session:
+            query = select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc())
+            if tenant_id:
+                query = query.where(Campaign.tenant_id == tenant_id)
+            return [CampaignItem.of(campaign) for campaign in await session.scalars(query)]
+
+    items = run_engine(work)
+    if as_json:
+        print_json([item.model_dump(mode="json") for item in items])
+        return
+    table = Table("id", "name", "status", "progress", "sent", "delivered", "read", "failed")
+    for item in items:
+        table.add_row(
+            item.id,
+            item.name,
+            item.status,
+            f"{item.progress:.0f}%",
+            str(item.sent_count),
+            str(item.delivered_count),
+            str(item.read_count),
+            str(item.failed_count),
+        )
+    stdout.print(table)
