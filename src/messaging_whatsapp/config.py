@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     simulator_latency_ms: int = Field(default=40, ge=0)
     # Off measures sending alone (bench/send.py): the simulator then posts no receipts or replies.
     simulator_receipts: bool = True
+    # A JSON-lines file where the simulator writes every message it takes (proof for tests).
+    simulator_log: Path | None = None
     # Warm-up of a new number in campaigns: this many messages on day one, times growth each day.
     campaign_warmup_first_day: int = Field(default=20, ge=1)
     campaign_warmup_growth: float = Field(default=2.0, ge=1.0, le=10.0)

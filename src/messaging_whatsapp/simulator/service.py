@@ -9,6 +9,7 @@ real provider. Rates and delays come from the SIMULATOR_* settings.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import secrets
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 # The failure the simulator reports: Meta's "message undeliverable".
 FAILURE = ("131026", "Message undeliverable (simulated)")
+WEBHOOK_CONCURRENCY = 16
 REPLIES = ("Obrigado!", "Recebi, valeu", "Pode me mandar mais detalhes?", "Ok 👍")
 
 
@@ -65,6 +67,9 @@ class Simulator:
         self._resolver = resolver
         self._rng = rng or random.Random()
         self._client = httpx.AsyncClient(timeout=10.0)
+        # Like a provider, a bounded number of webhook deliveries at a time: a burst of sends
+        # queues its receipts instead of starving the engine (often this very process).
+        self._delivering = asyncio.Semaphore(WEBHOOK_CONCURRENCY)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def close(self) -> None:
@@ -90,9 +95,25 @@ class Simulator:
             await asyncio.sleep(self._rng.uniform(latency / 2, latency * 1.5))
         send = SimulatedSend(f"SIM-{secrets.token_hex(10).upper()}", instance, to, callback_data)
         metrics.SIMULATOR_ACCEPTED.inc()
+        self._write_log(send)
         if self._settings.simulator_receipts:
             self._spawn(self._play_receipts(send))
         return send
+
+    def _write_log(self, send: SimulatedSend) -> None:
+        """One line per message taken, when SIMULATOR_LOG names a file (appends survive restarts)."""
+        path = self._settings.simulator_log
+        if path is None:
+            return
+        line = {
+            "id": send.provider_message_id,
+            "instance": send.instance.routing_key,
+            "to": send.to,
+            "message_id": send.callback_data,
+            "at": time.time(),
+        }
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line) + "\n")
 
     def _spawn(self, coroutine: object) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coroutine)  # type: ignore[arg-type]
@@ -156,7 +177,8 @@ class Simulator:
         # Like a real provider: a few tries with backoff, then give up (and say so).
         for attempt in range(4):
             try:
-                response = await self._client.post(url, content=body, headers=headers)
+                async with self._delivering:
+                    response = await self._client.post(url, content=body, headers=headers)
                 if response.status_code < 500:
                     return response.is_success
             except httpx.TransportError:
