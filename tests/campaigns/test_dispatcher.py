@@ -22,8 +22,10 @@ from messaging_whatsapp.campaigns.pacing import WarmupSchedule
 from messaging_whatsapp.campaigns.schemas import CampaignCreate
 from messaging_whatsapp.campaigns.service import Action
 from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.inbox.ingest import IngestEntry, apply_entries
 from messaging_whatsapp.inbox.models import Message
 from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.providers.base import DeliveryStatus, StatusError, StatusUpdate
 from tests.helpers import bind, create_tenant
 
 # Monday 2026-11-23 10:00 in São Paulo.
@@ -230,3 +232,84 @@ def test_variables_are_filled_and_missing_ones_left_out_cleanly() -> None:
         render("Oi {{name}}, cupom {{ cupom }}!", {"name": "Ana", "cupom": "BF10"}) == "Oi Ana, cupom BF10!"
     )
     assert render("Oi {{name}}, tudo bem?", None) == "Oi, tudo bem?"
+
+
+async def _handed_and_sent(context: EngineContext, contacts: int) -> tuple[str, str, str, list[str]]:
+    """A campaign whose messages all went out; returns tenant, campaign, instance, provider ids."""
+    tenant_id, campaign_id, numbers = await _setup(
+        context,
+        numbers=1,
+        contacts=contacts,
+        settings={"interval_min_s": 0, "interval_max_s": 0, "warmup": False},
+    )
+    await Dispatcher(context, clock=Clock(MONDAY_10)).dispatch(campaign_id)
+    async with context.sessions() as session, session.begin():
+        ids = list(
+            await session.scalars(
+                select(CampaignContact.message_id)
+                .where(CampaignContact.campaign_id == campaign_id)
+                .order_by(CampaignContact.message_id)
+            )
+        )
+        for index, message_id in enumerate(ids):
+            await session.execute(
+                update(Message)
+                .where(Message.id == message_id)
+                .values(
+                    provider_message_id=f"wamid.{index}",
+                    status="sent",
+                    status_rank=1,
+                    send_state="done",
+                    sent_at=MONDAY_10,
+                )
+            )
+        await progress.follow_messages(session, ids, MONDAY_10)
+    return tenant_id, campaign_id, numbers[0], [f"wamid.{index}" for index in range(len(ids))]
+
+
+def _receipts(provider_ids: list[str], rng: random.Random) -> list[StatusUpdate]:
+    """Per message: delivered, then read for two thirds, failed for one in ten."""
+    updates = []
+    for index, provider_id in enumerate(provider_ids):
+        if index % 10 == 9:
+            updates.append(
+                StatusUpdate(provider_id, DeliveryStatus.FAILED, MONDAY_10, error=StatusError("131026", "x"))
+            )
+            continue
+        updates.append(StatusUpdate(provider_id, DeliveryStatus.DELIVERED, MONDAY_10 + timedelta(seconds=1)))
+        if index % 3:
+            updates.append(StatusUpdate(provider_id, DeliveryStatus.READ, MONDAY_10 + timedelta(seconds=2)))
+    return updates
+
+
+async def _apply(
+    context: EngineContext, tenant_id: str, instance_id: str, batches: list[list[StatusUpdate]]
+) -> None:
+    for number, batch in enumerate(batches):
+        async with context.sessions() as session, session.begin():
+            entry = IngestEntry(
+                f"r-{number}-{random.random()}", tenant_id, instance_id, MONDAY_10, list(batch)
+            )
+            await apply_entries(session, [entry], context.names.events)
+
+
+async def _counters(context: EngineContext, campaign_id: str) -> tuple[int, int, int, int]:
+    async with context.sessions() as session:
+        campaign = await session.get(Campaign, campaign_id)
+        assert campaign is not None
+        return campaign.sent_count, campaign.delivered_count, campaign.read_count, campaign.failed_count
+
+
+async def test_duplicated_shuffled_receipts_count_as_one_in_order_delivery(context: EngineContext) -> None:
+    ordered_tenant, ordered_campaign, ordered_instance, ordered_ids = await _handed_and_sent(context, 30)
+    in_order = _receipts(ordered_ids, random.Random(0))
+    await _apply(context, ordered_tenant, ordered_instance, [in_order])
+    expected = await _counters(context, ordered_campaign)
+    assert expected == (30, 27, 18, 3)
+
+    tenant_id, campaign_id, instance_id, provider_ids = await _handed_and_sent(context, 30)
+    rng = random.Random(5)
+    messy = _receipts(provider_ids, rng) * 3
+    rng.shuffle(messy)
+    await _apply(context, tenant_id, instance_id, [messy[i : i + 7] for i in range(0, len(messy), 7)])
+    assert await _counters(context, campaign_id) == expected
