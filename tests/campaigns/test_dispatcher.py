@@ -313,3 +313,33 @@ async def test_duplicated_shuffled_receipts_count_as_one_in_order_delivery(conte
     rng.shuffle(messy)
     await _apply(context, tenant_id, instance_id, [messy[i : i + 7] for i in range(0, len(messy), 7)])
     assert await _counters(context, campaign_id) == expected
+
+
+async def test_pausing_takes_back_the_messages_no_sender_took_yet(context: EngineContext) -> None:
+    tenant_id, campaign_id, _ = await _setup(
+        context, numbers=1, contacts=5, settings={"interval_min_s": 0, "interval_max_s": 0, "warmup": False}
+    )
+    dispatcher = Dispatcher(context, clock=Clock(MONDAY_10))
+    assert (await dispatcher.dispatch(campaign_id)).handed == 5
+    async with context.sessions() as session, session.begin():
+        # One already went to a sender: that one is on its way and stays.
+        first = await session.scalar(select(Message.id).order_by(Message.id).limit(1))
+        await session.execute(update(Message).where(Message.id == first).values(send_state="claimed"))
+    async with context.sessions() as session, session.begin():
+        paused = await service.transition(
+            session, tenant_id, campaign_id, Action.PAUSE, user_id=None, now=MONDAY_10
+        )
+        assert paused.pending_count == 4
+    async with context.sessions() as session:
+        assert list(await session.scalars(select(Message.id))) == [first]
+        statuses = Counter(await session.scalars(select(CampaignContact.status)))
+        assert statuses == {"pending": 4, "sending": 1}
+    assert (await dispatcher.dispatch(campaign_id)).handed == 0
+    async with context.sessions() as session, session.begin():
+        await service.transition(session, tenant_id, campaign_id, Action.RESUME, user_id=None, now=MONDAY_10)
+    assert (await dispatcher.dispatch(campaign_id)).handed == 4
+    async with context.sessions() as session, session.begin():
+        cancelled = await service.transition(
+            session, tenant_id, campaign_id, Action.CANCEL, user_id=None, now=MONDAY_10
+        )
+        assert (cancelled.pending_count, cancelled.skipped_count) == (0, 4)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.campaigns import logs
@@ -29,7 +29,7 @@ from messaging_whatsapp.campaigns.models import (
     PausedReason,
     Severity,
 )
-from messaging_whatsapp.inbox.models import Message
+from messaging_whatsapp.inbox.models import Message, SendState
 from messaging_whatsapp.providers.base import DeliveryStatus
 
 RANKS = {DeliveryStatus.SENT.value: 1, DeliveryStatus.DELIVERED.value: 2, DeliveryStatus.READ.value: 3}
@@ -256,6 +256,7 @@ async def pause_for_disconnection(
         campaign.status = CampaignStatus.PAUSED.value
         campaign.paused_reason = PausedReason.INSTANCE_DISCONNECTED.value
         campaign.updated_at = now
+        await withdraw_queued(session, campaign, back_to=CampaignContactStatus.PENDING, now=now)
     await logs.add_logs(
         session,
         [
@@ -311,3 +312,50 @@ async def _campaigns_using(
     if reason is not None:
         query = query.where(Campaign.paused_reason == reason.value)
     return list(await session.scalars(query))
+
+
+async def withdraw_queued(
+    session: AsyncSession, campaign: Campaign, *, back_to: CampaignContactStatus, now: datetime
+) -> int:
+    """Take back the campaign's messages no sender has taken yet (pause, cancel, disconnection).
+
+    Their contacts go back to `pending` (to be sent on resume) or end `skipped` (cancel). A sender
+    that reads such a message's stream entry afterwards finds nothing to claim. Returns how many.
+    """
+    c = contacts_table.c
+    queued = select(c.message_id).where(
+        c.campaign_id == campaign.id,
+        c.status == CampaignContactStatus.SENDING.value,
+        c.message_id.is_not(None),
+    )
+    withdrawn = list(
+        await session.scalars(
+            delete(Message)
+            .where(
+                Message.id.in_(queued),
+                Message.send_state.in_([SendState.PENDING.value, SendState.WAITING.value]),
+            )
+            .returning(Message.id)
+        )
+    )
+    if not withdrawn:
+        return 0
+    skipped = back_to is CampaignContactStatus.SKIPPED
+    await session.execute(
+        update(contacts_table)
+        .where(c.message_id.in_(withdrawn))
+        .values(
+            status=back_to.value,
+            message_id=None,
+            instance_id=None,
+            campaign_message_id=None,
+            sending_at=None,
+            error_code="campaign_cancelled" if skipped else None,
+            updated_at=now,
+        )
+    )
+    if skipped:
+        campaign.skipped_count += len(withdrawn)
+    else:
+        campaign.pending_count += len(withdrawn)
+    return len(withdrawn)

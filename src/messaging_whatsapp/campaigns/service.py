@@ -29,6 +29,7 @@ from messaging_whatsapp.campaigns.models import (
     PausedReason,
     Severity,
 )
+from messaging_whatsapp.campaigns.progress import withdraw_queued
 from messaging_whatsapp.campaigns.schemas import (
     CampaignContactIn,
     CampaignContactItem,
@@ -609,7 +610,11 @@ async def transition(
         if campaign.scheduled_at is not None and campaign.scheduled_at > now:
             target = CampaignStatus.SCHEDULED
     new_logs = _enter(campaign, target, action, user_id, now)
+    # Within a second means also the messages already queued: those no sender took come back.
+    if target is CampaignStatus.PAUSED:
+        await withdraw_queued(session, campaign, back_to=CampaignContactStatus.PENDING, now=now)
     if target is CampaignStatus.CANCELLED:
+        await withdraw_queued(session, campaign, back_to=CampaignContactStatus.SKIPPED, now=now)
         await _skip_pending(session, campaign, "campaign_cancelled", now)
     campaign.updated_at = now
     await logs.add_logs(session, new_logs)
