@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
@@ -380,6 +380,17 @@ class SendProvider(Protocol):
         self, client: httpx.AsyncClient, account: SenderAccount, message: OutboundMessage
     ) -> SendResult:
         """Send one message; raises SendError (classified) when the provider does not take it."""
+        ...
+
+
+@runtime_checkable
+class TypingProvider(Protocol):
+    """A provider that can show "typing..." in the person's chat (the unofficial gateways)."""
+
+    async def show_typing(
+        self, client: httpx.AsyncClient, account: SenderAccount, to: str, seconds: float
+    ) -> None:
+        """Show "typing..." to ``to`` for about ``seconds``; returns when it is time to send."""
         ...
 
 

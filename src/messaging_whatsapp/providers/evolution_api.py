@@ -331,6 +331,12 @@ class EvolutionApi:
         answer = await _call(client, account, "POST", f"/message/{endpoint}/{_instance(account)}", json=body)
         return SendResult(provider_message_id=_message_id(answer))
 
+    async def show_typing(
+        self, client: httpx.AsyncClient, account: SenderAccount, to: str, seconds: float
+    ) -> None:
+        """Show "typing..." for about ``seconds`` (Evolution holds the request that long)."""
+        await self.send_presence(client, account, to, "composing", int(seconds * 1000))
+
     async def send_presence(
         self,
         client: httpx.AsyncClient,

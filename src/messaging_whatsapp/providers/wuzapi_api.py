@@ -382,6 +382,13 @@ class WuzapiApi:
             raise _error(response)
         return SendResult(provider_message_id=_sent_id(response, body["Id"]))
 
+    async def show_typing(
+        self, client: httpx.AsyncClient, account: SenderAccount, to: str, seconds: float
+    ) -> None:
+        """Show "typing..." for about ``seconds``, then return (WuzAPI answers at once)."""
+        await self.send_presence(client, account, to, "composing")
+        await asyncio.sleep(seconds)
+
     async def send_presence(
         self,
         client: httpx.AsyncClient,

@@ -46,6 +46,7 @@ from messaging_whatsapp.providers.base import (
     SendError,
     SendProvider,
     SendResult,
+    TypingProvider,
 )
 from messaging_whatsapp.providers.http import DEFAULT_TIMEOUT
 from messaging_whatsapp.providers.registry import SENDERS
@@ -59,6 +60,8 @@ from messaging_whatsapp.worker.inbound import relay_outbox
 logger = logging.getLogger(__name__)
 
 SENDER_GROUP = "senders"
+# How long "typing..." shows before a campaign message on an unofficial gateway.
+TYPING_SECONDS = (1.0, 3.0)
 SWEEP_SECONDS = 1.0
 # A limited send waits in the sender this long at most; a longer wait goes back to the database.
 MAX_INLINE_WAIT = 2.0
@@ -304,9 +307,14 @@ class Sender:
 
     async def _send(self, claim: _Claim, provider: ProviderName, breaker: CircuitBreaker) -> _Outcome:
         message = outbound_message(claim.message, claim.phone)
+        adapter = self._providers[provider]
         try:
             async with self._gate:
-                result = await self._providers[provider].send(
+                if claim.message.sender_type == SenderType.CAMPAIGN.value and isinstance(
+                    adapter, TypingProvider
+                ):
+                    await self._show_typing(adapter, claim, message.to)
+                result = await adapter.send(
                     self._http(claim.instance.id), self._account(claim.instance), message
                 )
         except SendError as error:
@@ -326,6 +334,17 @@ class Sender:
             return self._failure(claim, unexpected)
         breaker.record_success()
         return _Outcome(claim, SendState.DONE, result=result)
+
+    async def _show_typing(self, adapter: TypingProvider, claim: _Claim, to: str) -> None:
+        """A person types before they send: campaign messages on the gateways do too."""
+        seconds = self._rng.uniform(*TYPING_SECONDS)
+        try:
+            await adapter.show_typing(
+                self._http(claim.instance.id), self._account(claim.instance), to, seconds
+            )
+        except (SendError, httpx.HTTPError) as exc:
+            # Only a courtesy: the message still goes.
+            logger.info("typing presence failed for message %s: %s", claim.message.id, exc)
 
     def _failure(self, claim: _Claim, error: SendError) -> _Outcome:
         if error.error_class is ErrorClass.UNKNOWN_OUTCOME:
