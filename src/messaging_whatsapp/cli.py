@@ -160,6 +160,10 @@ def bind_tenant(
     api_key: Annotated[str | None, typer.Option(help="Evolution API key / WuzAPI user token.")] = None,
     hmac_key: Annotated[str | None, typer.Option(help="WuzAPI: HMAC key for signed webhooks.")] = None,
     daily_limit: Annotated[int, typer.Option(help="Messages per day at most.")] = 1000,
+    messaging_tier: Annotated[
+        int | None,
+        typer.Option(help="Meta/Twilio: the portfolio's 24 h unique-user limit (250, 2000, 10000, 100000)."),
+    ] = 250,
     as_json: JsonOption = False,
 ) -> None:
     """Bind a WhatsApp number to a tenant through a provider; prints the webhook URL to configure."""
@@ -180,6 +184,7 @@ def bind_tenant(
             api_key=api_key,
             hmac_key=hmac_key,
             daily_limit=daily_limit,
+            messaging_tier=messaging_tier,
         )
     except ValueError as exc:
         raise fail(str(exc)) from None

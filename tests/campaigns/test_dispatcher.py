@@ -19,7 +19,7 @@ from messaging_whatsapp.campaigns.models import (
     CampaignStatus,
 )
 from messaging_whatsapp.campaigns.pacing import WarmupSchedule
-from messaging_whatsapp.campaigns.schemas import CampaignCreate
+from messaging_whatsapp.campaigns.schemas import CampaignCreate, CampaignUpdate
 from messaging_whatsapp.campaigns.service import Action
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.inbox.ingest import IngestEntry, apply_entries
@@ -343,3 +343,87 @@ async def test_pausing_takes_back_the_messages_no_sender_took_yet(context: Engin
             session, tenant_id, campaign_id, Action.CANCEL, user_id=None, now=MONDAY_10
         )
         assert (cancelled.pending_count, cancelled.skipped_count) == (0, 4)
+
+
+async def test_a_gateway_number_sends_at_most_8_a_minute(context: EngineContext) -> None:
+    _, campaign_id, _numbers = await _setup(
+        context,
+        numbers=1,
+        contacts=20,
+        settings={"interval_min_s": 1, "interval_max_s": 1, "warmup": False},
+        provider="evolution",
+    )
+    clock = Clock(MONDAY_10)
+    dispatcher = Dispatcher(context, clock=clock)
+    handed = []
+    for _ in range(15):
+        handed.append((await dispatcher.dispatch(campaign_id)).handed)
+        clock.now += timedelta(seconds=1)
+    assert sum(handed) == 8
+    clock.now = MONDAY_10 + timedelta(minutes=1, seconds=1)
+    assert (await dispatcher.dispatch(campaign_id)).handed == 1
+
+
+async def test_a_gateway_number_repeats_a_text_at_most_3_times_an_hour(context: EngineContext) -> None:
+    tenant_id, campaign_id, _ = await _setup(
+        context,
+        numbers=1,
+        contacts=10,
+        settings={"interval_min_s": 1, "interval_max_s": 1, "warmup": False},
+        provider="evolution",
+    )
+    async with context.sessions() as session, session.begin():
+        await session.execute(update(Campaign).where(Campaign.id == campaign_id).values(status="paused"))
+        await service.update_campaign(
+            session,
+            tenant_id,
+            campaign_id,
+            CampaignUpdate.model_validate({"messages": [{"content": "Promoção!"}, {"content": "Oferta!"}]}),
+            user_id=None,
+            now=MONDAY_10,
+        )
+        await session.execute(update(Campaign).where(Campaign.id == campaign_id).values(status="running"))
+    clock = Clock(MONDAY_10)
+    dispatcher = Dispatcher(context, clock=clock)
+    for _ in range(10):
+        await dispatcher.dispatch(campaign_id)
+        clock.now += timedelta(seconds=8)
+    async with context.sessions() as session:
+        texts = Counter(await session.scalars(select(Message.content)))
+    assert texts == {"Promoção!": 3, "Oferta!": 3}
+
+
+async def test_numbers_of_one_portfolio_share_its_daily_tier(context: EngineContext) -> None:
+    tenant_id = await create_tenant(context)
+    numbers = []
+    for index in range(2):
+        instance, _ = await bind(
+            context,
+            tenant_id,
+            provider="meta",
+            display_number=f"+55114002200{index}",
+            phone_number_id=f"10928374650{index}",
+            waba_id="104857293847561",
+            access_token="EAAG",
+            app_secret="x" * 32,
+            messaging_tier=5,
+        )
+        numbers.append(instance.id)
+    body = {
+        "name": "Tier",
+        "instance_ids": numbers,
+        "messages": [{"content": "{{name}}, temos novidades"}],
+        "contacts": [{"phone": f"+55119922{index:05d}", "name": f"C{index}"} for index in range(12)],
+        "settings": {"interval_min_s": 0, "interval_max_s": 0, "warmup": False},
+    }
+    async with context.sessions() as session, session.begin():
+        campaign, _ = await service.create_campaign(
+            session, tenant_id, CampaignCreate.model_validate(body), user_id=None, now=MONDAY_10
+        )
+        await service.transition(session, tenant_id, campaign.id, Action.START, user_id=None, now=MONDAY_10)
+    dispatcher = Dispatcher(context, clock=Clock(MONDAY_10))
+    assert (await dispatcher.dispatch(campaign.id)).handed == 5
+    assert (await dispatcher.dispatch(campaign.id)).handed == 0
+    assert sum((await _messages_per_instance(context)).values()) == 5
+    tomorrow = Dispatcher(context, clock=Clock(MONDAY_10 + timedelta(hours=24, seconds=1)))
+    assert (await tomorrow.dispatch(campaign.id)).handed == 5

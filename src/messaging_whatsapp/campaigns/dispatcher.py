@@ -19,6 +19,7 @@ import logging
 import random
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,16 +42,24 @@ from messaging_whatsapp.campaigns.models import (
     RotationMode,
     Severity,
 )
-from messaging_whatsapp.campaigns.pacing import WarmupSchedule, in_send_window, pace_for, warmup_start
+from messaging_whatsapp.campaigns.pacing import (
+    GATEWAYS,
+    WarmupSchedule,
+    in_send_window,
+    pace_for,
+    warmup_start,
+)
 from messaging_whatsapp.campaigns.rotation import Slot, assign
 from messaging_whatsapp.campaigns.schemas import CampaignItem
 from messaging_whatsapp.campaigns.service import start_due_campaigns
+from messaging_whatsapp.campaigns.usage import RecentUsage, portfolio_budgets, portfolio_of, recent_usage
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import new_id, utcnow
 from messaging_whatsapp.inbox.models import Contact, Message, SenderType, SendState
 from messaging_whatsapp.instances.health import HealthView, unavailable_reason
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.phones import phone_variants
+from messaging_whatsapp.providers.base import ProviderName
 from messaging_whatsapp.sending.sender import offer_messages
 from messaging_whatsapp.sending.service import BulkMessage, store_queued_messages
 from messaging_whatsapp.tenancy.models import Tenant
@@ -195,8 +204,10 @@ class Dispatcher:
             return result
         links = await self._links(session, campaign)
         await logs.add_logs(session, _health_changes(campaign, links, now))
-        in_flight = await _in_flight(session, [instance.id for _, instance in links])
-        slots, paces = self._slots(campaign, links, in_flight, now)
+        instances = [instance for _, instance in links]
+        in_flight = await _in_flight(session, [instance.id for instance in instances])
+        usage = await recent_usage(session, instances, now)
+        slots, paces = self._slots(campaign, links, in_flight, usage, now)
         capacity = sum(min(slot.capacity, slot.daily_remaining) for slot in slots)
         if capacity == 0:
             return result
@@ -211,9 +222,6 @@ class Dispatcher:
             len(taken),
             campaign.sent_count + campaign.failed_count,
         )
-        # Capacity was counted before the contacts: give back any the numbers cannot take now.
-        await _give_back(session, [contact for contact, _ in taken[len(chosen) :]])
-        taken = taken[: len(chosen)]
         variations = list(
             await session.scalars(
                 select(CampaignMessage)
@@ -221,16 +229,18 @@ class Dispatcher:
                 .order_by(CampaignMessage.order)
             )
         )
-        if not variations:
-            await _give_back(session, [contact for contact, _ in taken])
-            return result
-        pairs = list(zip(taken, chosen, strict=True))
-        message_ids = await self._hand_out(session, campaign, pairs, variations, now)
-        await self._move_pacing(session, links, paces, chosen, now)
-        campaign.pending_count -= len(pairs) + len(opted_out)
+        budgets = portfolio_budgets(instances, usage)
+        planned, refused = _plan(
+            list(zip(taken, chosen, strict=False)), variations, instances, usage, budgets
+        )
+        # Capacity was counted before the contacts, and limits may refuse some: those wait.
+        await _give_back(session, [contact for contact, _ in taken[len(chosen) :]] + refused)
+        message_ids = await self._hand_out(session, campaign, planned, variations, now)
+        await self._move_pacing(session, links, paces, [handout.instance_id for handout in planned], now)
+        campaign.pending_count -= len(planned) + len(opted_out)
         campaign.opted_out_count += len(opted_out)
         campaign.updated_at = now
-        result.handed = len(pairs)
+        result.handed = len(planned)
         result.message_ids = message_ids
         return result
 
@@ -279,6 +289,7 @@ class Dispatcher:
         campaign: Campaign,
         links: list[tuple[CampaignInstance, WhatsAppInstance]],
         in_flight: dict[str, int],
+        usage: RecentUsage,
         now: datetime,
     ) -> tuple[list[Slot], dict[str, Any]]:
         """The numbers that may send now, with their capacity for this pass.
@@ -302,13 +313,18 @@ class Dispatcher:
             remaining = max(limit - sent_today, 0)
             if remaining == 0:
                 continue
+            capacity = 1 if pace.paced else BATCH_SIZE
+            if pace.paced and ProviderName(instance.provider) in GATEWAYS:
+                capacity = min(capacity, usage.gateway_room(instance.id))
+            if capacity == 0:
+                continue
             paces[instance.id] = (pace, instance)
             slots.append(
                 Slot(
                     instance_id=instance.id,
                     health_score=health.score,
                     sent_today=sent_today,
-                    capacity=1 if pace.paced else BATCH_SIZE,
+                    capacity=capacity,
                     daily_remaining=remaining,
                     daily_limit=max(limit, 1),
                 )
@@ -319,39 +335,25 @@ class Dispatcher:
         self,
         session: AsyncSession,
         campaign: Campaign,
-        pairs: list[tuple[tuple[CampaignContact, str], Slot]],
+        planned: list[_Handout],
         variations: list[CampaignMessage],
         now: datetime,
     ) -> list[str]:
-        """Store one queued message per contact and record which number and variation it got."""
-        usage = {variation.id: variation.usage_count for variation in variations}
-        items = []
-        picks = []
-        for (contact, _phone), slot in pairs:
-            # The least used variation next: texts stay varied across the campaign.
-            variation = min(variations, key=lambda v: (usage[v.id], v.order))
-            usage[variation.id] += 1
-            picks.append(variation)
-            items.append(
-                BulkMessage(
-                    contact_id=contact.contact_id,
-                    instance_id=slot.instance_id,
-                    text=render(variation.content, contact.variables),
-                    media=variation.media,
-                )
+        """Store one queued message per planned contact; record the number and variation it got."""
+        if not planned:
+            return []
+        items = [
+            BulkMessage(
+                contact_id=h.contact.contact_id,
+                instance_id=h.instance_id,
+                text=h.text,
+                media=h.variation.media,
             )
+            for h in planned
+        ]
         message_ids = await store_queued_messages(
             session, campaign.tenant_id, items, sender_type=SenderType.CAMPAIGN, now=now
         )
-        updates = [
-            {
-                "b_id": contact.id,
-                "b_instance": slot.instance_id,
-                "b_variation": variation.id,
-                "b_message": message_id,
-            }
-            for ((contact, _), slot), variation, message_id in zip(pairs, picks, message_ids, strict=True)
-        ]
         c = contacts_table.c
         await session.execute(
             update(contacts_table)
@@ -362,10 +364,19 @@ class Dispatcher:
                 message_id=bindparam("b_message"),
             )
             .execution_options(synchronize_session=False),
-            updates,
+            [
+                {
+                    "b_id": h.contact.id,
+                    "b_instance": h.instance_id,
+                    "b_variation": h.variation.id,
+                    "b_message": m,
+                }
+                for h, m in zip(planned, message_ids, strict=True)
+            ],
         )
+        used = Counter(h.variation.id for h in planned)
         for variation in variations:
-            variation.usage_count = usage[variation.id]
+            variation.usage_count += used[variation.id]
         return message_ids
 
     async def _move_pacing(
@@ -373,12 +384,10 @@ class Dispatcher:
         session: AsyncSession,
         links: list[tuple[CampaignInstance, WhatsAppInstance]],
         paces: dict[str, Any],
-        chosen: list[Slot],
+        handed_by: list[str],
         now: datetime,
     ) -> None:
-        counts: dict[str, int] = {}
-        for slot in chosen:
-            counts[slot.instance_id] = counts.get(slot.instance_id, 0) + 1
+        counts = Counter(handed_by)
         for link, instance in links:
             sent = counts.get(instance.id)
             if not sent:
@@ -389,6 +398,56 @@ class Dispatcher:
             link.next_send_at = pace.next_send_at(now, self._rng)
             if instance.warmup_started_at != warmup_start(instance, now):
                 instance.warmup_started_at = warmup_start(instance, now)
+
+
+@dataclass(frozen=True, slots=True)
+class _Handout:
+    """A contact, the number chosen for it, the variation and its text."""
+
+    contact: CampaignContact
+    instance_id: str
+    variation: CampaignMessage
+    text: str
+
+
+def _plan(
+    pairs: list[tuple[tuple[CampaignContact, str], Slot]],
+    variations: list[CampaignMessage],
+    instances: list[WhatsAppInstance],
+    usage: RecentUsage,
+    budgets: dict[str, int],
+) -> tuple[list[_Handout], list[CampaignContact]]:
+    """Pick each contact's variation, within the portfolio and identical-text limits.
+
+    The least used variation goes first, so texts stay varied; on a gateway number a text already
+    sent three times this hour is passed over for another variation, and a contact no variation
+    suits waits for a later pass, as does one beyond its portfolio's tier.
+    """
+    by_id = {instance.id: instance for instance in instances}
+    used = {variation.id: variation.usage_count for variation in variations}
+    planned: list[_Handout] = []
+    refused: list[CampaignContact] = []
+    for (contact, _phone), slot in pairs:
+        instance = by_id[slot.instance_id]
+        portfolio = portfolio_of(instance)
+        if portfolio in budgets and budgets[portfolio] <= 0:
+            refused.append(contact)
+            continue
+        gateway = ProviderName(instance.provider) in GATEWAYS
+        choice = None
+        for variation in sorted(variations, key=lambda v: (used[v.id], v.order)):
+            text = render(variation.content, contact.variables)
+            if not gateway or usage.may_repeat(instance.id, text):
+                choice = _Handout(contact, instance.id, variation, text)
+                break
+        if choice is None:
+            refused.append(contact)
+            continue
+        used[choice.variation.id] += 1
+        if portfolio in budgets:
+            budgets[portfolio] -= 1
+        planned.append(choice)
+    return planned, refused
 
 
 def _progress_event(campaign: Campaign, now: datetime) -> dict[str, str]:

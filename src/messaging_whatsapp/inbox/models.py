@@ -141,6 +141,8 @@ class Message(IdMixin, TimestampMixin, Base):
         UniqueConstraint("tenant_id", "idempotency_key"),
         Index("ix_messages_conversation_created", "conversation_id", "created_at"),
         Index("ix_messages_send_state_next_attempt", "send_state", "next_attempt_at"),
+        # A number's recent sends (campaign pacing: per minute, per hour, unique people per day).
+        Index("ix_messages_instance_created", "instance_id", "created_at"),
     )
 
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)

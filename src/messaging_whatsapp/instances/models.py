@@ -60,5 +60,8 @@ class WhatsAppInstance(IdMixin, TimestampMixin, Base):
     last_success_at: Mapped[datetime | None] = mapped_column(default=None)
     last_health_update: Mapped[datetime | None] = mapped_column(default=None)
     daily_limit: Mapped[int] = mapped_column(default=1000)
+    # Meta's 24-hour limit of unique people a business portfolio may start conversations with
+    # (250, 2,000, 10,000, 100,000; None: unlimited), shared by every number of the portfolio.
+    messaging_tier: Mapped[int | None] = mapped_column(default=250)
     warmup_started_at: Mapped[datetime | None] = mapped_column(default=None)
     timezone: Mapped[str] = mapped_column(String(64), default="America/Sao_Paulo")

@@ -33,6 +33,7 @@ class InstanceBind(BaseModel):
     hmac_key: str | None = None
     timezone: str = "America/Sao_Paulo"
     daily_limit: int = Field(default=1000, ge=0)
+    messaging_tier: int | None = Field(default=250, ge=1)
 
 
 class InstanceItem(BaseModel):
@@ -59,6 +60,7 @@ class InstanceItem(BaseModel):
     msgs_failed_today: int
     consecutive_errors: int
     daily_limit: int
+    messaging_tier: int | None
     timezone: str
     last_error: str | None
     created_at: datetime
@@ -89,6 +91,7 @@ class InstanceItem(BaseModel):
             msgs_failed_today=health.failed_today,
             consecutive_errors=health.consecutive_errors,
             daily_limit=instance.daily_limit,
+            messaging_tier=instance.messaging_tier,
             timezone=instance.timezone,
             last_error=instance.last_error,
             created_at=instance.created_at,

@@ -102,6 +102,7 @@ async def bind_instance(
         credentials_encrypted=cipher.encrypt(json.dumps(credentials)),
         timezone=bind.timezone,
         daily_limit=bind.daily_limit,
+        messaging_tier=bind.messaging_tier,
         warmup_started_at=utcnow(),
         connection_state=ConnectionState.OPEN.value,
     )

@@ -227,9 +227,17 @@ def upgrade() -> None:
 
     for statement in IMMUTABLE_LOGS[op.get_bind().dialect.name]:
         op.execute(statement)
+    with op.batch_alter_table("whatsapp_instances", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("messaging_tier", sa.Integer(), nullable=True, server_default="250"))
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.create_index("ix_messages_instance_created", ["instance_id", "created_at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_messages_instance_created")
+    with op.batch_alter_table("whatsapp_instances", schema=None) as batch_op:
+        batch_op.drop_column("messaging_tier")
     for statement in DROP_IMMUTABLE_LOGS[op.get_bind().dialect.name]:
         op.execute(statement)
     with op.batch_alter_table("campaign_messages", schema=None) as batch_op:
