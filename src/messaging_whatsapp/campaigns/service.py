@@ -44,15 +44,16 @@ from messaging_whatsapp.campaigns.schemas import (
     ImportReport,
     RejectedRow,
 )
-from messaging_whatsapp.db import insert_for, new_id
+from messaging_whatsapp.db import generic_plans, insert_rows, new_id, one_of
 from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound
 from messaging_whatsapp.inbox.models import Contact
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.pagination import MAX_LIMIT, Page, decode_cursor, decode_time_cursor, encode_cursor
 from messaging_whatsapp.phones import InvalidPhone, canonical_listed_phone, phone_variants
 
-# Rows per statement when adding contacts: well under PostgreSQL's 32,767 parameters.
-CONTACT_CHUNK = 2_000
+# Rows handled per round of statements (inserts are paged by SQLAlchemy; IN lists stay under
+# PostgreSQL's 32,767 parameters: two phone forms per row).
+CONTACT_CHUNK = 5_000
 # A report lists at most this many rejected rows (it counts them all).
 MAX_REJECTED_LISTED = 1_000
 EDITABLE = frozenset({CampaignStatus.DRAFT.value, CampaignStatus.PAUSED.value})
@@ -489,10 +490,11 @@ async def _add_chunk(
         }
         for phone in phones
     ]
-    statement = insert_for(session, contacts_table).on_conflict_do_nothing(
-        index_elements=["campaign_id", "contact_id"]
-    )
-    inserted = len((await session.execute(statement.returning(contacts_table.c.id), values)).all())
+    statement, params = insert_rows(session, contacts_table, values)
+    statement = statement.on_conflict_do_nothing(index_elements=["campaign_id", "contact_id"])
+    async with generic_plans(session):
+        inserted = (await session.execute(statement, params)).rowcount  # type: ignore[attr-defined]
+
     report.added += inserted
     report.duplicates += len(phones) - inserted
 
@@ -530,11 +532,13 @@ async def _opted_out(session: AsyncSession, tenant_id: str, phones: list[str]) -
     by_variant = {variant: phone for phone in phones for variant in phone_variants(phone)}
     variants = list(by_variant)
     recorded = await session.scalars(
-        select(OptOut.phone).where(OptOut.tenant_id == tenant_id, OptOut.phone.in_(variants))
+        select(OptOut.phone).where(OptOut.tenant_id == tenant_id, one_of(session, OptOut.phone, variants))
     )
     flagged = await session.scalars(
         select(Contact.phone).where(
-            Contact.tenant_id == tenant_id, Contact.phone.in_(variants), Contact.opted_out.is_(True)
+            Contact.tenant_id == tenant_id,
+            one_of(session, Contact.phone, variants),
+            Contact.opted_out.is_(True),
         )
     )
     return {by_variant[variant] for variant in [*recorded, *flagged]}
@@ -550,7 +554,7 @@ async def _contact_ids(
     async def load() -> None:
         found = await session.execute(
             select(Contact.phone, Contact.id).where(
-                Contact.tenant_id == tenant_id, Contact.phone.in_(list(by_variant))
+                Contact.tenant_id == tenant_id, one_of(session, Contact.phone, list(by_variant))
             )
         )
         for variant, contact_id in found:
@@ -559,26 +563,29 @@ async def _contact_ids(
     await load()
     missing = [phone for phone in phones if phone not in ids]
     if missing:
-        statement = insert_for(session, Contact.__table__).on_conflict_do_nothing(
-            index_elements=["tenant_id", "phone"]
-        )
-        await session.execute(
-            statement,
-            [
-                {
-                    "id": new_id(),
-                    "tenant_id": tenant_id,
-                    "phone": phone,
-                    "name": rows[phone].name,
-                    "opted_out": False,
-                    "messages_received": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for phone in missing
-            ],
-        )
-        await load()
+        rows_in = [
+            {
+                "id": new_id(),
+                "tenant_id": tenant_id,
+                "phone": phone,
+                "name": rows[phone].name,
+                "opted_out": False,
+                "messages_received": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for phone in missing
+        ]
+        statement, params = insert_rows(session, Contact.__table__, rows_in)  # type: ignore[arg-type]
+        statement = statement.on_conflict_do_nothing(index_elements=["tenant_id", "phone"])
+        async with generic_plans(session):
+            created = await session.execute(
+                statement.returning(Contact.__table__.c.phone, Contact.__table__.c.id), params
+            )
+        for phone, contact_id in created:
+            ids[phone] = contact_id
+        if len(ids) < len(phones):
+            await load()  # created meanwhile by someone else
     return ids
 
 
