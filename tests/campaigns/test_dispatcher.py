@@ -122,6 +122,8 @@ async def test_warmup_caps_a_new_number_and_the_daily_limit_holds(context: Engin
     _, campaign_id, numbers = await _setup(
         context, numbers=1, contacts=60, settings={"interval_min_s": 0, "interval_max_s": 0, "warmup": True}
     )
+    async with context.sessions() as session, session.begin():
+        await session.execute(update(WhatsAppInstance).values(warmup_started_at=None))
     clock = Clock(MONDAY_10)
     dispatcher = Dispatcher(context, clock=clock, warmup=WarmupSchedule(first_day=20, growth=2))
     assert (await dispatcher.dispatch(campaign_id)).handed == 20

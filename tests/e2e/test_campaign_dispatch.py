@@ -121,9 +121,9 @@ async def test_an_opt_out_mid_campaign_stops_that_person_in_every_campaign(engin
         instance_name="sim-slow",
     )
     headers = await _headers(engine, tenant_id)
-    stopper = "+5511990000004"
+    stopper = "+5511990000005"  # the last one, about 10 s in
     contacts = [{"phone": f"+55119900000{index:02d}"} for index in range(6)]
-    paced = {"interval_min_s": 1, "interval_max_s": 1, "warmup": False, "send_window": None}
+    paced = {"interval_min_s": 2, "interval_max_s": 2, "warmup": False, "send_window": None}
     ids = []
     for name in ("Paced", "Later"):
         body = {
@@ -136,6 +136,11 @@ async def test_an_opt_out_mid_campaign_stops_that_person_in_every_campaign(engin
         ids.append((await engine.http.post("/api/v1/campaigns", json=body, headers=headers)).json()["id"])
     assert (await engine.http.post(f"/api/v1/campaigns/{ids[0]}/start", headers=headers)).status_code == 200
 
+    async def under_way() -> dict[str, Any] | None:
+        campaign = (await engine.http.get(f"/api/v1/campaigns/{ids[0]}", headers=headers)).json()
+        return campaign if campaign["sent_count"] > 0 else None
+
+    await wait_until(under_way, timeout=20, what="the campaign to be under way")
     resolved = await engine.context.resolver.by_id(number.id)
     assert resolved is not None
     simulator = Simulator(engine.settings, engine.context.resolver)
