@@ -110,6 +110,24 @@ async def test_a_round_robin_campaign_reaches_everyone_once(engine: RunningEngin
     assert (types["started"], types["completed"]) == (1, 1)
     assert types["message_sent"] == campaign["sent_count"]
 
+    # A reply is engagement: the campaign contact notes it.
+    first = "+5511990000000"
+    resolved = await engine.context.resolver.by_id(numbers[0])
+    assert resolved is not None
+    simulator = Simulator(engine.settings, engine.context.resolver)
+    try:
+        await simulator.post_inbound(resolved, first, "Quero!", None, raise_on_failure=True)
+    finally:
+        await simulator.close()
+
+    async def replied() -> list[dict[str, Any]] | None:
+        items = (await engine.http.get(f"{path}/contacts?limit=200", headers=headers)).json()["items"]
+        noted = [item for item in items if item["replied_at"] is not None]
+        return noted or None
+
+    [noted] = await wait_until(replied, timeout=20, what="the reply to reach the campaign contact")
+    assert noted["contact"]["phone"] == first
+
 
 async def test_an_opt_out_mid_campaign_stops_that_person_in_every_campaign(engine: RunningEngine) -> None:
     tenant_id = await create_tenant(engine.context)

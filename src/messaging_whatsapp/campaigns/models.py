@@ -166,7 +166,8 @@ class CampaignContact(IdMixin, TimestampMixin, Base):
     __tablename__ = "campaign_contacts"
     __table_args__ = (
         UniqueConstraint("campaign_id", "contact_id"),
-        Index("ix_campaign_contacts_campaign_status", "campaign_id", "status"),
+        # The dispatcher takes a campaign's next pending contacts in id order.
+        Index("ix_campaign_contacts_campaign_status", "campaign_id", "status", "id"),
         Index("ix_campaign_contacts_message", "message_id"),
     )
 

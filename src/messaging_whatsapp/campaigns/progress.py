@@ -359,3 +359,19 @@ async def withdraw_queued(
     else:
         campaign.pending_count += len(withdrawn)
     return len(withdrawn)
+
+
+async def record_replies(session: AsyncSession, contact_ids: list[str], now: datetime) -> None:
+    """The person wrote back: campaign contacts that reached them note the first reply."""
+    if not contact_ids:
+        return
+    c = contacts_table.c
+    await session.execute(
+        update(contacts_table)
+        .where(
+            c.contact_id.in_(contact_ids),
+            c.status_rank >= RANKS[DeliveryStatus.SENT.value],
+            c.replied_at.is_(None),
+        )
+        .values(replied_at=now, updated_at=now)
+    )

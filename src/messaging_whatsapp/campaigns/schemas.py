@@ -271,6 +271,7 @@ class CampaignContactItem(BaseModel):
     delivered_at: datetime | None
     read_at: datetime | None
     failed_at: datetime | None
+    replied_at: datetime | None
     error: SendErrorItem | None
 
     @classmethod
@@ -293,6 +294,7 @@ class CampaignContactItem(BaseModel):
             delivered_at=row.delivered_at,
             read_at=row.read_at,
             failed_at=row.failed_at,
+            replied_at=row.replied_at,
             error=error,
         )
 

@@ -40,6 +40,7 @@ from messaging_whatsapp.automation.service import OptOutCandidate, apply_optouts
 from messaging_whatsapp.campaigns.progress import (
     follow_messages,
     pause_for_disconnection,
+    record_replies,
     resume_after_reconnection,
 )
 from messaging_whatsapp.db import UTCDateTime, insert_rows, is_postgresql, new_id, one_of, unnest_rows, utcnow
@@ -248,6 +249,10 @@ async def _apply_inbound(
         if not item.message.from_me
     ]
     published += await _apply_optout_keywords(session, created_items, result)
+    # Seed 000: a reply is engagement with the campaigns that reached the person.
+    await record_replies(
+        session, sorted({item.contact_id for item in created_items if not item.message.from_me}), utcnow()
+    )
     return published
 
 

@@ -169,7 +169,9 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("campaign_contacts", schema=None) as batch_op:
-        batch_op.create_index("ix_campaign_contacts_campaign_status", ["campaign_id", "status"], unique=False)
+        batch_op.create_index(
+            "ix_campaign_contacts_campaign_status", ["campaign_id", "status", "id"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_campaign_contacts_contact_id"), ["contact_id"], unique=False)
         batch_op.create_index("ix_campaign_contacts_message", ["message_id"], unique=False)
 
