@@ -429,3 +429,44 @@ async def test_numbers_of_one_portfolio_share_its_daily_tier(context: EngineCont
     assert sum((await _messages_per_instance(context)).values()) == 5
     tomorrow = Dispatcher(context, clock=Clock(MONDAY_10 + timedelta(hours=24, seconds=1)))
     assert (await tomorrow.dispatch(campaign.id)).handed == 5
+
+
+async def test_a_numbers_own_settings_override_the_campaigns(context: EngineContext) -> None:
+    tenant_id = await create_tenant(context)
+    numbers = []
+    for index in range(2):
+        instance, _ = await bind(
+            context,
+            tenant_id,
+            provider="simulator",
+            display_number=f"+55114002300{index}",
+            instance_name=f"ov-{index}",
+        )
+        numbers.append(instance.id)
+    body = {
+        "name": "Overrides",
+        "instance_ids": [numbers[0]],
+        "instances": [{"id": numbers[1], "interval_min_s": 60, "daily_limit": 1}],
+        "messages": [{"content": "Oi"}],
+        "contacts": [{"phone": f"+55119933{index:05d}"} for index in range(10)],
+        "settings": {"interval_min_s": 0, "interval_max_s": 0, "warmup": False},
+    }
+    async with context.sessions() as session, session.begin():
+        campaign, _ = await service.create_campaign(
+            session, tenant_id, CampaignCreate.model_validate(body), user_id=None, now=MONDAY_10
+        )
+        await service.transition(session, tenant_id, campaign.id, Action.START, user_id=None, now=MONDAY_10)
+        detail = await service.campaign_detail(session, campaign)
+    overrides = {
+        item.instance_id: (item.interval_min_s, item.interval_max_s, item.daily_limit)
+        for item in detail.instances
+    }
+    assert overrides == {numbers[0]: (None, None, None), numbers[1]: (60.0, 60.0, 1)}
+    clock = Clock(MONDAY_10)
+    dispatcher = Dispatcher(context, clock=clock)
+    for _ in range(3):
+        await dispatcher.dispatch(campaign.id)
+        clock.now += timedelta(seconds=1)
+    per_instance = await _messages_per_instance(context)
+    # The paced number sent its one message of the day; the other took the rest at full speed.
+    assert per_instance == {numbers[0]: 9, numbers[1]: 1}

@@ -63,6 +63,35 @@ class CampaignSettings(BaseModel):
         return self
 
 
+class CampaignInstanceIn(BaseModel):
+    """A number of the campaign with its own pacing, overriding the campaign's and the provider's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=36)
+    interval_min_s: float | None = Field(default=None, ge=0, le=86_400)
+    interval_max_s: float | None = Field(default=None, ge=0, le=86_400)
+    daily_limit: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        low, high = self.interval_min_s, self.interval_max_s
+        if low is not None and high is not None and high < low:
+            raise ValueError("interval_max_s must not be below interval_min_s")
+        return self
+
+
+def numbers_of(
+    instance_ids: list[str] | None, instances: list[CampaignInstanceIn] | None
+) -> list[CampaignInstanceIn] | None:
+    """The numbers from `instance_ids` and `instances` (whose overrides win); None when neither came."""
+    if instance_ids is None and instances is None:
+        return None
+    merged = {instance_id: CampaignInstanceIn(id=instance_id) for instance_id in instance_ids or []}
+    merged.update({number.id: number for number in instances or []})
+    return list(merged.values())
+
+
 class CampaignMessageIn(BaseModel):
     """One variation of the message; `{{name}}` and other `{{variable}}`s are filled per contact."""
 
@@ -92,6 +121,8 @@ class CampaignCreate(BaseModel):
     description: str | None = Field(default=None, max_length=5000)
     rotation_mode: RotationMode = RotationMode.INTELLIGENT
     instance_ids: list[str] = Field(default_factory=list, max_length=100)
+    # The same numbers with per-number pacing overrides (either or both lists may be used).
+    instances: list[CampaignInstanceIn] = Field(default_factory=list, max_length=100)
     messages: list[CampaignMessageIn] = Field(default_factory=list, max_length=50)
     contacts: list[CampaignContactIn] = Field(default_factory=list, max_length=MAX_CONTACTS_PER_REQUEST)
     settings: CampaignSettings = Field(default_factory=CampaignSettings)
@@ -107,6 +138,7 @@ class CampaignUpdate(BaseModel):
     description: str | None = Field(default=None, max_length=5000)
     rotation_mode: RotationMode | None = None
     instance_ids: list[str] | None = Field(default=None, max_length=100)
+    instances: list[CampaignInstanceIn] | None = Field(default=None, max_length=100)
     messages: list[CampaignMessageIn] | None = Field(default=None, max_length=50)
     settings: CampaignSettings | None = None
     scheduled_at: datetime | None = None
@@ -158,6 +190,9 @@ class CampaignInstanceItem(BaseModel):
     instance_id: str
     paused: bool
     paused_reason: str | None
+    interval_min_s: float | None
+    interval_max_s: float | None
+    daily_limit: int | None
     sent_count: int
     last_sent_at: datetime | None
 

@@ -35,6 +35,7 @@ from messaging_whatsapp.campaigns.schemas import (
     CampaignContactItem,
     CampaignCreate,
     CampaignDetail,
+    CampaignInstanceIn,
     CampaignItem,
     CampaignLogItem,
     CampaignMessageIn,
@@ -43,6 +44,7 @@ from messaging_whatsapp.campaigns.schemas import (
     CampaignUpdate,
     ImportReport,
     RejectedRow,
+    numbers_of,
 )
 from messaging_whatsapp.db import generic_plans, insert_rows, new_id, one_of
 from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound
@@ -256,10 +258,11 @@ async def create_campaign(
     _apply_settings(campaign, data.settings)
     session.add(campaign)
     await session.flush()
-    await _replace_instances(session, campaign, data.instance_ids)
+    numbers = numbers_of(data.instance_ids, data.instances) or []
+    await _replace_instances(session, campaign, numbers)
     await _replace_messages(session, campaign, data.messages, now, existing=[])
     report = await add_contacts(session, campaign, contact_rows(data.contacts), now=now, log=False)
-    await logs.add_logs(session, [logs.log_campaign_created(campaign, user_id, len(set(data.instance_ids)))])
+    await logs.add_logs(session, [logs.log_campaign_created(campaign, user_id, len(numbers))])
     return campaign, report
 
 
@@ -302,8 +305,9 @@ async def update_campaign(
         _apply_settings(campaign, data.settings)
     if "scheduled_at" in changes:
         campaign.scheduled_at = data.scheduled_at
-    if data.instance_ids is not None:
-        await _replace_instances(session, campaign, data.instance_ids)
+    numbers = numbers_of(data.instance_ids, data.instances)
+    if numbers is not None:
+        await _replace_instances(session, campaign, numbers)
     if data.messages is not None:
         existing = list(
             await session.scalars(select(CampaignMessage).where(CampaignMessage.campaign_id == campaign.id))
@@ -338,14 +342,17 @@ def _apply_settings(campaign: Campaign, settings: CampaignSettings) -> None:
     campaign.send_window = settings.send_window.model_dump(mode="json") if settings.send_window else None
 
 
-async def _replace_instances(session: AsyncSession, campaign: Campaign, instance_ids: Sequence[str]) -> None:
-    """The campaign sends through exactly these of the tenant's numbers (pacing state kept)."""
-    wanted = list(dict.fromkeys(instance_ids))
+async def _replace_instances(
+    session: AsyncSession, campaign: Campaign, numbers: Sequence[CampaignInstanceIn]
+) -> None:
+    """The campaign sends through exactly these of the tenant's numbers, with their overrides
+    (pacing state of numbers it keeps is kept)."""
+    wanted = {number.id: number for number in numbers}
     if wanted:
         found = set(
             await session.scalars(
                 select(WhatsAppInstance.id).where(
-                    WhatsAppInstance.id.in_(wanted), WhatsAppInstance.tenant_id == campaign.tenant_id
+                    WhatsAppInstance.id.in_(list(wanted)), WhatsAppInstance.tenant_id == campaign.tenant_id
                 )
             )
         )
@@ -354,21 +361,27 @@ async def _replace_instances(session: AsyncSession, campaign: Campaign, instance
             raise NotFound(f"instance {missing[0]} not found")
     await session.execute(
         delete(CampaignInstance).where(
-            CampaignInstance.campaign_id == campaign.id, CampaignInstance.instance_id.not_in(wanted)
+            CampaignInstance.campaign_id == campaign.id, CampaignInstance.instance_id.not_in(list(wanted))
         )
     )
-    kept = set(
-        await session.scalars(
-            select(CampaignInstance.instance_id).where(CampaignInstance.campaign_id == campaign.id)
+    kept = {
+        link.instance_id: link
+        for link in await session.scalars(
+            select(CampaignInstance).where(CampaignInstance.campaign_id == campaign.id)
         )
-    )
-    for instance_id in wanted:
-        if instance_id not in kept:
-            session.add(
-                CampaignInstance(
-                    campaign_id=campaign.id, instance_id=instance_id, tenant_id=campaign.tenant_id
-                )
+    }
+    for instance_id, number in wanted.items():
+        link = kept.get(instance_id)
+        if link is None:
+            link = CampaignInstance(
+                campaign_id=campaign.id, instance_id=instance_id, tenant_id=campaign.tenant_id
             )
+            session.add(link)
+        link.interval_min_s = number.interval_min_s
+        link.interval_max_s = (
+            number.interval_max_s if number.interval_max_s is not None else number.interval_min_s
+        )
+        link.daily_limit = number.daily_limit
 
 
 async def _replace_messages(
