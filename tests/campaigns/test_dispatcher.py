@@ -470,3 +470,17 @@ async def test_a_numbers_own_settings_override_the_campaigns(context: EngineCont
     per_instance = await _messages_per_instance(context)
     # The paced number sent its one message of the day; the other took the rest at full speed.
     assert per_instance == {numbers[0]: 9, numbers[1]: 1}
+
+
+async def test_a_restarted_dispatcher_offers_again_what_a_killed_one_never_offered(
+    context: EngineContext,
+) -> None:
+    _, campaign_id, _ = await _setup(
+        context, numbers=1, contacts=5, settings={"interval_min_s": 0, "interval_max_s": 0, "warmup": False}
+    )
+    assert (await Dispatcher(context, clock=Clock(MONDAY_10)).dispatch(campaign_id)).handed == 5
+    # Stored and committed; suppose the dispatcher died before its stream entries were written.
+    fresh = Dispatcher(context, clock=Clock(MONDAY_10 + timedelta(seconds=2)))
+    assert await fresh.reoffer_orphans() == 0  # too recent: its dispatcher may still be offering
+    later = Dispatcher(context, clock=Clock(MONDAY_10 + timedelta(seconds=30)))
+    assert await later.reoffer_orphans() == 5

@@ -61,12 +61,14 @@ from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.phones import phone_variants
 from messaging_whatsapp.providers.base import ProviderName
 from messaging_whatsapp.sending.sender import offer_messages
-from messaging_whatsapp.sending.service import BulkMessage, store_queued_messages
+from messaging_whatsapp.sending.service import REOFFER_AFTER, BulkMessage, store_queued_messages
 from messaging_whatsapp.tenancy.models import Tenant
 
 logger = logging.getLogger(__name__)
 
 PASS_SECONDS = 0.5
+# A queued campaign message older than this at start-up may have lost its stream entry.
+ORPHAN_AFTER = timedelta(seconds=5)
 # Live progress: at most one `campaign_updated` per campaign this often.
 PROGRESS_INTERVAL = timedelta(milliseconds=500)
 # Contacts one pass may take from one campaign (numbers sending as fast as allowed).
@@ -127,6 +129,10 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch until `stop` is set; errors are logged and the next pass tries again."""
+        try:
+            await self.reoffer_orphans()
+        except Exception:
+            logger.exception("could not re-offer queued campaign messages; the senders' sweep will")
         while not stop.is_set():
             try:
                 handed = await self.run_once()
@@ -136,6 +142,32 @@ class Dispatcher:
             if handed == 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), PASS_SECONDS)
+
+    async def reoffer_orphans(self) -> int:
+        """On start: offer again the campaign messages a killed dispatcher stored but never offered.
+
+        Without this they wait for the senders' re-offer sweep (minutes). An entry offered twice
+        is harmless: a message is claimed once.
+        """
+        now = self._clock()
+        async with self._context.sessions() as session, session.begin():
+            orphans = (
+                await session.execute(
+                    update(Message)
+                    .where(
+                        Message.sender_type == SenderType.CAMPAIGN.value,
+                        Message.send_state == SendState.PENDING.value,
+                        Message.created_at < now - ORPHAN_AFTER,
+                        Message.next_attempt_at > now,
+                    )
+                    .values(next_attempt_at=now + REOFFER_AFTER)
+                    .returning(Message.id, Message.tenant_id)
+                )
+            ).all()
+        await offer_messages(self._context, [(row.id, row.tenant_id) for row in orphans])
+        if orphans:
+            logger.info("re-offered %d queued campaign messages", len(orphans))
+        return len(orphans)
 
     async def run_once(self) -> int:
         """One pass over every running campaign; returns how many contacts were handed out."""
