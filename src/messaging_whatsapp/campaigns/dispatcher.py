@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.models import OptOut
@@ -41,6 +41,7 @@ from messaging_whatsapp.campaigns.models import (
     LogType,
     RotationMode,
     Severity,
+    campaign_contacts_table,
 )
 from messaging_whatsapp.campaigns.pacing import (
     GATEWAYS,
@@ -82,8 +83,6 @@ IN_FLIGHT = [
     SendState.CLAIMED.value,
     SendState.UNKNOWN.value,
 ]
-
-contacts_table: Table = CampaignContact.__table__  # type: ignore[assignment]
 
 
 @dataclass
@@ -386,9 +385,9 @@ class Dispatcher:
         message_ids = await store_queued_messages(
             session, campaign.tenant_id, items, sender_type=SenderType.CAMPAIGN, now=now
         )
-        c = contacts_table.c
+        c = campaign_contacts_table.c
         await session.execute(
-            update(contacts_table)
+            update(campaign_contacts_table)
             .where(c.id == bindparam("b_id"))
             .values(
                 instance_id=bindparam("b_instance"),
@@ -568,7 +567,7 @@ async def _take_contacts(
     session: AsyncSession, campaign: Campaign, limit: int, now: datetime
 ) -> list[tuple[CampaignContact, str]]:
     """pending -> sending for up to `limit` contacts nobody else is taking; with their phones."""
-    c = contacts_table.c
+    c = campaign_contacts_table.c
     candidates = (
         select(c.id)
         .where(c.campaign_id == campaign.id, c.status == CampaignContactStatus.PENDING.value)
@@ -581,7 +580,7 @@ async def _take_contacts(
         return []
     won = list(
         await session.scalars(
-            update(contacts_table)
+            update(campaign_contacts_table)
             .where(c.id.in_(ids), c.status == CampaignContactStatus.PENDING.value)
             .values(
                 status=CampaignContactStatus.SENDING.value,
@@ -620,8 +619,8 @@ async def _without_opt_outs(
         return taken, []
     out = [contact for contact, phone in taken if phone in stopped]
     await session.execute(
-        update(contacts_table)
-        .where(contacts_table.c.id.in_([contact.id for contact in out]))
+        update(campaign_contacts_table)
+        .where(campaign_contacts_table.c.id.in_([contact.id for contact in out]))
         .values(status=CampaignContactStatus.OPTED_OUT.value, error_code="opted_out", updated_at=now)
     )
     await logs.add_logs(session, [_opted_out_log(campaign, contact, now) for contact in out])
@@ -644,9 +643,9 @@ async def _give_back(session: AsyncSession, contacts: list[CampaignContact]) -> 
     """Contacts taken but not sent in this pass go back to pending (the attempt does not count)."""
     if not contacts:
         return
-    c = contacts_table.c
+    c = campaign_contacts_table.c
     await session.execute(
-        update(contacts_table)
+        update(campaign_contacts_table)
         .where(c.id.in_([contact.id for contact in contacts]))
         .values(status=CampaignContactStatus.PENDING.value, sending_at=None, attempts=c.attempts - 1)
     )

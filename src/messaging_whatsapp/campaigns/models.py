@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from messaging_whatsapp.db import Base, IdMixin, TimestampMixin, new_id, utcnow
@@ -229,3 +229,8 @@ class CampaignLog(Base):
     instance_health_score: Mapped[float | None] = mapped_column(default=None)
     created_by: Mapped[str | None] = mapped_column(String(36), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The tables themselves, for set-based statements (one name each, used across the package).
+campaigns_table: Table = Campaign.__table__  # type: ignore[assignment]
+campaign_contacts_table: Table = CampaignContact.__table__  # type: ignore[assignment]

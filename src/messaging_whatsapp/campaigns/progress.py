@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.campaigns import logs
@@ -28,6 +28,8 @@ from messaging_whatsapp.campaigns.models import (
     LogType,
     PausedReason,
     Severity,
+    campaign_contacts_table,
+    campaigns_table,
 )
 from messaging_whatsapp.inbox.models import Message, SendState
 from messaging_whatsapp.providers.base import DeliveryStatus
@@ -40,9 +42,6 @@ STAGES = (
 )
 COUNTERS = ("sent_count", "delivered_count", "read_count", "failed_count")
 
-contacts_table: Table = CampaignContact.__table__  # type: ignore[assignment]
-campaigns_table: Table = Campaign.__table__  # type: ignore[assignment]
-
 
 async def follow_messages(session: AsyncSession, message_ids: list[str], now: datetime) -> None:
     """Move the campaign contacts of these messages to their messages' status; count and log."""
@@ -54,7 +53,7 @@ async def follow_messages(session: AsyncSession, message_ids: list[str], now: da
             .join(Message, Message.id == CampaignContact.message_id)
             .where(CampaignContact.message_id.in_(message_ids))
             .order_by(CampaignContact.id)
-            .with_for_update(of=contacts_table)
+            .with_for_update(of=campaign_contacts_table)
         )
     ).all()
     counters: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTERS, 0))
@@ -66,9 +65,9 @@ async def follow_messages(session: AsyncSession, message_ids: list[str], now: da
             changes.append(change)
     if not changes:
         return
-    c = contacts_table.c
+    c = campaign_contacts_table.c
     await session.execute(
-        update(contacts_table)
+        update(campaign_contacts_table)
         .where(c.id == bindparam("b_id"))
         .values(
             status=bindparam("b_status"),
@@ -200,10 +199,10 @@ async def opt_out_contacts(session: AsyncSession, contact_ids: list[str], now: d
     """
     if not contact_ids:
         return
-    c = contacts_table.c
+    c = campaign_contacts_table.c
     stopped = (
         await session.execute(
-            update(contacts_table)
+            update(campaign_contacts_table)
             .where(c.contact_id.in_(contact_ids), c.status == CampaignContactStatus.PENDING.value)
             .values(status=CampaignContactStatus.OPTED_OUT.value, error_code="opted_out", updated_at=now)
             .returning(c.id, c.campaign_id, c.contact_id)
@@ -322,7 +321,7 @@ async def withdraw_queued(
     Their contacts go back to `pending` (to be sent on resume) or end `skipped` (cancel). A sender
     that reads such a message's stream entry afterwards finds nothing to claim. Returns how many.
     """
-    c = contacts_table.c
+    c = campaign_contacts_table.c
     queued = select(c.message_id).where(
         c.campaign_id == campaign.id,
         c.status == CampaignContactStatus.SENDING.value,
@@ -342,7 +341,7 @@ async def withdraw_queued(
         return 0
     skipped = back_to is CampaignContactStatus.SKIPPED
     await session.execute(
-        update(contacts_table)
+        update(campaign_contacts_table)
         .where(c.message_id.in_(withdrawn))
         .values(
             status=back_to.value,
@@ -365,9 +364,9 @@ async def record_replies(session: AsyncSession, contact_ids: list[str], now: dat
     """The person wrote back: campaign contacts that reached them note the first reply."""
     if not contact_ids:
         return
-    c = contacts_table.c
+    c = campaign_contacts_table.c
     await session.execute(
-        update(contacts_table)
+        update(campaign_contacts_table)
         .where(
             c.contact_id.in_(contact_ids),
             c.status_rank >= RANKS[DeliveryStatus.SENT.value],

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, delete, func, select, tuple_, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.models import OptOut
@@ -28,6 +28,7 @@ from messaging_whatsapp.campaigns.models import (
     LogType,
     PausedReason,
     Severity,
+    campaign_contacts_table,
 )
 from messaging_whatsapp.campaigns.progress import withdraw_queued
 from messaging_whatsapp.campaigns.schemas import (
@@ -60,8 +61,6 @@ CONTACT_CHUNK = 5_000
 MAX_REJECTED_LISTED = 1_000
 EDITABLE = frozenset({CampaignStatus.DRAFT.value, CampaignStatus.PAUSED.value})
 CLOSED = frozenset({CampaignStatus.COMPLETED.value, CampaignStatus.CANCELLED.value})
-
-contacts_table: Table = CampaignContact.__table__  # type: ignore[assignment]
 
 
 class Action(enum.StrEnum):
@@ -503,7 +502,7 @@ async def _add_chunk(
         }
         for phone in phones
     ]
-    statement, params = insert_rows(session, contacts_table, values)
+    statement, params = insert_rows(session, campaign_contacts_table, values)
     statement = statement.on_conflict_do_nothing(index_elements=["campaign_id", "contact_id"])
     async with generic_plans(session):
         inserted = (await session.execute(statement, params)).rowcount  # type: ignore[attr-defined]
@@ -685,13 +684,13 @@ async def _skip_pending(session: AsyncSession, campaign: Campaign, reason: str, 
     skipped = len(
         (
             await session.execute(
-                update(contacts_table)
+                update(campaign_contacts_table)
                 .where(
-                    contacts_table.c.campaign_id == campaign.id,
-                    contacts_table.c.status == CampaignContactStatus.PENDING.value,
+                    campaign_contacts_table.c.campaign_id == campaign.id,
+                    campaign_contacts_table.c.status == CampaignContactStatus.PENDING.value,
                 )
                 .values(status=CampaignContactStatus.SKIPPED.value, error_code=reason, updated_at=now)
-                .returning(contacts_table.c.id)
+                .returning(campaign_contacts_table.c.id)
             )
         ).all()
     )
