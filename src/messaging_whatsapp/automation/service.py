@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.models import OptOut
 from messaging_whatsapp.campaigns.progress import opt_out_contacts
-from messaging_whatsapp.db import insert_for, new_id, utcnow
+from messaging_whatsapp.db import insert_for, new_id, one_of, utcnow
 from messaging_whatsapp.inbox.models import Contact
 from messaging_whatsapp.phones import phone_variants
 
@@ -80,27 +81,21 @@ async def is_opted_out(session: AsyncSession, tenant_id: str, phone: str) -> boo
     return bool(await session.scalar(select(or_(record, contact))))
 
 
-async def opted_out_phones(session: AsyncSession, recipients: set[tuple[str, str]]) -> set[str]:
-    """Which of these (tenant, canonical phone) pairs opted out; returns their phones."""
-    if not recipients:
+async def opted_out_phones(session: AsyncSession, tenant_id: str, phones: Collection[str]) -> set[str]:
+    """Which of these canonical phones opted out of the tenant (record or contact, either Brazilian
+    form); set-based, for lists of thousands."""
+    by_variant = {variant: phone for phone in phones for variant in phone_variants(phone)}
+    if not by_variant:
         return set()
-    wanted = {
-        (tenant_id, variant): phone for tenant_id, phone in recipients for variant in phone_variants(phone)
-    }
-    tenants = {tenant_id for tenant_id, _ in recipients}
-    variants = {variant for _, variant in wanted}
-    recorded = await session.execute(
-        select(OptOut.tenant_id, OptOut.phone).where(
-            OptOut.tenant_id.in_(tenants), OptOut.phone.in_(variants)
+    variants = list(by_variant)
+    recorded = await session.scalars(
+        select(OptOut.phone).where(OptOut.tenant_id == tenant_id, one_of(session, OptOut.phone, variants))
+    )
+    flagged = await session.scalars(
+        select(Contact.phone).where(
+            Contact.tenant_id == tenant_id,
+            one_of(session, Contact.phone, variants),
+            Contact.opted_out.is_(True),
         )
     )
-    flagged = await session.execute(
-        select(Contact.tenant_id, Contact.phone).where(
-            Contact.tenant_id.in_(tenants), Contact.phone.in_(variants), Contact.opted_out.is_(True)
-        )
-    )
-    return {
-        wanted[(tenant_id, phone)]
-        for tenant_id, phone in [*recorded, *flagged]
-        if (tenant_id, phone) in wanted
-    }
+    return {by_variant[variant] for variant in [*recorded, *flagged]}

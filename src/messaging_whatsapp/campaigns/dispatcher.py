@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.automation.models import OptOut
+from messaging_whatsapp.automation.service import opted_out_phones
 from messaging_whatsapp.campaigns import logs
 from messaging_whatsapp.campaigns.models import (
     Campaign,
@@ -59,7 +59,6 @@ from messaging_whatsapp.db import new_id, utcnow
 from messaging_whatsapp.inbox.models import Contact, Message, SenderType, SendState
 from messaging_whatsapp.instances.health import HealthView, unavailable_reason
 from messaging_whatsapp.instances.models import WhatsAppInstance
-from messaging_whatsapp.phones import phone_variants
 from messaging_whatsapp.providers.base import ProviderName
 from messaging_whatsapp.sending.sender import offer_messages
 from messaging_whatsapp.sending.service import REOFFER_AFTER, BulkMessage, store_queued_messages
@@ -605,16 +604,7 @@ async def _without_opt_outs(
     session: AsyncSession, campaign: Campaign, taken: list[tuple[CampaignContact, str]], now: datetime
 ) -> tuple[list[tuple[CampaignContact, str]], list[CampaignContact]]:
     """Check opt-out at send time: who opted out since the import ends `opted_out`, with a log."""
-    by_variant = {variant: phone for _, phone in taken for variant in phone_variants(phone)}
-    recorded = await session.scalars(
-        select(OptOut.phone).where(OptOut.tenant_id == campaign.tenant_id, OptOut.phone.in_(list(by_variant)))
-    )
-    flagged = await session.scalars(
-        select(Contact.phone).where(
-            Contact.id.in_([contact.contact_id for contact, _ in taken]), Contact.opted_out.is_(True)
-        )
-    )
-    stopped = {by_variant[phone] for phone in [*recorded, *flagged] if phone in by_variant}
+    stopped = await opted_out_phones(session, campaign.tenant_id, {phone for _, phone in taken})
     if not stopped:
         return taken, []
     out = [contact for contact, phone in taken if phone in stopped]
@@ -623,20 +613,11 @@ async def _without_opt_outs(
         .where(campaign_contacts_table.c.id.in_([contact.id for contact in out]))
         .values(status=CampaignContactStatus.OPTED_OUT.value, error_code="opted_out", updated_at=now)
     )
-    await logs.add_logs(session, [_opted_out_log(campaign, contact, now) for contact in out])
-    return [(contact, phone) for contact, phone in taken if phone not in stopped], out
-
-
-def _opted_out_log(campaign: Campaign, contact: CampaignContact, now: datetime) -> CampaignLog:
-    return logs.new_log(
-        campaign,
-        LogType.CONTACT_OPTED_OUT,
-        Severity.INFO,
-        "Contact opted out; not sent",
-        contact_id=contact.contact_id,
-        campaign_contact_id=contact.id,
-        at=now,
+    await logs.add_logs(
+        session,
+        [logs.log_contact_opted_out(campaign, contact.contact_id, contact.id, now) for contact in out],
     )
+    return [(contact, phone) for contact, phone in taken if phone not in stopped], out
 
 
 async def _give_back(session: AsyncSession, contacts: list[CampaignContact]) -> None:

@@ -94,18 +94,37 @@ def log_campaign_started(campaign: Campaign, user_id: str | None) -> CampaignLog
 
 
 def log_message_sent(
-    campaign: Campaign, instance_id: str, contact_id: str, campaign_contact_id: str, phone: str
+    campaign: Campaign,
+    instance_id: str,
+    contact_id: str,
+    campaign_contact_id: str,
+    provider_message_id: str | None,
 ) -> CampaignLog:
     """`message_sent`: the provider took the message."""
     return new_log(
         campaign,
         LogType.MESSAGE_SENT,
         Severity.INFO,
-        f"Message sent to {phone}",
-        details={"contact_phone": phone},
+        "Message sent",
+        details={"provider_message_id": provider_message_id},
         instance_id=instance_id,
         contact_id=contact_id,
         campaign_contact_id=campaign_contact_id,
+    )
+
+
+def log_contact_opted_out(
+    campaign: Campaign, contact_id: str, campaign_contact_id: str, at: datetime
+) -> CampaignLog:
+    """`contact_opted_out`: the person asked to stop; nothing more goes to them."""
+    return new_log(
+        campaign,
+        LogType.CONTACT_OPTED_OUT,
+        Severity.INFO,
+        "Contact opted out; nothing more will be sent",
+        contact_id=contact_id,
+        campaign_contact_id=campaign_contact_id,
+        at=at,
     )
 
 

@@ -172,15 +172,8 @@ async def _log(
                 message.error_title,
             )
         elif log_type is LogType.MESSAGE_SENT:
-            entry = logs.new_log(
-                campaign,
-                LogType.MESSAGE_SENT,
-                Severity.INFO,
-                "Message sent",
-                details={"provider_message_id": message.provider_message_id},
-                instance_id=message.instance_id,
-                contact_id=contact.contact_id,
-                campaign_contact_id=contact.id,
+            entry = logs.log_message_sent(
+                campaign, message.instance_id, contact.contact_id, contact.id, message.provider_message_id
             )
         elif log_type is LogType.MESSAGE_DELIVERED:
             entry = logs.log_message_delivered(campaign, message.instance_id, contact.contact_id, contact.id)
@@ -232,15 +225,7 @@ async def opt_out_contacts(session: AsyncSession, contact_ids: list[str], now: d
     await logs.add_logs(
         session,
         [
-            logs.new_log(
-                campaigns[row.campaign_id],
-                LogType.CONTACT_OPTED_OUT,
-                Severity.INFO,
-                "Contact opted out; nothing more will be sent",
-                contact_id=row.contact_id,
-                campaign_contact_id=row.id,
-                at=now,
-            )
+            logs.log_contact_opted_out(campaigns[row.campaign_id], row.contact_id, row.id, now)
             for row in stopped
         ],
     )

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.automation.models import OptOut
+from messaging_whatsapp.automation.service import opted_out_phones
 from messaging_whatsapp.campaigns import logs
 from messaging_whatsapp.campaigns.importing import ContactRow
 from messaging_whatsapp.campaigns.models import (
@@ -481,7 +481,7 @@ async def _add_chunk(
     chunk = _normalise(rows, seen, report)
     if not chunk.phones:
         return
-    opted_out = await _opted_out(session, campaign.tenant_id, chunk.phones)
+    opted_out = await opted_out_phones(session, campaign.tenant_id, chunk.phones)
     report.opted_out += len(opted_out)
     phones = [phone for phone in chunk.phones if phone not in opted_out]
     if not phones:
@@ -537,23 +537,6 @@ def _variables(row: ContactRow) -> dict[str, str] | None:
     if row.name:
         variables["name"] = row.name
     return variables or None
-
-
-async def _opted_out(session: AsyncSession, tenant_id: str, phones: list[str]) -> set[str]:
-    """Which of these canonical phones opted out of the tenant (under either Brazilian form)."""
-    by_variant = {variant: phone for phone in phones for variant in phone_variants(phone)}
-    variants = list(by_variant)
-    recorded = await session.scalars(
-        select(OptOut.phone).where(OptOut.tenant_id == tenant_id, one_of(session, OptOut.phone, variants))
-    )
-    flagged = await session.scalars(
-        select(Contact.phone).where(
-            Contact.tenant_id == tenant_id,
-            one_of(session, Contact.phone, variants),
-            Contact.opted_out.is_(True),
-        )
-    )
-    return {by_variant[variant] for variant in [*recorded, *flagged]}
 
 
 async def _contact_ids(

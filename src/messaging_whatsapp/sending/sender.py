@@ -214,17 +214,22 @@ class Sender:
         if not claims:
             return batch
         stopped = await self._opted_out(claims)
-        outcomes = [
-            _Outcome(claim, SendState.DONE, error=OPTED_OUT) for claim in claims if claim.phone in stopped
-        ]
-        outcomes += await asyncio.gather(*(self._deliver(c) for c in claims if c.phone not in stopped))
+        outcomes = [_Outcome(c, SendState.DONE, error=OPTED_OUT) for c in claims if c.message.id in stopped]
+        outcomes += await asyncio.gather(*(self._deliver(c) for c in claims if c.message.id not in stopped))
         await self._record(list(outcomes), batch)
         return batch
 
     async def _opted_out(self, claims: list[_Claim]) -> set[str]:
-        """Recipients who opted out after their message was queued (a campaign's, typically)."""
+        """Messages whose recipient opted out after they were queued (a campaign's, typically)."""
+        by_tenant: dict[str, list[_Claim]] = {}
+        for claim in claims:
+            by_tenant.setdefault(claim.message.tenant_id, []).append(claim)
+        stopped: set[str] = set()
         async with self._context.sessions() as session:
-            return await opted_out_phones(session, {(c.message.tenant_id, c.phone) for c in claims})
+            for tenant_id, group in sorted(by_tenant.items()):
+                phones = await opted_out_phones(session, tenant_id, {claim.phone for claim in group})
+                stopped |= {claim.message.id for claim in group if claim.phone in phones}
+        return stopped
 
     async def _message_ids(self, entries: list[StreamEntry]) -> list[str]:
         ids: list[str] = []
