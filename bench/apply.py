@@ -4,7 +4,9 @@ fetch the row, change it, save it, one event per transaction."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import tempfile
 import time
 import uuid
@@ -24,7 +26,7 @@ from messaging_whatsapp.instances import service as instances_service
 from messaging_whatsapp.instances.schemas import InstanceBind
 from messaging_whatsapp.providers.base import STATUS_RANK, InboundMessage, StatusUpdate
 from messaging_whatsapp.tenancy import service as tenancy_service
-from messaging_whatsapp.worker.inbound import INBOUND_GROUP, InboundWorker, prepare
+from messaging_whatsapp.worker.inbound import INBOUND_GROUP, prepare, run_inbound_workers
 
 CONTACTS = 10_000
 
@@ -189,7 +191,7 @@ async def run_engine(total: int) -> ApplyResult:
             redis_url=REDIS_URL,  # type: ignore[call-arg]
             stream_prefix=f"bench:{uuid.uuid4().hex[:8]}:",
             data_dir=Path(tmp),
-            worker_batch_size=500,
+            worker_batch_size=int(os.environ.get("WORKER_BATCH_SIZE", "500")),
         )
         context, tenant_id, instance_id = await _setup(settings)
         try:
@@ -197,18 +199,30 @@ async def run_engine(total: int) -> ApplyResult:
             await _analyze(context)
             await context.streams.ensure_group(context.names.inbound, INBOUND_GROUP)
             await _fill(context, context.names.inbound, _mixed_entries(tenant_id, instance_id, total))
-            worker = InboundWorker(context)
             settle_garbage_collector()  # as the `worker` command does
             started = time.perf_counter()
-            applied = 0
-            while (outcome := await worker.run_once(block_ms=0)).read:
-                applied += outcome.applied
+            await _drain(context)
             elapsed = time.perf_counter() - started
+            applied = total
             await _check(context, tenant_id, total)
             await _drop_keys(context)
             return ApplyResult(applied, elapsed)
         finally:
             await context.close()
+
+
+async def _drain(context: EngineContext) -> None:
+    """Run the worker as the `worker` command does until the stream has nothing left for it."""
+    stop = asyncio.Event()
+    workers = asyncio.create_task(run_inbound_workers(context, stop))
+    while True:
+        await asyncio.sleep(0.02)
+        info = await context.streams.info(context.names.inbound)
+        group = next(g for g in info.groups if g.name == INBOUND_GROUP)
+        if group.pending == 0 and group.lag == 0:
+            break
+    stop.set()
+    await workers
 
 
 async def _analyze(context: EngineContext) -> None:

@@ -55,7 +55,7 @@ from messaging_whatsapp.sending.sender import Sender, offer_messages
 from messaging_whatsapp.simulator.service import Simulator
 from messaging_whatsapp.tenancy import service as tenancy_service
 from messaging_whatsapp.tenancy.models import Tenant
-from messaging_whatsapp.worker.inbound import InboundWorker
+from messaging_whatsapp.worker.inbound import run_inbound_workers
 
 app = typer.Typer(
     name="messaging-whatsapp",
@@ -464,7 +464,7 @@ def worker(
         settle_garbage_collector()
         runners = []
         if role in ("all", "inbound"):
-            runners.append(InboundWorker(context).run(stop))
+            runners.append(run_inbound_workers(context, stop))
         if role in ("all", "sender"):
             runners.append(Sender(context).run(stop))
         if role in ("all", "dispatcher"):

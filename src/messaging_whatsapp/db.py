@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     any_,
     bindparam,
     cast,
@@ -31,12 +32,14 @@ from sqlalchemy import (
     func,
     select,
     text,
+    values,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.selectable import CTE
 from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
 
 NAMING_CONVENTION = {
@@ -210,23 +213,62 @@ def _array_item(type_: TypeEngine[Any]) -> TypeEngine[Any]:
 
 
 def unnest_rows(columns: Sequence[tuple[str, TypeEngine[Any]]], rows: Sequence[Sequence[Any]]) -> Select[Any]:
-    """PostgreSQL: SELECT the rows from unnest(one array parameter per column)."""
-    arrays = []
+    """PostgreSQL: SELECT the rows from unnest(one array parameter per column).
+
+    A column with one value in every row (the batch's tenant, stage times still NULL) travels as
+    one parameter instead of an array of copies: encoding and sending parameters is most of what
+    a batch costs the client. The first column is always an array, so unnest has the row count.
+    """
+    arrays: list[tuple[str, TypeEngine[Any], Any]] = []
+    constants: dict[str, Any] = {}
     for index, (name, type_) in enumerate(columns):
         values = [row[index] for row in rows]
         if isinstance(type_, JSON):
             values = [None if value is None else json.dumps(value) for value in values]
-        arrays.append(bindparam(f"rows_{name}", values, type_=ARRAY(_array_item(type_))))
+        item = _array_item(type_)
+        if index > 0 and _one_value(values):
+            constants[name] = bindparam(f"rows_{name}", values[0], type_=item)
+        else:
+            arrays.append((name, item, bindparam(f"rows_{name}", values, type_=ARRAY(item))))
     unnested = (
-        func.unnest(*arrays)
-        .table_valued(*[column(name, _array_item(type_)) for name, type_ in columns])
+        func.unnest(*[array for _, _, array in arrays])
+        .table_valued(*[column(name, item) for name, item, _ in arrays])
         .render_derived(with_types=False)
     )
-    return select(
-        *[
-            cast(unnested.c[name], JSON).label(name) if isinstance(type_, JSON) else unnested.c[name]
-            for name, type_ in columns
-        ]
+    selected = []
+    for name, type_ in columns:
+        value = constants[name] if name in constants else unnested.c[name]
+        selected.append((cast(value, JSON) if isinstance(type_, JSON) else value).label(name))
+    return select(*selected)
+
+
+def _one_value(values: Sequence[Any]) -> bool:
+    first = values[0]
+    return all(value is first or (type(value) is type(first) and value == first) for value in values)
+
+
+# SQLite's default cap on a statement's bound variables is 32766.
+SQLITE_MAX_VARIABLES = 32_000
+
+
+def rows_table(
+    session: AsyncSession,
+    name: str,
+    columns: Sequence[tuple[str, TypeEngine[Any]]],
+    rows: Sequence[Sequence[Any]],
+) -> CTE:
+    """`rows` as a named table to join in one statement (UPDATE ... FROM), whatever their number.
+
+    PostgreSQL gets one array per column (one statement shape for any batch); SQLite a VALUES list.
+    """
+    if is_postgresql(session):
+        return unnest_rows(columns, rows).cte(name)
+    if len(rows) * len(columns) > SQLITE_MAX_VARIABLES:
+        raise ValueError(f"{len(rows)} rows of {len(columns)} columns exceed SQLite's bound-variable cap")
+    return (
+        values(*[column(column_name, type_) for column_name, type_ in columns], name=name)
+        .data([tuple(row) for row in rows])
+        .cte(name)
     )
 
 
@@ -242,6 +284,36 @@ def insert_rows(
         [(c.name, c.type) for c in columns], [[row[c.name] for c in columns] for row in rows]
     )
     return insert.from_select([c.name for c in columns], source), None
+
+
+async def ensure_rows(
+    session: AsyncSession, table: Table, key: Sequence[str], rows: Sequence[dict[str, Any]]
+) -> dict[tuple[Any, ...], str]:
+    """The id of each row's unique `key`, inserting the rows not stored yet (with a new id unless
+    they carry one); stored rows are left untouched (an upsert would write a new version of each
+    and re-check its foreign keys later)."""
+    if not rows:
+        return {}
+    columns = [table.c[name] for name in key]
+    wanted = {tuple(row[name] for name in key): row for row in rows}
+    keys = rows_table(session, f"{table.name}_wanted", [(c.name, c.type) for c in columns], list(wanted))
+
+    async def stored() -> dict[tuple[Any, ...], str]:
+        query = select(table.c.id, *columns).join(keys, and_(*[c == keys.c[c.name] for c in columns]))
+        return {tuple(found[1:]): found[0] for found in await session.execute(query)}
+
+    ids = await stored()
+    missing = [{"id": new_id(), **row} for row_key, row in wanted.items() if row_key not in ids]
+    if not missing:
+        return ids
+    insert, params = insert_rows(session, table, missing)
+    inserted = await session.execute(
+        insert.on_conflict_do_nothing(index_elements=list(key)).returning(table.c.id, *columns), params
+    )
+    ids.update({tuple(found[1:]): found[0] for found in inserted})
+    if len(ids) < len(wanted):
+        ids.update(await stored())  # another writer inserted some of them meanwhile
+    return ids
 
 
 def one_of(session: AsyncSession, target: Any, values: Collection[Any]) -> ColumnElement[bool]:

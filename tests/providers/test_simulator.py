@@ -250,7 +250,8 @@ def _with_data(data: object) -> bytes:
         (_payload(id=None), r"data\.id is missing"),
         (_payload(timestamp="1763035200"), "timestamp must be unix seconds"),
         (_payload(timestamp=True), "timestamp must be unix seconds"),
-        (_payload(timestamp=10**20), "out of range"),
+        (_payload(timestamp=10**15), "out of range"),
+        (_payload(timestamp=10**20), "must be unix seconds"),  # past 64 bits JSON gives a float
         (_payload(**{"from": "Maria"}), "phone number as digits"),
         (_payload(type="hologram"), "not a message type"),
         (_payload(from_me="yes"), "from_me must be a boolean"),

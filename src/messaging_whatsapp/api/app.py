@@ -26,7 +26,7 @@ from messaging_whatsapp.simulator.service import Simulator
 from messaging_whatsapp.tenancy import api as tenancy_api
 from messaging_whatsapp.webhooks import api as webhooks_api
 from messaging_whatsapp.webhooks.receiver import WebhookReceiver
-from messaging_whatsapp.worker.inbound import InboundWorker
+from messaging_whatsapp.worker.inbound import run_inbound_workers
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         stop = asyncio.Event()
         tasks = []
         if role is Role.ALL:
-            tasks.append(asyncio.create_task(InboundWorker(context).run(stop), name="inbound-worker"))
+            tasks.append(asyncio.create_task(run_inbound_workers(context, stop), name="inbound-workers"))
             tasks.append(asyncio.create_task(Sender(context).run(stop), name="sender"))
             tasks.append(asyncio.create_task(Dispatcher(context).run(stop), name="campaign-dispatcher"))
         try:

@@ -18,9 +18,10 @@ _SPACES = re.compile(r"\s+")
 
 def normalise_text(text: str) -> str:
     """Trim, fold case and accents, drop end punctuation, collapse inner spaces."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    without_accents = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    folded = _SPACES.sub(" ", without_accents.casefold().strip())
+    if not text.isascii():  # ASCII has no accents to fold (most messages: skip the per-character pass)
+        decomposed = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    folded = _SPACES.sub(" ", text.casefold().strip())
     return _END_PUNCTUATION.sub("", folded)
 
 

@@ -9,7 +9,6 @@ of round trips instead of several per event (the seed's fetch-change-save loop).
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +21,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    column,
     delete,
     func,
     null,
@@ -30,7 +28,6 @@ from sqlalchemy import (
     select,
     text,
     update,
-    values,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
@@ -43,7 +40,16 @@ from messaging_whatsapp.campaigns.progress import (
     record_replies,
     resume_after_reconnection,
 )
-from messaging_whatsapp.db import UTCDateTime, insert_rows, is_postgresql, new_id, one_of, unnest_rows, utcnow
+from messaging_whatsapp.db import (
+    UTCDateTime,
+    ensure_rows,
+    generic_plans,
+    insert_rows,
+    new_id,
+    one_of,
+    rows_table,
+    utcnow,
+)
 from messaging_whatsapp.inbox.models import (
     OPEN_TICKET_PREDICATE,
     Contact,
@@ -71,7 +77,8 @@ from messaging_whatsapp.providers.base import (
     StatusError,
     StatusUpdate,
 )
-from messaging_whatsapp.worker.models import OutboxEvent, ProcessedEvent
+from messaging_whatsapp.worker.models import ProcessedEvent
+from messaging_whatsapp.worker.outbox import OutboxRecord, PublishedEvent, write_outbox
 
 INBOUND_STATUS = "received"
 DELIVERED_RANK = STATUS_RANK[DeliveryStatus.DELIVERED]
@@ -96,15 +103,6 @@ class IngestEntry:
     events: list[NormalisedEvent]
 
 
-@dataclass(frozen=True, slots=True)
-class PublishedEvent:
-    """An event for other systems, written to the outbox in the same transaction."""
-
-    type: str
-    tenant_id: str
-    payload: dict[str, Any]
-
-
 @dataclass
 class IngestResult:
     """What a batch did, for metrics and for the relay of published events."""
@@ -118,7 +116,7 @@ class IngestResult:
     connection_changes: int = 0
     opt_outs: int = 0
     ignored: Counter[str] = field(default_factory=Counter)
-    outbox_ids: list[int] = field(default_factory=list)
+    outbox: list[OutboxRecord] = field(default_factory=list)
     # Stages newly reached per instance, for its health.
     health: dict[str, Outcomes] = field(default_factory=dict)
     orphan_receipts: int = 0
@@ -167,7 +165,7 @@ async def apply_entries(
     if connections:
         await _apply_connections(session, connections, result)
     await _record_processed(session, fresh)
-    result.outbox_ids = await write_outbox(session, published, events_stream)
+    result.outbox = await write_outbox(session, published, events_stream)
     result.entries_applied = len(fresh)
     return result
 
@@ -261,6 +259,7 @@ def _message_key(item: _Inbound) -> tuple[str, str]:
 
 
 async def _upsert_contacts(session: AsyncSession, items: list[_Inbound]) -> None:
+    """The contact of each item, created where missing (their names move with _bump_counters)."""
     now = utcnow()
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for item in items:
@@ -268,7 +267,6 @@ async def _upsert_contacts(session: AsyncSession, items: list[_Inbound]) -> None
         row = rows.setdefault(
             (item.entry.tenant_id, item.phone),
             {
-                "id": new_id(),
                 "tenant_id": item.entry.tenant_id,
                 "phone": item.phone,
                 "wa_id": None,
@@ -294,18 +292,7 @@ async def _upsert_contacts(session: AsyncSession, items: list[_Inbound]) -> None
         if row["first_source"] is None:
             row.update(_attribution(msg))
     ordered = sorted(rows.values(), key=lambda r: (r["tenant_id"], r["phone"]))
-    insert, params = insert_rows(session, contacts_table, ordered)
-    excluded = insert.excluded
-    statement = insert.on_conflict_do_update(
-        index_elements=["tenant_id", "phone"],
-        set_={
-            "name": func.coalesce(excluded.name, contacts_table.c.name),
-            "wa_id": func.coalesce(excluded.wa_id, contacts_table.c.wa_id),
-            "user_id": func.coalesce(excluded.user_id, contacts_table.c.user_id),
-            "updated_at": excluded.updated_at,
-        },
-    ).returning(contacts_table.c.id, contacts_table.c.tenant_id, contacts_table.c.phone)
-    ids = {(row.tenant_id, row.phone): row.id for row in await session.execute(statement, params)}
+    ids = await ensure_rows(session, contacts_table, ("tenant_id", "phone"), ordered)
     for item in items:
         item.contact_id = ids[(item.entry.tenant_id, item.phone)]
 
@@ -325,7 +312,6 @@ async def _upsert_conversations(session: AsyncSession, items: list[_Inbound]) ->
     now = utcnow()
     rows = {
         (item.entry.tenant_id, item.contact_id, item.entry.instance_id): {
-            "id": new_id(),
             "tenant_id": item.entry.tenant_id,
             "contact_id": item.contact_id,
             "instance_id": item.entry.instance_id,
@@ -338,14 +324,10 @@ async def _upsert_conversations(session: AsyncSession, items: list[_Inbound]) ->
         }
         for item in items
     }
-    insert, params = insert_rows(session, conversations_table, [rows[key] for key in sorted(rows)])
-    statement = insert.on_conflict_do_update(
-        index_elements=["tenant_id", "contact_id", "instance_id"],
-        set_={"updated_at": insert.excluded.updated_at},
-    ).returning(conversations_table.c.id, conversations_table.c.contact_id, conversations_table.c.instance_id)
-    ids = {(row.contact_id, row.instance_id): row.id for row in await session.execute(statement, params)}
+    key = ("tenant_id", "contact_id", "instance_id")
+    ids = await ensure_rows(session, conversations_table, key, [rows[k] for k in sorted(rows)])
     for item in items:
-        item.conversation_id = ids[(item.contact_id, item.entry.instance_id)]
+        item.conversation_id = ids[(item.entry.tenant_id, item.contact_id, item.entry.instance_id)]
 
 
 async def _new_messages(session: AsyncSession, items: list[_Inbound], result: IngestResult) -> list[_Inbound]:
@@ -393,7 +375,8 @@ async def _open_tickets(session: AsyncSession, items: list[_Inbound]) -> dict[st
     statement = insert.on_conflict_do_nothing(
         index_elements=["conversation_id"], index_where=text(OPEN_TICKET_PREDICATE)
     )
-    await session.execute(statement, params)
+    async with generic_plans(session):
+        await session.execute(statement, params)
     tickets.update(await _select_open_tickets(session, missing))
     return tickets
 
@@ -438,7 +421,8 @@ async def _insert_messages(
     statement = insert.on_conflict_do_nothing(
         index_elements=["instance_id", "provider_message_id"]
     ).returning(messages_table.c.id, messages_table.c.instance_id, messages_table.c.provider_message_id)
-    created = await session.execute(statement, params)
+    async with generic_plans(session):
+        created = await session.execute(statement, params)
     return {(row.instance_id, row.provider_message_id): row.id for row in created}
 
 
@@ -480,69 +464,82 @@ def _message_row(item: _Inbound, ticket_id: str | None, now: datetime) -> dict[s
     }
 
 
+CONVERSATION_COUNTER_COLUMNS: list[tuple[str, TypeEngine[Any]]] = [
+    ("id", String()),
+    ("unread", Integer()),
+    ("last_at", UTCDateTime()),
+    ("inbound_at", UTCDateTime()),
+]
+CONTACT_COUNTER_COLUMNS: list[tuple[str, TypeEngine[Any]]] = [
+    ("id", String()),
+    ("received", Integer()),
+    ("last_at", UTCDateTime()),
+    ("name", String()),
+    ("wa_id", String()),
+    ("user_id", String()),
+]
+
+
 async def _bump_counters(session: AsyncSession, items: list[_Inbound]) -> None:
-    conversations: dict[str, dict[str, Any]] = {}
-    contacts: dict[str, dict[str, Any]] = {}
+    """Unread and message counts, activity times and the customer's own name, one statement per
+    table for the whole batch."""
+    conversations: dict[str, list[Any]] = {}
+    contacts: dict[str, list[Any]] = {}
     for item in items:
-        ts = item.message.timestamp
-        inbound = not item.message.from_me
-        conv = conversations.setdefault(
-            item.conversation_id,
-            {"b_id": item.conversation_id, "b_unread": 0, "b_last": ts, "b_inbound": None},
-        )
-        conv["b_last"] = max(conv["b_last"], ts)
-        if inbound:
-            conv["b_unread"] += 1
-            conv["b_inbound"] = max(conv["b_inbound"] or ts, ts)
-            contact = contacts.setdefault(item.contact_id, {"b_id": item.contact_id, "b_n": 0, "b_last": ts})
-            contact["b_n"] += 1
-            contact["b_last"] = max(contact["b_last"], ts)
+        msg, ts = item.message, item.message.timestamp
+        conversation = conversations.setdefault(item.conversation_id, [item.conversation_id, 0, ts, None])
+        conversation[2] = max(conversation[2], ts)
+        if msg.from_me:
+            continue
+        conversation[1] += 1
+        conversation[3] = max(conversation[3] or ts, ts)
+        contact = contacts.setdefault(item.contact_id, [item.contact_id, 0, ts, None, None, None])
+        contact[1] += 1
+        contact[2] = max(contact[2], ts)
+        contact[3] = msg.contact_name or contact[3]
+        contact[4] = msg.phone
+        contact[5] = msg.user_id or contact[5]
     await _update_conversation_counters(session, [conversations[key] for key in sorted(conversations)])
     if contacts:
         await _update_contact_counters(session, [contacts[key] for key in sorted(contacts)])
 
 
-def _later(current: Any, param: str) -> Any:
-    """The later of a stored time and a bound one (activity times only move forward)."""
-    value = bindparam(param, type_=UTCDateTime())
-    return case((or_(current.is_(None), current < value), value), else_=current)
+def _later(current: Any, new: Any) -> Any:
+    """The later of a stored time and a new one (activity times only move forward; NULL is no news)."""
+    return case((and_(new.is_not(None), or_(current.is_(None), current < new)), new), else_=current)
 
 
-async def _update_conversation_counters(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+async def _update_conversation_counters(session: AsyncSession, rows: list[list[Any]]) -> None:
     c = conversations_table.c
-    with_inbound = [row for row in rows if row["b_inbound"] is not None]
-    echoes_only = [row for row in rows if row["b_inbound"] is None]
-    if with_inbound:
-        await session.execute(
-            update(conversations_table)
-            .where(c.id == bindparam("b_id"))
-            .values(
-                unread_count=c.unread_count + bindparam("b_unread"),
-                last_message_at=_later(c.last_message_at, "b_last"),
-                last_inbound_at=_later(c.last_inbound_at, "b_inbound"),
-                status=ConversationStatus.OPEN.value,
-            ),
-            with_inbound,
+    counters = rows_table(session, "conversation_counters", CONVERSATION_COUNTER_COLUMNS, rows).c
+    # Echoes of the business's own messages move the activity time only.
+    await session.execute(
+        update(conversations_table)
+        .where(c.id == counters.id)
+        .values(
+            unread_count=c.unread_count + counters.unread,
+            last_message_at=_later(c.last_message_at, counters.last_at),
+            last_inbound_at=_later(c.last_inbound_at, counters.inbound_at),
+            status=case((counters.unread > 0, ConversationStatus.OPEN.value), else_=c.status),
+            updated_at=utcnow(),
         )
-    if echoes_only:
-        await session.execute(
-            update(conversations_table)
-            .where(c.id == bindparam("b_id"))
-            .values(last_message_at=_later(c.last_message_at, "b_last")),
-            [{"b_id": row["b_id"], "b_last": row["b_last"]} for row in echoes_only],
-        )
+    )
 
 
-async def _update_contact_counters(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+async def _update_contact_counters(session: AsyncSession, rows: list[list[Any]]) -> None:
     c = contacts_table.c
+    counters = rows_table(session, "contact_counters", CONTACT_COUNTER_COLUMNS, rows).c
     await session.execute(
         update(contacts_table)
-        .where(c.id == bindparam("b_id"))
+        .where(c.id == counters.id)
         .values(
-            messages_received=c.messages_received + bindparam("b_n"),
-            last_interaction_at=_later(c.last_interaction_at, "b_last"),
-        ),
-        rows,
+            messages_received=c.messages_received + counters.received,
+            last_interaction_at=_later(c.last_interaction_at, counters.last_at),
+            name=func.coalesce(counters.name, c.name),
+            wa_id=func.coalesce(counters.wa_id, c.wa_id),
+            user_id=func.coalesce(counters.user_id, c.user_id),
+            updated_at=utcnow(),
+        )
     )
 
 
@@ -798,13 +795,7 @@ def _receipts_cte(session: AsyncSession, receipts: list[_Receipt]) -> Any:
                 error.title if error and receipt.status is DeliveryStatus.FAILED else None,
             )
         )
-    if is_postgresql(session):
-        return unnest_rows(RECEIPT_COLUMNS, rows).cte("receipts")
-    return (
-        values(*[column(name, type_) for name, type_ in RECEIPT_COLUMNS], name="receipts")
-        .data(rows)
-        .cte("receipts")
-    )
+    return rows_table(session, "receipts", RECEIPT_COLUMNS, rows)
 
 
 def _earliest(current: Any, new: Any) -> Any:
@@ -970,35 +961,3 @@ async def _record_processed(session: AsyncSession, entries: list[IngestEntry]) -
     rows = [{"key": entry.key, "created_at": now} for entry in entries]
     insert, params = insert_rows(session, ProcessedEvent.__table__, rows)  # type: ignore[arg-type]
     await session.execute(insert.on_conflict_do_nothing(index_elements=["key"]), params)
-
-
-async def write_outbox(session: AsyncSession, published: list[PublishedEvent], stream: str) -> list[int]:
-    """Store events for the relay in the caller's transaction; returns their outbox ids."""
-    if not published:
-        return []
-    now = utcnow()
-    rows = [
-        {
-            "stream": stream,
-            "payload": json.dumps(
-                {
-                    "event_id": new_id(),
-                    "event_type": event.type,
-                    "tenant_id": event.tenant_id,
-                    "occurred_at": now.isoformat(),
-                    "payload": event.payload,
-                },
-                separators=(",", ":"),
-            ),
-            "created_at": now,
-        }
-        for event in published
-    ]
-    insert, params = insert_rows(session, OutboxEvent.__table__, rows)  # type: ignore[arg-type]
-    return list((await session.scalars(insert.returning(OutboxEvent.__table__.c.id), params)).all())
-
-
-async def delete_outbox(session: AsyncSession, ids: list[int]) -> None:
-    """Forget relayed outbox events."""
-    if ids:
-        await session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(ids)))

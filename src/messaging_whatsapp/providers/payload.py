@@ -12,6 +12,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from messaging_whatsapp.providers.base import PayloadError
 
 JsonObject = dict[str, Any]
@@ -122,10 +124,19 @@ def rfc3339(source: str, parent: JsonObject, key: str, path: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _loads(text: str | bytes) -> object:
+    """Parse JSON with orjson (the hot path); what it refuses, the standard library reads or
+    explains: integers over 64 bits, NaN, nesting deeper than 1024."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def load_object(source: str, text: str | bytes, what: str) -> JsonObject:
     """The JSON object encoded in ``text``; PayloadError naming ``what`` when it is not one."""
     try:
-        payload = json.loads(text)
+        payload = _loads(text)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise fail(source, f"{what} is not valid JSON ({exc})") from exc
     return as_object(source, payload, what)
@@ -134,7 +145,7 @@ def load_object(source: str, text: str | bytes, what: str) -> JsonObject:
 def json_or_none(text: str | bytes) -> object:
     """The JSON value encoded in ``text``, or None when it is not valid JSON."""
     try:
-        return json.loads(text)
+        return _loads(text)
     except (ValueError, RecursionError):
         return None
 

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.providers.base import ProviderName
+from messaging_whatsapp.redis_client import redis_client
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +112,7 @@ class RedisRateLimiter:
     """Buckets in Redis, shared by every sender and API process."""
 
     def __init__(self, redis_url: str, prefix: str) -> None:
-        self._redis: Redis = Redis.from_url(redis_url)
+        self._redis: Redis = redis_client(redis_url)
         self._prefix = prefix
         self._script = self._redis.register_script(_ACQUIRE_SCRIPT)
 

@@ -32,7 +32,7 @@ from messaging_whatsapp.campaigns.progress import follow_messages
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
-from messaging_whatsapp.inbox.ingest import PublishedEvent, apply_orphan_receipts, optout_events, write_outbox
+from messaging_whatsapp.inbox.ingest import apply_orphan_receipts, optout_events
 from messaging_whatsapp.inbox.models import Contact, Message, SenderType, SendState
 from messaging_whatsapp.instances.health import Outcomes, record_outcomes, unavailable_reason
 from messaging_whatsapp.instances.models import WhatsAppInstance
@@ -55,7 +55,7 @@ from messaging_whatsapp.sending.ratelimit import RateLimiter, open_rate_limiter,
 from messaging_whatsapp.sending.service import REOFFER_AFTER, outbound_message
 from messaging_whatsapp.streams.base import StreamEntry, StreamError
 from messaging_whatsapp.streams.records import dead_letter_fields
-from messaging_whatsapp.worker.inbound import relay_outbox
+from messaging_whatsapp.worker.outbox import PublishedEvent, relay_outbox, write_outbox
 
 logger = logging.getLogger(__name__)
 
@@ -424,8 +424,8 @@ class Sender:
             await record_outcomes(session, _health(outcomes), now)
             published += await _opt_out_refused(session, outcomes, now)
             published += await _pause_refused_instances(session, outcomes, now)
-            outbox_ids = await write_outbox(session, published, self._context.names.events)
-        await relay_outbox(self._context, outbox_ids)
+            outbox = await write_outbox(session, published, self._context.names.events)
+        await relay_outbox(self._context, outbox)
         for outcome in outcomes:
             _count(outcome, batch)
         await self._dead_letter([o for o in outcomes if o.exhausted], batch)
@@ -517,8 +517,8 @@ class Sender:
                 for row in settled
             ]
             await follow_messages(session, [row.id for row in settled], now)
-            outbox_ids = await write_outbox(session, published, self._context.names.events)
-        await relay_outbox(self._context, outbox_ids)
+            outbox = await write_outbox(session, published, self._context.names.events)
+        await relay_outbox(self._context, outbox)
         return len(settled)
 
 

@@ -17,11 +17,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.service import is_opted_out
-from messaging_whatsapp.db import insert_for, new_id
+from messaging_whatsapp.db import ensure_rows, insert_for, new_id
 from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound
 from messaging_whatsapp.inbox.models import (
     Contact,
     Conversation,
+    ConversationStatus,
     Direction,
     Message,
     SenderType,
@@ -366,39 +367,21 @@ async def _conversation_ids(
     session: AsyncSession, tenant_id: str, pairs: set[tuple[str, str]], now: datetime
 ) -> dict[tuple[str, str], str]:
     """The conversation of each (contact, instance), created where missing."""
-    contact_ids = {contact_id for contact_id, _ in pairs}
-
-    async def load() -> dict[tuple[str, str], str]:
-        found = await session.execute(
-            select(Conversation.contact_id, Conversation.instance_id, Conversation.id).where(
-                Conversation.tenant_id == tenant_id, Conversation.contact_id.in_(contact_ids)
-            )
-        )
-        return {
-            (contact_id, instance_id): conversation_id for contact_id, instance_id, conversation_id in found
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "contact_id": contact_id,
+            "instance_id": instance_id,
+            "status": ConversationStatus.OPEN.value,
+            "unread_count": 0,
+            "created_at": now,
+            "updated_at": now,
         }
-
-    known = await load()
-    missing = [pair for pair in pairs if pair not in known]
-    if not missing:
-        return known
-    statement = insert_for(session, Conversation.__table__).on_conflict_do_nothing(
-        index_elements=["tenant_id", "contact_id", "instance_id"]
-    )
-    await session.execute(
-        statement,
-        [
-            {
-                "id": new_id(),
-                "tenant_id": tenant_id,
-                "contact_id": contact_id,
-                "instance_id": instance_id,
-                "status": "open",
-                "unread_count": 0,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for contact_id, instance_id in missing
-        ],
-    )
-    return await load()
+        for contact_id, instance_id in sorted(pairs)
+    ]
+    key = ("tenant_id", "contact_id", "instance_id")
+    ids = await ensure_rows(session, Conversation.__table__, key, rows)  # type: ignore[arg-type]
+    return {
+        (contact_id, instance_id): conversation_id
+        for (_, contact_id, instance_id), conversation_id in ids.items()
+    }

@@ -9,7 +9,6 @@ cannot fix it); one that fails for another reason is retried until it runs out o
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
@@ -18,24 +17,23 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from messaging_whatsapp import metrics
 from messaging_whatsapp.context import EngineContext
-from messaging_whatsapp.db import utcnow
-from messaging_whatsapp.inbox.ingest import IngestEntry, IngestResult, apply_entries, delete_outbox
+from messaging_whatsapp.db import is_sqlite, utcnow
+from messaging_whatsapp.inbox.ingest import IngestEntry, IngestResult, apply_entries
 from messaging_whatsapp.phones import InvalidPhone, canonical_phone
 from messaging_whatsapp.providers.base import InboundMessage, PayloadError, ProviderName, WebhookRequest
 from messaging_whatsapp.providers.registry import get_provider
 from messaging_whatsapp.streams.base import StreamEntry, StreamError
-from messaging_whatsapp.worker.models import OutboxEvent, ProcessedEvent
+from messaging_whatsapp.worker.models import ProcessedEvent
+from messaging_whatsapp.worker.outbox import relay_orphaned_outbox, relay_outbox
 
 logger = logging.getLogger(__name__)
 
 INBOUND_GROUP = "workers"
 HOUSEKEEPING_SECONDS = 30.0
-# Outbox rows older than this were orphaned by a crash between commit and relay.
-ORPHANED_OUTBOX_AGE = timedelta(seconds=60)
 PROCESSED_KEYS_KEPT = timedelta(days=7)
 
 
@@ -90,13 +88,26 @@ class BatchOutcome:
     retried: int = 0
 
 
+async def run_inbound_workers(context: EngineContext, stop: asyncio.Event) -> None:
+    """This process's inbound workers until `stop` is set: WORKER_CONCURRENCY of them sharing the
+    event loop on PostgreSQL, so one batch's Python work overlaps another's round trips to the
+    database; one on SQLite, which has a single writer."""
+    settings = context.settings
+    count = 1 if is_sqlite(settings.database_url) else settings.worker_concurrency
+    workers = [InboundWorker(context, housekeeping=index == 0) for index in range(count)]
+    await asyncio.gather(*(worker.run(stop) for worker in workers))
+
+
 class InboundWorker:
     """Consumes the inbound stream until told to stop."""
 
-    def __init__(self, context: EngineContext, consumer: str | None = None) -> None:
+    def __init__(
+        self, context: EngineContext, consumer: str | None = None, housekeeping: bool = True
+    ) -> None:
         self._context = context
         self._consumer = consumer or consumer_name()
         self._stream = context.names.inbound
+        self._does_housekeeping = housekeeping
         self._last_housekeeping = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -159,7 +170,7 @@ class InboundWorker:
         await self._context.streams.ack(self._stream, INBOUND_GROUP, [entry.id for entry, _ in prepared])
         outcome.applied += len(prepared)
         self._record(result)
-        await self._relay(result.outbox_ids)
+        await relay_outbox(self._context, result.outbox)
 
     async def _apply_alone(self, entry: StreamEntry, ingest: IngestEntry, outcome: BatchOutcome) -> None:
         try:
@@ -178,7 +189,7 @@ class InboundWorker:
         await self._context.streams.ack(self._stream, INBOUND_GROUP, [entry.id])
         outcome.applied += 1
         self._record(result)
-        await self._relay(result.outbox_ids)
+        await relay_outbox(self._context, result.outbox)
 
     async def _commit(self, entries: list[IngestEntry]) -> IngestResult:
         async with self._context.sessions() as session, session.begin():
@@ -200,14 +211,9 @@ class InboundWorker:
         for reason, count in result.ignored.items():
             metrics.IGNORED_EVENTS.labels(reason).inc(count)
 
-    async def _relay(self, outbox_ids: list[int]) -> None:
-        """Publish committed outbox events; a crash here leaves them for the orphan sweep."""
-        if outbox_ids:
-            await relay_outbox(self._context, outbox_ids)
-
     async def _housekeeping(self) -> None:
         now = time.monotonic()
-        if now - self._last_housekeeping < HOUSEKEEPING_SECONDS:
+        if not self._does_housekeeping or now - self._last_housekeeping < HOUSEKEEPING_SECONDS:
             return
         self._last_housekeeping = now
         await relay_orphaned_outbox(self._context)
@@ -216,45 +222,3 @@ class InboundWorker:
             await session.execute(
                 delete(ProcessedEvent).where(ProcessedEvent.created_at < utcnow() - PROCESSED_KEYS_KEPT)
             )
-
-
-async def relay_outbox(context: EngineContext, ids: list[int]) -> int:
-    """Append the given outbox events to their streams, then delete them (at least once)."""
-    async with context.sessions() as session:
-        query = select(OutboxEvent).where(OutboxEvent.id.in_(ids)).order_by(OutboxEvent.id)
-        rows = (await session.scalars(query)).all()
-    by_stream: dict[str, list[dict[str, str]]] = {}
-    for row in rows:
-        event = json.loads(row.payload)
-        by_stream.setdefault(row.stream, []).append(
-            {
-                "event_id": event["event_id"],
-                "event_type": event["event_type"],
-                "tenant_id": event["tenant_id"],
-                "occurred_at": event["occurred_at"],
-                "payload": json.dumps(event["payload"], separators=(",", ":")),
-            }
-        )
-    # Separate transactions: the stream may live in this same database (embedded), and SQLite
-    # refuses a writer whose read snapshot another writer has moved past.
-    for stream, entries in by_stream.items():
-        await context.streams.append_many(stream, entries)
-    async with context.sessions() as session, session.begin():
-        await delete_outbox(session, [row.id for row in rows])
-    metrics.EVENTS_PUBLISHED.inc(len(rows))
-    return len(rows)
-
-
-async def relay_orphaned_outbox(context: EngineContext) -> int:
-    """Relay outbox events left behind by a process that died between commit and relay."""
-    async with context.sessions() as session:
-        ids = list(
-            (
-                await session.scalars(
-                    select(OutboxEvent.id)
-                    .where(OutboxEvent.created_at < utcnow() - ORPHANED_OUTBOX_AGE)
-                    .limit(1000)
-                )
-            ).all()
-        )
-    return await relay_outbox(context, ids) if ids else 0

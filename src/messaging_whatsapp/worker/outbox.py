@@ -1,0 +1,113 @@
+"""The transactional outbox: events written in the transaction of their cause, relayed after commit.
+
+An event is published if and only if its cause committed. The writer keeps what it wrote, so the
+relay right after the commit appends it without reading it back; a process that dies before the
+relay leaves the rows for the orphan sweep. Delivery is at least once: a crash between the append
+and the delete publishes an event again, with the same event id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messaging_whatsapp import metrics
+from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.db import insert_rows, new_id, utcnow
+from messaging_whatsapp.worker.models import OutboxEvent
+
+# Outbox rows older than this were orphaned by a crash between commit and relay.
+ORPHANED_OUTBOX_AGE = timedelta(seconds=60)
+ORPHANS_PER_SWEEP = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedEvent:
+    """An event for other systems, written to the outbox in the same transaction as its cause."""
+
+    type: str
+    tenant_id: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """An outbox row as written: the stream it goes to and the entry's fields."""
+
+    id: int
+    stream: str
+    fields: dict[str, str]
+
+
+def _entry_fields(event: dict[str, Any]) -> dict[str, str]:
+    """The events stream's entry for a stored event."""
+    return {
+        "event_id": event["event_id"],
+        "event_type": event["event_type"],
+        "tenant_id": event["tenant_id"],
+        "occurred_at": event["occurred_at"],
+        "payload": orjson.dumps(event["payload"]).decode(),
+    }
+
+
+async def write_outbox(
+    session: AsyncSession, published: list[PublishedEvent], stream: str
+) -> list[OutboxRecord]:
+    """Store events for the relay in the caller's transaction; returns what to relay after commit."""
+    if not published:
+        return []
+    now = utcnow()
+    occurred_at = now.isoformat()
+    events = [
+        {
+            "event_id": new_id(),
+            "event_type": event.type,
+            "tenant_id": event.tenant_id,
+            "occurred_at": occurred_at,
+            "payload": event.payload,
+        }
+        for event in published
+    ]
+    rows = [
+        {"stream": stream, "payload": orjson.dumps(event).decode(), "created_at": now} for event in events
+    ]
+    insert, params = insert_rows(session, OutboxEvent.__table__, rows)  # type: ignore[arg-type]
+    ids = (await session.scalars(insert.returning(OutboxEvent.__table__.c.id), params)).all()
+    return [OutboxRecord(id, stream, _entry_fields(event)) for id, event in zip(ids, events, strict=True)]
+
+
+async def relay_outbox(context: EngineContext, records: list[OutboxRecord]) -> int:
+    """Append committed outbox records to their streams, then delete them (at least once)."""
+    if not records:
+        return 0
+    by_stream: dict[str, list[dict[str, str]]] = {}
+    for record in sorted(records, key=lambda r: r.id):
+        by_stream.setdefault(record.stream, []).append(record.fields)
+    # Separate transactions: the stream may live in this same database (embedded), and SQLite
+    # refuses a writer whose read snapshot another writer has moved past.
+    for stream, entries in by_stream.items():
+        await context.streams.append_many(stream, entries)
+    async with context.sessions() as session, session.begin():
+        await session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_([r.id for r in records])))
+    metrics.EVENTS_PUBLISHED.inc(len(records))
+    return len(records)
+
+
+async def relay_orphaned_outbox(context: EngineContext) -> int:
+    """Relay outbox events left behind by a process that died between commit and relay."""
+    async with context.sessions() as session:
+        rows = (
+            await session.execute(
+                select(OutboxEvent.id, OutboxEvent.stream, OutboxEvent.payload)
+                .where(OutboxEvent.created_at < utcnow() - ORPHANED_OUTBOX_AGE)
+                .order_by(OutboxEvent.id)
+                .limit(ORPHANS_PER_SWEEP)
+            )
+        ).all()
+    records = [OutboxRecord(row.id, row.stream, _entry_fields(orjson.loads(row.payload))) for row in rows]
+    return await relay_outbox(context, records)
