@@ -60,9 +60,10 @@ async def _apply(
 async def _state(context: EngineContext, pid: str) -> tuple[object, ...]:
     async with context.sessions() as session:
         message = await session.scalar(select(Message).where(Message.provider_message_id == pid))
-        events = (await session.scalars(select(OutboxEvent.payload).order_by(OutboxEvent.id))).all()
+        rows = (await session.scalars(select(OutboxEvent.payload).order_by(OutboxEvent.id))).all()
     assert message is not None
-    statuses = sorted(json.loads(event)["payload"]["status"] for event in events if pid in event)
+    payloads = [json.loads(entry["payload"]) for row in rows for entry in json.loads(row)]
+    statuses = sorted(payload["status"] for payload in payloads if payload["provider_message_id"] == pid)
     return (
         message.status,
         message.sent_at,

@@ -21,7 +21,7 @@ class ProcessedEvent(Base):
 
 
 class OutboxEvent(Base):
-    """An event written in the same transaction as its cause, relayed to a stream after commit."""
+    """The events one transaction wrote for a stream (a JSON list of entries), relayed after commit."""
 
     __tablename__ = "outbox_events"
 

@@ -1,9 +1,11 @@
 """The transactional outbox: events written in the transaction of their cause, relayed after commit.
 
-An event is published if and only if its cause committed. The writer keeps what it wrote, so the
-relay right after the commit appends it without reading it back; a process that dies before the
-relay leaves the rows for the orphan sweep. Delivery is at least once: a crash between the append
-and the delete publishes an event again, with the same event id.
+An event is published if and only if its cause committed. A transaction's events for one stream
+are one outbox row (a JSON list of stream entries): a batch of hundreds of events costs one row,
+not hundreds. The writer keeps what it wrote, so the relay right after the commit appends it
+without reading it back; a process that dies before the relay leaves the row for the orphan
+sweep. Delivery is at least once: a crash between the append and the delete publishes the events
+again, with the same event ids.
 """
 
 from __future__ import annotations
@@ -13,17 +15,18 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp import metrics
 from messaging_whatsapp.context import EngineContext
-from messaging_whatsapp.db import insert_rows, new_id, utcnow
+from messaging_whatsapp.db import new_id, utcnow
 from messaging_whatsapp.worker.models import OutboxEvent
 
 # Outbox rows older than this were orphaned by a crash between commit and relay.
 ORPHANED_OUTBOX_AGE = timedelta(seconds=60)
-ORPHANS_PER_SWEEP = 1000
+# Outbox rows relayed per sweep (each holds one transaction's events).
+ORPHANS_PER_SWEEP = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,22 +40,19 @@ class PublishedEvent:
 
 @dataclass(frozen=True, slots=True)
 class OutboxRecord:
-    """An outbox row as written: the stream it goes to and the entry's fields."""
+    """An outbox row as written: the stream its entries go to, in order."""
 
     id: int
     stream: str
-    fields: dict[str, str]
+    entries: list[dict[str, str]]
 
 
-def _entry_fields(event: dict[str, Any]) -> dict[str, str]:
-    """The events stream's entry for a stored event."""
-    return {
-        "event_id": event["event_id"],
-        "event_type": event["event_type"],
-        "tenant_id": event["tenant_id"],
-        "occurred_at": event["occurred_at"],
-        "payload": orjson.dumps(event["payload"]).decode(),
-    }
+def _stored_entries(payload: str) -> list[dict[str, str]]:
+    """The stream entries an outbox row holds (a row written before rows held lists is one event)."""
+    stored = orjson.loads(payload)
+    if isinstance(stored, dict):
+        return [{**stored, "payload": orjson.dumps(stored["payload"]).decode()}]
+    return list(stored)
 
 
 async def write_outbox(
@@ -63,22 +63,21 @@ async def write_outbox(
         return []
     now = utcnow()
     occurred_at = now.isoformat()
-    events = [
+    entries = [
         {
             "event_id": new_id(),
             "event_type": event.type,
             "tenant_id": event.tenant_id,
             "occurred_at": occurred_at,
-            "payload": event.payload,
+            "payload": orjson.dumps(event.payload).decode(),
         }
         for event in published
     ]
-    rows = [
-        {"stream": stream, "payload": orjson.dumps(event).decode(), "created_at": now} for event in events
-    ]
-    insert, params = insert_rows(session, OutboxEvent.__table__, rows)  # type: ignore[arg-type]
-    ids = (await session.scalars(insert.returning(OutboxEvent.__table__.c.id), params)).all()
-    return [OutboxRecord(id, stream, _entry_fields(event)) for id, event in zip(ids, events, strict=True)]
+    row = {"stream": stream, "payload": orjson.dumps(entries).decode(), "created_at": now}
+    outbox_id = (
+        await session.execute(insert(OutboxEvent).values(row).returning(OutboxEvent.id))
+    ).scalar_one()
+    return [OutboxRecord(outbox_id, stream, entries)]
 
 
 async def relay_outbox(context: EngineContext, records: list[OutboxRecord]) -> int:
@@ -87,15 +86,16 @@ async def relay_outbox(context: EngineContext, records: list[OutboxRecord]) -> i
         return 0
     by_stream: dict[str, list[dict[str, str]]] = {}
     for record in sorted(records, key=lambda r: r.id):
-        by_stream.setdefault(record.stream, []).append(record.fields)
+        by_stream.setdefault(record.stream, []).extend(record.entries)
     # Separate transactions: the stream may live in this same database (embedded), and SQLite
     # refuses a writer whose read snapshot another writer has moved past.
     for stream, entries in by_stream.items():
         await context.streams.append_many(stream, entries)
     async with context.sessions() as session, session.begin():
         await session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_([r.id for r in records])))
-    metrics.EVENTS_PUBLISHED.inc(len(records))
-    return len(records)
+    published = sum(len(entries) for entries in by_stream.values())
+    metrics.EVENTS_PUBLISHED.inc(published)
+    return published
 
 
 async def relay_orphaned_outbox(context: EngineContext) -> int:
@@ -109,5 +109,5 @@ async def relay_orphaned_outbox(context: EngineContext) -> int:
                 .limit(ORPHANS_PER_SWEEP)
             )
         ).all()
-    records = [OutboxRecord(row.id, row.stream, _entry_fields(orjson.loads(row.payload))) for row in rows]
+    records = [OutboxRecord(row.id, row.stream, _stored_entries(row.payload)) for row in rows]
     return await relay_outbox(context, records)
