@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import tempfile
 import time
 import uuid
@@ -191,7 +190,6 @@ async def run_engine(total: int) -> ApplyResult:
             redis_url=REDIS_URL,  # type: ignore[call-arg]
             stream_prefix=f"bench:{uuid.uuid4().hex[:8]}:",
             data_dir=Path(tmp),
-            worker_batch_size=int(os.environ.get("WORKER_BATCH_SIZE", "500")),
         )
         context, tenant_id, instance_id = await _setup(settings)
         try:
