@@ -178,6 +178,8 @@ class WebhookRequest:
     query: dict[str, str] = field(default_factory=dict)
     # The per-instance secret when it came in the URL path (gateways that cannot set headers).
     path_secret: str | None = None
+    # The body parsed as JSON, kept for the request's other readers (payload.body_json fills it).
+    parsed_body: list[object] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def content_type(self) -> str:

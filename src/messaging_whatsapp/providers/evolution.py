@@ -39,12 +39,13 @@ from messaging_whatsapp.providers.payload import (
     JsonObject,
     as_list,
     as_object,
+    body_json_or_none,
+    body_object,
+    body_str,
     fail,
     from_seconds,
     integer,
-    json_or_none,
     json_str,
-    load_object,
     opt_bool,
     opt_number,
     opt_object,
@@ -445,11 +446,11 @@ class EvolutionProvider:
         """True for a JSON object with a dotted lowercase ``event`` and an ``instance`` key."""
         if b'"event"' not in request.body or b'"instance"' not in request.body:
             return False
-        return _is_evolution(json_or_none(request.body))
+        return _is_evolution(body_json_or_none(request))
 
     def routing_key(self, request: WebhookRequest) -> str | None:
         """The top-level ``instance`` (the Evolution instance name), or None when it is absent."""
-        payload = load_object(_SOURCE, request.body, "body")
+        payload = body_object(_SOURCE, request)
         instance = opt_str(_SOURCE, payload, "instance", "body")
         return instance or None
 
@@ -469,13 +470,13 @@ class EvolutionProvider:
             secret_matches(request.headers.get(WEBHOOK_SECRET_HEADER), secret),
             secret_matches(bearer, secret),
             # The envelope's apikey is null unless the instance exposes it.
-            secret_matches(json_str(request.body, "apikey"), secrets.api_key),
+            secret_matches(body_str(request, "apikey"), secrets.api_key),
         ]
         return any(checks)
 
     def parse(self, request: WebhookRequest) -> list[NormalisedEvent]:
         """The one event of the POST: a message, a receipt, a connection change, or Ignored."""
-        payload = load_object(_SOURCE, request.body, "body")
+        payload = body_object(_SOURCE, request)
         event = req_str(_SOURCE, payload, "event", "body")
         try:
             return [_parse_event(payload, event)]

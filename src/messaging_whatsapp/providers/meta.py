@@ -36,10 +36,10 @@ from messaging_whatsapp.providers.payload import (
     JsonObject,
     as_list,
     as_object,
+    body_object,
     fail,
     from_seconds,
     integer,
-    load_object,
     opt_list,
     opt_number,
     opt_object,
@@ -414,7 +414,7 @@ class MetaProvider:
         A batch whose changes belong to several numbers is routed by the first one: Meta groups
         changes per app, and in practice sends one number per POST.
         """
-        for _path, change in _changes(load_object(_SOURCE, request.body, "body")):
+        for _path, change in _changes(body_object(_SOURCE, request)):
             value = change.get("value")
             metadata = value.get("metadata") if isinstance(value, dict) else None
             number_id = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
@@ -434,7 +434,7 @@ class MetaProvider:
 
     def parse(self, request: WebhookRequest) -> list[NormalisedEvent]:
         """Every message, status and account error of every entry and change, in payload order."""
-        payload = load_object(_SOURCE, request.body, "body")
+        payload = body_object(_SOURCE, request)
         if payload.get("object") != "whatsapp_business_account":
             return [Ignored(IgnoredReason.UNHANDLED_EVENT, f"meta object {payload.get('object')!r}")]
         events: list[NormalisedEvent] = []

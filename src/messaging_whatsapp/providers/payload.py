@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from messaging_whatsapp.providers.base import PayloadError
+from messaging_whatsapp.providers.base import PayloadError, WebhookRequest
 
 JsonObject = dict[str, Any]
 
@@ -140,6 +140,37 @@ def load_object(source: str, text: str | bytes, what: str) -> JsonObject:
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise fail(source, f"{what} is not valid JSON ({exc})") from exc
     return as_object(source, payload, what)
+
+
+def body_json(request: WebhookRequest) -> object:
+    """The request's body parsed as JSON, once for all its readers; ValueError when it is not JSON."""
+    if not request.parsed_body:
+        request.parsed_body.append(_loads(request.body))
+    return request.parsed_body[0]
+
+
+def body_object(source: str, request: WebhookRequest) -> JsonObject:
+    """The request's body as a JSON object; PayloadError when it is not one."""
+    try:
+        payload = body_json(request)
+    except (ValueError, RecursionError) as exc:
+        raise fail(source, f"body is not valid JSON ({exc})") from exc
+    return as_object(source, payload, "body")
+
+
+def body_json_or_none(request: WebhookRequest) -> object:
+    """The request's body parsed as JSON, or None when it is not valid JSON."""
+    try:
+        return body_json(request)
+    except (ValueError, RecursionError):
+        return None
+
+
+def body_str(request: WebhookRequest, key: str) -> str | None:
+    """The string at ``key`` of the request's JSON object body, or None when there is none."""
+    parsed = body_json_or_none(request)
+    value = parsed.get(key) if isinstance(parsed, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def json_or_none(text: str | bytes) -> object:

@@ -58,10 +58,10 @@ from messaging_whatsapp.providers.base import (
 from messaging_whatsapp.providers.payload import (
     JsonObject,
     as_object,
+    body_json_or_none,
+    body_object,
     fail,
     from_seconds,
-    json_or_none,
-    load_object,
     opt_str,
     req_str,
 )
@@ -252,12 +252,12 @@ class SimulatorProvider:
         """True for a JSON object with ``"simulator": true``."""
         if b'"simulator"' not in request.body:
             return False
-        payload = json_or_none(request.body)
+        payload = body_json_or_none(request)
         return isinstance(payload, dict) and payload.get("simulator") is True
 
     def routing_key(self, request: WebhookRequest) -> str | None:
         """The body's ``instance`` (the simulator instance name), or None when it is absent."""
-        return opt_str(_SOURCE, load_object(_SOURCE, request.body, "body"), "instance", "body") or None
+        return opt_str(_SOURCE, body_object(_SOURCE, request), "instance", "body") or None
 
     def verify(self, request: WebhookRequest, secrets: InstanceSecrets) -> bool:
         """A present ``x-simulator-signature`` must match the body; an absent one is accepted."""
@@ -272,7 +272,7 @@ class SimulatorProvider:
 
     def parse(self, request: WebhookRequest) -> list[NormalisedEvent]:
         """The one event of the POST."""
-        payload = load_object(_SOURCE, request.body, "body")
+        payload = body_object(_SOURCE, request)
         try:
             return [_parse_event(payload)]
         except PayloadError:

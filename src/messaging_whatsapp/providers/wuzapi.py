@@ -44,6 +44,7 @@ from messaging_whatsapp.providers.payload import (
     JsonObject,
     as_list,
     as_object,
+    body_object,
     fail,
     json_or_none,
     json_str,
@@ -114,7 +115,7 @@ def _form_fields(body: bytes) -> dict[str, str]:
 def _postmap(request: WebhookRequest) -> JsonObject:
     """The event object, whichever mode delivered it, with the routing fields at its root."""
     if not _is_form(request):
-        return load_object(_SOURCE, request.body, "body")
+        return body_object(_SOURCE, request)
     fields = _form_fields(request.body)
     if "jsonData" not in fields:
         raise fail(_SOURCE, "form body has no jsonData field")

@@ -4,9 +4,10 @@ Reclaiming uses XAUTOCLAIM with the visibility timeout as minimum idle time. Wri
 atomic (append_many, dead_letter, replay) go out as MULTI ... EXEC; in fsync mode a WAITAOF follows
 on the same connection, since WAITAOF only covers the writes of the connection that sends it.
 
-Single appends (the webhook's hot path) are coalesced: every append made while a pipeline is in
-flight waits for the next one, so a burst of concurrent webhooks costs one round trip, not one
-each. Each XADD is atomic on its own; an append still returns only once Redis has answered it.
+Single appends (the webhook's hot path) are coalesced: every append made while a round trip is in
+flight waits for the next one, and goes with the others in one script call per stream, so a
+burst of concurrent webhooks costs one command, not one each. An append still returns only once
+Redis has answered it.
 """
 
 from __future__ import annotations
@@ -64,6 +65,26 @@ def _flatten(fields: dict[str, str]) -> list[str]:
     return [item for pair in fields.items() for item in pair]
 
 
+def _append_many_command(stream: str, entries: list[dict[str, str]]) -> Command:
+    """The script call appending `entries` to `stream` in order."""
+    arguments: list[str | int] = []
+    for fields in entries:
+        flat = _flatten(fields)
+        arguments += [len(flat), *flat]
+    return ("EVAL", _APPEND_MANY_SCRIPT, 1, stream, *arguments)
+
+
+def _settle(appends: list[tuple[dict[str, str], asyncio.Future[str]]], reply: Any) -> None:
+    """Hand each waiting append its entry id, or the error that stopped the script."""
+    for index, (_, future) in enumerate(appends):
+        if future.done():
+            continue
+        if isinstance(reply, Exception):
+            future.set_exception(StreamError(f"redis stream append failed: {reply}"))
+        else:
+            future.set_result(str(reply[index]))
+
+
 def _id_after(entry_id: str) -> str:
     """The smallest stream id greater than `entry_id` ("ms-seq")."""
     ms, _, seq = entry_id.partition("-")
@@ -111,15 +132,18 @@ class RedisStreams:
         return await future
 
     async def _flush_appends(self) -> None:
-        """Send every waiting append in one pipeline, until none is left waiting."""
+        """Send every waiting append in one round trip, until none is left waiting."""
         while self._waiting:
             batch, self._waiting = self._waiting, []
+            by_stream: dict[str, list[tuple[dict[str, str], asyncio.Future[str]]]] = {}
+            for stream, fields, future in batch:
+                by_stream.setdefault(stream, []).append((fields, future))
             try:
                 with _redis_errors("append"):
                     await self._check_fsync()
                     pipe = self._client.pipeline(transaction=False)
-                    for stream, fields, _ in batch:
-                        pipe.execute_command("XADD", stream, "*", *_flatten(fields))
+                    for stream, appends in by_stream.items():
+                        pipe.execute_command(*_append_many_command(stream, [fields for fields, _ in appends]))
                     if self._fsync:
                         pipe.execute_command("WAITAOF", 1, 0, FSYNC_TIMEOUT_MS)
                     replies = await pipe.execute(raise_on_error=False)
@@ -139,13 +163,8 @@ class RedisStreams:
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
-            for (_, _, future), reply in zip(batch, replies, strict=False):
-                if future.done():
-                    continue
-                if isinstance(reply, Exception):
-                    future.set_exception(StreamError(f"redis stream append failed: {reply}"))
-                else:
-                    future.set_result(str(reply))
+            for appends, reply in zip(by_stream.values(), replies, strict=False):
+                _settle(appends, reply)
 
     async def append_many(self, stream: str, entries: list[dict[str, str]]) -> list[str]:
         """Append entries in order, atomically, in one round trip."""
@@ -153,11 +172,7 @@ class RedisStreams:
             require_fields(fields)
         if not entries:
             return []
-        arguments: list[str | int] = []
-        for fields in entries:
-            flat = _flatten(fields)
-            arguments += [len(flat), *flat]
-        [ids] = await self._atomic("append", [("EVAL", _APPEND_MANY_SCRIPT, 1, stream, *arguments)])
+        [ids] = await self._atomic("append", [_append_many_command(stream, entries)])
         return [str(entry_id) for entry_id in ids]
 
     async def ensure_group(self, stream: str, group: str) -> None:

@@ -12,8 +12,9 @@ import hmac
 import logging
 import time
 
+import orjson
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from messaging_whatsapp import metrics
@@ -50,9 +51,21 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _public_url(request: Request, public_base: str) -> str:
-    """The URL the provider called, as it knows it (Twilio signs it); behind a proxy, PUBLIC_URL wins."""
-    url = public_base.rstrip("/") + request.url.path
-    return f"{url}?{request.url.query}" if request.url.query else url
+    """The URL the provider called, as it sent it (Twilio signs it); behind a proxy, PUBLIC_URL wins."""
+    scope = request.scope
+    path = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string", b"")
+    url = public_base.rstrip("/") + path.decode("latin-1")
+    return f"{url}?{query.decode('latin-1')}" if query else url
+
+
+def _headers(request: Request) -> dict[str, str]:
+    """The request's headers by lower-cased name (ASGI already lower-cases them)."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in request.scope["headers"]}
+
+
+def _query(request: Request) -> dict[str, str]:
+    return dict(request.query_params) if request.scope.get("query_string") else {}
 
 
 async def _handle(
@@ -68,9 +81,9 @@ async def _handle(
         body = await _read_body(request, context.settings.webhook_max_body_bytes)
         webhook = WebhookRequest(
             body=body,
-            headers={key.lower(): value for key, value in request.headers.items()},
+            headers=_headers(request),
             url=_public_url(request, context.settings.public_url),
-            query=dict(request.query_params),
+            query=_query(request),
             path_secret=path_secret,
         )
         accepted = await _receiver(request).accept(webhook, provider, instance_id)
@@ -83,7 +96,8 @@ async def _handle(
         return error_response(503, "unavailable", "the inbound queue is unavailable; retry later")
     metrics.WEBHOOK_REQUESTS.labels(accepted.provider.value, "accepted").inc()
     metrics.WEBHOOK_LATENCY.observe(time.perf_counter() - started)
-    return JSONResponse({"status": "accepted", "id": accepted.entry_id, "provider": accepted.provider.value})
+    body = {"status": "accepted", "id": accepted.entry_id, "provider": accepted.provider.value}
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 def _provider(name: str) -> ProviderName:
