@@ -19,6 +19,7 @@ from messaging_whatsapp.context import EngineContext, settle_garbage_collector
 from messaging_whatsapp.inbox import api as inbox_api
 from messaging_whatsapp.instances import api as instances_api
 from messaging_whatsapp.sending import api as sending_api
+from messaging_whatsapp.sending.intake import MessageIntake
 from messaging_whatsapp.sending.ratelimit import open_rate_limiter
 from messaging_whatsapp.sending.sender import Sender
 from messaging_whatsapp.simulator import api as simulator_api
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         app.state.receiver = WebhookReceiver(context.resolver, context.streams, context.names.inbound)
         app.state.limiter = open_rate_limiter(settings)
         app.state.simulator = Simulator(settings, context.resolver)
+        app.state.intake = MessageIntake(context)
         stop = asyncio.Event()
         tasks = []
         if role is Role.ALL:
@@ -66,6 +68,7 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
                     await asyncio.wait_for(task, timeout=10)
                 except TimeoutError:
                     task.cancel()
+            await app.state.intake.close()
             await app.state.simulator.close()
             await app.state.limiter.close()
             await context.close()
@@ -78,17 +81,15 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    # The simulator stands in for a provider: reachable wherever PUBLIC_URL points. First in
+    # line with the webhooks, matched before any of the API's routers (the hot paths).
+    app.router.routes[:0] = simulator_api.routes
     if role in (Role.ALL, Role.WEBHOOK):
-        # First in line: matched before any of the API's routers (the hot path).
         app.router.routes[:0] = webhooks_api.routes
-        # The simulator stands in for a provider: reachable wherever PUBLIC_URL points.
-        app.include_router(simulator_api.router)
     if role in (Role.ALL, Role.API):
         app.include_router(tenancy_api.router)
         app.include_router(instances_api.router)
         app.include_router(inbox_api.router)
         app.include_router(sending_api.router)
         app.include_router(campaigns_api.router)
-        if role is Role.API:
-            app.include_router(simulator_api.router)
     return app

@@ -18,8 +18,9 @@ from messaging_whatsapp.tenancy.service import (
 )
 
 
-def get_context(request: Request) -> EngineContext:
-    """The process's engine context (set up by the app's lifespan)."""
+async def get_context(request: Request) -> EngineContext:
+    """The process's engine context (set up by the app's lifespan); async, so FastAPI does not hand
+    it to a worker thread."""
     context: EngineContext = request.app.state.context
     return context
 
@@ -41,15 +42,16 @@ async def get_session(context: Context) -> AsyncIterator[AsyncSession]:
 DbSession = Annotated[AsyncSession, Depends(get_session)]
 
 
-async def get_principal(request: Request, context: Context, session: DbSession) -> Principal:
-    """The caller, from `Authorization: Bearer <JWT or API key>`."""
+async def get_principal(request: Request, context: Context) -> Principal:
+    """The caller, from `Authorization: Bearer <JWT or API key>` (only an API key needs the database)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing bearer token (POST /api/v1/auth/login gives one)")
     token = token.strip()
     if token.startswith(API_KEY_PREFIX):
-        return await principal_from_api_key(session, token)
+        async with context.sessions() as session:
+            return await principal_from_api_key(session, token)
     return principal_from_token(token, context.settings)
 
 

@@ -52,16 +52,18 @@ from messaging_whatsapp.db import (
 )
 from messaging_whatsapp.inbox.models import (
     OPEN_TICKET_PREDICATE,
-    Contact,
-    Conversation,
     ConversationStatus,
     Direction,
     Message,
-    OrphanReceipt,
     SenderType,
     SendState,
     Ticket,
     TicketStatus,
+    contacts_table,
+    conversations_table,
+    messages_table,
+    orphans_table,
+    tickets_table,
 )
 from messaging_whatsapp.instances.health import Outcomes, record_outcomes
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
@@ -84,12 +86,6 @@ INBOUND_STATUS = "received"
 DELIVERED_RANK = STATUS_RANK[DeliveryStatus.DELIVERED]
 READ_RANK = STATUS_RANK[DeliveryStatus.READ]
 UNSETTLED_SEND_STATES = (SendState.CLAIMED.value, SendState.UNKNOWN.value)
-
-contacts_table: Table = Contact.__table__  # type: ignore[assignment]
-conversations_table: Table = Conversation.__table__  # type: ignore[assignment]
-messages_table: Table = Message.__table__  # type: ignore[assignment]
-tickets_table: Table = Ticket.__table__  # type: ignore[assignment]
-orphans_table: Table = OrphanReceipt.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)

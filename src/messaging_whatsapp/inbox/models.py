@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Table, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
@@ -201,3 +201,11 @@ class OrphanReceipt(Base):
     error_code: Mapped[str | None] = mapped_column(String(32), default=None)
     error_title: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime]
+
+
+# The tables, for set-based Core statements (bulk inserts, UPDATE ... FROM).
+contacts_table: Table = Contact.__table__  # type: ignore[assignment]
+conversations_table: Table = Conversation.__table__  # type: ignore[assignment]
+messages_table: Table = Message.__table__  # type: ignore[assignment]
+tickets_table: Table = Ticket.__table__  # type: ignore[assignment]
+orphans_table: Table = OrphanReceipt.__table__  # type: ignore[assignment]

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from messaging_whatsapp.api.deps import Context, CurrentPrincipal, DbSession
-from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import RateLimited
 from messaging_whatsapp.inbox.models import SenderType
 from messaging_whatsapp.inbox.schemas import MessageItem
 from messaging_whatsapp.inbox.service import message_item
 from messaging_whatsapp.sending import service
+from messaging_whatsapp.sending.intake import MessageIntake
 from messaging_whatsapp.sending.ratelimit import RateLimiter, client_limit
 from messaging_whatsapp.sending.schemas import SendMessageRequest
-from messaging_whatsapp.sending.sender import offer_messages
-from messaging_whatsapp.streams.base import StreamError
+from messaging_whatsapp.sending.service import Submission
 
 
 async def limit_client(request: Request, context: Context) -> None:
@@ -31,37 +29,22 @@ async def limit_client(request: Request, context: Context) -> None:
 
 
 router = APIRouter(prefix="/api/v1", tags=["messages"], dependencies=[Depends(limit_client)])
-logger = logging.getLogger(__name__)
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
 @router.post("/messages", status_code=202, response_model=MessageItem)
 async def send_message(
+    http: Request,
     request: SendMessageRequest,
-    session: DbSession,
-    context: Context,
     principal: CurrentPrincipal,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Queue one message; 202 with the message, which then moves on to sent, delivered, read or failed."""
-    queued = await service.queue_message(
-        session,
-        principal.tenant_id,
-        request,
-        idempotency_key=idempotency_key,
-        sender_type=SenderType.USER,
-        now=utcnow(),
-    )
-    item = message_item(queued.message)
-    await session.commit()
-    if queued.created:
-        try:
-            await offer_messages(context, [(queued.message.id, principal.tenant_id)])
-        except StreamError:
-            # Stored as queued: the senders' re-offer sweep picks it up when the stream is back.
-            logger.warning("outbound stream unavailable; message %s waits for the re-offer", item.id)
-    return JSONResponse(item.model_dump(mode="json"), status_code=202)
+    intake: MessageIntake = http.app.state.intake
+    submission = Submission(principal.tenant_id, request, idempotency_key, SenderType.USER)
+    queued = await intake.submit(submission)
+    return JSONResponse(message_item(queued.message).model_dump(mode="json"), status_code=202)
 
 
 @router.get("/messages/{message_id}")

@@ -50,6 +50,7 @@ from messaging_whatsapp.providers.base import (
 )
 from messaging_whatsapp.providers.http import DEFAULT_TIMEOUT
 from messaging_whatsapp.providers.registry import SENDERS
+from messaging_whatsapp.providers.transport import LeanTransport
 from messaging_whatsapp.sending.breaker import CircuitBreaker
 from messaging_whatsapp.sending.ratelimit import RateLimiter, open_rate_limiter, send_limits
 from messaging_whatsapp.sending.service import REOFFER_AFTER, outbound_message
@@ -156,22 +157,30 @@ class Sender:
         self._last_sweep = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Send until `stop` is set; survives backend outages by waiting and retrying."""
+        """Send until `stop` is set; survives backend outages by waiting and retrying.
+
+        SENDER_BATCHES_IN_FLIGHT batches go at once, so a batch waiting for its slowest provider
+        answer does not hold the next one back (the sends of all of them share the concurrency gate).
+        """
         await self.ensure_group()
         try:
-            while not stop.is_set():
-                try:
-                    await self.run_once()
-                    if time.monotonic() - self._last_sweep >= SWEEP_SECONDS:
-                        await self.sweep()
-                except StreamError:
-                    logger.warning("stream backend unavailable; retrying in 1 s", exc_info=True)
-                    await asyncio.sleep(1.0)
-                except Exception:
-                    logger.exception("sender batch failed; retrying in 1 s")
-                    await asyncio.sleep(1.0)
+            lanes = range(self._settings.sender_batches_in_flight)
+            await asyncio.gather(*(self._run_lane(stop, sweeps=lane == 0) for lane in lanes))
         finally:
             await self.close()
+
+    async def _run_lane(self, stop: asyncio.Event, *, sweeps: bool) -> None:
+        while not stop.is_set():
+            try:
+                await self.run_once()
+                if sweeps and time.monotonic() - self._last_sweep >= SWEEP_SECONDS:
+                    await self.sweep()
+            except StreamError:
+                logger.warning("stream backend unavailable; retrying in 1 s", exc_info=True)
+                await asyncio.sleep(1.0)
+            except Exception:
+                logger.exception("sender batch failed; retrying in 1 s")
+                await asyncio.sleep(1.0)
 
     async def close(self) -> None:
         """Release the HTTP client and the rate limiter."""
@@ -378,20 +387,16 @@ class Sender:
         return timedelta(seconds=max(delay, error.retry_after or 0.0))
 
     def _http(self, instance_id: str) -> httpx.AsyncClient:
-        """The instance's connection pool.
+        """The instance's connection pool (the lean transport: see providers/transport.py).
 
-        One pool per instance keeps a slow number from holding the others' connections, and keeps
-        each pool small: httpcore looks at every pooled connection on every request.
+        One pool per instance keeps a slow number from holding the others' connections.
         """
         if self._shared_http is not None:
             return self._shared_http
         client = self._pools.get(instance_id)
         if client is None:
-            concurrency = self._settings.sender_concurrency
-            client = httpx.AsyncClient(
-                timeout=DEFAULT_TIMEOUT,
-                limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-            )
+            transport = LeanTransport(max_connections=self._settings.sender_concurrency)
+            client = httpx.AsyncClient(transport=transport, timeout=DEFAULT_TIMEOUT)
             self._pools[instance_id] = client
         return client
 

@@ -13,12 +13,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.automation.service import is_opted_out
-from messaging_whatsapp.db import ensure_rows, insert_for, new_id
-from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound
+from messaging_whatsapp.automation.service import opted_out_phones
+from messaging_whatsapp.db import ensure_rows, insert_rows, new_id, one_of
+from messaging_whatsapp.errors import Conflict, EngineError, InvalidInput, NotFound
 from messaging_whatsapp.inbox.models import (
     Contact,
     Conversation,
@@ -27,6 +26,8 @@ from messaging_whatsapp.inbox.models import (
     Message,
     SenderType,
     SendState,
+    contacts_table,
+    messages_table,
 )
 from messaging_whatsapp.instances.health import HealthView, unavailable_reason
 from messaging_whatsapp.instances.models import WhatsAppInstance
@@ -61,6 +62,21 @@ class QueuedMessage:
     created: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One message a tenant asks us to send, with its Idempotency-Key."""
+
+    tenant_id: str
+    request: SendMessageRequest
+    idempotency_key: str | None = None
+    sender_type: SenderType = SenderType.USER
+
+
+SubmissionResult = QueuedMessage | EngineError
+# contact id -> instance id -> (conversation id, when the person last wrote there)
+ConversationsByContact = dict[str, dict[str, tuple[str, datetime | None]]]
+
+
 async def queue_message(
     session: AsyncSession,
     tenant_id: str,
@@ -71,32 +87,204 @@ async def queue_message(
     now: datetime,
 ) -> QueuedMessage:
     """Check every rule and store the message as queued; the caller commits, then offers it."""
-    if idempotency_key:
-        earlier = await _by_idempotency_key(session, tenant_id, idempotency_key)
-        if earlier is not None:
-            return QueuedMessage(earlier, created=False)
-    phone = _recipient(request.to)
-    if await is_opted_out(session, tenant_id, phone):
-        raise Conflict(f"{phone} opted out of messages from this business", code="opted_out")
-    contact = await _contact(session, tenant_id, phone, now)
-    instance = await _instance(session, tenant_id, contact, request.instance_id, now)
-    conversation = await _conversation(session, tenant_id, contact.id, instance.id, now)
-    _check_service_window(instance, conversation, request, now)
-    message = _message_row(tenant_id, instance, conversation, request, idempotency_key, sender_type, now)
-    if not idempotency_key:
-        session.add(message)
-    else:
-        try:
-            async with session.begin_nested():
-                session.add(message)
-        except IntegrityError:
-            # Another request with the same Idempotency-Key won the race; answer with its message.
-            earlier = await _by_idempotency_key(session, tenant_id, idempotency_key)
-            if earlier is None:
-                raise
-            return QueuedMessage(earlier, created=False)
-    conversation.last_message_at = now
-    return QueuedMessage(message, created=True)
+    [result] = await queue_messages(
+        session, [Submission(tenant_id, request, idempotency_key, sender_type)], now
+    )
+    if isinstance(result, EngineError):
+        raise result
+    return result
+
+
+async def queue_messages(
+    session: AsyncSession, submissions: list[Submission], now: datetime
+) -> list[SubmissionResult]:
+    """Check every rule for each submission and store those that pass as queued, set-based (a few
+    statements per tenant, however many messages); results in the order given, each a queued
+    message or the error that refused it. The caller commits, then offers the created ones."""
+    results: list[SubmissionResult | None] = [None] * len(submissions)
+    by_tenant: dict[str, list[int]] = {}
+    for index, submission in enumerate(submissions):
+        by_tenant.setdefault(submission.tenant_id, []).append(index)
+    for tenant_id, indexes in by_tenant.items():
+        batch = _TenantBatch(session, tenant_id, now)
+        for index, result in zip(indexes, await batch.queue([submissions[i] for i in indexes]), strict=True):
+            results[index] = result
+    return _complete(results)
+
+
+def _complete(results: list[SubmissionResult | None]) -> list[SubmissionResult]:
+    """The results, every one of them set (a gap would be a bug here, never an answer)."""
+    if any(result is None for result in results):
+        raise RuntimeError("a submission was neither queued nor refused")
+    return [result for result in results if result is not None]
+
+
+class _TenantBatch:
+    """One tenant's submissions of a batch, checked and stored together."""
+
+    def __init__(self, session: AsyncSession, tenant_id: str, now: datetime) -> None:
+        self._session = session
+        self._tenant_id = tenant_id
+        self._now = now
+
+    async def queue(self, submissions: list[Submission]) -> list[SubmissionResult]:
+        results: list[SubmissionResult | None] = [None] * len(submissions)
+        earlier = await self._by_idempotency_keys(
+            {s.idempotency_key for s in submissions if s.idempotency_key}
+        )
+        phones: dict[int, str] = {}
+        for index, submission in enumerate(submissions):
+            if submission.idempotency_key in earlier:
+                results[index] = QueuedMessage(earlier[submission.idempotency_key], created=False)
+                continue
+            try:
+                phones[index] = _recipient(submission.request.to)
+            except EngineError as exc:
+                results[index] = exc
+        opted_out = await opted_out_phones(self._session, self._tenant_id, set(phones.values()))
+        for index, phone in list(phones.items()):
+            if phone in opted_out:
+                results[index] = Conflict(
+                    f"{phone} opted out of messages from this business", code="opted_out"
+                )
+                del phones[index]
+        if phones:
+            await self._store(submissions, phones, results)
+        return _complete(results)
+
+    async def _store(
+        self, submissions: list[Submission], phones: dict[int, str], results: list[SubmissionResult | None]
+    ) -> None:
+        contacts = await self._contacts(set(phones.values()))
+        instances = await self._instances()
+        conversations = await self._conversations(set(contacts.values()))
+        chosen: dict[int, tuple[WhatsAppInstance, str]] = {}
+        for index, phone in phones.items():
+            contact_id = contacts[phone]
+            try:
+                instance = _instance(
+                    instances,
+                    submissions[index].request.instance_id,
+                    conversations.get(contact_id, {}),
+                    self._now,
+                )
+            except EngineError as exc:
+                results[index] = exc
+                continue
+            chosen[index] = (instance, contact_id)
+        conversation_ids = await self._conversation_ids(
+            {(contact_id, instance.id) for instance, contact_id in chosen.values()}, conversations
+        )
+        rows: dict[int, dict[str, Any]] = {}
+        for index, (instance, contact_id) in chosen.items():
+            submission = submissions[index]
+            last_inbound = conversations.get(contact_id, {}).get(instance.id, (None, None))[1]
+            try:
+                _check_service_window(instance, last_inbound, submission.request, self._now)
+            except EngineError as exc:
+                results[index] = exc
+                continue
+            conversation_id = conversation_ids[(contact_id, instance.id)]
+            rows[index] = _message_row(submission, instance.id, conversation_id, contact_id, self._now)
+        for index, queued in (await self._insert(rows)).items():
+            results[index] = queued
+
+    async def _by_idempotency_keys(self, keys: set[str | None]) -> dict[str | None, Message]:
+        if not keys:
+            return {}
+        found = await self._session.scalars(
+            select(Message).where(
+                Message.tenant_id == self._tenant_id, one_of(self._session, Message.idempotency_key, keys)
+            )
+        )
+        return {message.idempotency_key: message for message in found}
+
+    async def _contacts(self, phones: set[str]) -> dict[str, str]:
+        """phone -> contact id, under either Brazilian form, created (canonical) where missing."""
+        by_variant = {variant: phone for phone in phones for variant in phone_variants(phone)}
+        found = await self._session.execute(
+            select(Contact.phone, Contact.id).where(
+                Contact.tenant_id == self._tenant_id, one_of(self._session, Contact.phone, list(by_variant))
+            )
+        )
+        contacts: dict[str, str] = {}
+        for variant, contact_id in sorted(found, key=lambda row: row.phone != by_variant[row.phone]):
+            contacts.setdefault(by_variant[variant], contact_id)  # the canonical form wins
+        missing = sorted(phones - contacts.keys())
+        rows = [
+            {"tenant_id": self._tenant_id, "phone": phone, "created_at": self._now, "updated_at": self._now}
+            for phone in missing
+        ]
+        created = await ensure_rows(self._session, contacts_table, ("tenant_id", "phone"), rows)
+        contacts.update({phone: contact_id for (_, phone), contact_id in created.items()})
+        return contacts
+
+    async def _instances(self) -> list[WhatsAppInstance]:
+        query = select(WhatsAppInstance).where(WhatsAppInstance.tenant_id == self._tenant_id)
+        return list((await self._session.scalars(query)).all())
+
+    async def _conversations(self, contact_ids: set[str]) -> ConversationsByContact:
+        """contact id -> instance id -> (conversation id, the person's last message there)."""
+        if not contact_ids:
+            return {}
+        c = Conversation
+        rows = await self._session.execute(
+            select(c.contact_id, c.instance_id, c.id, c.last_inbound_at).where(
+                c.tenant_id == self._tenant_id, one_of(self._session, c.contact_id, contact_ids)
+            )
+        )
+        found: ConversationsByContact = {}
+        for row in rows:
+            found.setdefault(row.contact_id, {})[row.instance_id] = (row.id, row.last_inbound_at)
+        return found
+
+    async def _conversation_ids(
+        self, pairs: set[tuple[str, str]], known: ConversationsByContact
+    ) -> dict[tuple[str, str], str]:
+        ids = {
+            (contact_id, instance_id): known[contact_id][instance_id][0]
+            for contact_id, instance_id in pairs
+            if instance_id in known.get(contact_id, {})
+        }
+        missing = pairs - ids.keys()
+        if missing:
+            ids.update(await _conversation_ids(self._session, self._tenant_id, missing, self._now))
+        return ids
+
+    async def _insert(self, rows: dict[int, dict[str, Any]]) -> dict[int, QueuedMessage]:
+        """Store the rows; a row whose Idempotency-Key another submission (here or in a concurrent
+        request) already stored answers with that one's message instead."""
+        first_by_key: dict[str, int] = {}
+        fresh: dict[int, dict[str, Any]] = {}
+        for index, row in rows.items():
+            key = row["idempotency_key"]
+            if key is not None and key in first_by_key:
+                continue
+            if key is not None:
+                first_by_key[key] = index
+            fresh[index] = row
+        if not fresh:
+            return {}
+        rows_insert, params = insert_rows(self._session, messages_table, list(fresh.values()))
+        statement = rows_insert.on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
+        stored = set((await self._session.scalars(statement.returning(messages_table.c.id), params)).all())
+        await self._session.execute(
+            update(Conversation)
+            .where(one_of(self._session, Conversation.id, {row["conversation_id"] for row in fresh.values()}))
+            .values(last_message_at=self._now, updated_at=self._now)
+        )
+        raced = await self._by_idempotency_keys(
+            {row["idempotency_key"] for row in fresh.values() if row["id"] not in stored}
+        )
+        queued: dict[int, QueuedMessage] = {}
+        for index, row in rows.items():
+            key = row["idempotency_key"]
+            first = fresh.get(first_by_key.get(key, index)) if key is not None else row
+            if first is not None and first["id"] in stored:
+                queued[index] = QueuedMessage(Message(**first), created=first is row)
+            elif key in raced:
+                queued[index] = QueuedMessage(raced[key], created=False)
+        return queued
 
 
 async def get_message(session: AsyncSession, tenant_id: str, message_id: str) -> Message:
@@ -145,65 +333,25 @@ def _recipient(raw: str) -> str:
         raise InvalidInput(f"'to' is not a valid phone number: {raw!r}", code="invalid_phone") from exc
 
 
-async def _by_idempotency_key(session: AsyncSession, tenant_id: str, key: str) -> Message | None:
-    query = select(Message).where(Message.tenant_id == tenant_id, Message.idempotency_key == key)
-    result: Message | None = await session.scalar(query)
-    return result
-
-
-async def _contact(session: AsyncSession, tenant_id: str, phone: str, now: datetime) -> Contact:
-    """The person's contact, created when we write to them first (race-safe upsert)."""
-    query = select(Contact).where(Contact.tenant_id == tenant_id, Contact.phone.in_(phone_variants(phone)))
-    contact = await session.scalar(query)
-    if contact is not None:
-        return contact
-    statement = insert_for(session, Contact).values(
-        id=new_id(), tenant_id=tenant_id, phone=phone, created_at=now, updated_at=now
-    )
-    created: Contact | None = await session.scalar(
-        statement.on_conflict_do_nothing(index_elements=["tenant_id", "phone"]).returning(Contact)
-    )
-    if created is not None:
-        return created
-    # A concurrent request created it first.
-    return (await session.scalars(query.execution_options(populate_existing=True))).one()
-
-
-async def _instance(
-    session: AsyncSession, tenant_id: str, contact: Contact, instance_id: str | None, now: datetime
+def _instance(
+    instances: list[WhatsAppInstance],
+    instance_id: str | None,
+    talking: dict[str, tuple[str, datetime | None]],
+    now: datetime,
 ) -> WhatsAppInstance:
     """The named instance, or the best one that can send: the one already talking to the person first."""
     if instance_id is not None:
-        instance = await session.scalar(
-            select(WhatsAppInstance).where(
-                WhatsAppInstance.id == instance_id, WhatsAppInstance.tenant_id == tenant_id
-            )
-        )
+        instance = next((i for i in instances if i.id == instance_id), None)
         if instance is None:
             raise NotFound(f"instance {instance_id} not found")
         reason = unavailable_reason(instance, now)
         if reason is not None:
             raise Conflict(f"instance {instance.name} cannot send: {reason}", code="instance_unavailable")
         return instance
-    candidates = [
-        instance
-        for instance in (
-            await session.scalars(select(WhatsAppInstance).where(WhatsAppInstance.tenant_id == tenant_id))
-        )
-        if unavailable_reason(instance, now) is None
-    ]
+    candidates = [instance for instance in instances if unavailable_reason(instance, now) is None]
     if not candidates:
         raise Conflict("no instance of this tenant can send right now", code="instance_unavailable")
-    talking = set(
-        (
-            await session.scalars(
-                select(Conversation.instance_id).where(
-                    Conversation.tenant_id == tenant_id, Conversation.contact_id == contact.id
-                )
-            )
-        ).all()
-    )
-    return max(candidates, key=lambda i: _preference(i, talking, now))
+    return max(candidates, key=lambda i: _preference(i, set(talking), now))
 
 
 def _preference(instance: WhatsAppInstance, talking: set[str], now: datetime) -> tuple[bool, float, int]:
@@ -211,46 +359,14 @@ def _preference(instance: WhatsAppInstance, talking: set[str], now: datetime) ->
     return (instance.id in talking, health.score, -health.sent_today)
 
 
-async def _conversation(
-    session: AsyncSession, tenant_id: str, contact_id: str, instance_id: str, now: datetime
-) -> Conversation:
-    query = select(Conversation).where(
-        Conversation.tenant_id == tenant_id,
-        Conversation.contact_id == contact_id,
-        Conversation.instance_id == instance_id,
-    )
-    conversation = await session.scalar(query)
-    if conversation is not None:
-        return conversation
-    statement = insert_for(session, Conversation).values(
-        id=new_id(),
-        tenant_id=tenant_id,
-        contact_id=contact_id,
-        instance_id=instance_id,
-        status="open",
-        unread_count=0,
-        created_at=now,
-        updated_at=now,
-    )
-    created: Conversation | None = await session.scalar(
-        statement.on_conflict_do_nothing(index_elements=["tenant_id", "contact_id", "instance_id"]).returning(
-            Conversation
-        )
-    )
-    if created is not None:
-        return created
-    return (await session.scalars(query.execution_options(populate_existing=True))).one()
-
-
 def _check_service_window(
-    instance: WhatsAppInstance, conversation: Conversation, request: SendMessageRequest, now: datetime
+    instance: WhatsAppInstance, last_inbound: datetime | None, request: SendMessageRequest, now: datetime
 ) -> None:
     if request.template is not None or ProviderName(instance.provider) not in WINDOWED_PROVIDERS:
         return
-    last = conversation.last_inbound_at
-    if last is not None and now - last <= SERVICE_WINDOW:
+    if last_inbound is not None and now - last_inbound <= SERVICE_WINDOW:
         return
-    since = "has never written" if last is None else f"last wrote at {last.isoformat()}"
+    since = "has never written" if last_inbound is None else f"last wrote at {last_inbound.isoformat()}"
     raise InvalidInput(
         f"outside the 24-hour customer service window (the person {since}); "
         'send an approved template instead: {"template": {"name", "language", "parameters"}}',
@@ -259,36 +375,30 @@ def _check_service_window(
 
 
 def _message_row(
-    tenant_id: str,
-    instance: WhatsAppInstance,
-    conversation: Conversation,
-    request: SendMessageRequest,
-    idempotency_key: str | None,
-    sender_type: SenderType,
-    now: datetime,
-) -> Message:
-    content, media, extra, type_ = _content(request)
-    return Message(
-        id=new_id(),
-        tenant_id=tenant_id,
-        instance_id=instance.id,
-        conversation_id=conversation.id,
-        contact_id=conversation.contact_id,
-        direction=Direction.OUTBOUND.value,
-        sender_type=sender_type.value,
-        type=type_,
-        content=content,
-        media=media,
-        extra=extra,
-        status=DeliveryStatus.QUEUED.value,
-        status_rank=0,
-        idempotency_key=idempotency_key,
-        send_state=SendState.PENDING.value,
-        send_attempts=0,
-        next_attempt_at=now + REOFFER_AFTER,
-        created_at=now,
-        updated_at=now,
-    )
+    submission: Submission, instance_id: str, conversation_id: str, contact_id: str, now: datetime
+) -> dict[str, Any]:
+    content, media, extra, type_ = _content(submission.request)
+    return {
+        "id": new_id(),
+        "tenant_id": submission.tenant_id,
+        "instance_id": instance_id,
+        "conversation_id": conversation_id,
+        "contact_id": contact_id,
+        "direction": Direction.OUTBOUND.value,
+        "sender_type": submission.sender_type.value,
+        "type": type_,
+        "content": content,
+        "media": media,
+        "extra": extra,
+        "status": DeliveryStatus.QUEUED.value,
+        "status_rank": 0,
+        "idempotency_key": submission.idempotency_key,
+        "send_state": SendState.PENDING.value,
+        "send_attempts": 0,
+        "next_attempt_at": now + REOFFER_AFTER,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _content(

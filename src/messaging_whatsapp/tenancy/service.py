@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import secrets
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -92,7 +95,12 @@ def jwt_secret(settings: Settings) -> str:
     """JWT_SECRET, else a secret generated once into the data directory (embedded default)."""
     if settings.jwt_secret is not None:
         return settings.jwt_secret.get_secret_value()
-    path = Path(settings.data_dir) / "jwt.secret"
+    return _secret_file(Path(settings.data_dir) / "jwt.secret")
+
+
+@functools.cache
+def _secret_file(path: Path) -> str:
+    """The secret in `path`, created on first use; read once per process (every request needs it)."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -118,15 +126,32 @@ def issue_token(user: User, settings: Settings) -> str:
 
 
 def principal_from_token(token: str, settings: Settings) -> Principal:
-    """Decode and check a bearer token."""
+    """Decode and check a bearer token (a token seen before is not verified again until it expires)."""
+    secret = jwt_secret(settings)
+    known = _verified_tokens.get((secret, token))
+    if known is not None and known[1] > time.time():
+        _verified_tokens.move_to_end((secret, token))
+        return known[0]
     try:
-        claims = jwt.decode(token, jwt_secret(settings), algorithms=[JWT_ALGORITHM])
+        claims = jwt.decode(token, secret, algorithms=[JWT_ALGORITHM])
     except jwt.PyJWTError as exc:
         raise Unauthorized("invalid or expired token") from exc
     tenant_id, role, user_id = claims.get("tenant_id"), claims.get("role"), claims.get("sub")
     if not (isinstance(tenant_id, str) and isinstance(role, str) and isinstance(user_id, str)):
         raise Unauthorized("invalid token")
-    return Principal(tenant_id=tenant_id, role=role, user_id=user_id)
+    principal = Principal(tenant_id=tenant_id, role=role, user_id=user_id)
+    expires = claims.get("exp")
+    if isinstance(expires, int | float):  # a token that never expires is verified every time
+        _verified_tokens[(secret, token)] = (principal, float(expires))
+        if len(_verified_tokens) > VERIFIED_TOKENS_KEPT:
+            _verified_tokens.popitem(last=False)
+    return principal
+
+
+# Verifying a token's signature costs more than the rest of a small request; clients send the
+# same token again and again. (secret, token) -> (principal, expiry), least recently used first.
+VERIFIED_TOKENS_KEPT = 4096
+_verified_tokens: OrderedDict[tuple[str, str], tuple[Principal, float]] = OrderedDict()
 
 
 def _hash_key(raw: str) -> str:

@@ -96,8 +96,8 @@ async def _handle(
         return error_response(503, "unavailable", "the inbound queue is unavailable; retry later")
     metrics.WEBHOOK_REQUESTS.labels(accepted.provider.value, "accepted").inc()
     metrics.WEBHOOK_LATENCY.observe(time.perf_counter() - started)
-    body = {"status": "accepted", "id": accepted.entry_id, "provider": accepted.provider.value}
-    return Response(orjson.dumps(body), media_type="application/json")
+    answer = {"status": "accepted", "id": accepted.entry_id, "provider": accepted.provider.value}
+    return Response(orjson.dumps(answer), media_type="application/json")
 
 
 def _provider(name: str) -> ProviderName:
