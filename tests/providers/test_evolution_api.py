@@ -24,6 +24,7 @@ from messaging_whatsapp.providers.base import (
 )
 from messaging_whatsapp.providers.evolution import evolution_provider
 from messaging_whatsapp.providers.evolution_api import WEBHOOK_EVENTS, evolution_api
+from messaging_whatsapp.providers.http import provider_client
 from tests.fakes.evolution import GLOBAL_KEY, FakeEvolution, FakeInstance
 from tests.fakes.http import FakeHttpServer, Fault, RecordedRequest, Reply
 
@@ -53,7 +54,7 @@ def server(evolution: FakeEvolution) -> Iterator[FakeHttpServer]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
+    async with provider_client(timeout=httpx.Timeout(5.0)) as client:
         yield client
 
 
@@ -237,7 +238,7 @@ async def test_presence_waits_out_a_delay_longer_than_the_read_timeout(
     server: FakeHttpServer, evolution: FakeEvolution, instance: FakeInstance
 ) -> None:
     evolution.hold_presence = True
-    async with httpx.AsyncClient(timeout=0.3) as short:
+    async with provider_client(timeout=httpx.Timeout(0.3)) as short:
         await evolution_api.send_presence(short, account(server, instance.token), MARIA, "recording", 600)
 
     assert only(server).json()["presence"] == "recording"
@@ -396,7 +397,7 @@ async def test_reset_connection_is_classified_by_request(
 
 async def test_timeout_is_an_unknown_outcome(server: FakeHttpServer, instance: FakeInstance) -> None:
     server.script(Fault.TIMEOUT)
-    async with httpx.AsyncClient(timeout=0.5) as short:
+    async with provider_client(timeout=httpx.Timeout(0.5)) as short:
         failure = await send_error(short, account(server, instance.token), text())
 
     assert failure.error_class is ErrorClass.UNKNOWN_OUTCOME

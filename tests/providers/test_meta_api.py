@@ -28,6 +28,7 @@ from messaging_whatsapp.providers.base import (
     SendResult,
     TemplateContent,
 )
+from messaging_whatsapp.providers.http import provider_client
 from messaging_whatsapp.providers.meta_api import meta_api
 from tests.fakes.http import FakeHttpServer, Fault, RecordedRequest, Reply
 from tests.fakes.meta import BadRequest, MetaGraphFake, check_message
@@ -83,7 +84,7 @@ def graph() -> Iterator[Graph]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
+    async with provider_client(timeout=httpx.Timeout(5.0)) as client:
         yield client
 
 
@@ -515,7 +516,7 @@ async def test_a_reset_connection_is_what_request_decides(graph: Graph, client: 
 async def test_no_answer_before_the_timeout_is_an_unknown_outcome(graph: Graph) -> None:
     graph.server.script(Fault.TIMEOUT)
 
-    async with httpx.AsyncClient(timeout=0.5) as client:
+    async with provider_client(timeout=httpx.Timeout(0.5)) as client:
         error = await _send_error(graph, client, _message(text="oi"))
 
     assert (error.error_class, error.code) == (ErrorClass.UNKNOWN_OUTCOME, "unknown_outcome")

@@ -28,6 +28,7 @@ from messaging_whatsapp.providers.base import (
     SendResult,
     TemplateContent,
 )
+from messaging_whatsapp.providers.http import provider_client
 from messaging_whatsapp.providers.twilio_api import status_callback, twilio_api
 from tests.fakes.http import FakeHttpServer, Fault, RecordedRequest, Reply
 from tests.fakes.twilio import FakeTwilio, error_body
@@ -98,7 +99,7 @@ def server() -> Iterator[tuple[FakeTwilio, FakeHttpServer]]:
 @pytest.fixture
 async def twilio(server: tuple[FakeTwilio, FakeHttpServer]) -> AsyncIterator[_Twilio]:
     fake, http_server = server
-    async with httpx.AsyncClient(timeout=0.5) as client:
+    async with provider_client(timeout=httpx.Timeout(0.5)) as client:
         yield _Twilio(fake, http_server, client)
 
 
@@ -432,7 +433,7 @@ async def test_unreachable_provider_is_retryable() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    async with httpx.AsyncClient(timeout=0.5) as client:
+    async with provider_client(timeout=httpx.Timeout(0.5)) as client:
         with pytest.raises(SendError) as caught:
             await twilio_api.send(client, _account(f"http://127.0.0.1:{port}"), _text())
     assert (caught.value.error_class, caught.value.code) == (ErrorClass.RETRY, "connect_error")

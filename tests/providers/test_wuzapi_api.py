@@ -26,6 +26,7 @@ from messaging_whatsapp.providers.base import (
     SendProvider,
     TemplateContent,
 )
+from messaging_whatsapp.providers.http import provider_client
 from messaging_whatsapp.providers.wuzapi_api import (
     WEBHOOK_EVENTS,
     WuzapiApi,
@@ -65,7 +66,7 @@ def server(fake: FakeWuzapi) -> Iterator[FakeHttpServer]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with provider_client(timeout=httpx.Timeout(5)) as http:
         yield http
 
 
@@ -462,7 +463,7 @@ async def test_reset_connection(
 
 async def test_timeout(server: FakeHttpServer, fake: FakeWuzapi, user: FakeUser) -> None:
     server.script(Fault.TIMEOUT)
-    async with httpx.AsyncClient(timeout=0.5) as short:
+    async with provider_client(timeout=httpx.Timeout(0.5)) as short:
         error = await _send_error(short, _account(server), _message(text="a"))
     assert (error.error_class, error.code) == (ErrorClass.UNKNOWN_OUTCOME, "unknown_outcome")
     assert server.accepted == []

@@ -29,6 +29,7 @@ from messaging_whatsapp.instances import service as instances_service
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
 from messaging_whatsapp.migrate import upgrade_async
 from messaging_whatsapp.providers.base import DeliveryStatus, StatusUpdate
+from messaging_whatsapp.providers.http import provider_client
 from messaging_whatsapp.sending import service as sending_service
 from messaging_whatsapp.sending.schemas import SendMessageRequest
 from messaging_whatsapp.sending.sender import Sender, offer_messages
@@ -153,7 +154,7 @@ async def test_every_message_ends_sent_or_failed_and_is_accepted_at_most_once(
         Reply(429, None, {"Retry-After": "1"}),
     )
     ids = await _queue(context, instance_id, tenant_id, 10)
-    sender = Sender(context, http=httpx.AsyncClient(timeout=0.5))
+    sender = Sender(context, http=provider_client(timeout=httpx.Timeout(0.5)))
     try:
         rows = await _drain(sender, context, ids)
     finally:
@@ -181,7 +182,7 @@ async def test_permanent_errors_fail_with_the_providers_reason(
     tenant_id, instance_id = await _meta_instance(context)
     meta.fail_next(400, 132001, "(#132001) Template name does not exist in the translation")
     [message_id] = await _queue(context, instance_id, tenant_id, 1)
-    sender = Sender(context, http=httpx.AsyncClient(timeout=2))
+    sender = Sender(context, http=provider_client(timeout=httpx.Timeout(2)))
     try:
         [row] = await _drain(sender, context, [message_id])
     finally:
@@ -195,7 +196,7 @@ async def test_retries_run_out_into_the_dlq(context: EngineContext, provider: Fa
     tenant_id, instance_id = await _meta_instance(context)
     provider.script(*[Reply(503)] * context.settings.send_max_attempts)
     [message_id] = await _queue(context, instance_id, tenant_id, 1)
-    sender = Sender(context, http=httpx.AsyncClient(timeout=2))
+    sender = Sender(context, http=provider_client(timeout=httpx.Timeout(2)))
     try:
         [row] = await _drain(sender, context, [message_id])
     finally:
@@ -213,7 +214,7 @@ async def test_a_receipt_settles_a_send_whose_answer_was_lost(
     tenant_id, instance_id = await _meta_instance(context)
     provider.script(Fault.LOST_ANSWER)
     [message_id] = await _queue(context, instance_id, tenant_id, 1)
-    sender = Sender(context, http=httpx.AsyncClient(timeout=2))
+    sender = Sender(context, http=provider_client(timeout=httpx.Timeout(2)))
     try:
         await sender.ensure_group()
         await sender.run_once(block_ms=50)
@@ -250,7 +251,7 @@ async def test_a_receipt_that_overtakes_the_senders_commit_is_kept_and_applied(
         )
     meta.wamids.append(wamid)
     [message_id] = await _queue(context, instance_id, tenant_id, 1)
-    sender = Sender(context, http=httpx.AsyncClient(timeout=2))
+    sender = Sender(context, http=provider_client(timeout=httpx.Timeout(2)))
     try:
         [row] = await _drain(sender, context, [message_id])
     finally:
@@ -272,7 +273,7 @@ async def test_a_recipient_who_blocked_the_business_is_opted_out_everywhere(
     tenant_id, instance_id = await _meta_instance(context)
     meta.fail_next(400, 131050, "Unable to deliver the message. This recipient has chosen to stop")
     [message_id] = await _queue(context, instance_id, tenant_id, 1)
-    sender = Sender(context, http=httpx.AsyncClient(timeout=2))
+    sender = Sender(context, http=provider_client(timeout=httpx.Timeout(2)))
     try:
         [row] = await _drain(sender, context, [message_id])
     finally:
@@ -311,7 +312,7 @@ async def test_a_number_the_provider_refuses_is_paused_once_and_announced(
         app_secret="x" * 32,
     )
     ids = await _queue(context, instance.id, tenant_id, 3)
-    sender = Sender(context, http=httpx.AsyncClient(timeout=2))
+    sender = Sender(context, http=provider_client(timeout=httpx.Timeout(2)))
     try:
         rows = await _drain(sender, context, ids)
     finally:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from messaging_whatsapp.providers.base import ErrorClass, SendError
+from messaging_whatsapp.providers.transport import LeanTransport
 
 # Timeouts for provider calls: connecting is quick or not at all; a send may take a few seconds.
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0, pool=5.0)
@@ -36,6 +37,14 @@ async def request(client: httpx.AsyncClient, method: str, url: str, **kwargs: An
         raise SendError(
             ErrorClass.UNKNOWN_OUTCOME, "unknown_outcome", f"no answer from provider: {type(exc).__name__}"
         ) from exc
+
+
+def provider_client(
+    *, max_connections: int = 100, timeout: httpx.Timeout = DEFAULT_TIMEOUT
+) -> httpx.AsyncClient:
+    """A client for provider calls on the lean transport (providers/transport.py), at most
+    `max_connections` per provider host."""
+    return httpx.AsyncClient(transport=LeanTransport(max_connections=max_connections), timeout=timeout)
 
 
 def retry_after(response: httpx.Response) -> float | None:

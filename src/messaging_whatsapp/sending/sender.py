@@ -48,9 +48,8 @@ from messaging_whatsapp.providers.base import (
     SendResult,
     TypingProvider,
 )
-from messaging_whatsapp.providers.http import DEFAULT_TIMEOUT
+from messaging_whatsapp.providers.http import provider_client
 from messaging_whatsapp.providers.registry import SENDERS
-from messaging_whatsapp.providers.transport import LeanTransport
 from messaging_whatsapp.sending.breaker import CircuitBreaker
 from messaging_whatsapp.sending.ratelimit import RateLimiter, open_rate_limiter, send_limits
 from messaging_whatsapp.sending.service import REOFFER_AFTER, outbound_message
@@ -395,8 +394,7 @@ class Sender:
             return self._shared_http
         client = self._pools.get(instance_id)
         if client is None:
-            transport = LeanTransport(max_connections=self._settings.sender_concurrency)
-            client = httpx.AsyncClient(transport=transport, timeout=DEFAULT_TIMEOUT)
+            client = provider_client(max_connections=self._settings.sender_concurrency)
             self._pools[instance_id] = client
         return client
 
