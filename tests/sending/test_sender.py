@@ -28,7 +28,7 @@ from messaging_whatsapp.inbox.models import Message, SenderType, SendState
 from messaging_whatsapp.instances import service as instances_service
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
 from messaging_whatsapp.migrate import upgrade_async
-from messaging_whatsapp.providers.base import DeliveryStatus, StatusUpdate
+from messaging_whatsapp.providers.base import DeliveryStatus, InboundMessage, MessageType, StatusUpdate
 from messaging_whatsapp.providers.http import provider_client
 from messaging_whatsapp.sending import service as sending_service
 from messaging_whatsapp.sending.schemas import SendMessageRequest
@@ -259,6 +259,34 @@ async def test_a_receipt_that_overtakes_the_senders_commit_is_kept_and_applied(
     assert (row.provider_message_id, row.status) == (wamid, "read")
     assert row.read_at is not None
     assert row.delivered_at is not None
+
+
+async def test_an_echo_of_the_send_stored_before_its_answer_becomes_the_sent_message(
+    context: EngineContext, meta: MetaGraphFake
+) -> None:
+    tenant_id, instance_id = await _meta_instance(context)
+    wamid = "wamid.echo-first"
+    # The gateway's echo of our own send arrived (and was stored as typed on the phone) first.
+    echo = InboundMessage(wamid, "5511987000000", MessageType.TEXT, utcnow(), text="Oferta", from_me=True)
+    async with context.sessions() as session, session.begin():
+        await apply_entries(
+            session,
+            [IngestEntry("echo-first", tenant_id, instance_id, utcnow(), [echo])],
+            context.names.events,
+        )
+    meta.wamids.append(wamid)
+    [message_id] = await _queue(context, instance_id, tenant_id, 1)
+    sender = Sender(context, http=provider_client(timeout=httpx.Timeout(2)))
+    try:
+        [row] = await _drain(sender, context, [message_id])
+    finally:
+        await sender.close()
+    async with context.sessions() as session:
+        holders = (
+            await session.scalars(select(Message.id).where(Message.provider_message_id == wamid))
+        ).all()
+    assert holders == [message_id]
+    assert (row.status, row.sender_type) == ("sent", "system")
 
 
 async def _events(context: EngineContext) -> list[dict[str, str]]:

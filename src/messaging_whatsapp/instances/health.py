@@ -15,9 +15,11 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Table, case, select, update
+from sqlalchemy import Date, Float, Integer, String, Table, case, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
+from messaging_whatsapp.db import UTCDateTime, rows_table
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
 
 START_SCORE = 100.0
@@ -150,17 +152,33 @@ class Outcomes:
         return bool(self.sent or self.delivered or self.read or self.failed)
 
 
+OUTCOME_COLUMNS: list[tuple[str, TypeEngine[Any]]] = [
+    ("id", String()),
+    ("today", Date()),
+    ("sent", Integer()),
+    ("delivered", Integer()),
+    ("read", Integer()),
+    ("failed", Integer()),
+    ("points", Float()),
+]
+
+
 async def record_outcomes(session: AsyncSession, outcomes: dict[str, Outcomes], now: datetime) -> None:
-    """Apply each instance's outcomes to its counters and score, in the caller's transaction."""
+    """Apply each instance's outcomes to its counters and score, in the caller's transaction (one
+    statement for every instance of the batch)."""
     changed = {instance_id: o for instance_id, o in outcomes.items() if o}
     if not changed:
         return
     zones = await _timezones(session, changed)
-    for instance_id in sorted(changed):
-        if instance_id in zones:
-            await session.execute(
-                _outcome_statement(instance_id, changed[instance_id], zones[instance_id], now)
-            )
+    rows = [
+        (instance_id, local_date(zones[instance_id], now), o.sent, o.delivered, o.read, o.failed, o.points)
+        for instance_id, o in sorted(changed.items())
+        if instance_id in zones
+    ]
+    if rows:
+        await session.execute(
+            _outcomes_statement(rows_table(session, "outcomes", OUTCOME_COLUMNS, rows), now)
+        )
 
 
 async def _timezones(session: AsyncSession, instance_ids: Iterable[str]) -> dict[str, str]:
@@ -170,28 +188,28 @@ async def _timezones(session: AsyncSession, instance_ids: Iterable[str]) -> dict
     return {row.id: row.timezone for row in await session.execute(query)}
 
 
-def _outcome_statement(instance_id: str, outcome: Outcomes, timezone: str, now: datetime) -> Any:
-    c = instances_table.c
-    today = local_date(timezone, now)
-    same_day = c.counters_date == today
+def _outcomes_statement(outcomes: Any, now: datetime) -> Any:
+    c, o = instances_table.c, outcomes.c
+    same_day = c.counters_date == o.today
 
-    def counter(column: Any, increment: int) -> Any:
+    def counter(column: Any, increment: Any) -> Any:
         return case((same_day, column), else_=0) + increment
 
     # A success after failures ends the run of errors; failures then count from there.
-    successes = outcome.sent + outcome.delivered + outcome.read
-    errors = (0 if successes else c.consecutive_errors) + outcome.failed
-    score = c.health_score + outcome.points
-    values: dict[str, Any] = {
-        "msgs_sent_today": counter(c.msgs_sent_today, outcome.sent),
-        "msgs_delivered_today": counter(c.msgs_delivered_today, outcome.delivered),
-        "msgs_read_today": counter(c.msgs_read_today, outcome.read),
-        "msgs_failed_today": counter(c.msgs_failed_today, outcome.failed),
-        "counters_date": today,
-        "consecutive_errors": errors,
-        "health_score": case((score < 0, 0.0), (score > START_SCORE, START_SCORE), else_=score),
-        "last_health_update": now,
-    }
-    if successes:
-        values["last_success_at"] = now
-    return update(instances_table).where(c.id == instance_id).values(values)
+    succeeded = (o.sent + o.delivered + o.read) > 0
+    score = c.health_score + o.points
+    return (
+        update(instances_table)
+        .where(c.id == o.id)
+        .values(
+            msgs_sent_today=counter(c.msgs_sent_today, o.sent),
+            msgs_delivered_today=counter(c.msgs_delivered_today, o.delivered),
+            msgs_read_today=counter(c.msgs_read_today, o.read),
+            msgs_failed_today=counter(c.msgs_failed_today, o.failed),
+            counters_date=o.today,
+            consecutive_errors=case((succeeded, 0), else_=c.consecutive_errors) + o.failed,
+            health_score=case((score < 0, 0.0), (score > START_SCORE, START_SCORE), else_=score),
+            last_health_update=now,
+            last_success_at=case((succeeded, literal(now, UTCDateTime())), else_=c.last_success_at),
+        )
+    )

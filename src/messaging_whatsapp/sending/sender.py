@@ -23,15 +23,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Table, bindparam, case, delete, func, select, update
+from sqlalchemy import String, Table, bindparam, case, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from messaging_whatsapp import metrics
 from messaging_whatsapp.automation.service import OptOutCandidate, apply_optouts, opted_out_phones
 from messaging_whatsapp.campaigns.progress import follow_messages
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
-from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.db import rows_table, utcnow
 from messaging_whatsapp.inbox.ingest import apply_orphan_receipts, optout_events
 from messaging_whatsapp.inbox.models import Contact, Message, SenderType, SendState
 from messaging_whatsapp.instances.health import Outcomes, record_outcomes, unavailable_reason
@@ -562,39 +563,32 @@ async def _record_sent(
     if not outcomes:
         return []
     m = messages_table.c
+    rows = [
+        (o.claim.message.id, o.claim.instance.id, o.result.provider_message_id) for o in outcomes if o.result
+    ]
+    sent = rows_table(session, "sent", SENT_COLUMNS, rows).c
     # An echo of our own send (Evolution's send.message, WuzAPI's IsFromMe) may have been stored
     # as a phone-typed message before we knew the id: it is this message, so it goes.
+    echo = exists().where(
+        m.instance_id == sent.instance_id, m.provider_message_id == sent.provider_message_id
+    )
     await session.execute(
         delete(messages_table)
-        .where(
-            m.instance_id == bindparam("b_instance"),
-            m.provider_message_id == bindparam("b_provider_id"),
-            m.sender_type == SenderType.PHONE.value,
-        )
-        .execution_options(synchronize_session=False),
-        [
-            {"b_instance": o.claim.instance.id, "b_provider_id": o.result.provider_message_id}
-            for o in outcomes
-            if o.result
-        ],
+        .where(m.sender_type == SenderType.PHONE.value, echo)
+        .execution_options(synchronize_session=False)
     )
     await session.execute(
         update(messages_table)
-        .where(m.id == bindparam("b_id"))
+        .where(m.id == sent.id)
         .values(
-            provider_message_id=bindparam("b_provider_id"),
+            provider_message_id=sent.provider_message_id,
             send_state=SendState.DONE.value,
             status=_below(SENT_RANK, DeliveryStatus.SENT.value, m.status),
             status_rank=_below(SENT_RANK, SENT_RANK, m.status_rank),
             sent_at=func.coalesce(m.sent_at, now),
             updated_at=now,
         )
-        .execution_options(synchronize_session=False),
-        [
-            {"b_id": o.claim.message.id, "b_provider_id": o.result.provider_message_id}
-            for o in outcomes
-            if o.result
-        ],
+        .execution_options(synchronize_session=False)
     )
     keys = [(o.claim.instance.id, o.result.provider_message_id) for o in outcomes if o.result]
     published = await apply_orphan_receipts(session, keys)
@@ -616,6 +610,13 @@ async def _record_sent(
             )
         )
     return published
+
+
+SENT_COLUMNS: list[tuple[str, TypeEngine[Any]]] = [
+    ("id", String()),
+    ("instance_id", String()),
+    ("provider_message_id", String()),
+]
 
 
 def _below(rank: int, new: Any, current: Any) -> Any:
