@@ -294,26 +294,40 @@ async def ensure_rows(
     and re-check its foreign keys later)."""
     if not rows:
         return {}
-    columns = [table.c[name] for name in key]
     wanted = {tuple(row[name] for name in key): row for row in rows}
-    keys = rows_table(session, f"{table.name}_wanted", [(c.name, c.type) for c in columns], list(wanted))
+    ids = await _stored_ids(session, table, key, list(wanted))
+    missing = [row for row_key, row in wanted.items() if row_key not in ids]
+    if missing:
+        ids.update(await insert_new_rows(session, table, key, missing))
+    return ids
 
-    async def stored() -> dict[tuple[Any, ...], str]:
-        query = select(table.c.id, *columns).join(keys, and_(*[c == keys.c[c.name] for c in columns]))
-        return {tuple(found[1:]): found[0] for found in await session.execute(query)}
 
-    ids = await stored()
-    missing = [{"id": new_id(), **row} for row_key, row in wanted.items() if row_key not in ids]
-    if not missing:
-        return ids
-    insert, params = insert_rows(session, table, missing)
+async def insert_new_rows(
+    session: AsyncSession, table: Table, key: Sequence[str], rows: Sequence[dict[str, Any]]
+) -> dict[tuple[Any, ...], str]:
+    """Insert rows the caller found missing (with a new id unless they carry one); returns the id of
+    each row's unique `key`, the stored one where another writer inserted it meanwhile."""
+    if not rows:
+        return {}
+    columns = [table.c[name] for name in key]
+    insert, params = insert_rows(session, table, [{"id": new_id(), **row} for row in rows])
     inserted = await session.execute(
         insert.on_conflict_do_nothing(index_elements=list(key)).returning(table.c.id, *columns), params
     )
-    ids.update({tuple(found[1:]): found[0] for found in inserted})
-    if len(ids) < len(wanted):
-        ids.update(await stored())  # another writer inserted some of them meanwhile
+    ids = {tuple(found[1:]): found[0] for found in inserted}
+    raced = [row_key for row_key in (tuple(row[name] for name in key) for row in rows) if row_key not in ids]
+    if raced:
+        ids.update(await _stored_ids(session, table, key, raced))
     return ids
+
+
+async def _stored_ids(
+    session: AsyncSession, table: Table, key: Sequence[str], keys: list[tuple[Any, ...]]
+) -> dict[tuple[Any, ...], str]:
+    columns = [table.c[name] for name in key]
+    wanted = rows_table(session, f"{table.name}_wanted", [(c.name, c.type) for c in columns], keys)
+    query = select(table.c.id, *columns).join(wanted, and_(*[c == wanted.c[c.name] for c in columns]))
+    return {tuple(found[1:]): found[0] for found in await session.execute(query)}
 
 
 def one_of(session: AsyncSession, target: Any, values: Collection[Any]) -> ColumnElement[bool]:

@@ -28,8 +28,6 @@ MAX_BATCH = 500
 # next batch: a few milliseconds of latency for far fewer, larger transactions. A submission after
 # a quiet spell is stored at once.
 GATHER_SECONDS = 0.002
-# Batches stored at once: one batch's Python work overlaps another's database round trips.
-STORERS = 2
 
 _Waiting = tuple[Submission, asyncio.Future[QueuedMessage]]
 
@@ -41,27 +39,22 @@ class MessageIntake:
         self._context = context
         self._max_batch = max_batch
         self._waiting: list[_Waiting] = []
-        self._storers: set[asyncio.Task[None]] = set()
+        self._storer: asyncio.Task[None] | None = None
 
     async def submit(self, submission: Submission) -> QueuedMessage:
         """Queue one message; raises the EngineError that refused it."""
         future: asyncio.Future[QueuedMessage] = asyncio.get_running_loop().create_future()
         self._waiting.append((submission, future))
-        if len(self._storers) < STORERS:
-            storer = asyncio.create_task(self._store_waiting(gather_first=bool(self._storers)))
-            self._storers.add(storer)
-            storer.add_done_callback(self._storers.discard)
+        if self._storer is None or self._storer.done():
+            self._storer = asyncio.create_task(self._store_waiting())
         return await future
 
     async def close(self) -> None:
-        """Let the batches being stored finish."""
-        if self._storers:
-            await asyncio.wait(self._storers, timeout=10)
+        """Let the batch being stored finish."""
+        if self._storer is not None and not self._storer.done():
+            await asyncio.wait([self._storer], timeout=10)
 
-    async def _store_waiting(self, *, gather_first: bool) -> None:
-        # A storer started while another works is under load too: it gathers before its first batch.
-        if gather_first:
-            await asyncio.sleep(GATHER_SECONDS)
+    async def _store_waiting(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
             await self._store_batch(batch)

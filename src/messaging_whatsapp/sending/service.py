@@ -16,7 +16,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.service import opted_out_phones
-from messaging_whatsapp.db import ensure_rows, insert_rows, new_id, one_of
+from messaging_whatsapp.db import ensure_rows, insert_new_rows, insert_rows, new_id, one_of
 from messaging_whatsapp.errors import Conflict, EngineError, InvalidInput, NotFound
 from messaging_whatsapp.inbox.models import (
     Contact,
@@ -27,6 +27,7 @@ from messaging_whatsapp.inbox.models import (
     SenderType,
     SendState,
     contacts_table,
+    conversations_table,
     messages_table,
 )
 from messaging_whatsapp.instances.health import HealthView, unavailable_reason
@@ -155,38 +156,33 @@ class _TenantBatch:
     async def _store(
         self, submissions: list[Submission], phones: dict[int, str], results: list[SubmissionResult | None]
     ) -> None:
-        contacts = await self._contacts(set(phones.values()))
+        """Choose each message's number and check its window against what is stored; then create
+        the contacts and conversations of those that pass (a refused message leaves nothing)."""
+        contacts = await self._stored_contacts(set(phones.values()))
         instances = await self._instances()
         conversations = await self._conversations(set(contacts.values()))
-        chosen: dict[int, tuple[WhatsAppInstance, str]] = {}
+        chosen: dict[int, WhatsAppInstance] = {}
         for index, phone in phones.items():
-            contact_id = contacts[phone]
+            talking = conversations.get(contacts.get(phone, ""), {})
+            request = submissions[index].request
             try:
-                instance = _instance(
-                    instances,
-                    submissions[index].request.instance_id,
-                    conversations.get(contact_id, {}),
-                    self._now,
-                )
+                instance = _instance(instances, request.instance_id, talking, self._now)
+                _check_service_window(instance, talking.get(instance.id, (None, None))[1], request, self._now)
             except EngineError as exc:
                 results[index] = exc
                 continue
-            chosen[index] = (instance, contact_id)
-        conversation_ids = await self._conversation_ids(
-            {(contact_id, instance.id) for instance, contact_id in chosen.values()}, conversations
-        )
+            chosen[index] = instance
+        contacts.update(await self._new_contacts({phones[index] for index in chosen} - contacts.keys()))
+        pairs = {index: (contacts[phones[index]], instance.id) for index, instance in chosen.items()}
+        conversation_ids = await self._conversation_ids(set(pairs.values()), conversations)
         rows: dict[int, dict[str, Any]] = {}
-        for index, (instance, contact_id) in chosen.items():
-            submission = submissions[index]
-            last_inbound = conversations.get(contact_id, {}).get(instance.id, (None, None))[1]
-            try:
-                _check_service_window(instance, last_inbound, submission.request, self._now)
-            except EngineError as exc:
-                results[index] = exc
-                continue
-            conversation_id = conversation_ids[(contact_id, instance.id)]
-            rows[index] = _message_row(submission, instance.id, conversation_id, contact_id, self._now)
-        for index, queued in (await self._insert(rows)).items():
+        for index, (contact_id, instance_id) in pairs.items():
+            conversation_id = conversation_ids[(contact_id, instance_id)]
+            rows[index] = _message_row(
+                submissions[index], instance_id, conversation_id, contact_id, self._now
+            )
+        stored = {conversation_id for per in conversations.values() for conversation_id, _ in per.values()}
+        for index, queued in (await self._insert(rows, stored)).items():
             results[index] = queued
 
     async def _by_idempotency_keys(self, keys: set[str | None]) -> dict[str | None, Message]:
@@ -199,8 +195,8 @@ class _TenantBatch:
         )
         return {message.idempotency_key: message for message in found}
 
-    async def _contacts(self, phones: set[str]) -> dict[str, str]:
-        """phone -> contact id, under either Brazilian form, created (canonical) where missing."""
+    async def _stored_contacts(self, phones: set[str]) -> dict[str, str]:
+        """phone -> contact id of the people already known, under either Brazilian form."""
         by_variant = {variant: phone for phone in phones for variant in phone_variants(phone)}
         found = await self._session.execute(
             select(Contact.phone, Contact.id).where(
@@ -210,14 +206,16 @@ class _TenantBatch:
         contacts: dict[str, str] = {}
         for variant, contact_id in sorted(found, key=lambda row: row.phone != by_variant[row.phone]):
             contacts.setdefault(by_variant[variant], contact_id)  # the canonical form wins
-        missing = sorted(phones - contacts.keys())
+        return contacts
+
+    async def _new_contacts(self, phones: set[str]) -> dict[str, str]:
+        """phone -> contact id of people written to for the first time (canonical phone)."""
         rows = [
             {"tenant_id": self._tenant_id, "phone": phone, "created_at": self._now, "updated_at": self._now}
-            for phone in missing
+            for phone in sorted(phones)
         ]
-        created = await ensure_rows(self._session, contacts_table, ("tenant_id", "phone"), rows)
-        contacts.update({phone: contact_id for (_, phone), contact_id in created.items()})
-        return contacts
+        created = await insert_new_rows(self._session, contacts_table, ("tenant_id", "phone"), rows)
+        return {phone: contact_id for (_, phone), contact_id in created.items()}
 
     async def _instances(self) -> list[WhatsAppInstance]:
         query = select(WhatsAppInstance).where(WhatsAppInstance.tenant_id == self._tenant_id)
@@ -241,19 +239,39 @@ class _TenantBatch:
     async def _conversation_ids(
         self, pairs: set[tuple[str, str]], known: ConversationsByContact
     ) -> dict[tuple[str, str], str]:
+        """The conversation of each (contact, instance); `known` holds every stored one of these
+        contacts, so the others are created (already with this message's time)."""
         ids = {
             (contact_id, instance_id): known[contact_id][instance_id][0]
             for contact_id, instance_id in pairs
             if instance_id in known.get(contact_id, {})
         }
-        missing = pairs - ids.keys()
-        if missing:
-            ids.update(await _conversation_ids(self._session, self._tenant_id, missing, self._now))
+        rows = [
+            {
+                "tenant_id": self._tenant_id,
+                "contact_id": contact_id,
+                "instance_id": instance_id,
+                "status": ConversationStatus.OPEN.value,
+                "unread_count": 0,
+                "last_message_at": self._now,
+                "created_at": self._now,
+                "updated_at": self._now,
+            }
+            for contact_id, instance_id in sorted(pairs - ids.keys())
+        ]
+        key = ("tenant_id", "contact_id", "instance_id")
+        created = await insert_new_rows(self._session, conversations_table, key, rows)
+        ids.update(
+            {(contact_id, instance_id): found for (_, contact_id, instance_id), found in created.items()}
+        )
         return ids
 
-    async def _insert(self, rows: dict[int, dict[str, Any]]) -> dict[int, QueuedMessage]:
+    async def _insert(
+        self, rows: dict[int, dict[str, Any]], stored_conversations: set[str]
+    ) -> dict[int, QueuedMessage]:
         """Store the rows; a row whose Idempotency-Key another submission (here or in a concurrent
-        request) already stored answers with that one's message instead."""
+        request) already stored answers with that one's message instead. The stored conversations
+        they go to get their last message time (those created for the batch already have it)."""
         first_by_key: dict[str, int] = {}
         fresh: dict[int, dict[str, Any]] = {}
         for index, row in rows.items():
@@ -268,11 +286,13 @@ class _TenantBatch:
         rows_insert, params = insert_rows(self._session, messages_table, list(fresh.values()))
         statement = rows_insert.on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
         stored = set((await self._session.scalars(statement.returning(messages_table.c.id), params)).all())
-        await self._session.execute(
-            update(Conversation)
-            .where(one_of(self._session, Conversation.id, {row["conversation_id"] for row in fresh.values()}))
-            .values(last_message_at=self._now, updated_at=self._now)
-        )
+        touched = {row["conversation_id"] for row in fresh.values()} & stored_conversations
+        if touched:
+            await self._session.execute(
+                update(Conversation)
+                .where(one_of(self._session, Conversation.id, touched))
+                .values(last_message_at=self._now, updated_at=self._now)
+            )
         raced = await self._by_idempotency_keys(
             {row["idempotency_key"] for row in fresh.values() if row["id"] not in stored}
         )
