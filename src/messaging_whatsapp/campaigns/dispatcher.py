@@ -55,7 +55,7 @@ from messaging_whatsapp.campaigns.schemas import CampaignItem
 from messaging_whatsapp.campaigns.service import start_due_campaigns
 from messaging_whatsapp.campaigns.usage import RecentUsage, portfolio_budgets, portfolio_of, recent_usage
 from messaging_whatsapp.context import EngineContext
-from messaging_whatsapp.db import new_id, utcnow
+from messaging_whatsapp.db import new_id, one_of, utcnow
 from messaging_whatsapp.inbox.models import Contact, Message, SenderType, SendState
 from messaging_whatsapp.instances.health import HealthView, unavailable_reason
 from messaging_whatsapp.instances.models import WhatsAppInstance
@@ -580,7 +580,7 @@ async def _take_contacts(
     won = list(
         await session.scalars(
             update(campaign_contacts_table)
-            .where(c.id.in_(ids), c.status == CampaignContactStatus.PENDING.value)
+            .where(one_of(session, c.id, ids), c.status == CampaignContactStatus.PENDING.value)
             .values(
                 status=CampaignContactStatus.SENDING.value,
                 sending_at=now,
@@ -593,7 +593,7 @@ async def _take_contacts(
     rows = await session.execute(
         select(CampaignContact, Contact.phone)
         .join(Contact, Contact.id == CampaignContact.contact_id)
-        .where(CampaignContact.id.in_(won))
+        .where(one_of(session, CampaignContact.id, won))
         .order_by(CampaignContact.id)
         .execution_options(populate_existing=True)
     )
@@ -610,7 +610,7 @@ async def _without_opt_outs(
     out = [contact for contact, phone in taken if phone in stopped]
     await session.execute(
         update(campaign_contacts_table)
-        .where(campaign_contacts_table.c.id.in_([contact.id for contact in out]))
+        .where(one_of(session, campaign_contacts_table.c.id, [contact.id for contact in out]))
         .values(status=CampaignContactStatus.OPTED_OUT.value, error_code="opted_out", updated_at=now)
     )
     await logs.add_logs(
@@ -627,6 +627,6 @@ async def _give_back(session: AsyncSession, contacts: list[CampaignContact]) -> 
     c = campaign_contacts_table.c
     await session.execute(
         update(campaign_contacts_table)
-        .where(c.id.in_([contact.id for contact in contacts]))
+        .where(one_of(session, c.id, [contact.id for contact in contacts]))
         .values(status=CampaignContactStatus.PENDING.value, sending_at=None, attempts=c.attempts - 1)
     )

@@ -31,6 +31,7 @@ from messaging_whatsapp.campaigns.models import (
     campaign_contacts_table,
     campaigns_table,
 )
+from messaging_whatsapp.db import one_of
 from messaging_whatsapp.inbox.models import Message, SendState
 from messaging_whatsapp.providers.base import DeliveryStatus
 
@@ -51,7 +52,7 @@ async def follow_messages(session: AsyncSession, message_ids: list[str], now: da
         await session.execute(
             select(CampaignContact, Message)
             .join(Message, Message.id == CampaignContact.message_id)
-            .where(CampaignContact.message_id.in_(message_ids))
+            .where(one_of(session, CampaignContact.message_id, message_ids))
             .order_by(CampaignContact.id)
             .with_for_update(of=campaign_contacts_table)
         )
@@ -196,7 +197,9 @@ async def opt_out_contacts(session: AsyncSession, contact_ids: list[str], now: d
     stopped = (
         await session.execute(
             update(campaign_contacts_table)
-            .where(c.contact_id.in_(contact_ids), c.status == CampaignContactStatus.PENDING.value)
+            .where(
+                one_of(session, c.contact_id, contact_ids), c.status == CampaignContactStatus.PENDING.value
+            )
             .values(status=CampaignContactStatus.OPTED_OUT.value, error_code="opted_out", updated_at=now)
             .returning(c.id, c.campaign_id, c.contact_id)
         )
@@ -327,7 +330,7 @@ async def withdraw_queued(
     skipped = back_to is CampaignContactStatus.SKIPPED
     await session.execute(
         update(campaign_contacts_table)
-        .where(c.message_id.in_(withdrawn))
+        .where(one_of(session, c.message_id, withdrawn))
         .values(
             status=back_to.value,
             message_id=None,
@@ -353,7 +356,7 @@ async def record_replies(session: AsyncSession, contact_ids: list[str], now: dat
     await session.execute(
         update(campaign_contacts_table)
         .where(
-            c.contact_id.in_(contact_ids),
+            one_of(session, c.contact_id, contact_ids),
             c.status_rank >= RANKS[DeliveryStatus.SENT.value],
             c.replied_at.is_(None),
         )

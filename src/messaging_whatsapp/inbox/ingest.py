@@ -745,7 +745,7 @@ async def apply_orphan_receipts(session: AsyncSession, keys: list[tuple[str, str
     result = IngestResult()
     published = await _apply_receipts(session, list(receipts.values()), result)
     await record_outcomes(session, result.health, utcnow())
-    await session.execute(delete(orphans_table).where(o.id.in_([row.id for row in rows])))
+    await session.execute(delete(orphans_table).where(one_of(session, o.id, [row.id for row in rows])))
     return published
 
 

@@ -32,7 +32,7 @@ from messaging_whatsapp.automation.service import OptOutCandidate, apply_optouts
 from messaging_whatsapp.campaigns.progress import follow_messages
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
-from messaging_whatsapp.db import rows_table, utcnow
+from messaging_whatsapp.db import one_of, rows_table, utcnow
 from messaging_whatsapp.inbox.ingest import apply_orphan_receipts, optout_events
 from messaging_whatsapp.inbox.models import Contact, Message, SenderType, SendState
 from messaging_whatsapp.instances.health import Outcomes, record_outcomes, unavailable_reason
@@ -266,7 +266,7 @@ class Sender:
                 (
                     await session.execute(
                         update(messages_table)
-                        .where(m.id.in_(message_ids), m.send_state == SendState.PENDING.value)
+                        .where(one_of(session, m.id, message_ids), m.send_state == SendState.PENDING.value)
                         .values(
                             send_state=SendState.CLAIMED.value,
                             claimed_at=now,
@@ -285,7 +285,7 @@ class Sender:
                 select(Message, Contact.phone, WhatsAppInstance)
                 .join(Contact, Contact.id == Message.contact_id)
                 .join(WhatsAppInstance, WhatsAppInstance.id == Message.instance_id)
-                .where(Message.id.in_(list(won)))
+                .where(one_of(session, Message.id, won))
             )
             claims = [_Claim(message, phone, instance) for message, phone, instance in rows]
             session.expunge_all()
@@ -477,7 +477,7 @@ class Sender:
             await session.execute(
                 update(messages_table)
                 .where(
-                    m.id.in_([row.id for row in due]),
+                    one_of(session, m.id, [row.id for row in due]),
                     m.send_state.in_([SendState.PENDING.value, SendState.WAITING.value]),
                 )
                 .values(send_state=SendState.PENDING.value, next_attempt_at=now + REOFFER_AFTER)
@@ -715,7 +715,10 @@ async def _record_unknown(session: AsyncSession, outcomes: list[_Outcome], now: 
     m = messages_table.c
     await session.execute(
         update(messages_table)
-        .where(m.id.in_([o.claim.message.id for o in outcomes]), m.send_state == SendState.CLAIMED.value)
+        .where(
+            one_of(session, m.id, [o.claim.message.id for o in outcomes]),
+            m.send_state == SendState.CLAIMED.value,
+        )
         .values(send_state=SendState.UNKNOWN.value, claimed_at=now, updated_at=now)
     )
 

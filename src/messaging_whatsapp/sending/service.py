@@ -16,7 +16,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.service import opted_out_phones
-from messaging_whatsapp.db import ensure_rows, insert_new_rows, insert_rows, new_id, one_of
+from messaging_whatsapp.db import ensure_rows, generic_plans, insert_new_rows, insert_rows, new_id, one_of
 from messaging_whatsapp.errors import Conflict, EngineError, InvalidInput, NotFound
 from messaging_whatsapp.inbox.models import (
     Contact,
@@ -172,6 +172,19 @@ class _TenantBatch:
                 results[index] = exc
                 continue
             chosen[index] = instance
+        # The writes' foreign-key checks are primary-key lookups: their plans may be reused.
+        async with generic_plans(self._session):
+            await self._write(submissions, phones, chosen, contacts, conversations, results)
+
+    async def _write(
+        self,
+        submissions: list[Submission],
+        phones: dict[int, str],
+        chosen: dict[int, WhatsAppInstance],
+        contacts: dict[str, str],
+        conversations: ConversationsByContact,
+        results: list[SubmissionResult | None],
+    ) -> None:
         contacts.update(await self._new_contacts({phones[index] for index in chosen} - contacts.keys()))
         pairs = {index: (contacts[phones[index]], instance.id) for index, instance in chosen.items()}
         conversation_ids = await self._conversation_ids(set(pairs.values()), conversations)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp import metrics
 from messaging_whatsapp.context import EngineContext
-from messaging_whatsapp.db import new_id, utcnow
+from messaging_whatsapp.db import new_id, one_of, utcnow
 from messaging_whatsapp.worker.models import OutboxEvent
 
 # Outbox rows older than this were orphaned by a crash between commit and relay.
@@ -92,7 +92,9 @@ async def relay_outbox(context: EngineContext, records: list[OutboxRecord]) -> i
     for stream, entries in by_stream.items():
         await context.streams.append_many(stream, entries)
     async with context.sessions() as session, session.begin():
-        await session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_([r.id for r in records])))
+        await session.execute(
+            delete(OutboxEvent).where(one_of(session, OutboxEvent.id, [r.id for r in records]))
+        )
     published = sum(len(entries) for entries in by_stream.values())
     metrics.EVENTS_PUBLISHED.inc(published)
     return published
