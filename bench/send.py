@@ -31,7 +31,7 @@ from messaging_whatsapp.instances.schemas import InstanceBind
 from messaging_whatsapp.tenancy import service as tenancy_service
 
 INSTANCES = 10
-CONNECTIONS = 32
+CONNECTIONS = 64
 EMAIL, PASSWORD = "bench@loja.com.br", "bench-pass-123"
 
 # Each request is a distinct message to a distinct recipient, round robin over the instances;

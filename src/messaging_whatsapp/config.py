@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     # Where the built-in simulator's API listens (default: this engine's PUBLIC_URL).
     simulator_url: str | None = None
     sender_batch_size: int = Field(default=200, ge=1)
-    sender_concurrency: int = Field(default=64, ge=1)
+    sender_concurrency: int = Field(default=128, ge=1)
     sender_batches_in_flight: int = Field(default=3, ge=1)
     send_max_attempts: int = Field(default=5, ge=1)
     send_backoff_base_seconds: float = 1.0

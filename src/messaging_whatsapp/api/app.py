@@ -87,9 +87,10 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
     if role in (Role.ALL, Role.WEBHOOK):
         app.router.routes[:0] = webhooks_api.routes
     if role in (Role.ALL, Role.API):
+        # Sending first: routes are matched in order, and POST /api/v1/messages is the busiest.
+        app.include_router(sending_api.router)
         app.include_router(tenancy_api.router)
         app.include_router(instances_api.router)
         app.include_router(inbox_api.router)
-        app.include_router(sending_api.router)
         app.include_router(campaigns_api.router)
     return app

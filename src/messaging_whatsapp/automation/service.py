@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import exists, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.models import OptOut
@@ -88,14 +88,11 @@ async def opted_out_phones(session: AsyncSession, tenant_id: str, phones: Collec
     if not by_variant:
         return set()
     variants = list(by_variant)
-    recorded = await session.scalars(
-        select(OptOut.phone).where(OptOut.tenant_id == tenant_id, one_of(session, OptOut.phone, variants))
+    recorded = select(OptOut.phone).where(
+        OptOut.tenant_id == tenant_id, one_of(session, OptOut.phone, variants)
     )
-    flagged = await session.scalars(
-        select(Contact.phone).where(
-            Contact.tenant_id == tenant_id,
-            one_of(session, Contact.phone, variants),
-            Contact.opted_out.is_(True),
-        )
+    flagged = select(Contact.phone).where(
+        Contact.tenant_id == tenant_id, one_of(session, Contact.phone, variants), Contact.opted_out.is_(True)
     )
-    return {by_variant[variant] for variant in [*recorded, *flagged]}
+    stopped = await session.scalars(union_all(recorded, flagged))
+    return {by_variant[variant] for variant in stopped}

@@ -95,12 +95,14 @@ def jwt_secret(settings: Settings) -> str:
     """JWT_SECRET, else a secret generated once into the data directory (embedded default)."""
     if settings.jwt_secret is not None:
         return settings.jwt_secret.get_secret_value()
-    return _secret_file(Path(settings.data_dir) / "jwt.secret")
+    return _secret_file(settings.data_dir)
 
 
 @functools.cache
-def _secret_file(path: Path) -> str:
-    """The secret in `path`, created on first use; read once per process (every request needs it)."""
+def _secret_file(data_dir: Path) -> str:
+    """The secret in the data directory, created on first use; read once per process (every
+    request needs it)."""
+    path = Path(data_dir) / "jwt.secret"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
