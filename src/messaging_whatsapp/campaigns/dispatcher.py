@@ -25,11 +25,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import String, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from messaging_whatsapp.automation.service import opted_out_phones
 from messaging_whatsapp.campaigns import logs
+from messaging_whatsapp.campaigns.locks import try_lock_campaign
 from messaging_whatsapp.campaigns.models import (
     Campaign,
     CampaignContact,
@@ -42,6 +44,7 @@ from messaging_whatsapp.campaigns.models import (
     RotationMode,
     Severity,
     campaign_contacts_table,
+    campaigns_table,
 )
 from messaging_whatsapp.campaigns.pacing import (
     GATEWAYS,
@@ -55,7 +58,7 @@ from messaging_whatsapp.campaigns.schemas import CampaignItem
 from messaging_whatsapp.campaigns.service import start_due_campaigns
 from messaging_whatsapp.campaigns.usage import RecentUsage, portfolio_budgets, portfolio_of, recent_usage
 from messaging_whatsapp.context import EngineContext
-from messaging_whatsapp.db import new_id, one_of, utcnow
+from messaging_whatsapp.db import new_id, one_of, rows_table, utcnow
 from messaging_whatsapp.inbox.models import Contact, Message, SenderType, SendState
 from messaging_whatsapp.instances.health import HealthView, unavailable_reason
 from messaging_whatsapp.instances.models import WhatsAppInstance
@@ -76,6 +79,13 @@ BATCH_SIZE = 500
 # A variable with no value in the contact's data reads as this (`{{name}}` -> "").
 VARIABLE = re.compile(r"\{\{\s*([\w.-]+)\s*\}\}")
 DEFAULT_VARIABLE_VALUES = {"name": ""}
+# The number, variation and message each campaign contact of a pass got.
+HANDED_COLUMNS: list[tuple[str, TypeEngine[Any]]] = [
+    ("id", String()),
+    ("instance_id", String()),
+    ("campaign_message_id", String()),
+    ("message_id", String()),
+]
 IN_FLIGHT = [
     SendState.PENDING.value,
     SendState.WAITING.value,
@@ -212,9 +222,10 @@ class Dispatcher:
         """One pass over one campaign, committed, then its messages offered to the senders."""
         now = self._clock()
         async with self._context.sessions() as session, session.begin():
-            campaign = await session.scalar(
-                select(Campaign).where(Campaign.id == campaign_id).with_for_update(skip_locked=True)
-            )
+            # Another dispatcher's pass has it: that one goes on.
+            if not await try_lock_campaign(session, campaign_id):
+                return PassResult()
+            campaign = await session.scalar(select(Campaign).where(Campaign.id == campaign_id))
             if campaign is None or campaign.status != CampaignStatus.RUNNING.value:
                 return PassResult()
             result = await self._pass(session, campaign, now)
@@ -267,9 +278,17 @@ class Dispatcher:
         await _give_back(session, [contact for contact, _ in taken[len(chosen) :]] + refused)
         message_ids = await self._hand_out(session, campaign, planned, variations, now)
         await self._move_pacing(session, links, paces, [handout.instance_id for handout in planned], now)
-        campaign.pending_count -= len(planned) + len(opted_out)
-        campaign.opted_out_count += len(opted_out)
-        campaign.updated_at = now
+        k = campaigns_table.c
+        # Increments, not values: senders and receipts move the other counters meanwhile.
+        await session.execute(
+            update(campaigns_table)
+            .where(k.id == campaign.id)
+            .values(
+                pending_count=k.pending_count - (len(planned) + len(opted_out)),
+                opted_out_count=k.opted_out_count + len(opted_out),
+                updated_at=now,
+            )
+        )
         result.handed = len(planned)
         result.message_ids = message_ids
         return result
@@ -385,24 +404,20 @@ class Dispatcher:
             session, campaign.tenant_id, items, sender_type=SenderType.CAMPAIGN, now=now
         )
         c = campaign_contacts_table.c
+        rows = [
+            (h.contact.id, h.instance_id, h.variation.id, message_id)
+            for h, message_id in zip(planned, message_ids, strict=True)
+        ]
+        handed = rows_table(session, "handed", HANDED_COLUMNS, rows).c
         await session.execute(
             update(campaign_contacts_table)
-            .where(c.id == bindparam("b_id"))
+            .where(c.id == handed.id)
             .values(
-                instance_id=bindparam("b_instance"),
-                campaign_message_id=bindparam("b_variation"),
-                message_id=bindparam("b_message"),
+                instance_id=handed.instance_id,
+                campaign_message_id=handed.campaign_message_id,
+                message_id=handed.message_id,
             )
-            .execution_options(synchronize_session=False),
-            [
-                {
-                    "b_id": h.contact.id,
-                    "b_instance": h.instance_id,
-                    "b_variation": h.variation.id,
-                    "b_message": m,
-                }
-                for h, m in zip(planned, message_ids, strict=True)
-            ],
+            .execution_options(synchronize_session=False)
         )
         used = Counter(h.variation.id for h in planned)
         for variation in variations:

@@ -10,11 +10,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.campaigns.models import Campaign, CampaignLog, LogType, Severity
-from messaging_whatsapp.db import new_id, utcnow
+from messaging_whatsapp.db import insert_rows, new_id, utcnow
 
 logs_table: Table = CampaignLog.__table__  # type: ignore[assignment]
 LOG_COLUMNS = tuple(column.name for column in logs_table.columns)
@@ -239,4 +239,5 @@ async def add_logs(session: AsyncSession, logs: Iterable[CampaignLog]) -> None:
     """Insert logs in one statement (they are never changed afterwards)."""
     rows = [{name: getattr(log, name) for name in LOG_COLUMNS} for log in logs]
     if rows:
-        await session.execute(insert(logs_table), rows)
+        statement, params = insert_rows(session, logs_table, rows)
+        await session.execute(statement, params)

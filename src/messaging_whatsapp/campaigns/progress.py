@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Integer, String, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from messaging_whatsapp.campaigns import logs
+from messaging_whatsapp.campaigns.locks import lock_campaigns
 from messaging_whatsapp.campaigns.models import (
     Campaign,
     CampaignContact,
@@ -31,7 +34,7 @@ from messaging_whatsapp.campaigns.models import (
     campaign_contacts_table,
     campaigns_table,
 )
-from messaging_whatsapp.db import one_of
+from messaging_whatsapp.db import UTCDateTime, one_of, rows_table
 from messaging_whatsapp.inbox.models import Message, SendState
 from messaging_whatsapp.providers.base import DeliveryStatus
 
@@ -42,6 +45,19 @@ STAGES = (
     (3, "read_count", LogType.MESSAGE_READ),
 )
 COUNTERS = ("sent_count", "delivered_count", "read_count", "failed_count")
+# A campaign contact's move to its message's status.
+MOVE_COLUMNS: list[tuple[str, TypeEngine[Any]]] = [
+    ("id", String()),
+    ("status", String()),
+    ("status_rank", Integer()),
+    ("provider_message_id", String()),
+    ("sent_at", UTCDateTime()),
+    ("delivered_at", UTCDateTime()),
+    ("read_at", UTCDateTime()),
+    ("failed_at", UTCDateTime()),
+    ("error_code", String()),
+    ("error_title", String()),
+]
 
 
 async def follow_messages(session: AsyncSession, message_ids: list[str], now: datetime) -> None:
@@ -67,23 +83,12 @@ async def follow_messages(session: AsyncSession, message_ids: list[str], now: da
     if not changes:
         return
     c = campaign_contacts_table.c
+    moved = rows_table(session, "moved", MOVE_COLUMNS, changes).c
     await session.execute(
         update(campaign_contacts_table)
-        .where(c.id == bindparam("b_id"))
-        .values(
-            status=bindparam("b_status"),
-            status_rank=bindparam("b_rank"),
-            provider_message_id=bindparam("b_provider_id"),
-            sent_at=bindparam("b_sent_at"),
-            delivered_at=bindparam("b_delivered_at"),
-            read_at=bindparam("b_read_at"),
-            failed_at=bindparam("b_failed_at"),
-            error_code=bindparam("b_code"),
-            error_title=bindparam("b_title"),
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False),
-        changes,
+        .where(c.id == moved.id)
+        .values({name: moved[name] for name, _ in MOVE_COLUMNS[1:]} | {"updated_at": now})
+        .execution_options(synchronize_session=False)
     )
     await _count(session, counters, now)
     await _log(session, new_logs, now)
@@ -94,7 +99,7 @@ def _move(
     message: Message,
     counters: dict[str, int],
     new_logs: list[tuple[str, CampaignContact, LogType, Message]],
-) -> dict[str, object] | None:
+) -> tuple[Any, ...] | None:
     old_rank, old_status = contact.status_rank, contact.status
     new_rank = RANKS.get(message.status, 0)
     if new_rank > old_rank:
@@ -117,35 +122,35 @@ def _move(
         new_logs.append((contact.campaign_id, contact, LogType.MESSAGE_FAILED, message))
     else:
         return None
-    return {
-        "b_id": contact.id,
-        "b_status": status,
-        "b_rank": new_rank,
-        "b_provider_id": message.provider_message_id,
-        "b_sent_at": contact.sent_at or message.sent_at,
-        "b_delivered_at": contact.delivered_at or message.delivered_at,
-        "b_read_at": contact.read_at or message.read_at,
-        "b_failed_at": contact.failed_at or message.failed_at,
-        "b_code": message.error_code,
-        "b_title": message.error_title,
-    }
+    return (
+        contact.id,
+        status,
+        new_rank,
+        message.provider_message_id,
+        contact.sent_at or message.sent_at,
+        contact.delivered_at or message.delivered_at,
+        contact.read_at or message.read_at,
+        contact.failed_at or message.failed_at,
+        message.error_code,
+        message.error_title,
+    )
 
 
 async def _count(session: AsyncSession, counters: dict[str, dict[str, int]], now: datetime) -> None:
     k = campaigns_table.c
     rows = [
-        {"b_id": campaign_id, **{f"b_{name}": value for name, value in counts.items()}}
+        (campaign_id, *(counts[name] for name in COUNTERS))
         for campaign_id, counts in sorted(counters.items())
         if any(counts.values())
     ]
     if not rows:
         return
+    counted = rows_table(session, "counted", [("id", String()), *((n, Integer()) for n in COUNTERS)], rows).c
     await session.execute(
         update(campaigns_table)
-        .where(k.id == bindparam("b_id"))
-        .values({name: k[name] + bindparam(f"b_{name}") for name in COUNTERS} | {"updated_at": now})
-        .execution_options(synchronize_session=False),
-        rows,
+        .where(k.id == counted.id)
+        .values({name: k[name] + counted[name] for name in COUNTERS} | {"updated_at": now})
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -294,11 +299,12 @@ async def _campaigns_using(
         .join(CampaignInstance, CampaignInstance.campaign_id == Campaign.id)
         .where(CampaignInstance.instance_id == instance_id, Campaign.status == status.value)
         .order_by(Campaign.id)
-        .with_for_update(of=campaigns_table)
     )
     if reason is not None:
         query = query.where(Campaign.paused_reason == reason.value)
-    return list(await session.scalars(query))
+    # Their dispatcher passes finish first; then their status is read again, under lock.
+    await lock_campaigns(session, await session.scalars(query.with_only_columns(Campaign.id)))
+    return list(await session.scalars(query.with_for_update(of=campaigns_table)))
 
 
 async def withdraw_queued(

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messaging_whatsapp.automation.service import opted_out_phones
 from messaging_whatsapp.campaigns import logs
 from messaging_whatsapp.campaigns.importing import ContactRow
+from messaging_whatsapp.campaigns.locks import lock_campaigns
 from messaging_whatsapp.campaigns.models import (
     Campaign,
     CampaignContact,
@@ -598,6 +599,7 @@ async def transition(
     now: datetime,
 ) -> Campaign:
     """Start, pause, resume or cancel; 409 invalid_transition (with the current status) otherwise."""
+    await lock_campaigns(session, [campaign_id])  # a dispatcher's pass finishes first
     campaign = await get_campaign(session, tenant_id, campaign_id, lock=True)
     current = CampaignStatus(campaign.status)
     target = TRANSITIONS[action].get(current)

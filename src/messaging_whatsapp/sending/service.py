@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.service import opted_out_phones
@@ -497,10 +497,12 @@ async def store_queued_messages(
                 "updated_at": now,
             }
         )
-    await session.execute(insert(Message), rows)
+    async with generic_plans(session):  # the inserts' foreign-key checks are primary-key lookups
+        statement, params = insert_rows(session, messages_table, rows)
+        await session.execute(statement, params)
     await session.execute(
         update(Conversation)
-        .where(Conversation.id.in_(set(conversations.values())))
+        .where(one_of(session, Conversation.id, set(conversations.values())))
         .values(last_message_at=now, updated_at=now)
     )
     return ids
