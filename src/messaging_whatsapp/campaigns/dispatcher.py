@@ -58,7 +58,7 @@ from messaging_whatsapp.campaigns.schemas import CampaignItem
 from messaging_whatsapp.campaigns.service import start_due_campaigns
 from messaging_whatsapp.campaigns.usage import RecentUsage, portfolio_budgets, portfolio_of, recent_usage
 from messaging_whatsapp.context import EngineContext
-from messaging_whatsapp.db import new_id, one_of, rows_table, utcnow
+from messaging_whatsapp.db import generic_plans, new_id, one_of, rows_table, utcnow
 from messaging_whatsapp.inbox.models import Contact, Message, SenderType, SendState
 from messaging_whatsapp.instances.health import HealthView, unavailable_reason
 from messaging_whatsapp.instances.models import WhatsAppInstance
@@ -400,25 +400,11 @@ class Dispatcher:
             )
             for h in planned
         ]
-        message_ids = await store_queued_messages(
-            session, campaign.tenant_id, items, sender_type=SenderType.CAMPAIGN, now=now
-        )
-        c = campaign_contacts_table.c
-        rows = [
-            (h.contact.id, h.instance_id, h.variation.id, message_id)
-            for h, message_id in zip(planned, message_ids, strict=True)
-        ]
-        handed = rows_table(session, "handed", HANDED_COLUMNS, rows).c
-        await session.execute(
-            update(campaign_contacts_table)
-            .where(c.id == handed.id)
-            .values(
-                instance_id=handed.instance_id,
-                campaign_message_id=handed.campaign_message_id,
-                message_id=handed.message_id,
+        async with generic_plans(session):  # the writes' foreign-key checks: primary-key lookups
+            message_ids = await store_queued_messages(
+                session, campaign.tenant_id, items, sender_type=SenderType.CAMPAIGN, now=now
             )
-            .execution_options(synchronize_session=False)
-        )
+            await _record_handouts(session, planned, message_ids)
         used = Counter(h.variation.id for h in planned)
         for variation in variations:
             variation.usage_count += used[variation.id]
@@ -577,6 +563,26 @@ def _health_changes(
     return new_logs
 
 
+async def _record_handouts(session: AsyncSession, planned: list[_Handout], message_ids: list[str]) -> None:
+    """Each campaign contact's number, variation and message."""
+    c = campaign_contacts_table.c
+    rows = [
+        (h.contact.id, h.instance_id, h.variation.id, message_id)
+        for h, message_id in zip(planned, message_ids, strict=True)
+    ]
+    handed = rows_table(session, "handed", HANDED_COLUMNS, rows).c
+    await session.execute(
+        update(campaign_contacts_table)
+        .where(c.id == handed.id)
+        .values(
+            instance_id=handed.instance_id,
+            campaign_message_id=handed.campaign_message_id,
+            message_id=handed.message_id,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def _take_contacts(
     session: AsyncSession, campaign: Campaign, limit: int, now: datetime
 ) -> list[tuple[CampaignContact, str]]:
@@ -589,30 +595,31 @@ async def _take_contacts(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    ids = list(await session.scalars(candidates))
-    if not ids:
-        return []
-    won = list(
+    taken = list(
         await session.scalars(
-            update(campaign_contacts_table)
-            .where(one_of(session, c.id, ids), c.status == CampaignContactStatus.PENDING.value)
+            update(CampaignContact)
+            .where(
+                CampaignContact.id.in_(candidates),
+                CampaignContact.status == CampaignContactStatus.PENDING.value,
+            )
             .values(
                 status=CampaignContactStatus.SENDING.value,
                 sending_at=now,
-                attempts=c.attempts + 1,
+                attempts=CampaignContact.attempts + 1,
                 updated_at=now,
             )
-            .returning(c.id)
+            .returning(CampaignContact)
+            .execution_options(populate_existing=True)
         )
     )
-    rows = await session.execute(
-        select(CampaignContact, Contact.phone)
-        .join(Contact, Contact.id == CampaignContact.contact_id)
-        .where(one_of(session, CampaignContact.id, won))
-        .order_by(CampaignContact.id)
-        .execution_options(populate_existing=True)
+    if not taken:
+        return []
+    query = select(Contact.id, Contact.phone).where(
+        one_of(session, Contact.id, {contact.contact_id for contact in taken})
     )
-    return [(contact, phone) for contact, phone in rows]
+    phones = {contact_id: phone for contact_id, phone in await session.execute(query)}
+    taken.sort(key=lambda contact: contact.id)
+    return [(contact, phones[contact.contact_id]) for contact in taken]
 
 
 async def _without_opt_outs(

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.service import opted_out_phones
-from messaging_whatsapp.db import ensure_rows, generic_plans, insert_new_rows, insert_rows, new_id, one_of
+from messaging_whatsapp.db import generic_plans, insert_new_rows, insert_rows, new_id, one_of, stored_ids
 from messaging_whatsapp.errors import Conflict, EngineError, InvalidInput, NotFound
 from messaging_whatsapp.inbox.models import (
     Contact,
@@ -259,24 +259,9 @@ class _TenantBatch:
             for contact_id, instance_id in pairs
             if instance_id in known.get(contact_id, {})
         }
-        rows = [
-            {
-                "tenant_id": self._tenant_id,
-                "contact_id": contact_id,
-                "instance_id": instance_id,
-                "status": ConversationStatus.OPEN.value,
-                "unread_count": 0,
-                "last_message_at": self._now,
-                "created_at": self._now,
-                "updated_at": self._now,
-            }
-            for contact_id, instance_id in sorted(pairs - ids.keys())
-        ]
-        key = ("tenant_id", "contact_id", "instance_id")
-        created = await insert_new_rows(self._session, conversations_table, key, rows)
-        ids.update(
-            {(contact_id, instance_id): found for (_, contact_id, instance_id), found in created.items()}
-        )
+        rows = [_new_conversation(self._tenant_id, *pair, self._now) for pair in sorted(pairs - ids.keys())]
+        created = await insert_new_rows(self._session, conversations_table, CONVERSATION_KEY, rows)
+        ids.update(_by_pair(created))
         return ids
 
     async def _insert(
@@ -464,13 +449,17 @@ async def store_queued_messages(
     """Store many messages as queued, set-based; returns their ids in the order given.
 
     The caller has applied the rules (opt-out, a number that can send); the caller commits, then
-    offers the ids to the senders.
+    offers the ids to the senders. The inserts' foreign-key checks are primary-key lookups: the
+    caller may let their plans be reused (db.generic_plans).
     """
     if not items:
         return []
-    conversations = await _conversation_ids(
-        session, tenant_id, {(i.contact_id, i.instance_id) for i in items}, now
-    )
+    pairs = sorted({(item.contact_id, item.instance_id) for item in items})
+    keys = [(tenant_id, *pair) for pair in pairs]
+    stored = _by_pair(await stored_ids(session, conversations_table, CONVERSATION_KEY, keys))
+    new_rows = [_new_conversation(tenant_id, *pair, now) for pair in pairs if pair not in stored]
+    created = await insert_new_rows(session, conversations_table, CONVERSATION_KEY, new_rows)
+    conversations = {**stored, **_by_pair(created)}
     rows: list[dict[str, Any]] = []
     ids: list[str] = []
     for item in items:
@@ -497,36 +486,35 @@ async def store_queued_messages(
                 "updated_at": now,
             }
         )
-    async with generic_plans(session):  # the inserts' foreign-key checks are primary-key lookups
-        statement, params = insert_rows(session, messages_table, rows)
-        await session.execute(statement, params)
-    await session.execute(
-        update(Conversation)
-        .where(one_of(session, Conversation.id, set(conversations.values())))
-        .values(last_message_at=now, updated_at=now)
-    )
+    statement, params = insert_rows(session, messages_table, rows)
+    await session.execute(statement, params)
+    # Conversations created just now already carry the time.
+    if stored:
+        await session.execute(
+            update(Conversation)
+            .where(one_of(session, Conversation.id, set(stored.values())))
+            .values(last_message_at=now, updated_at=now)
+        )
     return ids
 
 
-async def _conversation_ids(
-    session: AsyncSession, tenant_id: str, pairs: set[tuple[str, str]], now: datetime
-) -> dict[tuple[str, str], str]:
-    """The conversation of each (contact, instance), created where missing."""
-    rows = [
-        {
-            "tenant_id": tenant_id,
-            "contact_id": contact_id,
-            "instance_id": instance_id,
-            "status": ConversationStatus.OPEN.value,
-            "unread_count": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for contact_id, instance_id in sorted(pairs)
-    ]
-    key = ("tenant_id", "contact_id", "instance_id")
-    ids = await ensure_rows(session, Conversation.__table__, key, rows)  # type: ignore[arg-type]
+CONVERSATION_KEY = ("tenant_id", "contact_id", "instance_id")
+
+
+def _by_pair(ids: dict[tuple[Any, ...], str]) -> dict[tuple[str, str], str]:
+    """Conversation ids by (contact, instance), from ids by their unique key (tenant, contact, instance)."""
+    return {(contact_id, instance_id): found for (_, contact_id, instance_id), found in ids.items()}
+
+
+def _new_conversation(tenant_id: str, contact_id: str, instance_id: str, now: datetime) -> dict[str, Any]:
+    """A conversation opened by a message we send now."""
     return {
-        (contact_id, instance_id): conversation_id
-        for (_, contact_id, instance_id), conversation_id in ids.items()
+        "tenant_id": tenant_id,
+        "contact_id": contact_id,
+        "instance_id": instance_id,
+        "status": ConversationStatus.OPEN.value,
+        "unread_count": 0,
+        "last_message_at": now,
+        "created_at": now,
+        "updated_at": now,
     }
