@@ -112,7 +112,7 @@ Webhook / bare throughput: **{ratio:.2f}** (target at least 0.5); webhook p99 {w
 
 {engine.events:,} mixed stream entries already in the inbound stream (Redis): half inbound Meta
 text messages from {apply.CONTACTS:,} contacts, half delivery and read receipts for sent messages.
-One worker process as `worker` runs it, with its defaults: batches of up to 1,000 entries, each
+One worker process as `worker` runs it, with its defaults: batches of up to 2,000 entries, each
 applied in one transaction, three in flight at once.
 
 | applier | events | seconds | events/s |

@@ -147,7 +147,7 @@ async def apply_entries(
 ) -> IngestResult:
     """Apply the entries' events in the session's transaction; the caller commits."""
     result = IngestResult()
-    fresh = await _unprocessed(session, entries)
+    fresh = await _claim_unprocessed(session, entries)
     result.entries_already_processed = len(entries) - len(fresh)
     if not fresh:
         return result
@@ -157,27 +157,25 @@ async def apply_entries(
         published += await _apply_inbound(session, inbound, result)
     if receipts:
         published += await _apply_receipts(session, list(receipts.values()), result)
-        await record_outcomes(session, result.health, utcnow())
     if connections:
         await _apply_connections(session, connections, result)
-    await _record_processed(session, fresh)
     result.outbox = await write_outbox(session, published, events_stream)
+    # Last: every batch of a number's receipts updates its one row, so hold that lock briefly.
+    await record_outcomes(session, result.health, utcnow())
     result.entries_applied = len(fresh)
     return result
 
 
-async def _unprocessed(session: AsyncSession, entries: list[IngestEntry]) -> list[IngestEntry]:
-    keys = [entry.key for entry in entries]
-    query = select(ProcessedEvent.key).where(one_of(session, ProcessedEvent.key, keys))
-    done = set((await session.scalars(query)).all())
-    seen: set[str] = set()
-    fresh = []
-    for entry in entries:
-        if entry.key in done or entry.key in seen:
-            continue
-        seen.add(entry.key)
-        fresh.append(entry)
-    return fresh
+async def _claim_unprocessed(session: AsyncSession, entries: list[IngestEntry]) -> list[IngestEntry]:
+    """Record the entries' keys as processed and return those recorded now (the others were
+    applied before; a concurrent batch holding a key makes this one wait for its outcome)."""
+    now = utcnow()
+    unique = {entry.key: entry for entry in entries}
+    rows = [{"key": key, "created_at": now} for key in unique]
+    insert, params = insert_rows(session, ProcessedEvent.__table__, rows)  # type: ignore[arg-type]
+    statement = insert.on_conflict_do_nothing(index_elements=["key"]).returning(ProcessedEvent.key)
+    recorded = set((await session.scalars(statement, params)).all())
+    return [entry for key, entry in unique.items() if key in recorded]
 
 
 def _split(
@@ -946,14 +944,3 @@ async def _apply_connections(
             await pause_for_disconnection(session, instance_id, change.reason, utcnow())
         elif changed and change.state is ConnectionState.OPEN:
             await resume_after_reconnection(session, instance_id, utcnow())
-
-
-# ---------------------------------------------------------------------------------------------------
-# Bookkeeping
-
-
-async def _record_processed(session: AsyncSession, entries: list[IngestEntry]) -> None:
-    now = utcnow()
-    rows = [{"key": entry.key, "created_at": now} for entry in entries]
-    insert, params = insert_rows(session, ProcessedEvent.__table__, rows)  # type: ignore[arg-type]
-    await session.execute(insert.on_conflict_do_nothing(index_elements=["key"]), params)
