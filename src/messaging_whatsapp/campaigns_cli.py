@@ -85,6 +85,18 @@ def campaign_create(
     ] = None,
     daily_limit: Annotated[int | None, typer.Option(help="Messages per number per day.")] = None,
     warmup: Annotated[bool, typer.Option(help="Cap new numbers with the warm-up schedule.")] = True,
+    max_per_minute: Annotated[
+        int | None, typer.Option(help="Messages a number may send a minute (gateways: 8).")
+    ] = None,
+    max_per_hour: Annotated[
+        int | None, typer.Option(help="Messages a number may send an hour (gateways: 200).")
+    ] = None,
+    max_identical_per_hour: Annotated[
+        int | None, typer.Option(help="Times a number may send one same text an hour (gateways: 3).")
+    ] = None,
+    typing: Annotated[
+        bool | None, typer.Option(help="Show typing... before each message (gateways: on).")
+    ] = None,
     window: Annotated[str | None, typer.Option(help="Send window, e.g. 08:00-20:00.")] = None,
     weekdays: Annotated[
         str | None, typer.Option(help="Window weekdays, 0 Monday .. 6 Sunday: 0,1,2,3,4.")
@@ -100,6 +112,10 @@ def campaign_create(
         "interval_max_s": interval_max,
         "daily_limit": daily_limit,
         "warmup": warmup,
+        "max_per_minute": max_per_minute,
+        "max_per_hour": max_per_hour,
+        "max_identical_per_hour": max_identical_per_hour,
+        "typing": typing,
     }
     if window:
         start, _, end = window.partition("-")

@@ -395,6 +395,46 @@ async def test_a_gateway_number_repeats_a_text_at_most_3_times_an_hour(context: 
     assert texts == {"Promoção!": 3, "Oferta!": 3}
 
 
+async def test_a_campaign_raises_the_gateway_cap_and_a_number_lowers_its_repeats(
+    context: EngineContext,
+) -> None:
+    settings = {"interval_min_s": 1, "interval_max_s": 1, "warmup": False, "max_per_minute": 12}
+    tenant_id, campaign_id, numbers = await _setup(
+        context, numbers=1, contacts=20, settings=settings, provider="evolution"
+    )
+    clock = Clock(MONDAY_10)
+    dispatcher = Dispatcher(context, clock=clock)
+    for _ in range(15):
+        await dispatcher.dispatch(campaign_id)
+        clock.now += timedelta(seconds=1)
+    assert sum((await _messages_per_instance(context)).values()) == 12
+    async with context.sessions() as session:
+        extras = list(await session.scalars(select(Message.extra)))
+    assert extras == [{"typing": True}] * 12  # a gateway's default courtesy
+
+    # The number now takes each text once an hour and no typing; two variations, two messages.
+    async with context.sessions() as session, session.begin():
+        await session.execute(update(Campaign).where(Campaign.id == campaign_id).values(status="paused"))
+        body = {
+            "messages": [{"content": "Promoção!"}, {"content": "Oferta!"}],
+            "instances": [{"id": numbers[0], "max_identical_per_hour": 1, "typing": False}],
+        }
+        await service.update_campaign(
+            session, tenant_id, campaign_id, CampaignUpdate.model_validate(body), user_id=None, now=clock.now
+        )
+        await session.execute(update(Campaign).where(Campaign.id == campaign_id).values(status="running"))
+    clock.now += timedelta(minutes=2)
+    for _ in range(5):
+        await dispatcher.dispatch(campaign_id)
+        clock.now += timedelta(seconds=1)
+    async with context.sessions() as session:
+        rows = (
+            await session.execute(select(Message.content, Message.extra).where(Message.content != "Oi C0"))
+        ).all()
+    fresh = [(content, extra) for content, extra in rows if content in ("Promoção!", "Oferta!")]
+    assert sorted(fresh) == [("Oferta!", None), ("Promoção!", None)]
+
+
 async def test_numbers_of_one_portfolio_share_its_daily_tier(context: EngineContext) -> None:
     tenant_id = await create_tenant(context)
     numbers = []

@@ -60,6 +60,34 @@ def test_defaults_differ_by_provider_and_overrides_win() -> None:
     assert timedelta(seconds=1) <= gap - _at(0, 9) <= timedelta(seconds=4)
 
 
+def test_gateway_caps_and_typing_are_defaults_a_campaign_or_a_number_can_change() -> None:
+    campaign = Campaign(warmup=True)
+    link = CampaignInstance()
+    gateway = pace_for(campaign, link, _instance("evolution"))
+    assert (gateway.max_per_minute, gateway.max_per_hour, gateway.max_identical_per_hour) == (8, 200, 3)
+    assert gateway.typing
+    assert gateway.warmup
+    official = pace_for(campaign, link, _instance("meta"))
+    assert (official.max_per_minute, official.max_per_hour, official.max_identical_per_hour) == (None,) * 3
+    assert not official.typing
+    assert not official.capped
+    # "As fast as allowed" on a gateway lifts the default caps; the typing courtesy stays.
+    campaign.interval_min_s = campaign.interval_max_s = 0.0
+    fast = pace_for(campaign, link, _instance("wuzapi"))
+    assert (fast.max_per_minute, fast.max_per_hour, fast.max_identical_per_hour, fast.typing) == (
+        None,
+        None,
+        None,
+        True,
+    )
+    campaign.max_per_minute, campaign.max_identical_per_hour, campaign.typing = 12, 5, False
+    link.max_per_minute, link.warmup = 4, False
+    chosen = pace_for(campaign, link, _instance("evolution"))
+    # The number's own setting beats the campaign's, which beats the provider's default.
+    assert (chosen.max_per_minute, chosen.max_per_hour, chosen.max_identical_per_hour) == (4, None, 5)
+    assert (chosen.typing, chosen.warmup, chosen.capped) == (False, False, True)
+
+
 def test_warmup_doubles_daily_and_restarts_after_three_idle_days_on_gateways() -> None:
     schedule = WarmupSchedule(first_day=20, growth=2.0)
     start = _at(0, 9)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import update
+
+from messaging_whatsapp.campaigns.models import CampaignContact
 from tests.e2e.conftest import RunningEngine
 from tests.helpers import bind, bind_example_numbers, create_tenant, create_user
 
@@ -172,3 +175,46 @@ async def test_bad_input_and_other_tenants_get_clear_4xx(engine: RunningEngine) 
     assert (
         await engine.http.get("/api/v1/campaigns/nope/logs?log_type=bogus", headers=headers)
     ).status_code == 422
+
+
+async def test_a_contact_not_yet_written_to_can_be_removed_with_a_log(engine: RunningEngine) -> None:
+    numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
+    headers = await _headers(engine, numbers.tenant_id)
+    body = _body(numbers.simulator.id)
+    body["contacts"] = [{"phone": "+5511987654321", "name": "Maria"}, {"phone": "+5511987650000"}]
+    campaign = (await engine.http.post("/api/v1/campaigns", json=body, headers=headers)).json()
+    path = f"/api/v1/campaigns/{campaign['id']}"
+    contacts = (await engine.http.get(f"{path}/contacts", headers=headers)).json()["items"]
+    maria = next(item for item in contacts if item["contact"]["phone"] == "+5511987654321")
+    other = next(item for item in contacts if item is not maria)
+
+    removed = await engine.http.delete(f"{path}/contacts/{maria['id']}", headers=headers)
+    assert removed.status_code == 204, removed.text
+
+    detail = (await engine.http.get(path, headers=headers)).json()
+    assert (detail["total_contacts"], detail["pending_count"]) == (1, 1)
+    left = (await engine.http.get(f"{path}/contacts", headers=headers)).json()["items"]
+    assert [item["id"] for item in left] == [other["id"]]
+    [log] = (await engine.http.get(f"{path}/logs?log_type=contact_removed", headers=headers)).json()["items"]
+    assert (log["severity"], log["contact_id"], log["details"]) == (
+        "info",
+        maria["contact"]["id"],
+        {"phone": "+5511987654321"},
+    )
+    again = await engine.http.delete(f"{path}/contacts/{maria['id']}", headers=headers)
+    assert again.status_code == 404
+    assert again.json()["error"]["code"] == "not_found"
+
+    # Another tenant cannot touch it; once written to, a contact stays (its history is the campaign's).
+    stranger = await _headers(engine, await create_tenant(engine.context, "Outra"), "bia@outra.com.br")
+    assert (await engine.http.delete(f"{path}/contacts/{other['id']}", headers=stranger)).status_code == 404
+    async with engine.context.sessions() as session, session.begin():
+        await session.execute(
+            update(CampaignContact).where(CampaignContact.id == other["id"]).values(status="sent")
+        )
+    refused = await engine.http.delete(f"{path}/contacts/{other['id']}", headers=headers)
+    assert refused.status_code == 409
+    assert (refused.json()["error"]["code"], refused.json()["error"]["status"]) == (
+        "contact_not_pending",
+        "sent",
+    )

@@ -1,4 +1,5 @@
-"""Campaign messages on the unofficial gateways show "typing..." before they go; others do not."""
+"""A message that asks for it (a campaign's on the unofficial gateways, unless its pacing says
+otherwise) shows "typing..." before it goes; others do not."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.inbox.models import Contact, SenderType
 from messaging_whatsapp.migrate import upgrade_async
+from messaging_whatsapp.providers.http import provider_client
 from messaging_whatsapp.sending import sender as sender_module
 from messaging_whatsapp.sending.sender import Sender, offer_messages
 from messaging_whatsapp.sending.service import BulkMessage, store_queued_messages
@@ -21,7 +23,7 @@ from tests.helpers import bind, create_tenant, engine_settings, free_port
 CAMPAIGN_PHONE, USER_PHONE = "+5511987650001", "+5511987650002"
 
 
-async def test_campaign_messages_type_first_on_evolution(
+async def test_messages_asking_for_it_type_first_on_evolution(
     fresh_sqlite_url: str, stream_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sender_module, "TYPING_SECONDS", (0.05, 0.1))
@@ -51,7 +53,7 @@ async def test_campaign_messages_type_first_on_evolution(
                 ids = await store_queued_messages(
                     session,
                     tenant_id,
-                    [BulkMessage(campaign_contact.id, instance.id, "Oferta!")],
+                    [BulkMessage(campaign_contact.id, instance.id, "Oferta!", typing=True)],
                     sender_type=SenderType.CAMPAIGN,
                     now=utcnow(),
                 )
@@ -63,7 +65,7 @@ async def test_campaign_messages_type_first_on_evolution(
                     now=utcnow(),
                 )
             await offer_messages(context, [(message_id, tenant_id) for message_id in ids])
-            sender = Sender(context, http=httpx.AsyncClient(timeout=5))
+            sender = Sender(context, http=provider_client(timeout=httpx.Timeout(5)))
             try:
                 await sender.ensure_group()
                 batch = await sender.run_once(block_ms=100)

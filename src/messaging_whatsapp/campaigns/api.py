@@ -151,6 +151,21 @@ async def import_contacts(
     return await service.add_contacts(session, campaign, read_csv(decode(bytes(data))), now=utcnow())
 
 
+@router.delete("/{campaign_id}/contacts/{campaign_contact_id}", status_code=204)
+async def remove_contact(
+    campaign_id: str, campaign_contact_id: str, session: DbSession, principal: CurrentPrincipal
+) -> None:
+    """Take a contact not yet written to out of the campaign (409 once it is being sent)."""
+    await service.remove_contact(
+        session,
+        principal.tenant_id,
+        campaign_id,
+        campaign_contact_id,
+        user_id=principal.user_id,
+        now=utcnow(),
+    )
+
+
 @router.get("/{campaign_id}/contacts")
 async def list_contacts(
     campaign_id: str,

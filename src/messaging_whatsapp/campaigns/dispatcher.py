@@ -47,7 +47,7 @@ from messaging_whatsapp.campaigns.models import (
     campaigns_table,
 )
 from messaging_whatsapp.campaigns.pacing import (
-    GATEWAYS,
+    Pace,
     WarmupSchedule,
     in_send_window,
     pace_for,
@@ -62,7 +62,6 @@ from messaging_whatsapp.db import generic_plans, new_id, one_of, rows_table, utc
 from messaging_whatsapp.inbox.models import Contact, Message, SenderType, SendState
 from messaging_whatsapp.instances.health import HealthView, unavailable_reason
 from messaging_whatsapp.instances.models import WhatsAppInstance
-from messaging_whatsapp.providers.base import ProviderName
 from messaging_whatsapp.sending.sender import offer_messages
 from messaging_whatsapp.sending.service import REOFFER_AFTER, BulkMessage, store_queued_messages
 from messaging_whatsapp.tenancy.models import Tenant
@@ -247,8 +246,10 @@ class Dispatcher:
         await logs.add_logs(session, _health_changes(campaign, links, now))
         instances = [instance for _, instance in links]
         in_flight = await _in_flight(session, [instance.id for instance in instances])
-        usage = await recent_usage(session, instances, now)
-        slots, paces = self._slots(campaign, links, in_flight, usage, now)
+        all_paces = {instance.id: pace_for(campaign, link, instance) for link, instance in links}
+        capped = [i for i, pace in all_paces.items() if pace.capped or pace.max_identical_per_hour]
+        usage = await recent_usage(session, instances, capped, now)
+        slots, paces = self._slots(links, all_paces, in_flight, usage, now)
         capacity = sum(min(slot.capacity, slot.daily_remaining) for slot in slots)
         if capacity == 0:
             return result
@@ -272,7 +273,7 @@ class Dispatcher:
         )
         budgets = portfolio_budgets(instances, usage)
         planned, refused = _plan(
-            list(zip(taken, chosen, strict=False)), variations, instances, usage, budgets
+            list(zip(taken, chosen, strict=False)), variations, instances, all_paces, usage, budgets
         )
         # Capacity was counted before the contacts, and limits may refuse some: those wait.
         await _give_back(session, [contact for contact, _ in taken[len(chosen) :]] + refused)
@@ -335,8 +336,8 @@ class Dispatcher:
 
     def _slots(
         self,
-        campaign: Campaign,
         links: list[tuple[CampaignInstance, WhatsAppInstance]],
+        all_paces: dict[str, Pace],
         in_flight: dict[str, int],
         usage: RecentUsage,
         now: datetime,
@@ -353,7 +354,7 @@ class Dispatcher:
                 continue
             if link.next_send_at is not None and link.next_send_at > now:
                 continue
-            pace = pace_for(campaign, link, instance)
+            pace = all_paces[instance.id]
             health = HealthView.of(instance, now)
             limit = pace.daily_limit
             if pace.warmup:
@@ -363,8 +364,8 @@ class Dispatcher:
             if remaining == 0:
                 continue
             capacity = 1 if pace.paced else BATCH_SIZE
-            if pace.paced and ProviderName(instance.provider) in GATEWAYS:
-                capacity = min(capacity, usage.gateway_room(instance.id))
+            if pace.capped:
+                capacity = min(capacity, usage.room(instance.id, pace))
             if capacity == 0:
                 continue
             paces[instance.id] = (pace, instance)
@@ -397,6 +398,7 @@ class Dispatcher:
                 instance_id=h.instance_id,
                 text=h.text,
                 media=h.variation.media,
+                typing=h.typing,
             )
             for h in planned
         ]
@@ -439,20 +441,23 @@ class _Handout:
     instance_id: str
     variation: CampaignMessage
     text: str
+    typing: bool
 
 
 def _plan(
     pairs: list[tuple[tuple[CampaignContact, str], Slot]],
     variations: list[CampaignMessage],
     instances: list[WhatsAppInstance],
+    paces: dict[str, Pace],
     usage: RecentUsage,
     budgets: dict[str, int],
 ) -> tuple[list[_Handout], list[CampaignContact]]:
     """Pick each contact's variation, within the portfolio and identical-text limits.
 
-    The least used variation goes first, so texts stay varied; on a gateway number a text already
-    sent three times this hour is passed over for another variation, and a contact no variation
-    suits waits for a later pass, as does one beyond its portfolio's tier.
+    The least used variation goes first, so texts stay varied; on a number capping identical
+    texts (a gateway's three an hour), a text sent that often this hour is passed over for another
+    variation, and a contact no variation suits waits for a later pass, as does one beyond its
+    portfolio's tier.
     """
     by_id = {instance.id: instance for instance in instances}
     used = {variation.id: variation.usage_count for variation in variations}
@@ -460,16 +465,17 @@ def _plan(
     refused: list[CampaignContact] = []
     for (contact, _phone), slot in pairs:
         instance = by_id[slot.instance_id]
+        pace = paces[instance.id]
         portfolio = portfolio_of(instance)
         if portfolio in budgets and budgets[portfolio] <= 0:
             refused.append(contact)
             continue
-        gateway = ProviderName(instance.provider) in GATEWAYS
+        identical = pace.max_identical_per_hour
         choice = None
         for variation in sorted(variations, key=lambda v: (used[v.id], v.order)):
             text = render(variation.content, contact.variables)
-            if not gateway or usage.may_repeat(instance.id, text):
-                choice = _Handout(contact, instance.id, variation, text)
+            if identical is None or usage.may_repeat(instance.id, text, identical):
+                choice = _Handout(contact, instance.id, variation, text, pace.typing)
                 break
         if choice is None:
             refused.append(contact)

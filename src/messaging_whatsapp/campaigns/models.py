@@ -91,7 +91,22 @@ class Severity(enum.StrEnum):
     CRITICAL = "critical"
 
 
-class Campaign(IdMixin, TimestampMixin, Base):
+class PacingOverrides:
+    """Pacing a campaign, or one of its numbers, sets in place of the provider's defaults
+    (campaigns/pacing.py); None leaves the default (or, for a number, the campaign's setting)."""
+
+    interval_min_s: Mapped[float | None] = mapped_column(default=None)
+    interval_max_s: Mapped[float | None] = mapped_column(default=None)
+    daily_limit: Mapped[int | None] = mapped_column(default=None)
+    # The unofficial gateways' ban protection: sends a minute and an hour, identical texts an hour.
+    max_per_minute: Mapped[int | None] = mapped_column(default=None)
+    max_per_hour: Mapped[int | None] = mapped_column(default=None)
+    max_identical_per_hour: Mapped[int | None] = mapped_column(default=None)
+    # "typing..." before each message (the gateways that can show it).
+    typing: Mapped[bool | None] = mapped_column(default=None)
+
+
+class Campaign(PacingOverrides, IdMixin, TimestampMixin, Base):
     """A campaign with its sending settings and its counters (kept by set-based updates)."""
 
     __tablename__ = "campaigns"
@@ -103,10 +118,6 @@ class Campaign(IdMixin, TimestampMixin, Base):
     rotation_mode: Mapped[str] = mapped_column(String(16), default=RotationMode.INTELLIGENT.value)
     status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.DRAFT.value, index=True)
     paused_reason: Mapped[str | None] = mapped_column(String(32), default=None)
-    # Sending settings; None means the provider's default (campaigns/pacing.py).
-    interval_min_s: Mapped[float | None] = mapped_column(default=None)
-    interval_max_s: Mapped[float | None] = mapped_column(default=None)
-    daily_limit: Mapped[int | None] = mapped_column(default=None)
     warmup: Mapped[bool] = mapped_column(default=True)
     # {"start": "08:00", "end": "20:00", "weekdays": [0..6]} in the tenant's time zone, or None.
     send_window: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
@@ -124,7 +135,7 @@ class Campaign(IdMixin, TimestampMixin, Base):
     skipped_count: Mapped[int] = mapped_column(default=0)
 
 
-class CampaignInstance(Base):
+class CampaignInstance(PacingOverrides, Base):
     """A number a campaign sends through, with its pacing state and per-campaign overrides."""
 
     __tablename__ = "campaign_instances"
@@ -137,9 +148,8 @@ class CampaignInstance(Base):
     # Paused for this campaign only (health below the threshold); the others carry on.
     paused: Mapped[bool] = mapped_column(default=False)
     paused_reason: Mapped[str | None] = mapped_column(String(200), default=None)
-    interval_min_s: Mapped[float | None] = mapped_column(default=None)
-    interval_max_s: Mapped[float | None] = mapped_column(default=None)
-    daily_limit: Mapped[int | None] = mapped_column(default=None)
+    # This number's warm-up on or off in this campaign (None: the campaign's setting).
+    warmup: Mapped[bool | None] = mapped_column(default=None)
     sent_count: Mapped[int] = mapped_column(default=0)
     last_sent_at: Mapped[datetime | None] = mapped_column(default=None)
     # Pacing: the instance sends its next campaign message no earlier than this.

@@ -1,9 +1,12 @@
 """How fast a number may send campaign messages: interval, daily limit, warm-up, send window.
 
 Defaults follow the provider's risk. The unofficial gateways (Evolution, WuzAPI) get a human pace:
-a random 5 to 30 s gap per number, a warm-up that restarts after 72 h idle. The official APIs
-(Meta, Twilio) and the simulator go as fast as the sender's rate limits allow (Meta's 80/s per
-number and pair limit live there). A campaign or one of its numbers may override each default.
+a random 5 to 30 s gap per number, at most 8 messages a minute and 200 an hour, at most 3
+identical texts an hour, "typing..." before each message, and a warm-up that restarts after 72 h
+idle. The official APIs (Meta, Twilio) and the simulator go as fast as the sender's rate limits
+allow (Meta's 80/s per number and pair limit live there). A campaign or one of its numbers may
+override each default; zero intervals ("as fast as allowed") also lift the gateway caps, unless
+the campaign or the number sets them.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from messaging_whatsapp.providers.base import ProviderName
 
 GATEWAYS = frozenset({ProviderName.EVOLUTION, ProviderName.WUZAPI})
 GATEWAY_INTERVAL_S = (5.0, 30.0)
+GATEWAY_PER_MINUTE = 8
+GATEWAY_PER_HOUR = 200
+GATEWAY_IDENTICAL_PER_HOUR = 3
 # A gateway number left idle this long warms up again from the first day's cap.
 WARMUP_IDLE_RESTART = timedelta(hours=72)
 
@@ -41,17 +47,26 @@ class WarmupSchedule:
 
 @dataclass(frozen=True, slots=True)
 class Pace:
-    """The effective pacing of one number in one campaign."""
+    """The effective pacing of one number in one campaign (a cap of None: none)."""
 
     interval_min_s: float
     interval_max_s: float
     daily_limit: int
     warmup: bool
+    max_per_minute: int | None = None
+    max_per_hour: int | None = None
+    max_identical_per_hour: int | None = None
+    typing: bool = False
 
     @property
     def paced(self) -> bool:
         """Whether messages are spaced out (one per pass) rather than sent as fast as allowed."""
         return self.interval_max_s > 0
+
+    @property
+    def capped(self) -> bool:
+        """Whether the number's sends of the last minute or hour limit it."""
+        return self.max_per_minute is not None or self.max_per_hour is not None
 
     def next_send_at(self, now: datetime, rng: random.Random) -> datetime | None:
         """When the number may send its next campaign message (None: right away)."""
@@ -62,17 +77,33 @@ class Pace:
 
 def pace_for(campaign: Campaign, link: CampaignInstance, instance: WhatsAppInstance) -> Pace:
     """The number's own override, else the campaign's setting, else the provider's default."""
-    default_min, default_max = (
-        GATEWAY_INTERVAL_S if ProviderName(instance.provider) in GATEWAYS else (0.0, 0.0)
-    )
+    gateway = ProviderName(instance.provider) in GATEWAYS
+    default_min, default_max = GATEWAY_INTERVAL_S if gateway else (0.0, 0.0)
     low = _first(link.interval_min_s, campaign.interval_min_s, default_min)
-    high = _first(link.interval_max_s, campaign.interval_max_s, default_max)
+    high = max(_first(link.interval_max_s, campaign.interval_max_s, default_max), low)
     limit = _first(link.daily_limit, campaign.daily_limit, instance.daily_limit)
-    return Pace(low, max(high, low), int(min(limit, instance.daily_limit)), campaign.warmup)
+    # A human pace on a gateway comes with its caps; "as fast as allowed" (zero gaps) does not.
+    human = gateway and high > 0
+    per_minute, per_hour, identical = (
+        (GATEWAY_PER_MINUTE, GATEWAY_PER_HOUR, GATEWAY_IDENTICAL_PER_HOUR) if human else (None, None, None)
+    )
+    return Pace(
+        interval_min_s=low,
+        interval_max_s=high,
+        daily_limit=int(min(limit, instance.daily_limit)),
+        warmup=_first(link.warmup, campaign.warmup),
+        max_per_minute=_first(link.max_per_minute, campaign.max_per_minute, per_minute),
+        max_per_hour=_first(link.max_per_hour, campaign.max_per_hour, per_hour),
+        max_identical_per_hour=_first(
+            link.max_identical_per_hour, campaign.max_identical_per_hour, identical
+        ),
+        typing=_first(link.typing, campaign.typing, gateway),
+    )
 
 
 def _first(*values: Any) -> Any:
-    return next(value for value in values if value is not None)
+    """The first value that is set (the last one may be None: then nothing is)."""
+    return next((value for value in values if value is not None), None)
 
 
 def warmup_start(instance: WhatsAppInstance, now: datetime) -> datetime:

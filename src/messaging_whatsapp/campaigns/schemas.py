@@ -43,42 +43,49 @@ class SendWindow(BaseModel):
         return self
 
 
-class CampaignSettings(BaseModel):
-    """Pacing and limits. Left out, each takes the provider's safe default; zero intervals, no
-    warm-up and no window mean as fast as the numbers' rate limits allow."""
+class PacingIn(BaseModel):
+    """Pacing that replaces the provider's defaults (campaigns/pacing.py); left out, each keeps it.
+
+    On the unofficial gateways the defaults are a random 5 to 30 s gap, at most 8 messages a
+    minute and 200 an hour, at most 3 identical texts an hour, and "typing..." before each message;
+    the official APIs have no gaps or caps beyond their rate limits.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     interval_min_s: float | None = Field(default=None, ge=0, le=86_400)
     interval_max_s: float | None = Field(default=None, ge=0, le=86_400)
     daily_limit: int | None = Field(default=None, ge=0)
+    max_per_minute: int | None = Field(default=None, ge=1, le=100_000)
+    max_per_hour: int | None = Field(default=None, ge=1, le=1_000_000)
+    max_identical_per_hour: int | None = Field(default=None, ge=1, le=1_000_000)
+    typing: bool | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        low, high = self.interval_min_s, self.interval_max_s
+        if low is not None and high is not None and high < low:
+            raise ValueError("interval_max_s must not be below interval_min_s")
+        return self
+
+
+class CampaignSettings(PacingIn):
+    """The campaign's pacing and limits. Zero intervals, no warm-up and no window mean as fast as
+    the numbers' rate limits allow (and the gateway caps, unless raised here)."""
+
     warmup: bool = True
     send_window: SendWindow | None = None
 
-    @model_validator(mode="after")
-    def _check(self) -> Self:
-        low, high = self.interval_min_s, self.interval_max_s
-        if low is not None and high is not None and high < low:
-            raise ValueError("interval_max_s must not be below interval_min_s")
-        return self
 
-
-class CampaignInstanceIn(BaseModel):
+class CampaignInstanceIn(PacingIn):
     """A number of the campaign with its own pacing, overriding the campaign's and the provider's."""
 
-    model_config = ConfigDict(extra="forbid")
-
     id: str = Field(min_length=1, max_length=36)
-    interval_min_s: float | None = Field(default=None, ge=0, le=86_400)
-    interval_max_s: float | None = Field(default=None, ge=0, le=86_400)
-    daily_limit: int | None = Field(default=None, ge=0)
+    warmup: bool | None = None
 
-    @model_validator(mode="after")
-    def _check(self) -> Self:
-        low, high = self.interval_min_s, self.interval_max_s
-        if low is not None and high is not None and high < low:
-            raise ValueError("interval_max_s must not be below interval_min_s")
-        return self
+
+# What a campaign and each of its numbers may set alike (CampaignInstance has the same columns).
+PACING_FIELDS = tuple(PacingIn.model_fields)
 
 
 def numbers_of(
@@ -183,7 +190,7 @@ class CampaignMessageItem(BaseModel):
 
 
 class CampaignInstanceItem(BaseModel):
-    """A number of the campaign, with its state in this campaign."""
+    """A number of the campaign, with its state and its own pacing in this campaign."""
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -193,6 +200,11 @@ class CampaignInstanceItem(BaseModel):
     interval_min_s: float | None
     interval_max_s: float | None
     daily_limit: int | None
+    max_per_minute: int | None
+    max_per_hour: int | None
+    max_identical_per_hour: int | None
+    typing: bool | None
+    warmup: bool | None
     sent_count: int
     last_sent_at: datetime | None
 
@@ -379,9 +391,7 @@ def settings_of(campaign: Campaign) -> CampaignSettings:
     """The campaign's settings as the API shows them."""
     window = SendWindow.model_validate(campaign.send_window) if campaign.send_window else None
     return CampaignSettings(
-        interval_min_s=campaign.interval_min_s,
-        interval_max_s=campaign.interval_max_s,
-        daily_limit=campaign.daily_limit,
+        **{name: getattr(campaign, name) for name in PACING_FIELDS},
         warmup=campaign.warmup,
         send_window=window,
     )

@@ -33,6 +33,7 @@ from messaging_whatsapp.campaigns.models import (
 )
 from messaging_whatsapp.campaigns.progress import withdraw_queued
 from messaging_whatsapp.campaigns.schemas import (
+    PACING_FIELDS,
     CampaignContactIn,
     CampaignContactItem,
     CampaignCreate,
@@ -45,6 +46,7 @@ from messaging_whatsapp.campaigns.schemas import (
     CampaignStats,
     CampaignUpdate,
     ImportReport,
+    PacingIn,
     RejectedRow,
     numbers_of,
 )
@@ -332,12 +334,16 @@ async def delete_campaign(session: AsyncSession, tenant_id: str, campaign_id: st
     await session.flush()
 
 
+def _apply_pacing(target: Campaign | CampaignInstance, pacing: PacingIn) -> None:
+    """Copy the pacing fields; a lone minimum interval is also the maximum (a fixed gap)."""
+    for name in PACING_FIELDS:
+        setattr(target, name, getattr(pacing, name))
+    if pacing.interval_min_s is not None and pacing.interval_max_s is None:
+        target.interval_max_s = pacing.interval_min_s
+
+
 def _apply_settings(campaign: Campaign, settings: CampaignSettings) -> None:
-    campaign.interval_min_s = settings.interval_min_s
-    campaign.interval_max_s = settings.interval_max_s
-    if settings.interval_min_s is not None and settings.interval_max_s is None:
-        campaign.interval_max_s = settings.interval_min_s
-    campaign.daily_limit = settings.daily_limit
+    _apply_pacing(campaign, settings)
     campaign.warmup = settings.warmup
     campaign.send_window = settings.send_window.model_dump(mode="json") if settings.send_window else None
 
@@ -377,11 +383,8 @@ async def _replace_instances(
                 campaign_id=campaign.id, instance_id=instance_id, tenant_id=campaign.tenant_id
             )
             session.add(link)
-        link.interval_min_s = number.interval_min_s
-        link.interval_max_s = (
-            number.interval_max_s if number.interval_max_s is not None else number.interval_min_s
-        )
-        link.daily_limit = number.daily_limit
+        _apply_pacing(link, number)
+        link.warmup = number.warmup
 
 
 async def _replace_messages(
@@ -469,6 +472,65 @@ async def add_contacts(
             session, [logs.new_log(campaign, LogType.CONTACT_ADDED, Severity.INFO, message, details=details)]
         )
     return report
+
+
+async def remove_contact(
+    session: AsyncSession,
+    tenant_id: str,
+    campaign_id: str,
+    campaign_contact_id: str,
+    *,
+    user_id: str | None,
+    now: datetime,
+) -> None:
+    """Take a contact nobody has written to yet out of the campaign (log `contact_removed`)."""
+    await lock_campaigns(session, [campaign_id])  # not while a dispatcher's pass may take it
+    campaign = await get_campaign(session, tenant_id, campaign_id, lock=True)
+    if campaign.status in CLOSED:
+        raise Conflict(
+            f"campaign is {campaign.status}; its contacts can no longer change",
+            code="campaign_not_editable",
+            details={"status": campaign.status},
+        )
+    row = (
+        await session.execute(
+            select(CampaignContact, Contact.phone)
+            .join(Contact, Contact.id == CampaignContact.contact_id)
+            .where(CampaignContact.id == campaign_contact_id, CampaignContact.campaign_id == campaign.id)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"contact {campaign_contact_id} is not in campaign {campaign_id}")
+    contact, phone = row
+    if contact.status != CampaignContactStatus.PENDING.value:
+        raise Conflict(
+            f"the contact is {contact.status}: only a contact not yet written to can be removed",
+            code="contact_not_pending",
+            details={"status": contact.status},
+        )
+    await session.delete(contact)
+    await session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign.id)
+        .values(
+            total_contacts=Campaign.total_contacts - 1,
+            pending_count=Campaign.pending_count - 1,
+            updated_at=now,
+        )
+    )
+    await session.refresh(campaign)
+    removed = logs.new_log(
+        campaign,
+        LogType.CONTACT_REMOVED,
+        Severity.INFO,
+        f"Contact {phone} removed",
+        details={"phone": phone},
+        contact_id=contact.contact_id,
+        campaign_contact_id=contact.id,
+        created_by=user_id,
+        at=now,
+    )
+    await logs.add_logs(session, [removed])
 
 
 async def _add_chunk(

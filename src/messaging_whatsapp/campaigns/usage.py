@@ -1,7 +1,7 @@
 """What a campaign's numbers sent recently, for the limits that protect them from bans.
 
-- Unofficial gateways (Evolution, WuzAPI) at a human pace: at most 8 messages a minute and 200 an
-  hour per number, and no more than 3 identical texts an hour (vary the variations).
+- Numbers with caps (by default the unofficial gateways at a human pace, campaigns/pacing.py):
+  messages a minute and an hour, and identical texts an hour (vary the variations).
 - Official APIs (Meta, Twilio): the business portfolio's 24-hour limit of unique people reached
   (its messaging tier), shared by every number of the portfolio, so rotating numbers does not
   raise it.
@@ -16,14 +16,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.campaigns.pacing import GATEWAYS
+from messaging_whatsapp.campaigns.pacing import Pace
+from messaging_whatsapp.db import one_of
 from messaging_whatsapp.inbox.models import Direction, Message
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.providers.base import ProviderName
 
-GATEWAY_PER_MINUTE = 8
-GATEWAY_PER_HOUR = 200
-IDENTICAL_TEXTS_PER_HOUR = 3
 TIERED = frozenset({ProviderName.META, ProviderName.TWILIO})
 
 
@@ -42,34 +40,36 @@ class RecentUsage:
     texts: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     reached: Counter[str] = field(default_factory=Counter)
 
-    def gateway_room(self, instance_id: str) -> int:
-        """How many more messages a gateway number may send right now."""
-        return max(
-            min(
-                GATEWAY_PER_MINUTE - self.last_minute[instance_id],
-                GATEWAY_PER_HOUR - self.last_hour[instance_id],
-            ),
-            0,
-        )
+    def room(self, instance_id: str, pace: Pace) -> int:
+        """How many more messages a capped number may send right now."""
+        rooms = [
+            cap - sent
+            for cap, sent in (
+                (pace.max_per_minute, self.last_minute[instance_id]),
+                (pace.max_per_hour, self.last_hour[instance_id]),
+            )
+            if cap is not None
+        ]
+        return max(min(rooms), 0) if rooms else 1 << 30
 
-    def may_repeat(self, instance_id: str, text: str) -> bool:
+    def may_repeat(self, instance_id: str, text: str, limit: int) -> bool:
         """Whether the number may send this exact text once more this hour (and count it)."""
-        if self.texts[instance_id][text] >= IDENTICAL_TEXTS_PER_HOUR:
+        if self.texts[instance_id][text] >= limit:
             return False
         self.texts[instance_id][text] += 1
         return True
 
 
 async def recent_usage(
-    session: AsyncSession, instances: list[WhatsAppInstance], now: datetime
+    session: AsyncSession, instances: list[WhatsAppInstance], capped: list[str], now: datetime
 ) -> RecentUsage:
-    """Read what the limits need, in at most two queries."""
+    """Read what the limits need, in at most two queries: the last hour of the `capped` numbers
+    (caps a minute or an hour, or on identical texts), the last day of the tiered portfolios."""
     usage = RecentUsage()
-    gateways = [i.id for i in instances if ProviderName(i.provider) in GATEWAYS]
-    if gateways:
+    if capped:
         rows = await session.execute(
             select(Message.instance_id, Message.content, Message.created_at).where(
-                Message.instance_id.in_(gateways),
+                one_of(session, Message.instance_id, capped),
                 Message.direction == Direction.OUTBOUND.value,
                 Message.created_at >= now - timedelta(hours=1),
             )

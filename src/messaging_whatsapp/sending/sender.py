@@ -324,9 +324,7 @@ class Sender:
         adapter = self._providers[provider]
         try:
             async with self._gate:
-                if claim.message.sender_type == SenderType.CAMPAIGN.value and isinstance(
-                    adapter, TypingProvider
-                ):
+                if (claim.message.extra or {}).get("typing") and isinstance(adapter, TypingProvider):
                     await self._show_typing(adapter, claim, message.to)
                 result = await adapter.send(
                     self._http(claim.instance.id), self._account(claim.instance), message

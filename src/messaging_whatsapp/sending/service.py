@@ -441,6 +441,8 @@ class BulkMessage:
     instance_id: str
     text: str
     media: dict[str, Any] | None = None
+    # "typing..." shows before it goes (on the gateways that can show it).
+    typing: bool = False
 
 
 async def store_queued_messages(
@@ -477,6 +479,7 @@ async def store_queued_messages(
                 "type": media_type or "text",
                 "content": item.text,
                 "media": {**item.media, "caption": item.text} if item.media else None,
+                "extra": {"typing": True} if item.typing else None,
                 "status": DeliveryStatus.QUEUED.value,
                 "status_rank": 0,
                 "send_state": SendState.PENDING.value,
