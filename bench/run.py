@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from bench import apply, campaigns, ingest, send
-from bench.common import LoadResult, machine, today
+from bench.common import LoadResult, cpu_probe, machine, today
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -27,10 +27,12 @@ def main() -> None:
     campaign_contacts = int(os.environ.get("BENCH_CAMPAIGN_CONTACTS", "100000"))
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
+    probes: dict[str, float] = {}
 
     print(
         f"ingest: {ingest.CONNECTIONS} connections for {duration}s against the webhook and the bare endpoint"
     )
+    probes["ingest"] = cpu_probe()
     loads = ingest.run(duration)
     for name, result in loads.items():
         print(
@@ -38,18 +40,21 @@ def main() -> None:
             f"p99 {result.p99_ms:.2f} ms, errors {result.errors}"
         )
     print(f"apply: {apply_events:,} events with the engine's worker")
+    probes["apply"] = cpu_probe()
     engine = asyncio.run(apply.run_engine(apply_events))
     print(f"  engine: {engine.per_second:,.0f} events/s")
     print(f"apply: {baseline_events:,} events the seed's way")
     seed = asyncio.run(apply.run_seed_way(baseline_events))
     print(f"  seed way: {seed.per_second:,.0f} events/s")
     print(f"send: {send_messages:,} messages through the API, the sender and the simulator")
+    probes["send"] = cpu_probe()
     sending = send.run(send_messages)
     print(
         f"  {sending.per_second:,.0f} messages/s end to end, API p99 {sending.api.p99_ms:.0f} ms, "
         f"{sending.duplicates} duplicates, {sending.lost} lost"
     )
     print(f"campaigns: CSV import of {campaign_contacts:,} rows")
+    probes["campaigns"] = cpu_probe()
     imported = campaigns.run_import(campaign_contacts)
     print(f"  {imported.seconds:.1f} s")
     runs = []
@@ -60,7 +65,8 @@ def main() -> None:
             f"  {runs[-1].dispatched_per_second:,.0f} dispatched/s, {runs[-1].sent_per_second:,.0f} sent/s, "
             f"{runs[-1].duplicates} duplicates"
         )
-    _write(loads, engine, seed, sending, imported, runs)
+    probes["end"] = cpu_probe()
+    _write(loads, engine, seed, sending, imported, runs, probes)
     print(f"written to {DOCS}")
 
 
@@ -71,6 +77,7 @@ def _write(
     sending: send.SendResult,
     imported: campaigns.ImportResult,
     runs: list[campaigns.DispatchResult],
+    probes: dict[str, float],
 ) -> None:
     memory_rows = "\n".join(
         f"| {run.contacts:,} | {run.dispatch_seconds:.1f} | {run.dispatched_per_second:,.0f} | "
@@ -79,6 +86,7 @@ def _write(
         + " |"
         for run in runs
     )
+    speed = ", ".join(f"{phase} {ms:,.0f} ms" for phase, ms in probes.items())
     webhook, bare = loads["webhook"], loads["bare"]
     ratio = webhook.requests_per_s / bare.requests_per_s
     speedup = engine.per_second / seed.per_second
@@ -89,6 +97,8 @@ Run with `make bench` (needs PostgreSQL, Redis and `wrk` on 127.0.0.1). Benchmar
 
 - Machine: {machine()}
 - Date: {today()}
+- Machine speed during the run (a fixed pure-Python loop, lower is faster; this machine has
+  measured from 490 to 690 ms on one day, and every figure below moves with it): {speed}
 
 ## Ingest (webhook request path, Redis Streams)
 
@@ -120,7 +130,8 @@ applied in one transaction, three in flight at once.
 | engine worker | {engine.events:,} | {engine.seconds:.1f} | {engine.per_second:,.0f} |
 | seed's way (fetch, change, save, one event per transaction) | {seed.events:,} | {seed.seconds:.1f} | {seed.per_second:,.0f} |
 
-Engine / baseline: **{speedup:.1f}x** (target at least 10x, and at least 10,000 events/s).
+Engine / baseline: **{speedup:.1f}x** (target at least 10x); engine **{engine.per_second:,.0f} events/s**
+(target at least 10,000).
 
 ## Send (API, outbound stream, sender, simulator over HTTP)
 
@@ -128,8 +139,9 @@ Engine / baseline: **{speedup:.1f}x** (target at least 10x, and at least 10,000 
 {send.CONNECTIONS} keep-alive connections (`wrk -t2 -c{send.CONNECTIONS}`) against `serve --role api`
 (one process), round robin over {send.INSTANCES} simulated numbers; one `worker --role sender`;
 the simulator served by `serve --role webhook` with its default latency (40 ms, jittered) and no
-receipts. PostgreSQL and Redis, rate limits lifted. Timed from the first request to the last
-message recorded `sent`. Everything shares the machine's 2 cores.
+receipts. PostgreSQL and Redis, rate limits lifted, every setting at its default. Timed from the
+first request to the last message recorded `sent`. Everything (load generator, API, sender,
+simulator, PostgreSQL, Redis) shares the machine's 2 cores.
 
 | messages | sent | failed | seconds | messages/s | API p50 | API p99 | API errors |
 |---|---|---|---|---|---|---|---|
@@ -158,45 +170,39 @@ memory (VmHWM, MiB) of simulator / sender / dispatcher.
 Target: at least 1,000 contacts/s, memory flat from the small run to the large one, zero
 duplicates.
 
-## What limits these figures (analysis of 2026-11-23)
+## What limits these figures (analysis of 2026-12-01)
 
-- Ingest: the p99 stalls were Python's full garbage collections walking the long-lived heap of
-  the framework and the engine (about 100 ms each). Servers and workers now freeze that heap
-  once started and collect young objects less often (`settle_garbage_collector`): p99 went
-  from about 100 ms to about 10 ms and throughput rose by half. The server process remains
-  CPU-bound: the Redis append through redis-py costs about 0.15 ms of CPU per request even
-  coalesced into one pipeline per loop turn. Next: a leaner Redis write path (one EVALSHA or a
-  raw RESP writer per batch), `orjson` for the routing parse, and measuring with the load
-  generator on a separate core from the server.
-- Apply: on PostgreSQL a batch travels as one array per column (`unnest`, `= ANY`), so each
-  statement keeps one shape; primary keys are UUIDv7 so inserts stay at the right edge of the
-  index. The largest single gain came from `plan_cache_mode = force_custom_plan` on our
-  connections: PostgreSQL had kept plans (prepared statements and foreign-key checks) made while
-  a table was still empty, and went on scanning the table as it grew (a 2 ms lookup took up to
-  900 ms at 100,000 events). Each batch of 500 now costs about 100 ms in the database. The
-  benchmark seeds closed tickets for the pre-existing conversations, as a live system has.
-  Next: the worker spends the rest in Python (building rows, SQLAlchemy execution, relaying the
-  outbox); several workers in parallel, COPY for the inserts, and a leaner relay.
-- Send: the API process is the bottleneck, at about 9 ms of CPU per `POST /api/v1/messages`:
-  each request is its own transaction of about eight statements through the SQLAlchemy ORM
-  (opt-out check, contact, instance, conversation, message, commit) plus a pool pre-ping, at
-  0.3 to 0.7 ms of Python each. The sender needs a fraction of that per message (it claims and
-  records 200 at a time). Fixed on the way: httpcore imported the missing `sniffio` on every
-  request (a file-system search each time; now a pinned dependency), and one connection pool
-  per instance keeps httpcore's per-request scan of its pool short. Next: group commit in the
-  API (requests arriving together validated and stored in one set-based transaction, as the
-  worker does), which is the change the 1,000 messages/s target needs.
-- Campaigns: the import meets its target (about 9 s for 100,000 rows): Brazilian numbers are
-  normalised by an exact pattern before falling back to `phonenumbers`, rows travel as arrays
-  (`unnest`) 5,000 at a time, and the bulk inserts let PostgreSQL reuse the plans of their
-  foreign-key checks (re-planning each row's check was half the cost). Dispatch reaches 690 to
-  540 contacts/s and sending 350 to 270/s with every process sharing 2 cores: short of 1,000/s.
-  The dispatcher competes with the sender and the simulator for the CPU, and each pass is one
-  transaction of about ten statements for up to 500 contacts. Memory stays flat (150 MiB per process; the dispatcher 168 MiB at 100,000).
-  Next: larger passes when pacing is off, and the sender's per-message Python cost (httpx).
-- Runs land on different machines: the bare endpoint measured 24,117 requests/s on an AMD EPYC
-  earlier on 2026-11-23 and 11,949 on an Intel Xeon later the same day, with the same code.
-  Compare ratios, not absolute figures, across runs.
+- Ingest: the request path reads the body once (parsed once for all its readers), takes headers
+  and the URL from the ASGI scope, checks the signature and appends to Redis through one script
+  call per stream for all the appends waiting at that moment, with commands packed by hiredis;
+  full garbage collections are kept off the long-lived heap. What remains is mostly uvicorn and
+  Starlette, shared with the bare endpoint: the ratio, not the absolute rate, is the stable figure.
+- Apply: a worker process keeps three batches of up to 2,000 entries in flight, so one batch's
+  Python work overlaps another's round trips to PostgreSQL. A batch is about fifteen set-based
+  statements whatever its size: its processed keys claimed by one INSERT ... RETURNING,
+  contacts and conversations looked up before any is created (an upsert would rewrite every
+  stored row and re-check its foreign keys), counters moved by one UPDATE ... FROM per table,
+  receipts raised by one conditional UPDATE, the batch's events written as one outbox row and
+  relayed from memory by one script call, instance health updated last (its row is the one every
+  batch touches). Columns with one value across a batch travel as one parameter. The worker
+  process is the bottleneck (about 60 us of CPU per event here); PostgreSQL runs at half a core.
+- Send: the API stores POST /api/v1/messages by group commit (sending/intake.py): requests
+  arriving together are checked and stored in one transaction of about ten statements, then
+  offered to the senders in one append; a request after a quiet spell is stored at once. The
+  sender keeps three claimed batches in flight and up to 128 provider calls, over a lean HTTP/1.1
+  transport for httpx (providers/transport.py: pooled asyncio connections parsed by httptools),
+  because httpcore spent about 0.5 ms of CPU a call scanning its pool. Per message, the API, the
+  sender, PostgreSQL and the simulator each need 0.2 to 0.5 ms of CPU: on 2 cores that totals
+  about 1,000 to 1,200 messages/s depending on the machine's speed at the time (see the probe).
+- Campaigns: passes are serialized per campaign by an advisory lock, not the campaign's row, so
+  the senders and receipts that count its progress never wait for a pass; a pass takes its
+  contacts in one UPDATE with SKIP LOCKED candidates and writes its messages, hand-outs and logs
+  set-based. Dispatch is far ahead of sending; sending a campaign message costs more than an API
+  one (the contact's progress, counters and a `message_sent` log are written with it), and its
+  rate falls with the campaign's size.
+- The machine: the fixed loop above took 490 ms at the start of 2026-12-01 and 690 ms some hours
+  later, with nothing else running; the same code measured 10,000 to 10,700 events/s applied and
+  1,160 to 1,230 messages/s sent in the fast hours. Compare ratios, or runs with a similar probe.
 """)
 
 
