@@ -57,7 +57,7 @@ def _wait_for_http(url: str) -> None:
 
 @pytest.mark.slow
 async def test_killed_dispatchers_send_everyone_exactly_once(
-    fresh_postgres_url: str, redis_url: str, stream_prefix: str, tmp_path: Path
+    fresh_postgres_url: str, redis_url: str, stream_prefix: str, tmp_path: Path, redis_cleanup: None
 ) -> None:
     port = free_port()
     settings = engine_settings(fresh_postgres_url, redis_url, stream_prefix, tmp_path / "data", port)

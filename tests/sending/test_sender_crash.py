@@ -38,7 +38,7 @@ def _start_sender(env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 @pytest.mark.slow
 async def test_killed_senders_send_nothing_twice_and_leave_nothing_stuck(
-    fresh_postgres_url: str, redis_url: str, stream_prefix: str, tmp_path: Path
+    fresh_postgres_url: str, redis_url: str, stream_prefix: str, tmp_path: Path, redis_cleanup: None
 ) -> None:
     meta = MetaGraphFake(token=TOKEN, phone_number_id=META_PHONE_NUMBER_ID)
 
