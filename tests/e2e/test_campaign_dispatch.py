@@ -233,3 +233,48 @@ async def test_progress_is_published_live(engine: RunningEngine) -> None:
     updates = await wait_until(completed_published, timeout=30, what="a campaign_updated saying completed")
     assert updates[-1]["pending_count"] == 0
     assert updates[-1]["progress"] == 100
+
+
+async def test_progress_streams_as_server_sent_events_until_the_campaign_completes(
+    engine: RunningEngine,
+) -> None:
+    tenant_id = await create_tenant(engine.context)
+    instance, _ = await bind(
+        engine.context,
+        tenant_id,
+        provider="simulator",
+        display_number="+551140020009",
+        instance_name="sim-sse",
+    )
+    headers = await _headers(engine, tenant_id)
+    body: dict[str, Any] = {
+        "name": "Ao vivo",
+        "instance_ids": [instance.id],
+        "messages": [{"content": "Oi {{name}}"}],
+        "contacts": [{"phone": f"+55119911100{index:02d}", "name": f"C{index}"} for index in range(8)],
+        "settings": {"interval_min_s": 0, "interval_max_s": 0, "warmup": False, "send_window": None},
+    }
+    created = (await engine.http.post("/api/v1/campaigns", json=body, headers=headers)).json()
+    path = f"/api/v1/campaigns/{created['id']}"
+    await create_user(engine.context, await create_tenant(engine.context, "Outra"), "bia@outra.com.br")
+    login = {"email": "bia@outra.com.br", "password": "s3cret-pass"}
+    token = (await engine.http.post("/api/v1/auth/login", json=login)).json()["access_token"]
+    stranger = {"authorization": f"Bearer {token}"}
+    assert (await engine.http.get(f"{path}/progress", headers=stranger)).status_code == 404
+
+    updates: list[dict[str, Any]] = []
+    async with engine.http.stream("GET", f"{path}/progress", headers=headers, timeout=60) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        assert (await engine.http.post(f"{path}/start", headers=headers)).status_code == 200
+        async for line in stream.aiter_lines():
+            if line.startswith("event:"):
+                assert line == "event: campaign_updated"
+            elif line.startswith("data:"):
+                updates.append(json.loads(line.removeprefix("data:")))
+
+    assert updates[0]["status"] == "draft"
+    assert updates[-1]["status"] == "completed"
+    assert updates[-1]["progress"] == 100
+    sent = [update["sent_count"] for update in updates]
+    assert sent == sorted(sent)
+    assert sent[-1] == 8

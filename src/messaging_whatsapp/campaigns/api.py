@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
-from messaging_whatsapp.api.deps import CurrentPrincipal, DbSession
+from messaging_whatsapp.api.deps import Context, CurrentPrincipal, DbSession
 from messaging_whatsapp.campaigns import service
 from messaging_whatsapp.campaigns.importing import decode, read_csv
 from messaging_whatsapp.campaigns.models import CampaignContactStatus, LogType, Severity
@@ -73,6 +74,22 @@ async def get_campaign(campaign_id: str, session: DbSession, principal: CurrentP
     return await service.campaign_detail(
         session, await service.get_campaign(session, principal.tenant_id, campaign_id)
     )
+
+
+@router.get("/{campaign_id}/progress", response_class=StreamingResponse)
+async def campaign_progress(
+    campaign_id: str, session: DbSession, context: Context, principal: CurrentPrincipal
+) -> StreamingResponse:
+    """Live progress as server-sent events: `campaign_updated` with the campaign item now and at
+    each change (at most twice a second), until it completes or is cancelled."""
+    await service.get_campaign(session, principal.tenant_id, campaign_id)  # 404 before streaming
+
+    async def events() -> AsyncIterator[str]:
+        updates = service.watch_campaign(context.sessions, principal.tenant_id, campaign_id)
+        async for item in updates:
+            yield f"event: campaign_updated\ndata: {item.model_dump_json()}\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
 @router.patch("/{campaign_id}")

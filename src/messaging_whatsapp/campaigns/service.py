@@ -6,13 +6,14 @@ and records it, with a log for each step.
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from messaging_whatsapp.automation.service import opted_out_phones
 from messaging_whatsapp.campaigns import logs
@@ -645,6 +646,23 @@ async def _contact_ids(
         if len(ids) < len(phones):
             await load()  # created meanwhile by someone else
     return ids
+
+
+async def watch_campaign(
+    sessions: async_sessionmaker[AsyncSession], tenant_id: str, campaign_id: str, *, every: float = 0.5
+) -> AsyncIterator[CampaignItem]:
+    """The campaign now, then again each time it changes (looked at `every` seconds), until it
+    completes or is cancelled (that state is the last one yielded)."""
+    seen = None
+    while True:
+        async with sessions() as session:
+            campaign = await get_campaign(session, tenant_id, campaign_id)
+        if campaign.updated_at != seen:
+            seen = campaign.updated_at
+            yield CampaignItem.of(campaign)
+        if campaign.status in CLOSED:
+            return
+        await asyncio.sleep(every)
 
 
 # --------------------------------------------------------------------------------------------------
