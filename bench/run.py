@@ -97,8 +97,8 @@ Run with `make bench` (needs PostgreSQL, Redis and `wrk` on 127.0.0.1). Benchmar
 
 - Machine: {machine()}
 - Date: {today()}
-- Machine speed during the run (a fixed pure-Python loop, lower is faster; this machine has
-  measured from 490 to 690 ms on one day, and every figure below moves with it): {speed}
+- Machine speed during the run (ms for a fixed pure-Python loop before each phase; lower is
+  faster; a shared machine drifts, and every figure below moves with it): {speed}
 
 ## Ingest (webhook request path, Redis Streams)
 
@@ -200,9 +200,12 @@ duplicates.
   set-based. Dispatch is far ahead of sending; sending a campaign message costs more than an API
   one (the contact's progress, counters and a `message_sent` log are written with it), and its
   rate falls with the campaign's size.
-- The machine: the fixed loop above took 490 ms at the start of 2026-12-01 and 690 ms some hours
-  later, with nothing else running; the same code measured 10,000 to 10,700 events/s applied and
-  1,160 to 1,230 messages/s sent in the fast hours. Compare ratios, or runs with a similar probe.
+- The machine: on 2026-12-01 the same loop run outside this script slowed from 490 to over 800 ms
+  over a few hours with nothing else running, and Python code slowed more than the C inside
+  uvicorn (the bare endpoint fell from 25,800 to 18,500 requests/s, the webhook from 13,000 to
+  7,200). In the faster hours the same code measured a webhook / bare ratio of 0.52 to 0.57,
+  10,000 to 10,700 events/s applied and 1,160 to 1,230 messages/s sent; the run recorded above
+  is what `make bench` gave last. Compare ratios, or runs with a similar speed probe.
 """)
 
 
