@@ -76,6 +76,8 @@ def engine_settings(
         stream_visibility_timeout_ms=3000,
         stream_max_deliveries=3,
         instance_cache_ttl_seconds=5,
+        # The fake gateways listen on loopback.
+        outbound_allow_private=True,
     )
 
 

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     twilio_api_url: str = "https://api.twilio.com"
     # Where the built-in simulator's API listens (default: this engine's PUBLIC_URL).
     simulator_url: str | None = None
+    # Calls to the addresses tenants give (Evolution and WuzAPI gateways) refuse hosts that are
+    # not on the public internet; true lets them reach private ones (local development).
+    outbound_allow_private: bool = False
     sender_batch_size: int = Field(default=200, ge=1)
     sender_concurrency: int = Field(default=128, ge=1)
     sender_batches_in_flight: int = Field(default=3, ge=1)

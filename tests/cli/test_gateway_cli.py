@@ -92,6 +92,8 @@ class Cli:
                 "PUBLIC_URL": PUBLIC_URL,
                 "WHATSAPP_ENCRYPTION_KEY": self.key,
                 "PYTHONIOENCODING": "utf-8",
+                # The fake gateways listen on loopback.
+                "OUTBOUND_ALLOW_PRIVATE": "true",
             }
         )
 
@@ -231,6 +233,15 @@ def test_evolution_create_failures_leave_no_binding(
         *base, "--instance-name", "loja", "--api-url", f"http://127.0.0.1:{closed_port}", "--api-key", "k"
     )
     assert "unreachable" in unreachable
+    guarded = cli.run(
+        *base, "--instance-name", "loja", *gateway, "--api-key", GLOBAL_KEY,
+        env={"OUTBOUND_ALLOW_PRIVATE": "false"},
+    )  # fmt: skip
+    assert guarded.returncode == 1
+    assert "not on the public internet" in guarded.stderr
+    assert "OUTBOUND_ALLOW_PRIVATE" in guarded.stderr
+    assert "Traceback" not in guarded.stderr
+    assert "loja" not in fake.instances
 
     schemeless = cli.fails(*base, "--instance-name", "loja", "--api-url", "evo.example.com", "--api-key", "k")
     assert "http://" in schemeless

@@ -18,9 +18,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from messaging_whatsapp.providers import transport as transport_module
 from messaging_whatsapp.providers.base import ErrorClass, SendError
 from messaging_whatsapp.providers.http import request
-from messaging_whatsapp.providers.transport import LeanTransport
+from messaging_whatsapp.providers.transport import DestinationRefused, LeanTransport
 
 Respond = Callable[[bytes, asyncio.StreamWriter], Awaitable[bool]]
 
@@ -313,3 +314,47 @@ async def test_a_cancelled_request_frees_its_connection_slot() -> None:
         assert (await client.get(f"{server.url}/")).status_code == 200
         # The cancelled exchange's connection was closed, not handed to the next request.
         assert server.connections == 2
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("2001:4860:4860::8888", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.9", False),
+        ("192.168.1.10", False),
+        ("169.254.169.254", False),  # the cloud metadata service
+        ("100.64.0.1", False),  # carrier-grade NAT
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("::1", False),
+        ("fd00:ec2::254", False),
+        ("fe80::1%eth0", False),
+        ("::ffff:127.0.0.1", False),
+    ],
+)
+def test_only_addresses_on_the_public_internet_are_reachable_through_a_guard(
+    address: str, public: bool
+) -> None:
+    assert transport_module._public(address) is public
+
+
+async def test_a_guarded_transport_refuses_private_hosts_before_connecting() -> None:
+    async with Server(replying(answer())) as server:
+        guarded = httpx.AsyncClient(transport=LeanTransport(guarded=True), timeout=2.0)
+        open_client = httpx.AsyncClient(transport=LeanTransport(), timeout=2.0)
+        async with guarded, open_client:
+            for url in (f"http://127.0.0.1:{server.port}/", f"http://localhost:{server.port}/"):
+                with pytest.raises(DestinationRefused):
+                    await guarded.get(url)
+            with pytest.raises(SendError) as refused:
+                await request(guarded, "POST", f"{server.url}/", json={})
+            assert (refused.value.error_class, refused.value.code) == (
+                ErrorClass.PAUSE_CHANNEL,
+                "destination_refused",
+            )
+            assert (await open_client.get(f"{server.url}/")).status_code == 200
+
+    assert server.connections == 1  # only the unguarded client ever reached it

@@ -19,9 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from messaging_whatsapp.campaigns.models import Campaign, CampaignInstance
 from messaging_whatsapp.instances.models import WhatsAppInstance
-from messaging_whatsapp.providers.base import ProviderName
+from messaging_whatsapp.providers.base import GATEWAYS, ProviderName
 
-GATEWAYS = frozenset({ProviderName.EVOLUTION, ProviderName.WUZAPI})
 GATEWAY_INTERVAL_S = (5.0, 30.0)
 GATEWAY_PER_MINUTE = 8
 GATEWAY_PER_HOUR = 200

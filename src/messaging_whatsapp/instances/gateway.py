@@ -4,7 +4,7 @@ Creating is one write: the binding is added in a transaction (which gives our in
 webhook secret, so the gateway can be told the per-instance webhook URL), the gateway creates the
 instance, the token it returns becomes the binding's ``api_key``, and only then does the
 transaction commit. A gateway that refuses leaves no binding behind. The transaction is open for
-the one gateway call (bounded by ``DEFAULT_TIMEOUT``), which on SQLite holds the write lock that
+the one gateway call (bounded by the providers' timeouts), which on SQLite holds the write lock that
 long: acceptable for an operator command run once per number.
 
 Connecting an existing binding first points the gateway's webhook at us again (an instance made
@@ -40,7 +40,7 @@ from messaging_whatsapp.providers.base import (
     SenderAccount,
 )
 from messaging_whatsapp.providers.evolution_api import evolution_api
-from messaging_whatsapp.providers.http import DEFAULT_TIMEOUT
+from messaging_whatsapp.providers.http import provider_client
 from messaging_whatsapp.providers.wuzapi_api import wuzapi_api
 from messaging_whatsapp.sending.sender import sender_account
 
@@ -125,12 +125,13 @@ def gateway_for(provider: ProviderName) -> GatewayProvider:
 
 
 @asynccontextmanager
-async def _http(client: httpx.AsyncClient | None) -> AsyncIterator[httpx.AsyncClient]:
-    """The given client, or a new one with the providers' timeouts (closed afterwards)."""
+async def _http(context: EngineContext, client: httpx.AsyncClient | None) -> AsyncIterator[httpx.AsyncClient]:
+    """The given client, or a new guarded one (a gateway's address is the tenant's to give),
+    closed afterwards."""
     if client is not None:
         yield client
         return
-    async with httpx.AsyncClient(timeout=DEFAULT_TIMEOUT) as own:
+    async with provider_client(guarded=not context.settings.outbound_allow_private) as own:
         yield own
 
 
@@ -216,7 +217,7 @@ async def create_instance(
         try:
             instance, url = await bind_instance(session, context.cipher, context.settings, tenant_id, bind)
             secret = decrypt_credentials(instance, context.cipher)["webhook_secret"]
-            async with _http(client) as http:
+            async with _http(context, client) as http:
                 created = await gateway.create_instance(http, account, url, secret)
             token = created.token or (login.api_key if provider is ProviderName.EVOLUTION else None)
             if not token:
@@ -292,7 +293,7 @@ async def connect_instance(
     digits = pairing_phone(phone) if phone is not None else None
     instance, credentials, account = await _bound(context, provider, ref)
     url = webhook_url(instance, credentials, context.settings.public_url)
-    async with _http(client) as http:
+    async with _http(context, client) as http:
         await gateway.register_webhook(http, account, url, credentials["webhook_secret"])
         challenge = await gateway.connect(http, account, digits)
     return ConnectResult(instance=instance, challenge=challenge)
@@ -308,7 +309,7 @@ async def instance_status(
     """The bound instance's connection state as its gateway sees it (nothing is written)."""
     gateway = gateway_for(provider)
     instance, _credentials, account = await _bound(context, provider, ref)
-    async with _http(client) as http:
+    async with _http(context, client) as http:
         state = await gateway.status(http, account)
     return InstanceStatus(instance=instance, gateway=state)
 
@@ -323,7 +324,7 @@ async def list_gateway_instances(
     """Every instance the gateway knows, each with the binding here that uses it (same URL, name)."""
     gateway = gateway_for(provider)
     account = login_account(provider, login)
-    async with _http(client) as http:
+    async with _http(context, client) as http:
         instances = await gateway.list_instances(http, account)
     async with context.sessions() as session:
         rows = await session.execute(

@@ -25,6 +25,11 @@ class ProviderName(enum.StrEnum):
     SIMULATOR = "simulator"
 
 
+# The unofficial gateways: each number's own server, at the address its tenant gives, and a
+# WhatsApp account that a robotic pace gets banned (campaigns pace them like a person).
+GATEWAYS = frozenset({ProviderName.EVOLUTION, ProviderName.WUZAPI})
+
+
 class DeliveryStatus(enum.StrEnum):
     """Common delivery status of an outbound message (FORMATS.md section 1.1)."""
 

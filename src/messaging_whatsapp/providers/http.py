@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from messaging_whatsapp.providers.base import ErrorClass, SendError
-from messaging_whatsapp.providers.transport import LeanTransport
+from messaging_whatsapp.providers.transport import DestinationRefused, LeanTransport
 
 # Timeouts for provider calls: connecting is quick or not at all; a send may take a few seconds.
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0, pool=5.0)
@@ -28,6 +28,13 @@ async def request(client: httpx.AsyncClient, method: str, url: str, **kwargs: An
     """Make one provider call; transport failures become a classified SendError."""
     try:
         return await client.request(method, url, **kwargs)
+    except DestinationRefused as exc:
+        # The number's address is wrong or hostile; nothing was sent, and retrying will not help.
+        raise SendError(
+            ErrorClass.PAUSE_CHANNEL,
+            "destination_refused",
+            f"{exc}; OUTBOUND_ALLOW_PRIVATE=true lets the engine call private addresses",
+        ) from exc
     except _NOT_SENT as exc:
         raise SendError(
             ErrorClass.RETRY, "connect_error", f"provider unreachable: {type(exc).__name__}"
@@ -40,11 +47,13 @@ async def request(client: httpx.AsyncClient, method: str, url: str, **kwargs: An
 
 
 def provider_client(
-    *, max_connections: int = 100, timeout: httpx.Timeout = DEFAULT_TIMEOUT
+    *, max_connections: int = 100, timeout: httpx.Timeout = DEFAULT_TIMEOUT, guarded: bool = False
 ) -> httpx.AsyncClient:
     """A client for provider calls on the lean transport (providers/transport.py), at most
-    `max_connections` per provider host."""
-    return httpx.AsyncClient(transport=LeanTransport(max_connections=max_connections), timeout=timeout)
+    `max_connections` per provider host; `guarded` for URLs a tenant gave (a gateway's address):
+    it refuses hosts that are not on the public internet."""
+    transport = LeanTransport(max_connections=max_connections, guarded=guarded)
+    return httpx.AsyncClient(transport=transport, timeout=timeout)
 
 
 def retry_after(response: httpx.Response) -> float | None:

@@ -11,11 +11,18 @@ still go through httpx's own transport, which AsyncClient mounts for them.
 Errors are httpx's own and keep their meaning for providers/http.py: ConnectError, ConnectTimeout
 and PoolTimeout mean the request never left; WriteError, ReadError, ReadTimeout and
 RemoteProtocolError mean it may have been received.
+
+A guarded transport is for the URLs a tenant can aim (a gateway's address): it resolves the host
+itself and refuses one that is not on the public internet (private, loopback, link-local such
+as the cloud metadata service, reserved), then connects to the address it checked, so a DNS
+answer cannot change between the check and the connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import ssl
 import time
 from collections import deque
@@ -29,6 +36,17 @@ import httpx
 KEEPALIVE_EXPIRY_SECONDS = 4.0
 # Write buffer above which a request waits for the socket to drain.
 WRITE_HIGH_WATER = 256 * 1024
+
+
+class DestinationRefused(httpx.ConnectError):
+    """The URL's host is not on the public internet; a guarded transport does not call it."""
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
 
 
 class _Connection(asyncio.Protocol):
@@ -171,9 +189,12 @@ class _Origin:
 class LeanTransport(httpx.AsyncBaseTransport):
     """HTTP/1.1 with keep-alive for httpx.AsyncClient(transport=...); no HTTP/2, no proxies."""
 
-    def __init__(self, *, max_connections: int = 100, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, *, max_connections: int = 100, ssl_context: ssl.SSLContext | None = None, guarded: bool = False
+    ) -> None:
         self._max_connections = max_connections
         self._ssl_context = ssl_context
+        self._guarded = guarded
         self._origins: dict[tuple[bytes, bytes, int], _Origin] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -224,12 +245,27 @@ class LeanTransport(httpx.AsyncBaseTransport):
             tls = {"ssl": self._ssl_context, "server_hostname": url.host}
         try:
             async with asyncio.timeout(timeout):
-                _, connection = await loop.create_connection(_Connection, url.host, port, **tls)
+                host = await self._checked_address(url.host, port) if self._guarded else url.host
+                _, connection = await loop.create_connection(_Connection, host, port, **tls)
         except TimeoutError:
             raise httpx.ConnectTimeout(f"timed out connecting to {url.host}:{port}") from None
         except (OSError, ssl.SSLError) as exc:
             raise httpx.ConnectError(f"cannot connect to {url.host}:{port}: {exc}") from exc
         return connection
+
+    async def _checked_address(self, host: str, port: int) -> str:
+        """The address to connect to for `host`, when every address it resolves to is public."""
+        try:
+            found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise httpx.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        addresses = [str(info[4][0]) for info in found]
+        refused = [address for address in addresses if not _public(address)]
+        if refused or not addresses:
+            raise DestinationRefused(
+                f"{host} is not on the public internet ({', '.join(refused) or 'no address'})"
+            )
+        return addresses[0]
 
     async def _exchange(
         self, connection: _Connection, request: httpx.Request, timeouts: dict[str, float | None]

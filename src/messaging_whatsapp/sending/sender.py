@@ -39,6 +39,7 @@ from messaging_whatsapp.instances.health import Outcomes, record_outcomes, unava
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.instances.service import decrypt_credentials, pause_instances, webhook_url
 from messaging_whatsapp.providers.base import (
+    GATEWAYS,
     STATUS_RANK,
     DeliveryStatus,
     ErrorClass,
@@ -327,7 +328,7 @@ class Sender:
                 if (claim.message.extra or {}).get("typing") and isinstance(adapter, TypingProvider):
                     await self._show_typing(adapter, claim, message.to)
                 result = await adapter.send(
-                    self._http(claim.instance.id), self._account(claim.instance), message
+                    self._http(claim.instance), self._account(claim.instance), message
                 )
         except SendError as error:
             if error.error_class in BREAKER_ERRORS:
@@ -351,9 +352,7 @@ class Sender:
         """A person types before they send: campaign messages on the gateways do too."""
         seconds = self._rng.uniform(*TYPING_SECONDS)
         try:
-            await adapter.show_typing(
-                self._http(claim.instance.id), self._account(claim.instance), to, seconds
-            )
+            await adapter.show_typing(self._http(claim.instance), self._account(claim.instance), to, seconds)
         except (SendError, httpx.HTTPError) as exc:
             # Only a courtesy: the message still goes.
             logger.info("typing presence failed for message %s: %s", claim.message.id, exc)
@@ -384,17 +383,22 @@ class Sender:
         delay = self._rng.uniform(ceiling / 2, ceiling)
         return timedelta(seconds=max(delay, error.retry_after or 0.0))
 
-    def _http(self, instance_id: str) -> httpx.AsyncClient:
+    def _http(self, instance: WhatsAppInstance) -> httpx.AsyncClient:
         """The instance's connection pool (the lean transport: see providers/transport.py).
 
-        One pool per instance keeps a slow number from holding the others' connections.
+        One pool per instance keeps a slow number from holding the others' connections. A
+        gateway's address is the tenant's to give: its pool refuses private addresses.
         """
         if self._shared_http is not None:
             return self._shared_http
-        client = self._pools.get(instance_id)
+        client = self._pools.get(instance.id)
         if client is None:
-            client = provider_client(max_connections=self._settings.sender_concurrency)
-            self._pools[instance_id] = client
+            tenant_aimed = ProviderName(instance.provider) in GATEWAYS
+            client = provider_client(
+                max_connections=self._settings.sender_concurrency,
+                guarded=tenant_aimed and not self._settings.outbound_allow_private,
+            )
+            self._pools[instance.id] = client
         return client
 
     def _breaker(self, instance_id: str) -> CircuitBreaker:
