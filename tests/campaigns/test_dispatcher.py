@@ -3,6 +3,8 @@ hands out stays queued, which is what limits must count)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -10,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 
 from messaging_whatsapp.campaigns import progress, service
-from messaging_whatsapp.campaigns.dispatcher import Dispatcher, render
+from messaging_whatsapp.campaigns.dispatcher import PROGRESS_INTERVAL, Dispatcher, render
 from messaging_whatsapp.campaigns.models import (
     Campaign,
     CampaignContact,
@@ -524,3 +526,48 @@ async def test_a_restarted_dispatcher_offers_again_what_a_killed_one_never_offer
     assert await fresh.reoffer_orphans() == 0  # too recent: its dispatcher may still be offering
     later = Dispatcher(context, clock=Clock(MONDAY_10 + timedelta(seconds=30)))
     assert await later.reoffer_orphans() == 5
+
+
+async def _progress_published(context: EngineContext, group: str) -> list[dict[str, object]]:
+    streams, stream = context.streams, context.names.events
+    await streams.ensure_group(stream, group)
+    entries = await streams.read(stream, group, "reader", 100, 0)
+    return [
+        json.loads(entry.fields["payload"])
+        for entry in entries
+        if entry.fields["event_type"] == "campaign_updated"
+    ]
+
+
+async def test_progress_is_published_for_late_commits_and_held_back_changes(context: EngineContext) -> None:
+    _, campaign_id, _ = await _setup(
+        context, numbers=1, contacts=3, settings={"interval_min_s": 0, "interval_max_s": 0, "warmup": False}
+    )
+    clock = Clock(MONDAY_10 + timedelta(seconds=1))
+    dispatcher = Dispatcher(context, clock=clock)
+    assert await dispatcher.publish_progress() == 1
+
+    # A writer whose transaction started before that check commits after it.
+    async with context.sessions() as session, session.begin():
+        await session.execute(
+            update(Campaign).values(sent_count=1, updated_at=clock.now - timedelta(seconds=3))
+        )
+    clock.now += timedelta(seconds=1)
+    await asyncio.sleep(PROGRESS_INTERVAL.total_seconds())
+    assert await dispatcher.publish_progress() == 1
+
+    # A change within the interval of the last publication is held back, not lost.
+    async with context.sessions() as session, session.begin():
+        await session.execute(update(Campaign).values(sent_count=2, updated_at=clock.now))
+    assert await dispatcher.publish_progress() == 0
+    clock.now += timedelta(seconds=5)
+    await asyncio.sleep(PROGRESS_INTERVAL.total_seconds())
+    assert await dispatcher.publish_progress() == 1
+    assert await dispatcher.publish_progress() == 0  # nothing new
+
+    published = await _progress_published(context, "progress-test")
+    assert [(event["id"], event["sent_count"]) for event in published] == [
+        (campaign_id, 0),
+        (campaign_id, 1),
+        (campaign_id, 2),
+    ]

@@ -73,6 +73,10 @@ PASS_SECONDS = 0.5
 ORPHAN_AFTER = timedelta(seconds=5)
 # Live progress: at most one `campaign_updated` per campaign this often.
 PROGRESS_INTERVAL = timedelta(milliseconds=500)
+# How far back a progress check looks: a campaign's updated_at is the time its writer's
+# transaction started, which may commit seconds later, and a change held back by the interval
+# must still be found by the next checks.
+PROGRESS_LOOKBACK = timedelta(seconds=30)
 # Contacts one pass may take from one campaign (numbers sending as fast as allowed).
 BATCH_SIZE = 500
 # A variable with no value in the contact's data reads as this (`{{name}}` -> "").
@@ -201,10 +205,11 @@ class Dispatcher:
         since = self._progress_checked_at
         self._progress_checked_at = self._clock()
         async with self._context.sessions() as session:
-            query = select(Campaign).where(Campaign.updated_at >= since - PROGRESS_INTERVAL)
+            query = select(Campaign).where(Campaign.updated_at >= since - PROGRESS_LOOKBACK)
             changed = list(await session.scalars(query))
         entries = []
         moment = time.monotonic()
+        self._forget_published(moment)
         for campaign in changed:
             last = self._published.get(campaign.id)
             if last is not None and (
@@ -216,6 +221,13 @@ class Dispatcher:
         if entries:
             await self._context.streams.append_many(self._context.names.events, entries)
         return len(entries)
+
+    def _forget_published(self, moment: float) -> None:
+        """Drop what was published about campaigns no progress check can see again."""
+        horizon = 2 * PROGRESS_LOOKBACK.total_seconds()
+        for campaign_id, (_, published_at) in list(self._published.items()):
+            if moment - published_at > horizon:
+                del self._published[campaign_id]
 
     async def dispatch(self, campaign_id: str) -> PassResult:
         """One pass over one campaign, committed, then its messages offered to the senders."""
