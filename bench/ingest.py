@@ -23,7 +23,8 @@ from messaging_whatsapp.instances.schemas import InstanceBind
 from messaging_whatsapp.tenancy import service as tenancy_service
 
 CONNECTIONS = 64
-DURATION_S = 15
+DURATION_S = 10
+ROUNDS = 3
 BODIES = 1000
 
 
@@ -93,8 +94,12 @@ def _lua_requests(evolution_path: str, bare: bool) -> str:
     return "\n".join(lines)
 
 
-def run(duration: int = DURATION_S) -> dict[str, LoadResult]:
-    """Run both loads and return their results."""
+def run(duration: int = DURATION_S) -> dict[str, list[LoadResult]]:
+    """Run both loads in alternating rounds of `duration` seconds; each target's rounds in order.
+
+    Both servers stay up and the loads take turns (webhook, bare, webhook, bare...), so a machine
+    that speeds up or slows down during the run moves both alike instead of only the later one.
+    """
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
     with scratch_database() as database_url, tempfile.TemporaryDirectory() as tmp:
         port, bare_port = free_port(), free_port()
@@ -120,52 +125,24 @@ def run(duration: int = DURATION_S) -> dict[str, LoadResult]:
         for name, bare in (("webhook", False), ("bare", True)):
             scripts[name] = Path(tmp) / f"{name}.lua"
             scripts[name].write_text(_lua_requests(evolution_path, bare))
-        results = {}
-        server = serve(
-            [
-                sys.executable,
-                "-m",
-                "messaging_whatsapp.cli",
-                "serve",
-                "--role",
-                "webhook",
-                "--port",
-                str(port),
-            ],
-            env,
-            port,
-            "/healthz",
-        )
+        webhook_command = ["-m", "messaging_whatsapp.cli", "serve", "--role", "webhook", "--port", str(port)]
+        bare_command = ["-m", "uvicorn", "bench.bare:app", "--port", str(bare_port), "--log-level", "warning"]
+        servers = [
+            serve([sys.executable, *webhook_command], env, port, "/healthz"),
+            serve([sys.executable, *bare_command, "--no-access-log"], env, bare_port, "/docs"),
+        ]
+        urls = {"webhook": f"http://127.0.0.1:{port}", "bare": f"http://127.0.0.1:{bare_port}"}
+        results: dict[str, list[LoadResult]] = {"webhook": [], "bare": []}
         try:
-            wrk(
-                f"http://127.0.0.1:{port}", scripts["webhook"], 3, CONNECTIONS
-            )  # warm-up: caches, connections
-            results["webhook"] = wrk(f"http://127.0.0.1:{port}", scripts["webhook"], duration, CONNECTIONS)
+            for name, url in urls.items():
+                wrk(url, scripts[name], 3, CONNECTIONS)  # warm-up: caches, connections
+            for _ in range(ROUNDS):
+                for name, url in urls.items():
+                    results[name].append(wrk(url, scripts[name], duration, CONNECTIONS))
         finally:
-            server.terminate()
-            server.wait(timeout=20)
-        bare_server = serve(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.bare:app",
-                "--port",
-                str(bare_port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            env,
-            bare_port,
-            "/docs",
-        )
-        try:
-            wrk(f"http://127.0.0.1:{bare_port}", scripts["bare"], 3, CONNECTIONS)
-            results["bare"] = wrk(f"http://127.0.0.1:{bare_port}", scripts["bare"], duration, CONNECTIONS)
-        finally:
-            bare_server.terminate()
-            bare_server.wait(timeout=20)
+            for server in servers:
+                server.terminate()
+                server.wait(timeout=20)
         client = redis.Redis.from_url(REDIS_URL)
         keys = list(client.scan_iter(match=f"{prefix}*"))
         if keys:

@@ -30,15 +30,17 @@ def main() -> None:
     probes: dict[str, float] = {}
 
     print(
-        f"ingest: {ingest.CONNECTIONS} connections for {duration}s against the webhook and the bare endpoint"
+        f"ingest: {ingest.CONNECTIONS} connections, {ingest.ROUNDS} rounds of {duration}s against the webhook "
+        "and the bare endpoint in turn"
     )
     probes["ingest"] = cpu_probe()
     loads = ingest.run(duration)
-    for name, result in loads.items():
-        print(
-            f"  {name}: {result.requests_per_s:,.0f} req/s, p50 {result.p50_ms:.2f} ms, "
-            f"p99 {result.p99_ms:.2f} ms, errors {result.errors}"
-        )
+    for name, rounds in loads.items():
+        for result in rounds:
+            print(
+                f"  {name}: {result.requests_per_s:,.0f} req/s, p50 {result.p50_ms:.2f} ms, "
+                f"p99 {result.p99_ms:.2f} ms, errors {result.errors}"
+            )
     print(f"apply: {apply_events:,} events with the engine's worker")
     probes["apply"] = cpu_probe()
     engine = asyncio.run(apply.run_engine(apply_events))
@@ -66,18 +68,20 @@ def main() -> None:
             f"{runs[-1].duplicates} duplicates"
         )
     probes["end"] = cpu_probe()
-    _write(loads, engine, seed, sending, imported, runs, probes)
+    _write(loads, engine, seed, sending, imported, runs, probes, ingest_round_s=duration)
     print(f"written to {DOCS}")
 
 
 def _write(
-    loads: dict[str, LoadResult],
+    loads: dict[str, list[LoadResult]],
     engine: apply.ApplyResult,
     seed: apply.ApplyResult,
     sending: send.SendResult,
     imported: campaigns.ImportResult,
     runs: list[campaigns.DispatchResult],
     probes: dict[str, float],
+    *,
+    ingest_round_s: int,
 ) -> None:
     memory_rows = "\n".join(
         f"| {run.contacts:,} | {run.dispatch_seconds:.1f} | {run.dispatched_per_second:,.0f} | "
@@ -87,8 +91,19 @@ def _write(
         for run in runs
     )
     speed = ", ".join(f"{phase} {ms:,.0f} ms" for phase, ms in probes.items())
-    webhook, bare = loads["webhook"], loads["bare"]
-    ratio = webhook.requests_per_s / bare.requests_per_s
+    webhooks, bares = loads["webhook"], loads["bare"]
+    round_rows = "\n".join(
+        f"| {index} | {webhook.requests_per_s:,.0f} | {webhook.p50_ms:.2f} ms | {webhook.p99_ms:.2f} ms | "
+        f"{bare.requests_per_s:,.0f} | {bare.p99_ms:.2f} ms | "
+        f"{webhook.requests_per_s / bare.requests_per_s:.2f} |"
+        for index, (webhook, bare) in enumerate(zip(webhooks, bares, strict=True), start=1)
+    )
+    webhook_requests = sum(result.requests for result in webhooks)
+    bare_requests = sum(result.requests for result in bares)
+    ratio = webhook_requests / bare_requests
+    worst_p99 = max(result.p99_ms for result in webhooks)
+    errors = sum(result.errors for result in webhooks)
+    bare_errors = sum(result.errors for result in bares)
     speedup = engine.per_second / seed.per_second
     DOCS.parent.mkdir(exist_ok=True)
     DOCS.write_text(f"""# Benchmarks
@@ -108,15 +123,17 @@ Run with `make bench` (needs PostgreSQL, Redis and `wrk` on 127.0.0.1). Benchmar
 `messaging-whatsapp serve --role webhook` (one process) with `REDIS_URL`; each request is appended
 to the inbound stream before the 200. The bare endpoint is the same stack (uvicorn, one process,
 a FastAPI app with a plain Starlette route first in line, as the webhook routes are) answering 200
-after reading the body, with the same load. Client, server and Redis share the machine's 2 cores.
+after reading the body, with the same load. Both servers stay up and the loads take turns,
+{ingest.ROUNDS} rounds of {ingest_round_s} s each (webhook, then bare), so the machine's drift moves
+both alike. Client, server and Redis share the machine's 2 cores.
 
-| target | requests/s | p50 | p99 | errors | requests |
-|---|---|---|---|---|---|
-| webhook | {webhook.requests_per_s:,.0f} | {webhook.p50_ms:.2f} ms | {webhook.p99_ms:.2f} ms | {webhook.errors} | {webhook.requests:,} |
-| bare endpoint | {bare.requests_per_s:,.0f} | {bare.p50_ms:.2f} ms | {bare.p99_ms:.2f} ms | {bare.errors} | {bare.requests:,} |
+| round | webhook requests/s | p50 | p99 | bare requests/s | bare p99 | webhook / bare |
+|---|---|---|---|---|---|---|
+{round_rows}
 
-Webhook / bare throughput: **{ratio:.2f}** (target at least 0.5); webhook p99 {webhook.p99_ms:.2f} ms
-(target under 25 ms); errors {webhook.errors} (target 0).
+Webhook / bare throughput over the whole run: **{ratio:.2f}** ({webhook_requests:,} and
+{bare_requests:,} requests; target at least 0.5); webhook p99 at most {worst_p99:.2f} ms
+(target under 25 ms); errors {errors} (target 0; the bare endpoint {bare_errors}).
 
 ## Apply (worker, PostgreSQL)
 
