@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from messaging_whatsapp.providers import transport as transport_module
 from messaging_whatsapp.providers.base import ErrorClass, SendError
-from messaging_whatsapp.providers.http import request
+from messaging_whatsapp.providers.http import provider_client, request
 from messaging_whatsapp.providers.transport import DestinationRefused, LeanTransport
 
 Respond = Callable[[bytes, asyncio.StreamWriter], Awaitable[bool]]
@@ -358,3 +358,17 @@ async def test_a_guarded_transport_refuses_private_hosts_before_connecting() -> 
             assert (await open_client.get(f"{server.url}/")).status_code == 200
 
     assert server.connections == 1  # only the unguarded client ever reached it
+
+
+async def test_provider_clients_neither_keep_nor_send_cookies() -> None:
+    async def set_cookie(_request: bytes, writer: asyncio.StreamWriter) -> bool:
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nSet-Cookie: session=tenant-a; Path=/\r\n\r\n{}"
+        )
+        return True
+
+    async with Server(set_cookie) as server, provider_client() as client:
+        await client.get(f"{server.url}/")
+        await client.get(f"{server.url}/")
+        assert len(client.cookies) == 0
+    assert all(b"cookie:" not in request.lower() for request in server.requests)

@@ -46,6 +46,30 @@ async def request(client: httpx.AsyncClient, method: str, url: str, **kwargs: An
         ) from exc
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie store that keeps nothing."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        """Ignore the response's Set-Cookie headers."""
+
+
+class ProviderClient(httpx.AsyncClient):
+    """httpx.AsyncClient without cookies: provider APIs authenticate every call by its headers, a
+    client shared by many numbers must not carry a cookie from one tenant's call to another's,
+    and reading Set-Cookie cost about a tenth of the sender's CPU per message."""
+
+    _no_cookies = _NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        """Always empty."""
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        raise AttributeError("a provider client keeps no cookies")
+
+
 def provider_client(
     *, max_connections: int = 100, timeout: httpx.Timeout = DEFAULT_TIMEOUT, guarded: bool = False
 ) -> httpx.AsyncClient:
@@ -53,7 +77,7 @@ def provider_client(
     `max_connections` per provider host; `guarded` for URLs a tenant gave (a gateway's address):
     it refuses hosts that are not on the public internet."""
     transport = LeanTransport(max_connections=max_connections, guarded=guarded)
-    return httpx.AsyncClient(transport=transport, timeout=timeout)
+    return ProviderClient(transport=transport, timeout=timeout)
 
 
 def retry_after(response: httpx.Response) -> float | None:
