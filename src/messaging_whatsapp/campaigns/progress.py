@@ -23,7 +23,6 @@ from messaging_whatsapp.campaigns import logs
 from messaging_whatsapp.campaigns.locks import lock_campaigns
 from messaging_whatsapp.campaigns.models import (
     Campaign,
-    CampaignContact,
     CampaignContactStatus,
     CampaignInstance,
     CampaignLog,
@@ -45,6 +44,20 @@ STAGES = (
     (3, "read_count", LogType.MESSAGE_READ),
 )
 COUNTERS = ("sent_count", "delivered_count", "read_count", "failed_count")
+messages_table = Message.__table__
+# What following a message reads: these columns of the campaign contact, then of its message
+# (the times and status as `message_*`).
+_TIMES = ("sent_at", "delivered_at", "read_at", "failed_at")
+FOLLOWED_COLUMNS = (
+    *(
+        campaign_contacts_table.c[name]
+        for name in ("id", "campaign_id", "contact_id", "status", "status_rank", *_TIMES)
+    ),
+    *(messages_table.c[name].label(f"message_{name}") for name in ("status", *_TIMES)),
+    *(messages_table.c[name] for name in ("instance_id", "provider_message_id", "error_code", "error_title")),
+)
+# A row of FOLLOWED_COLUMNS (an SQLAlchemy Row, read by attribute).
+Followed = Any
 # A campaign contact's move to its message's status.
 MOVE_COLUMNS: list[tuple[str, TypeEngine[Any]]] = [
     ("id", String()),
@@ -64,25 +77,26 @@ async def follow_messages(session: AsyncSession, message_ids: list[str], now: da
     """Move the campaign contacts of these messages to their messages' status; count and log."""
     if not message_ids:
         return
+    c = campaign_contacts_table.c
+    # Plain rows, not ORM objects: a sender records one batch of these per pass.
     rows = (
         await session.execute(
-            select(CampaignContact, Message)
-            .join(Message, Message.id == CampaignContact.message_id)
-            .where(one_of(session, CampaignContact.message_id, message_ids))
-            .order_by(CampaignContact.id)
+            select(*FOLLOWED_COLUMNS)
+            .join(messages_table, messages_table.c.id == c.message_id)
+            .where(one_of(session, c.message_id, message_ids))
+            .order_by(c.id)
             .with_for_update(of=campaign_contacts_table)
         )
     ).all()
     counters: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTERS, 0))
     changes = []
-    new_logs: list[tuple[str, CampaignContact, LogType, Message]] = []
-    for contact, message in rows:
-        change = _move(contact, message, counters[contact.campaign_id], new_logs)
+    new_logs: list[tuple[LogType, Followed]] = []
+    for row in rows:
+        change = _move(row, counters[row.campaign_id], new_logs)
         if change is not None:
             changes.append(change)
     if not changes:
         return
-    c = campaign_contacts_table.c
     moved = rows_table(session, "moved", MOVE_COLUMNS, changes).c
     await session.execute(
         update(campaign_contacts_table)
@@ -95,44 +109,43 @@ async def follow_messages(session: AsyncSession, message_ids: list[str], now: da
 
 
 def _move(
-    contact: CampaignContact,
-    message: Message,
-    counters: dict[str, int],
-    new_logs: list[tuple[str, CampaignContact, LogType, Message]],
+    row: Followed, counters: dict[str, int], new_logs: list[tuple[LogType, Followed]]
 ) -> tuple[Any, ...] | None:
-    old_rank, old_status = contact.status_rank, contact.status
-    new_rank = RANKS.get(message.status, 0)
+    """The campaign contact's move to its message's status (None when it stays), counted and
+    logged; `row` is the contact's columns and its message's (`message_*`)."""
+    old_rank, old_status = row.status_rank, row.status
+    new_rank = RANKS.get(row.message_status, 0)
     if new_rank > old_rank:
-        status = message.status
+        status = row.message_status
         for stage, counter, log_type in STAGES:
             if old_rank < stage <= new_rank:
                 counters[counter] += 1
-                new_logs.append((contact.campaign_id, contact, log_type, message))
+                new_logs.append((log_type, row))
         if old_status == CampaignContactStatus.FAILED.value:
             # A receipt proved the failure report wrong.
             counters["failed_count"] -= 1
     elif (
-        message.status == DeliveryStatus.FAILED.value
+        row.message_status == DeliveryStatus.FAILED.value
         and old_status != CampaignContactStatus.FAILED.value
         and old_rank < RANKS[DeliveryStatus.DELIVERED.value]
     ):
         status = CampaignContactStatus.FAILED.value
         new_rank = old_rank
         counters["failed_count"] += 1
-        new_logs.append((contact.campaign_id, contact, LogType.MESSAGE_FAILED, message))
+        new_logs.append((LogType.MESSAGE_FAILED, row))
     else:
         return None
     return (
-        contact.id,
+        row.id,
         status,
         new_rank,
-        message.provider_message_id,
-        contact.sent_at or message.sent_at,
-        contact.delivered_at or message.delivered_at,
-        contact.read_at or message.read_at,
-        contact.failed_at or message.failed_at,
-        message.error_code,
-        message.error_title,
+        row.provider_message_id,
+        row.sent_at or row.message_sent_at,
+        row.delivered_at or row.message_delivered_at,
+        row.read_at or row.message_read_at,
+        row.failed_at or row.message_failed_at,
+        row.error_code,
+        row.error_title,
     )
 
 
@@ -154,37 +167,30 @@ async def _count(session: AsyncSession, counters: dict[str, dict[str, int]], now
     )
 
 
-async def _log(
-    session: AsyncSession, new_logs: list[tuple[str, CampaignContact, LogType, Message]], now: datetime
-) -> None:
+async def _log(session: AsyncSession, new_logs: list[tuple[LogType, Followed]], now: datetime) -> None:
     if not new_logs:
         return
     campaigns = {
         campaign.id: campaign
         for campaign in await session.scalars(
-            select(Campaign).where(Campaign.id.in_({campaign_id for campaign_id, *_ in new_logs}))
+            select(Campaign).where(Campaign.id.in_({row.campaign_id for _, row in new_logs}))
         )
     }
     entries: list[CampaignLog] = []
-    for campaign_id, contact, log_type, message in new_logs:
-        campaign = campaigns[campaign_id]
+    for log_type, row in new_logs:
+        campaign = campaigns[row.campaign_id]
         if log_type is LogType.MESSAGE_FAILED:
             entry = logs.log_message_failed(
-                campaign,
-                message.instance_id,
-                contact.contact_id,
-                contact.id,
-                message.error_code,
-                message.error_title,
+                campaign, row.instance_id, row.contact_id, row.id, row.error_code, row.error_title
             )
         elif log_type is LogType.MESSAGE_SENT:
             entry = logs.log_message_sent(
-                campaign, message.instance_id, contact.contact_id, contact.id, message.provider_message_id
+                campaign, row.instance_id, row.contact_id, row.id, row.provider_message_id
             )
         elif log_type is LogType.MESSAGE_DELIVERED:
-            entry = logs.log_message_delivered(campaign, message.instance_id, contact.contact_id, contact.id)
+            entry = logs.log_message_delivered(campaign, row.instance_id, row.contact_id, row.id)
         else:
-            entry = logs.log_message_read(campaign, message.instance_id, contact.contact_id, contact.id)
+            entry = logs.log_message_read(campaign, row.instance_id, row.contact_id, row.id)
         entry.created_at = now
         entries.append(entry)
     await logs.add_logs(session, entries)
