@@ -23,7 +23,8 @@ from messaging_whatsapp.instances.health import (
     record_outcomes,
     unavailable_reason,
 )
-from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
+from messaging_whatsapp.instances.service import InstanceResolver, set_instance_status
 from tests.helpers import bind, create_tenant
 
 # 23:59 on 9 June in São Paulo (UTC-3) is 02:59 on 10 June in UTC; 00:01 on 10 June is 03:01 UTC.
@@ -417,3 +418,23 @@ async def test_record_outcomes_per_instance_skips_empty_and_unknown(context: Eng
     await _record(context, {}, NOON_UTC)
     await _record(context, {first: Outcomes()}, NOON_UTC)
     assert _counters(await _load(context, first)) == (3, 1, 0, 0)
+
+
+async def test_health_updates_keep_the_webhooks_instance_cache(
+    context: EngineContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant_id = await create_tenant(context)
+    number = await _bind(context, tenant_id, "sim-cached", "America/Sao_Paulo")
+    monkeypatch.setattr(InstanceResolver, "FINGERPRINT_INTERVAL", 0.0)  # look at every lookup
+    resolver = context.resolver
+    cached = await resolver.by_id(number)
+    before = (await _load(context, number)).updated_at
+
+    await _record(context, {number: Outcomes(sent=5, delivered=2)}, NOON_UTC)
+
+    assert (await _load(context, number)).updated_at == before
+    assert await resolver.by_id(number) is cached
+    # A change to the number itself still reaches the cache.
+    async with context.sessions() as session, session.begin():
+        await set_instance_status(session, tenant_id, number, InstanceStatus.PAUSED)
+    assert await resolver.by_id(number) is not cached

@@ -211,5 +211,9 @@ def _outcomes_statement(outcomes: Any, now: datetime) -> Any:
             health_score=case((score < 0, 0.0), (score > START_SCORE, START_SCORE), else_=score),
             last_health_update=now,
             last_success_at=case((succeeded, literal(now, UTCDateTime())), else_=c.last_success_at),
+            # Health moves with every batch of sends and receipts; updated_at marks changes to the
+            # number itself, which every webhook process's instance cache watches (a health
+            # update bumping it emptied those caches each second under load).
+            updated_at=c.updated_at,
         )
     )
