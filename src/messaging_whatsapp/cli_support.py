@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -38,17 +38,6 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, default=str, ensure_ascii=False) + "\n")
 
 
-def run_async(main: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine to the end on uvloop where it is installed (as uvicorn's servers
-    are), else on asyncio's own loop: the workers spend much of their time in the event loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main)
-
-
 def run_engine(work: Callable[[EngineContext], Awaitable[T]], *, migrate: bool = True) -> T:
     """Open the engine context (migrating first), run `work`, and turn user errors into exit 1."""
     settings = get_settings()
@@ -63,7 +52,7 @@ def run_engine(work: Callable[[EngineContext], Awaitable[T]], *, migrate: bool =
             await context.close()
 
     try:
-        return run_async(main())
+        return asyncio.run(main())
     except EngineError as exc:
         raise fail(exc.message) from None
     except (StreamError, CredentialsError, ValueError, OSError) as exc:

@@ -12,6 +12,7 @@ drawn (for the usual dark terminal background); ``--invert-qr`` draws the dark o
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import itertools
@@ -31,7 +32,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from messaging_whatsapp import migrate as migrations
-from messaging_whatsapp.cli_support import JsonOption, T, fail, print_json, run_async, stderr, stdout
+from messaging_whatsapp.cli_support import JsonOption, T, fail, print_json, stderr, stdout
 from messaging_whatsapp.config import get_settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.crypto import CredentialsError
@@ -275,7 +276,7 @@ def _run(provider: ProviderName, work: Callable[[EngineContext], Awaitable[T]]) 
             await context.close()
 
     try:
-        return run_async(main())
+        return asyncio.run(main())
     except SendError as exc:
         raise fail(_gateway_message(provider, exc)) from None
     except EngineError as exc:
