@@ -371,4 +371,6 @@ async def test_provider_clients_neither_keep_nor_send_cookies() -> None:
         await client.get(f"{server.url}/")
         await client.get(f"{server.url}/")
         assert len(client.cookies) == 0
+        with pytest.raises(AttributeError):
+            client.cookies.set("session", "planted")
     assert all(b"cookie:" not in request.lower() for request in server.requests)

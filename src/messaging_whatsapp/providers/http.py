@@ -52,6 +52,10 @@ class _NoCookies(httpx.Cookies):
     def extract_cookies(self, response: httpx.Response) -> None:
         """Ignore the response's Set-Cookie headers."""
 
+    def set(self, name: str, value: str, domain: str = "", path: str = "/") -> None:
+        """Refuse: one store serves every provider client."""
+        raise AttributeError("a provider client keeps no cookies")
+
 
 class ProviderClient(httpx.AsyncClient):
     """httpx.AsyncClient without cookies: provider APIs authenticate every call by its headers, a
