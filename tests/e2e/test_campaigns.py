@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
-from messaging_whatsapp.campaigns.models import CampaignContact
+from messaging_whatsapp.api.app import Role, create_app
+from messaging_whatsapp.campaigns.models import Campaign, CampaignContact
 from tests.e2e.conftest import RunningEngine
 from tests.helpers import bind, bind_example_numbers, create_tenant, create_user
 
@@ -218,3 +220,53 @@ async def test_a_contact_not_yet_written_to_can_be_removed_with_a_log(engine: Ru
         "contact_not_pending",
         "sent",
     )
+
+
+async def test_a_write_is_committed_before_its_answer_is_sent(engine: RunningEngine) -> None:
+    """A client told 201 must find what it created, from any connection, at once."""
+    tenant_id = await create_tenant(engine.context)
+    headers = await _headers(engine, tenant_id)
+    body = json.dumps({"name": "Visível"}).encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/v1/campaigns",
+        "raw_path": b"/api/v1/campaigns",
+        "query_string": b"",
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"authorization", headers["authorization"].encode()),
+        ],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 80),
+        "root_path": "",
+    }
+    delivered = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if delivered:
+            return {"type": "http.disconnect"}
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    visible_when_answered: list[tuple[int, int]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] != "http.response.start":
+            return
+        async with engine.context.sessions() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(Campaign).where(Campaign.name == "Visível")
+            )
+        visible_when_answered.append((message["status"], count or 0))
+
+    app = create_app(engine.settings, Role.API)
+    async with app.router.lifespan_context(app):
+        await app(scope, receive, send)
+
+    assert visible_when_answered == [(201, 1)]

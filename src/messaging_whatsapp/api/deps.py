@@ -39,7 +39,10 @@ async def get_session(context: Context) -> AsyncIterator[AsyncSession]:
             raise
 
 
-DbSession = Annotated[AsyncSession, Depends(get_session)]
+# Closed when the handler returns, before the answer is sent ("function" scope; FastAPI's default
+# closes it after): a client told 201 must find what it created, and a commit that fails must
+# not follow a success answer.
+DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 async def get_principal(request: Request, context: Context) -> Principal:
