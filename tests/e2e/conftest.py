@@ -14,7 +14,7 @@ import redis
 from messaging_whatsapp.api.app import Role, create_app
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
-from tests.helpers import ServerThread, engine_settings, free_port
+from tests.helpers import ServerThread, create_user, engine_settings, free_port
 
 
 @dataclass
@@ -25,6 +25,16 @@ class RunningEngine:
     base_url: str
     context: EngineContext
     http: httpx.AsyncClient
+
+
+async def auth_headers(
+    engine: RunningEngine, tenant_id: str, email: str = "ana@loja.com.br"
+) -> dict[str, str]:
+    """A new admin of the tenant, logged in through the API: their bearer header."""
+    await create_user(engine.context, tenant_id, email)
+    response = await engine.http.post("/api/v1/auth/login", json={"email": email, "password": "s3cret-pass"})
+    assert response.status_code == 200, response.text
+    return {"authorization": f"Bearer {response.json()['access_token']}"}
 
 
 @pytest.fixture(params=["embedded", "scaled"])

@@ -14,19 +14,11 @@ from messaging_whatsapp.automation.models import OptOut
 from messaging_whatsapp.campaigns.models import CampaignContact
 from messaging_whatsapp.inbox.models import Contact, Message, SenderType
 from messaging_whatsapp.simulator.service import Simulator
-from tests.e2e.conftest import RunningEngine
-from tests.helpers import bind, create_tenant, create_user, wait_until
+from tests.e2e.conftest import RunningEngine, auth_headers
+from tests.helpers import bind, create_tenant, wait_until
 
 CONTACTS = 30
 FINAL = {"sent", "delivered", "read", "failed", "opted_out", "skipped"}
-
-
-async def _headers(engine: RunningEngine, tenant_id: str) -> dict[str, str]:
-    await create_user(engine.context, tenant_id, "ana@loja.com.br")
-    response = await engine.http.post(
-        "/api/v1/auth/login", json={"email": "ana@loja.com.br", "password": "s3cret-pass"}
-    )
-    return {"authorization": f"Bearer {response.json()['access_token']}"}
 
 
 async def test_a_round_robin_campaign_reaches_everyone_once(engine: RunningEngine) -> None:
@@ -41,7 +33,7 @@ async def test_a_round_robin_campaign_reaches_everyone_once(engine: RunningEngin
             instance_name=f"sim-{index}",
         )
         numbers.append(instance.id)
-    headers = await _headers(engine, tenant_id)
+    headers = await auth_headers(engine, tenant_id)
     async with engine.context.sessions() as session, session.begin():
         session.add(OptOut(tenant_id=tenant_id, phone="+5511990000029", reason="keyword"))
     body: dict[str, Any] = {
@@ -138,7 +130,7 @@ async def test_an_opt_out_mid_campaign_stops_that_person_in_every_campaign(engin
         display_number="+551140020009",
         instance_name="sim-slow",
     )
-    headers = await _headers(engine, tenant_id)
+    headers = await auth_headers(engine, tenant_id)
     stopper = "+5511990000005"  # the last one, about 10 s in
     contacts = [{"phone": f"+55119900000{index:02d}"} for index in range(6)]
     paced = {"interval_min_s": 2, "interval_max_s": 2, "warmup": False, "send_window": None}
@@ -209,7 +201,7 @@ async def test_progress_is_published_live(engine: RunningEngine) -> None:
         display_number="+551140020008",
         instance_name="sim-live",
     )
-    headers = await _headers(engine, tenant_id)
+    headers = await auth_headers(engine, tenant_id)
     body = {
         "name": "Ao vivo",
         "instance_ids": [number.id],
@@ -246,7 +238,7 @@ async def test_progress_streams_as_server_sent_events_until_the_campaign_complet
         display_number="+551140020009",
         instance_name="sim-sse",
     )
-    headers = await _headers(engine, tenant_id)
+    headers = await auth_headers(engine, tenant_id)
     body: dict[str, Any] = {
         "name": "Ao vivo",
         "instance_ids": [instance.id],
@@ -256,10 +248,7 @@ async def test_progress_streams_as_server_sent_events_until_the_campaign_complet
     }
     created = (await engine.http.post("/api/v1/campaigns", json=body, headers=headers)).json()
     path = f"/api/v1/campaigns/{created['id']}"
-    await create_user(engine.context, await create_tenant(engine.context, "Outra"), "bia@outra.com.br")
-    login = {"email": "bia@outra.com.br", "password": "s3cret-pass"}
-    token = (await engine.http.post("/api/v1/auth/login", json=login)).json()["access_token"]
-    stranger = {"authorization": f"Bearer {token}"}
+    stranger = await auth_headers(engine, await create_tenant(engine.context, "Outra"), "bia@outra.com.br")
     assert (await engine.http.get(f"{path}/progress", headers=stranger)).status_code == 404
 
     updates: list[dict[str, Any]] = []

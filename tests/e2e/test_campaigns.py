@@ -9,14 +9,8 @@ from sqlalchemy import func, select, update
 
 from messaging_whatsapp.api.app import Role, create_app
 from messaging_whatsapp.campaigns.models import Campaign, CampaignContact
-from tests.e2e.conftest import RunningEngine
-from tests.helpers import bind, bind_example_numbers, create_tenant, create_user
-
-
-async def _headers(engine: RunningEngine, tenant_id: str, email: str = "ana@loja.com.br") -> dict[str, str]:
-    await create_user(engine.context, tenant_id, email)
-    response = await engine.http.post("/api/v1/auth/login", json={"email": email, "password": "s3cret-pass"})
-    return {"authorization": f"Bearer {response.json()['access_token']}"}
+from tests.e2e.conftest import RunningEngine, auth_headers
+from tests.helpers import bind, bind_example_numbers, create_tenant
 
 
 def _body(instance_id: str) -> dict[str, Any]:
@@ -45,7 +39,7 @@ def _body(instance_id: str) -> dict[str, Any]:
 
 async def test_a_campaign_goes_through_its_life_by_the_api(engine: RunningEngine) -> None:
     numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
-    headers = await _headers(engine, numbers.tenant_id)
+    headers = await auth_headers(engine, numbers.tenant_id)
 
     created = await engine.http.post("/api/v1/campaigns", json=_body(numbers.simulator.id), headers=headers)
     assert created.status_code == 201, created.text
@@ -130,7 +124,7 @@ async def test_a_campaign_goes_through_its_life_by_the_api(engine: RunningEngine
 
 async def test_bad_input_and_other_tenants_get_clear_4xx(engine: RunningEngine) -> None:
     numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
-    headers = await _headers(engine, numbers.tenant_id)
+    headers = await auth_headers(engine, numbers.tenant_id)
     body = _body(numbers.simulator.id)
 
     bad_window = {**body, "settings": {"send_window": {"start": "08:00", "end": "08:00"}}}
@@ -147,7 +141,7 @@ async def test_bad_input_and_other_tenants_get_clear_4xx(engine: RunningEngine) 
         display_number="+551140020000",
         instance_name="outra",
     )
-    other_headers = await _headers(engine, other_tenant, "caio@outra.com.br")
+    other_headers = await auth_headers(engine, other_tenant, "caio@outra.com.br")
     foreign = {**body, "instance_ids": [other_number.id]}
     response = await engine.http.post("/api/v1/campaigns", json=foreign, headers=headers)
     assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
@@ -181,7 +175,7 @@ async def test_bad_input_and_other_tenants_get_clear_4xx(engine: RunningEngine) 
 
 async def test_a_contact_not_yet_written_to_can_be_removed_with_a_log(engine: RunningEngine) -> None:
     numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
-    headers = await _headers(engine, numbers.tenant_id)
+    headers = await auth_headers(engine, numbers.tenant_id)
     body = _body(numbers.simulator.id)
     body["contacts"] = [{"phone": "+5511987654321", "name": "Maria"}, {"phone": "+5511987650000"}]
     campaign = (await engine.http.post("/api/v1/campaigns", json=body, headers=headers)).json()
@@ -208,7 +202,7 @@ async def test_a_contact_not_yet_written_to_can_be_removed_with_a_log(engine: Ru
     assert again.json()["error"]["code"] == "not_found"
 
     # Another tenant cannot touch it; once written to, a contact stays (its history is the campaign's).
-    stranger = await _headers(engine, await create_tenant(engine.context, "Outra"), "bia@outra.com.br")
+    stranger = await auth_headers(engine, await create_tenant(engine.context, "Outra"), "bia@outra.com.br")
     assert (await engine.http.delete(f"{path}/contacts/{other['id']}", headers=stranger)).status_code == 404
     async with engine.context.sessions() as session, session.begin():
         await session.execute(
@@ -225,7 +219,7 @@ async def test_a_contact_not_yet_written_to_can_be_removed_with_a_log(engine: Ru
 async def test_a_write_is_committed_before_its_answer_is_sent(engine: RunningEngine) -> None:
     """A client told 201 must find what it created, from any connection, at once."""
     tenant_id = await create_tenant(engine.context)
-    headers = await _headers(engine, tenant_id)
+    headers = await auth_headers(engine, tenant_id)
     body = json.dumps({"name": "Visível"}).encode()
     scope = {
         "type": "http",

@@ -13,14 +13,8 @@ from messaging_whatsapp.db import new_id
 from messaging_whatsapp.inbox.models import Message
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.tenancy import service as tenancy_service
-from tests.e2e.conftest import RunningEngine
-from tests.helpers import bind_example_numbers, create_tenant, create_user, wait_until
-
-
-async def _headers(engine: RunningEngine, tenant_id: str, email: str = "ana@loja.com.br") -> dict[str, str]:
-    await create_user(engine.context, tenant_id, email)
-    response = await engine.http.post("/api/v1/auth/login", json={"email": email, "password": "s3cret-pass"})
-    return {"authorization": f"Bearer {response.json()['access_token']}"}
+from tests.e2e.conftest import RunningEngine, auth_headers
+from tests.helpers import bind_example_numbers, create_tenant, wait_until
 
 
 async def _message_count(engine: RunningEngine) -> int:
@@ -36,7 +30,7 @@ async def test_a_text_goes_out_through_the_simulator_and_its_receipts_come_back(
     engine: RunningEngine,
 ) -> None:
     numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
-    headers = await _headers(engine, numbers.tenant_id)
+    headers = await auth_headers(engine, numbers.tenant_id)
     body = {"to": "+5511987654321", "instance_id": numbers.simulator.id, "text": "Olá, Maria!"}
 
     response = await engine.http.post("/api/v1/messages", json=body, headers=headers)
@@ -62,7 +56,7 @@ async def test_a_text_goes_out_through_the_simulator_and_its_receipts_come_back(
 
 async def test_each_content_kind_is_accepted_and_stored(engine: RunningEngine) -> None:
     numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
-    headers = await _headers(engine, numbers.tenant_id)
+    headers = await auth_headers(engine, numbers.tenant_id)
     contents: list[dict[str, Any]] = [
         {"media": {"type": "image", "url": "https://example.com/a.jpg", "caption": "Veja"}},
         {"media": {"type": "document", "url": "https://example.com/a.pdf", "filename": "boleto.pdf"}},
@@ -99,7 +93,7 @@ async def _all_messages(
 
 async def test_an_idempotency_key_sends_once(engine: RunningEngine) -> None:
     numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
-    headers = {**await _headers(engine, numbers.tenant_id), "Idempotency-Key": "pedido-42"}
+    headers = {**await auth_headers(engine, numbers.tenant_id), "Idempotency-Key": "pedido-42"}
     body = {"to": "+5511987654321", "instance_id": numbers.simulator.id, "text": "Seu pedido saiu"}
 
     first = await engine.http.post("/api/v1/messages", json=body, headers=headers)
@@ -112,7 +106,7 @@ async def test_an_idempotency_key_sends_once(engine: RunningEngine) -> None:
 
 async def test_refusals_are_clear_and_queue_nothing(engine: RunningEngine) -> None:
     numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
-    headers = await _headers(engine, numbers.tenant_id)
+    headers = await auth_headers(engine, numbers.tenant_id)
     async with engine.context.sessions() as session, session.begin():
         session.add(OptOut(id=new_id(), tenant_id=numbers.tenant_id, phone="+5511987654321", keyword="SAIR"))
         await session.execute(
@@ -187,7 +181,7 @@ async def bind_example_numbers_elsewhere(engine: RunningEngine, tenant_id: str) 
 
 async def test_a_template_opens_the_window_on_meta(engine: RunningEngine) -> None:
     numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
-    headers = await _headers(engine, numbers.tenant_id)
+    headers = await auth_headers(engine, numbers.tenant_id)
     body = {"to": "+5521976543210", "instance_id": numbers.meta.id, "template": {"name": "boas_vindas"}}
     response = await engine.http.post("/api/v1/messages", json=body, headers=headers)
     assert response.status_code == 202
@@ -195,17 +189,19 @@ async def test_a_template_opens_the_window_on_meta(engine: RunningEngine) -> Non
 
 async def test_a_message_of_another_tenant_is_not_found(engine: RunningEngine) -> None:
     numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
-    headers = await _headers(engine, numbers.tenant_id)
+    headers = await auth_headers(engine, numbers.tenant_id)
     body = {"to": "+5511987654321", "instance_id": numbers.simulator.id, "text": "oi"}
     message_id = (await engine.http.post("/api/v1/messages", json=body, headers=headers)).json()["id"]
-    other_headers = await _headers(engine, await create_tenant(engine.context, "Outra"), "bia@outra.com.br")
+    other_headers = await auth_headers(
+        engine, await create_tenant(engine.context, "Outra"), "bia@outra.com.br"
+    )
     response = await engine.http.get(f"/api/v1/messages/{message_id}", headers=other_headers)
     assert response.status_code == 404
 
 
 async def test_the_api_limits_each_client_with_retry_after(engine: RunningEngine) -> None:
     numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
-    headers = await _headers(engine, numbers.tenant_id)
+    headers = await auth_headers(engine, numbers.tenant_id)
     # Twice the burst at once: the bucket cannot refill fast enough to take them all.
     burst = int(engine.settings.api_burst_per_client) * 2
     responses = await asyncio.gather(
@@ -220,7 +216,7 @@ async def test_the_api_limits_each_client_with_retry_after(engine: RunningEngine
 
 async def test_an_admin_pauses_and_resumes_an_instance_and_an_agent_may_not(engine: RunningEngine) -> None:
     numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
-    admin = await _headers(engine, numbers.tenant_id)
+    admin = await auth_headers(engine, numbers.tenant_id)
     async with engine.context.sessions() as session, session.begin():
         await tenancy_service.create_user(
             session, numbers.tenant_id, "bia@loja.com.br", "s3cret-pass", "agent"
@@ -244,5 +240,5 @@ async def test_an_admin_pauses_and_resumes_an_instance_and_an_agent_may_not(engi
     assert (resumed.status_code, resumed.json()["status"]) == (200, "active")
     assert (await engine.http.post("/api/v1/messages", json=body, headers=admin)).status_code == 202
 
-    other = await _headers(engine, await create_tenant(engine.context, "Outra"), "caio@outra.com.br")
+    other = await auth_headers(engine, await create_tenant(engine.context, "Outra"), "caio@outra.com.br")
     assert (await engine.http.post(f"{path}/pause", headers=other)).status_code == 404

@@ -15,13 +15,12 @@ from messaging_whatsapp.inbox.models import Contact, Message, Ticket
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.providers.base import ProviderName
 from messaging_whatsapp.providers.simulator import build_inbound_message_body
-from tests.e2e.conftest import RunningEngine
+from tests.e2e.conftest import RunningEngine, auth_headers
 from tests.helpers import (
     BoundNumbers,
     bind_example_numbers,
     create_outbound_message,
     create_tenant,
-    create_user,
     example,
     example_bytes,
     get_message,
@@ -32,13 +31,6 @@ from tests.helpers import (
 )
 
 MARIA = "+5511987654321"
-
-
-async def _login(engine: RunningEngine, tenant_id: str, email: str) -> dict[str, str]:
-    await create_user(engine.context, tenant_id, email)
-    response = await engine.http.post("/api/v1/auth/login", json={"email": email, "password": "s3cret-pass"})
-    assert response.status_code == 200, response.text
-    return {"authorization": f"Bearer {response.json()['access_token']}"}
 
 
 async def _post_meta(engine: RunningEngine, body: bytes, path: str = "/webhook") -> httpx.Response:
@@ -76,7 +68,7 @@ async def _count(engine: RunningEngine, model: Any, *where: Any) -> int:
 async def test_inbound_from_every_provider_lands_in_the_inbox(engine: RunningEngine) -> None:
     tenant_id = await create_tenant(engine.context)
     numbers = await bind_example_numbers(engine.context, tenant_id)
-    headers = await _login(engine, tenant_id, "ana@loja.com.br")
+    headers = await auth_headers(engine, tenant_id, "ana@loja.com.br")
 
     assert (await _post_meta(engine, example_bytes("meta_text.json"))).status_code == 200
     twilio = example("twilio_inbound.json")
@@ -315,7 +307,7 @@ async def test_ad_referral_opens_an_attributed_ticket(engine: RunningEngine) -> 
 async def test_brazilian_ninth_digit_is_one_contact(engine: RunningEngine) -> None:
     tenant_id = await create_tenant(engine.context)
     await bind_example_numbers(engine.context, tenant_id)
-    headers = await _login(engine, tenant_id, "ops@loja.com.br")
+    headers = await auth_headers(engine, tenant_id, "ops@loja.com.br")
     payload = copy.deepcopy(example("meta_text.json"))
     value = payload["entry"][0]["changes"][0]["value"]
     value["contacts"][0].update(wa_id="553199887766", profile={"name": "João Pereira"})
@@ -335,7 +327,7 @@ async def test_another_tenants_ids_answer_404(engine: RunningEngine) -> None:
     tenant_a = await create_tenant(engine.context, "A")
     await bind_example_numbers(engine.context, tenant_a)
     tenant_b = await create_tenant(engine.context, "B")
-    headers_b = await _login(engine, tenant_b, "b@b.com.br")
+    headers_b = await auth_headers(engine, tenant_b, "b@b.com.br")
     assert (await _post_meta(engine, example_bytes("meta_text.json"))).status_code == 200
     await wait_until(lambda: _all_acknowledged(engine), what="message applied")
     async with engine.context.sessions() as session:
@@ -371,7 +363,7 @@ async def test_meta_verification_handshake(engine: RunningEngine) -> None:
 async def test_instances_listing_shows_state_and_health(engine: RunningEngine) -> None:
     tenant_id = await create_tenant(engine.context)
     await bind_example_numbers(engine.context, tenant_id)
-    headers = await _login(engine, tenant_id, "adm@loja.com.br")
+    headers = await auth_headers(engine, tenant_id, "adm@loja.com.br")
     items = (await engine.http.get("/api/v1/instances", headers=headers)).json()["items"]
     assert sorted(i["provider"] for i in items) == ["evolution", "meta", "simulator", "twilio", "wuzapi"]
     for item in items:

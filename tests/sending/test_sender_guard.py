@@ -7,65 +7,45 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.inbox.models import Contact, Message, SenderType
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
-from messaging_whatsapp.migrate import upgrade_async
 from messaging_whatsapp.sending.sender import Sender, offer_messages
 from messaging_whatsapp.sending.service import BulkMessage, store_queued_messages
-from tests.fakes.evolution import FakeEvolution
-from tests.fakes.http import FakeHttpServer
-from tests.helpers import bind, create_tenant, engine_settings, free_port
+from tests.sending.evolution_number import evolution_number
 
 
 async def test_a_gateway_on_a_private_address_is_refused_without_a_request(
     fresh_sqlite_url: str, stream_prefix: str, tmp_path: Path
 ) -> None:
-    evolution = FakeEvolution()
-    on_gateway = evolution.add_instance("loja", state="open", owner="551140028922")
-    settings = engine_settings(fresh_sqlite_url, None, stream_prefix, tmp_path, free_port())
-    settings = settings.model_copy(update={"rate_limits_enabled": False, "outbound_allow_private": False})
-    await upgrade_async(settings.database_url)
-    context = await EngineContext.open(settings)
-    try:
-        with FakeHttpServer(evolution) as server:
-            tenant_id = await create_tenant(context)
-            instance, _ = await bind(
-                context,
+    async with evolution_number(
+        fresh_sqlite_url, stream_prefix, tmp_path, outbound_allow_private=False
+    ) as number:
+        context, tenant_id = number.context, number.tenant_id
+        async with context.sessions() as session, session.begin():
+            contact = Contact(tenant_id=tenant_id, phone="+5511987650001")
+            session.add(contact)
+            await session.flush()
+            ids = await store_queued_messages(
+                session,
                 tenant_id,
-                provider="evolution",
-                display_number="+551140028922",
-                instance_name="loja",
-                api_url=server.base_url,
-                api_key=on_gateway.token,
+                [BulkMessage(contact.id, number.instance_id, "Oi")],
+                sender_type=SenderType.USER,
+                now=utcnow(),
             )
-            async with context.sessions() as session, session.begin():
-                contact = Contact(tenant_id=tenant_id, phone="+5511987650001")
-                session.add(contact)
-                await session.flush()
-                ids = await store_queued_messages(
-                    session,
-                    tenant_id,
-                    [BulkMessage(contact.id, instance.id, "Oi")],
-                    sender_type=SenderType.USER,
-                    now=utcnow(),
-                )
-            await offer_messages(context, [(message_id, tenant_id) for message_id in ids])
-            # No shared client: the sender builds each number's own pool, as in production.
-            sender = Sender(context)
-            try:
-                await sender.ensure_group()
-                await sender.run_once(block_ms=100)
-            finally:
-                await sender.close()
-            async with context.sessions() as session:
-                message = (await session.execute(select(Message).where(Message.id == ids[0]))).scalar_one()
-                paused = await session.get(WhatsAppInstance, instance.id)
-    finally:
-        await context.close()
+        await offer_messages(context, [(message_id, tenant_id) for message_id in ids])
+        # No shared client: the sender builds each number's own pool, as in production.
+        sender = Sender(context)
+        try:
+            await sender.ensure_group()
+            await sender.run_once(block_ms=100)
+        finally:
+            await sender.close()
+        async with context.sessions() as session:
+            message = (await session.execute(select(Message).where(Message.id == ids[0]))).scalar_one()
+            paused = await session.get(WhatsAppInstance, number.instance_id)
 
-    assert server.requests == []
+    assert number.server.requests == []
     assert (message.status, message.error_code) == ("failed", "destination_refused")
     assert paused is not None
     assert paused.status == InstanceStatus.PAUSED.value

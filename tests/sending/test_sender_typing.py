@@ -8,17 +8,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.inbox.models import Contact, SenderType
-from messaging_whatsapp.migrate import upgrade_async
 from messaging_whatsapp.providers.http import provider_client
 from messaging_whatsapp.sending import sender as sender_module
 from messaging_whatsapp.sending.sender import Sender, offer_messages
 from messaging_whatsapp.sending.service import BulkMessage, store_queued_messages
-from tests.fakes.evolution import FakeEvolution
-from tests.fakes.http import FakeHttpServer
-from tests.helpers import bind, create_tenant, engine_settings, free_port
+from tests.sending.evolution_number import evolution_number
 
 CAMPAIGN_PHONE, USER_PHONE = "+5511987650001", "+5511987650002"
 
@@ -27,55 +23,38 @@ async def test_messages_asking_for_it_type_first_on_evolution(
     fresh_sqlite_url: str, stream_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sender_module, "TYPING_SECONDS", (0.05, 0.1))
-    evolution = FakeEvolution()
-    on_gateway = evolution.add_instance("loja", state="open", owner="551140028922")
-    settings = engine_settings(fresh_sqlite_url, None, stream_prefix, tmp_path, free_port())
-    settings = settings.model_copy(update={"rate_limits_enabled": False})
-    await upgrade_async(settings.database_url)
-    context = await EngineContext.open(settings)
-    try:
-        with FakeHttpServer(evolution) as server:
-            tenant_id = await create_tenant(context)
-            instance, _ = await bind(
-                context,
+    async with evolution_number(fresh_sqlite_url, stream_prefix, tmp_path) as number:
+        context, tenant_id, instance_id = number.context, number.tenant_id, number.instance_id
+        async with context.sessions() as session, session.begin():
+            campaign_contact = Contact(tenant_id=tenant_id, phone=CAMPAIGN_PHONE)
+            user_contact = Contact(tenant_id=tenant_id, phone=USER_PHONE)
+            session.add_all([campaign_contact, user_contact])
+            await session.flush()
+            ids = await store_queued_messages(
+                session,
                 tenant_id,
-                provider="evolution",
-                display_number="+551140028922",
-                instance_name="loja",
-                api_url=server.base_url,
-                api_key=on_gateway.token,
+                [BulkMessage(campaign_contact.id, instance_id, "Oferta!", typing=True)],
+                sender_type=SenderType.CAMPAIGN,
+                now=utcnow(),
             )
-            async with context.sessions() as session, session.begin():
-                campaign_contact = Contact(tenant_id=tenant_id, phone=CAMPAIGN_PHONE)
-                user_contact = Contact(tenant_id=tenant_id, phone=USER_PHONE)
-                session.add_all([campaign_contact, user_contact])
-                await session.flush()
-                ids = await store_queued_messages(
-                    session,
-                    tenant_id,
-                    [BulkMessage(campaign_contact.id, instance.id, "Oferta!", typing=True)],
-                    sender_type=SenderType.CAMPAIGN,
-                    now=utcnow(),
-                )
-                ids += await store_queued_messages(
-                    session,
-                    tenant_id,
-                    [BulkMessage(user_contact.id, instance.id, "Oi")],
-                    sender_type=SenderType.USER,
-                    now=utcnow(),
-                )
-            await offer_messages(context, [(message_id, tenant_id) for message_id in ids])
-            sender = Sender(context, http=provider_client(timeout=httpx.Timeout(5)))
-            try:
-                await sender.ensure_group()
-                batch = await sender.run_once(block_ms=100)
-            finally:
-                await sender.close()
-    finally:
-        await context.close()
+            ids += await store_queued_messages(
+                session,
+                tenant_id,
+                [BulkMessage(user_contact.id, instance_id, "Oi")],
+                sender_type=SenderType.USER,
+                now=utcnow(),
+            )
+        await offer_messages(context, [(message_id, tenant_id) for message_id in ids])
+        sender = Sender(context, http=provider_client(timeout=httpx.Timeout(5)))
+        try:
+            await sender.ensure_group()
+            batch = await sender.run_once(block_ms=100)
+        finally:
+            await sender.close()
 
     assert batch.sent == 2
-    calls = [(request.path.split("/")[2], request.json().get("number")) for request in server.requests]
-    typing = [number for kind, number in calls if kind == "sendPresence"]
+    requests = number.server.requests
+    calls = [(request.path.split("/")[2], request.json().get("number")) for request in requests]
+    typing = [phone for kind, phone in calls if kind == "sendPresence"]
     assert typing == [CAMPAIGN_PHONE.removeprefix("+")]
     assert calls.index(("sendPresence", typing[0])) < calls.index(("sendText", typing[0]))

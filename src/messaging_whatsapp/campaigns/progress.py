@@ -34,7 +34,7 @@ from messaging_whatsapp.campaigns.models import (
     campaigns_table,
 )
 from messaging_whatsapp.db import UTCDateTime, one_of, rows_table
-from messaging_whatsapp.inbox.models import Message, SendState
+from messaging_whatsapp.inbox.models import Message, SendState, messages_table
 from messaging_whatsapp.providers.base import DeliveryStatus
 
 RANKS = {DeliveryStatus.SENT.value: 1, DeliveryStatus.DELIVERED.value: 2, DeliveryStatus.READ.value: 3}
@@ -44,7 +44,6 @@ STAGES = (
     (3, "read_count", LogType.MESSAGE_READ),
 )
 COUNTERS = ("sent_count", "delivered_count", "read_count", "failed_count")
-messages_table = Message.__table__
 # What following a message reads: these columns of the campaign contact, then of its message
 # (the times and status as `message_*`).
 _TIMES = ("sent_at", "delivered_at", "read_at", "failed_at")

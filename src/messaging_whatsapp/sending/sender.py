@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import String, Table, bindparam, case, delete, exists, func, select, update
+from sqlalchemy import String, bindparam, case, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
@@ -34,7 +34,7 @@ from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import one_of, rows_table, utcnow
 from messaging_whatsapp.inbox.ingest import apply_orphan_receipts, optout_events
-from messaging_whatsapp.inbox.models import Contact, Message, SenderType, SendState
+from messaging_whatsapp.inbox.models import Contact, Message, SenderType, SendState, messages_table
 from messaging_whatsapp.instances.health import Outcomes, record_outcomes, unavailable_reason
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.instances.service import decrypt_credentials, pause_instances, webhook_url
@@ -77,8 +77,6 @@ ECHOING_PROVIDERS = frozenset(
 OPTED_OUT = SendError(ErrorClass.OPT_OUT, "opted_out", "the person opted out before the message was sent")
 SENT_RANK = STATUS_RANK[DeliveryStatus.SENT]
 FAILED_RANK = STATUS_RANK[DeliveryStatus.FAILED]
-
-messages_table: Table = Message.__table__  # type: ignore[assignment]
 
 
 def consumer_name() -> str:
