@@ -71,9 +71,15 @@ async def test_killed_senders_send_nothing_twice_and_leave_nothing_stuck(
             rng = random.Random(7)
             for _ in range(KILLS):
                 sender = _start_sender(env)
-                await asyncio.sleep(rng.uniform(1.0, 2.0))
+                # Kill on evidence that this sender is sending, not after a fixed time: a loaded
+                # machine can take seconds to start one, and a kill before its first claim
+                # proves nothing (CI saw all five kills land before any send).
+                sending = await _sending(provider, since=len(provider.accepted), timeout=30)
+                await asyncio.sleep(rng.uniform(0.0, 0.1))
                 sender.send_signal(signal.SIGKILL)
                 sender.wait(timeout=10)
+                if not sending:
+                    break
             sender = _start_sender(env)
             try:
                 rows = await _settled(context, ids, timeout=90)
@@ -95,6 +101,16 @@ async def test_killed_senders_send_nothing_twice_and_leave_nothing_stuck(
     assert Counter(row.send_state for row in rows) == {SendState.DONE.value: MESSAGES}
     # The kills did land mid-batch: some messages were claimed when their sender died.
     assert any(row.status == "failed" for row in rows)
+
+
+async def _sending(provider: FakeHttpServer, since: int, timeout: float) -> bool:
+    """Wait until the provider accepts a message beyond the first `since`; False on timeout."""
+    deadline = time.monotonic() + timeout
+    while len(provider.accepted) <= since:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
 
 
 async def _settled(context: EngineContext, ids: list[str], timeout: float) -> list[Message]:
