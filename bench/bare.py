@@ -1,5 +1,6 @@
-"""The bare endpoint: the same server stack as the webhook (uvicorn, a FastAPI app, a plain
-Starlette route first in line) that reads the body and answers 200, doing nothing else."""
+"""The bare endpoint: the same server stack as the webhook (uvicorn, a FastAPI app configured like
+the engine's, a plain Starlette route first in line) that reads the body and answers 200, doing
+nothing else."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from messaging_whatsapp.api.app import NO_TELEMETRY
+
 
 async def bare(request: Request) -> JSONResponse:
     """Read the body like the webhook does, then answer."""
@@ -15,5 +18,5 @@ async def bare(request: Request) -> JSONResponse:
     return JSONResponse({"status": "accepted"})
 
 
-app = FastAPI()
+app = FastAPI(telemetry=NO_TELEMETRY)
 app.router.routes.insert(0, Route("/bare", bare, methods=["POST"]))

