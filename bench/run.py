@@ -187,7 +187,7 @@ memory (VmHWM, MiB) of simulator / sender / dispatcher.
 Target: at least 1,000 contacts/s, memory flat from the small run to the large one, zero
 duplicates.
 
-## What limits these figures (analysis of 2026-12-01)
+## What limits these figures (analysis of 2026-12-01, updated 2026-12-02)
 
 - Ingest: the request path reads the body once (parsed once for all its readers), takes headers
   and the URL from the ASGI scope, checks the signature and appends to Redis through one script
@@ -212,10 +212,12 @@ duplicates.
   sender keeps three claimed batches in flight and up to 128 provider calls, over a lean HTTP/1.1
   transport for httpx (providers/transport.py: pooled asyncio connections parsed by httptools),
   because httpcore spent about 0.5 ms of CPU a call scanning its pool, and without cookies.
-  CPU per message, measured on 2026-12-01 over 30,000 messages: API 0.72 ms (FastAPI's dependency
-  solving and validation about a fifth of it), sender 0.68 ms (httpx's request building about a
-  fifth), PostgreSQL 0.39 ms, simulator 0.31 ms: the 2 cores are saturated near 1,000 messages/s,
-  more or less as the machine's speed goes (see the probe). Health updates no longer move an
+  CPU per message, measured on 2026-12-02 over 30,000 messages: API 0.60 ms (storing the batch
+  about 30%, FastAPI's request handling and dependencies about 16%), sender 0.59 ms (httpx's
+  client layers about a fifth), PostgreSQL 0.35 ms, simulator 0.23 ms: the 2 cores are saturated
+  near 1,000 to 1,100 messages/s, more or less as the machine's speed goes (see the probe). Two
+  cuts of 2026-12-02 took about a tenth off: FastAPI's native OpenTelemetry is off (it looked up
+  the global providers on every request) and a provider URL is parsed once, not per call. Health updates no longer move an
   instance's `updated_at`, which every process's instance cache watches: each batch used to
   empty those caches, and the simulator spent a third of its CPU re-reading instances.
 - Campaigns: passes are serialized per campaign by an advisory lock, not the campaign's row, so
