@@ -66,9 +66,10 @@ class Contact(IdMixin, TimestampMixin, Base):
     """A person a tenant talks to (seed 003's Lead), keyed by the canonical E.164 phone."""
 
     __tablename__ = "contacts"
+    # Leads with tenant_id, so it serves every lookup by tenant: no index of tenant_id alone.
     __table_args__ = (UniqueConstraint("tenant_id", "phone"),)
 
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     # Canonical E.164 with '+' (Brazilian mobiles always with the ninth digit).
     phone: Mapped[str] = mapped_column(String(20))
     # The id WhatsApp last used for the person (may lack the ninth digit), and Meta's BSUID.
@@ -138,6 +139,7 @@ class Message(IdMixin, TimestampMixin, Base):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("instance_id", "provider_message_id"),
+        # Leads with tenant_id, so it serves every lookup by tenant: no index of tenant_id alone.
         UniqueConstraint("tenant_id", "idempotency_key"),
         Index("ix_messages_conversation_created", "conversation_id", "created_at"),
         Index("ix_messages_send_state_next_attempt", "send_state", "next_attempt_at"),
@@ -145,7 +147,7 @@ class Message(IdMixin, TimestampMixin, Base):
         Index("ix_messages_instance_created", "instance_id", "created_at"),
     )
 
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     instance_id: Mapped[str] = mapped_column(ForeignKey("whatsapp_instances.id", ondelete="CASCADE"))
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
     contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
