@@ -12,9 +12,10 @@ class OptOut(IdMixin, TimestampMixin, Base):
     """One phone's opt-out from a tenant. Kept when the contact is erased, so no contact FK."""
 
     __tablename__ = "whatsapp_optouts"
+    # Leads with tenant_id, so it serves every lookup by tenant: no index of tenant_id alone.
     __table_args__ = (UniqueConstraint("tenant_id", "phone"),)
 
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     phone: Mapped[str] = mapped_column(String(20))
     instance_id: Mapped[str | None] = mapped_column(String(36), default=None)
     keyword: Mapped[str | None] = mapped_column(String(64), default=None)

@@ -1,8 +1,9 @@
-"""drop the single-column tenant_id indexes of messages and contacts
+"""drop the tenant_id-only indexes of messages, contacts and opt-outs
 
-Both tables have a unique index that starts with tenant_id (messages: tenant_id, idempotency_key;
-contacts: tenant_id, phone), which serves every lookup by tenant, the tenant foreign key's
-cascade included. The extra indexes only cost a write on every message and contact stored.
+Each of these tables has a unique index that starts with tenant_id (messages: tenant_id,
+idempotency_key; contacts and opt-outs: tenant_id, phone), which serves every lookup by tenant,
+the tenant foreign key's cascade included. The extra indexes only cost a write on every message
+and contact stored.
 
 Revision ID: 0005
 Revises: 0004
@@ -18,7 +19,11 @@ down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-INDEXES = (("messages", "ix_messages_tenant_id"), ("contacts", "ix_contacts_tenant_id"))
+INDEXES = (
+    ("messages", "ix_messages_tenant_id"),
+    ("contacts", "ix_contacts_tenant_id"),
+    ("whatsapp_optouts", "ix_whatsapp_optouts_tenant_id"),
+)
 
 
 def upgrade() -> None:
