@@ -12,6 +12,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
 
 OPEN_TICKET_PREDICATE = "status = 'open'"
+# Outbound messages, the only ones with a send state (see SendState).
+SENDING_PREDICATE = "send_state IS NOT NULL"
 
 
 class Direction(enum.StrEnum):
@@ -142,7 +144,15 @@ class Message(IdMixin, TimestampMixin, Base):
         # Leads with tenant_id, so it serves every lookup by tenant: no index of tenant_id alone.
         UniqueConstraint("tenant_id", "idempotency_key"),
         Index("ix_messages_conversation_created", "conversation_id", "created_at"),
-        Index("ix_messages_send_state_next_attempt", "send_state", "next_attempt_at"),
+        # The senders' sweeps look for messages on their way; inbound messages (most of an
+        # inbox) have no send state and stay out of the index.
+        Index(
+            "ix_messages_send_state_next_attempt",
+            "send_state",
+            "next_attempt_at",
+            sqlite_where=text(SENDING_PREDICATE),
+            postgresql_where=text(SENDING_PREDICATE),
+        ),
         # A number's recent sends (campaign pacing: per minute, per hour, unique people per day).
         Index("ix_messages_instance_created", "instance_id", "created_at"),
     )
