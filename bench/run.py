@@ -229,7 +229,7 @@ duplicates.
 - The machine: on 2026-12-01 the same loop ran in 250 to 550 ms at different hours with nothing
   else running, and every figure moved with it: the apply worker measured 6,000 to 10,700
   events/s and the send path 760 to 1,230 messages/s on the same code. On 2026-12-02 three full
-  runs an hour apart gave the send path 1,082, 722 and 781 messages/s with send-phase probes of
+  runs within an hour gave the send path 1,082, 722 and 781 messages/s with send-phase probes of
   333, 459 and 415 ms, and the apply worker 6,940, 8,214 and 6,417 events/s (the first run
   before the index changes of migrations 0005 and 0006, the others after). Compare ratios, or
   runs with a similar speed probe.
