@@ -55,6 +55,7 @@ from messaging_whatsapp.sending.sender import Sender, offer_messages
 from messaging_whatsapp.simulator.service import Simulator
 from messaging_whatsapp.tenancy import service as tenancy_service
 from messaging_whatsapp.tenancy.models import Tenant
+from messaging_whatsapp.tenancy.schemas import ApiKeyItem
 from messaging_whatsapp.worker.inbound import run_inbound_workers
 
 app = typer.Typer(
@@ -140,6 +141,46 @@ def create_api_key(
         stdout.print(
             f"API key {created['name']}: {created['api_key']}  (store it now; it is not shown again)"
         )
+
+
+@app.command("list-api-keys")
+def list_api_keys(tenant_id: Annotated[str, typer.Option()], as_json: JsonOption = False) -> None:
+    """List a tenant's API keys (their first characters, never the keys), revoked ones too."""
+
+    async def work(context: EngineContext) -> list[ApiKeyItem]:
+        keys = await in_session(context, lambda s: tenancy_service.list_api_keys(s, tenant_id))
+        return [ApiKeyItem.model_validate(key) for key in keys]
+
+    items = run_engine(work)
+    if as_json:
+        print_json([item.model_dump(mode="json") for item in items])
+        return
+    table = Table("id", "name", "starts with", "role", "created", "revoked")
+    for item in items:
+        revoked = f"{item.revoked_at:%Y-%m-%d %H:%M}" if item.revoked_at else ""
+        table.add_row(
+            item.id, item.name, item.prefix, item.role, f"{item.created_at:%Y-%m-%d %H:%M}", revoked
+        )
+    stdout.print(table)
+
+
+@app.command("revoke-api-key")
+def revoke_api_key(
+    key_id: Annotated[str, typer.Argument(help="The key's id (list-api-keys shows it).")],
+    tenant_id: Annotated[str, typer.Option()],
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke an API key: its next request is refused."""
+
+    async def work(context: EngineContext) -> ApiKeyItem:
+        key = await in_session(context, lambda s: tenancy_service.revoke_api_key(s, tenant_id, key_id))
+        return ApiKeyItem.model_validate(key)
+
+    item = run_engine(work)
+    if as_json:
+        print_json(item.model_dump(mode="json"))
+        return
+    stdout.print(f"API key {item.name} ({item.prefix}...) revoked")
 
 
 @app.command("bind-tenant")

@@ -117,6 +117,30 @@ def test_tenant_user_bindings_and_listings(cli: Cli) -> None:
     assert cli.json("replay-dlq") == {"replayed": 0}
 
 
+def test_api_keys_are_listed_without_secrets_and_revoked(cli: Cli) -> None:
+    tenant = cli.json("create-tenant", "--name", "Loja")
+    other = cli.json("create-tenant", "--name", "Outra loja")
+    created = cli.json("create-api-key", "--tenant-id", tenant["id"], "--name", "erp")
+    [listed] = cli.json("list-api-keys", "--tenant-id", tenant["id"])
+    assert listed["id"] == created["id"]
+    assert listed["name"] == "erp"
+    assert listed["revoked_at"] is None
+    assert created["api_key"].startswith(listed["prefix"])
+    assert created["api_key"] not in json.dumps(listed)
+    assert cli.json("list-api-keys", "--tenant-id", other["id"]) == []
+
+    elsewhere = cli.run("revoke-api-key", created["id"], "--tenant-id", other["id"])
+    assert elsewhere.returncode == 1
+    assert "not found" in elsewhere.stderr
+    revoked = cli.json("revoke-api-key", created["id"], "--tenant-id", tenant["id"])
+    assert revoked["revoked_at"] is not None
+    [listed] = cli.json("list-api-keys", "--tenant-id", tenant["id"])
+    assert listed["revoked_at"] == revoked["revoked_at"]
+    table = cli.run("list-api-keys", "--tenant-id", tenant["id"])
+    assert table.returncode == 0, table.stderr
+    assert "erp" in table.stdout
+
+
 def test_user_mistakes_are_one_line_errors(cli: Cli) -> None:
     tenant = cli.json("create-tenant", "--name", "Loja")
     missing = cli.run(

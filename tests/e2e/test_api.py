@@ -5,6 +5,9 @@ from __future__ import annotations
 import copy
 import json
 
+import pytest
+
+from messaging_whatsapp.errors import NotFound
 from messaging_whatsapp.tenancy import service as tenancy_service
 from tests.e2e.conftest import RunningEngine
 from tests.helpers import (
@@ -49,6 +52,29 @@ async def test_api_keys_are_hashed_and_scoped_to_their_tenant(engine: RunningEng
     response = await engine.http.get("/api/v1/instances", headers={"authorization": f"Bearer {raw}"})
     assert response.status_code == 200
     assert len(response.json()["items"]) == 5
+
+
+async def test_a_revoked_api_key_is_refused_at_once_and_only_its_tenant_can_revoke_it(
+    engine: RunningEngine,
+) -> None:
+    tenant_id = await create_tenant(engine.context)
+    other_tenant_id = await create_tenant(engine.context)
+    async with engine.context.sessions() as session, session.begin():
+        key, raw = await tenancy_service.create_api_key(session, tenant_id, "erp")
+    headers = {"authorization": f"Bearer {raw}"}
+    assert (await engine.http.get("/api/v1/instances", headers=headers)).status_code == 200
+
+    async with engine.context.sessions() as session, session.begin():
+        with pytest.raises(NotFound):
+            await tenancy_service.revoke_api_key(session, other_tenant_id, key.id)
+    assert (await engine.http.get("/api/v1/instances", headers=headers)).status_code == 200
+
+    async with engine.context.sessions() as session, session.begin():
+        revoked = await tenancy_service.revoke_api_key(session, tenant_id, key.id)
+    assert revoked.revoked_at is not None
+    refused = await engine.http.get("/api/v1/instances", headers=headers)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "unauthorized"
 
 
 async def test_listings_page_with_cursors(engine: RunningEngine) -> None:

@@ -1,8 +1,10 @@
-"""Login request and answer."""
+"""Login request and answer; API keys as listed."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class LoginRequest(BaseModel):
@@ -20,3 +22,16 @@ class TokenResponse(BaseModel):
     expires_in: int
     tenant_id: str
     role: str
+
+
+class ApiKeyItem(BaseModel):
+    """An API key as listed: its first characters to recognise it, never the key or its hash."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    prefix: str
+    role: str
+    created_at: datetime
+    revoked_at: datetime | None

@@ -170,6 +170,29 @@ async def create_api_key(session: AsyncSession, tenant_id: str, name: str) -> tu
     return key, raw
 
 
+async def list_api_keys(session: AsyncSession, tenant_id: str) -> list[ApiKey]:
+    """The tenant's API keys, newest first, revoked ones included."""
+    await get_tenant(session, tenant_id)
+    query = (
+        select(ApiKey)
+        .where(ApiKey.tenant_id == tenant_id)
+        .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def revoke_api_key(session: AsyncSession, tenant_id: str, key_id: str) -> ApiKey:
+    """Revoke one of the tenant's API keys; its next request is refused (keys are checked on every
+    request, never cached). Another tenant's key is not found; revoking again keeps the first time."""
+    key = await session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.tenant_id == tenant_id))
+    if key is None:
+        raise NotFound(f"API key {key_id} not found")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        await session.flush()
+    return key
+
+
 async def principal_from_api_key(session: AsyncSession, raw: str) -> Principal:
     """The principal of a live API key, or Unauthorized."""
     key = await session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash_key(raw)))
