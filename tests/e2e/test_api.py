@@ -9,7 +9,7 @@ import pytest
 
 from messaging_whatsapp.errors import NotFound
 from messaging_whatsapp.tenancy import service as tenancy_service
-from tests.e2e.conftest import RunningEngine
+from tests.e2e.conftest import RunningEngine, auth_headers
 from tests.helpers import (
     bind_example_numbers,
     create_tenant,
@@ -75,6 +75,50 @@ async def test_a_revoked_api_key_is_refused_at_once_and_only_its_tenant_can_revo
     refused = await engine.http.get("/api/v1/instances", headers=headers)
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "unauthorized"
+
+
+async def test_admins_manage_api_keys_over_http(engine: RunningEngine) -> None:
+    tenant_id = await create_tenant(engine.context)
+    admin = await auth_headers(engine, tenant_id)
+    created = await engine.http.post("/api/v1/api-keys", json={"name": "erp"}, headers=admin)
+    assert created.status_code == 201, created.text
+    key = created.json()
+    assert key["name"] == "erp"
+    assert key["revoked_at"] is None
+    assert key["api_key"].startswith(key["prefix"])
+    machine = {"authorization": f"Bearer {key['api_key']}"}
+    assert (await engine.http.get("/api/v1/instances", headers=machine)).status_code == 200
+
+    listed = (await engine.http.get("/api/v1/api-keys", headers=admin)).json()["items"]
+    assert [item["id"] for item in listed] == [key["id"]]
+    assert key["api_key"] not in json.dumps(listed)
+
+    revoked = await engine.http.post(f"/api/v1/api-keys/{key['id']}/revoke", headers=admin)
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["revoked_at"] is not None
+    assert (await engine.http.get("/api/v1/instances", headers=machine)).status_code == 401
+
+
+async def test_api_keys_are_an_admins_business_within_their_own_tenant(engine: RunningEngine) -> None:
+    tenant_id = await create_tenant(engine.context)
+    other_admin = await auth_headers(engine, await create_tenant(engine.context), "rui@outra.com.br")
+    async with engine.context.sessions() as session, session.begin():
+        key, _ = await tenancy_service.create_api_key(session, tenant_id, "erp")
+        await tenancy_service.create_user(session, tenant_id, "bia@loja.com.br", "s3cret-pass", "agent")
+    login = await engine.http.post(
+        "/api/v1/auth/login", json={"email": "bia@loja.com.br", "password": "s3cret-pass"}
+    )
+    agent = {"authorization": f"Bearer {login.json()['access_token']}"}
+
+    assert (await engine.http.get("/api/v1/api-keys", headers=agent)).status_code == 403
+    assert (await engine.http.post("/api/v1/api-keys", json={}, headers=agent)).status_code == 403
+    elsewhere = await engine.http.post(f"/api/v1/api-keys/{key.id}/revoke", headers=other_admin)
+    assert elsewhere.status_code == 404
+    assert elsewhere.json()["error"]["code"] == "not_found"
+    assert (await engine.http.get("/api/v1/api-keys", headers=other_admin)).json()["items"] == []
+    bad = await engine.http.post("/api/v1/api-keys", json={"name": ""}, headers=other_admin)
+    assert bad.status_code == 422
+    assert bad.json()["error"]["code"] == "validation_error"
 
 
 async def test_listings_page_with_cursors(engine: RunningEngine) -> None:

@@ -1,14 +1,22 @@
-"""Authentication endpoints."""
+"""Authentication, and the tenant's API keys (admins only)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from messaging_whatsapp.api.deps import Context, DbSession
+from messaging_whatsapp.api.deps import AdminPrincipal, Context, DbSession
+from messaging_whatsapp.pagination import Page
 from messaging_whatsapp.tenancy import service
-from messaging_whatsapp.tenancy.schemas import LoginRequest, TokenResponse
+from messaging_whatsapp.tenancy.schemas import (
+    ApiKeyCreate,
+    ApiKeyItem,
+    CreatedApiKey,
+    LoginRequest,
+    TokenResponse,
+)
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+api_keys_router = APIRouter(prefix="/api/v1/api-keys", tags=["api keys"])
 
 
 @router.post("/login")
@@ -21,3 +29,23 @@ async def login(body: LoginRequest, session: DbSession, context: Context) -> Tok
         tenant_id=user.tenant_id,
         role=user.role,
     )
+
+
+@api_keys_router.get("")
+async def list_api_keys(session: DbSession, principal: AdminPrincipal) -> Page[ApiKeyItem]:
+    """The tenant's API keys, newest first, revoked ones included (a tenant has few)."""
+    keys = await service.list_api_keys(session, principal.tenant_id)
+    return Page(items=[ApiKeyItem.model_validate(key) for key in keys])
+
+
+@api_keys_router.post("", status_code=201)
+async def create_api_key(body: ApiKeyCreate, session: DbSession, principal: AdminPrincipal) -> CreatedApiKey:
+    """Create an API key for machine access; the answer is the only time the key is shown."""
+    key, raw = await service.create_api_key(session, principal.tenant_id, body.name)
+    return CreatedApiKey(**ApiKeyItem.model_validate(key).model_dump(), api_key=raw)
+
+
+@api_keys_router.post("/{key_id}/revoke")
+async def revoke_api_key(key_id: str, session: DbSession, principal: AdminPrincipal) -> ApiKeyItem:
+    """Revoke an API key: it is refused from its next request."""
+    return ApiKeyItem.model_validate(await service.revoke_api_key(session, principal.tenant_id, key_id))

@@ -35,3 +35,15 @@ class ApiKeyItem(BaseModel):
     role: str
     created_at: datetime
     revoked_at: datetime | None
+
+
+class ApiKeyCreate(BaseModel):
+    """A new API key: what it is for."""
+
+    name: str = Field(default="default", min_length=1, max_length=200)
+
+
+class CreatedApiKey(ApiKeyItem):
+    """A key just created: the only time the key itself is shown."""
+
+    api_key: str
