@@ -55,7 +55,7 @@ from messaging_whatsapp.sending.sender import Sender, offer_messages
 from messaging_whatsapp.simulator.service import Simulator
 from messaging_whatsapp.tenancy import service as tenancy_service
 from messaging_whatsapp.tenancy.models import Tenant
-from messaging_whatsapp.tenancy.schemas import ApiKeyItem
+from messaging_whatsapp.tenancy.schemas import ApiKeyItem, CreatedApiKey
 from messaging_whatsapp.worker.inbound import run_inbound_workers
 
 app = typer.Typer(
@@ -130,17 +130,15 @@ def create_api_key(
 ) -> None:
     """Create an API key for machine access; the key is shown once."""
 
-    async def work(context: EngineContext) -> dict[str, str]:
+    async def work(context: EngineContext) -> CreatedApiKey:
         key, raw = await in_session(context, lambda s: tenancy_service.create_api_key(s, tenant_id, name))
-        return {"id": key.id, "name": key.name, "api_key": raw}
+        return CreatedApiKey(**ApiKeyItem.model_validate(key).model_dump(), api_key=raw)
 
     created = run_engine(work)
     if as_json:
-        print_json(created)
+        print_json(created.model_dump(mode="json"))
     else:
-        stdout.print(
-            f"API key {created['name']}: {created['api_key']}  (store it now; it is not shown again)"
-        )
+        stdout.print(f"API key {created.name}: {created.api_key}  (store it now; it is not shown again)")
 
 
 @app.command("list-api-keys")
