@@ -160,11 +160,11 @@ async def create_tenant(context: EngineContext, name: str = "Loja") -> str:
 
 
 async def create_user(
-    context: EngineContext, tenant_id: str, email: str, password: str = "s3cret-pass"
+    context: EngineContext, tenant_id: str, email: str, password: str = "s3cret-pass", role: str = "admin"
 ) -> str:
-    """A new admin user's id."""
+    """A new user's id (an admin unless `role` says otherwise)."""
     async with context.sessions() as session, session.begin():
-        user = await tenancy_service.create_user(session, tenant_id, email, password, "admin")
+        user = await tenancy_service.create_user(session, tenant_id, email, password, role)
         return user.id
 
 

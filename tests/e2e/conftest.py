@@ -28,10 +28,10 @@ class RunningEngine:
 
 
 async def auth_headers(
-    engine: RunningEngine, tenant_id: str, email: str = "ana@loja.com.br"
+    engine: RunningEngine, tenant_id: str, email: str = "ana@loja.com.br", role: str = "admin"
 ) -> dict[str, str]:
-    """A new admin of the tenant, logged in through the API: their bearer header."""
-    await create_user(engine.context, tenant_id, email)
+    """A new user of the tenant (an admin by default), logged in through the API: their bearer header."""
+    await create_user(engine.context, tenant_id, email, role=role)
     response = await engine.http.post("/api/v1/auth/login", json={"email": email, "password": "s3cret-pass"})
     assert response.status_code == 200, response.text
     return {"authorization": f"Bearer {response.json()['access_token']}"}

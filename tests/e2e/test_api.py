@@ -104,11 +104,7 @@ async def test_api_keys_are_an_admins_business_within_their_own_tenant(engine: R
     other_admin = await auth_headers(engine, await create_tenant(engine.context), "rui@outra.com.br")
     async with engine.context.sessions() as session, session.begin():
         key, _ = await tenancy_service.create_api_key(session, tenant_id, "erp")
-        await tenancy_service.create_user(session, tenant_id, "bia@loja.com.br", "s3cret-pass", "agent")
-    login = await engine.http.post(
-        "/api/v1/auth/login", json={"email": "bia@loja.com.br", "password": "s3cret-pass"}
-    )
-    agent = {"authorization": f"Bearer {login.json()['access_token']}"}
+    agent = await auth_headers(engine, tenant_id, "bia@loja.com.br", role="agent")
 
     assert (await engine.http.get("/api/v1/api-keys", headers=agent)).status_code == 403
     assert (await engine.http.post("/api/v1/api-keys", json={}, headers=agent)).status_code == 403

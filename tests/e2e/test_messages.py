@@ -12,7 +12,6 @@ from messaging_whatsapp.automation.models import OptOut
 from messaging_whatsapp.db import new_id
 from messaging_whatsapp.inbox.models import Message
 from messaging_whatsapp.instances.models import WhatsAppInstance
-from messaging_whatsapp.tenancy import service as tenancy_service
 from tests.e2e.conftest import RunningEngine, auth_headers
 from tests.helpers import bind_example_numbers, create_tenant, wait_until
 
@@ -217,14 +216,7 @@ async def test_the_api_limits_each_client_with_retry_after(engine: RunningEngine
 async def test_an_admin_pauses_and_resumes_an_instance_and_an_agent_may_not(engine: RunningEngine) -> None:
     numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
     admin = await auth_headers(engine, numbers.tenant_id)
-    async with engine.context.sessions() as session, session.begin():
-        await tenancy_service.create_user(
-            session, numbers.tenant_id, "bia@loja.com.br", "s3cret-pass", "agent"
-        )
-    login = await engine.http.post(
-        "/api/v1/auth/login", json={"email": "bia@loja.com.br", "password": "s3cret-pass"}
-    )
-    agent = {"authorization": f"Bearer {login.json()['access_token']}"}
+    agent = await auth_headers(engine, numbers.tenant_id, "bia@loja.com.br", role="agent")
     path = f"/api/v1/instances/{numbers.simulator.id}"
 
     refused = await engine.http.post(f"{path}/pause", headers=agent)
