@@ -32,7 +32,7 @@ from messaging_whatsapp.cli_support import (
     stdout,
 )
 from messaging_whatsapp.context import EngineContext
-from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.db import take_sqlite_writer, utcnow
 from messaging_whatsapp.errors import InvalidInput, NotFound
 from messaging_whatsapp.tenancy.models import Tenant
 
@@ -63,7 +63,10 @@ async def _tenant(session: AsyncSession, tenant_id: str | None) -> str:
 async def _campaign(session: AsyncSession, campaign_id: str, *, lock: bool = False) -> Campaign:
     """A campaign of any tenant (the operator's CLI)."""
     query = select(Campaign).where(Campaign.id == campaign_id)
-    campaign = await session.scalar(query.with_for_update() if lock else query)
+    if lock:
+        await take_sqlite_writer(session)  # where FOR UPDATE means nothing
+        query = query.with_for_update()
+    campaign = await session.scalar(query)
     if campaign is None:
         raise NotFound(f"campaign {campaign_id} not found")
     return campaign

@@ -186,6 +186,23 @@ def is_postgresql(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+async def take_sqlite_writer(session: AsyncSession) -> None:
+    """On SQLite, make this transaction the one writer now, until it ends (BEGIN IMMEDIATE).
+
+    The driver begins a transaction only at its first write, so what a transaction reads before
+    that is not held: another writer may commit a change to it in between. After this, nothing
+    read can change before the commit. A transaction that has written already holds the lock.
+    Nothing to do on PostgreSQL.
+    """
+    if is_postgresql(session):
+        return
+    connection = await session.connection()
+    driver_connection = (await connection.get_raw_connection()).driver_connection
+    if driver_connection is None or driver_connection.in_transaction:
+        return
+    await connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def insert_for(session: AsyncSession, table: Any) -> postgresql.Insert | sqlite.Insert:
     """A dialect-specific INSERT (PostgreSQL or SQLite) that supports ON CONFLICT clauses."""
     dialect = session.get_bind().dialect.name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from messaging_whatsapp.automation.models import OptOut
 from messaging_whatsapp.campaigns import service
 from messaging_whatsapp.campaigns.importing import ContactRow
+from messaging_whatsapp.campaigns.locks import try_lock_campaign
 from messaging_whatsapp.campaigns.models import (
     Campaign,
     CampaignContact,
@@ -191,6 +193,45 @@ async def test_cancelling_skips_the_contacts_not_yet_sent(context: EngineContext
         closed = await service.get_campaign(session, tenant_id, campaign.id)
         with pytest.raises(Conflict):
             await service.add_contacts(session, closed, [ContactRow("+5511987654323")], now=utcnow())
+
+
+async def test_a_status_change_waits_for_the_pass_that_holds_the_campaign(context: EngineContext) -> None:
+    # A pass read `running` and completes the campaign: a cancel meanwhile must not land in
+    # between (and be overwritten), but wait and then find the campaign completed.
+    tenant_id, instance_id = await _tenant_with_number(context)
+    campaign = await _create(
+        context,
+        tenant_id,
+        instance_ids=[instance_id],
+        messages=[{"content": "Oi"}],
+        contacts=[{"phone": "+5511987654321"}],
+    )
+    async with context.sessions() as session, session.begin():
+        await service.transition(session, tenant_id, campaign.id, Action.START, user_id=None, now=utcnow())
+
+    async def cancel() -> None:
+        async with context.sessions() as session, session.begin():
+            await service.transition(
+                session, tenant_id, campaign.id, Action.CANCEL, user_id=None, now=utcnow()
+            )
+
+    async with context.sessions() as passing, passing.begin():
+        assert await try_lock_campaign(passing, campaign.id)
+        held = await service.get_campaign(passing, tenant_id, campaign.id)
+        assert held.status == "running"
+        cancelling = asyncio.create_task(cancel())
+        await asyncio.sleep(0.3)
+        assert not cancelling.done()
+        held.status = CampaignStatus.COMPLETED.value
+    with pytest.raises(Conflict, match="cannot cancel a campaign that is completed"):
+        await cancelling
+    async with context.sessions() as session:
+        closed = await service.get_campaign(session, tenant_id, campaign.id)
+        assert closed.status == "completed"
+        types = set(
+            await session.scalars(select(CampaignLog.log_type).where(CampaignLog.campaign_id == campaign.id))
+        )
+        assert LogType.CANCELLED.value not in types
 
 
 async def test_only_drafts_and_paused_campaigns_change_and_only_drafts_go(context: EngineContext) -> None:

@@ -33,7 +33,7 @@ from messaging_whatsapp.campaigns.models import (
     campaign_contacts_table,
     campaigns_table,
 )
-from messaging_whatsapp.db import UTCDateTime, one_of, rows_table
+from messaging_whatsapp.db import UTCDateTime, one_of, rows_table, take_sqlite_writer
 from messaging_whatsapp.inbox.models import Message, SendState, messages_table
 from messaging_whatsapp.providers.base import DeliveryStatus
 
@@ -76,6 +76,7 @@ async def follow_messages(session: AsyncSession, message_ids: list[str], now: da
     """Move the campaign contacts of these messages to their messages' status; count and log."""
     if not message_ids:
         return
+    await take_sqlite_writer(session)  # the rows read below are changed from what they were
     c = campaign_contacts_table.c
     # Plain rows, not ORM objects: a sender records one batch of these per pass.
     rows = (

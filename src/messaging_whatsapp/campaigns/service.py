@@ -51,7 +51,7 @@ from messaging_whatsapp.campaigns.schemas import (
     RejectedRow,
     numbers_of,
 )
-from messaging_whatsapp.db import generic_plans, insert_rows, new_id, one_of
+from messaging_whatsapp.db import generic_plans, insert_rows, new_id, one_of, take_sqlite_writer
 from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound
 from messaging_whatsapp.inbox.models import Contact
 from messaging_whatsapp.instances.models import WhatsAppInstance
@@ -103,6 +103,7 @@ async def get_campaign(
     """The tenant's campaign, or NotFound (also for another tenant's id)."""
     query = select(Campaign).where(Campaign.id == campaign_id, Campaign.tenant_id == tenant_id)
     if lock:
+        await take_sqlite_writer(session)  # where FOR UPDATE means nothing
         query = query.with_for_update()
     campaign = await session.scalar(query)
     if campaign is None:
