@@ -187,7 +187,7 @@ memory (VmHWM, MiB) of simulator / sender / dispatcher.
 Target: at least 1,000 contacts/s, memory flat from the small run to the large one, zero
 duplicates.
 
-## What limits these figures (analysis of 2026-12-01, updated 2026-12-02)
+## What limits these figures (analysis of 2026-12-01 and 2026-12-02)
 
 - Ingest: the request path reads the body once (parsed once for all its readers), takes headers
   and the URL from the ASGI scope, checks the signature and appends to Redis through one script
@@ -195,8 +195,8 @@ duplicates.
   full garbage collections are kept off the long-lived heap. The webhook's own work per request
   (parsing the body to find the instance, the signature, the append and waiting for Redis) costs
   about as much as the whole uvicorn and Starlette stack it shares with the bare endpoint, which
-  is why the ratio sits near 0.5; when the machine slows, Python slows more than the C inside
-  uvicorn and the ratio falls. The loads take turns so that drift favours neither.
+  is why the ratio sits between 0.4 and 0.6; when the machine slows, Python slows more than the C
+  inside uvicorn and the ratio falls. The loads take turns so that drift favours neither.
 - Apply: a worker process keeps three batches of up to 2,000 entries in flight, so one batch's
   Python work overlaps another's round trips to PostgreSQL. A batch is about fifteen set-based
   statements whatever its size: its processed keys claimed by one INSERT ... RETURNING,
@@ -226,13 +226,14 @@ duplicates.
   set-based. Dispatch is far ahead of sending; sending a campaign message costs more than an API
   one (the contact's progress, counters and a `message_sent` log are written with it), and its
   rate falls with the campaign's size.
-- The machine: on 2026-12-01 the same loop ran in 250 to 550 ms at different hours with nothing
-  else running, and every figure moved with it: the apply worker measured 6,000 to 10,700
-  events/s and the send path 760 to 1,230 messages/s on the same code. On 2026-12-02 three full
-  runs within an hour gave the send path 1,082, 722 and 781 messages/s with send-phase probes of
-  333, 459 and 415 ms, and the apply worker 6,940, 8,214 and 6,417 events/s (the first run
-  before the index changes of migrations 0005 and 0006, the others after). Compare ratios, or
-  runs with a similar speed probe.
+- The machine: on 2026-12-01 and early on 2026-12-02 the runs were on a 2-core AMD EPYC host
+  whose speed drifted widely (the same loop in 250 to 550 ms at different hours with nothing else
+  running), and every figure moved with it: the apply worker measured 6,000 to 10,700 events/s,
+  the send path 722 to 1,230 messages/s and the ingest ratio 0.42 to 0.46 on the same code. The
+  figures above are from a 2-core Intel Xeon host (later on 2026-12-02) whose probe held at 225 to
+  246 ms through two full runs (the second is the one shown): ingest ratio 0.61 and 0.59, the apply worker
+  12,225 and 11,639 events/s, the send path 1,574 and 1,577 messages/s. Compare ratios, or runs
+  with a similar speed probe.
 """)
 
 
