@@ -110,7 +110,11 @@ class Campaign(PacingOverrides, IdMixin, TimestampMixin, Base):
     """A campaign with its sending settings and its counters (kept by set-based updates)."""
 
     __tablename__ = "campaigns"
-    __table_args__ = (Index("ix_campaigns_tenant_created", "tenant_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_campaigns_tenant_created", "tenant_id", "created_at"),
+        # Every dispatcher asks twice a second which changed in the last seconds (live progress).
+        Index("ix_campaigns_updated_at", "updated_at"),
+    )
 
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
