@@ -150,6 +150,7 @@ async def test_refusals_are_clear_and_queue_nothing(engine: RunningEngine) -> No
             "validation_error",
         ),
         ({"to": 5521976543210, "text": "x"}, 422, "validation_error"),
+        ({"to": "+5521976543210", "text": "x", "reply_to": new_id()}, 404, "not_found"),
     ]
     for body, status, code in cases:
         response = await engine.http.post("/api/v1/messages", json=body, headers=headers)

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from messaging_whatsapp.automation.models import OptOut
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
-from messaging_whatsapp.errors import Conflict
+from messaging_whatsapp.errors import Conflict, EngineError
 from messaging_whatsapp.inbox.ingest import IngestEntry, apply_entries
 from messaging_whatsapp.inbox.models import Message, SenderType, SendState
 from messaging_whatsapp.instances import service as instances_service
@@ -287,6 +287,77 @@ async def test_an_echo_of_the_send_stored_before_its_answer_becomes_the_sent_mes
         ).all()
     assert holders == [message_id]
     assert (row.status, row.sender_type) == ("sent", "system")
+
+
+async def _inbound(context: EngineContext, tenant_id: str, instance_id: str, wamid: str, phone: str) -> str:
+    """A customer's message applied as the worker would; our id of it."""
+    message = InboundMessage(wamid, phone, MessageType.TEXT, utcnow(), text="Chegou?")
+    async with context.sessions() as session, session.begin():
+        await apply_entries(
+            session, [IngestEntry(wamid, tenant_id, instance_id, utcnow(), [message])], context.names.events
+        )
+    async with context.sessions() as session:
+        return str(await session.scalar(select(Message.id).where(Message.provider_message_id == wamid)))
+
+
+async def test_a_reply_quotes_the_customers_message_through_its_number(
+    context: EngineContext, meta: MetaGraphFake
+) -> None:
+    tenant_id, instance_id = await _meta_instance(context)
+    question = await _inbound(context, tenant_id, instance_id, "wamid.question", "5511987654321")
+    # No instance named: the reply goes through the number the question came to.
+    request = SendMessageRequest(to="+5511987654321", text="Chegou sim!", reply_to=question)
+    async with context.sessions() as session, session.begin():
+        queued = await sending_service.queue_message(
+            session, tenant_id, request, idempotency_key=None, sender_type=SenderType.USER, now=utcnow()
+        )
+    assert (queued.message.instance_id, queued.message.quoted_provider_message_id) == (
+        instance_id,
+        "wamid.question",
+    )
+    await offer_messages(context, [(queued.message.id, tenant_id)])
+    sender = Sender(context, http=provider_client(timeout=httpx.Timeout(2)))
+    try:
+        [row] = await _drain(sender, context, [queued.message.id])
+    finally:
+        await sender.close()
+    [(_, body)] = meta.sent
+    assert body["context"] == {"message_id": "wamid.question"}
+    assert (row.status, body["text"]["body"]) == ("sent", "Chegou sim!")
+
+
+async def test_a_reply_to_a_message_it_cannot_quote_is_refused(context: EngineContext) -> None:
+    tenant_id, instance_id = await _meta_instance(context)
+    other_number, _ = await bind(
+        context, tenant_id, provider="simulator", display_number="+551140028923", instance_name="sim-2"
+    )
+    question = await _inbound(context, tenant_id, instance_id, "wamid.q2", "5511987654321")
+    [ours] = await _queue(context, instance_id, tenant_id, 1)  # not sent yet: no provider id
+    other_tenant = await create_tenant(context)
+    their_number, _ = await bind(
+        context, other_tenant, provider="simulator", display_number="+551140028924", instance_name="sim-3"
+    )
+    elsewhere = await _inbound(context, other_tenant, their_number.id, "SIM-ELSEWHERE", "5511987654321")
+    refusals = {
+        "another person's message": (("+5511912345678", None, question), "invalid_reply_to"),
+        "a message of another number": (("+5511987654321", other_number.id, question), "invalid_reply_to"),
+        "a message not sent yet": (("+5511987000000", None, ours), "invalid_reply_to"),
+        "another tenant's message": (("+5511987654321", None, elsewhere), "not_found"),
+        "no such message": (("+5511987654321", None, "01a00000-0000-7000-8000-000000000000"), "not_found"),
+    }
+    for case, ((to, instance, reply_to), code) in refusals.items():
+        request = SendMessageRequest(to=to, instance_id=instance, text="Oi", reply_to=reply_to)
+        async with context.sessions() as session, session.begin():
+            with pytest.raises(EngineError) as refused:
+                await sending_service.queue_message(
+                    session,
+                    tenant_id,
+                    request,
+                    idempotency_key=None,
+                    sender_type=SenderType.USER,
+                    now=utcnow(),
+                )
+        assert refused.value.code == code, case
 
 
 async def _events(context: EngineContext) -> list[dict[str, str]]:

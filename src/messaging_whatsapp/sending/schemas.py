@@ -65,6 +65,8 @@ class SendMessageRequest(BaseModel):
     media: MediaIn | None = None
     template: TemplateIn | None = None
     buttons: ButtonsIn | None = None
+    # Our id of a message of this conversation that this one answers (shown quoted on WhatsApp).
+    reply_to: str | None = Field(default=None, min_length=1, max_length=36)
 
     @model_validator(mode="after")
     def _exactly_one_content(self) -> Self:

@@ -73,6 +73,15 @@ class Submission:
     sender_type: SenderType = SenderType.USER
 
 
+@dataclass(frozen=True, slots=True)
+class QuotedMessage:
+    """What a reply needs of the message it quotes."""
+
+    contact_id: str
+    instance_id: str
+    provider_message_id: str | None
+
+
 SubmissionResult = QueuedMessage | EngineError
 # contact id -> instance id -> (conversation id, when the person last wrote there)
 ConversationsByContact = dict[str, dict[str, tuple[str, datetime | None]]]
@@ -161,26 +170,32 @@ class _TenantBatch:
         contacts = await self._stored_contacts(set(phones.values()))
         instances = await self._instances()
         conversations = await self._conversations(set(contacts.values()))
+        quoted = await self._quoted({s.request.reply_to for s in submissions if s.request.reply_to})
         chosen: dict[int, WhatsAppInstance] = {}
+        quotes: dict[int, str | None] = {}
         for index, phone in phones.items():
             talking = conversations.get(contacts.get(phone, ""), {})
             request = submissions[index].request
             try:
-                instance = _instance(instances, request.instance_id, talking, self._now)
+                instance_id = _reply_instance(request, quoted, contacts.get(phone))
+                instance = _instance(instances, instance_id, talking, self._now)
                 _check_service_window(instance, talking.get(instance.id, (None, None))[1], request, self._now)
             except EngineError as exc:
                 results[index] = exc
                 continue
             chosen[index] = instance
+            if request.reply_to is not None:
+                quotes[index] = quoted[request.reply_to].provider_message_id
         # The writes' foreign-key checks are primary-key lookups: their plans may be reused.
         async with generic_plans(self._session):
-            await self._write(submissions, phones, chosen, contacts, conversations, results)
+            await self._write(submissions, phones, chosen, quotes, contacts, conversations, results)
 
     async def _write(
         self,
         submissions: list[Submission],
         phones: dict[int, str],
         chosen: dict[int, WhatsAppInstance],
+        quotes: dict[int, str | None],
         contacts: dict[str, str],
         conversations: ConversationsByContact,
         results: list[SubmissionResult | None],
@@ -192,7 +207,7 @@ class _TenantBatch:
         for index, (contact_id, instance_id) in pairs.items():
             conversation_id = conversation_ids[(contact_id, instance_id)]
             rows[index] = _message_row(
-                submissions[index], instance_id, conversation_id, contact_id, self._now
+                submissions[index], instance_id, conversation_id, contact_id, quotes.get(index), self._now
             )
         stored = {conversation_id for per in conversations.values() for conversation_id, _ in per.values()}
         for index, queued in (await self._insert(rows, stored)).items():
@@ -207,6 +222,20 @@ class _TenantBatch:
             )
         )
         return {message.idempotency_key: message for message in found}
+
+    async def _quoted(self, message_ids: set[str | None]) -> dict[str, QuotedMessage]:
+        """The tenant's messages that submissions reply to, by id."""
+        if not message_ids:
+            return {}
+        m = Message
+        rows = await self._session.execute(
+            select(m.id, m.contact_id, m.instance_id, m.provider_message_id).where(
+                m.tenant_id == self._tenant_id, one_of(self._session, m.id, message_ids)
+            )
+        )
+        return {
+            row.id: QuotedMessage(row.contact_id, row.instance_id, row.provider_message_id) for row in rows
+        }
 
     async def _stored_contacts(self, phones: set[str]) -> dict[str, str]:
         """phone -> contact id of the people already known, under either Brazilian form."""
@@ -319,6 +348,7 @@ def outbound_message(message: Message, phone: str) -> OutboundMessage:
     """The provider-neutral message to send for a stored outbound message."""
     extra = message.extra or {}
     to = phone.removeprefix("+")
+    reply_to = message.quoted_provider_message_id
     if message.media is not None:
         media = message.media
         return OutboundMessage(
@@ -327,6 +357,7 @@ def outbound_message(message: Message, phone: str) -> OutboundMessage:
             media=OutboundMedia(
                 OutboundMediaType(media["type"]), media["url"], media.get("caption"), media.get("filename")
             ),
+            reply_to=reply_to,
         )
     if "template" in extra:
         template = extra["template"]
@@ -334,11 +365,14 @@ def outbound_message(message: Message, phone: str) -> OutboundMessage:
             message.id,
             to,
             template=TemplateContent(template["name"], template["language"], tuple(template["parameters"])),
+            reply_to=reply_to,
         )
     if "buttons" in extra:
         buttons = tuple(ReplyButton(b["id"], b["title"]) for b in extra["buttons"])
-        return OutboundMessage(message.id, to, buttons=ButtonsContent(message.content or "", buttons))
-    return OutboundMessage(message.id, to, text=message.content or "")
+        return OutboundMessage(
+            message.id, to, buttons=ButtonsContent(message.content or "", buttons), reply_to=reply_to
+        )
+    return OutboundMessage(message.id, to, text=message.content or "", reply_to=reply_to)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -372,6 +406,34 @@ def _instance(
     return max(candidates, key=lambda i: _preference(i, set(talking), now))
 
 
+def _reply_instance(
+    request: SendMessageRequest, quoted: dict[str, QuotedMessage], contact_id: str | None
+) -> str | None:
+    """The instance a message must go through: a reply through the number of the message it
+    quotes (a provider id means nothing on another number), otherwise the one asked for."""
+    if request.reply_to is None:
+        return request.instance_id
+    message = quoted.get(request.reply_to)
+    if message is None:
+        raise NotFound(f"message {request.reply_to} (reply_to) not found")
+    if message.contact_id != contact_id:
+        raise InvalidInput(
+            f"reply_to {request.reply_to} is a message of another person, not {request.to}",
+            code="invalid_reply_to",
+        )
+    if message.provider_message_id is None:
+        raise InvalidInput(
+            f"reply_to {request.reply_to} has not reached WhatsApp (no provider message id yet)",
+            code="invalid_reply_to",
+        )
+    if request.instance_id is not None and request.instance_id != message.instance_id:
+        raise InvalidInput(
+            f"a reply goes through the number of the message it quotes ({message.instance_id})",
+            code="invalid_reply_to",
+        )
+    return message.instance_id
+
+
 def _preference(instance: WhatsAppInstance, talking: set[str], now: datetime) -> tuple[bool, float, int]:
     health = HealthView.of(instance, now)
     return (instance.id in talking, health.score, -health.sent_today)
@@ -393,7 +455,12 @@ def _check_service_window(
 
 
 def _message_row(
-    submission: Submission, instance_id: str, conversation_id: str, contact_id: str, now: datetime
+    submission: Submission,
+    instance_id: str,
+    conversation_id: str,
+    contact_id: str,
+    quoted_provider_message_id: str | None,
+    now: datetime,
 ) -> dict[str, Any]:
     content, media, extra, type_ = _content(submission.request)
     return {
@@ -408,6 +475,7 @@ def _message_row(
         "content": content,
         "media": media,
         "extra": extra,
+        "quoted_provider_message_id": quoted_provider_message_id,
         "status": DeliveryStatus.QUEUED.value,
         "status_rank": 0,
         "idempotency_key": submission.idempotency_key,
