@@ -152,10 +152,10 @@ class BoundNumbers:
     urls: dict[ProviderName, str]
 
 
-async def create_tenant(context: EngineContext, name: str = "Loja") -> str:
-    """A new tenant's id."""
+async def create_tenant(context: EngineContext, name: str = "Loja", **options: Any) -> str:
+    """A new tenant's id (`options` as tenancy.service.create_tenant takes them)."""
     async with context.sessions() as session, session.begin():
-        tenant = await tenancy_service.create_tenant(session, name)
+        tenant = await tenancy_service.create_tenant(session, name, **options)
         return tenant.id
 
 

@@ -54,9 +54,10 @@ from messaging_whatsapp.sending.schemas import SendMessageRequest
 from messaging_whatsapp.sending.sender import Sender, offer_messages
 from messaging_whatsapp.simulator.service import Simulator
 from messaging_whatsapp.tenancy import service as tenancy_service
-from messaging_whatsapp.tenancy.models import Tenant
+from messaging_whatsapp.tenancy.models import DEFAULT_TICKET_INACTIVITY_MINUTES, Tenant
 from messaging_whatsapp.tenancy.schemas import ApiKeyItem, CreatedApiKey
 from messaging_whatsapp.worker.inbound import run_inbound_workers
+from messaging_whatsapp.worker.scheduler import Scheduler
 
 app = typer.Typer(
     name="messaging-whatsapp",
@@ -84,13 +85,24 @@ def create_tenant(
     timezone: Annotated[str, typer.Option(help="IANA time zone for windows and daily counters.")] = (
         "America/Sao_Paulo"
     ),
+    ticket_inactivity_minutes: Annotated[
+        int, typer.Option(help="Close a ticket after this long without a message (0: never).")
+    ] = DEFAULT_TICKET_INACTIVITY_MINUTES,
     as_json: JsonOption = False,
 ) -> None:
     """Create a tenant (a business)."""
 
-    async def work(context: EngineContext) -> dict[str, str]:
-        tenant = await in_session(context, lambda s: tenancy_service.create_tenant(s, name, timezone))
-        return {"id": tenant.id, "name": tenant.name, "timezone": tenant.timezone}
+    async def work(context: EngineContext) -> dict[str, Any]:
+        tenant = await in_session(
+            context,
+            lambda s: tenancy_service.create_tenant(s, name, timezone, ticket_inactivity_minutes),
+        )
+        return {
+            "id": tenant.id,
+            "name": tenant.name,
+            "timezone": tenant.timezone,
+            "ticket_inactivity_minutes": tenant.ticket_inactivity_minutes,
+        }
 
     tenant = run_engine(work)
     if as_json:
@@ -479,21 +491,36 @@ def serve(
     )
 
 
-WORKER_ROLES = ("all", "inbound", "sender", "dispatcher")
+WORKER_ROLES = ("all", "inbound", "sender", "dispatcher", "scheduler")
 
 
 @app.command()
 def worker(
     role: Annotated[
         str,
-        typer.Option(help="all (inbound, sender and campaign dispatcher), inbound, sender or dispatcher."),
+        typer.Option(
+            help="all (inbound, sender, campaign dispatcher and scheduler), inbound, sender, dispatcher "
+            "or scheduler."
+        ),
     ] = "all",
 ) -> None:
     """Run workers until interrupted (run as many as you like, on any host)."""
     if role not in WORKER_ROLES:
         raise fail(f"--role must be one of {', '.join(WORKER_ROLES)}")
+    _run_workers(role)
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the time-driven work: campaigns (scheduled starts and their dispatch) and closing idle
+    tickets. Several may run."""
+    _run_workers("dispatcher", "scheduler", label="scheduler")
+
+
+def _run_workers(*roles: str, label: str | None = None) -> None:
     settings = get_settings()
     _configure_logging(settings)
+    wanted = set(WORKER_ROLES[1:]) if "all" in roles else set(roles)
 
     async def work(context: EngineContext) -> None:
         stop = asyncio.Event()
@@ -502,13 +529,15 @@ def worker(
             loop.add_signal_handler(sig, stop.set)
         settle_garbage_collector()
         runners = []
-        if role in ("all", "inbound"):
+        if "inbound" in wanted:
             runners.append(run_inbound_workers(context, stop))
-        if role in ("all", "sender"):
+        if "sender" in wanted:
             runners.append(Sender(context).run(stop))
-        if role in ("all", "dispatcher"):
+        if "dispatcher" in wanted:
             runners.append(Dispatcher(context).run(stop))
-        stderr.print(f"{role} worker running; Ctrl-C to stop")
+        if "scheduler" in wanted:
+            runners.append(Scheduler(context).run(stop))
+        stderr.print(f"{label or roles[0]} worker running; Ctrl-C to stop")
         await asyncio.gather(*runners)
 
     run_engine(work)

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+
+from messaging_whatsapp.config import Settings
+from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.inbox.ingest import IngestEntry, apply_entries
+from messaging_whatsapp.inbox.models import Ticket
+from messaging_whatsapp.providers.base import InboundMessage, MessageType
+from tests.helpers import wait_until
 
 BIND_OPTIONS: dict[str, list[str]] = {
     "meta": [
@@ -201,3 +212,45 @@ def test_user_mistakes_are_one_line_errors(cli: Cli) -> None:
     short = cli.run("create-user", "--tenant-id", tenant["id"], "--email", "x@y.z", "--password", "1")
     assert short.returncode == 1
     assert "8 characters" in short.stderr
+
+
+async def test_the_scheduler_closes_a_ticket_idle_past_the_tenants_time(cli: Cli, tmp_path: Path) -> None:
+    tenant = cli.json("create-tenant", "--name", "Loja", "--ticket-inactivity-minutes", "1")
+    assert tenant["ticket_inactivity_minutes"] == 1
+    negative = cli.run("create-tenant", "--name", "Outra", "--ticket-inactivity-minutes", "-1")
+    assert negative.returncode == 1
+    assert "ticket inactivity" in negative.stderr
+    assert "Traceback" not in negative.stderr
+    number = cli.json(
+        "bind-tenant", "--tenant-id", tenant["id"], "--provider", "simulator", "--instance-name", "s",
+        "--display-number", "+5511940028922",
+    )  # fmt: skip
+    settings = Settings(_env_file=None, database_url=cli.env["DATABASE_URL"], data_dir=tmp_path)  # type: ignore[call-arg]
+    context = await EngineContext.open(settings)
+    try:
+        written = utcnow() - timedelta(minutes=5)
+        message = InboundMessage("SIM-1", "5511987654321", MessageType.TEXT, written, text="Oi")
+        async with context.sessions() as session, session.begin():
+            await apply_entries(
+                session, [IngestEntry("e1", tenant["id"], number["id"], written, [message])], "x"
+            )
+        scheduler = subprocess.Popen(
+            [sys.executable, "-m", "messaging_whatsapp.cli", "scheduler"],
+            env=cli.env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+
+            async def closed() -> str | None:
+                async with context.sessions() as session:
+                    return await session.scalar(select(Ticket.close_reason).where(Ticket.status == "closed"))
+
+            assert await wait_until(closed, what="the scheduler's first pass") == "inactivity"
+        finally:
+            scheduler.send_signal(signal.SIGINT)
+            _, stderr = scheduler.communicate(timeout=30)
+        assert scheduler.returncode == 0, stderr
+        assert "Traceback" not in stderr
+    finally:
+        await context.close()

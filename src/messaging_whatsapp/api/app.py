@@ -29,6 +29,7 @@ from messaging_whatsapp.tenancy import api as tenancy_api
 from messaging_whatsapp.webhooks import api as webhooks_api
 from messaging_whatsapp.webhooks.receiver import WebhookReceiver
 from messaging_whatsapp.worker.inbound import run_inbound_workers
+from messaging_whatsapp.worker.scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
             tasks.append(asyncio.create_task(run_inbound_workers(context, stop), name="inbound-workers"))
             tasks.append(asyncio.create_task(Sender(context).run(stop), name="sender"))
             tasks.append(asyncio.create_task(Dispatcher(context).run(stop), name="campaign-dispatcher"))
+            tasks.append(asyncio.create_task(Scheduler(context).run(stop), name="scheduler"))
         try:
             yield
         finally:

@@ -64,6 +64,15 @@ class TicketStatus(enum.StrEnum):
     CLOSED = "closed"
 
 
+class TicketCloseReason(enum.StrEnum):
+    """Why a ticket ended (seed 003's closing rules)."""
+
+    INACTIVITY = "inactivity"
+    MANUAL = "manual"
+    SALE = "sale"
+    FOLLOW_UP_EXHAUSTED = "follow_up_exhausted"
+
+
 class Contact(IdMixin, TimestampMixin, Base):
     """A person a tenant talks to (seed 003's Lead), keyed by the canonical E.164 phone."""
 

@@ -10,6 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
 
+# A day: a customer who comes back after it starts a new session of attendance.
+DEFAULT_TICKET_INACTIVITY_MINUTES = 24 * 60
+
 
 class UserRole(enum.StrEnum):
     """Admins manage the tenant; agents work the inbox."""
@@ -25,6 +28,10 @@ class Tenant(IdMixin, TimestampMixin, Base):
 
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default="America/Sao_Paulo")
+    # A ticket closes after this long without a message either way (seed 003); 0: never.
+    ticket_inactivity_minutes: Mapped[int] = mapped_column(
+        default=DEFAULT_TICKET_INACTIVITY_MINUTES, server_default=str(DEFAULT_TICKET_INACTIVITY_MINUTES)
+    )
 
 
 class User(IdMixin, TimestampMixin, Base):

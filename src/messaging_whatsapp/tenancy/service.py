@@ -22,7 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound, Unauthorized
-from messaging_whatsapp.tenancy.models import ApiKey, Tenant, User, UserRole
+from messaging_whatsapp.tenancy.models import (
+    DEFAULT_TICKET_INACTIVITY_MINUTES,
+    ApiKey,
+    Tenant,
+    User,
+    UserRole,
+)
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so a wrong email costs as much as a wrong password.
@@ -41,12 +47,20 @@ class Principal:
     api_key_id: str | None = None
 
 
-async def create_tenant(session: AsyncSession, name: str, timezone: str = "America/Sao_Paulo") -> Tenant:
-    """Create a tenant."""
+async def create_tenant(
+    session: AsyncSession,
+    name: str,
+    timezone: str = "America/Sao_Paulo",
+    ticket_inactivity_minutes: int = DEFAULT_TICKET_INACTIVITY_MINUTES,
+) -> Tenant:
+    """Create a tenant; its tickets close after `ticket_inactivity_minutes` without a message
+    (0: never)."""
     name = name.strip()
     if not name:
         raise InvalidInput("tenant name must not be empty")
-    tenant = Tenant(name=name, timezone=timezone)
+    if ticket_inactivity_minutes < 0:
+        raise InvalidInput("ticket inactivity must be 0 (never close) or more minutes")
+    tenant = Tenant(name=name, timezone=timezone, ticket_inactivity_minutes=ticket_inactivity_minutes)
     session.add(tenant)
     await session.flush()
     return tenant

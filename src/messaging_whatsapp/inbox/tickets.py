@@ -1,0 +1,79 @@
+"""A ticket's end (seed 003): closed after the tenant's time without interaction.
+
+A ticket is one session of attendance inside a conversation. The worker opens one for a customer's
+message when the conversation has none open; it ends by inactivity (here), manual close, a sale
+or an exhausted follow-up, and the customer's next message opens a new one. Inactivity is time
+since the conversation's last message either way, so an agent's reply keeps a ticket open too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messaging_whatsapp.inbox.models import (
+    Conversation,
+    Ticket,
+    TicketCloseReason,
+    TicketStatus,
+)
+from messaging_whatsapp.tenancy.models import Tenant
+from messaging_whatsapp.worker.outbox import PublishedEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedTicket:
+    """A ticket just closed, for the event that announces it."""
+
+    id: str
+    tenant_id: str
+    conversation_id: str
+    close_reason: str
+    closed_at: datetime
+
+    def event(self) -> PublishedEvent:
+        """`whatsapp_ticket_closed` for other systems."""
+        payload = {
+            "ticket_id": self.id,
+            "conversation_id": self.conversation_id,
+            "close_reason": self.close_reason,
+            "closed_at": self.closed_at.isoformat(),
+        }
+        return PublishedEvent("whatsapp_ticket_closed", self.tenant_id, payload)
+
+
+async def close_inactive_tickets(session: AsyncSession, now: datetime) -> list[ClosedTicket]:
+    """Close every open ticket whose conversation has had no message for its tenant's
+    `ticket_inactivity_minutes` (tenants with 0 keep their tickets open)."""
+    settings = await session.scalars(
+        select(Tenant.ticket_inactivity_minutes).where(Tenant.ticket_inactivity_minutes > 0).distinct()
+    )
+    closed: list[ClosedTicket] = []
+    # One statement per distinct setting, not per tenant: tenants share a few values.
+    for minutes in list(settings):
+        closed += await _close_idle_since(session, minutes, now - timedelta(minutes=minutes), now)
+    return closed
+
+
+async def _close_idle_since(
+    session: AsyncSession, minutes: int, cutoff: datetime, now: datetime
+) -> list[ClosedTicket]:
+    reason = TicketCloseReason.INACTIVITY.value
+    idle = select(Conversation.id).where(
+        Conversation.id == Ticket.conversation_id, Conversation.last_message_at < cutoff
+    )
+    rows = await session.execute(
+        update(Ticket)
+        .where(
+            Ticket.status == TicketStatus.OPEN.value,
+            Ticket.tenant_id.in_(select(Tenant.id).where(Tenant.ticket_inactivity_minutes == minutes)),
+            idle.exists(),
+        )
+        .values(status=TicketStatus.CLOSED.value, closed_at=now, close_reason=reason, updated_at=now)
+        .returning(Ticket.id, Ticket.tenant_id, Ticket.conversation_id)
+        .execution_options(synchronize_session=False)
+    )
+    return [ClosedTicket(row.id, row.tenant_id, row.conversation_id, reason, now) for row in rows]
