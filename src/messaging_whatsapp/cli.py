@@ -55,7 +55,7 @@ from messaging_whatsapp.sending.sender import Sender, offer_messages
 from messaging_whatsapp.simulator.service import Simulator
 from messaging_whatsapp.tenancy import service as tenancy_service
 from messaging_whatsapp.tenancy.models import DEFAULT_TICKET_INACTIVITY_MINUTES, Tenant
-from messaging_whatsapp.tenancy.schemas import ApiKeyItem, CreatedApiKey
+from messaging_whatsapp.tenancy.schemas import ApiKeyItem, CreatedApiKey, TenantItem, TenantUpdate
 from messaging_whatsapp.worker.inbound import run_inbound_workers
 from messaging_whatsapp.worker.scheduler import Scheduler
 
@@ -92,23 +92,51 @@ def create_tenant(
 ) -> None:
     """Create a tenant (a business)."""
 
-    async def work(context: EngineContext) -> dict[str, Any]:
+    async def work(context: EngineContext) -> TenantItem:
         tenant = await in_session(
             context,
             lambda s: tenancy_service.create_tenant(s, name, timezone, ticket_inactivity_minutes),
         )
-        return {
-            "id": tenant.id,
-            "name": tenant.name,
-            "timezone": tenant.timezone,
-            "ticket_inactivity_minutes": tenant.ticket_inactivity_minutes,
-        }
+        return TenantItem.model_validate(tenant)
 
     tenant = run_engine(work)
     if as_json:
-        print_json(tenant)
+        print_json(tenant.model_dump(mode="json"))
     else:
-        stdout.print(f"tenant {tenant['id']} ({tenant['name']}) created")
+        stdout.print(f"tenant {tenant.id} ({tenant.name}) created")
+
+
+@app.command("update-tenant")
+def update_tenant(
+    tenant_id: Annotated[str, typer.Option(help="The tenant to change.")],
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="A new IANA time zone.")] = None,
+    ticket_inactivity_minutes: Annotated[
+        int | None, typer.Option(help="Close a ticket after this long without a message (0: never).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change a tenant's name or settings (what is not given stays as it is)."""
+    try:
+        changes = TenantUpdate(
+            name=name, timezone=timezone, ticket_inactivity_minutes=ticket_inactivity_minutes
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise fail(f"--{str(error['loc'][0]).replace('_', '-')}: {error['msg']}") from None
+
+    async def work(context: EngineContext) -> TenantItem:
+        tenant = await in_session(context, lambda s: tenancy_service.update_tenant(s, tenant_id, changes))
+        return TenantItem.model_validate(tenant)
+
+    tenant = run_engine(work)
+    if as_json:
+        print_json(tenant.model_dump(mode="json"))
+    else:
+        stdout.print(
+            f"tenant {tenant.id} ({tenant.name}): time zone {tenant.timezone}, "
+            f"tickets close after {tenant.ticket_inactivity_minutes or 'no'} minutes without a message"
+        )
 
 
 @app.command("create-user")

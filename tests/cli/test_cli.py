@@ -254,3 +254,19 @@ async def test_the_scheduler_closes_a_ticket_idle_past_the_tenants_time(cli: Cli
         assert "Traceback" not in stderr
     finally:
         await context.close()
+
+
+def test_update_tenant_changes_only_what_it_is_given(cli: Cli) -> None:
+    tenant = cli.json("create-tenant", "--name", "Loja")
+    changed = cli.json("update-tenant", "--tenant-id", tenant["id"], "--ticket-inactivity-minutes", "30")
+    assert changed == {**tenant, "ticket_inactivity_minutes": 30}
+    for args, error in [
+        (["--timezone", "Mars/Olympus"], "unknown time zone"),
+        (["--ticket-inactivity-minutes", "-5"], "--ticket-inactivity-minutes"),
+    ]:
+        refused = cli.run("update-tenant", "--tenant-id", tenant["id"], *args)
+        assert refused.returncode == 1
+        assert error in refused.stderr
+        assert "Traceback" not in refused.stderr
+    missing = cli.run("update-tenant", "--tenant-id", "nope", "--name", "X")
+    assert (missing.returncode, "not found" in missing.stderr) == (1, True)

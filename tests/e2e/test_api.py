@@ -155,3 +155,41 @@ async def test_listings_page_with_cursors(engine: RunningEngine) -> None:
     missing = await engine.http.get("/api/v1/nothing-here", headers=headers)
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"
+
+
+async def test_admins_change_their_own_tenants_settings(engine: RunningEngine) -> None:
+    tenant_id = await create_tenant(engine.context)
+    other_id = await create_tenant(engine.context, "Outra")
+    admin = await auth_headers(engine, tenant_id)
+    agent = await auth_headers(engine, tenant_id, "bia@loja.com.br", role="agent")
+
+    shown = await engine.http.get("/api/v1/tenant", headers=agent)
+    assert shown.json() == {
+        "id": tenant_id,
+        "name": "Loja",
+        "timezone": "America/Sao_Paulo",
+        "ticket_inactivity_minutes": 1440,
+    }
+    assert (await engine.http.patch("/api/v1/tenant", json={}, headers=agent)).status_code == 403
+    changed = await engine.http.patch(
+        "/api/v1/tenant", json={"timezone": "America/Manaus", "ticket_inactivity_minutes": 0}, headers=admin
+    )
+    assert (changed.status_code, changed.json()["timezone"], changed.json()["name"]) == (
+        200,
+        "America/Manaus",
+        "Loja",
+    )
+    assert changed.json()["ticket_inactivity_minutes"] == 0
+    refusals = [
+        ({"timezone": "America/Atlantida"}, "invalid_timezone"),
+        ({"ticket_inactivity_minutes": -1}, "validation_error"),
+        ({"ticket_inactivity_minutes": "soon"}, "validation_error"),
+        ({"name": ""}, "validation_error"),
+        ({"id": other_id}, "validation_error"),
+    ]
+    for body, code in refusals:
+        refused = await engine.http.patch("/api/v1/tenant", json=body, headers=admin)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (422, code), body
+    async with engine.context.sessions() as session:
+        other = await tenancy_service.get_tenant(session, other_id)
+        assert (other.timezone, other.ticket_inactivity_minutes) == ("America/Sao_Paulo", 1440)

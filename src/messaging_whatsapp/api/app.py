@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         app.include_router(sending_api.router)
         app.include_router(tenancy_api.router)
         app.include_router(tenancy_api.api_keys_router)
+        app.include_router(tenancy_api.tenant_router)
         app.include_router(instances_api.router)
         app.include_router(inbox_api.router)
         app.include_router(campaigns_api.router)

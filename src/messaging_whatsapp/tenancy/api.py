@@ -1,10 +1,10 @@
-"""Authentication, and the tenant's API keys (admins only)."""
+"""Authentication, the tenant's own settings, and its API keys (admins only)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from messaging_whatsapp.api.deps import AdminPrincipal, Context, DbSession
+from messaging_whatsapp.api.deps import AdminPrincipal, Context, CurrentPrincipal, DbSession
 from messaging_whatsapp.pagination import Page
 from messaging_whatsapp.tenancy import service
 from messaging_whatsapp.tenancy.schemas import (
@@ -12,11 +12,14 @@ from messaging_whatsapp.tenancy.schemas import (
     ApiKeyItem,
     CreatedApiKey,
     LoginRequest,
+    TenantItem,
+    TenantUpdate,
     TokenResponse,
 )
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 api_keys_router = APIRouter(prefix="/api/v1/api-keys", tags=["api keys"])
+tenant_router = APIRouter(prefix="/api/v1/tenant", tags=["tenant"])
 
 
 @router.post("/login")
@@ -49,3 +52,15 @@ async def create_api_key(body: ApiKeyCreate, session: DbSession, principal: Admi
 async def revoke_api_key(key_id: str, session: DbSession, principal: AdminPrincipal) -> ApiKeyItem:
     """Revoke an API key: it is refused from its next request."""
     return ApiKeyItem.model_validate(await service.revoke_api_key(session, principal.tenant_id, key_id))
+
+
+@tenant_router.get("")
+async def get_tenant(session: DbSession, principal: CurrentPrincipal) -> TenantItem:
+    """The caller's tenant and its settings."""
+    return TenantItem.model_validate(await service.get_tenant(session, principal.tenant_id))
+
+
+@tenant_router.patch("")
+async def update_tenant(body: TenantUpdate, session: DbSession, principal: AdminPrincipal) -> TenantItem:
+    """Change the tenant's name, time zone or ticket inactivity (admins)."""
+    return TenantItem.model_validate(await service.update_tenant(session, principal.tenant_id, body))

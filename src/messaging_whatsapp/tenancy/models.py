@@ -12,6 +12,8 @@ from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
 
 # A day: a customer who comes back after it starts a new session of attendance.
 DEFAULT_TICKET_INACTIVITY_MINUTES = 24 * 60
+# A year: longer reads as a typo, and 0 says "never" already.
+MAX_TICKET_INACTIVITY_MINUTES = 366 * 24 * 60
 
 
 class UserRole(enum.StrEnum):

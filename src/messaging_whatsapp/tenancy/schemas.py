@@ -1,10 +1,12 @@
-"""Login request and answer; API keys as listed."""
+"""Login request and answer; the tenant's settings; API keys as listed."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from messaging_whatsapp.tenancy.models import MAX_TICKET_INACTIVITY_MINUTES
 
 
 class LoginRequest(BaseModel):
@@ -22,6 +24,27 @@ class TokenResponse(BaseModel):
     expires_in: int
     tenant_id: str
     role: str
+
+
+class TenantItem(BaseModel):
+    """A tenant and its settings."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    timezone: str
+    ticket_inactivity_minutes: int
+
+
+class TenantUpdate(BaseModel):
+    """A change to the tenant's settings; what is left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+    ticket_inactivity_minutes: int | None = Field(default=None, ge=0, le=MAX_TICKET_INACTIVITY_MINUTES)
 
 
 class ApiKeyItem(BaseModel):

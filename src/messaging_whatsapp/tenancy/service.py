@@ -11,6 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jwt
 from argon2 import PasswordHasher
@@ -24,11 +25,13 @@ from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from messaging_whatsapp.tenancy.models import (
     DEFAULT_TICKET_INACTIVITY_MINUTES,
+    MAX_TICKET_INACTIVITY_MINUTES,
     ApiKey,
     Tenant,
     User,
     UserRole,
 )
+from messaging_whatsapp.tenancy.schemas import TenantUpdate
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so a wrong email costs as much as a wrong password.
@@ -55,15 +58,54 @@ async def create_tenant(
 ) -> Tenant:
     """Create a tenant; its tickets close after `ticket_inactivity_minutes` without a message
     (0: never)."""
-    name = name.strip()
-    if not name:
-        raise InvalidInput("tenant name must not be empty")
-    if ticket_inactivity_minutes < 0:
-        raise InvalidInput("ticket inactivity must be 0 (never close) or more minutes")
-    tenant = Tenant(name=name, timezone=timezone, ticket_inactivity_minutes=ticket_inactivity_minutes)
+    tenant = Tenant(
+        name=_checked_name(name),
+        timezone=_checked_timezone(timezone),
+        ticket_inactivity_minutes=_checked_inactivity(ticket_inactivity_minutes),
+    )
     session.add(tenant)
     await session.flush()
     return tenant
+
+
+async def update_tenant(session: AsyncSession, tenant_id: str, changes: TenantUpdate) -> Tenant:
+    """Change the tenant's name or settings; what `changes` leaves out stays."""
+    tenant = await get_tenant(session, tenant_id)
+    if changes.name is not None:
+        tenant.name = _checked_name(changes.name)
+    if changes.timezone is not None:
+        tenant.timezone = _checked_timezone(changes.timezone)
+    if changes.ticket_inactivity_minutes is not None:
+        tenant.ticket_inactivity_minutes = _checked_inactivity(changes.ticket_inactivity_minutes)
+    tenant.updated_at = utcnow()
+    await session.flush()
+    return tenant
+
+
+def _checked_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("tenant name must not be empty")
+    return name
+
+
+def _checked_timezone(timezone: str) -> str:
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            f"unknown time zone {timezone!r}: use an IANA name such as America/Sao_Paulo",
+            code="invalid_timezone",
+        ) from None
+    return timezone
+
+
+def _checked_inactivity(minutes: int) -> int:
+    if not 0 <= minutes <= MAX_TICKET_INACTIVITY_MINUTES:
+        raise InvalidInput(
+            f"ticket inactivity must be 0 (never close) to {MAX_TICKET_INACTIVITY_MINUTES} minutes"
+        )
+    return minutes
 
 
 async def get_tenant(session: AsyncSession, tenant_id: str) -> Tenant:
