@@ -133,10 +133,11 @@ def update_tenant(
     if as_json:
         print_json(tenant.model_dump(mode="json"))
     else:
-        stdout.print(
-            f"tenant {tenant.id} ({tenant.name}): time zone {tenant.timezone}, "
-            f"tickets close after {tenant.ticket_inactivity_minutes or 'no'} minutes without a message"
+        minutes = tenant.ticket_inactivity_minutes
+        closing = (
+            f"close after {minutes} minutes without a message" if minutes else "never close by themselves"
         )
+        stdout.print(f"tenant {tenant.id} ({tenant.name}): time zone {tenant.timezone}, tickets {closing}")
 
 
 @app.command("create-user")

@@ -1,4 +1,4 @@
-"""Read API of the inbox (the full inbox comes later)."""
+"""The inbox API: contacts, conversations, their messages and tickets; reading and closing."""
 
 from __future__ import annotations
 
@@ -6,10 +6,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from messaging_whatsapp.api.deps import CurrentPrincipal, DbSession
-from messaging_whatsapp.inbox import service
-from messaging_whatsapp.inbox.schemas import ContactItem, ConversationItem, MessageItem
+from messaging_whatsapp.api.deps import Context, CurrentPrincipal, DbSession
+from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.inbox import service, tickets
+from messaging_whatsapp.inbox.models import TicketCloseReason
+from messaging_whatsapp.inbox.schemas import (
+    ContactItem,
+    ConversationItem,
+    MessageItem,
+    TicketClose,
+    TicketItem,
+)
 from messaging_whatsapp.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from messaging_whatsapp.worker.outbox import relay_outbox, write_outbox
 
 router = APIRouter(prefix="/api/v1", tags=["inbox"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
@@ -54,3 +63,39 @@ async def list_messages(
     return await service.list_messages(
         session, principal.tenant_id, conversation_id, cursor=cursor, limit=limit
     )
+
+
+@router.post("/conversations/{conversation_id}/read")
+async def mark_conversation_read(
+    conversation_id: str, session: DbSession, principal: CurrentPrincipal
+) -> ConversationItem:
+    """Mark the conversation read by the team (its unread count back to zero)."""
+    return await service.mark_conversation_read(session, principal.tenant_id, conversation_id)
+
+
+@router.get("/conversations/{conversation_id}/tickets")
+async def list_tickets(
+    conversation_id: str, session: DbSession, principal: CurrentPrincipal
+) -> Page[TicketItem]:
+    """The conversation's tickets (sessions of attendance), newest first."""
+    found = await tickets.list_tickets(session, principal.tenant_id, conversation_id)
+    return Page(items=[TicketItem.model_validate(ticket) for ticket in found])
+
+
+@router.post("/tickets/{ticket_id}/close")
+async def close_ticket(
+    ticket_id: str,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    context: Context,
+    body: TicketClose | None = None,
+) -> TicketItem:
+    """Close an open ticket, done with (`manual`) or won (`sale`); the customer's next message
+    opens a new one. Announced as `whatsapp_ticket_closed`."""
+    reason = TicketCloseReason((body or TicketClose()).reason)
+    ticket, closed = await tickets.close_ticket(session, principal.tenant_id, ticket_id, reason, utcnow())
+    item = TicketItem.model_validate(ticket)
+    records = await write_outbox(session, [closed.event()], context.names.events)
+    await session.commit()  # the event goes out only once the close is stored
+    await relay_outbox(context, records)
+    return item

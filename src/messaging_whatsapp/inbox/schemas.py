@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -49,6 +49,32 @@ class ConversationItem(BaseModel):
     instance_id: str
     contact: ContactRef
     created_at: datetime
+
+
+class TicketItem(BaseModel):
+    """A session of attendance inside a conversation, with the attribution it opened with."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    conversation_id: str
+    status: str
+    source: str | None
+    campaign: str | None
+    medium: str | None
+    ad_id: str | None
+    opened_at: datetime | None
+    closed_at: datetime | None
+    close_reason: str | None
+    created_at: datetime
+
+
+class TicketClose(BaseModel):
+    """How an agent ends a ticket: done with it, or won (a sale)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Literal["manual", "sale"] = "manual"
 
 
 class MessageError(BaseModel):

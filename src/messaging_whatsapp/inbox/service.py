@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.errors import InvalidInput, NotFound
@@ -75,6 +75,30 @@ async def list_conversations(
         encode_cursor(rows[limit - 1].activity, rows[limit - 1][0].id) if len(rows) > limit else None
     )
     return Page(items=items, next_cursor=next_cursor)
+
+
+async def mark_conversation_read(
+    session: AsyncSession, tenant_id: str, conversation_id: str
+) -> ConversationItem:
+    """An agent has read the conversation: its unread count goes back to zero."""
+    changed = await session.scalar(
+        update(Conversation)
+        .where(Conversation.id == conversation_id, Conversation.tenant_id == tenant_id)
+        .values(unread_count=0)
+        .returning(Conversation.id)
+        .execution_options(synchronize_session=False)
+    )
+    if changed is None:
+        raise NotFound(f"conversation {conversation_id} not found")
+    row = (
+        await session.execute(
+            select(Conversation, Contact)
+            .join(Contact, Contact.id == Conversation.contact_id)
+            .where(Conversation.id == conversation_id)
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    return _conversation_item(*row)
 
 
 def _conversation_item(conversation: Conversation, contact: Contact) -> ConversationItem:

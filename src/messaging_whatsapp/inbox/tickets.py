@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messaging_whatsapp.errors import Conflict, NotFound
 from messaging_whatsapp.inbox.models import (
     Conversation,
     Ticket,
@@ -77,3 +78,43 @@ async def _close_idle_since(
         .execution_options(synchronize_session=False)
     )
     return [ClosedTicket(row.id, row.tenant_id, row.conversation_id, reason, now) for row in rows]
+
+
+async def list_tickets(session: AsyncSession, tenant_id: str, conversation_id: str) -> list[Ticket]:
+    """A conversation's tickets, newest first (one per session of attendance: a few per person)."""
+    found = await session.scalar(
+        select(Conversation.id).where(Conversation.id == conversation_id, Conversation.tenant_id == tenant_id)
+    )
+    if found is None:
+        raise NotFound(f"conversation {conversation_id} not found")
+    query = (
+        select(Ticket)
+        .where(Ticket.tenant_id == tenant_id, Ticket.conversation_id == conversation_id)
+        .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def close_ticket(
+    session: AsyncSession, tenant_id: str, ticket_id: str, reason: TicketCloseReason, now: datetime
+) -> tuple[Ticket, ClosedTicket]:
+    """An agent closes an open ticket (done, or a sale); 409 ticket_closed when it already is."""
+    ticket = await session.scalar(select(Ticket).where(Ticket.id == ticket_id, Ticket.tenant_id == tenant_id))
+    if ticket is None:
+        raise NotFound(f"ticket {ticket_id} not found")
+    # Conditional, so a scheduler closing it at the same moment leaves one close, not two.
+    closed = await session.scalar(
+        update(Ticket)
+        .where(Ticket.id == ticket.id, Ticket.status == TicketStatus.OPEN.value)
+        .values(status=TicketStatus.CLOSED.value, closed_at=now, close_reason=reason.value, updated_at=now)
+        .returning(Ticket.id)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(ticket)
+    if closed is None:
+        raise Conflict(
+            f"ticket {ticket_id} is already closed ({ticket.close_reason})",
+            code="ticket_closed",
+            details={"status": ticket.status, "close_reason": ticket.close_reason},
+        )
+    return ticket, ClosedTicket(ticket.id, tenant_id, ticket.conversation_id, reason.value, now)

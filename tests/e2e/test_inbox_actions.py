@@ -1,0 +1,84 @@
+"""The team's actions on the inbox over HTTP, on both deployments: a conversation marked read, a
+ticket closed by hand or as a sale (announced once, another tenant's 404), the next message
+opening a new ticket."""
+
+from __future__ import annotations
+
+import json
+
+from messaging_whatsapp.db import new_id, utcnow
+from messaging_whatsapp.inbox.ingest import IngestEntry, apply_entries
+from messaging_whatsapp.providers.base import InboundMessage, MessageType
+from tests.e2e.conftest import RunningEngine, auth_headers
+from tests.helpers import bind_example_numbers, create_tenant
+
+PHONE = "5511987654321"
+
+
+async def _customer_writes(engine: RunningEngine, tenant_id: str, instance_id: str, text: str) -> None:
+    message = InboundMessage(f"SIM-{new_id()}", PHONE, MessageType.TEXT, utcnow(), text=text)
+    async with engine.context.sessions() as session, session.begin():
+        entry = IngestEntry(new_id(), tenant_id, instance_id, utcnow(), [message])
+        await apply_entries(session, [entry], engine.context.names.events)
+
+
+async def _conversation(engine: RunningEngine, headers: dict[str, str]) -> dict[str, object]:
+    [conversation] = (await engine.http.get("/api/v1/conversations", headers=headers)).json()["items"]
+    return dict(conversation)
+
+
+async def test_an_agent_marks_a_conversation_read(engine: RunningEngine) -> None:
+    numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
+    agent = await auth_headers(engine, numbers.tenant_id, role="agent")
+    stranger = await auth_headers(engine, await create_tenant(engine.context, "Outra"), "rui@outra.com.br")
+    for text in ("Oi", "Tem o tênis 42?"):
+        await _customer_writes(engine, numbers.tenant_id, numbers.simulator.id, text)
+    conversation = await _conversation(engine, agent)
+    assert conversation["unread_count"] == 2
+
+    path = f"/api/v1/conversations/{conversation['id']}/read"
+    elsewhere = await engine.http.post(path, headers=stranger)
+    assert (elsewhere.status_code, elsewhere.json()["error"]["code"]) == (404, "not_found")
+    read = await engine.http.post(path, headers=agent)
+    assert (read.status_code, read.json()["unread_count"], read.json()["contact"]["phone"]) == (
+        200,
+        0,
+        f"+{PHONE}",
+    )
+    assert (await _conversation(engine, agent))["unread_count"] == 0
+
+
+async def test_an_agent_closes_a_ticket_and_the_next_message_opens_another(engine: RunningEngine) -> None:
+    numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
+    agent = await auth_headers(engine, numbers.tenant_id, role="agent")
+    stranger = await auth_headers(engine, await create_tenant(engine.context, "Outra"), "rui@outra.com.br")
+    await _customer_writes(engine, numbers.tenant_id, numbers.simulator.id, "Quero comprar")
+    conversation = await _conversation(engine, agent)
+    tickets_path = f"/api/v1/conversations/{conversation['id']}/tickets"
+    [ticket] = (await engine.http.get(tickets_path, headers=agent)).json()["items"]
+    assert (ticket["status"], ticket["close_reason"]) == ("open", None)
+    close = f"/api/v1/tickets/{ticket['id']}/close"
+
+    assert (await engine.http.get(tickets_path, headers=stranger)).status_code == 404
+    assert (await engine.http.post(close, json={}, headers=stranger)).status_code == 404
+    bad = await engine.http.post(close, json={"reason": "bored"}, headers=agent)
+    assert (bad.status_code, bad.json()["error"]["code"]) == (422, "validation_error")
+    closed = await engine.http.post(close, json={"reason": "sale"}, headers=agent)
+    assert (closed.status_code, closed.json()["status"], closed.json()["close_reason"]) == (
+        200,
+        "closed",
+        "sale",
+    )
+    again = await engine.http.post(close, headers=agent)
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "ticket_closed")
+    assert again.json()["error"]["close_reason"] == "sale"
+
+    streams, events = engine.context.streams, engine.context.names.events
+    await streams.ensure_group(events, "test-reader")
+    entries = [e.fields for e in await streams.read(events, "test-reader", "t1", 1000, 0)]
+    [announced] = [e for e in entries if e["event_type"] == "whatsapp_ticket_closed"]
+    assert json.loads(announced["payload"])["close_reason"] == "sale"
+
+    await _customer_writes(engine, numbers.tenant_id, numbers.simulator.id, "Mais um par, por favor")
+    listed = (await engine.http.get(tickets_path, headers=agent)).json()["items"]
+    assert [(t["status"], t["close_reason"]) for t in listed] == [("open", None), ("closed", "sale")]
