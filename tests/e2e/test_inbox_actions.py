@@ -10,7 +10,7 @@ from messaging_whatsapp.db import new_id, utcnow
 from messaging_whatsapp.inbox.ingest import IngestEntry, apply_entries
 from messaging_whatsapp.providers.base import InboundMessage, MessageType
 from tests.e2e.conftest import RunningEngine, auth_headers
-from tests.helpers import bind_example_numbers, create_tenant
+from tests.helpers import bind_example_numbers, create_tenant, create_user
 
 PHONE = "5511987654321"
 
@@ -82,3 +82,55 @@ async def test_an_agent_closes_a_ticket_and_the_next_message_opens_another(engin
     await _customer_writes(engine, numbers.tenant_id, numbers.simulator.id, "Mais um par, por favor")
     listed = (await engine.http.get(tickets_path, headers=agent)).json()["items"]
     assert [(t["status"], t["close_reason"]) for t in listed] == [("open", None), ("closed", "sale")]
+
+
+async def test_the_team_queue_and_assigning_a_ticket(engine: RunningEngine) -> None:
+    numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
+    other_tenant = await create_tenant(engine.context, "Outra")
+    agent = await auth_headers(engine, numbers.tenant_id, "bia@loja.com.br", role="agent")
+    bia = await create_user(engine.context, numbers.tenant_id, "caio@loja.com.br", role="agent")
+    stranger = await create_user(engine.context, other_tenant, "rui@outra.com.br")
+    await _customer_writes(engine, numbers.tenant_id, numbers.simulator.id, "Oi")
+    [ticket] = (await engine.http.get("/api/v1/tickets?status=open", headers=agent)).json()["items"]
+    assign = f"/api/v1/tickets/{ticket['id']}/assign"
+
+    for body, status, code in [
+        ({"user_id": stranger}, 404, "not_found"),
+        ({"user_id": "nope"}, 404, "not_found"),
+        ({}, 422, "validation_error"),
+        ({"user_id": 7}, 422, "validation_error"),
+    ]:
+        refused = await engine.http.post(assign, json=body, headers=agent)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (status, code), body
+    given = await engine.http.post(assign, json={"user_id": bia}, headers=agent)
+    assert (given.status_code, given.json()["assignee_id"]) == (200, bia)
+    mine = (await engine.http.get(f"/api/v1/tickets?assignee_id={bia}", headers=agent)).json()["items"]
+    assert [t["id"] for t in mine] == [ticket["id"]]
+    bad_status = await engine.http.get("/api/v1/tickets?status=sleeping", headers=agent)
+    assert (bad_status.status_code, bad_status.json()["error"]["code"]) == (422, "validation_error")
+
+    await engine.http.post(f"/api/v1/tickets/{ticket['id']}/close", headers=agent)
+    assert (await engine.http.get("/api/v1/tickets?status=open", headers=agent)).json()["items"] == []
+    closed = await engine.http.post(assign, json={"user_id": None}, headers=agent)
+    assert (closed.status_code, closed.json()["error"]["code"]) == (409, "ticket_closed")
+
+
+async def test_the_queue_pages_newest_first(engine: RunningEngine) -> None:
+    numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
+    agent = await auth_headers(engine, numbers.tenant_id, role="agent")
+    instances = [numbers.simulator.id, numbers.meta.id, numbers.evolution.id]
+    for instance_id in instances:  # one conversation, and so one ticket, per number
+        await _customer_writes(engine, numbers.tenant_id, instance_id, "Oi")
+    seen, cursor = [], None
+    while True:
+        page = (
+            await engine.http.get(
+                "/api/v1/tickets", params={"limit": 2, "cursor": cursor or ""}, headers=agent
+            )
+        ).json()
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 3
+    assert [t["created_at"] for t in seen] == sorted((t["created_at"] for t in seen), reverse=True)

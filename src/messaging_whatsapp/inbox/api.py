@@ -9,11 +9,12 @@ from fastapi import APIRouter, Query
 from messaging_whatsapp.api.deps import Context, CurrentPrincipal, DbSession
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.inbox import service, tickets
-from messaging_whatsapp.inbox.models import TicketCloseReason
+from messaging_whatsapp.inbox.models import TicketCloseReason, TicketStatus
 from messaging_whatsapp.inbox.schemas import (
     ContactItem,
     ConversationItem,
     MessageItem,
+    TicketAssign,
     TicketClose,
     TicketItem,
 )
@@ -99,3 +100,28 @@ async def close_ticket(
     await session.commit()  # the event goes out only once the close is stored
     await relay_outbox(context, records)
     return item
+
+
+@router.get("/tickets")
+async def list_queue(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    status: TicketStatus | None = None,
+    assignee_id: str | None = None,
+    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[TicketItem]:
+    """The team's queue: the tenant's tickets, newest first; `?status=open`, `?assignee_id=`."""
+    found, next_cursor = await tickets.list_queue(
+        session, principal.tenant_id, status=status, assignee_id=assignee_id, cursor=cursor, limit=limit
+    )
+    return Page(items=[TicketItem.model_validate(ticket) for ticket in found], next_cursor=next_cursor)
+
+
+@router.post("/tickets/{ticket_id}/assign")
+async def assign_ticket(
+    ticket_id: str, body: TicketAssign, session: DbSession, principal: CurrentPrincipal
+) -> TicketItem:
+    """Give an open ticket to one of the tenant's users (`user_id`), or to nobody (null)."""
+    ticket = await tickets.assign_ticket(session, principal.tenant_id, ticket_id, body.user_id, utcnow())
+    return TicketItem.model_validate(ticket)

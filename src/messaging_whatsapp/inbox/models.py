@@ -121,6 +121,8 @@ class Ticket(IdMixin, TimestampMixin, Base):
     __tablename__ = "tickets"
     __table_args__ = (
         Index("ix_tickets_conversation_status", "conversation_id", "status"),
+        # The team's queue: a tenant's tickets by status, newest first.
+        Index("ix_tickets_tenant_status_created", "tenant_id", "status", "created_at"),
         # At most one open ticket per conversation, even with several workers applying at once.
         Index(
             "uq_tickets_one_open",
@@ -142,6 +144,8 @@ class Ticket(IdMixin, TimestampMixin, Base):
     opened_at: Mapped[datetime | None] = mapped_column(default=None)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
     close_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    # The user attending it (None: nobody yet).
+    assignee_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
 
 
 class Message(IdMixin, TimestampMixin, Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ContactItem(BaseModel):
@@ -66,7 +66,16 @@ class TicketItem(BaseModel):
     opened_at: datetime | None
     closed_at: datetime | None
     close_reason: str | None
+    assignee_id: str | None
     created_at: datetime
+
+
+class TicketAssign(BaseModel):
+    """Who attends a ticket: one of the tenant's users, or nobody."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str | None = Field(max_length=36)
 
 
 class TicketClose(BaseModel):

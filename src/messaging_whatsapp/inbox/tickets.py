@@ -1,9 +1,10 @@
-"""A ticket's end (seed 003): closed after the tenant's time without interaction.
+"""Tickets (seed 003): the team's queue, who attends each, and how a ticket ends.
 
-A ticket is one session of attendance inside a conversation. The worker opens one for a customer's
-message when the conversation has none open; it ends by inactivity (here), manual close, a sale
-or an exhausted follow-up, and the customer's next message opens a new one. Inactivity is time
-since the conversation's last message either way, so an agent's reply keeps a ticket open too.
+A ticket is one session of attendance inside a conversation. The worker opens one for a
+customer's message when the conversation has none open; it ends by inactivity (the scheduler), an
+agent's close, a sale or an exhausted follow-up, and the customer's next message opens a new one.
+Inactivity is time since the conversation's last message either way, so an agent's reply keeps a
+ticket open too.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.errors import Conflict, NotFound
@@ -21,7 +22,8 @@ from messaging_whatsapp.inbox.models import (
     TicketCloseReason,
     TicketStatus,
 )
-from messaging_whatsapp.tenancy.models import Tenant
+from messaging_whatsapp.pagination import decode_time_cursor, encode_cursor
+from messaging_whatsapp.tenancy.models import Tenant, User
 from messaging_whatsapp.worker.outbox import PublishedEvent
 
 
@@ -112,9 +114,59 @@ async def close_ticket(
     )
     await session.refresh(ticket)
     if closed is None:
-        raise Conflict(
-            f"ticket {ticket_id} is already closed ({ticket.close_reason})",
-            code="ticket_closed",
-            details={"status": ticket.status, "close_reason": ticket.close_reason},
-        )
+        raise _already_closed(ticket)
     return ticket, ClosedTicket(ticket.id, tenant_id, ticket.conversation_id, reason.value, now)
+
+
+async def list_queue(
+    session: AsyncSession,
+    tenant_id: str,
+    *,
+    status: TicketStatus | None,
+    assignee_id: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Ticket], str | None]:
+    """The tenant's tickets, newest first, by status and assignee; with the next page's cursor."""
+    query = select(Ticket).where(Ticket.tenant_id == tenant_id)
+    if status is not None:
+        query = query.where(Ticket.status == status.value)
+    if assignee_id is not None:
+        query = query.where(Ticket.assignee_id == assignee_id)
+    if cursor:
+        at, last_id = decode_time_cursor(cursor)
+        query = query.where(or_(Ticket.created_at < at, and_(Ticket.created_at == at, Ticket.id < last_id)))
+    query = query.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit + 1)
+    rows = list((await session.scalars(query)).all())
+    next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+async def assign_ticket(
+    session: AsyncSession, tenant_id: str, ticket_id: str, user_id: str | None, now: datetime
+) -> Ticket:
+    """Give an open ticket to one of the tenant's active users, or to nobody (None)."""
+    ticket = await session.scalar(select(Ticket).where(Ticket.id == ticket_id, Ticket.tenant_id == tenant_id))
+    if ticket is None:
+        raise NotFound(f"ticket {ticket_id} not found")
+    if ticket.status != TicketStatus.OPEN.value:
+        raise _already_closed(ticket)
+    if user_id is not None:
+        user = await session.scalar(
+            select(User.id).where(User.id == user_id, User.tenant_id == tenant_id, User.is_active.is_(True))
+        )
+        if user is None:
+            raise NotFound(f"user {user_id} not found")
+    ticket.assignee_id = user_id
+    ticket.updated_at = now
+    await session.flush()
+    return ticket
+
+
+def _already_closed(ticket: Ticket) -> Conflict:
+    return Conflict(
+        f"ticket {ticket.id} is already closed ({ticket.close_reason}); the customer's next message "
+        "opens a new one",
+        code="ticket_closed",
+        details={"status": ticket.status, "close_reason": ticket.close_reason},
+    )
