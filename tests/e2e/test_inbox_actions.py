@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import json
 
+from sqlalchemy import select
+
 from messaging_whatsapp.db import new_id, utcnow
 from messaging_whatsapp.inbox.ingest import IngestEntry, apply_entries
 from messaging_whatsapp.providers.base import InboundMessage, MessageType
+from messaging_whatsapp.tenancy import service as tenancy_service
+from messaging_whatsapp.tenancy.models import User
 from tests.e2e.conftest import RunningEngine, auth_headers
 from tests.helpers import bind_example_numbers, create_tenant, create_user
 
@@ -20,6 +24,11 @@ async def _customer_writes(engine: RunningEngine, tenant_id: str, instance_id: s
     async with engine.context.sessions() as session, session.begin():
         entry = IngestEntry(new_id(), tenant_id, instance_id, utcnow(), [message])
         await apply_entries(session, [entry], engine.context.names.events)
+
+
+async def _user_id(engine: RunningEngine, email: str) -> str:
+    async with engine.context.sessions() as session:
+        return str(await session.scalar(select(User.id).where(User.email == email)))
 
 
 async def _conversation(engine: RunningEngine, headers: dict[str, str]) -> dict[str, object]:
@@ -88,7 +97,8 @@ async def test_the_team_queue_and_assigning_a_ticket(engine: RunningEngine) -> N
     numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
     other_tenant = await create_tenant(engine.context, "Outra")
     agent = await auth_headers(engine, numbers.tenant_id, "bia@loja.com.br", role="agent")
-    bia = await create_user(engine.context, numbers.tenant_id, "caio@loja.com.br", role="agent")
+    agent_id = await _user_id(engine, "bia@loja.com.br")
+    caio = await create_user(engine.context, numbers.tenant_id, "caio@loja.com.br", role="agent")
     stranger = await create_user(engine.context, other_tenant, "rui@outra.com.br")
     await _customer_writes(engine, numbers.tenant_id, numbers.simulator.id, "Oi")
     [ticket] = (await engine.http.get("/api/v1/tickets?status=open", headers=agent)).json()["items"]
@@ -102,10 +112,20 @@ async def test_the_team_queue_and_assigning_a_ticket(engine: RunningEngine) -> N
     ]:
         refused = await engine.http.post(assign, json=body, headers=agent)
         assert (refused.status_code, refused.json()["error"]["code"]) == (status, code), body
-    given = await engine.http.post(assign, json={"user_id": bia}, headers=agent)
-    assert (given.status_code, given.json()["assignee_id"]) == (200, bia)
-    mine = (await engine.http.get(f"/api/v1/tickets?assignee_id={bia}", headers=agent)).json()["items"]
+    given = await engine.http.post(assign, json={"user_id": caio}, headers=agent)
+    assert (given.status_code, given.json()["assignee_id"]) == (200, caio)
+    theirs = (await engine.http.get(f"/api/v1/tickets?assignee_id={caio}", headers=agent)).json()["items"]
+    assert [t["id"] for t in theirs] == [ticket["id"]]
+    assert (await engine.http.get("/api/v1/tickets?assignee_id=me", headers=agent)).json()["items"] == []
+    to_me = await engine.http.post(assign, json={"user_id": agent_id}, headers=agent)
+    assert to_me.json()["assignee_id"] == agent_id
+    mine = (await engine.http.get("/api/v1/tickets?assignee_id=me", headers=agent)).json()["items"]
     assert [t["id"] for t in mine] == [ticket["id"]]
+    async with engine.context.sessions() as session, session.begin():
+        _, key = await tenancy_service.create_api_key(session, numbers.tenant_id, "erp")
+    machine = {"authorization": f"Bearer {key}"}
+    nobody = await engine.http.get("/api/v1/tickets?assignee_id=me", headers=machine)
+    assert (nobody.status_code, nobody.json()["error"]["code"]) == (422, "invalid_input")
     bad_status = await engine.http.get("/api/v1/tickets?status=sleeping", headers=agent)
     assert (bad_status.status_code, bad_status.json()["error"]["code"]) == (422, "validation_error")
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from messaging_whatsapp.api.deps import Context, CurrentPrincipal, DbSession
 from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.errors import InvalidInput
 from messaging_whatsapp.inbox import service, tickets
 from messaging_whatsapp.inbox.models import TicketCloseReason, TicketStatus
 from messaging_whatsapp.inbox.schemas import (
@@ -111,7 +112,12 @@ async def list_queue(
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[TicketItem]:
-    """The team's queue: the tenant's tickets, newest first; `?status=open`, `?assignee_id=`."""
+    """The team's queue: the tenant's tickets, newest first; `?status=open`, `?assignee_id=`
+    (`me`: the caller's own)."""
+    if assignee_id == "me":
+        if principal.user_id is None:
+            raise InvalidInput("assignee_id=me needs a user's login, not an API key")
+        assignee_id = principal.user_id
     found, next_cursor = await tickets.list_queue(
         session, principal.tenant_id, status=status, assignee_id=assignee_id, cursor=cursor, limit=limit
     )
