@@ -1,4 +1,4 @@
-"""The inbox API: contacts, conversations, their messages and tickets; reading and closing."""
+"""The inbox API: contacts, conversations, their messages and tickets; reading, assigning, closing."""
 
 from __future__ import annotations
 
