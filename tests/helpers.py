@@ -304,3 +304,11 @@ def ts(seconds: int) -> datetime:
     from datetime import UTC
 
     return datetime.fromtimestamp(seconds, UTC)
+
+
+async def published_events(context: EngineContext, event_type: str) -> list[dict[str, str]]:
+    """The events of this type on the events stream not yet seen by this test's reader group."""
+    streams, stream = context.streams, context.names.events
+    await streams.ensure_group(stream, "test-reader")
+    entries = await streams.read(stream, "test-reader", "t1", 1000, 0)
+    return [entry.fields for entry in entries if entry.fields["event_type"] == event_type]

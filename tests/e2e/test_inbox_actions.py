@@ -14,7 +14,7 @@ from messaging_whatsapp.providers.base import InboundMessage, MessageType
 from messaging_whatsapp.tenancy import service as tenancy_service
 from messaging_whatsapp.tenancy.models import User
 from tests.e2e.conftest import RunningEngine, auth_headers
-from tests.helpers import bind_example_numbers, create_tenant, create_user
+from tests.helpers import bind_example_numbers, create_tenant, create_user, published_events
 
 PHONE = "5511987654321"
 
@@ -82,10 +82,7 @@ async def test_an_agent_closes_a_ticket_and_the_next_message_opens_another(engin
     assert (again.status_code, again.json()["error"]["code"]) == (409, "ticket_closed")
     assert again.json()["error"]["close_reason"] == "sale"
 
-    streams, events = engine.context.streams, engine.context.names.events
-    await streams.ensure_group(events, "test-reader")
-    entries = [e.fields for e in await streams.read(events, "test-reader", "t1", 1000, 0)]
-    [announced] = [e for e in entries if e["event_type"] == "whatsapp_ticket_closed"]
+    [announced] = await published_events(engine.context, "whatsapp_ticket_closed")
     assert json.loads(announced["payload"])["close_reason"] == "sale"
 
     await _customer_writes(engine, numbers.tenant_id, numbers.simulator.id, "Mais um par, por favor")

@@ -6,13 +6,10 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.inbox.ingest import IngestEntry, apply_entries
@@ -26,17 +23,6 @@ SENT, DELIVERED, READ = (
     (DeliveryStatus.DELIVERED, 200),
     (DeliveryStatus.READ, 300),
 )
-
-
-@pytest.fixture(params=["fresh_sqlite_url", "fresh_postgres_url"])
-async def context(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EngineContext]:
-    """An engine context on a database of this test's own."""
-    settings = Settings(
-        _env_file=None, database_url=request.getfixturevalue(request.param), data_dir=tmp_path
-    )  # type: ignore[call-arg]
-    context = await EngineContext.open(settings)
-    yield context
-    await context.close()
 
 
 async def _apply(

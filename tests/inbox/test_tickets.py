@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
-from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import new_id, utcnow
 from messaging_whatsapp.inbox.ingest import IngestEntry, apply_entries
@@ -21,20 +17,9 @@ from messaging_whatsapp.providers.base import InboundMessage, MessageType
 from messaging_whatsapp.sending import service as sending_service
 from messaging_whatsapp.sending.schemas import SendMessageRequest
 from messaging_whatsapp.worker.scheduler import Scheduler
-from tests.helpers import bind, create_tenant
+from tests.helpers import bind, create_tenant, published_events
 
 PHONE = "5511987654321"
-
-
-@pytest.fixture(params=["fresh_sqlite_url", "fresh_postgres_url"])
-async def context(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EngineContext]:
-    """An engine context on a database of this test's own."""
-    settings = Settings(
-        _env_file=None, database_url=request.getfixturevalue(request.param), data_dir=tmp_path
-    )  # type: ignore[call-arg]
-    context = await EngineContext.open(settings)
-    yield context
-    await context.close()
 
 
 async def _number(context: EngineContext, tenant_id: str) -> str:
@@ -68,12 +53,6 @@ async def _close_at(context: EngineContext, moment: datetime) -> int:
     return await Scheduler(context, clock=lambda: moment).close_inactive_tickets()
 
 
-async def _events(context: EngineContext) -> list[dict[str, str]]:
-    streams, stream = context.streams, context.names.events
-    await streams.ensure_group(stream, "test-reader")
-    return [entry.fields for entry in await streams.read(stream, "test-reader", "t1", 1000, 0)]
-
-
 async def test_an_idle_ticket_closes_and_the_next_message_opens_another(context: EngineContext) -> None:
     tenant_id = await create_tenant(context, ticket_inactivity_minutes=60)
     instance_id = await _number(context, tenant_id)
@@ -85,7 +64,7 @@ async def test_an_idle_ticket_closes_and_the_next_message_opens_another(context:
     assert await _close_at(context, start + timedelta(minutes=61)) == 1
     assert await _close_at(context, start + timedelta(minutes=62)) == 0
     assert await _tickets(context, tenant_id) == [("closed", "inactivity")]
-    [event] = [e for e in await _events(context) if e["event_type"] == "whatsapp_ticket_closed"]
+    [event] = await published_events(context, "whatsapp_ticket_closed")
     assert (event["tenant_id"], json.loads(event["payload"])["close_reason"]) == (tenant_id, "inactivity")
 
     await _customer_writes(context, tenant_id, instance_id, start + timedelta(minutes=90))
@@ -133,5 +112,5 @@ async def test_schedulers_running_together_close_a_ticket_once(context: EngineCo
     closed = await asyncio.gather(*(_close_at(context, later) for _ in range(3)))
 
     assert sum(closed) == 1
-    events = [e for e in await _events(context) if e["event_type"] == "whatsapp_ticket_closed"]
+    events = await published_events(context, "whatsapp_ticket_closed")
     assert len(events) == 1

@@ -35,7 +35,14 @@ from messaging_whatsapp.sending.schemas import SendMessageRequest
 from messaging_whatsapp.sending.sender import Sender, offer_messages
 from tests.fakes.http import FakeHttpServer, Fault, Reply
 from tests.fakes.meta import MetaGraphFake, graph_error
-from tests.helpers import META_PHONE_NUMBER_ID, bind, create_tenant, engine_settings, free_port
+from tests.helpers import (
+    META_PHONE_NUMBER_ID,
+    bind,
+    create_tenant,
+    engine_settings,
+    free_port,
+    published_events,
+)
 
 TOKEN = "EAAG-test"
 
@@ -360,12 +367,6 @@ async def test_a_reply_to_a_message_it_cannot_quote_is_refused(context: EngineCo
         assert refused.value.code == code, case
 
 
-async def _events(context: EngineContext) -> list[dict[str, str]]:
-    streams, stream = context.streams, context.names.events
-    await streams.ensure_group(stream, "test-reader")
-    return [entry.fields for entry in await streams.read(stream, "test-reader", "t1", 1000, 0)]
-
-
 async def test_a_recipient_who_blocked_the_business_is_opted_out_everywhere(
     context: EngineContext, provider: FakeHttpServer, meta: MetaGraphFake
 ) -> None:
@@ -392,7 +393,7 @@ async def test_a_recipient_who_blocked_the_business_is_opted_out_everywhere(
                 sender_type=SenderType.SYSTEM,
                 now=utcnow(),
             )
-    opted_out = [e for e in await _events(context) if e["event_type"] == "whatsapp_customer_opted_out"]
+    opted_out = await published_events(context, "whatsapp_customer_opted_out")
     assert len(opted_out) == 1
     assert json.loads(opted_out[0]["payload"])["reason"] == "provider:131050"
 
@@ -432,7 +433,7 @@ async def test_a_number_the_provider_refuses_is_paused_once_and_announced(
                 sender_type=SenderType.SYSTEM,
                 now=utcnow(),
             )
-    announcements = [e for e in await _events(context) if e["event_type"] == "whatsapp_instance_paused"]
+    announcements = await published_events(context, "whatsapp_instance_paused")
     assert len(announcements) == 1
     assert json.loads(announcements[0]["payload"])["error"]["code"] == "190"
 
