@@ -46,18 +46,20 @@ from messaging_whatsapp.inbox.models import Message, SenderType
 from messaging_whatsapp.inbox.schemas import MessageItem
 from messaging_whatsapp.instances import service as instances_service
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
+from messaging_whatsapp.instances.resolver import InstanceResolver
 from messaging_whatsapp.instances.schemas import BoundInstance, InstanceBind, InstanceItem
 from messaging_whatsapp.phones import InvalidPhone, canonical_phone
 from messaging_whatsapp.providers.base import DeliveryStatus, ProviderName
 from messaging_whatsapp.sending import service as sending_service
+from messaging_whatsapp.sending.queue import offer_messages
 from messaging_whatsapp.sending.schemas import SendMessageRequest
-from messaging_whatsapp.sending.sender import Sender, offer_messages
 from messaging_whatsapp.simulator.service import Simulator
 from messaging_whatsapp.tenancy import service as tenancy_service
 from messaging_whatsapp.tenancy.models import DEFAULT_TICKET_INACTIVITY_MINUTES, Tenant
 from messaging_whatsapp.tenancy.schemas import ApiKeyItem, CreatedApiKey, TenantItem, TenantUpdate
 from messaging_whatsapp.worker.inbound import run_inbound_workers
 from messaging_whatsapp.worker.scheduler import Scheduler
+from messaging_whatsapp.worker.sender import Sender
 
 app = typer.Typer(
     name="messaging-whatsapp",
@@ -322,7 +324,7 @@ def list_bindings(
 
 def _set_status(instance_id: str, status: InstanceStatus) -> InstanceItem:
     async def work(context: EngineContext) -> InstanceItem:
-        resolved = await context.resolver.by_id(instance_id)
+        resolved = await InstanceResolver.for_context(context).by_id(instance_id)
         if resolved is None:
             raise NotFound(f"instance {instance_id} not found")
 
@@ -668,10 +670,11 @@ def simulate_inbound(
         raise fail(str(exc)) from None
 
     async def work(context: EngineContext) -> str:
-        instance = await context.resolver.by_id(instance_id)
+        resolver = InstanceResolver.for_context(context)
+        instance = await resolver.by_id(instance_id)
         if instance is None or instance.provider is not ProviderName.SIMULATOR:
             raise NotFound(f"no simulator instance {instance_id}")
-        simulator = Simulator(context.settings, context.resolver)
+        simulator = Simulator(context.settings, resolver)
         try:
             return await simulator.post_inbound(instance, phone, text, name, raise_on_failure=True)
         finally:

@@ -1,4 +1,4 @@
-"""Everything a running process shares: settings, database, streams, cipher, instance cache."""
+"""Everything a running process shares: settings, database, streams and cipher."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.crypto import Cipher
 from messaging_whatsapp.db import create_engine, session_factory
-from messaging_whatsapp.instances.service import InstanceResolver
 from messaging_whatsapp.streams.base import StreamNames, Streams
 from messaging_whatsapp.streams.factory import open_streams
 
@@ -39,22 +38,19 @@ class EngineContext:
     streams: Streams
     names: StreamNames
     cipher: Cipher
-    resolver: InstanceResolver
 
     @classmethod
     async def open(cls, settings: Settings) -> EngineContext:
         """Connect to the database and the stream backend named by the settings."""
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
-        cipher = Cipher.from_settings(settings)
         return cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
             streams=open_streams(settings, engine),
             names=StreamNames(settings.stream_prefix),
-            cipher=cipher,
-            resolver=InstanceResolver(sessions, cipher, settings, settings.instance_cache_ttl_seconds),
+            cipher=Cipher.from_settings(settings),
         )
 
     async def close(self) -> None:

@@ -11,9 +11,10 @@ from messaging_whatsapp.campaigns.models import (
 from messaging_whatsapp.db import Base
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket
 from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.outbox.models import OutboxEvent
 from messaging_whatsapp.streams.models import StreamEntryRow, StreamGroupRow, StreamPendingRow
 from messaging_whatsapp.tenancy.models import ApiKey, Tenant, User
-from messaging_whatsapp.worker.models import OutboxEvent, ProcessedEvent
+from messaging_whatsapp.worker.models import ProcessedEvent
 
 __all__ = [
     "ApiKey",

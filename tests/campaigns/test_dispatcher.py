@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
+from messaging_whatsapp.batch import IngestEntry
 from messaging_whatsapp.campaigns import progress, service
 from messaging_whatsapp.campaigns.dispatcher import PROGRESS_INTERVAL, Dispatcher, render
 from messaging_whatsapp.campaigns.models import (
@@ -24,10 +25,10 @@ from messaging_whatsapp.campaigns.pacing import WarmupSchedule
 from messaging_whatsapp.campaigns.schemas import CampaignCreate, CampaignUpdate
 from messaging_whatsapp.campaigns.service import Action
 from messaging_whatsapp.context import EngineContext
-from messaging_whatsapp.inbox.ingest import IngestEntry, apply_entries
 from messaging_whatsapp.inbox.models import Message
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.providers.base import DeliveryStatus, StatusError, StatusUpdate
+from messaging_whatsapp.worker.ingest import apply_entries
 from tests.helpers import bind, create_tenant
 
 # Monday 2026-11-23 10:00 in São Paulo.

@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from messaging_whatsapp.batch import IngestEntry
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
-from messaging_whatsapp.inbox.ingest import IngestEntry, apply_entries
 from messaging_whatsapp.inbox.models import Ticket
 from messaging_whatsapp.providers.base import InboundMessage, MessageType
+from messaging_whatsapp.worker.ingest import apply_entries
 from tests.helpers import wait_until
 
 BIND_OPTIONS: dict[str, list[str]] = {

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from messaging_whatsapp.automation.models import OptOut
 from messaging_whatsapp.campaigns.models import CampaignContact
 from messaging_whatsapp.inbox.models import Contact, Message, SenderType
+from messaging_whatsapp.instances.resolver import InstanceResolver
 from messaging_whatsapp.simulator.service import Simulator
 from tests.e2e.conftest import RunningEngine, auth_headers
 from tests.helpers import bind, create_tenant, wait_until
@@ -104,9 +105,10 @@ async def test_a_round_robin_campaign_reaches_everyone_once(engine: RunningEngin
 
     # A reply is engagement: the campaign contact notes it.
     first = "+5511990000000"
-    resolved = await engine.context.resolver.by_id(numbers[0])
+    resolver = InstanceResolver.for_context(engine.context)
+    resolved = await resolver.by_id(numbers[0])
     assert resolved is not None
-    simulator = Simulator(engine.settings, engine.context.resolver)
+    simulator = Simulator(engine.settings, resolver)
     try:
         await simulator.post_inbound(resolved, first, "Quero!", None, raise_on_failure=True)
     finally:
@@ -151,9 +153,10 @@ async def test_an_opt_out_mid_campaign_stops_that_person_in_every_campaign(engin
         return campaign if campaign["sent_count"] > 0 else None
 
     await wait_until(under_way, timeout=20, what="the campaign to be under way")
-    resolved = await engine.context.resolver.by_id(number.id)
+    resolver = InstanceResolver.for_context(engine.context)
+    resolved = await resolver.by_id(number.id)
     assert resolved is not None
-    simulator = Simulator(engine.settings, engine.context.resolver)
+    simulator = Simulator(engine.settings, resolver)
     try:
         await simulator.post_inbound(resolved, stopper, "SAIR", None, raise_on_failure=True)
     finally:

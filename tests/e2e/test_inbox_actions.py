@@ -8,11 +8,12 @@ import json
 
 from sqlalchemy import select
 
+from messaging_whatsapp.batch import IngestEntry
 from messaging_whatsapp.db import new_id, utcnow
-from messaging_whatsapp.inbox.ingest import IngestEntry, apply_entries
 from messaging_whatsapp.providers.base import InboundMessage, MessageType
 from messaging_whatsapp.tenancy import service as tenancy_service
 from messaging_whatsapp.tenancy.models import User
+from messaging_whatsapp.worker.ingest import apply_entries
 from tests.e2e.conftest import RunningEngine, auth_headers
 from tests.helpers import bind_example_numbers, create_tenant, create_user, published_events
 

@@ -10,12 +10,13 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from messaging_whatsapp.batch import IngestEntry
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
-from messaging_whatsapp.inbox.ingest import IngestEntry, apply_entries
 from messaging_whatsapp.inbox.models import Message
+from messaging_whatsapp.outbox.models import OutboxEvent
 from messaging_whatsapp.providers.base import DeliveryStatus, StatusError, StatusUpdate
-from messaging_whatsapp.worker.models import OutboxEvent
+from messaging_whatsapp.worker.ingest import apply_entries
 from tests.helpers import BoundNumbers, bind_example_numbers, create_outbound_message, create_tenant, ts
 
 SENT, DELIVERED, READ = (

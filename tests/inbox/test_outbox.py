@@ -15,8 +15,8 @@ from sqlalchemy import func, insert, select, update
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
-from messaging_whatsapp.worker.models import OutboxEvent
-from messaging_whatsapp.worker.outbox import (
+from messaging_whatsapp.outbox.models import OutboxEvent
+from messaging_whatsapp.outbox.service import (
     ORPHANED_OUTBOX_AGE,
     PublishedEvent,
     relay_orphaned_outbox,

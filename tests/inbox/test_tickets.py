@@ -9,13 +9,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from messaging_whatsapp.batch import IngestEntry
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import new_id, utcnow
-from messaging_whatsapp.inbox.ingest import IngestEntry, apply_entries
 from messaging_whatsapp.inbox.models import SenderType, Ticket
 from messaging_whatsapp.providers.base import InboundMessage, MessageType
 from messaging_whatsapp.sending import service as sending_service
 from messaging_whatsapp.sending.schemas import SendMessageRequest
+from messaging_whatsapp.worker.ingest import apply_entries
 from messaging_whatsapp.worker.scheduler import Scheduler
 from tests.helpers import bind, create_tenant, published_events
 

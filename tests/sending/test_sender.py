@@ -20,10 +20,10 @@ import redis
 from sqlalchemy import select
 
 from messaging_whatsapp.automation.models import OptOut
+from messaging_whatsapp.batch import IngestEntry
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import Conflict, EngineError
-from messaging_whatsapp.inbox.ingest import IngestEntry, apply_entries
 from messaging_whatsapp.inbox.models import Message, SenderType, SendState
 from messaging_whatsapp.instances import service as instances_service
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
@@ -31,8 +31,10 @@ from messaging_whatsapp.migrate import upgrade_async
 from messaging_whatsapp.providers.base import DeliveryStatus, InboundMessage, MessageType, StatusUpdate
 from messaging_whatsapp.providers.http import provider_client
 from messaging_whatsapp.sending import service as sending_service
+from messaging_whatsapp.sending.queue import offer_messages
 from messaging_whatsapp.sending.schemas import SendMessageRequest
-from messaging_whatsapp.sending.sender import Sender, offer_messages
+from messaging_whatsapp.worker.ingest import apply_entries
+from messaging_whatsapp.worker.sender import Sender
 from tests.fakes.http import FakeHttpServer, Fault, Reply
 from tests.fakes.meta import MetaGraphFake, graph_error
 from tests.helpers import (

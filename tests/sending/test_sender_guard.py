@@ -10,8 +10,8 @@ from sqlalchemy import select
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.inbox.models import Contact, Message, SenderType
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
-from messaging_whatsapp.sending.sender import Sender, offer_messages
-from messaging_whatsapp.sending.service import BulkMessage, store_queued_messages
+from messaging_whatsapp.sending.queue import BulkMessage, offer_messages, store_queued_messages
+from messaging_whatsapp.worker.sender import Sender
 from tests.sending.evolution_number import evolution_number
 
 

@@ -11,9 +11,9 @@ import pytest
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.inbox.models import Contact, SenderType
 from messaging_whatsapp.providers.http import provider_client
-from messaging_whatsapp.sending import sender as sender_module
-from messaging_whatsapp.sending.sender import Sender, offer_messages
-from messaging_whatsapp.sending.service import BulkMessage, store_queued_messages
+from messaging_whatsapp.sending import delivery as sender_module
+from messaging_whatsapp.sending.queue import BulkMessage, offer_messages, store_queued_messages
+from messaging_whatsapp.worker.sender import Sender
 from tests.sending.evolution_number import evolution_number
 
 CAMPAIGN_PHONE, USER_PHONE = "+5511987650001", "+5511987650002"

@@ -10,21 +10,23 @@ from typing import Any
 
 import pytest
 
+from messaging_whatsapp.batch import Outcomes
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.instances.health import (
     HealthStatus,
     HealthView,
-    Outcomes,
     can_send_message,
     clamp_score,
     health_status,
     local_date,
     record_outcomes,
+    score_change,
     unavailable_reason,
 )
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
-from messaging_whatsapp.instances.service import InstanceResolver, set_instance_status
+from messaging_whatsapp.instances.resolver import InstanceResolver
+from messaging_whatsapp.instances.service import set_instance_status
 from tests.helpers import bind, create_tenant
 
 # 23:59 on 9 June in São Paulo (UTC-3) is 02:59 on 10 June in UTC; 00:01 on 10 June is 03:01 UTC.
@@ -243,8 +245,8 @@ def test_an_unknown_time_zone_counts_days_in_utc() -> None:
 
 
 def test_outcome_points_and_truth() -> None:
-    assert Outcomes(delivered=2, read=3, failed=1).points == 2 * 0.5 + 3 * 1.0 - 10.0
-    assert Outcomes(sent=5).points == 0.0
+    assert score_change(Outcomes(delivered=2, read=3, failed=1)) == 2 * 0.5 + 3 * 1.0 - 10.0
+    assert score_change(Outcomes(sent=5)) == 0.0
     assert not Outcomes()
     assert Outcomes(sent=1)
     assert Outcomes(failed=1)
@@ -426,7 +428,7 @@ async def test_health_updates_keep_the_webhooks_instance_cache(
     tenant_id = await create_tenant(context)
     number = await _bind(context, tenant_id, "sim-cached", "America/Sao_Paulo")
     monkeypatch.setattr(InstanceResolver, "FINGERPRINT_INTERVAL", 0.0)  # look at every lookup
-    resolver = context.resolver
+    resolver = InstanceResolver.for_context(context)
     cached = await resolver.by_id(number)
     before = (await _load(context, number)).updated_at
 

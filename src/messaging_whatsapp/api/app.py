@@ -19,10 +19,10 @@ from messaging_whatsapp.config import Settings, get_settings
 from messaging_whatsapp.context import EngineContext, settle_garbage_collector
 from messaging_whatsapp.inbox import api as inbox_api
 from messaging_whatsapp.instances import api as instances_api
+from messaging_whatsapp.instances.resolver import InstanceResolver
 from messaging_whatsapp.sending import api as sending_api
 from messaging_whatsapp.sending.intake import MessageIntake
 from messaging_whatsapp.sending.ratelimit import open_rate_limiter
-from messaging_whatsapp.sending.sender import Sender
 from messaging_whatsapp.simulator import api as simulator_api
 from messaging_whatsapp.simulator.service import Simulator
 from messaging_whatsapp.tenancy import api as tenancy_api
@@ -30,6 +30,7 @@ from messaging_whatsapp.webhooks import api as webhooks_api
 from messaging_whatsapp.webhooks.receiver import WebhookReceiver
 from messaging_whatsapp.worker.inbound import run_inbound_workers
 from messaging_whatsapp.worker.scheduler import Scheduler
+from messaging_whatsapp.worker.sender import Sender
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +56,11 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         context = await EngineContext.open(settings)
         app.state.context = context
         settle_garbage_collector()
-        app.state.receiver = WebhookReceiver(context.resolver, context.streams, context.names.inbound)
+        # One instance cache for the process: the webhook and the simulator look numbers up in it.
+        resolver = InstanceResolver.for_context(context)
+        app.state.receiver = WebhookReceiver(resolver, context.streams, context.names.inbound)
         app.state.limiter = open_rate_limiter(settings)
-        app.state.simulator = Simulator(settings, context.resolver)
+        app.state.simulator = Simulator(settings, resolver)
         app.state.intake = MessageIntake(context)
         stop = asyncio.Event()
         tasks = []

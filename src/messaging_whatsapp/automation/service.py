@@ -1,4 +1,8 @@
-"""Opt-outs: mark the contact, keep the record, and tell the caller who newly opted out."""
+"""Opt-outs: find who asked to stop, mark the contact, keep the record, say who newly opted out.
+
+What an opt-out means to the campaigns that reach the person is the campaigns' to apply
+(campaigns/progress.py); the worker calls both in one transaction (worker/optouts.py).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,11 @@ from sqlalchemy import exists, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.models import OptOut
-from messaging_whatsapp.campaigns.progress import opt_out_contacts
+from messaging_whatsapp.automation.optout import optout_keyword, optout_payload_keyword
+from messaging_whatsapp.batch import InboundItem
 from messaging_whatsapp.db import insert_for, new_id, one_of, utcnow
 from messaging_whatsapp.inbox.models import Contact
+from messaging_whatsapp.outbox.service import PublishedEvent
 from messaging_whatsapp.phones import phone_variants
 
 
@@ -33,6 +39,31 @@ class OptOutCandidate:
     reason: str = "keyword"
 
 
+def keyword_optouts(items: list[InboundItem]) -> list[OptOutCandidate]:
+    """The stored customer messages that ask to stop (a keyword, or a quick reply's payload)."""
+    candidates = []
+    for item in items:
+        if not item.from_customer:
+            continue
+        message = item.message
+        keyword = optout_keyword(message.text) or optout_payload_keyword(message.button_payload)
+        if keyword is None:
+            continue
+        candidates.append(
+            OptOutCandidate(
+                tenant_id=item.entry.tenant_id,
+                contact_id=item.contact_id,
+                phone=item.phone,
+                instance_id=item.entry.instance_id,
+                keyword=keyword,
+                text=message.text or message.button_payload,
+                provider_message_id=message.provider_message_id,
+                at=message.timestamp,
+            )
+        )
+    return candidates
+
+
 async def apply_optouts(session: AsyncSession, candidates: list[OptOutCandidate]) -> list[OptOutCandidate]:
     """Opt the contacts out; returns the candidates that were not opted out before (once each)."""
     newly: list[OptOutCandidate] = []
@@ -50,8 +81,25 @@ async def apply_optouts(session: AsyncSession, candidates: list[OptOutCandidate]
         await _record(session, candidate)
         if changed.first() is not None:
             newly.append(candidate)
-    await opt_out_contacts(session, sorted(seen), utcnow())
     return newly
+
+
+def optout_events(opted_out: list[OptOutCandidate]) -> list[PublishedEvent]:
+    """`whatsapp_customer_opted_out` for each person who newly opted out."""
+    return [
+        PublishedEvent(
+            type="whatsapp_customer_opted_out",
+            tenant_id=candidate.tenant_id,
+            payload={
+                "phone": candidate.phone,
+                "contact_id": candidate.contact_id,
+                "instance_id": candidate.instance_id,
+                "reason": candidate.reason,
+                "keyword": candidate.keyword,
+            },
+        )
+        for candidate in opted_out
+    ]
 
 
 async def _record(session: AsyncSession, candidate: OptOutCandidate) -> None:

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from messaging_whatsapp.api.deps import Context, CurrentPrincipal, DbSession
 from messaging_whatsapp.campaigns import service
 from messaging_whatsapp.campaigns.importing import decode, read_csv
 from messaging_whatsapp.campaigns.models import CampaignContactStatus, LogType, Severity
@@ -25,8 +24,10 @@ from messaging_whatsapp.campaigns.schemas import (
 )
 from messaging_whatsapp.campaigns.service import Action
 from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.deps import Context, DbSession
 from messaging_whatsapp.errors import InvalidInput, PayloadTooLarge
 from messaging_whatsapp.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from messaging_whatsapp.tenancy.deps import CurrentPrincipal
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
 

@@ -62,8 +62,7 @@ from messaging_whatsapp.db import generic_plans, new_id, one_of, rows_table, utc
 from messaging_whatsapp.inbox.models import Contact, Message, SenderType, SendState
 from messaging_whatsapp.instances.health import HealthView, unavailable_reason
 from messaging_whatsapp.instances.models import WhatsAppInstance
-from messaging_whatsapp.sending.sender import offer_messages
-from messaging_whatsapp.sending.service import REOFFER_AFTER, BulkMessage, store_queued_messages
+from messaging_whatsapp.sending.queue import REOFFER_AFTER, BulkMessage, offer_messages, store_queued_messages
 from messaging_whatsapp.tenancy.models import Tenant
 
 logger = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from messaging_whatsapp.api.deps import Context, CurrentPrincipal, DbSession
 from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.deps import Context, DbSession
 from messaging_whatsapp.errors import InvalidInput
 from messaging_whatsapp.inbox import service, tickets
 from messaging_whatsapp.inbox.models import TicketCloseReason, TicketStatus
@@ -19,8 +19,9 @@ from messaging_whatsapp.inbox.schemas import (
     TicketClose,
     TicketItem,
 )
+from messaging_whatsapp.outbox.service import relay_outbox, write_outbox
 from messaging_whatsapp.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
-from messaging_whatsapp.worker.outbox import relay_outbox, write_outbox
+from messaging_whatsapp.tenancy.deps import CurrentPrincipal
 
 router = APIRouter(prefix="/api/v1", tags=["inbox"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]

@@ -22,9 +22,9 @@ from messaging_whatsapp.inbox.models import (
     TicketCloseReason,
     TicketStatus,
 )
+from messaging_whatsapp.outbox.service import PublishedEvent
 from messaging_whatsapp.pagination import decode_time_cursor, encode_cursor
 from messaging_whatsapp.tenancy.models import Tenant, User
-from messaging_whatsapp.worker.outbox import PublishedEvent
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from messaging_whatsapp.api.deps import AdminPrincipal, CurrentPrincipal, DbSession
 from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.deps import DbSession
 from messaging_whatsapp.instances import service
 from messaging_whatsapp.instances.models import InstanceStatus
 from messaging_whatsapp.instances.schemas import InstanceItem
 from messaging_whatsapp.pagination import Page
+from messaging_whatsapp.tenancy.deps import AdminPrincipal, CurrentPrincipal
 
 router = APIRouter(prefix="/api/v1/instances", tags=["instances"])
 

@@ -31,7 +31,12 @@ from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.errors import EngineError, InvalidInput, NotFound
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.instances.schemas import InstanceBind
-from messaging_whatsapp.instances.service import bind_instance, decrypt_credentials, webhook_url
+from messaging_whatsapp.instances.service import (
+    bind_instance,
+    decrypt_credentials,
+    sender_account,
+    webhook_url,
+)
 from messaging_whatsapp.providers.base import (
     ConnectChallenge,
     GatewayInstance,
@@ -42,7 +47,6 @@ from messaging_whatsapp.providers.base import (
 from messaging_whatsapp.providers.evolution_api import evolution_api
 from messaging_whatsapp.providers.http import provider_client
 from messaging_whatsapp.providers.wuzapi_api import wuzapi_api
-from messaging_whatsapp.sending.sender import sender_account
 
 GATEWAYS: dict[ProviderName, GatewayProvider] = {
     ProviderName.EVOLUTION: evolution_api,

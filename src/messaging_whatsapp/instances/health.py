@@ -15,12 +15,13 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Date, Float, Integer, String, Table, case, literal, select, update
+from sqlalchemy import Date, Float, Integer, String, case, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
+from messaging_whatsapp.batch import Outcomes
 from messaging_whatsapp.db import UTCDateTime, rows_table
-from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
+from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance, instances_table
 
 START_SCORE = 100.0
 DELIVERED_POINTS = 0.5
@@ -28,8 +29,6 @@ READ_POINTS = 1.0
 FAILED_POINTS = -10.0
 HEALTHY_SCORE = 50.0
 MAX_CONSECUTIVE_ERRORS = 5
-
-instances_table: Table = WhatsAppInstance.__table__  # type: ignore[assignment]
 
 
 class HealthStatus(enum.StrEnum):
@@ -134,22 +133,11 @@ def can_send_message(instance: WhatsAppInstance, now: datetime) -> bool:
     return unavailable_reason(instance, now) is None
 
 
-@dataclass
-class Outcomes:
-    """What happened to one instance's messages in one batch."""
-
-    sent: int = 0
-    delivered: int = 0
-    read: int = 0
-    failed: int = 0
-
-    @property
-    def points(self) -> float:
-        """The score change these outcomes are worth."""
-        return self.delivered * DELIVERED_POINTS + self.read * READ_POINTS + self.failed * FAILED_POINTS
-
-    def __bool__(self) -> bool:
-        return bool(self.sent or self.delivered or self.read or self.failed)
+def score_change(outcomes: Outcomes) -> float:
+    """What these outcomes are worth to the number's score."""
+    return (
+        outcomes.delivered * DELIVERED_POINTS + outcomes.read * READ_POINTS + outcomes.failed * FAILED_POINTS
+    )
 
 
 OUTCOME_COLUMNS: list[tuple[str, TypeEngine[Any]]] = [
@@ -171,7 +159,15 @@ async def record_outcomes(session: AsyncSession, outcomes: dict[str, Outcomes], 
         return
     zones = await _timezones(session, changed)
     rows = [
-        (instance_id, local_date(zones[instance_id], now), o.sent, o.delivered, o.read, o.failed, o.points)
+        (
+            instance_id,
+            local_date(zones[instance_id], now),
+            o.sent,
+            o.delivered,
+            o.read,
+            o.failed,
+            score_change(o),
+        )
         for instance_id, o in sorted(changed.items())
         if instance_id in zones
     ]

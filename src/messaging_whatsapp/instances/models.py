@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
@@ -65,3 +65,6 @@ class WhatsAppInstance(IdMixin, TimestampMixin, Base):
     messaging_tier: Mapped[int | None] = mapped_column(default=250)
     warmup_started_at: Mapped[datetime | None] = mapped_column(default=None)
     timezone: Mapped[str] = mapped_column(String(64), default="America/Sao_Paulo")
+
+
+instances_table: Table = WhatsAppInstance.__table__  # type: ignore[assignment]

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 
-from messaging_whatsapp.api.deps import Context, CurrentPrincipal, DbSession
+from messaging_whatsapp.deps import Context, DbSession
 from messaging_whatsapp.errors import RateLimited
 from messaging_whatsapp.inbox.models import SenderType
 from messaging_whatsapp.inbox.schemas import MessageItem
@@ -17,6 +17,7 @@ from messaging_whatsapp.sending.intake import MessageIntake
 from messaging_whatsapp.sending.ratelimit import RateLimiter, client_limit
 from messaging_whatsapp.sending.schemas import SendMessageRequest
 from messaging_whatsapp.sending.service import Submission
+from messaging_whatsapp.tenancy.deps import CurrentPrincipal
 
 
 async def limit_client(request: Request, context: Context) -> None:

@@ -1,27 +1,27 @@
-"""The rules of sending one message: who may be messaged, through which number, and how it is queued.
+"""Sending one-to-one messages: each checked against every rule, then stored as queued, set-based.
 
 Everything that would make a send pointless or harmful is refused here, before anything is
 stored or queued: an invalid phone, an opted-out person, a number that cannot send, a free-form
-message outside WhatsApp's 24-hour customer service window on the official APIs. What passes is
-stored as `queued` and handed to the senders through the outbound stream.
+message outside WhatsApp's 24-hour customer service window on the official APIs (the rules are
+in sending/rules.py). What passes is stored as `queued`; the caller commits, then offers it to
+the senders (sending/queue.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.service import opted_out_phones
-from messaging_whatsapp.db import generic_plans, insert_new_rows, insert_rows, new_id, one_of, stored_ids
-from messaging_whatsapp.errors import Conflict, EngineError, InvalidInput, NotFound
+from messaging_whatsapp.db import generic_plans, insert_new_rows, insert_rows, new_id, one_of
+from messaging_whatsapp.errors import Conflict, EngineError, NotFound
 from messaging_whatsapp.inbox.models import (
     Contact,
     Conversation,
-    ConversationStatus,
     Direction,
     Message,
     SenderType,
@@ -30,29 +30,23 @@ from messaging_whatsapp.inbox.models import (
     conversations_table,
     messages_table,
 )
-from messaging_whatsapp.instances.health import HealthView, unavailable_reason
 from messaging_whatsapp.instances.models import WhatsAppInstance
-from messaging_whatsapp.phones import InvalidPhone, canonical_phone, phone_variants
-from messaging_whatsapp.providers.base import (
-    ButtonsContent,
-    DeliveryStatus,
-    OutboundMedia,
-    OutboundMediaType,
-    OutboundMessage,
-    ProviderName,
-    ReplyButton,
-    TemplateContent,
+from messaging_whatsapp.phones import phone_variants
+from messaging_whatsapp.providers.base import DeliveryStatus
+from messaging_whatsapp.sending.queue import (
+    CONVERSATION_KEY,
+    REOFFER_AFTER,
+    conversations_by_pair,
+    new_conversation,
+)
+from messaging_whatsapp.sending.rules import (
+    QuotedMessage,
+    check_service_window,
+    choose_instance,
+    recipient_phone,
+    reply_instance,
 )
 from messaging_whatsapp.sending.schemas import SendMessageRequest
-
-# WhatsApp lets a business answer freely for 24 hours after the person's last message; after
-# that only an approved template may open the conversation again.
-SERVICE_WINDOW = timedelta(hours=24)
-# Providers that enforce the window themselves (and charge or fail the message when it is missed).
-WINDOWED_PROVIDERS = frozenset({ProviderName.META, ProviderName.TWILIO})
-# A queued message whose stream entry was lost (a crash between commit and append) is offered to
-# the senders again after this long.
-REOFFER_AFTER = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,15 +65,6 @@ class Submission:
     request: SendMessageRequest
     idempotency_key: str | None = None
     sender_type: SenderType = SenderType.USER
-
-
-@dataclass(frozen=True, slots=True)
-class QuotedMessage:
-    """What a reply needs of the message it quotes."""
-
-    contact_id: str
-    instance_id: str
-    provider_message_id: str | None
 
 
 SubmissionResult = QueuedMessage | EngineError
@@ -148,7 +133,7 @@ class _TenantBatch:
                 results[index] = QueuedMessage(earlier[submission.idempotency_key], created=False)
                 continue
             try:
-                phones[index] = _recipient(submission.request.to)
+                phones[index] = recipient_phone(submission.request.to)
             except EngineError as exc:
                 results[index] = exc
         opted_out = await opted_out_phones(self._session, self._tenant_id, set(phones.values()))
@@ -177,9 +162,9 @@ class _TenantBatch:
             talking = conversations.get(contacts.get(phone, ""), {})
             request = submissions[index].request
             try:
-                instance_id = _reply_instance(request, quoted, contacts.get(phone))
-                instance = _instance(instances, instance_id, talking, self._now)
-                _check_service_window(instance, talking.get(instance.id, (None, None))[1], request, self._now)
+                instance_id = reply_instance(request, quoted, contacts.get(phone))
+                instance = choose_instance(instances, instance_id, talking, self._now)
+                check_service_window(instance, talking.get(instance.id, (None, None))[1], request, self._now)
             except EngineError as exc:
                 results[index] = exc
                 continue
@@ -288,9 +273,9 @@ class _TenantBatch:
             for contact_id, instance_id in pairs
             if instance_id in known.get(contact_id, {})
         }
-        rows = [_new_conversation(self._tenant_id, *pair, self._now) for pair in sorted(pairs - ids.keys())]
+        rows = [new_conversation(self._tenant_id, *pair, self._now) for pair in sorted(pairs - ids.keys())]
         created = await insert_new_rows(self._session, conversations_table, CONVERSATION_KEY, rows)
-        ids.update(_by_pair(created))
+        ids.update(conversations_by_pair(created))
         return ids
 
     async def _insert(
@@ -344,116 +329,6 @@ async def get_message(session: AsyncSession, tenant_id: str, message_id: str) ->
     return message
 
 
-def outbound_message(message: Message, phone: str) -> OutboundMessage:
-    """The provider-neutral message to send for a stored outbound message."""
-    extra = message.extra or {}
-    to = phone.removeprefix("+")
-    reply_to = message.quoted_provider_message_id
-    if message.media is not None:
-        media = message.media
-        return OutboundMessage(
-            message.id,
-            to,
-            media=OutboundMedia(
-                OutboundMediaType(media["type"]), media["url"], media.get("caption"), media.get("filename")
-            ),
-            reply_to=reply_to,
-        )
-    if "template" in extra:
-        template = extra["template"]
-        return OutboundMessage(
-            message.id,
-            to,
-            template=TemplateContent(template["name"], template["language"], tuple(template["parameters"])),
-            reply_to=reply_to,
-        )
-    if "buttons" in extra:
-        buttons = tuple(ReplyButton(b["id"], b["title"]) for b in extra["buttons"])
-        return OutboundMessage(
-            message.id, to, buttons=ButtonsContent(message.content or "", buttons), reply_to=reply_to
-        )
-    return OutboundMessage(message.id, to, text=message.content or "", reply_to=reply_to)
-
-
-# --------------------------------------------------------------------------------------------------
-
-
-def _recipient(raw: str) -> str:
-    try:
-        return canonical_phone(raw)
-    except InvalidPhone as exc:
-        raise InvalidInput(f"'to' is not a valid phone number: {raw!r}", code="invalid_phone") from exc
-
-
-def _instance(
-    instances: list[WhatsAppInstance],
-    instance_id: str | None,
-    talking: dict[str, tuple[str, datetime | None]],
-    now: datetime,
-) -> WhatsAppInstance:
-    """The named instance, or the best one that can send: the one already talking to the person first."""
-    if instance_id is not None:
-        instance = next((i for i in instances if i.id == instance_id), None)
-        if instance is None:
-            raise NotFound(f"instance {instance_id} not found")
-        reason = unavailable_reason(instance, now)
-        if reason is not None:
-            raise Conflict(f"instance {instance.name} cannot send: {reason}", code="instance_unavailable")
-        return instance
-    candidates = [instance for instance in instances if unavailable_reason(instance, now) is None]
-    if not candidates:
-        raise Conflict("no instance of this tenant can send right now", code="instance_unavailable")
-    return max(candidates, key=lambda i: _preference(i, set(talking), now))
-
-
-def _reply_instance(
-    request: SendMessageRequest, quoted: dict[str, QuotedMessage], contact_id: str | None
-) -> str | None:
-    """The instance a message must go through: a reply through the number of the message it
-    quotes (a provider id means nothing on another number), otherwise the one asked for."""
-    if request.reply_to is None:
-        return request.instance_id
-    message = quoted.get(request.reply_to)
-    if message is None:
-        raise NotFound(f"message {request.reply_to} (reply_to) not found")
-    if message.contact_id != contact_id:
-        raise InvalidInput(
-            f"reply_to {request.reply_to} is a message of another person, not {request.to}",
-            code="invalid_reply_to",
-        )
-    if message.provider_message_id is None:
-        raise InvalidInput(
-            f"reply_to {request.reply_to} has not reached WhatsApp (no provider message id yet)",
-            code="invalid_reply_to",
-        )
-    if request.instance_id is not None and request.instance_id != message.instance_id:
-        raise InvalidInput(
-            f"a reply goes through the number of the message it quotes ({message.instance_id})",
-            code="invalid_reply_to",
-        )
-    return message.instance_id
-
-
-def _preference(instance: WhatsAppInstance, talking: set[str], now: datetime) -> tuple[bool, float, int]:
-    health = HealthView.of(instance, now)
-    return (instance.id in talking, health.score, -health.sent_today)
-
-
-def _check_service_window(
-    instance: WhatsAppInstance, last_inbound: datetime | None, request: SendMessageRequest, now: datetime
-) -> None:
-    if request.template is not None or ProviderName(instance.provider) not in WINDOWED_PROVIDERS:
-        return
-    if last_inbound is not None and now - last_inbound <= SERVICE_WINDOW:
-        return
-    since = "has never written" if last_inbound is None else f"last wrote at {last_inbound.isoformat()}"
-    raise InvalidInput(
-        f"outside the 24-hour customer service window (the person {since}); "
-        'send an approved template instead: {"template": {"name", "language", "parameters"}}',
-        code="outside_service_window",
-    )
-
-
 def _message_row(
     submission: Submission,
     instance_id: str,
@@ -499,93 +374,3 @@ def _content(
         buttons = [button.model_dump() for button in request.buttons.buttons]
         return request.buttons.text, None, {"buttons": buttons}, "interactive"
     return request.text, None, None, "text"
-
-
-@dataclass(frozen=True, slots=True)
-class BulkMessage:
-    """One message of a bulk send (a campaign), already checked by its caller."""
-
-    contact_id: str
-    instance_id: str
-    text: str
-    media: dict[str, Any] | None = None
-    # "typing..." shows before it goes (on the gateways that can show it).
-    typing: bool = False
-
-
-async def store_queued_messages(
-    session: AsyncSession, tenant_id: str, items: list[BulkMessage], *, sender_type: SenderType, now: datetime
-) -> list[str]:
-    """Store many messages as queued, set-based; returns their ids in the order given.
-
-    The caller has applied the rules (opt-out, a number that can send); the caller commits, then
-    offers the ids to the senders. The inserts' foreign-key checks are primary-key lookups: the
-    caller may let their plans be reused (db.generic_plans).
-    """
-    if not items:
-        return []
-    pairs = sorted({(item.contact_id, item.instance_id) for item in items})
-    keys = [(tenant_id, *pair) for pair in pairs]
-    stored = _by_pair(await stored_ids(session, conversations_table, CONVERSATION_KEY, keys))
-    new_rows = [_new_conversation(tenant_id, *pair, now) for pair in pairs if pair not in stored]
-    created = await insert_new_rows(session, conversations_table, CONVERSATION_KEY, new_rows)
-    conversations = {**stored, **_by_pair(created)}
-    rows: list[dict[str, Any]] = []
-    ids: list[str] = []
-    for item in items:
-        ids.append(new_id())
-        media_type = item.media.get("type") if item.media else None
-        rows.append(
-            {
-                "id": ids[-1],
-                "tenant_id": tenant_id,
-                "instance_id": item.instance_id,
-                "conversation_id": conversations[(item.contact_id, item.instance_id)],
-                "contact_id": item.contact_id,
-                "direction": Direction.OUTBOUND.value,
-                "sender_type": sender_type.value,
-                "type": media_type or "text",
-                "content": item.text,
-                "media": {**item.media, "caption": item.text} if item.media else None,
-                "extra": {"typing": True} if item.typing else None,
-                "status": DeliveryStatus.QUEUED.value,
-                "status_rank": 0,
-                "send_state": SendState.PENDING.value,
-                "send_attempts": 0,
-                "next_attempt_at": now + REOFFER_AFTER,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-    statement, params = insert_rows(session, messages_table, rows)
-    await session.execute(statement, params)
-    # Conversations created just now already carry the time.
-    if stored:
-        await session.execute(
-            update(Conversation)
-            .where(one_of(session, Conversation.id, set(stored.values())))
-            .values(last_message_at=now, updated_at=now)
-        )
-    return ids
-
-
-CONVERSATION_KEY = ("tenant_id", "contact_id", "instance_id")
-
-
-def _by_pair(ids: dict[tuple[Any, ...], str]) -> dict[tuple[str, str], str]:
-    """Conversation ids by (contact, instance), from ids by their unique key (tenant, contact, instance)."""
-    return {(contact_id, instance_id): found for (_, contact_id, instance_id), found in ids.items()}
-
-
-def _new_conversation(tenant_id: str, contact_id: str, instance_id: str, now: datetime) -> dict[str, Any]:
-    """A conversation opened by a message we send now."""
-    return {
-        "tenant_id": tenant_id,
-        "contact_id": contact_id,
-        "instance_id": instance_id,
-        "status": ConversationStatus.OPEN.value,
-        "unread_count": 0,
-        "last_message_at": now,
-        "created_at": now,
-        "updated_at": now,
-    }

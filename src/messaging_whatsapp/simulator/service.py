@@ -20,7 +20,7 @@ import httpx
 
 from messaging_whatsapp import metrics
 from messaging_whatsapp.config import Settings
-from messaging_whatsapp.instances.service import InstanceResolver, ResolvedInstance
+from messaging_whatsapp.instances.resolver import InstanceResolver, ResolvedInstance
 from messaging_whatsapp.providers.base import ProviderName
 from messaging_whatsapp.providers.simulator import (
     SIGNATURE_HEADER,

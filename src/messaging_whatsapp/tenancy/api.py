@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from messaging_whatsapp.api.deps import AdminPrincipal, Context, CurrentPrincipal, DbSession
+from messaging_whatsapp.deps import Context, DbSession
 from messaging_whatsapp.pagination import Page
 from messaging_whatsapp.tenancy import service
+from messaging_whatsapp.tenancy.deps import AdminPrincipal, CurrentPrincipal
 from messaging_whatsapp.tenancy.schemas import (
     ApiKeyCreate,
     ApiKeyItem,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import MalformedPayload, NotFound, Unauthorized, UnsupportedMediaType
-from messaging_whatsapp.instances.service import InstanceResolver, ResolvedInstance
+from messaging_whatsapp.instances.resolver import InstanceResolver, ResolvedInstance
 from messaging_whatsapp.providers.base import PayloadError, ProviderName, WebhookRequest
 from messaging_whatsapp.providers.registry import detect_provider, get_provider
 from messaging_whatsapp.streams.base import Streams

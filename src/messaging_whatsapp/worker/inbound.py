@@ -20,15 +20,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 
 from messaging_whatsapp import metrics
+from messaging_whatsapp.batch import IngestEntry
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import is_sqlite, utcnow
-from messaging_whatsapp.inbox.ingest import IngestEntry, IngestResult, apply_entries
+from messaging_whatsapp.outbox.service import relay_orphaned_outbox, relay_outbox
 from messaging_whatsapp.phones import InvalidPhone, canonical_phone
 from messaging_whatsapp.providers.base import InboundMessage, PayloadError, ProviderName, WebhookRequest
 from messaging_whatsapp.providers.registry import get_provider
 from messaging_whatsapp.streams.base import StreamEntry, StreamError
+from messaging_whatsapp.worker.ingest import IngestResult, apply_entries
 from messaging_whatsapp.worker.models import ProcessedEvent
-from messaging_whatsapp.worker.outbox import relay_orphaned_outbox, relay_outbox
 
 logger = logging.getLogger(__name__)
 

@@ -1,14 +1,13 @@
-"""Worker bookkeeping: idempotency keys and the outbox of events to publish after commit."""
+"""Worker bookkeeping: the idempotency keys of the stream entries whose effects are committed."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, Text
+from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from messaging_whatsapp.db import Base, utcnow
-from messaging_whatsapp.streams.models import BigId
 
 
 class ProcessedEvent(Base):
@@ -17,15 +16,4 @@ class ProcessedEvent(Base):
     __tablename__ = "processed_events"
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class OutboxEvent(Base):
-    """The events one transaction wrote for a stream (a JSON list of entries), relayed after commit."""
-
-    __tablename__ = "outbox_events"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    stream: Mapped[str] = mapped_column(String(200))
-    payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import is_postgresql, utcnow
 from messaging_whatsapp.inbox.tickets import close_inactive_tickets
-from messaging_whatsapp.worker.outbox import relay_outbox, write_outbox
+from messaging_whatsapp.outbox.service import relay_outbox, write_outbox
 
 logger = logging.getLogger(__name__)
 

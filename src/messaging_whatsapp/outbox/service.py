@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messaging_whatsapp import metrics
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import new_id, one_of, utcnow
-from messaging_whatsapp.worker.models import OutboxEvent
+from messaging_whatsapp.outbox.models import OutboxEvent
 
 # Outbox rows older than this were orphaned by a crash between commit and relay.
 ORPHANED_OUTBOX_AGE = timedelta(seconds=60)

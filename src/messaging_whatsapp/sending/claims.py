@@ -1,0 +1,95 @@
+"""Claiming queued messages for sending, never twice, and taking the ones due for another try.
+
+A message is claimed in the database (pending -> claimed, committed) before its request leaves,
+so a redelivered stream entry or a second sender finds nothing to claim. Retries that come due,
+and messages whose stream entry was lost, are taken again by the senders' sweep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messaging_whatsapp.db import one_of
+from messaging_whatsapp.inbox.models import Contact, Message, SendState, messages_table
+from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.sending.queue import REOFFER_AFTER
+
+# Messages a sweep offers again at most.
+DUE_PER_SWEEP = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A message this sender won, with the recipient's phone and the number it goes through."""
+
+    message: Message
+    phone: str
+    instance: WhatsAppInstance
+
+
+async def claim_messages(session: AsyncSession, message_ids: list[str], now: datetime) -> list[Claim]:
+    """pending -> claimed for the messages still pending; the caller commits before any request
+    leaves. The claims are detached from the session, to be used after it closes."""
+    if not message_ids:
+        return []
+    m = messages_table.c
+    won = (
+        (
+            await session.execute(
+                update(messages_table)
+                .where(one_of(session, m.id, message_ids), m.send_state == SendState.PENDING.value)
+                .values(
+                    send_state=SendState.CLAIMED.value,
+                    claimed_at=now,
+                    send_attempts=m.send_attempts + 1,
+                    updated_at=now,
+                )
+                .returning(m.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not won:
+        return []
+    rows = await session.execute(
+        select(Message, Contact.phone, WhatsAppInstance)
+        .join(Contact, Contact.id == Message.contact_id)
+        .join(WhatsAppInstance, WhatsAppInstance.id == Message.instance_id)
+        .where(one_of(session, Message.id, won))
+    )
+    claims = [Claim(message, phone, instance) for message, phone, instance in rows]
+    session.expunge_all()
+    return claims
+
+
+async def take_due(session: AsyncSession, now: datetime) -> list[tuple[str, str]]:
+    """The (message id, tenant id) of messages due for another try, marked pending and not due again
+    for REOFFER_AFTER; the caller commits, then offers them."""
+    m = messages_table.c
+    due = (
+        await session.execute(
+            select(m.id, m.tenant_id, m.send_state)
+            .where(
+                m.send_state.in_([SendState.PENDING.value, SendState.WAITING.value]),
+                m.next_attempt_at <= now,
+            )
+            .order_by(m.next_attempt_at)
+            .limit(DUE_PER_SWEEP)
+        )
+    ).all()
+    if not due:
+        return []
+    await session.execute(
+        update(messages_table)
+        .where(
+            one_of(session, m.id, [row.id for row in due]),
+            m.send_state.in_([SendState.PENDING.value, SendState.WAITING.value]),
+        )
+        .values(send_state=SendState.PENDING.value, next_attempt_at=now + REOFFER_AFTER)
+    )
+    return [(row.id, row.tenant_id) for row in due]
