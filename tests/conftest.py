@@ -19,6 +19,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from messaging_whatsapp import migrate
+from messaging_whatsapp.config import Settings
+from messaging_whatsapp.context import EngineContext
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -157,3 +159,15 @@ async def redis_cleanup(redis_url: str, stream_prefix: str) -> AsyncIterator[Non
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+@pytest.fixture(params=["fresh_sqlite_url", "fresh_postgres_url"])
+async def context(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EngineContext]:
+    """An engine context on a database of this test's own, once on each database (test packages
+    that need another set-up define their own)."""
+    settings = Settings(
+        _env_file=None, database_url=request.getfixturevalue(request.param), data_dir=tmp_path
+    )  # type: ignore[call-arg]
+    context = await EngineContext.open(settings)
+    yield context
+    await context.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,20 +11,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from messaging_whatsapp import errors
+from messaging_whatsapp.http_errors import error_response, status_for
 
 logger = logging.getLogger(__name__)
 
-STATUS_BY_ERROR: list[tuple[type[errors.EngineError], int]] = [
-    (errors.NotFound, 404),
-    (errors.Conflict, 409),
-    (errors.InvalidInput, 422),
-    (errors.Unauthorized, 401),
-    (errors.Forbidden, 403),
-    (errors.MalformedPayload, 400),
-    (errors.PayloadTooLarge, 413),
-    (errors.UnsupportedMediaType, 415),
-    (errors.RateLimited, 429),
-]
 HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -36,26 +25,6 @@ HTTP_CODES = {
     415: "unsupported_media_type",
     429: "rate_limited",
 }
-
-
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    headers: dict[str, str] | None = None,
-    details: dict[str, Any] | None = None,
-) -> JSONResponse:
-    """The uniform error body (`details` add fields next to code and message)."""
-    body = {**(details or {}), "code": code, "message": message}
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
-
-
-def status_for(error: errors.EngineError) -> int:
-    """The HTTP status of a domain error."""
-    for kind, status in STATUS_BY_ERROR:
-        if isinstance(error, kind):
-            return status
-    return 400
 
 
 def _validation_message(exc: RequestValidationError) -> str:

@@ -18,9 +18,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from messaging_whatsapp import metrics
-from messaging_whatsapp.api.errors import error_response, status_for
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.errors import EngineError, NotFound, PayloadTooLarge
+from messaging_whatsapp.http_errors import error_response, status_for
 from messaging_whatsapp.providers.base import ProviderName, WebhookRequest
 from messaging_whatsapp.streams.base import StreamError
 from messaging_whatsapp.webhooks.receiver import WebhookReceiver

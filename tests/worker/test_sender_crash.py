@@ -21,7 +21,7 @@ from messaging_whatsapp.migrate import upgrade_async
 from tests.fakes.http import FakeHttpServer, RecordedRequest, Reply
 from tests.fakes.meta import MetaGraphFake
 from tests.helpers import META_PHONE_NUMBER_ID, engine_settings, free_port
-from tests.sending.test_sender import TOKEN, _meta_instance, _queue
+from tests.worker.test_sender import TOKEN, _meta_instance, _queue
 
 MESSAGES = 300
 KILLS = 5
