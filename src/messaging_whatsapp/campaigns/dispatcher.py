@@ -31,6 +31,7 @@ from sqlalchemy.types import TypeEngine
 
 from messaging_whatsapp.automation.service import opted_out_phones
 from messaging_whatsapp.campaigns import logs
+from messaging_whatsapp.campaigns.lifecycle import start_due_campaigns
 from messaging_whatsapp.campaigns.locks import try_lock_campaign
 from messaging_whatsapp.campaigns.models import (
     Campaign,
@@ -55,7 +56,6 @@ from messaging_whatsapp.campaigns.pacing import (
 )
 from messaging_whatsapp.campaigns.rotation import Slot, assign
 from messaging_whatsapp.campaigns.schemas import CampaignItem
-from messaging_whatsapp.campaigns.service import start_due_campaigns
 from messaging_whatsapp.campaigns.usage import RecentUsage, portfolio_budgets, portfolio_of, recent_usage
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import generic_plans, new_id, one_of, rows_table, utcnow
