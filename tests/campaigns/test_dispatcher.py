@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 
 from messaging_whatsapp.campaigns import lifecycle, progress, queries, service
-from messaging_whatsapp.campaigns.dispatcher import PROGRESS_INTERVAL, Dispatcher, render
+from messaging_whatsapp.campaigns.dispatcher import PROGRESS_INTERVAL, Dispatcher
+from messaging_whatsapp.campaigns.handout import render
 from messaging_whatsapp.campaigns.lifecycle import Action
 from messaging_whatsapp.campaigns.models import (
     Campaign,
