@@ -18,10 +18,10 @@ import asyncpg
 import redis
 
 from bench.common import REDIS_URL, free_port, scratch_database, serve
-from messaging_whatsapp.campaigns import service
+from messaging_whatsapp.campaigns import contacts, lifecycle, queries, service
 from messaging_whatsapp.campaigns.importing import decode, read_csv
+from messaging_whatsapp.campaigns.lifecycle import Action
 from messaging_whatsapp.campaigns.schemas import CampaignCreate
-from messaging_whatsapp.campaigns.service import Action
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
@@ -102,8 +102,8 @@ async def _prepare(settings: Settings, data: bytes) -> tuple[str, list[str], Imp
             )
         started = time.perf_counter()
         async with context.sessions() as session, session.begin():
-            locked = await service.get_campaign(session, tenant.id, campaign.id, lock=True)
-            report = await service.add_contacts(session, locked, read_csv(decode(data)), now=utcnow())
+            locked = await queries.get_campaign(session, tenant.id, campaign.id, lock=True)
+            report = await contacts.add_contacts(session, locked, read_csv(decode(data)), now=utcnow())
         imported = ImportResult(data.count(b"\n"), report.added, time.perf_counter() - started)
         return tenant.id, [campaign.id], imported
     finally:
@@ -114,7 +114,7 @@ async def _start(settings: Settings, tenant_id: str, campaign_id: str) -> None:
     context = await EngineContext.open(settings)
     try:
         async with context.sessions() as session, session.begin():
-            await service.transition(
+            await lifecycle.transition(
                 session, tenant_id, campaign_id, Action.START, user_id=None, now=utcnow()
             )
     finally:

@@ -17,11 +17,11 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.campaigns import service
+from messaging_whatsapp.campaigns import contacts, lifecycle, service
 from messaging_whatsapp.campaigns.importing import ContactRow, decode, read_csv
+from messaging_whatsapp.campaigns.lifecycle import Action
 from messaging_whatsapp.campaigns.models import Campaign, CampaignStatus
 from messaging_whatsapp.campaigns.schemas import CampaignCreate, CampaignItem, ImportReport
-from messaging_whatsapp.campaigns.service import Action
 from messaging_whatsapp.cli_support import (
     JsonOption,
     fail,
@@ -193,7 +193,7 @@ def campaign_import(
 
             async def add(session: AsyncSession) -> ImportReport:
                 campaign = await _campaign(session, campaign_id, lock=True)
-                return await service.add_contacts(session, campaign, rows(), now=utcnow())
+                return await contacts.add_contacts(session, campaign, rows(), now=utcnow())
 
             return await in_session(context, add)
 
@@ -215,7 +215,7 @@ def _transition(campaign_id: str, action: Action, as_json: bool) -> None:
     async def work(context: EngineContext) -> CampaignItem:
         async def change(session: AsyncSession) -> CampaignItem:
             tenant_id = (await _campaign(session, campaign_id)).tenant_id
-            campaign = await service.transition(
+            campaign = await lifecycle.transition(
                 session, tenant_id, campaign_id, action, user_id=None, now=utcnow()
             )
             return CampaignItem.of(campaign)

@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 
 from messaging_whatsapp.batch import IngestEntry
-from messaging_whatsapp.campaigns import progress, service
-from messaging_whatsapp.campaigns.dispatcher import PROGRESS_INTERVAL, Dispatcher, render
+from messaging_whatsapp.campaigns import lifecycle, progress, queries, service
+from messaging_whatsapp.campaigns.dispatcher import PROGRESS_INTERVAL, Dispatcher
+from messaging_whatsapp.campaigns.handout import render
+from messaging_whatsapp.campaigns.lifecycle import Action
 from messaging_whatsapp.campaigns.models import (
     Campaign,
     CampaignContact,
@@ -23,7 +25,6 @@ from messaging_whatsapp.campaigns.models import (
 )
 from messaging_whatsapp.campaigns.pacing import WarmupSchedule
 from messaging_whatsapp.campaigns.schemas import CampaignCreate, CampaignUpdate
-from messaging_whatsapp.campaigns.service import Action
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.inbox.models import Message
 from messaging_whatsapp.instances.models import WhatsAppInstance
@@ -74,7 +75,7 @@ async def _setup(
         campaign, _ = await service.create_campaign(
             session, tenant_id, CampaignCreate.model_validate(body), user_id=None, now=MONDAY_10
         )
-        await service.transition(session, tenant_id, campaign.id, Action.START, user_id=None, now=MONDAY_10)
+        await lifecycle.transition(session, tenant_id, campaign.id, Action.START, user_id=None, now=MONDAY_10)
     return tenant_id, campaign.id, instance_ids
 
 
@@ -222,7 +223,7 @@ async def test_a_disconnection_pauses_the_campaign_and_the_reconnection_resumes_
         resumed = await session.get(Campaign, campaign_id)
         assert resumed is not None
         assert resumed.status == CampaignStatus.RUNNING.value
-        await service.transition(session, tenant_id, campaign_id, Action.PAUSE, user_id=None, now=MONDAY_10)
+        await lifecycle.transition(session, tenant_id, campaign_id, Action.PAUSE, user_id=None, now=MONDAY_10)
     async with context.sessions() as session, session.begin():
         await progress.resume_after_reconnection(session, numbers[0], MONDAY_10)
     async with context.sessions() as session:
@@ -331,7 +332,7 @@ async def test_pausing_takes_back_the_messages_no_sender_took_yet(context: Engin
         first = await session.scalar(select(Message.id).order_by(Message.id).limit(1))
         await session.execute(update(Message).where(Message.id == first).values(send_state="claimed"))
     async with context.sessions() as session, session.begin():
-        paused = await service.transition(
+        paused = await lifecycle.transition(
             session, tenant_id, campaign_id, Action.PAUSE, user_id=None, now=MONDAY_10
         )
         assert paused.pending_count == 4
@@ -341,10 +342,12 @@ async def test_pausing_takes_back_the_messages_no_sender_took_yet(context: Engin
         assert statuses == {"pending": 4, "sending": 1}
     assert (await dispatcher.dispatch(campaign_id)).handed == 0
     async with context.sessions() as session, session.begin():
-        await service.transition(session, tenant_id, campaign_id, Action.RESUME, user_id=None, now=MONDAY_10)
+        await lifecycle.transition(
+            session, tenant_id, campaign_id, Action.RESUME, user_id=None, now=MONDAY_10
+        )
     assert (await dispatcher.dispatch(campaign_id)).handed == 4
     async with context.sessions() as session, session.begin():
-        cancelled = await service.transition(
+        cancelled = await lifecycle.transition(
             session, tenant_id, campaign_id, Action.CANCEL, user_id=None, now=MONDAY_10
         )
         assert (cancelled.pending_count, cancelled.skipped_count) == (0, 4)
@@ -465,7 +468,7 @@ async def test_numbers_of_one_portfolio_share_its_daily_tier(context: EngineCont
         campaign, _ = await service.create_campaign(
             session, tenant_id, CampaignCreate.model_validate(body), user_id=None, now=MONDAY_10
         )
-        await service.transition(session, tenant_id, campaign.id, Action.START, user_id=None, now=MONDAY_10)
+        await lifecycle.transition(session, tenant_id, campaign.id, Action.START, user_id=None, now=MONDAY_10)
     dispatcher = Dispatcher(context, clock=Clock(MONDAY_10))
     assert (await dispatcher.dispatch(campaign.id)).handed == 5
     assert (await dispatcher.dispatch(campaign.id)).handed == 0
@@ -498,8 +501,8 @@ async def test_a_numbers_own_settings_override_the_campaigns(context: EngineCont
         campaign, _ = await service.create_campaign(
             session, tenant_id, CampaignCreate.model_validate(body), user_id=None, now=MONDAY_10
         )
-        await service.transition(session, tenant_id, campaign.id, Action.START, user_id=None, now=MONDAY_10)
-        detail = await service.campaign_detail(session, campaign)
+        await lifecycle.transition(session, tenant_id, campaign.id, Action.START, user_id=None, now=MONDAY_10)
+        detail = await queries.campaign_detail(session, campaign)
     overrides = {
         item.instance_id: (item.interval_min_s, item.interval_max_s, item.daily_limit)
         for item in detail.instances

@@ -19,10 +19,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from messaging_whatsapp.campaigns import service
+from messaging_whatsapp.campaigns import lifecycle, service
+from messaging_whatsapp.campaigns.lifecycle import Action
 from messaging_whatsapp.campaigns.models import Campaign, CampaignContact, CampaignStatus
 from messaging_whatsapp.campaigns.schemas import CampaignCreate
-from messaging_whatsapp.campaigns.service import Action
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.inbox.models import Message
@@ -104,7 +104,7 @@ async def test_killed_dispatchers_send_everyone_exactly_once(
             campaign, _ = await service.create_campaign(
                 session, tenant_id, CampaignCreate.model_validate(body), user_id=None, now=utcnow()
             )
-            await service.transition(
+            await lifecycle.transition(
                 session, tenant_id, campaign.id, Action.START, user_id=None, now=utcnow()
             )
 

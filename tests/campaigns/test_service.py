@@ -10,8 +10,10 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from messaging_whatsapp.automation.models import OptOut
-from messaging_whatsapp.campaigns import service
+from messaging_whatsapp.campaigns import lifecycle, queries, service
+from messaging_whatsapp.campaigns.contacts import add_contacts
 from messaging_whatsapp.campaigns.importing import ContactRow
+from messaging_whatsapp.campaigns.lifecycle import TRANSITIONS, Action
 from messaging_whatsapp.campaigns.locks import try_lock_campaign
 from messaging_whatsapp.campaigns.models import (
     Campaign,
@@ -21,7 +23,6 @@ from messaging_whatsapp.campaigns.models import (
     LogType,
 )
 from messaging_whatsapp.campaigns.schemas import CampaignCreate, CampaignUpdate
-from messaging_whatsapp.campaigns.service import TRANSITIONS, Action
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import new_id, utcnow
 from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound
@@ -77,9 +78,9 @@ async def test_contacts_are_normalised_merged_and_opt_outs_excluded(context: Eng
     assert [(r.line, r.phone) for r in report.rejected] == [(3, "not a phone")]
     assert (campaign.total_contacts, campaign.pending_count) == (2, 2)
     async with context.sessions() as session, session.begin():
-        again = await service.add_contacts(
+        again = await add_contacts(
             session,
-            await service.get_campaign(session, tenant_id, campaign.id),
+            await queries.get_campaign(session, tenant_id, campaign.id),
             [ContactRow("5521 99999-0000"), ContactRow("+5531988887777")],
             now=utcnow(),
         )
@@ -97,7 +98,7 @@ async def test_thousands_of_rows_go_in_chunks(context: EngineContext) -> None:
     async with context.sessions() as session, session.begin():
         fresh = await session.get(Campaign, campaign.id)
         assert fresh is not None
-        report = await service.add_contacts(session, fresh, rows, now=utcnow())
+        report = await add_contacts(session, fresh, rows, now=utcnow())
     assert (report.added, report.duplicates) == (4500, 500)
     async with context.sessions() as session:
         count = await session.scalar(select(func.count()).where(CampaignContact.campaign_id == campaign.id))
@@ -126,11 +127,13 @@ async def test_every_transition_is_legal_or_a_409_naming_the_status(
     async with context.sessions() as session, session.begin():
         if not _legal(status, action):
             with pytest.raises(Conflict) as refused:
-                await service.transition(session, tenant_id, campaign.id, action, user_id=None, now=utcnow())
+                await lifecycle.transition(
+                    session, tenant_id, campaign.id, action, user_id=None, now=utcnow()
+                )
             assert refused.value.code == "invalid_transition"
             assert refused.value.details == {"status": status.value}
             return
-        changed = await service.transition(
+        changed = await lifecycle.transition(
             session, tenant_id, campaign.id, action, user_id=None, now=utcnow()
         )
         assert changed.status == TRANSITIONS[action][status].value
@@ -141,7 +144,7 @@ async def test_start_needs_a_message_an_instance_and_a_contact(context: EngineCo
     campaign = await _create(context, tenant_id)
     async with context.sessions() as session, session.begin():
         with pytest.raises(InvalidInput, match="a message, an instance, a contact"):
-            await service.transition(
+            await lifecycle.transition(
                 session, tenant_id, campaign.id, Action.START, user_id=None, now=utcnow()
             )
 
@@ -158,14 +161,14 @@ async def test_a_scheduled_campaign_starts_when_its_time_comes(context: EngineCo
         scheduled_at=(now + timedelta(hours=1)).isoformat(),
     )
     async with context.sessions() as session, session.begin():
-        started = await service.transition(
+        started = await lifecycle.transition(
             session, tenant_id, campaign.id, Action.START, user_id=None, now=now
         )
         assert started.status == CampaignStatus.SCHEDULED.value
     async with context.sessions() as session, session.begin():
-        assert await service.start_due_campaigns(session, now + timedelta(minutes=59)) == []
+        assert await lifecycle.start_due_campaigns(session, now + timedelta(minutes=59)) == []
     async with context.sessions() as session, session.begin():
-        [due] = await service.start_due_campaigns(session, now + timedelta(hours=1))
+        [due] = await lifecycle.start_due_campaigns(session, now + timedelta(hours=1))
         assert (due.id, due.status) == (campaign.id, CampaignStatus.RUNNING.value)
     async with context.sessions() as session:
         types = set(
@@ -184,15 +187,15 @@ async def test_cancelling_skips_the_contacts_not_yet_sent(context: EngineContext
         contacts=[{"phone": "+5511987654321"}, {"phone": "+5511987654322"}],
     )
     async with context.sessions() as session, session.begin():
-        cancelled = await service.transition(
+        cancelled = await lifecycle.transition(
             session, tenant_id, campaign.id, Action.CANCEL, user_id=None, now=utcnow()
         )
         assert (cancelled.status, cancelled.pending_count, cancelled.skipped_count) == ("cancelled", 0, 2)
         assert cancelled.finished_at is not None
     async with context.sessions() as session, session.begin():
-        closed = await service.get_campaign(session, tenant_id, campaign.id)
+        closed = await queries.get_campaign(session, tenant_id, campaign.id)
         with pytest.raises(Conflict):
-            await service.add_contacts(session, closed, [ContactRow("+5511987654323")], now=utcnow())
+            await add_contacts(session, closed, [ContactRow("+5511987654323")], now=utcnow())
 
 
 async def test_a_status_change_waits_for_the_pass_that_holds_the_campaign(context: EngineContext) -> None:
@@ -207,17 +210,17 @@ async def test_a_status_change_waits_for_the_pass_that_holds_the_campaign(contex
         contacts=[{"phone": "+5511987654321"}],
     )
     async with context.sessions() as session, session.begin():
-        await service.transition(session, tenant_id, campaign.id, Action.START, user_id=None, now=utcnow())
+        await lifecycle.transition(session, tenant_id, campaign.id, Action.START, user_id=None, now=utcnow())
 
     async def cancel() -> None:
         async with context.sessions() as session, session.begin():
-            await service.transition(
+            await lifecycle.transition(
                 session, tenant_id, campaign.id, Action.CANCEL, user_id=None, now=utcnow()
             )
 
     async with context.sessions() as passing, passing.begin():
         assert await try_lock_campaign(passing, campaign.id)
-        held = await service.get_campaign(passing, tenant_id, campaign.id)
+        held = await queries.get_campaign(passing, tenant_id, campaign.id)
         assert held.status == "running"
         cancelling = asyncio.create_task(cancel())
         await asyncio.sleep(0.3)
@@ -226,7 +229,7 @@ async def test_a_status_change_waits_for_the_pass_that_holds_the_campaign(contex
     with pytest.raises(Conflict, match="cannot cancel a campaign that is completed"):
         await cancelling
     async with context.sessions() as session:
-        closed = await service.get_campaign(session, tenant_id, campaign.id)
+        closed = await queries.get_campaign(session, tenant_id, campaign.id)
         assert closed.status == "completed"
         types = set(
             await session.scalars(select(CampaignLog.log_type).where(CampaignLog.campaign_id == campaign.id))
@@ -253,7 +256,7 @@ async def test_only_drafts_and_paused_campaigns_change_and_only_drafts_go(contex
             now=utcnow(),
         )
         assert (updated.name, updated.rotation_mode) == ("BF 2026", "round_robin")
-        await service.transition(session, tenant_id, campaign.id, Action.START, user_id=None, now=utcnow())
+        await lifecycle.transition(session, tenant_id, campaign.id, Action.START, user_id=None, now=utcnow())
     async with context.sessions() as session, session.begin():
         with pytest.raises(Conflict) as refused:
             await service.update_campaign(
@@ -265,7 +268,7 @@ async def test_only_drafts_and_paused_campaigns_change_and_only_drafts_go(contex
     other = await create_tenant(context, "Outra")
     async with context.sessions() as session:
         with pytest.raises(NotFound):
-            await service.get_campaign(session, other, campaign.id)
+            await queries.get_campaign(session, other, campaign.id)
     draft = await _create(context, tenant_id)
     async with context.sessions() as session, session.begin():
         await service.delete_campaign(session, tenant_id, draft.id)

@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from messaging_whatsapp.campaigns import service
+from messaging_whatsapp.campaigns import contacts, lifecycle, queries, service
 from messaging_whatsapp.campaigns.importing import decode, read_csv
+from messaging_whatsapp.campaigns.lifecycle import Action
 from messaging_whatsapp.campaigns.models import CampaignContactStatus, LogType, Severity
 from messaging_whatsapp.campaigns.schemas import (
     CampaignContactItem,
@@ -22,7 +23,6 @@ from messaging_whatsapp.campaigns.schemas import (
     ContactsIn,
     ImportReport,
 )
-from messaging_whatsapp.campaigns.service import Action
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.deps import Context, DbSession
 from messaging_whatsapp.errors import InvalidInput, PayloadTooLarge
@@ -44,7 +44,7 @@ async def create_campaign(
     campaign, report = await service.create_campaign(
         session, principal.tenant_id, data, user_id=principal.user_id, now=utcnow()
     )
-    detail = await service.campaign_detail(session, campaign)
+    detail = await queries.campaign_detail(session, campaign)
     body = {**detail.model_dump(mode="json"), "import": report.model_dump(mode="json")}
     return JSONResponse(body, status_code=201)
 
@@ -58,7 +58,7 @@ async def list_campaigns(
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[CampaignItem]:
     """The tenant's campaigns, newest first."""
-    return await service.list_campaigns(
+    return await queries.list_campaigns(
         session, principal.tenant_id, status=status, cursor=cursor, limit=limit
     )
 
@@ -66,14 +66,14 @@ async def list_campaigns(
 @router.get("/stats")
 async def campaign_stats(session: DbSession, principal: CurrentPrincipal) -> CampaignStats:
     """Totals over the tenant's campaigns."""
-    return await service.campaign_stats(session, principal.tenant_id)
+    return await queries.campaign_stats(session, principal.tenant_id)
 
 
 @router.get("/{campaign_id}")
 async def get_campaign(campaign_id: str, session: DbSession, principal: CurrentPrincipal) -> CampaignDetail:
     """One campaign with its variations and numbers."""
-    return await service.campaign_detail(
-        session, await service.get_campaign(session, principal.tenant_id, campaign_id)
+    return await queries.campaign_detail(
+        session, await queries.get_campaign(session, principal.tenant_id, campaign_id)
     )
 
 
@@ -83,10 +83,10 @@ async def campaign_progress(
 ) -> StreamingResponse:
     """Live progress as server-sent events: `campaign_updated` with the campaign item now and at
     each change (at most twice a second), until it completes or is cancelled."""
-    await service.get_campaign(session, principal.tenant_id, campaign_id)  # 404 before streaming
+    await queries.get_campaign(session, principal.tenant_id, campaign_id)  # 404 before streaming
 
     async def events() -> AsyncIterator[str]:
-        updates = service.watch_campaign(context.sessions, principal.tenant_id, campaign_id)
+        updates = lifecycle.watch_campaign(context.sessions, principal.tenant_id, campaign_id)
         async for item in updates:
             yield f"event: campaign_updated\ndata: {item.model_dump_json()}\n\n"
 
@@ -101,7 +101,7 @@ async def update_campaign(
     campaign = await service.update_campaign(
         session, principal.tenant_id, campaign_id, data, user_id=principal.user_id, now=utcnow()
     )
-    return await service.campaign_detail(session, campaign)
+    return await queries.campaign_detail(session, campaign)
 
 
 @router.delete("/{campaign_id}", status_code=204)
@@ -113,7 +113,7 @@ async def delete_campaign(campaign_id: str, session: DbSession, principal: Curre
 async def _transition(
     session: DbSession, principal: CurrentPrincipal, campaign_id: str, action: Action
 ) -> CampaignItem:
-    campaign = await service.transition(
+    campaign = await lifecycle.transition(
         session, principal.tenant_id, campaign_id, action, user_id=principal.user_id, now=utcnow()
     )
     return CampaignItem.of(campaign)
@@ -148,8 +148,8 @@ async def add_contacts(
     campaign_id: str, data: ContactsIn, session: DbSession, principal: CurrentPrincipal
 ) -> ImportReport:
     """Add contacts (merged with those already in the campaign; opt-outs excluded)."""
-    campaign = await service.get_campaign(session, principal.tenant_id, campaign_id, lock=True)
-    return await service.add_contacts(session, campaign, service.contact_rows(data.contacts), now=utcnow())
+    campaign = await queries.get_campaign(session, principal.tenant_id, campaign_id, lock=True)
+    return await contacts.add_contacts(session, campaign, contacts.contact_rows(data.contacts), now=utcnow())
 
 
 @router.post("/{campaign_id}/contacts/import")
@@ -158,7 +158,7 @@ async def import_contacts(
 ) -> ImportReport:
     """Import a CSV sent as the request body (text/csv): a phone column, optionally name, and any
     other columns as variables."""
-    campaign = await service.get_campaign(session, principal.tenant_id, campaign_id, lock=True)
+    campaign = await queries.get_campaign(session, principal.tenant_id, campaign_id, lock=True)
     data = bytearray()
     async for part in request.stream():
         data += part
@@ -166,7 +166,7 @@ async def import_contacts(
             raise PayloadTooLarge(f"the CSV is over {MAX_CSV_BYTES // (1024 * 1024)} MiB")
     if not data:
         raise InvalidInput("send the CSV file as the request body", code="invalid_csv")
-    return await service.add_contacts(session, campaign, read_csv(decode(bytes(data))), now=utcnow())
+    return await contacts.add_contacts(session, campaign, read_csv(decode(bytes(data))), now=utcnow())
 
 
 @router.delete("/{campaign_id}/contacts/{campaign_contact_id}", status_code=204)
@@ -174,7 +174,7 @@ async def remove_contact(
     campaign_id: str, campaign_contact_id: str, session: DbSession, principal: CurrentPrincipal
 ) -> None:
     """Take a contact not yet written to out of the campaign (409 once it is being sent)."""
-    await service.remove_contact(
+    await contacts.remove_contact(
         session,
         principal.tenant_id,
         campaign_id,
@@ -194,7 +194,7 @@ async def list_contacts(
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[CampaignContactItem]:
     """The campaign's contacts and what happened to each, optionally of one status."""
-    return await service.list_campaign_contacts(
+    return await queries.list_campaign_contacts(
         session, principal.tenant_id, campaign_id, status=status, cursor=cursor, limit=limit
     )
 
@@ -210,7 +210,7 @@ async def list_logs(
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[CampaignLogItem]:
     """The campaign's logs, newest first."""
-    return await service.list_logs(
+    return await queries.list_logs(
         session,
         principal.tenant_id,
         campaign_id,

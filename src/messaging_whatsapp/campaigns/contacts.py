@@ -1,0 +1,269 @@
+"""A campaign's contacts: adding them and removing one nobody has written to yet.
+
+Contacts are added in chunks: phones normalised, duplicates merged (either Brazilian form counts
+once), invalid rows reported with their line, opt-outs excluded, missing inbox contacts created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messaging_whatsapp.automation.service import opted_out_phones
+from messaging_whatsapp.campaigns import logs
+from messaging_whatsapp.campaigns.importing import ContactRow
+from messaging_whatsapp.campaigns.lifecycle import CLOSED
+from messaging_whatsapp.campaigns.locks import lock_campaigns
+from messaging_whatsapp.campaigns.models import (
+    Campaign,
+    CampaignContact,
+    CampaignContactStatus,
+    LogType,
+    Severity,
+    campaign_contacts_table,
+)
+from messaging_whatsapp.campaigns.queries import get_campaign
+from messaging_whatsapp.campaigns.schemas import CampaignContactIn, ImportReport, RejectedRow
+from messaging_whatsapp.db import generic_plans, insert_rows, new_id, one_of
+from messaging_whatsapp.errors import Conflict, NotFound
+from messaging_whatsapp.inbox.models import Contact
+from messaging_whatsapp.phones import InvalidPhone, canonical_listed_phone, phone_variants
+
+# Rows handled per round of statements (inserts are paged by SQLAlchemy; IN lists stay under
+# PostgreSQL's 32,767 parameters: two phone forms per row).
+CONTACT_CHUNK = 5_000
+# A report lists at most this many rejected rows (it counts them all).
+MAX_REJECTED_LISTED = 1_000
+
+
+def contact_rows(contacts: Iterable[CampaignContactIn]) -> list[ContactRow]:
+    """Contacts from a request as rows numbered from 1."""
+    return [
+        ContactRow(phone=contact.phone, name=contact.name, variables=dict(contact.variables), line=index + 1)
+        for index, contact in enumerate(contacts)
+    ]
+
+
+@dataclass
+class _Chunk:
+    """Rows of one statement, normalised, de-duplicated and not opted out."""
+
+    phones: list[str]
+    rows: dict[str, ContactRow]
+
+
+async def add_contacts(
+    session: AsyncSession, campaign: Campaign, rows: Iterable[ContactRow], *, now: datetime, log: bool = True
+) -> ImportReport:
+    """Add contacts: phones normalised, duplicates merged, invalid rows reported, opt-outs excluded."""
+    if campaign.status in CLOSED:
+        raise Conflict(
+            f"campaign is {campaign.status}; contacts can no longer be added",
+            code="campaign_not_editable",
+            details={"status": campaign.status},
+        )
+    report = ImportReport()
+    seen: set[str] = set()
+    pending: list[ContactRow] = []
+    for row in rows:
+        pending.append(row)
+        if len(pending) >= CONTACT_CHUNK:
+            await _add_chunk(session, campaign, pending, seen, report, now)
+            pending = []
+    if pending:
+        await _add_chunk(session, campaign, pending, seen, report, now)
+    if report.added:
+        await session.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign.id)
+            .values(
+                total_contacts=Campaign.total_contacts + report.added,
+                pending_count=Campaign.pending_count + report.added,
+                updated_at=now,
+            )
+        )
+        await session.refresh(campaign)
+    if log and report.added:
+        message = f"{report.added} contacts added"
+        details = report.model_dump(exclude={"rejected"})
+        await logs.add_logs(
+            session, [logs.new_log(campaign, LogType.CONTACT_ADDED, Severity.INFO, message, details=details)]
+        )
+    return report
+
+
+async def remove_contact(
+    session: AsyncSession,
+    tenant_id: str,
+    campaign_id: str,
+    campaign_contact_id: str,
+    *,
+    user_id: str | None,
+    now: datetime,
+) -> None:
+    """Take a contact nobody has written to yet out of the campaign (log `contact_removed`)."""
+    await lock_campaigns(session, [campaign_id])  # not while a dispatcher's pass may take it
+    campaign = await get_campaign(session, tenant_id, campaign_id, lock=True)
+    if campaign.status in CLOSED:
+        raise Conflict(
+            f"campaign is {campaign.status}; its contacts can no longer change",
+            code="campaign_not_editable",
+            details={"status": campaign.status},
+        )
+    row = (
+        await session.execute(
+            select(CampaignContact, Contact.phone)
+            .join(Contact, Contact.id == CampaignContact.contact_id)
+            .where(CampaignContact.id == campaign_contact_id, CampaignContact.campaign_id == campaign.id)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"contact {campaign_contact_id} is not in campaign {campaign_id}")
+    contact, phone = row
+    if contact.status != CampaignContactStatus.PENDING.value:
+        raise Conflict(
+            f"the contact is {contact.status}: only a contact not yet written to can be removed",
+            code="contact_not_pending",
+            details={"status": contact.status},
+        )
+    await session.delete(contact)
+    await session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign.id)
+        .values(
+            total_contacts=Campaign.total_contacts - 1,
+            pending_count=Campaign.pending_count - 1,
+            updated_at=now,
+        )
+    )
+    await session.refresh(campaign)
+    removed = logs.new_log(
+        campaign,
+        LogType.CONTACT_REMOVED,
+        Severity.INFO,
+        f"Contact {phone} removed",
+        details={"phone": phone},
+        contact_id=contact.contact_id,
+        campaign_contact_id=contact.id,
+        created_by=user_id,
+        at=now,
+    )
+    await logs.add_logs(session, [removed])
+
+
+async def _add_chunk(
+    session: AsyncSession,
+    campaign: Campaign,
+    rows: list[ContactRow],
+    seen: set[str],
+    report: ImportReport,
+    now: datetime,
+) -> None:
+    chunk = _normalise(rows, seen, report)
+    if not chunk.phones:
+        return
+    opted_out = await opted_out_phones(session, campaign.tenant_id, chunk.phones)
+    report.opted_out += len(opted_out)
+    phones = [phone for phone in chunk.phones if phone not in opted_out]
+    if not phones:
+        return
+    contact_ids = await _contact_ids(session, campaign.tenant_id, phones, chunk.rows, now)
+    values = [
+        {
+            "id": new_id(),
+            "campaign_id": campaign.id,
+            "tenant_id": campaign.tenant_id,
+            "contact_id": contact_ids[phone],
+            "variables": _variables(chunk.rows[phone]),
+            "status": CampaignContactStatus.PENDING.value,
+            "status_rank": 0,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for phone in phones
+    ]
+    statement, params = insert_rows(session, campaign_contacts_table, values)
+    statement = statement.on_conflict_do_nothing(index_elements=["campaign_id", "contact_id"])
+    async with generic_plans(session):
+        inserted = (await session.execute(statement, params)).rowcount  # type: ignore[attr-defined]
+
+    report.added += inserted
+    report.duplicates += len(phones) - inserted
+
+
+def _normalise(rows: list[ContactRow], seen: set[str], report: ImportReport) -> _Chunk:
+    chunk = _Chunk(phones=[], rows={})
+    for row in rows:
+        try:
+            phone = canonical_listed_phone(row.phone)
+        except InvalidPhone as exc:
+            report.invalid += 1
+            if len(report.rejected) < MAX_REJECTED_LISTED:
+                report.rejected.append(RejectedRow(line=row.line, phone=row.phone[:40], reason=str(exc)))
+            continue
+        # The same person under either Brazilian form counts once.
+        key = phone_variants(phone)[-1]
+        if phone in seen or key in seen:
+            report.duplicates += 1
+            continue
+        seen.update({phone, key})
+        chunk.phones.append(phone)
+        chunk.rows[phone] = row
+    return chunk
+
+
+def _variables(row: ContactRow) -> dict[str, str] | None:
+    variables = dict(row.variables)
+    if row.name:
+        variables["name"] = row.name
+    return variables or None
+
+
+async def _contact_ids(
+    session: AsyncSession, tenant_id: str, phones: list[str], rows: dict[str, ContactRow], now: datetime
+) -> dict[str, str]:
+    """The contact id of each phone, creating the contacts that do not exist yet."""
+    by_variant = {variant: phone for phone in phones for variant in phone_variants(phone)}
+    ids: dict[str, str] = {}
+
+    async def load() -> None:
+        found = await session.execute(
+            select(Contact.phone, Contact.id).where(
+                Contact.tenant_id == tenant_id, one_of(session, Contact.phone, list(by_variant))
+            )
+        )
+        for variant, contact_id in found:
+            ids.setdefault(by_variant[variant], contact_id)
+
+    await load()
+    missing = [phone for phone in phones if phone not in ids]
+    if missing:
+        rows_in = [
+            {
+                "id": new_id(),
+                "tenant_id": tenant_id,
+                "phone": phone,
+                "name": rows[phone].name,
+                "opted_out": False,
+                "messages_received": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for phone in missing
+        ]
+        statement, params = insert_rows(session, Contact.__table__, rows_in)  # type: ignore[arg-type]
+        statement = statement.on_conflict_do_nothing(index_elements=["tenant_id", "phone"])
+        async with generic_plans(session):
+            created = await session.execute(
+                statement.returning(Contact.__table__.c.phone, Contact.__table__.c.id), params
+            )
+        for phone, contact_id in created:
+            ids[phone] = contact_id
+        if len(ids) < len(phones):
+            await load()  # created meanwhile by someone else
+    return ids
