@@ -1,8 +1,7 @@
 """The gateway commands (Evolution API, WuzAPI), run as real processes against fake gateways.
 
 Each command runs in its own process on a fresh SQLite database, talking real HTTP to the fake
-gateways (tests/fakes) served from this process. The commands are reached through a wrapper that
-registers them on the CLI's app, which works before and after cli.py registers them itself.
+gateways (tests/fakes) served from this process.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import pytest
 import segno
 from cryptography.fernet import Fernet
 
-from messaging_whatsapp.gateway_cli import (
+from messaging_whatsapp.cli.qr import (
     QrDrawError,
     challenge_matrix,
     matrix_from_png,
@@ -36,12 +35,6 @@ from tests.fakes.wuzapi import ADMIN_TOKEN, LINKING_CODE, FakeUser, FakeWuzapi
 
 PUBLIC_URL = "https://engine.example.com"
 NUMBER = "+5511940028922"
-WRAPPER = (
-    "from messaging_whatsapp.cli import app\n"
-    "from messaging_whatsapp.gateway_cli import register\n"
-    "register(app)\n"
-    "app()\n"
-)
 BLOCKS = set("█▀▄")
 # The code whatsmeow would show for the WuzAPI user the tests create (ref, noise key, identity, adv).
 WUZAPI_QR_TEXT = (
@@ -99,7 +92,7 @@ class Cli:
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-c", WRAPPER, *args],
+            [sys.executable, "-m", "messaging_whatsapp.cli", *args],
             env={**self.env, **(env or {})},
             cwd=self.cwd,
             capture_output=True,

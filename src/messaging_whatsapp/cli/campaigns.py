@@ -22,7 +22,7 @@ from messaging_whatsapp.campaigns.importing import ContactRow, decode, read_csv
 from messaging_whatsapp.campaigns.lifecycle import Action
 from messaging_whatsapp.campaigns.models import Campaign, CampaignStatus
 from messaging_whatsapp.campaigns.schemas import CampaignCreate, CampaignItem, ImportReport
-from messaging_whatsapp.cli_support import (
+from messaging_whatsapp.cli.support import (
     JsonOption,
     fail,
     in_session,
@@ -30,34 +30,14 @@ from messaging_whatsapp.cli_support import (
     run_engine,
     stderr,
     stdout,
+    tenant_or_only_one,
+    validation_message,
 )
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import take_sqlite_writer, utcnow
-from messaging_whatsapp.errors import InvalidInput, NotFound
-from messaging_whatsapp.tenancy.models import Tenant
+from messaging_whatsapp.errors import NotFound
 
 FINISHED = frozenset({CampaignStatus.COMPLETED.value, CampaignStatus.CANCELLED.value})
-
-
-def register(app: typer.Typer) -> None:
-    """Add the campaign commands to the CLI."""
-    app.command("campaign-create")(campaign_create)
-    app.command("campaign-import")(campaign_import)
-    app.command("campaign-start")(campaign_start)
-    app.command("campaign-pause")(campaign_pause)
-    app.command("campaign-resume")(campaign_resume)
-    app.command("campaign-cancel")(campaign_cancel)
-    app.command("campaign-status")(campaign_status)
-    app.command("campaign-list")(campaign_list)
-
-
-async def _tenant(session: AsyncSession, tenant_id: str | None) -> str:
-    if tenant_id:
-        return tenant_id
-    tenants = list(await session.scalars(select(Tenant.id).limit(2)))
-    if len(tenants) != 1:
-        raise InvalidInput("say which tenant with --tenant-id")
-    return tenants[0]
 
 
 async def _campaign(session: AsyncSession, campaign_id: str, *, lock: bool = False) -> Campaign:
@@ -136,11 +116,11 @@ def campaign_create(
             }
         )
     except (ValidationError, ValueError) as exc:
-        raise fail(_validation_message(exc)) from None
+        raise fail(validation_message(exc)) from None
 
     async def work(context: EngineContext) -> CampaignItem:
         async def create(session: AsyncSession) -> CampaignItem:
-            tenant = await _tenant(session, tenant_id)
+            tenant = await tenant_or_only_one(session, tenant_id, "say which tenant with --tenant-id")
             campaign, _ = await service.create_campaign(session, tenant, data, user_id=None, now=utcnow())
             return CampaignItem.of(campaign)
 
@@ -151,14 +131,6 @@ def campaign_create(
         print_json(item.model_dump(mode="json"))
         return
     stdout.print(f"campaign {item.id} ({item.name}) created as a draft")
-
-
-def _validation_message(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
-        )
-    return str(exc)
 
 
 def campaign_import(

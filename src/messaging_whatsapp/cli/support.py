@@ -1,24 +1,33 @@
-"""What every command module of the CLI shares: consoles, errors, JSON output, the engine context."""
+"""What every command module shares: the consoles, failing with a message, JSON output, running
+work in an engine context, and the lookups several groups of commands make.
+
+User mistakes print one line to stderr and exit 1, never a traceback; JSON goes to stdout, logs
+to stderr.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp import migrate as migrations
-from messaging_whatsapp.config import get_settings
+from messaging_whatsapp.config import Settings, get_settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.crypto import CredentialsError
-from messaging_whatsapp.errors import EngineError
+from messaging_whatsapp.errors import EngineError, InvalidInput
 from messaging_whatsapp.streams.base import StreamError
+from messaging_whatsapp.tenancy.models import Tenant
 
 stdout = Console()
 stderr = Console(stderr=True)
@@ -38,6 +47,32 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, default=str, ensure_ascii=False) + "\n")
 
 
+def validation_message(exc: Exception) -> str:
+    """A pydantic error as `field: problem; ...` (any other error as its text)."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+    return str(exc)
+
+
+def configure_logging(settings: Settings) -> None:
+    """Logs to stderr at LOG_LEVEL, without the lines that are noise or could carry secrets."""
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Migrations run on every start; their INFO lines are noise once the schema is current.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    quiet_httpx()
+
+
+def quiet_httpx() -> None:
+    """httpx logs every request's URL at INFO, and webhook URLs carry per-instance secrets."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
 def run_engine(work: Callable[[EngineContext], Awaitable[T]], *, migrate: bool = True) -> T:
     """Open the engine context (migrating first), run `work`, and turn user errors into exit 1."""
     settings = get_settings()
@@ -55,6 +90,8 @@ def run_engine(work: Callable[[EngineContext], Awaitable[T]], *, migrate: bool =
         return asyncio.run(main())
     except EngineError as exc:
         raise fail(exc.message) from None
+    except ValidationError as exc:
+        raise fail(validation_message(exc)) from None
     except (StreamError, CredentialsError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
 
@@ -63,3 +100,13 @@ async def in_session(context: EngineContext, work: Callable[[AsyncSession], Awai
     """Run `work` in one committed transaction."""
     async with context.sessions() as session, session.begin():
         return await work(session)
+
+
+async def tenant_or_only_one(session: AsyncSession, tenant_id: str | None, hint: str) -> str:
+    """The tenant named, or the only tenant there is; with several and none named, `hint` says how."""
+    if tenant_id:
+        return tenant_id
+    tenants = list((await session.scalars(select(Tenant.id).limit(2))).all())
+    if len(tenants) != 1:
+        raise InvalidInput(hint)
+    return tenants[0]

@@ -1,0 +1,213 @@
+"""The demo: the tenant `make run` prints (a login and three simulator numbers, created once), and
+`demo`, which sends through them and shows the receipts coming back live."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import typer
+from rich.live import Live
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messaging_whatsapp.cli.messages import FINAL_STATUSES, message_statuses, queue_text
+from messaging_whatsapp.cli.support import configure_logging, fail, run_engine, stderr, stdout
+from messaging_whatsapp.config import Settings, get_settings
+from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.inbox.models import Message
+from messaging_whatsapp.instances import service as instances_service
+from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.instances.schemas import InstanceBind
+from messaging_whatsapp.providers.base import DeliveryStatus, ProviderName
+from messaging_whatsapp.sending.schemas import SendMessageRequest
+from messaging_whatsapp.tenancy import service as tenancy_service
+from messaging_whatsapp.tenancy.models import User, UserRole
+
+# Once nothing has moved for this long, the demo is over (not every message is read).
+SETTLED_AFTER = 3.0
+DEMO_EMAIL = "admin@demo.local"
+# Local embedded use only: the server binds 127.0.0.1 by default.
+DEMO_PASSWORD = "demo-password"
+DEMO_INSTANCE = "demo-simulator"
+# Three simulated numbers, so the demo shows sends spread over several numbers.
+DEMO_NUMBERS = (
+    (DEMO_INSTANCE, "+5511940028922"),
+    ("demo-simulator-2", "+5511940028923"),
+    ("demo-simulator-3", "+5521940028924"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoTenant:
+    """How to reach the demo tenant."""
+
+    tenant_id: str
+    email: str
+    password: str
+    instance_id: str
+    webhook_url: str
+    instance_ids: tuple[str, ...]
+
+
+async def ensure_demo_tenant(context: EngineContext) -> DemoTenant:
+    """Create the demo tenant, its admin and a simulator number unless they exist."""
+    async with context.sessions() as session, session.begin():
+        user = await session.scalar(select(User).where(User.email == DEMO_EMAIL))
+        if user is None:
+            tenant = await tenancy_service.create_tenant(session, "Demo")
+            user = await tenancy_service.create_user(
+                session, tenant.id, DEMO_EMAIL, DEMO_PASSWORD, UserRole.ADMIN.value
+            )
+        bound = [
+            await _ensure_number(context, session, user.tenant_id, name, number)
+            for name, number in DEMO_NUMBERS
+        ]
+    first_id, first_url = bound[0]
+    return DemoTenant(
+        user.tenant_id, DEMO_EMAIL, DEMO_PASSWORD, first_id, first_url, tuple(i for i, _ in bound)
+    )
+
+
+async def _ensure_number(
+    context: EngineContext, session: AsyncSession, tenant_id: str, name: str, number: str
+) -> tuple[str, str]:
+    """A simulator number of the demo tenant: (instance id, webhook URL)."""
+    instance = await session.scalar(
+        select(WhatsAppInstance).where(
+            WhatsAppInstance.provider == ProviderName.SIMULATOR.value, WhatsAppInstance.routing_key == name
+        )
+    )
+    if instance is None:
+        bind = InstanceBind(provider=ProviderName.SIMULATOR, display_number=number, instance_name=name)
+        instance, url = await instances_service.bind_instance(
+            session, context.cipher, context.settings, tenant_id, bind
+        )
+        return instance.id, url
+    credentials = instances_service.decrypt_credentials(instance, context.cipher)
+    return instance.id, instances_service.webhook_url(instance, credentials, context.settings.public_url)
+
+
+async def announce_demo(context: EngineContext) -> None:
+    """Create the demo tenant, login and simulator number once, and print how to use them."""
+    demo = await ensure_demo_tenant(context)
+    login_body = json.dumps({"email": demo.email, "password": demo.password})
+    stderr.print(
+        f"\n[bold]demo tenant[/bold] {demo.tenant_id}\n"
+        f"  login:     {demo.email} / {demo.password}\n"
+        f"  token:     curl -s -X POST {context.settings.public_url}/api/v1/auth/login "
+        f"-H 'content-type: application/json' -d '{login_body}'\n"
+        f"  simulator: instance {demo.instance_id}, webhook {demo.webhook_url}\n",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def demo(
+    messages: Annotated[int, typer.Option(help="How many messages to send.", min=1, max=60)] = 9,
+    wait: Annotated[float, typer.Option(help="Seconds to follow the receipts.")] = 30.0,
+) -> None:
+    """Show the engine end to end: three simulated numbers send, receipts come back live."""
+    settings = get_settings()
+    configure_logging(settings)
+
+    async def work(context: EngineContext) -> None:
+        tenant = await ensure_demo_tenant(context)
+        async with _engine_reachable(settings):
+            ids = []
+            for index in range(messages):
+                request = SendMessageRequest(
+                    to=f"+55119876500{index:02d}",
+                    text=f"Olá! Mensagem de demonstração {index + 1}",
+                    instance_id=tenant.instance_ids[index % len(tenant.instance_ids)],
+                )
+                ids.append((await queue_text(context, tenant.tenant_id, request)).id)
+            await _follow(context, ids, wait)
+
+    run_engine(work)
+
+
+@contextlib.asynccontextmanager
+async def _engine_reachable(settings: Settings) -> AsyncIterator[None]:
+    """Use the engine at PUBLIC_URL, or run one in this process for as long as needed."""
+    import httpx
+    import uvicorn
+
+    from messaging_whatsapp.api.app import Role, create_app
+
+    try:
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            (await client.get(f"{settings.public_url}/healthz")).raise_for_status()
+        stderr.print(f"using the engine at {settings.public_url}")
+        yield
+        return
+    except httpx.HTTPError:
+        pass
+    address = urlsplit(settings.public_url)
+    config = uvicorn.Config(
+        create_app(settings, Role.ALL),
+        host=address.hostname or "127.0.0.1",
+        port=address.port or 80,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            raise fail(f"could not start an engine on {settings.public_url}")
+        await asyncio.sleep(0.05)
+    stderr.print(f"started an engine on {settings.public_url} for the demo")
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def _follow(context: EngineContext, message_ids: list[str], wait: float) -> None:
+    """A live table of the messages' statuses until they settle (no change for a while) or time runs out."""
+    deadline = time.monotonic() + wait
+    last_change = time.monotonic()
+    seen: dict[str, str] = {}
+    with Live(console=stdout, refresh_per_second=8) as live:
+        while time.monotonic() < deadline:
+            rows = await message_statuses(context, message_ids)
+            live.update(_status_table([rows[i] for i in message_ids if i in rows]))
+            current = {row.id: row.status for row in rows.values()}
+            if current != seen:
+                seen, last_change = current, time.monotonic()
+            if all(status in FINAL_STATUSES for status in current.values()):
+                return
+            # Not every message is read: once nothing has moved for a while, the demo is over.
+            unsent = DeliveryStatus.QUEUED.value in current.values()
+            if not unsent and time.monotonic() - last_change > SETTLED_AFTER:
+                return
+            await asyncio.sleep(0.15)
+
+
+def _status_table(rows: list[Message]) -> Table:
+    table = Table("message", "instance", "status", "sent", "delivered", "read", "error")
+    colours = {"queued": "dim", "sent": "cyan", "delivered": "green", "read": "bold green", "failed": "red"}
+    for row in rows:
+        table.add_row(
+            row.id[-8:],
+            row.instance_id[-8:],
+            f"[{colours.get(row.status, '')}]{row.status}[/]",
+            _clock(row.sent_at),
+            _clock(row.delivered_at),
+            _clock(row.read_at),
+            row.error_code or "",
+        )
+    return table
+
+
+def _clock(at: datetime | None) -> str:
+    return at.strftime("%H:%M:%S") if at else ""

@@ -1,0 +1,178 @@
+"""Messages from the terminal: `list-conversations`, `send-test` (following its receipts) and
+`simulate-inbound` (a customer's message through the public webhook)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messaging_whatsapp.cli.support import (
+    JsonOption,
+    fail,
+    in_session,
+    print_json,
+    run_engine,
+    stderr,
+    stdout,
+    tenant_or_only_one,
+)
+from messaging_whatsapp.config import get_settings
+from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.errors import NotFound
+from messaging_whatsapp.inbox import service as inbox_service
+from messaging_whatsapp.inbox.models import Message, SenderType
+from messaging_whatsapp.inbox.schemas import MessageItem
+from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.instances.resolver import InstanceResolver
+from messaging_whatsapp.phones import InvalidPhone, canonical_phone
+from messaging_whatsapp.providers.base import DeliveryStatus, ProviderName
+from messaging_whatsapp.sending import service as sending_service
+from messaging_whatsapp.sending.queue import offer_messages
+from messaging_whatsapp.sending.schemas import SendMessageRequest
+from messaging_whatsapp.simulator.service import Simulator
+from messaging_whatsapp.tenancy import service as tenancy_service
+
+
+def list_conversations(
+    tenant_id: Annotated[str, typer.Option()],
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List a tenant's conversations, most recent first."""
+
+    async def work(context: EngineContext) -> list[dict[str, Any]]:
+        async def load(session: AsyncSession) -> list[dict[str, Any]]:
+            await tenancy_service.get_tenant(session, tenant_id)
+            page = await inbox_service.list_conversations(session, tenant_id, limit=limit)
+            return [item.model_dump(mode="json") for item in page.items]
+
+        return await in_session(context, load)
+
+    items = run_engine(work)
+    if as_json:
+        print_json(items)
+        return
+    table = Table("id", "contact", "name", "status", "unread", "last message")
+    for item in items:
+        contact = item["contact"]
+        opted = " (opted out)" if contact["opted_out"] else ""
+        table.add_row(
+            item["id"],
+            contact["phone"] + opted,
+            contact["name"] or "",
+            item["status"],
+            str(item["unread_count"]),
+            item["last_message_at"] or "",
+        )
+    stdout.print(table)
+
+
+# A message in one of these moves no further.
+FINAL_STATUSES = frozenset({DeliveryStatus.READ.value, DeliveryStatus.FAILED.value})
+
+
+async def _tenant_for(session: AsyncSession, tenant_id: str | None, instance_id: str | None) -> str:
+    """The tenant named, the instance's tenant, or the only tenant there is."""
+    if instance_id and not tenant_id:
+        instance = await session.get(WhatsAppInstance, instance_id)
+        if instance is None:
+            raise NotFound(f"instance {instance_id} not found")
+        return instance.tenant_id
+    return await tenant_or_only_one(
+        session, tenant_id, "say which tenant with --tenant-id (or which number with --instance)"
+    )
+
+
+async def queue_text(context: EngineContext, tenant_id: str | None, request: SendMessageRequest) -> Message:
+    """Queue a message as the system would (every rule applies) and offer it to the senders."""
+    async with context.sessions() as session, session.begin():
+        tenant = await _tenant_for(session, tenant_id, request.instance_id)
+        queued = await sending_service.queue_message(
+            session, tenant, request, idempotency_key=None, sender_type=SenderType.SYSTEM, now=utcnow()
+        )
+    await offer_messages(context, [(queued.message.id, queued.message.tenant_id)])
+    return queued.message
+
+
+async def message_statuses(context: EngineContext, message_ids: list[str]) -> dict[str, Message]:
+    """The messages as stored now, by id."""
+    async with context.sessions() as session:
+        rows = await session.scalars(select(Message).where(Message.id.in_(message_ids)))
+        return {row.id: row for row in rows}
+
+
+def send_test(
+    to: Annotated[str, typer.Option(help="The recipient's phone, E.164 (+55...).")],
+    text: Annotated[str, typer.Option(help="The message.")],
+    instance: Annotated[
+        str | None, typer.Option(help="Instance id (default: the best that can send).")
+    ] = None,
+    tenant_id: Annotated[str | None, typer.Option(help="Needed when there are several tenants.")] = None,
+    wait: Annotated[float, typer.Option(help="Seconds to follow the message's receipts.")] = 30.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Send one text message and follow it to sent, delivered, read or failed."""
+    try:
+        request = SendMessageRequest(to=to, text=text, instance_id=instance)
+    except ValidationError as exc:
+        raise fail(exc.errors()[0]["msg"]) from None
+
+    async def work(context: EngineContext) -> MessageItem:
+        message = await queue_text(context, tenant_id, request)
+        if not as_json:
+            stderr.print(f"queued {message.id} to {to}; following its receipts (Ctrl-C to stop)")
+        deadline = time.monotonic() + wait
+        last = message.status
+        while time.monotonic() < deadline:
+            current = (await message_statuses(context, [message.id]))[message.id]
+            if current.status != last and not as_json:
+                stdout.print(
+                    f"  {current.status}"
+                    + (f" ({current.error_code}: {current.error_title})" if current.error_code else "")
+                )
+            last = current.status
+            if last in FINAL_STATUSES:
+                break
+            await asyncio.sleep(0.2)
+        if last == DeliveryStatus.QUEUED.value and not as_json:
+            stderr.print("still queued: is a sender running (`serve` or `worker --role sender`)?")
+        return inbox_service.message_item(current)
+
+    item = run_engine(work)
+    if as_json:
+        print_json(item.model_dump(mode="json"))
+
+
+def simulate_inbound(
+    instance_id: Annotated[str, typer.Option(help="A simulator instance.")],
+    from_: Annotated[str, typer.Option("--from", help="The customer's phone, E.164 (+55...).")],
+    text: Annotated[str, typer.Option(help="What the customer writes.")],
+    name: Annotated[str | None, typer.Option(help="The customer's profile name.")] = None,
+) -> None:
+    """Post a customer's message, signed, through the public webhook, as a real one would arrive."""
+    try:
+        phone = canonical_phone(from_)
+    except InvalidPhone as exc:
+        raise fail(str(exc)) from None
+
+    async def work(context: EngineContext) -> str:
+        resolver = InstanceResolver.for_context(context)
+        instance = await resolver.by_id(instance_id)
+        if instance is None or instance.provider is not ProviderName.SIMULATOR:
+            raise NotFound(f"no simulator instance {instance_id}")
+        simulator = Simulator(context.settings, resolver)
+        try:
+            return await simulator.post_inbound(instance, phone, text, name, raise_on_failure=True)
+        finally:
+            await simulator.close()
+
+    message_id = run_engine(work)
+    stdout.print(f"posted {message_id} from {phone} to {get_settings().public_url}")

@@ -1,0 +1,65 @@
+"""The streams, for the operator: `stream-info` and `replay-dlq`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from messaging_whatsapp.cli.support import JsonOption, print_json, run_engine, stdout
+from messaging_whatsapp.context import EngineContext
+
+
+def stream_info(as_json: JsonOption = False) -> None:
+    """Length and pending entries of every stream, and the DLQ."""
+
+    async def work(context: EngineContext) -> list[dict[str, Any]]:
+        names = context.names
+        streams = [names.inbound, names.outbound, names.events, names.materials, names.dlq]
+        infos = [await context.streams.info(stream) for stream in streams]
+        return [
+            {
+                "stream": info.stream,
+                "length": info.length,
+                "groups": [
+                    {"name": g.name, "pending": g.pending, "consumers": g.consumers, "lag": g.lag}
+                    for g in info.groups
+                ],
+            }
+            for info in infos
+        ]
+
+    infos = run_engine(work)
+    if as_json:
+        print_json(infos)
+        return
+    table = Table("stream", "length", "group", "pending", "consumers", "lag")
+    for info in infos:
+        groups = info["groups"] or [{"name": "-", "pending": "", "consumers": "", "lag": ""}]
+        for group in groups:
+            table.add_row(
+                info["stream"],
+                str(info["length"]),
+                group["name"],
+                str(group["pending"]),
+                str(group["consumers"]),
+                "" if group["lag"] is None else str(group["lag"]),
+            )
+    stdout.print(table)
+
+
+def replay_dlq(
+    limit: Annotated[int | None, typer.Option(help="Replay at most this many entries.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move dead-lettered entries back onto the streams they came from."""
+
+    async def work(context: EngineContext) -> int:
+        return await context.streams.replay_dlq(limit)
+
+    moved = run_engine(work)
+    if as_json:
+        print_json({"replayed": moved})
+    else:
+        stdout.print(f"replayed {moved} entr{'y' if moved == 1 else 'ies'}")

@@ -1,0 +1,152 @@
+"""Tenants and who may use them: `create-tenant`, `update-tenant`, `create-user`, and API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from messaging_whatsapp.cli.support import JsonOption, fail, in_session, print_json, run_engine, stdout
+from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.tenancy import service as tenancy_service
+from messaging_whatsapp.tenancy.models import DEFAULT_TICKET_INACTIVITY_MINUTES
+from messaging_whatsapp.tenancy.schemas import ApiKeyItem, CreatedApiKey, TenantItem, TenantUpdate
+
+
+def create_tenant(
+    name: Annotated[str, typer.Option(help="The business's name.")],
+    timezone: Annotated[str, typer.Option(help="IANA time zone for windows and daily counters.")] = (
+        "America/Sao_Paulo"
+    ),
+    ticket_inactivity_minutes: Annotated[
+        int, typer.Option(help="Close a ticket after this long without a message (0: never).")
+    ] = DEFAULT_TICKET_INACTIVITY_MINUTES,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a tenant (a business)."""
+
+    async def work(context: EngineContext) -> TenantItem:
+        tenant = await in_session(
+            context,
+            lambda s: tenancy_service.create_tenant(s, name, timezone, ticket_inactivity_minutes),
+        )
+        return TenantItem.model_validate(tenant)
+
+    tenant = run_engine(work)
+    if as_json:
+        print_json(tenant.model_dump(mode="json"))
+    else:
+        stdout.print(f"tenant {tenant.id} ({tenant.name}) created")
+
+
+def update_tenant(
+    tenant_id: Annotated[str, typer.Option(help="The tenant to change.")],
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="A new IANA time zone.")] = None,
+    ticket_inactivity_minutes: Annotated[
+        int | None, typer.Option(help="Close a ticket after this long without a message (0: never).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change a tenant's name or settings (what is not given stays as it is)."""
+    try:
+        changes = TenantUpdate(
+            name=name, timezone=timezone, ticket_inactivity_minutes=ticket_inactivity_minutes
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise fail(f"--{str(error['loc'][0]).replace('_', '-')}: {error['msg']}") from None
+
+    async def work(context: EngineContext) -> TenantItem:
+        tenant = await in_session(context, lambda s: tenancy_service.update_tenant(s, tenant_id, changes))
+        return TenantItem.model_validate(tenant)
+
+    tenant = run_engine(work)
+    if as_json:
+        print_json(tenant.model_dump(mode="json"))
+    else:
+        minutes = tenant.ticket_inactivity_minutes
+        closing = (
+            f"close after {minutes} minutes without a message" if minutes else "never close by themselves"
+        )
+        stdout.print(f"tenant {tenant.id} ({tenant.name}): time zone {tenant.timezone}, tickets {closing}")
+
+
+def create_user(
+    tenant_id: Annotated[str, typer.Option(help="The tenant the user belongs to.")],
+    email: Annotated[str, typer.Option()],
+    password: Annotated[str, typer.Option(help="At least 8 characters.")],
+    role: Annotated[str, typer.Option(help="admin or agent.")] = "agent",
+    as_json: JsonOption = False,
+) -> None:
+    """Create a user who can log in to the API and the inbox."""
+
+    async def work(context: EngineContext) -> dict[str, str]:
+        user = await in_session(
+            context, lambda s: tenancy_service.create_user(s, tenant_id, email, password, role)
+        )
+        return {"id": user.id, "tenant_id": user.tenant_id, "email": user.email, "role": user.role}
+
+    user = run_engine(work)
+    if as_json:
+        print_json(user)
+    else:
+        stdout.print(f"user {user['email']} ({user['role']}) created")
+
+
+def create_api_key(
+    tenant_id: Annotated[str, typer.Option()],
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "default",
+    as_json: JsonOption = False,
+) -> None:
+    """Create an API key for machine access; the key is shown once."""
+
+    async def work(context: EngineContext) -> CreatedApiKey:
+        key, raw = await in_session(context, lambda s: tenancy_service.create_api_key(s, tenant_id, name))
+        return CreatedApiKey(**ApiKeyItem.model_validate(key).model_dump(), api_key=raw)
+
+    created = run_engine(work)
+    if as_json:
+        print_json(created.model_dump(mode="json"))
+    else:
+        stdout.print(f"API key {created.name}: {created.api_key}  (store it now; it is not shown again)")
+
+
+def list_api_keys(tenant_id: Annotated[str, typer.Option()], as_json: JsonOption = False) -> None:
+    """List a tenant's API keys (their first characters, never the keys), revoked ones too."""
+
+    async def work(context: EngineContext) -> list[ApiKeyItem]:
+        keys = await in_session(context, lambda s: tenancy_service.list_api_keys(s, tenant_id))
+        return [ApiKeyItem.model_validate(key) for key in keys]
+
+    items = run_engine(work)
+    if as_json:
+        print_json([item.model_dump(mode="json") for item in items])
+        return
+    table = Table("id", "name", "starts with", "role", "created", "revoked")
+    for item in items:
+        revoked = f"{item.revoked_at:%Y-%m-%d %H:%M}" if item.revoked_at else ""
+        table.add_row(
+            item.id, item.name, item.prefix, item.role, f"{item.created_at:%Y-%m-%d %H:%M}", revoked
+        )
+    stdout.print(table)
+
+
+def revoke_api_key(
+    key_id: Annotated[str, typer.Argument(help="The key's id (list-api-keys shows it).")],
+    tenant_id: Annotated[str, typer.Option()],
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke an API key: its next request is refused."""
+
+    async def work(context: EngineContext) -> ApiKeyItem:
+        key = await in_session(context, lambda s: tenancy_service.revoke_api_key(s, tenant_id, key_id))
+        return ApiKeyItem.model_validate(key)
+
+    item = run_engine(work)
+    if as_json:
+        print_json(item.model_dump(mode="json"))
+        return
+    stdout.print(f"API key {item.name} ({item.prefix}...) revoked")
