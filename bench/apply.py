@@ -23,7 +23,7 @@ from messaging_whatsapp.db import insert_for, new_id, utcnow
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket
 from messaging_whatsapp.instances import service as instances_service
 from messaging_whatsapp.instances.schemas import InstanceBind
-from messaging_whatsapp.providers.base import STATUS_RANK, InboundMessage, StatusUpdate
+from messaging_whatsapp.providers.events import STATUS_RANK, InboundMessage, StatusUpdate
 from messaging_whatsapp.tenancy import service as tenancy_service
 from messaging_whatsapp.worker.inbound import INBOUND_GROUP, prepare, run_inbound_workers
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from messaging_whatsapp.outbox.service import PublishedEvent
-from messaging_whatsapp.providers.base import (
+from messaging_whatsapp.providers.events import (
     STATUS_RANK,
     ConnectionState,
     DeliveryStatus,

@@ -28,7 +28,7 @@ from messaging_whatsapp.campaigns.schemas import CampaignCreate, CampaignUpdate
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.inbox.models import Message
 from messaging_whatsapp.instances.models import WhatsAppInstance
-from messaging_whatsapp.providers.base import DeliveryStatus, StatusError, StatusUpdate
+from messaging_whatsapp.providers.events import DeliveryStatus, StatusError, StatusUpdate
 from messaging_whatsapp.worker.ingest import apply_entries
 from tests.helpers import bind, create_tenant
 

@@ -19,7 +19,7 @@ from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.inbox.models import Ticket
-from messaging_whatsapp.providers.base import InboundMessage, MessageType
+from messaging_whatsapp.providers.events import InboundMessage, MessageType
 from messaging_whatsapp.worker.ingest import apply_entries
 from tests.helpers import wait_until
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from messaging_whatsapp.batch import IngestEntry
 from messaging_whatsapp.db import new_id, utcnow
-from messaging_whatsapp.providers.base import InboundMessage, MessageType
+from messaging_whatsapp.providers.events import InboundMessage, MessageType
 from messaging_whatsapp.tenancy import service as tenancy_service
 from messaging_whatsapp.tenancy.models import User
 from messaging_whatsapp.worker.ingest import apply_entries

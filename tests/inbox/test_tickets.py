@@ -13,7 +13,7 @@ from messaging_whatsapp.batch import IngestEntry
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import new_id, utcnow
 from messaging_whatsapp.inbox.models import SenderType, Ticket
-from messaging_whatsapp.providers.base import InboundMessage, MessageType
+from messaging_whatsapp.providers.events import InboundMessage, MessageType
 from messaging_whatsapp.sending import service as sending_service
 from messaging_whatsapp.sending.schemas import SendMessageRequest
 from messaging_whatsapp.worker.ingest import apply_entries

@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from messaging_whatsapp.providers.base import (
+from messaging_whatsapp.providers.base import GatewayInstance, InstanceSecrets, WebhookRequest
+from messaging_whatsapp.providers.events import ConnectionState
+from messaging_whatsapp.providers.evolution import evolution_provider
+from messaging_whatsapp.providers.evolution_api import WEBHOOK_EVENTS, evolution_api
+from messaging_whatsapp.providers.http import provider_client
+from messaging_whatsapp.providers.outbound import (
     ButtonsContent,
-    ConnectionState,
     ErrorClass,
-    GatewayInstance,
-    InstanceSecrets,
     OutboundMedia,
     OutboundMediaType,
     OutboundMessage,
@@ -20,11 +22,7 @@ from messaging_whatsapp.providers.base import (
     SenderAccount,
     SendError,
     TemplateContent,
-    WebhookRequest,
 )
-from messaging_whatsapp.providers.evolution import evolution_provider
-from messaging_whatsapp.providers.evolution_api import WEBHOOK_EVENTS, evolution_api
-from messaging_whatsapp.providers.http import provider_client
 from tests.fakes.evolution import GLOBAL_KEY, FakeEvolution, FakeInstance
 from tests.fakes.http import FakeHttpServer, Fault, RecordedRequest, Reply
 

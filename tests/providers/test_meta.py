@@ -13,21 +13,18 @@ from typing import Any
 
 import pytest
 
-from messaging_whatsapp.providers.base import (
+from messaging_whatsapp.providers.base import InstanceSecrets, PayloadError, ProviderName, WebhookRequest
+from messaging_whatsapp.providers.events import (
     DeliveryStatus,
     Ignored,
     IgnoredReason,
     InboundMessage,
-    InstanceSecrets,
     Media,
     MessageType,
     NormalisedEvent,
-    PayloadError,
-    ProviderName,
     Referral,
     StatusError,
     StatusUpdate,
-    WebhookRequest,
 )
 from messaging_whatsapp.providers.meta import classify_error, meta_provider
 

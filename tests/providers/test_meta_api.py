@@ -14,22 +14,21 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from messaging_whatsapp.providers.base import (
+from messaging_whatsapp.providers.base import ProviderName, SendProvider
+from messaging_whatsapp.providers.http import provider_client
+from messaging_whatsapp.providers.meta_api import meta_api
+from messaging_whatsapp.providers.outbound import (
     ButtonsContent,
     ErrorClass,
     OutboundMedia,
     OutboundMediaType,
     OutboundMessage,
-    ProviderName,
     ReplyButton,
     SenderAccount,
     SendError,
-    SendProvider,
     SendResult,
     TemplateContent,
 )
-from messaging_whatsapp.providers.http import provider_client
-from messaging_whatsapp.providers.meta_api import meta_api
 from tests.fakes.http import FakeHttpServer, Fault, RecordedRequest, Reply
 from tests.fakes.meta import BadRequest, MetaGraphFake, check_message
 

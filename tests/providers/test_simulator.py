@@ -12,22 +12,19 @@ from urllib.parse import urlencode
 
 import pytest
 
-from messaging_whatsapp.providers.base import (
+from messaging_whatsapp.providers.base import InstanceSecrets, PayloadError, ProviderName, WebhookRequest
+from messaging_whatsapp.providers.events import (
     ConnectionState,
     ConnectionUpdate,
     DeliveryStatus,
     Ignored,
     IgnoredReason,
     InboundMessage,
-    InstanceSecrets,
     Media,
     MessageType,
     NormalisedEvent,
-    PayloadError,
-    ProviderName,
     StatusError,
     StatusUpdate,
-    WebhookRequest,
 )
 from messaging_whatsapp.providers.evolution import evolution_provider
 from messaging_whatsapp.providers.simulator import (

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from messaging_whatsapp.providers import transport as transport_module
-from messaging_whatsapp.providers.base import ErrorClass, SendError
 from messaging_whatsapp.providers.http import provider_client, request
+from messaging_whatsapp.providers.outbound import ErrorClass, SendError
 from messaging_whatsapp.providers.transport import DestinationRefused, LeanTransport
 
 Respond = Callable[[bytes, asyncio.StreamWriter], Awaitable[bool]]

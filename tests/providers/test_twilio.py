@@ -14,21 +14,18 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
-from messaging_whatsapp.providers.base import (
+from messaging_whatsapp.providers.base import InstanceSecrets, PayloadError, ProviderName, WebhookRequest
+from messaging_whatsapp.providers.events import (
     DeliveryStatus,
     Ignored,
     IgnoredReason,
     InboundMessage,
-    InstanceSecrets,
     Media,
     MessageType,
     NormalisedEvent,
-    PayloadError,
-    ProviderName,
     Referral,
     StatusError,
     StatusUpdate,
-    WebhookRequest,
 )
 from messaging_whatsapp.providers.twilio import classify_error, twilio_provider
 from messaging_whatsapp.providers.twilio_api import status_callback

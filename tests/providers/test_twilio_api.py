@@ -14,21 +14,20 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from messaging_whatsapp.providers.base import (
+from messaging_whatsapp.providers.base import ProviderName, SendProvider
+from messaging_whatsapp.providers.http import provider_client
+from messaging_whatsapp.providers.outbound import (
     ButtonsContent,
     ErrorClass,
     OutboundMedia,
     OutboundMediaType,
     OutboundMessage,
-    ProviderName,
     ReplyButton,
     SenderAccount,
     SendError,
-    SendProvider,
     SendResult,
     TemplateContent,
 )
-from messaging_whatsapp.providers.http import provider_client
 from messaging_whatsapp.providers.twilio_api import status_callback, twilio_api
 from tests.fakes.http import FakeHttpServer, Fault, RecordedRequest, Reply
 from tests.fakes.twilio import FakeTwilio, error_body

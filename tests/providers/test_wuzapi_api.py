@@ -10,23 +10,25 @@ import httpx
 import pytest
 
 from messaging_whatsapp.providers.base import (
-    ButtonsContent,
     ConnectChallenge,
-    ConnectionState,
-    ErrorClass,
     GatewayInstance,
     GatewayProvider,
+    ProviderName,
+    SendProvider,
+)
+from messaging_whatsapp.providers.events import ConnectionState
+from messaging_whatsapp.providers.http import provider_client
+from messaging_whatsapp.providers.outbound import (
+    ButtonsContent,
+    ErrorClass,
     OutboundMedia,
     OutboundMediaType,
     OutboundMessage,
-    ProviderName,
     ReplyButton,
     SenderAccount,
     SendError,
-    SendProvider,
     TemplateContent,
 )
-from messaging_whatsapp.providers.http import provider_client
 from messaging_whatsapp.providers.wuzapi_api import (
     WEBHOOK_EVENTS,
     WuzapiApi,

@@ -15,7 +15,7 @@ from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.inbox.models import Message
 from messaging_whatsapp.outbox.models import OutboxEvent
-from messaging_whatsapp.providers.base import DeliveryStatus, StatusError, StatusUpdate
+from messaging_whatsapp.providers.events import DeliveryStatus, StatusError, StatusUpdate
 from messaging_whatsapp.worker.ingest import apply_entries
 from tests.helpers import BoundNumbers, bind_example_numbers, create_outbound_message, create_tenant, ts
 

@@ -28,7 +28,7 @@ from messaging_whatsapp.inbox.models import Message, SenderType, SendState
 from messaging_whatsapp.instances import service as instances_service
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
 from messaging_whatsapp.migrate import upgrade_async
-from messaging_whatsapp.providers.base import DeliveryStatus, InboundMessage, MessageType, StatusUpdate
+from messaging_whatsapp.providers.events import DeliveryStatus, InboundMessage, MessageType, StatusUpdate
 from messaging_whatsapp.providers.http import provider_client
 from messaging_whatsapp.sending import service as sending_service
 from messaging_whatsapp.sending.queue import offer_messages

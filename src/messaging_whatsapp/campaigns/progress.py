@@ -35,7 +35,7 @@ from messaging_whatsapp.campaigns.models import (
 )
 from messaging_whatsapp.db import UTCDateTime, one_of, rows_table, take_sqlite_writer
 from messaging_whatsapp.inbox.models import Message, SendState, messages_table
-from messaging_whatsapp.providers.base import DeliveryStatus
+from messaging_whatsapp.providers.events import DeliveryStatus
 
 RANKS = {DeliveryStatus.SENT.value: 1, DeliveryStatus.DELIVERED.value: 2, DeliveryStatus.READ.value: 3}
 STAGES = (

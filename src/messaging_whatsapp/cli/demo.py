@@ -27,7 +27,8 @@ from messaging_whatsapp.inbox.models import Message
 from messaging_whatsapp.instances import service as instances_service
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.instances.schemas import InstanceBind
-from messaging_whatsapp.providers.base import DeliveryStatus, ProviderName
+from messaging_whatsapp.providers.base import ProviderName
+from messaging_whatsapp.providers.events import DeliveryStatus
 from messaging_whatsapp.sending.schemas import SendMessageRequest
 from messaging_whatsapp.tenancy import service as tenancy_service
 from messaging_whatsapp.tenancy.models import User, UserRole

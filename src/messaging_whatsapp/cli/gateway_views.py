@@ -19,7 +19,9 @@ from messaging_whatsapp.instances.gateway import (
     ListedInstance,
 )
 from messaging_whatsapp.instances.schemas import BoundInstance, InstanceItem
-from messaging_whatsapp.providers.base import ConnectionState, ProviderName, SendError
+from messaging_whatsapp.providers.base import ProviderName
+from messaging_whatsapp.providers.events import ConnectionState
+from messaging_whatsapp.providers.outbound import SendError
 
 GATEWAY_NAMES = {ProviderName.EVOLUTION: "Evolution API", ProviderName.WUZAPI: "WuzAPI"}
 _HINTS = {

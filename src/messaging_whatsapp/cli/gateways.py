@@ -34,7 +34,8 @@ from messaging_whatsapp.instances.gateway import (
     InstanceStatus,
     ListedInstance,
 )
-from messaging_whatsapp.providers.base import ProviderName, SendError
+from messaging_whatsapp.providers.base import ProviderName
+from messaging_whatsapp.providers.outbound import SendError
 
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 

@@ -33,7 +33,8 @@ from messaging_whatsapp.inbox.schemas import MessageItem
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.instances.resolver import InstanceResolver
 from messaging_whatsapp.phones import InvalidPhone, canonical_phone
-from messaging_whatsapp.providers.base import DeliveryStatus, ProviderName
+from messaging_whatsapp.providers.base import ProviderName
+from messaging_whatsapp.providers.events import DeliveryStatus
 from messaging_whatsapp.sending import service as sending_service
 from messaging_whatsapp.sending.queue import offer_messages
 from messaging_whatsapp.sending.schemas import SendMessageRequest

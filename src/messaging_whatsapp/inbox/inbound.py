@@ -41,7 +41,7 @@ from messaging_whatsapp.inbox.models import (
     tickets_table,
 )
 from messaging_whatsapp.outbox.service import PublishedEvent
-from messaging_whatsapp.providers.base import STATUS_RANK, DeliveryStatus, InboundMessage
+from messaging_whatsapp.providers.events import STATUS_RANK, DeliveryStatus, InboundMessage
 
 INBOUND_STATUS = "received"
 

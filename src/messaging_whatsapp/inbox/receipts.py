@@ -21,7 +21,7 @@ from messaging_whatsapp.batch import Outcomes, Receipt, ReceiptsApplied
 from messaging_whatsapp.db import UTCDateTime, insert_rows, one_of, rows_table, utcnow
 from messaging_whatsapp.inbox.models import SendState, messages_table, orphans_table
 from messaging_whatsapp.outbox.service import PublishedEvent
-from messaging_whatsapp.providers.base import STATUS_RANK, DeliveryStatus, StatusError, StatusUpdate
+from messaging_whatsapp.providers.events import STATUS_RANK, DeliveryStatus, StatusError, StatusUpdate
 
 DELIVERED_RANK = STATUS_RANK[DeliveryStatus.DELIVERED]
 READ_RANK = STATUS_RANK[DeliveryStatus.READ]

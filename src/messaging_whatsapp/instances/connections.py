@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messaging_whatsapp.batch import ConnectionChange
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.instances.models import InstanceStatus, instances_table
-from messaging_whatsapp.providers.base import ConnectionState
+from messaging_whatsapp.providers.events import ConnectionState
 
 
 async def apply_connection_changes(

@@ -37,15 +37,10 @@ from messaging_whatsapp.instances.service import (
     sender_account,
     webhook_url,
 )
-from messaging_whatsapp.providers.base import (
-    ConnectChallenge,
-    GatewayInstance,
-    GatewayProvider,
-    ProviderName,
-    SenderAccount,
-)
+from messaging_whatsapp.providers.base import ConnectChallenge, GatewayInstance, GatewayProvider, ProviderName
 from messaging_whatsapp.providers.evolution_api import evolution_api
 from messaging_whatsapp.providers.http import provider_client
+from messaging_whatsapp.providers.outbound import SenderAccount
 from messaging_whatsapp.providers.wuzapi_api import wuzapi_api
 
 GATEWAYS: dict[ProviderName, GatewayProvider] = {

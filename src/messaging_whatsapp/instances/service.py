@@ -17,7 +17,9 @@ from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
 from messaging_whatsapp.instances.schemas import InstanceBind
 from messaging_whatsapp.phones import InvalidPhone, canonical_phone
-from messaging_whatsapp.providers.base import ConnectionState, ProviderName, SenderAccount
+from messaging_whatsapp.providers.base import ProviderName
+from messaging_whatsapp.providers.events import ConnectionState
+from messaging_whatsapp.providers.outbound import SenderAccount
 from messaging_whatsapp.tenancy.service import get_tenant
 
 # Options each provider cannot work without (CLI flag names are these with dashes).

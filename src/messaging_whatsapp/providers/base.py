@@ -1,18 +1,21 @@
-"""The provider interface and the normalised events every provider parses into.
+"""The provider interface: what the webhook, the worker, the sender and the gateway commands need
+from a provider module, and the raw webhook request they all start from.
 
-Providers import nothing from the domains: they turn raw HTTP into these dataclasses (inbound) and
-our send requests into provider HTTP calls (outbound). The domain decides what the events mean and
-what to do about a failed send.
+Providers import nothing from the domains: they turn raw HTTP into normalised events
+(providers/events.py) and our send requests into provider HTTP calls (providers/outbound.py). The
+domains decide what the events mean and what to do about a failed send.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import httpx
+
+from messaging_whatsapp.providers.events import ConnectionState, NormalisedEvent
+from messaging_whatsapp.providers.outbound import OutboundMessage, SenderAccount, SendResult
 
 
 class ProviderName(enum.StrEnum):
@@ -28,147 +31,6 @@ class ProviderName(enum.StrEnum):
 # The unofficial gateways: each number's own server, at the address its tenant gives, and a
 # WhatsApp account that a robotic pace gets banned (campaigns pace them like a person).
 GATEWAYS = frozenset({ProviderName.EVOLUTION, ProviderName.WUZAPI})
-
-
-class DeliveryStatus(enum.StrEnum):
-    """Common delivery status of an outbound message (FORMATS.md section 1.1)."""
-
-    QUEUED = "queued"
-    SENT = "sent"
-    DELIVERED = "delivered"
-    READ = "read"
-    FAILED = "failed"
-
-
-# Rank used for monotonic updates: a status never moves down. Failed sits below delivered so a
-# later delivered/read receipt (delivery proven) still wins over it.
-STATUS_RANK: dict[DeliveryStatus, int] = {
-    DeliveryStatus.QUEUED: 0,
-    DeliveryStatus.SENT: 1,
-    DeliveryStatus.FAILED: 2,
-    DeliveryStatus.DELIVERED: 3,
-    DeliveryStatus.READ: 4,
-}
-
-
-class ConnectionState(enum.StrEnum):
-    """Connection state of an instance as its gateway reports it."""
-
-    OPEN = "open"
-    CONNECTING = "connecting"
-    CLOSE = "close"
-
-
-class MessageType(enum.StrEnum):
-    """Kinds of inbound message content (DESIGN section 5)."""
-
-    TEXT = "text"
-    IMAGE = "image"
-    AUDIO = "audio"
-    VIDEO = "video"
-    DOCUMENT = "document"
-    STICKER = "sticker"
-    LOCATION = "location"
-    CONTACTS = "contacts"
-    INTERACTIVE = "interactive"
-    BUTTON = "button"
-    REACTION = "reaction"
-    UNKNOWN = "unknown"
-
-
-class IgnoredReason(enum.StrEnum):
-    """Why a parsed item produced no domain change; counted, never an error."""
-
-    GROUP = "group"
-    BROADCAST = "broadcast"
-    UNHANDLED_EVENT = "unhandled_event"
-    SELF_RECEIPT = "self_receipt"
-    PENDING_STATUS = "pending_status"
-
-
-@dataclass(frozen=True, slots=True)
-class Media:
-    """Media attached to a message: a provider media id or a URL, plus what describes it."""
-
-    id: str | None = None
-    url: str | None = None
-    mime_type: str | None = None
-    caption: str | None = None
-    filename: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Referral:
-    """Click-to-WhatsApp ad (or post) that started the conversation."""
-
-    source_url: str | None = None
-    source_id: str | None = None
-    source_type: str | None = None
-    headline: str | None = None
-    click_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class InboundMessage:
-    """A message a customer sent us, or an echo of one typed on the business phone (from_me)."""
-
-    provider_message_id: str
-    # E.164 digits without '+', exactly as the provider identifies the person (may lack BR 9th digit).
-    phone: str
-    type: MessageType
-    timestamp: datetime
-    contact_name: str | None = None
-    text: str | None = None
-    media: Media | None = None
-    quoted_message_id: str | None = None
-    # Id (or payload) of the tapped reply button / list row / template quick reply.
-    button_payload: str | None = None
-    referral: Referral | None = None
-    from_me: bool = False
-    # Provider-specific identity of the person when the phone is not the key (Meta BSUID, LID).
-    user_id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class StatusError:
-    """Why a message failed, as the provider said it."""
-
-    code: str
-    title: str
-    permanent: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class StatusUpdate:
-    """A delivery receipt for a message we sent."""
-
-    provider_message_id: str
-    status: DeliveryStatus
-    timestamp: datetime
-    recipient: str | None = None
-    error: StatusError | None = None
-    # Our own id, where the provider echoes it back (Meta biz_opaque_callback_data).
-    callback_data: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionUpdate:
-    """The instance's WhatsApp session changed state."""
-
-    state: ConnectionState
-    reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Ignored:
-    """An item we recognised and chose not to apply (groups, broadcasts, unknown event types)."""
-
-    reason: IgnoredReason
-    detail: str = ""
-
-
-NormalisedEvent = InboundMessage | StatusUpdate | ConnectionUpdate | Ignored
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,144 +100,7 @@ class WebhookProvider(Protocol):
 
 
 # --------------------------------------------------------------------------------------------------
-# Outbound: what the sender hands a provider, and what comes back.
-
-
-class ErrorClass(enum.StrEnum):
-    """What to do about a provider error (FORMATS.md common_model_mapping.json "error_classes")."""
-
-    RETRY = "retry"
-    RETRY_LATER_SAME_RECIPIENT = "retry_later_same_recipient"
-    NEEDS_TEMPLATE = "needs_template"
-    OPT_OUT = "opt_out"
-    INVALID_RECIPIENT = "invalid_recipient"
-    DEFER = "defer"
-    FIX_REQUEST = "fix_request"
-    PAUSE_CHANNEL = "pause_channel"
-    # The request may have reached the provider but no answer came (timeout after sending, reset):
-    # never retried blindly, because a retry could message the customer twice.
-    UNKNOWN_OUTCOME = "unknown_outcome"
-
-
-TRANSIENT_ERROR_CLASSES = frozenset({ErrorClass.RETRY, ErrorClass.RETRY_LATER_SAME_RECIPIENT})
-
-
-class OutboundMediaType(enum.StrEnum):
-    """Media kinds we send by URL."""
-
-    IMAGE = "image"
-    VIDEO = "video"
-    AUDIO = "audio"
-    DOCUMENT = "document"
-
-
-@dataclass(frozen=True, slots=True)
-class OutboundMedia:
-    """A media message by public URL, with optional caption and (for documents) file name."""
-
-    type: OutboundMediaType
-    url: str
-    caption: str | None = None
-    filename: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateContent:
-    """An approved template: Meta template name, or Twilio Content SID (HX...), with body parameters."""
-
-    name: str
-    language: str = "pt_BR"
-    parameters: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyButton:
-    """One quick-reply button: the id comes back in the customer's reply, the title is shown."""
-
-    id: str
-    title: str
-
-
-@dataclass(frozen=True, slots=True)
-class ButtonsContent:
-    """A text with up to three reply buttons."""
-
-    text: str
-    buttons: tuple[ReplyButton, ...]
-
-    def as_numbered_text(self) -> str:
-        """The fallback where a provider has no reply buttons: the text, then "1. Title" lines."""
-        options = "\n".join(f"{index}. {button.title}" for index, button in enumerate(self.buttons, start=1))
-        return f"{self.text}\n\n{options}"
-
-
-@dataclass(frozen=True, slots=True)
-class OutboundMessage:
-    """One message to send: exactly one of text, media, template or buttons is set."""
-
-    # Our message id: travels with the message where the provider echoes it back, so an ambiguous
-    # send can be reconciled from its receipts.
-    message_id: str
-    # The recipient as E.164 digits without '+'.
-    to: str
-    text: str | None = None
-    media: OutboundMedia | None = None
-    template: TemplateContent | None = None
-    buttons: ButtonsContent | None = None
-    # Provider message id of the message this one replies to.
-    reply_to: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SenderAccount:
-    """Who sends: the instance's provider ids and decrypted credentials (in memory only)."""
-
-    display_number: str
-    # Base URL of the provider's REST API: Meta Graph (with version), Twilio API, the gateway's URL.
-    api_url: str
-    phone_number_id: str | None = None
-    waba_id: str | None = None
-    account_sid: str | None = None
-    instance_name: str | None = None
-    access_token: str | None = None
-    auth_token: str | None = None
-    api_key: str | None = None
-    # Where the provider should post this message's receipts (Twilio StatusCallback).
-    status_callback_url: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    """The provider accepted the message (accepted, not delivered)."""
-
-    provider_message_id: str
-    # The recipient as the provider resolved it (Meta's wa_id may drop the Brazilian 9th digit).
-    recipient_id: str | None = None
-
-
-class SendError(Exception):
-    """The provider did not take the message, classified so the sender knows what to do next."""
-
-    def __init__(
-        self,
-        error_class: ErrorClass,
-        code: str,
-        title: str,
-        *,
-        retry_after: float | None = None,
-        http_status: int | None = None,
-    ) -> None:
-        super().__init__(f"{code}: {title}")
-        self.error_class = error_class
-        self.code = code
-        self.title = title
-        self.retry_after = retry_after
-        self.http_status = http_status
-
-    @property
-    def retryable(self) -> bool:
-        """Whether sending the same message again is safe and may succeed."""
-        return self.error_class in TRANSIENT_ERROR_CLASSES
+# Sending (the messages and answers are in providers/outbound.py).
 
 
 class SendProvider(Protocol):

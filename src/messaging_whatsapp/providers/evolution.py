@@ -19,21 +19,23 @@ from typing import Any
 from messaging_whatsapp.providers import jid
 from messaging_whatsapp.providers.base import (
     WEBHOOK_SECRET_HEADER,
+    InstanceSecrets,
+    PayloadError,
+    ProviderName,
+    WebhookRequest,
+)
+from messaging_whatsapp.providers.events import (
     ConnectionState,
     ConnectionUpdate,
     DeliveryStatus,
     Ignored,
     IgnoredReason,
     InboundMessage,
-    InstanceSecrets,
     Media,
     MessageType,
     NormalisedEvent,
-    PayloadError,
-    ProviderName,
     StatusError,
     StatusUpdate,
-    WebhookRequest,
 )
 from messaging_whatsapp.providers.payload import (
     JsonObject,

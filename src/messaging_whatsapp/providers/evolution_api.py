@@ -30,18 +30,20 @@ from messaging_whatsapp.providers import jid
 from messaging_whatsapp.providers.base import (
     WEBHOOK_SECRET_HEADER,
     ConnectChallenge,
-    ConnectionState,
-    ErrorClass,
     GatewayInstance,
+    ProviderName,
+)
+from messaging_whatsapp.providers.events import ConnectionState
+from messaging_whatsapp.providers.http import http_error_class, json_body, request, retry_after
+from messaging_whatsapp.providers.outbound import (
+    ErrorClass,
     OutboundMedia,
     OutboundMediaType,
     OutboundMessage,
-    ProviderName,
     SenderAccount,
     SendError,
     SendResult,
 )
-from messaging_whatsapp.providers.http import http_error_class, json_body, request, retry_after
 
 # The header our webhook receiver checks (EvolutionProvider.verify reads the same name).
 # What the receiver needs: messages in and echoed, receipts, session state, QR codes.

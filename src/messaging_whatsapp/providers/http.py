@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from messaging_whatsapp.providers.base import ErrorClass, SendError
+from messaging_whatsapp.providers.outbound import ErrorClass, SendError
 from messaging_whatsapp.providers.transport import DestinationRefused, LeanTransport
 
 # Timeouts for provider calls: connecting is quick or not at all; a send may take a few seconds.

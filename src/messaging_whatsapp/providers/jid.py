@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from messaging_whatsapp.providers.base import IgnoredReason
+from messaging_whatsapp.providers.events import IgnoredReason
 
 PHONE_SERVERS = frozenset({"s.whatsapp.net", "c.us", "hosted"})
 LID_SERVERS = frozenset({"lid", "hosted.lid"})

@@ -16,20 +16,20 @@ from typing import Any
 
 import httpx
 
-from messaging_whatsapp.providers.base import (
+from messaging_whatsapp.providers.base import ProviderName
+from messaging_whatsapp.providers.http import http_error_class, json_body, request, retry_after
+from messaging_whatsapp.providers.meta import ERROR_CLASSES, classify_error
+from messaging_whatsapp.providers.outbound import (
     ButtonsContent,
     ErrorClass,
     OutboundMedia,
     OutboundMediaType,
     OutboundMessage,
-    ProviderName,
     SenderAccount,
     SendError,
     SendResult,
     TemplateContent,
 )
-from messaging_whatsapp.providers.http import http_error_class, json_body, request, retry_after
-from messaging_whatsapp.providers.meta import ERROR_CLASSES, classify_error
 
 JsonBody = dict[str, Any]
 

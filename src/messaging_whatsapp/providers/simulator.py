@@ -38,22 +38,19 @@ import hmac
 import json
 from datetime import datetime
 
-from messaging_whatsapp.providers.base import (
+from messaging_whatsapp.providers.base import InstanceSecrets, PayloadError, ProviderName, WebhookRequest
+from messaging_whatsapp.providers.events import (
     ConnectionState,
     ConnectionUpdate,
     DeliveryStatus,
     Ignored,
     IgnoredReason,
     InboundMessage,
-    InstanceSecrets,
     Media,
     MessageType,
     NormalisedEvent,
-    PayloadError,
-    ProviderName,
     StatusError,
     StatusUpdate,
-    WebhookRequest,
 )
 from messaging_whatsapp.providers.payload import (
     JsonObject,

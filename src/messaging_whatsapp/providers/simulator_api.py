@@ -16,15 +16,15 @@ from typing import Any
 
 import httpx
 
-from messaging_whatsapp.providers.base import (
+from messaging_whatsapp.providers.base import ProviderName
+from messaging_whatsapp.providers.http import http_error_class, json_body, request, retry_after
+from messaging_whatsapp.providers.outbound import (
     ErrorClass,
     OutboundMessage,
-    ProviderName,
     SenderAccount,
     SendError,
     SendResult,
 )
-from messaging_whatsapp.providers.http import http_error_class, json_body, request, retry_after
 
 
 def message_body(message: OutboundMessage) -> dict[str, Any]:

@@ -16,24 +16,20 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
 
-from messaging_whatsapp.providers.base import (
-    TRANSIENT_ERROR_CLASSES,
+from messaging_whatsapp.providers.base import InstanceSecrets, PayloadError, ProviderName, WebhookRequest
+from messaging_whatsapp.providers.events import (
     DeliveryStatus,
-    ErrorClass,
     Ignored,
     IgnoredReason,
     InboundMessage,
-    InstanceSecrets,
     Media,
     MessageType,
     NormalisedEvent,
-    PayloadError,
-    ProviderName,
     Referral,
     StatusError,
     StatusUpdate,
-    WebhookRequest,
 )
+from messaging_whatsapp.providers.outbound import TRANSIENT_ERROR_CLASSES, ErrorClass
 from messaging_whatsapp.providers.payload import fail
 
 _SOURCE = "Twilio"

@@ -19,15 +19,15 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
-from messaging_whatsapp.providers.base import (
+from messaging_whatsapp.providers.base import ProviderName
+from messaging_whatsapp.providers.http import http_error_class, json_body, request, retry_after
+from messaging_whatsapp.providers.outbound import (
     ErrorClass,
     OutboundMessage,
-    ProviderName,
     SenderAccount,
     SendError,
     SendResult,
 )
-from messaging_whatsapp.providers.http import http_error_class, json_body, request, retry_after
 from messaging_whatsapp.providers.twilio import CALLBACK_ID_PARAM, ERROR_CLASSES, classify_error
 
 API_VERSION = "2010-04-01"

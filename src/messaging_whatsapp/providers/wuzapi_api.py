@@ -37,20 +37,18 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 
-from messaging_whatsapp.providers.base import (
-    ConnectChallenge,
-    ConnectionState,
+from messaging_whatsapp.providers.base import ConnectChallenge, GatewayInstance, ProviderName
+from messaging_whatsapp.providers.events import ConnectionState
+from messaging_whatsapp.providers.http import http_error_class, json_body, request, retry_after
+from messaging_whatsapp.providers.outbound import (
     ErrorClass,
-    GatewayInstance,
     OutboundMedia,
     OutboundMediaType,
     OutboundMessage,
-    ProviderName,
     SenderAccount,
     SendError,
     SendResult,
 )
-from messaging_whatsapp.providers.http import http_error_class, json_body, request, retry_after
 
 # whatsmeow's prefix for ids generated the way WhatsApp Web does ("3EB0" + 18 upper-case hex).
 WEB_MESSAGE_ID_PREFIX = "3EB0"

@@ -26,23 +26,20 @@ from messaging_whatsapp.inbox.models import Message, SendState
 from messaging_whatsapp.instances.health import unavailable_reason
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.instances.service import decrypt_credentials, sender_account
-from messaging_whatsapp.providers.base import (
-    GATEWAYS,
+from messaging_whatsapp.providers.base import GATEWAYS, ProviderName, SendProvider, TypingProvider
+from messaging_whatsapp.providers.http import provider_client
+from messaging_whatsapp.providers.outbound import (
     ButtonsContent,
     ErrorClass,
     OutboundMedia,
     OutboundMediaType,
     OutboundMessage,
-    ProviderName,
     ReplyButton,
     SenderAccount,
     SendError,
-    SendProvider,
     SendResult,
     TemplateContent,
-    TypingProvider,
 )
-from messaging_whatsapp.providers.http import provider_client
 from messaging_whatsapp.sending.breaker import CircuitBreaker
 from messaging_whatsapp.sending.claims import Claim
 from messaging_whatsapp.sending.ratelimit import RateLimiter, send_limits

@@ -23,7 +23,8 @@ from messaging_whatsapp.db import one_of, rows_table
 from messaging_whatsapp.inbox.models import SenderType, SendState, messages_table
 from messaging_whatsapp.instances.service import pause_instances
 from messaging_whatsapp.outbox.service import PublishedEvent
-from messaging_whatsapp.providers.base import STATUS_RANK, DeliveryStatus, ErrorClass, SendError
+from messaging_whatsapp.providers.events import STATUS_RANK, DeliveryStatus
+from messaging_whatsapp.providers.outbound import ErrorClass, SendError
 from messaging_whatsapp.sending.claims import Claim
 from messaging_whatsapp.sending.delivery import SendOutcome
 

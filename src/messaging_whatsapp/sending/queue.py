@@ -26,7 +26,7 @@ from messaging_whatsapp.inbox.models import (
     conversations_table,
     messages_table,
 )
-from messaging_whatsapp.providers.base import DeliveryStatus
+from messaging_whatsapp.providers.events import DeliveryStatus
 
 # A queued message whose stream entry was lost (a crash between commit and append) is offered to
 # the senders again after this long.

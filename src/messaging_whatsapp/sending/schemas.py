@@ -6,7 +6,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from messaging_whatsapp.providers.base import OutboundMediaType
+from messaging_whatsapp.providers.outbound import OutboundMediaType
 
 # WhatsApp's own limits: a text body of 4096 characters, a caption of 1024, 3 reply buttons of 20.
 MAX_TEXT = 4096

@@ -32,7 +32,7 @@ from messaging_whatsapp.inbox.models import (
 )
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.phones import phone_variants
-from messaging_whatsapp.providers.base import DeliveryStatus
+from messaging_whatsapp.providers.events import DeliveryStatus
 from messaging_whatsapp.sending.queue import (
     CONVERSATION_KEY,
     REOFFER_AFTER,

@@ -25,7 +25,8 @@ from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import is_sqlite, utcnow
 from messaging_whatsapp.outbox.service import relay_orphaned_outbox, relay_outbox
 from messaging_whatsapp.phones import InvalidPhone, canonical_phone
-from messaging_whatsapp.providers.base import InboundMessage, PayloadError, ProviderName, WebhookRequest
+from messaging_whatsapp.providers.base import PayloadError, ProviderName, WebhookRequest
+from messaging_whatsapp.providers.events import InboundMessage
 from messaging_whatsapp.providers.registry import get_provider
 from messaging_whatsapp.streams.base import StreamEntry, StreamError
 from messaging_whatsapp.worker.ingest import IngestResult, apply_entries

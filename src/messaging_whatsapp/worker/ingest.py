@@ -30,7 +30,7 @@ from messaging_whatsapp.instances.connections import apply_connection_changes
 from messaging_whatsapp.instances.health import record_outcomes
 from messaging_whatsapp.outbox.service import OutboxRecord, PublishedEvent, write_outbox
 from messaging_whatsapp.phones import canonical_phone
-from messaging_whatsapp.providers.base import (
+from messaging_whatsapp.providers.events import (
     ConnectionState,
     ConnectionUpdate,
     Ignored,

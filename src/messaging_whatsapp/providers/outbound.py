@@ -1,0 +1,144 @@
+"""Sending through a provider: the provider-neutral message the sender hands over, the account it
+goes out as, and what comes back (a result, or an error classified by what to do about it)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class ErrorClass(enum.StrEnum):
+    """What to do about a provider error (FORMATS.md common_model_mapping.json "error_classes")."""
+
+    RETRY = "retry"
+    RETRY_LATER_SAME_RECIPIENT = "retry_later_same_recipient"
+    NEEDS_TEMPLATE = "needs_template"
+    OPT_OUT = "opt_out"
+    INVALID_RECIPIENT = "invalid_recipient"
+    DEFER = "defer"
+    FIX_REQUEST = "fix_request"
+    PAUSE_CHANNEL = "pause_channel"
+    # The request may have reached the provider but no answer came (timeout after sending, reset):
+    # never retried blindly, because a retry could message the customer twice.
+    UNKNOWN_OUTCOME = "unknown_outcome"
+
+
+TRANSIENT_ERROR_CLASSES = frozenset({ErrorClass.RETRY, ErrorClass.RETRY_LATER_SAME_RECIPIENT})
+
+
+class OutboundMediaType(enum.StrEnum):
+    """Media kinds we send by URL."""
+
+    IMAGE = "image"
+    VIDEO = "video"
+    AUDIO = "audio"
+    DOCUMENT = "document"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMedia:
+    """A media message by public URL, with optional caption and (for documents) file name."""
+
+    type: OutboundMediaType
+    url: str
+    caption: str | None = None
+    filename: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateContent:
+    """An approved template: Meta template name, or Twilio Content SID (HX...), with body parameters."""
+
+    name: str
+    language: str = "pt_BR"
+    parameters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyButton:
+    """One quick-reply button: the id comes back in the customer's reply, the title is shown."""
+
+    id: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonsContent:
+    """A text with up to three reply buttons."""
+
+    text: str
+    buttons: tuple[ReplyButton, ...]
+
+    def as_numbered_text(self) -> str:
+        """The fallback where a provider has no reply buttons: the text, then "1. Title" lines."""
+        options = "\n".join(f"{index}. {button.title}" for index, button in enumerate(self.buttons, start=1))
+        return f"{self.text}\n\n{options}"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One message to send: exactly one of text, media, template or buttons is set."""
+
+    # Our message id: travels with the message where the provider echoes it back, so an ambiguous
+    # send can be reconciled from its receipts.
+    message_id: str
+    # The recipient as E.164 digits without '+'.
+    to: str
+    text: str | None = None
+    media: OutboundMedia | None = None
+    template: TemplateContent | None = None
+    buttons: ButtonsContent | None = None
+    # Provider message id of the message this one replies to.
+    reply_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SenderAccount:
+    """Who sends: the instance's provider ids and decrypted credentials (in memory only)."""
+
+    display_number: str
+    # Base URL of the provider's REST API: Meta Graph (with version), Twilio API, the gateway's URL.
+    api_url: str
+    phone_number_id: str | None = None
+    waba_id: str | None = None
+    account_sid: str | None = None
+    instance_name: str | None = None
+    access_token: str | None = None
+    auth_token: str | None = None
+    api_key: str | None = None
+    # Where the provider should post this message's receipts (Twilio StatusCallback).
+    status_callback_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """The provider accepted the message (accepted, not delivered)."""
+
+    provider_message_id: str
+    # The recipient as the provider resolved it (Meta's wa_id may drop the Brazilian 9th digit).
+    recipient_id: str | None = None
+
+
+class SendError(Exception):
+    """The provider did not take the message, classified so the sender knows what to do next."""
+
+    def __init__(
+        self,
+        error_class: ErrorClass,
+        code: str,
+        title: str,
+        *,
+        retry_after: float | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(f"{code}: {title}")
+        self.error_class = error_class
+        self.code = code
+        self.title = title
+        self.retry_after = retry_after
+        self.http_status = http_status
+
+    @property
+    def retryable(self) -> bool:
+        """Whether sending the same message again is safe and may succeed."""
+        return self.error_class in TRANSIENT_ERROR_CLASSES
