@@ -1,22 +1,17 @@
-"""Twilio WhatsApp webhooks (inbound messages and status callbacks): detection, routing, signature, parsing.
+"""Twilio WhatsApp webhooks (inbound messages and status callbacks): detection, routing, parsing.
 
-Both kinds arrive as ``application/x-www-form-urlencoded`` posts of flat string fields. The signature
-check re-implements twilio-python's ``RequestValidator`` rules so the ``twilio`` package stays a
-development-only dependency (the tests cross-check against it).
+Both kinds arrive as ``application/x-www-form-urlencoded`` posts of flat string fields; the
+signature check is in providers/twilio_signature.py.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit
 
-from messaging_whatsapp.providers.base import InstanceSecrets, PayloadError, ProviderName, WebhookRequest
+from messaging_whatsapp.providers.base import InstanceSecrets, ProviderName, WebhookRequest
 from messaging_whatsapp.providers.events import (
     DeliveryStatus,
     Ignored,
@@ -31,23 +26,18 @@ from messaging_whatsapp.providers.events import (
 )
 from messaging_whatsapp.providers.outbound import TRANSIENT_ERROR_CLASSES, ErrorClass
 from messaging_whatsapp.providers.payload import fail
+from messaging_whatsapp.providers.twilio_signature import (
+    FORM_CONTENT_TYPE,
+    SIGNATURE_HEADER,
+    SOURCE,
+    form_pairs,
+    signature_valid,
+)
 
-_SOURCE = "Twilio"
 Form = dict[str, str]
-HashFactory = Callable[[], Any]
 
-_SIGNATURE_HEADER = "x-twilio-signature"
-# Present when the webhook is signed with a SharedKey (Webhooks configuration API) instead of the
-# auth token: "key=<sid>,algorithm=HMAC_SHA1|HMAC_SHA256".
-_SIGNATURE_SETTINGS_HEADER = "x-twilio-webhooks-signature-settings"
-_FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-_BODY_HASH_PARAM = "bodySHA256"
-_DEFAULT_PORTS = {"https": "443", "http": "80"}
 # Query parameter of our StatusCallback URLs carrying our own message id (set by twilio_api).
 CALLBACK_ID_PARAM = "mw_message_id"
-_HASHES: dict[str, HashFactory] = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
-# Twilio sends a few dozen fields; anything near this is not a Twilio webhook.
-_MAX_FORM_FIELDS = 1000
 # WhatsApp carries one media per message; Twilio numbers them 0..9 at most.
 _MAX_MEDIA = 10
 
@@ -110,25 +100,10 @@ def classify_error(code: str) -> ErrorClass:
 # Form reading
 
 
-def _form_pairs(body: bytes) -> list[tuple[str, str]]:
-    """All (name, value) pairs of a form body, repeats kept, in order; PayloadError if it is not a form."""
-    try:
-        text = body.decode("utf-8")
-        return parse_qsl(
-            text,
-            keep_blank_values=True,
-            strict_parsing=True,
-            errors="strict",
-            max_num_fields=_MAX_FORM_FIELDS,
-        )
-    except ValueError as exc:  # includes UnicodeDecodeError
-        raise fail(_SOURCE, f"body is not a UTF-8 form ({exc})") from exc
-
-
 def _form(body: bytes) -> Form:
     # Twilio never repeats a field in these webhooks; if one is repeated, the first wins.
     form: Form = {}
-    for name, value in _form_pairs(body):
+    for name, value in form_pairs(body):
         form.setdefault(name, value)
     return form
 
@@ -156,7 +131,7 @@ def _address_digits(value: str | None) -> str | None:
 def _required(form: Form, name: str) -> str:
     value = form.get(name, "").strip()
     if not value:
-        raise fail(_SOURCE, f"{name} is missing or empty")
+        raise fail(SOURCE, f"{name} is missing or empty")
     return value
 
 
@@ -172,7 +147,7 @@ def _coordinate(form: Form, name: str) -> float | None:
     try:
         return float(raw)
     except ValueError as exc:
-        raise fail(_SOURCE, f"{name} is not a number: {raw!r}") from exc
+        raise fail(SOURCE, f"{name} is not a number: {raw!r}") from exc
 
 
 # --------------------------------------------------------------------------------------------------
@@ -323,7 +298,7 @@ def _inbound_extra(form: Form, content: _Content) -> dict[str, Any]:
 def _sender(form: Form) -> str:
     phone = _address_digits(form.get("WaId")) or _address_digits(form.get("From"))
     if phone is None:
-        raise fail(_SOURCE, "neither WaId nor From holds a phone number")
+        raise fail(SOURCE, "neither WaId nor From holds a phone number")
     return phone
 
 
@@ -349,79 +324,6 @@ def _inbound(form: Form) -> InboundMessage:
 # X-Twilio-Signature
 
 
-def _hash_for(settings_header: str | None) -> HashFactory | None:
-    """The HMAC hash the settings header names (SHA-1 when absent); None for one we do not know."""
-    algorithm = "HMAC_SHA1"
-    for part in (settings_header or "").split(","):
-        name, sep, value = part.partition("=")
-        if sep and name.strip().lower() == "algorithm" and value.strip():
-            algorithm = value.strip().upper()
-    return _HASHES.get(algorithm)
-
-
-def _split_port(hostport: str) -> tuple[str, str | None]:
-    # Only trailing digits are a port: a bracketed IPv6 literal ("[::1]") ends in "]".
-    head, sep, tail = hostport.rpartition(":")
-    if sep and tail.isascii() and tail.isdigit():
-        return head, tail
-    return hostport, None
-
-
-def _url_variants(url: str) -> list[str]:
-    """The URL as given, without its default port, and with the default port added.
-
-    Twilio is not consistent about including :443/:80 in what it signs, so the official validator
-    accepts either form; a non-default port is always kept.
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return [url]
-    default = _DEFAULT_PORTS.get(parts.scheme.lower())
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    host, port = _split_port(hostport)
-    variants = [url]
-    if default is not None and port in (None, default):
-        variants.append(urlunsplit(parts._replace(netloc=f"{userinfo}{at}{host}")))
-        variants.append(urlunsplit(parts._replace(netloc=f"{userinfo}{at}{host}:{default}")))
-    return list(dict.fromkeys(variants))
-
-
-def _signed_params(request: WebhookRequest) -> list[tuple[str, str]] | None:
-    """The parameters Twilio signed, or None when the body cannot be authenticated."""
-    if request.content_type == _FORM_CONTENT_TYPE:
-        try:
-            return _form_pairs(request.body)
-        except PayloadError:
-            return None
-    # Non-form (JSON) bodies: Twilio signs the URL alone and puts the body's SHA-256 in the query.
-    try:
-        body_hashes = parse_qs(urlsplit(request.url).query).get(_BODY_HASH_PARAM)
-    except ValueError:
-        return None
-    if body_hashes:
-        actual = hashlib.sha256(request.body).hexdigest().encode("ascii")
-        return [] if hmac.compare_digest(actual, body_hashes[0].strip().lower().encode("utf-8")) else None
-    # Without a body hash an unsigned body could be swapped under a valid signature; only accept none.
-    return [] if not request.body else None
-
-
-def _string_to_sign(url: str, params: list[tuple[str, str]]) -> str:
-    values: dict[str, set[str]] = {}
-    for name, value in params:
-        values.setdefault(name, set()).add(value)
-    # Names sorted; a repeated name contributes each distinct value, sorted (as RequestValidator does).
-    return url + "".join(name + value for name in sorted(values) for value in sorted(values[name]))
-
-
-def compute_signature(
-    auth_token: str, url: str, params: list[tuple[str, str]], hash_: HashFactory = hashlib.sha1
-) -> str:
-    """Base64 HMAC of the URL followed by the sorted parameters, as Twilio computes X-Twilio-Signature."""
-    mac = hmac.new(auth_token.encode("utf-8"), _string_to_sign(url, params).encode("utf-8"), hash_)
-    return base64.b64encode(mac.digest()).decode("ascii")
-
-
 # --------------------------------------------------------------------------------------------------
 
 
@@ -432,10 +334,10 @@ class TwilioProvider:
 
     def detect(self, request: WebhookRequest) -> bool:
         """True when Twilio's signature header is set or the body is a Twilio-looking form."""
-        if _SIGNATURE_HEADER in request.headers:
+        if SIGNATURE_HEADER in request.headers:
             return True
         body = request.body
-        return request.content_type == _FORM_CONTENT_TYPE and (
+        return request.content_type == FORM_CONTENT_TYPE and (
             b"AccountSid=AC" in body or b"MessageSid=" in body
         )
 
@@ -446,20 +348,7 @@ class TwilioProvider:
 
     def verify(self, request: WebhookRequest, secrets: InstanceSecrets) -> bool:
         """Check ``X-Twilio-Signature`` with the auth token, following twilio-python's RequestValidator."""
-        received = request.headers.get(_SIGNATURE_HEADER)
-        hash_ = _hash_for(request.headers.get(_SIGNATURE_SETTINGS_HEADER))
-        if not secrets.auth_token or not received or hash_ is None:
-            return False
-        params = _signed_params(request)
-        if params is None:
-            return False
-        signature = received.strip().encode("utf-8")
-        # Evaluate every variant (no early exit) so timing does not reveal which URL form matched.
-        matches = [
-            hmac.compare_digest(compute_signature(secrets.auth_token, url, params, hash_).encode(), signature)
-            for url in _url_variants(request.url)
-        ]
-        return any(matches)
+        return secrets.auth_token is not None and signature_valid(request, secrets.auth_token)
 
     def parse(self, request: WebhookRequest) -> list[NormalisedEvent]:
         """One event per post: a StatusUpdate/Ignored for status callbacks, an InboundMessage otherwise."""
