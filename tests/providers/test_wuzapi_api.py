@@ -29,14 +29,9 @@ from messaging_whatsapp.providers.outbound import (
     SendError,
     TemplateContent,
 )
-from messaging_whatsapp.providers.wuzapi_api import (
-    WEBHOOK_EVENTS,
-    WuzapiApi,
-    classify_error,
-    provider_message_id_for,
-    webhook_target,
-    wuzapi_api,
-)
+from messaging_whatsapp.providers.wuzapi_api import WEBHOOK_EVENTS, WuzapiApi, webhook_target, wuzapi_api
+from messaging_whatsapp.providers.wuzapi_errors import classify_error
+from messaging_whatsapp.providers.wuzapi_send import provider_message_id_for
 from tests.fakes.http import FakeHttpServer, Fault, RecordedRequest, Reply
 from tests.fakes.wuzapi import ADMIN_TOKEN, LINKING_CODE, QR_DATA_URL, FakeUser, FakeWuzapi
 

@@ -15,78 +15,38 @@ create and list users carry ``Authorization: <admin token>`` (``account.auth_tok
 * media by URL: builds since mid-2025 fetch an ``http(s)`` URL given in the media field themselves
   (``isHTTPURL`` + ``fetchURLBytes``); older builds accept only ``data:`` URLs and answer 400 to a URL,
   which classifies as FIX_REQUEST before anything is sent. We never download and inline media.
-* errors: 401 bad token; 400 bad payload; 500 ``No session`` (no whatsmeow client: never connected
-  or killed), ``Error sending message: <whatsmeow error>``, ``failed to upload file``. Newer builds
-  lower-case every message, so all matching is case-insensitive.
 
-whatsmeow's send errors tell whether the message may have left: a missing socket or device, a failed
-device-list query or encryption happen before the stanza is written (safe to retry); a timeout waiting
-for the server's ack, a cancelled context or a failed write happen after (unknown outcome); an error
-ack (``server returned error 479``) means the server received and refused it (not delivered, safe to
-retry). An unrecognised send error is treated as an unknown outcome.
+Errors and how they are classified: providers/wuzapi_errors.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
 from collections.abc import Mapping
 from typing import Any, Literal
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
 from messaging_whatsapp.providers.base import ConnectChallenge, GatewayInstance, ProviderName
 from messaging_whatsapp.providers.events import ConnectionState
-from messaging_whatsapp.providers.http import http_error_class, json_body, request, retry_after
+from messaging_whatsapp.providers.http import json_body, request
 from messaging_whatsapp.providers.outbound import (
     ErrorClass,
-    OutboundMedia,
-    OutboundMediaType,
     OutboundMessage,
     SenderAccount,
     SendError,
     SendResult,
 )
+from messaging_whatsapp.providers.wuzapi_errors import error_for, error_text, mentions
+from messaging_whatsapp.providers.wuzapi_send import recipient_phone, send_request
 
-# whatsmeow's prefix for ids generated the way WhatsApp Web does ("3EB0" + 18 upper-case hex).
-WEB_MESSAGE_ID_PREFIX = "3EB0"
-_ID_HEX_CHARS = 18
 # Events the webhook receiver (providers/wuzapi.py) turns into something: messages, receipts, the
 # session's lifecycle (TemporaryBan pauses the channel), and QR codes for the connect screen.
 WEBHOOK_EVENTS = ("Message", "ReadReceipt", "Connected", "Disconnected", "LoggedOut", "TemporaryBan", "QR")
-_USER_SERVER = "s.whatsapp.net"
 _DATA_URL_MARK = "base64,"
-_MAX_TITLE = 300
 
-_MEDIA: dict[OutboundMediaType, tuple[str, str]] = {
-    OutboundMediaType.IMAGE: ("/chat/send/image", "Image"),
-    OutboundMediaType.VIDEO: ("/chat/send/video", "Video"),
-    OutboundMediaType.AUDIO: ("/chat/send/audio", "Audio"),
-    OutboundMediaType.DOCUMENT: ("/chat/send/document", "Document"),
-}
-# Upstream's audio handler has a Caption field but never puts it on the message.
-_CAPTIONED = frozenset({OutboundMediaType.IMAGE, OutboundMediaType.VIDEO, OutboundMediaType.DOCUMENT})
-
-# Error texts (lower-cased) meaning the session cannot send: no whatsmeow client or no socket.
-_DISCONNECTED = ("no session", "not connected", "frame socket is closed")
-# ... or the device is not paired (whatsmeow ErrNotLoggedIn).
-_LOGGED_OUT = ("doesn't contain a device jid", "not logged in")
-# Send errors raised after the stanza may have been written.
-_MAYBE_SENT = ("timed out waiting for message send response", "context deadline exceeded", "context canceled")
-# Send errors raised before the stanza was written (device lists, LIDs, encryption, marshalling).
-_BEFORE_SENDING = (
-    "failed to get device list",
-    "failed to get lid",
-    "no lid found",
-    "failed to get user info",
-    "failed to fetch lid mappings",
-    "failed to prefetch sessions",
-    "failed to encrypt",
-    "no signal session established",
-    "failed to marshal",
-)
 # Connect-time answers meaning "the session is still starting": ask again shortly.
 _NOT_READY = ("no session", "not connected")
 
@@ -94,21 +54,7 @@ PresenceState = Literal["composing", "paused", "recording"]
 
 
 # --------------------------------------------------------------------------------------------------
-# Ids, addresses, credentials
-
-
-def provider_message_id_for(message_id: str) -> str:
-    """The WhatsApp message id a message of ours is sent under: "3EB0" + 18 hex of its sha256."""
-    digest = hashlib.sha256(message_id.encode("utf-8")).hexdigest()
-    return WEB_MESSAGE_ID_PREFIX + digest[:_ID_HEX_CHARS].upper()
-
-
-def _phone(to: str) -> str:
-    """The recipient as WuzAPI's Phone: E.164 digits (a leading '+' tolerated)."""
-    digits = to.strip().removeprefix("+")
-    if not digits.isdigit():
-        raise SendError(ErrorClass.INVALID_RECIPIENT, "invalid_recipient", f"not a phone number: {to!r}")
-    return digits
+# Addresses and credentials (the send request itself is built in providers/wuzapi_send.py)
 
 
 def _digits(value: str) -> str:
@@ -141,72 +87,7 @@ def _url(account: SenderAccount, path: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Answers and errors
-
-
-def _error_text(response: httpx.Response) -> str:
-    """WuzAPI's ``error`` (and ``details``) text, else the start of the raw body."""
-    body = json_body(response)
-    if isinstance(body, dict):
-        parts = [str(body[key]) for key in ("error", "details") if body.get(key)]
-        if parts:
-            return ": ".join(parts)[:_MAX_TITLE]
-    return response.text.strip()[:_MAX_TITLE] or f"HTTP {response.status_code}"
-
-
-def _mentions(text: str, needles: tuple[str, ...]) -> bool:
-    return any(needle in text for needle in needles)
-
-
-def _sending_error(detail: str) -> tuple[ErrorClass, str]:
-    """Class of whatsmeow's SendMessage error (the text after "error sending message:")."""
-    if _mentions(detail, _DISCONNECTED):
-        return ErrorClass.PAUSE_CHANNEL, "instance_disconnected"
-    if _mentions(detail, _LOGGED_OUT):
-        return ErrorClass.PAUSE_CHANNEL, "instance_logged_out"
-    if _mentions(detail, _MAYBE_SENT):
-        return ErrorClass.UNKNOWN_OUTCOME, "unknown_outcome"
-    if "server returned error" in detail:
-        # An error ack: WhatsApp's server took the stanza and refused it, so it was not delivered.
-        return ErrorClass.RETRY, "server_rejected"
-    if _mentions(detail, _BEFORE_SENDING):
-        return ErrorClass.RETRY, "send_failed"
-    # Includes "failed to send message node: <write error>": part of the frame may have gone out.
-    return ErrorClass.UNKNOWN_OUTCOME, "unknown_outcome"
-
-
-def classify_error(status: int, error: str) -> tuple[ErrorClass, str]:
-    """Class and code of a WuzAPI error answer (HTTP status and its ``error`` text)."""
-    text = error.strip().lower()
-    if status in (401, 403):
-        return ErrorClass.PAUSE_CHANNEL, "unauthorized"
-    if status == 429:
-        return ErrorClass.RETRY, "rate_limited"
-    if status == 504:
-        # A proxy in front of WuzAPI gave up waiting: the send may be under way behind it.
-        return ErrorClass.UNKNOWN_OUTCOME, "gateway_timeout"
-    if text.startswith("error sending message"):
-        return _sending_error(text.partition(":")[2])
-    if _mentions(text, _DISCONNECTED):
-        return ErrorClass.PAUSE_CHANNEL, "instance_disconnected"
-    if _mentions(text, _LOGGED_OUT):
-        return ErrorClass.PAUSE_CHANNEL, "instance_logged_out"
-    if "failed to upload" in text:
-        return ErrorClass.RETRY, "media_upload_failed"
-    if "could not decode image" in text:
-        return ErrorClass.FIX_REQUEST, "media_invalid"
-    if status == 400:
-        return ErrorClass.FIX_REQUEST, "bad_request"
-    return http_error_class(status), f"http_{status}"
-
-
-def _error(response: httpx.Response) -> SendError:
-    """The classified SendError for a WuzAPI error answer."""
-    title = _error_text(response)
-    error_class, code = classify_error(response.status_code, title)
-    return SendError(
-        error_class, code, title, retry_after=retry_after(response), http_status=response.status_code
-    )
+# Answers (errors are classified in providers/wuzapi_errors.py)
 
 
 def _data(response: httpx.Response) -> Any:
@@ -240,64 +121,6 @@ async def _call(
     if body is None:
         return await request(client, method, url, headers=headers)
     return await request(client, method, url, headers=headers, json=body)
-
-
-# --------------------------------------------------------------------------------------------------
-# Sending
-
-
-def _content_count(message: OutboundMessage) -> int:
-    parts = (message.text, message.media, message.template, message.buttons)
-    return sum(part is not None for part in parts)
-
-
-def _check_sendable(message: OutboundMessage) -> None:
-    if message.template is not None:
-        raise SendError(
-            ErrorClass.FIX_REQUEST, "template_unsupported", "WuzAPI (WhatsApp Web) cannot send templates"
-        )
-    if _content_count(message) != 1:
-        raise SendError(
-            ErrorClass.FIX_REQUEST, "invalid_message", "exactly one of text, media or buttons must be set"
-        )
-
-
-def _document_name(media: OutboundMedia) -> str:
-    """The file name a document is shown with (upstream requires one)."""
-    if media.filename:
-        return media.filename
-    return unquote(urlsplit(media.url).path.rsplit("/", 1)[-1]) or "document"
-
-
-def _media_body(media: OutboundMedia) -> tuple[str, dict[str, Any]]:
-    path, field = _MEDIA[media.type]
-    body: dict[str, Any] = {field: media.url}
-    if media.caption and media.type in _CAPTIONED:
-        body["Caption"] = media.caption
-    if media.type is OutboundMediaType.DOCUMENT:
-        body["FileName"] = _document_name(media)
-    return path, body
-
-
-def _content_body(message: OutboundMessage) -> tuple[str, dict[str, Any]]:
-    if message.media is not None:
-        return _media_body(message.media)
-    if message.buttons is not None:
-        # WuzAPI's /chat/send/buttons is not rendered by current WhatsApp clients: numbered text.
-        return "/chat/send/text", {"Body": message.buttons.as_numbered_text()}
-    return "/chat/send/text", {"Body": message.text}
-
-
-def _send_request(message: OutboundMessage) -> tuple[str, dict[str, Any]]:
-    """Path and JSON body for a message, its deterministic ``Id`` included."""
-    _check_sendable(message)
-    phone = _phone(message.to)
-    path, content = _content_body(message)
-    body: dict[str, Any] = {"Phone": phone, **content, "Id": provider_message_id_for(message.message_id)}
-    if message.reply_to:
-        # The quoted message is taken to be the customer's (the usual case: answering them).
-        body["ContextInfo"] = {"StanzaId": message.reply_to, "Participant": f"{phone}@{_USER_SERVER}"}
-    return path, body
 
 
 def _sent_id(response: httpx.Response, expected: str) -> str:
@@ -374,10 +197,10 @@ class WuzapiApi:
         self, client: httpx.AsyncClient, account: SenderAccount, message: OutboundMessage
     ) -> SendResult:
         """Send one message under its deterministic id; raises SendError (classified) otherwise."""
-        path, body = _send_request(message)
+        path, body = send_request(message)
         response = await _call(client, "POST", _url(account, path), _user_headers(account), body)
         if not response.is_success:
-            raise _error(response)
+            raise error_for(response)
         return SendResult(provider_message_id=_sent_id(response, body["Id"]))
 
     async def show_typing(
@@ -396,10 +219,10 @@ class WuzapiApi:
     ) -> None:
         """Show "typing..." (or "recording audio...", or stop) in the customer's chat."""
         media = "audio" if state == "recording" else ""
-        body = {"Phone": _phone(to), "State": "composing" if media else state, "Media": media}
+        body = {"Phone": recipient_phone(to), "State": "composing" if media else state, "Media": media}
         response = await _call(client, "POST", _url(account, "/chat/presence"), _user_headers(account), body)
         if not response.is_success:
-            raise _error(response)
+            raise error_for(response)
 
     async def create_instance(
         self, client: httpx.AsyncClient, account: SenderAccount, webhook_url: str, webhook_secret: str
@@ -415,7 +238,7 @@ class WuzapiApi:
         }
         response = await _call(client, "POST", _url(account, "/admin/users"), _admin_headers(account), body)
         if not response.is_success:
-            raise _error(response)
+            raise error_for(response)
         data = _data(response)
         created = _opt_str(data, "token") if isinstance(data, dict) else None
         return GatewayInstance(name=name, state=ConnectionState.CLOSE, token=created or token)
@@ -427,7 +250,7 @@ class WuzapiApi:
         body = {"webhookURL": webhook_target(webhook_url, webhook_secret), "events": list(WEBHOOK_EVENTS)}
         response = await _call(client, "POST", _url(account, "/webhook"), _user_headers(account), body)
         if not response.is_success:
-            raise _error(response)
+            raise error_for(response)
 
     async def connect(
         self, client: httpx.AsyncClient, account: SenderAccount, phone: str | None = None
@@ -443,9 +266,9 @@ class WuzapiApi:
         response = await _call(client, "GET", _url(account, "/session/status"), _user_headers(account))
         name = account.instance_name or account.display_number
         if not response.is_success:
-            if _mentions(_error_text(response).lower(), ("no session",)):
+            if mentions(error_text(response).lower(), ("no session",)):
                 return GatewayInstance(name=name, state=ConnectionState.CLOSE)
-            raise _error(response)
+            raise error_for(response)
         data = _data(response)
         row: Mapping[str, Any] = data if isinstance(data, dict) else {}
         state = _state(_flag(row, "Connected", "connected"), _flag(row, "LoggedIn", "loggedIn"))
@@ -457,7 +280,7 @@ class WuzapiApi:
         """Every WuzAPI user, with its token and session state (admin call)."""
         response = await _call(client, "GET", _url(account, "/admin/users"), _admin_headers(account))
         if not response.is_success:
-            raise _error(response)
+            raise error_for(response)
         data = _data(response)
         rows = data if isinstance(data, list) else []
         return [_listed(row) for row in rows if isinstance(row, dict)]
@@ -469,8 +292,8 @@ class WuzapiApi:
         response = await _call(
             client, "POST", _url(account, "/session/connect"), _user_headers(account), body
         )
-        if not response.is_success and "already connected" not in _error_text(response).lower():
-            raise _error(response)
+        if not response.is_success and "already connected" not in error_text(response).lower():
+            raise error_for(response)
 
     async def _qr(self, client: httpx.AsyncClient, account: SenderAccount) -> ConnectChallenge:
         for attempt in range(self.qr_attempts):
@@ -507,12 +330,12 @@ class WuzapiApi:
     @staticmethod
     def _finished_or_raise(response: httpx.Response, done: tuple[str, ...]) -> ConnectChallenge | None:
         """OPEN when the error says the phone is linked, None while the session starts, else raise."""
-        text = _error_text(response).lower()
-        if _mentions(text, done):
+        text = error_text(response).lower()
+        if mentions(text, done):
             return ConnectChallenge(ConnectionState.OPEN)
-        if _mentions(text, _NOT_READY):
+        if mentions(text, _NOT_READY):
             return None
-        raise _error(response)
+        raise error_for(response)
 
     async def _pause(self, attempt: int) -> None:
         if attempt + 1 < self.qr_attempts:
