@@ -42,7 +42,6 @@ from messaging_whatsapp.providers.outbound import (
     SendResult,
 )
 
-# The header our webhook receiver checks (EvolutionProvider.verify reads the same name).
 # What the receiver needs: messages in and echoed, receipts, session state, QR codes.
 WEBHOOK_EVENTS = ("MESSAGES_UPSERT", "MESSAGES_UPDATE", "SEND_MESSAGE", "CONNECTION_UPDATE", "QRCODE_UPDATED")
 INTEGRATION = "WHATSAPP-BAILEYS"
