@@ -187,6 +187,25 @@ memory (VmHWM, MiB) of simulator / sender / dispatcher.
 Target: at least 1,000 contacts/s, memory flat from the small run to the large one, zero
 duplicates.
 
+## Layout change of 2026-12-05: ingest and apply rerun, old code against new
+
+The ingest batch moved from `inbox/ingest.py` into `worker/ingest.py` with each domain applying
+its own part, the sender was split between `sending/` and `worker/sender.py`, and the CLI and the
+providers were split into smaller modules, with no change of behaviour. To check that no figure
+moved, the ingest and apply benchmarks above (the same code, `bench/ingest.py` and
+`bench/apply.py`) ran on one machine in one session, alternating the code before the change
+(59dbb61) and after it, twice each. The machine was slower than the one of the full run above
+(speed probe 280 to 370 ms against 225 to 246 ms), so compare the pairs, not these with the tables:
+
+| run | code | probe | webhook / bare | webhook p99 at most | apply events/s | engine / seed way |
+|---|---|---|---|---|---|---|
+| 1 | before | 296 ms | 0.57 | 13.7 ms | 9,283 | 40x |
+| 1 | after | 306 ms | 0.58 | 9.9 ms | 9,291 | 45x |
+| 2 | before | 369 ms | 0.50 | 14.8 ms | 9,341 | 44x |
+| 2 | after | 304 ms | 0.49 | 15.6 ms | 9,292 | 42x |
+
+Within noise: the two codes differ by less than the same code between two runs.
+
 ## What limits these figures (analysis of 2026-12-01 and 2026-12-02)
 
 - Ingest: the request path reads the body once (parsed once for all its readers), takes headers
