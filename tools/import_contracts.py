@@ -92,9 +92,10 @@ def _private_uses(module: str, known: set[str]) -> list[PrivateUse]:
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 parts = alias.name.split(".")
-                private = next((p for p in parts if _is_private(p)), None)
+                private = next((i for i, part in enumerate(parts) if _is_private(part)), None)
                 if alias.name in known and private is not None:
-                    uses.append(PrivateUse(module, node.lineno, alias.name, private))
+                    owner = ".".join(parts[:private])
+                    uses.append(PrivateUse(module, node.lineno, owner, parts[private]))
                 if alias.asname and alias.name in known:
                     aliases[alias.asname] = alias.name
     for node in ast.walk(ast.parse(source)):
