@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 import grimp
 from importlinter import Contract, ContractCheck, fields, output
@@ -57,11 +58,17 @@ def _is_private(name: str) -> bool:
 
 
 def _source(module: str) -> str | None:
-    spec = importlib.util.find_spec(module)
-    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+    """The module's source, found from its top package's directory: nothing is imported (a package's
+    `__init__` may import half the code base, and a linter must not run it)."""
+    top, *rest = module.split(".")
+    spec = importlib.util.find_spec(top)
+    if spec is None or not spec.submodule_search_locations:
         return None
-    with open(spec.origin, encoding="utf-8") as file:
-        return file.read()
+    base = Path(next(iter(spec.submodule_search_locations))).joinpath(*rest)
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    return None
 
 
 def _absolute(module: str, node: ast.ImportFrom) -> str:
