@@ -72,10 +72,11 @@ async def test_refusals_name_the_problem_and_queue_nothing(bound: RunningEngine)
             "unauthorized",
         ),
         ("missing signature", "/webhook", good, JSON, 401, "unauthorized"),
-        ("unknown instance", "/webhook", unknown_body, _signed(unknown_body), 404, "not_found"),
+        # An unknown instance answers as a wrong signature does: no oracle on which numbers exist.
+        ("unknown instance", "/webhook", unknown_body, _signed(unknown_body), 401, "unauthorized"),
         ("2 MiB body", "/webhook", huge, _signed(huge), 413, "payload_too_large"),
         ("unknown provider", "/webhooks/telegram", good, _signed(good), 404, "not_found"),
-        ("unknown instance id", "/webhooks/meta/no-such-id", good, _signed(good), 404, "not_found"),
+        ("unknown instance id", "/webhooks/meta/no-such-id", good, _signed(good), 401, "unauthorized"),
     ]
     before = await _inbound_length(engine)
     for label, path, body, headers, status, code in cases:

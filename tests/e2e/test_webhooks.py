@@ -79,8 +79,9 @@ async def test_inbound_from_every_provider_lands_in_the_inbox(engine: RunningEng
     simulated = build_inbound_message_body(
         "sim-loja", "SIM-1", "5511987654321", "Oi do simulador", "Maria Souza", 1763035300
     )
+    simulator_path = urlsplit(numbers.urls[ProviderName.SIMULATOR]).path
     response = await engine.http.post(
-        "/webhook", content=simulated, headers={"content-type": "application/json"}
+        simulator_path, content=simulated, headers={"content-type": "application/json"}
     )
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "accepted"
@@ -375,7 +376,7 @@ async def test_instances_listing_shows_state_and_health(engine: RunningEngine) -
 async def test_a_number_bound_by_another_process_is_found_within_a_second(engine: RunningEngine) -> None:
     body = example_bytes("meta_text.json")
     # Nothing bound yet: a miss, which the resolver caches.
-    assert (await _post_meta(engine, body)).status_code == 404
+    assert (await _post_meta(engine, body)).status_code == 401
     tenant_id = await create_tenant(engine.context)
     await bind_example_numbers(engine.context, tenant_id)
 
@@ -383,3 +384,37 @@ async def test_a_number_bound_by_another_process_is_found_within_a_second(engine
         return (await _post_meta(engine, body)).status_code == 200
 
     await wait_until(accepted, timeout=5, what="the new number to be resolved")
+
+
+async def test_a_simulator_webhook_without_secret_or_signature_is_refused_and_nothing_queued(
+    engine: RunningEngine,
+) -> None:
+    tenant_id = await create_tenant(engine.context)
+    numbers = await bind_example_numbers(engine.context, tenant_id)
+    # Knowing the instance's name is not enough: a forged "SAIR" would opt the customer out.
+    forged = build_inbound_message_body("sim-loja", "SIM-FORGED", "5511987654321", "SAIR", None, 1763035300)
+    json_headers = {"content-type": "application/json"}
+    for path in ("/webhook", "/webhooks/simulator", f"/webhooks/simulator/{numbers.simulator.id}"):
+        response = await engine.http.post(path, content=forged, headers=json_headers)
+        assert response.status_code == 401, (path, response.text)
+    wrong_secret = f"/webhooks/simulator/{numbers.simulator.id}/not-the-secret"
+    assert (await engine.http.post(wrong_secret, content=forged, headers=json_headers)).status_code == 401
+    assert await _count(engine, Message, Message.provider_message_id == "SIM-FORGED") == 0
+    assert await _count(engine, OptOut) == 0
+
+
+async def test_an_unknown_instance_answers_like_a_known_one_with_a_wrong_secret(
+    engine: RunningEngine,
+) -> None:
+    tenant_id = await create_tenant(engine.context)
+    await bind_example_numbers(engine.context, tenant_id)
+    json_headers = {"content-type": "application/json"}
+    known = build_inbound_message_body("sim-loja", "SIM-2", "5511987654321", "Oi", None, 1763035300)
+    unknown = build_inbound_message_body("sim-nobody", "SIM-3", "5511987654321", "Oi", None, 1763035300)
+
+    answers = [
+        await engine.http.post("/webhook", content=body, headers=json_headers) for body in (known, unknown)
+    ]
+
+    assert [answer.status_code for answer in answers] == [401, 401]
+    assert answers[0].json() == answers[1].json()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -216,9 +217,18 @@ def test_signed_body_verifies_and_tampering_fails() -> None:
     assert not simulator_provider.verify(_request(body, {SIGNATURE_HEADER: "sha256=é"}), secrets)
 
 
-def test_unsigned_request_is_accepted() -> None:
+def test_a_request_with_neither_signature_nor_secret_is_refused() -> None:
+    # A forged "connection: close" or "SAIR" naming a known instance must not be taken.
+    body = build_connection_body(INSTANCE, "close")
+    assert not simulator_provider.verify(_request(body), InstanceSecrets(webhook_secret=SECRET))
+
+
+def test_the_secret_in_the_url_path_authenticates_an_unsigned_request() -> None:
     body = build_connection_body(INSTANCE, "open")
-    assert simulator_provider.verify(_request(body), InstanceSecrets(webhook_secret=SECRET))
+    secrets = InstanceSecrets(webhook_secret=SECRET)
+    assert simulator_provider.verify(replace(_request(body), path_secret=SECRET), secrets)
+    assert not simulator_provider.verify(replace(_request(body), path_secret="guess"), secrets)
+    assert not simulator_provider.verify(replace(_request(body), path_secret=""), InstanceSecrets(""))
 
 
 def test_a_signature_cannot_be_checked_without_a_secret() -> None:

@@ -26,9 +26,10 @@ The simulator (and the CLI) POST one event per request, built with the ``build_*
   ``callback_data`` echoes the id we sent the message with (as Meta's biz_opaque_callback_data).
 * ``connection`` — ``{"state": "open" | "connecting" | "close", "reason": "…"}`` (reason optional).
 
-Authenticity: when the header ``x-simulator-signature`` is present it must be
-``sha256=<hex HMAC-SHA256(webhook secret, raw body)>`` (``sign_simulator_body``). An unsigned request
-is accepted: the receiver only hands a request to this provider for an instance bound to the simulator.
+Authenticity, as for the gateways: the instance's webhook secret in the URL path
+(``/webhooks/simulator/<instance id>/<secret>``), or the header ``x-simulator-signature`` =
+``sha256=<hex HMAC-SHA256(webhook secret, raw body)>`` (``sign_simulator_body``). A request with
+neither is refused: an instance's name is no proof (a forged "SAIR" would opt a customer out).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from messaging_whatsapp.providers.payload import (
     from_seconds,
     opt_str,
     req_str,
+    secret_matches,
 )
 
 _SOURCE = "simulator"
@@ -257,11 +259,11 @@ class SimulatorProvider:
         return opt_str(_SOURCE, body_object(_SOURCE, request), "instance", "body") or None
 
     def verify(self, request: WebhookRequest, secrets: InstanceSecrets) -> bool:
-        """A present ``x-simulator-signature`` must match the body; an absent one is accepted."""
-        received = request.headers.get(SIGNATURE_HEADER)
-        if received is None:
+        """The instance's secret in the URL path, or ``x-simulator-signature`` over the body."""
+        if secret_matches(request.path_secret, secrets.webhook_secret):
             return True
-        if not secrets.webhook_secret:
+        received = request.headers.get(SIGNATURE_HEADER)
+        if received is None or not secrets.webhook_secret:
             return False
         expected = sign_simulator_body(secrets.webhook_secret, request.body)
         # Hex is case-insensitive; compare bytes so a non-ASCII header cannot raise in compare_digest.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from messaging_whatsapp.db import utcnow
-from messaging_whatsapp.errors import MalformedPayload, NotFound, Unauthorized, UnsupportedMediaType
+from messaging_whatsapp.errors import MalformedPayload, Unauthorized, UnsupportedMediaType
 from messaging_whatsapp.instances.resolver import InstanceResolver, ResolvedInstance
 from messaging_whatsapp.providers.base import PayloadError, ProviderName, WebhookRequest
 from messaging_whatsapp.providers.registry import detect_provider, get_provider
@@ -56,7 +56,7 @@ class WebhookReceiver:
             raise UnsupportedMediaType(f"{provider.value} webhooks must be {allowed}")
         instance = await self._resolve(request, provider, instance_id)
         if not get_provider(provider).verify(request, instance.secrets):
-            raise Unauthorized(f"{provider.value} webhook signature or secret is missing or wrong")
+            raise _unauthenticated(provider)
         try:
             body = request.body.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -89,9 +89,9 @@ class WebhookReceiver:
             raise MalformedPayload(f"the {provider.value} payload does not name its instance")
         else:
             instance = await self._resolver.by_routing_key(provider, key)
-        # The simulator's unsigned requests are only good for simulator instances.
         if instance is None or instance.provider is not provider:
-            raise NotFound(f"no {provider.value} instance is bound for this webhook")
+            # Answered as a wrong signature: the answer must not tell which instances exist.
+            raise _unauthenticated(provider)
         return instance
 
     async def verify_tokens(self, instance_id: str | None, global_token: str | None) -> list[str]:
@@ -103,3 +103,8 @@ class WebhookReceiver:
         if instance is not None and instance.secrets.verify_token:
             tokens.append(instance.secrets.verify_token)
         return tokens
+
+
+def _unauthenticated(provider: ProviderName) -> Unauthorized:
+    """The one answer to a request no bound instance accepts, whether or not the instance exists."""
+    return Unauthorized(f"no {provider.value} instance accepts this webhook's signature or secret")
