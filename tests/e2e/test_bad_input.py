@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from messaging_whatsapp.providers.base import ProviderName
-from tests.e2e.conftest import RunningEngine
+from tests.e2e.conftest import RunningEngine, auth_headers
 from tests.helpers import (
     bind_example_numbers,
     create_tenant,
@@ -173,3 +173,23 @@ async def test_well_signed_unhandled_event_is_accepted(bound: RunningEngine) -> 
 
     await wait_until(counted, what="unhandled events counted")
     assert await _dlq_entries(engine) == []
+
+
+@pytest.mark.parametrize("instance_id", ["", "x" * 37])
+async def test_a_campaign_naming_a_malformed_instance_id_is_a_422(
+    bound: RunningEngine, instance_id: str
+) -> None:
+    tenant_id = await create_tenant(bound.context)
+    headers = await auth_headers(bound, tenant_id)
+    body = {"name": "Promo", "messages": [{"content": "Oi"}], "instance_ids": [instance_id]}
+
+    created = await bound.http.post("/api/v1/campaigns", json=body, headers=headers)
+    assert created.status_code == 422, created.text
+    assert created.json()["error"]["code"] == "validation_error"
+
+    draft = await bound.http.post("/api/v1/campaigns", json={**body, "instance_ids": []}, headers=headers)
+    assert draft.status_code == 201, draft.text
+    changed = await bound.http.patch(
+        f"/api/v1/campaigns/{draft.json()['id']}", json={"instance_ids": [instance_id]}, headers=headers
+    )
+    assert changed.status_code == 422, changed.text

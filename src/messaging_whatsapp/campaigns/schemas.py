@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, time
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -77,10 +77,14 @@ class CampaignSettings(PacingIn):
     send_window: SendWindow | None = None
 
 
+# An instance's id as a request names it: checked here, so a malformed one is a 422, not a lookup.
+InstanceId = Annotated[str, Field(min_length=1, max_length=36)]
+
+
 class CampaignInstanceIn(PacingIn):
     """A number of the campaign with its own pacing, overriding the campaign's and the provider's."""
 
-    id: str = Field(min_length=1, max_length=36)
+    id: InstanceId
     warmup: bool | None = None
 
 
@@ -127,7 +131,7 @@ class CampaignCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
     rotation_mode: RotationMode = RotationMode.INTELLIGENT
-    instance_ids: list[str] = Field(default_factory=list, max_length=100)
+    instance_ids: list[InstanceId] = Field(default_factory=list, max_length=100)
     # The same numbers with per-number pacing overrides (either or both lists may be used).
     instances: list[CampaignInstanceIn] = Field(default_factory=list, max_length=100)
     messages: list[CampaignMessageIn] = Field(default_factory=list, max_length=50)
@@ -144,7 +148,7 @@ class CampaignUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
     rotation_mode: RotationMode | None = None
-    instance_ids: list[str] | None = Field(default=None, max_length=100)
+    instance_ids: list[InstanceId] | None = Field(default=None, max_length=100)
     instances: list[CampaignInstanceIn] | None = Field(default=None, max_length=100)
     messages: list[CampaignMessageIn] | None = Field(default=None, max_length=50)
     settings: CampaignSettings | None = None
