@@ -17,7 +17,9 @@ from messaging_whatsapp.providers.base import ProviderName
 from messaging_whatsapp.providers.simulator import build_inbound_message_body
 from tests.e2e.conftest import RunningEngine, auth_headers
 from tests.helpers import (
+    META_APP_SECRET,
     BoundNumbers,
+    bind,
     bind_example_numbers,
     create_outbound_message,
     create_tenant,
@@ -418,3 +420,43 @@ async def test_an_unknown_instance_answers_like_a_known_one_with_a_wrong_secret(
 
     assert [answer.status_code for answer in answers] == [401, 401]
     assert answers[0].json() == answers[1].json()
+
+
+async def test_a_meta_batch_for_two_numbers_files_each_under_its_own_tenant(engine: RunningEngine) -> None:
+    first = await create_tenant(engine.context, "Loja A")
+    second = await create_tenant(engine.context, "Loja B")
+    await bind_example_numbers(engine.context, first)
+    # The same Meta app (and app secret) serves another business's number.
+    other, _ = await bind(
+        engine.context,
+        second,
+        provider="meta",
+        display_number="+551130001000",
+        phone_number_id="200000000000002",
+        access_token="EAAG-other",
+        app_secret=META_APP_SECRET,
+    )
+    payload = example("meta_text.json")
+    foreign = copy.deepcopy(payload["entry"][0])
+    change = foreign["changes"][0]["value"]
+    change["metadata"]["phone_number_id"] = "200000000000002"
+    change["messages"][0]["id"] = "wamid.OTHER-TENANT"
+    change["messages"][0]["from"] = "5521988880000"
+    change["contacts"][0]["wa_id"] = "5521988880000"
+    # An entry for a number bound nowhere: its part is nobody's and is dropped.
+    stranger = copy.deepcopy(foreign)
+    stranger["changes"][0]["value"]["metadata"]["phone_number_id"] = "300000000000003"
+    stranger["changes"][0]["value"]["messages"][0]["id"] = "wamid.NOBODY"
+    payload["entry"] += [foreign, stranger]
+
+    assert (await _post_meta(engine, _meta_body(payload))).status_code == 200
+
+    async def filed() -> dict[str, str] | None:
+        async with engine.context.sessions() as session:
+            rows = (await session.execute(select(Message.provider_message_id, Message.tenant_id))).all()
+        return {row.provider_message_id: row.tenant_id for row in rows} if len(rows) >= 2 else None
+
+    by_message = await wait_until(filed, timeout=10, what="both numbers' messages")
+    original = example("meta_text.json")["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+    assert by_message == {original: first, "wamid.OTHER-TENANT": second}
+    assert await _count(engine, Message, Message.instance_id == other.id) == 1

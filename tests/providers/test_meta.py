@@ -721,3 +721,33 @@ def test_classify_error_follows_the_mapping() -> None:
 def test_unknown_error_codes_are_fix_request() -> None:
     assert classify_error("999999") == "fix_request"
     assert classify_error("") == "fix_request"
+
+
+def test_a_batch_of_one_number_is_not_split() -> None:
+    body = _fixture_bytes("meta_status_read.json")
+    assert meta_provider.split_by_number(_request(body)) == {}
+
+
+def test_a_batch_of_two_numbers_splits_into_one_body_per_number_in_order() -> None:
+    payload = json.loads(_fixture_bytes("meta_text.json"))
+    other = copy.deepcopy(payload["entry"][0])
+    other["changes"][0]["value"]["metadata"]["phone_number_id"] = "200000000000002"
+    other["changes"][0]["value"]["messages"][0]["id"] = "wamid.OTHER"
+    # One entry may even hold changes of both numbers.
+    payload["entry"][0]["changes"].append(copy.deepcopy(other["changes"][0]))
+    payload["entry"].append(other)
+    request = _request(json.dumps(payload).encode())
+    first_number = meta_provider.routing_key(request)
+
+    parts = meta_provider.split_by_number(request)
+
+    assert list(parts) == [first_number, "200000000000002"]
+    ids = {
+        number: [event.provider_message_id for event in meta_provider.parse(_request(body))]  # type: ignore[union-attr]
+        for number, body in parts.items()
+    }
+    original = payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+    assert ids == {first_number: [original], "200000000000002": ["wamid.OTHER", "wamid.OTHER"]}
+    for body in parts.values():
+        assert meta_provider.routing_key(_request(body)) in parts
+        assert meta_provider.split_by_number(_request(body)) == {}

@@ -99,6 +99,15 @@ class WebhookProvider(Protocol):
         ...
 
 
+@runtime_checkable
+class BatchingProvider(Protocol):
+    """A provider whose one POST may carry several numbers' events (Meta: one app, many numbers)."""
+
+    def split_by_number(self, request: WebhookRequest) -> dict[str, bytes]:
+        """One body per routing key when the request names several, else empty (the body stays whole)."""
+        ...
+
+
 # --------------------------------------------------------------------------------------------------
 # Sending (the messages and answers are in providers/outbound.py).
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 
 from messaging_whatsapp.providers.base import InstanceSecrets, PayloadError, ProviderName, WebhookRequest
 from messaging_whatsapp.providers.events import (
@@ -90,6 +91,14 @@ def _error_code(error: JsonObject, path: str) -> str:
     if isinstance(code, bool) or not isinstance(code, int | str) or code == "":
         raise fail(SOURCE, f"{path}.code must be an integer code, got {code!r}")
     return str(code)
+
+
+def _number_id(change: JsonObject) -> str | None:
+    """The ``value.metadata.phone_number_id`` a change belongs to, if it names one."""
+    value = change.get("value")
+    metadata = value.get("metadata") if isinstance(value, dict) else None
+    number_id = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+    return number_id if isinstance(number_id, str) and number_id else None
 
 
 def _changes(payload: JsonObject) -> list[tuple[str, JsonObject]]:
@@ -191,16 +200,37 @@ class MetaProvider:
     def routing_key(self, request: WebhookRequest) -> str | None:
         """The first ``value.metadata.phone_number_id`` in the payload, or None when there is none.
 
-        A batch whose changes belong to several numbers is routed by the first one: Meta groups
-        changes per app, and in practice sends one number per POST.
+        One Meta app may serve several numbers, and a batch may carry changes of several: the
+        receiver then files each number's part under its own instance (``split_by_number``).
         """
         for _path, change in _changes(body_object(SOURCE, request)):
-            value = change.get("value")
-            metadata = value.get("metadata") if isinstance(value, dict) else None
-            number_id = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
-            if isinstance(number_id, str) and number_id:
+            number_id = _number_id(change)
+            if number_id is not None:
                 return number_id
         return None
+
+    def split_by_number(self, request: WebhookRequest) -> dict[str, bytes]:
+        """One body per ``phone_number_id`` when the batch's changes name more than one (each with
+        only that number's changes, in order); empty when they name one, so the body stays whole.
+
+        A change that names no number goes with the first number's part.
+        """
+        payload = body_object(SOURCE, request)
+        numbers = [_number_id(change) for _path, change in _changes(payload)]
+        first = next((number for number in numbers if number), "")
+        if all(number in (None, first) for number in numbers):
+            return {}
+        parts: dict[str, list[JsonObject]] = {}
+        for entry in payload["entry"]:
+            by_number: dict[str, list[JsonObject]] = {}
+            for change in entry.get("changes") or []:
+                by_number.setdefault(_number_id(change) or first, []).append(change)
+            for number_id, changes in by_number.items():
+                parts.setdefault(number_id, []).append({**entry, "changes": changes})
+        return {
+            number_id: json.dumps({**payload, "entry": entries}, ensure_ascii=False).encode("utf-8")
+            for number_id, entries in parts.items()
+        }
 
     def verify(self, request: WebhookRequest, secrets: InstanceSecrets) -> bool:
         """Check ``X-Hub-Signature-256`` (HMAC-SHA256 of the raw body with the app secret)."""

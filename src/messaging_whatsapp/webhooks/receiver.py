@@ -7,17 +7,26 @@ every accepted request is durably in the inbound stream before we say 200.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import MalformedPayload, Unauthorized, UnsupportedMediaType
 from messaging_whatsapp.instances.resolver import InstanceResolver, ResolvedInstance
-from messaging_whatsapp.providers.base import PayloadError, ProviderName, WebhookRequest
+from messaging_whatsapp.providers.base import (
+    BatchingProvider,
+    PayloadError,
+    ProviderName,
+    WebhookProvider,
+    WebhookRequest,
+)
 from messaging_whatsapp.providers.registry import detect_provider, get_provider
 from messaging_whatsapp.streams.base import Streams
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
+logger = logging.getLogger(__name__)
+
 ACCEPTED_CONTENT_TYPES: dict[ProviderName, frozenset[str]] = {
     ProviderName.META: frozenset({JSON}),
     ProviderName.TWILIO: frozenset({FORM}),
@@ -54,14 +63,53 @@ class WebhookReceiver:
         if request.content_type not in ACCEPTED_CONTENT_TYPES[provider]:
             allowed = " or ".join(sorted(ACCEPTED_CONTENT_TYPES[provider]))
             raise UnsupportedMediaType(f"{provider.value} webhooks must be {allowed}")
+        adapter = get_provider(provider)
+        parts = self._parts(request, adapter)
+        if parts:
+            return await self._accept_parts(request, provider, adapter, parts)
         instance = await self._resolve(request, provider, instance_id)
-        if not get_provider(provider).verify(request, instance.secrets):
+        if not adapter.verify(request, instance.secrets):
             raise _unauthenticated(provider)
+        entry_id = await self._append(request, provider, instance, _text(request.body))
+        return Accepted(entry_id=entry_id, provider=provider, instance_id=instance.id)
+
+    @staticmethod
+    def _parts(request: WebhookRequest, adapter: WebhookProvider) -> dict[str, bytes]:
+        if not isinstance(adapter, BatchingProvider):
+            return {}
         try:
-            body = request.body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise MalformedPayload("the body is not UTF-8") from exc
-        entry_id = await self._streams.append(
+            return adapter.split_by_number(request)
+        except PayloadError as exc:
+            raise MalformedPayload(str(exc)) from exc
+
+    async def _accept_parts(
+        self,
+        request: WebhookRequest,
+        provider: ProviderName,
+        adapter: WebhookProvider,
+        parts: dict[str, bytes],
+    ) -> Accepted:
+        """A batch of several numbers: each part is queued under its own number, if the signature
+        holds for that number's secrets. A part for a number no instance accepts is dropped (it is
+        not ours to keep); none accepted is a 401."""
+        accepted: list[Accepted] = []
+        for key, body in parts.items():
+            instance = await self._resolver.by_routing_key(provider, key)
+            if instance is None or not get_provider(provider).verify(request, instance.secrets):
+                logger.warning(
+                    "%s batch: the changes of %s match no instance of ours; dropped", provider, key
+                )
+                continue
+            entry_id = await self._append(request, provider, instance, _text(body))
+            accepted.append(Accepted(entry_id=entry_id, provider=provider, instance_id=instance.id))
+        if not accepted:
+            raise _unauthenticated(provider)
+        return accepted[0]
+
+    async def _append(
+        self, request: WebhookRequest, provider: ProviderName, instance: ResolvedInstance, body: str
+    ) -> str:
+        return await self._streams.append(
             self._inbound_stream,
             {
                 "provider": provider.value,
@@ -73,7 +121,6 @@ class WebhookReceiver:
                 "received_at": utcnow().isoformat(),
             },
         )
-        return Accepted(entry_id=entry_id, provider=provider, instance_id=instance.id)
 
     async def _resolve(
         self, request: WebhookRequest, provider: ProviderName, instance_id: str | None
@@ -108,3 +155,10 @@ class WebhookReceiver:
 def _unauthenticated(provider: ProviderName) -> Unauthorized:
     """The one answer to a request no bound instance accepts, whether or not the instance exists."""
     return Unauthorized(f"no {provider.value} instance accepts this webhook's signature or secret")
+
+
+def _text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedPayload("the body is not UTF-8") from exc
