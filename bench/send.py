@@ -29,6 +29,7 @@ from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.instances import service as instances_service
 from messaging_whatsapp.instances.schemas import InstanceBind
 from messaging_whatsapp.tenancy import service as tenancy_service
+from messaging_whatsapp.tenancy import users
 
 INSTANCES = 10
 CONNECTIONS = 64
@@ -99,7 +100,7 @@ async def _prepare(settings: Settings) -> list[str]:
     try:
         async with context.sessions() as session, session.begin():
             tenant = await tenancy_service.create_tenant(session, "Bench")
-            await tenancy_service.create_user(session, tenant.id, EMAIL, PASSWORD, "admin")
+            await users.create_user(session, tenant.id, EMAIL, PASSWORD, "admin")
             ids = []
             for index in range(INSTANCES):
                 instance, _ = await instances_service.bind_instance(

@@ -30,6 +30,7 @@ from messaging_whatsapp.instances.schemas import InstanceBind
 from messaging_whatsapp.phones import canonical_phone
 from messaging_whatsapp.providers.base import ProviderName
 from messaging_whatsapp.tenancy import service as tenancy_service
+from messaging_whatsapp.tenancy import users
 
 EXAMPLES = Path(__file__).parent / "fixtures" / "examples"
 T = TypeVar("T")
@@ -164,7 +165,7 @@ async def create_user(
 ) -> str:
     """A new user's id (an admin unless `role` says otherwise)."""
     async with context.sessions() as session, session.begin():
-        user = await tenancy_service.create_user(session, tenant_id, email, password, role)
+        user = await users.create_user(session, tenant_id, email, password, role)
         return user.id
 
 

@@ -26,6 +26,7 @@ from messaging_whatsapp.sending.ratelimit import open_rate_limiter
 from messaging_whatsapp.simulator import api as simulator_api
 from messaging_whatsapp.simulator.service import Simulator
 from messaging_whatsapp.tenancy import api as tenancy_api
+from messaging_whatsapp.tenancy.throttle import open_login_throttle
 from messaging_whatsapp.webhooks import api as webhooks_api
 from messaging_whatsapp.webhooks.receiver import WebhookReceiver
 from messaging_whatsapp.worker.inbound import run_inbound_workers
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         resolver = InstanceResolver.for_context(context)
         app.state.receiver = WebhookReceiver(resolver, context.streams, context.names.inbound)
         app.state.limiter = open_rate_limiter(settings)
+        app.state.login_throttle = open_login_throttle(settings)
         app.state.simulator = Simulator(settings, resolver)
         app.state.intake = MessageIntake(context)
         stop = asyncio.Event()
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
             await app.state.intake.close()
             await app.state.simulator.close()
             await app.state.limiter.close()
+            await app.state.login_throttle.close()
             await context.close()
 
     app = FastAPI(
@@ -103,6 +106,7 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         app.include_router(tenancy_api.router)
         app.include_router(tenancy_api.api_keys_router)
         app.include_router(tenancy_api.tenant_router)
+        app.include_router(tenancy_api.users_router)
         app.include_router(instances_api.router)
         app.include_router(inbox_api.router)
         app.include_router(campaigns_api.router)

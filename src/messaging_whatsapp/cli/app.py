@@ -14,6 +14,8 @@ COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("create-tenant", tenants.create_tenant),
     ("update-tenant", tenants.update_tenant),
     ("create-user", tenants.create_user),
+    ("list-users", tenants.list_users),
+    ("deactivate-user", tenants.deactivate_user),
     ("create-api-key", tenants.create_api_key),
     ("list-api-keys", tenants.list_api_keys),
     ("revoke-api-key", tenants.revoke_api_key),

@@ -31,6 +31,7 @@ from messaging_whatsapp.providers.base import ProviderName
 from messaging_whatsapp.providers.events import DeliveryStatus
 from messaging_whatsapp.sending.schemas import SendMessageRequest
 from messaging_whatsapp.tenancy import service as tenancy_service
+from messaging_whatsapp.tenancy import users
 from messaging_whatsapp.tenancy.models import User, UserRole
 
 # Once nothing has moved for this long, the demo is over (not every message is read).
@@ -65,7 +66,7 @@ async def ensure_demo_tenant(context: EngineContext) -> DemoTenant:
         user = await session.scalar(select(User).where(User.email == DEMO_EMAIL))
         if user is None:
             tenant = await tenancy_service.create_tenant(session, "Demo")
-            user = await tenancy_service.create_user(
+            user = await users.create_user(
                 session, tenant.id, DEMO_EMAIL, DEMO_PASSWORD, UserRole.ADMIN.value
             )
         bound = [

@@ -1,4 +1,5 @@
-"""Tenants and who may use them: `create-tenant`, `update-tenant`, `create-user`, and API keys."""
+"""Tenants and who may use them: `create-tenant`, `update-tenant`, users (`create-user`, `list-users`,
+`deactivate-user`) and API keys."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from rich.table import Table
 from messaging_whatsapp.cli.support import JsonOption, fail, in_session, print_json, run_engine, stdout
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.tenancy import service as tenancy_service
+from messaging_whatsapp.tenancy import users
 from messaging_whatsapp.tenancy.models import DEFAULT_TICKET_INACTIVITY_MINUTES
-from messaging_whatsapp.tenancy.schemas import ApiKeyItem, CreatedApiKey, TenantItem, TenantUpdate
+from messaging_whatsapp.tenancy.schemas import ApiKeyItem, CreatedApiKey, TenantItem, TenantUpdate, UserItem
 
 
 def create_tenant(
@@ -77,16 +79,16 @@ def update_tenant(
 def create_user(
     tenant_id: Annotated[str, typer.Option(help="The tenant the user belongs to.")],
     email: Annotated[str, typer.Option()],
-    password: Annotated[str, typer.Option(help="At least 8 characters.")],
+    password: Annotated[
+        str, typer.Option(help="At least 8 characters, not common, guessable or built on the email.")
+    ],
     role: Annotated[str, typer.Option(help="admin or agent.")] = "agent",
     as_json: JsonOption = False,
 ) -> None:
     """Create a user who can log in to the API and the inbox."""
 
     async def work(context: EngineContext) -> dict[str, str]:
-        user = await in_session(
-            context, lambda s: tenancy_service.create_user(s, tenant_id, email, password, role)
-        )
+        user = await in_session(context, lambda s: users.create_user(s, tenant_id, email, password, role))
         return {"id": user.id, "tenant_id": user.tenant_id, "email": user.email, "role": user.role}
 
     user = run_engine(work)
@@ -94,6 +96,43 @@ def create_user(
         print_json(user)
     else:
         stdout.print(f"user {user['email']} ({user['role']}) created")
+
+
+def list_users(tenant_id: Annotated[str, typer.Option()], as_json: JsonOption = False) -> None:
+    """List a tenant's users with their role and whether they may log in."""
+
+    async def work(context: EngineContext) -> list[UserItem]:
+        found = await in_session(context, lambda s: users.list_users(s, tenant_id))
+        return [UserItem.model_validate(user) for user in found]
+
+    items = run_engine(work)
+    if as_json:
+        print_json([item.model_dump(mode="json") for item in items])
+        return
+    table = Table("id", "email", "role", "active", "created")
+    for item in items:
+        table.add_row(
+            item.id, item.email, item.role, "yes" if item.is_active else "no", f"{item.created_at:%Y-%m-%d}"
+        )
+    stdout.print(table)
+
+
+def deactivate_user(
+    user_id: Annotated[str, typer.Argument(help="The user's id (list-users shows it).")],
+    tenant_id: Annotated[str, typer.Option()],
+    as_json: JsonOption = False,
+) -> None:
+    """Stop a user from logging in; their tokens stop working at once."""
+
+    async def work(context: EngineContext) -> UserItem:
+        user = await in_session(context, lambda s: users.deactivate_user(s, tenant_id, user_id))
+        return UserItem.model_validate(user)
+
+    item = run_engine(work)
+    if as_json:
+        print_json(item.model_dump(mode="json"))
+        return
+    stdout.print(f"user {item.email} deactivated; their sessions have ended")
 
 
 def create_api_key(

@@ -1,12 +1,12 @@
-"""Authentication, the tenant's own settings, and its API keys (admins only)."""
+"""Authentication, the tenant's own settings, its users and its API keys (admins only)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from messaging_whatsapp.deps import Context, DbSession
 from messaging_whatsapp.pagination import Page
-from messaging_whatsapp.tenancy import service
+from messaging_whatsapp.tenancy import service, users
 from messaging_whatsapp.tenancy.deps import AdminPrincipal, CurrentPrincipal
 from messaging_whatsapp.tenancy.schemas import (
     ApiKeyCreate,
@@ -16,19 +16,25 @@ from messaging_whatsapp.tenancy.schemas import (
     TenantItem,
     TenantUpdate,
     TokenResponse,
+    UserCreate,
+    UserItem,
+    UserUpdate,
 )
+from messaging_whatsapp.tenancy.tokens import issue_token
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 api_keys_router = APIRouter(prefix="/api/v1/api-keys", tags=["api keys"])
 tenant_router = APIRouter(prefix="/api/v1/tenant", tags=["tenant"])
+users_router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
 
 @router.post("/login")
-async def login(body: LoginRequest, session: DbSession, context: Context) -> TokenResponse:
-    """Exchange email and password for a bearer token."""
-    user = await service.authenticate(session, body.email, body.password)
+async def login(body: LoginRequest, request: Request, session: DbSession, context: Context) -> TokenResponse:
+    """Exchange email and password for a bearer token (429 for a while after repeated failures)."""
+    client = request.client.host if request.client else "unknown"
+    user = await users.log_in(session, request.app.state.login_throttle, body.email, body.password, client)
     return TokenResponse(
-        access_token=service.issue_token(user, context.settings),
+        access_token=issue_token(user, context.settings),
         expires_in=context.settings.jwt_ttl_seconds,
         tenant_id=user.tenant_id,
         role=user.role,
@@ -65,3 +71,52 @@ async def get_tenant(session: DbSession, principal: CurrentPrincipal) -> TenantI
 async def update_tenant(body: TenantUpdate, session: DbSession, principal: AdminPrincipal) -> TenantItem:
     """Change the tenant's name, time zone or ticket inactivity (admins)."""
     return TenantItem.model_validate(await service.update_tenant(session, principal.tenant_id, body))
+
+
+@users_router.get("")
+async def list_users(session: DbSession, principal: AdminPrincipal) -> Page[UserItem]:
+    """The tenant's users, oldest first, inactive ones included (a tenant has few)."""
+    return Page(
+        items=[UserItem.model_validate(user) for user in await users.list_users(session, principal.tenant_id)]
+    )
+
+
+@users_router.post("", status_code=201)
+async def create_user(body: UserCreate, session: DbSession, principal: AdminPrincipal) -> UserItem:
+    """Create a user; a common, guessable or email-based password is refused (422 weak_password)."""
+    user = await users.create_user(session, principal.tenant_id, body.email, body.password, body.role.value)
+    return UserItem.model_validate(user)
+
+
+@users_router.get("/{user_id}")
+async def get_user(user_id: str, session: DbSession, principal: AdminPrincipal) -> UserItem:
+    """One of the tenant's users."""
+    return UserItem.model_validate(await users.get_user(session, principal.tenant_id, user_id))
+
+
+@users_router.patch("/{user_id}")
+async def update_user(
+    user_id: str, body: UserUpdate, session: DbSession, principal: AdminPrincipal
+) -> UserItem:
+    """Change a user's role, password or whether they may log in: their sessions end at once."""
+    user = await users.update_user(
+        session,
+        principal.tenant_id,
+        user_id,
+        role=body.role.value if body.role else None,
+        password=body.password,
+        is_active=body.is_active,
+    )
+    return UserItem.model_validate(user)
+
+
+@users_router.post("/{user_id}/deactivate")
+async def deactivate_user(user_id: str, session: DbSession, principal: AdminPrincipal) -> UserItem:
+    """The user can no longer log in, and their tokens stop working at once."""
+    return UserItem.model_validate(await users.deactivate_user(session, principal.tenant_id, user_id))
+
+
+@users_router.delete("/{user_id}", status_code=204)
+async def delete_user(user_id: str, session: DbSession, principal: AdminPrincipal) -> None:
+    """Delete the user; their tickets become unassigned and their tokens stop working at once."""
+    await users.delete_user(session, principal.tenant_id, user_id)

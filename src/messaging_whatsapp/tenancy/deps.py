@@ -8,16 +8,13 @@ from fastapi import Depends, Request
 
 from messaging_whatsapp.deps import Context
 from messaging_whatsapp.errors import Forbidden, Unauthorized
-from messaging_whatsapp.tenancy.service import (
-    API_KEY_PREFIX,
-    Principal,
-    principal_from_api_key,
-    principal_from_token,
-)
+from messaging_whatsapp.tenancy.service import API_KEY_PREFIX, Principal, principal_from_api_key
+from messaging_whatsapp.tenancy.tokens import check_session, principal_from_token
 
 
 async def get_principal(request: Request, context: Context) -> Principal:
-    """The caller, from `Authorization: Bearer <JWT or API key>` (only an API key needs the database)."""
+    """The caller, from `Authorization: Bearer <JWT or API key>`; a user's token only while the user
+    is still active with the token's role (tenancy/tokens.py)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -26,7 +23,9 @@ async def get_principal(request: Request, context: Context) -> Principal:
     if token.startswith(API_KEY_PREFIX):
         async with context.sessions() as session:
             return await principal_from_api_key(session, token)
-    return principal_from_token(token, context.settings)
+    principal = principal_from_token(token, context.settings)
+    await check_session(context.sessions, principal)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

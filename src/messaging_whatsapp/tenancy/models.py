@@ -47,6 +47,9 @@ class User(IdMixin, TimestampMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default=UserRole.AGENT.value)
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Every token of the user carries it; raising it (deactivation, a new role or password) ends
+    # their sessions at once.
+    token_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class ApiKey(IdMixin, TimestampMixin, Base):

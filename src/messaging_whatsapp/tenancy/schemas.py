@@ -1,4 +1,4 @@
-"""Login request and answer; the tenant's settings; API keys as listed."""
+"""Login request and answer; the tenant's settings; its users; API keys as listed."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from messaging_whatsapp.tenancy.models import MAX_TICKET_INACTIVITY_MINUTES
+from messaging_whatsapp.tenancy.models import MAX_TICKET_INACTIVITY_MINUTES, UserRole
 
 
 class LoginRequest(BaseModel):
@@ -70,3 +70,35 @@ class CreatedApiKey(ApiKeyItem):
     """A key just created: the only time the key itself is shown."""
 
     api_key: str
+
+
+class UserItem(BaseModel):
+    """A user of the tenant as listed (never the password or its hash)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    email: str
+    role: UserRole
+    is_active: bool
+    created_at: datetime
+
+
+class UserCreate(BaseModel):
+    """A new user: their login and role."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+    role: UserRole = UserRole.AGENT
+
+
+class UserUpdate(BaseModel):
+    """A change to a user; any of these ends their sessions. What is left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: UserRole | None = None
+    password: str | None = Field(default=None, min_length=1, max_length=1024)
+    is_active: bool | None = None

@@ -1,43 +1,27 @@
-"""Tenants, users, API keys and bearer tokens."""
+"""Tenants and their API keys, and who is calling (users and their tokens: tenancy/users.py and
+tenancy/tokens.py)."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import os
 import secrets
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import jwt
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.config import Settings
 from messaging_whatsapp.db import utcnow
-from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from messaging_whatsapp.errors import InvalidInput, NotFound, Unauthorized
 from messaging_whatsapp.tenancy.models import (
     DEFAULT_TICKET_INACTIVITY_MINUTES,
     MAX_TICKET_INACTIVITY_MINUTES,
     ApiKey,
     Tenant,
-    User,
-    UserRole,
 )
 from messaging_whatsapp.tenancy.schemas import TenantUpdate
 
-_hasher = PasswordHasher()
-# Verified against when the email is unknown, so a wrong email costs as much as a wrong password.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
 API_KEY_PREFIX = "mwk_"
-JWT_ALGORITHM = "HS256"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +32,8 @@ class Principal:
     role: str
     user_id: str | None = None
     api_key_id: str | None = None
+    # A user's token carries their token_version; a different one in the database ended it.
+    token_version: int | None = None
 
 
 async def create_tenant(
@@ -114,102 +100,6 @@ async def get_tenant(session: AsyncSession, tenant_id: str) -> Tenant:
     if tenant is None:
         raise NotFound(f"tenant {tenant_id} not found")
     return tenant
-
-
-async def create_user(session: AsyncSession, tenant_id: str, email: str, password: str, role: str) -> User:
-    """Create a user with an argon2-hashed password."""
-    await get_tenant(session, tenant_id)
-    if role not in {r.value for r in UserRole}:
-        raise InvalidInput(f"role must be one of {', '.join(r.value for r in UserRole)}")
-    email = email.strip().lower()
-    if "@" not in email:
-        raise InvalidInput("email is not valid")
-    if len(password) < 8:
-        raise InvalidInput("password must have at least 8 characters")
-    user = User(tenant_id=tenant_id, email=email, password_hash=_hasher.hash(password), role=role)
-    session.add(user)
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        raise Conflict(f"a user with email {email} already exists") from exc
-    return user
-
-
-async def authenticate(session: AsyncSession, email: str, password: str) -> User:
-    """The active user with these credentials, or Unauthorized (same answer for either mistake)."""
-    user = await session.scalar(select(User).where(User.email == email.strip().lower()))
-    try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
-        raise Unauthorized("wrong email or password") from None
-    if user is None or not user.is_active:
-        raise Unauthorized("wrong email or password")
-    return user
-
-
-def jwt_secret(settings: Settings) -> str:
-    """JWT_SECRET, else a secret generated once into the data directory (embedded default)."""
-    if settings.jwt_secret is not None:
-        return settings.jwt_secret.get_secret_value()
-    return _secret_file(settings.data_dir)
-
-
-@functools.cache
-def _secret_file(data_dir: Path) -> str:
-    """The secret in the data directory, created on first use; read once per process (every
-    request needs it)."""
-    path = Path(data_dir) / "jwt.secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_text().strip()
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
-
-
-def issue_token(user: User, settings: Settings) -> str:
-    """A signed bearer token for the user."""
-    now = utcnow()
-    claims = {
-        "sub": user.id,
-        "tenant_id": user.tenant_id,
-        "role": user.role,
-        "iat": int(now.timestamp()),
-        "exp": int((now + timedelta(seconds=settings.jwt_ttl_seconds)).timestamp()),
-    }
-    return jwt.encode(claims, jwt_secret(settings), algorithm=JWT_ALGORITHM)
-
-
-def principal_from_token(token: str, settings: Settings) -> Principal:
-    """Decode and check a bearer token (a token seen before is not verified again until it expires)."""
-    secret = jwt_secret(settings)
-    known = _verified_tokens.get((secret, token))
-    if known is not None and known[1] > time.time():
-        _verified_tokens.move_to_end((secret, token))
-        return known[0]
-    try:
-        claims = jwt.decode(token, secret, algorithms=[JWT_ALGORITHM])
-    except jwt.PyJWTError as exc:
-        raise Unauthorized("invalid or expired token") from exc
-    tenant_id, role, user_id = claims.get("tenant_id"), claims.get("role"), claims.get("sub")
-    if not (isinstance(tenant_id, str) and isinstance(role, str) and isinstance(user_id, str)):
-        raise Unauthorized("invalid token")
-    principal = Principal(tenant_id=tenant_id, role=role, user_id=user_id)
-    expires = claims.get("exp")
-    if isinstance(expires, int | float):  # a token that never expires is verified every time
-        _verified_tokens[(secret, token)] = (principal, float(expires))
-        if len(_verified_tokens) > VERIFIED_TOKENS_KEPT:
-            _verified_tokens.popitem(last=False)
-    return principal
-
-
-# Verifying a token's signature costs more than the rest of a small request; clients send the
-# same token again and again. (secret, token) -> (principal, expiry), least recently used first.
-VERIFIED_TOKENS_KEPT = 4096
-_verified_tokens: OrderedDict[tuple[str, str], tuple[Principal, float]] = OrderedDict()
 
 
 def _hash_key(raw: str) -> str:
