@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -15,6 +19,8 @@ from messaging_whatsapp.crypto import Cipher
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.instances.service import decrypt_credentials, routing_key_for
 from messaging_whatsapp.providers.base import InstanceSecrets, ProviderName
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +39,10 @@ class InstanceResolver:
 
     Any change to any instance, made by any process (the CLI binding a number, the worker
     recording a disconnection), moves the table's fingerprint (row count, latest update); the
-    resolver looks at it at most once a second and drops its cache when it moved. Entries also
-    expire after `ttl`. Misses are cached too, so a flood of requests for an unknown instance does
-    not become a flood of queries.
+    resolver looks at it about once a second and drops its cache when it moved. That look runs in
+    the background while the cache is at most two intervals old, so no webhook waits for it.
+    Entries also expire after `ttl`. Misses are cached too, and requests missing the same key at
+    once share one query, so a flood for an unknown (or not yet cached) instance is one query.
     """
 
     MISS_TTL = 2.0
@@ -50,8 +57,11 @@ class InstanceResolver:
         self._ttl = ttl
         self._by_key: dict[tuple[str, str], tuple[float, ResolvedInstance | None]] = {}
         self._by_id: dict[str, tuple[float, ResolvedInstance | None]] = {}
+        self._verify_tokens: list[str] | None = None
+        self._loading: dict[Hashable, asyncio.Future[ResolvedInstance | None]] = {}
         self._fingerprint: tuple[int, datetime | None] | None = None
         self._fingerprint_checked = 0.0
+        self._fingerprint_check: asyncio.Task[None] | None = None
 
     @classmethod
     def for_context(cls, context: EngineContext) -> InstanceResolver:
@@ -64,6 +74,20 @@ class InstanceResolver:
         """Forget everything (called when an instance changes)."""
         self._by_key.clear()
         self._by_id.clear()
+        self._verify_tokens = None
+
+    async def warm(self) -> int:
+        """Load every instance into the cache (at start-up, so the first webhooks wait for nothing);
+        returns how many."""
+        await self._check_fingerprint()
+        async with self._factory() as session:
+            instances = list(await session.scalars(select(WhatsAppInstance)))
+        expiry = time.monotonic() + self._ttl
+        for instance in instances:
+            resolved = self._resolved(instance)
+            self._by_id[resolved.id] = (expiry, resolved)
+            self._by_key[(resolved.provider.value, resolved.routing_key)] = (expiry, resolved)
+        return len(instances)
 
     def _resolved(self, instance: WhatsAppInstance) -> ResolvedInstance:
         credentials = decrypt_credentials(instance, self._cipher)
@@ -86,10 +110,24 @@ class InstanceResolver:
         )
 
     async def _drop_cache_if_changed(self) -> None:
-        now = time.monotonic()
-        if now - self._fingerprint_checked < self.FINGERPRINT_INTERVAL:
+        age = time.monotonic() - self._fingerprint_checked
+        if age < self.FINGERPRINT_INTERVAL:
             return
-        self._fingerprint_checked = now
+        if self._fingerprint is not None and age < 2 * self.FINGERPRINT_INTERVAL:
+            if self._fingerprint_check is None or self._fingerprint_check.done():
+                self._fingerprint_check = asyncio.create_task(self._check_fingerprint_in_background())
+            return
+        await self._check_fingerprint()
+
+    async def _check_fingerprint_in_background(self) -> None:
+        try:
+            await self._check_fingerprint()
+        except Exception:
+            # The next lookup tries again, and waits for it once the cache is two intervals old.
+            logger.warning("could not check the instances' fingerprint", exc_info=True)
+
+    async def _check_fingerprint(self) -> None:
+        self._fingerprint_checked = time.monotonic()
         async with self._factory() as session:
             count, latest = (
                 await session.execute(select(func.count(), func.max(WhatsAppInstance.updated_at)))
@@ -102,39 +140,69 @@ class InstanceResolver:
         """The instance a payload names, or None."""
         await self._drop_cache_if_changed()
         cache_key = (provider.value, routing_key_for(provider, key))
-        cached = self._by_key.get(cache_key)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        async with self._factory() as session:
-            instance = await session.scalar(
+
+        async def load(session: AsyncSession) -> WhatsAppInstance | None:
+            return await session.scalar(
                 select(WhatsAppInstance).where(
                     WhatsAppInstance.provider == cache_key[0], WhatsAppInstance.routing_key == cache_key[1]
                 )
             )
-            resolved = self._resolved(instance) if instance else None
-        self._by_key[cache_key] = (self._expiry(resolved), resolved)
-        return resolved
+
+        return await self._cached(self._by_key, cache_key, load)
 
     async def by_id(self, instance_id: str) -> ResolvedInstance | None:
         """The instance with this id (from a per-instance webhook URL), or None."""
         await self._drop_cache_if_changed()
-        cached = self._by_id.get(instance_id)
+
+        async def load(session: AsyncSession) -> WhatsAppInstance | None:
+            return await session.get(WhatsAppInstance, instance_id)
+
+        return await self._cached(self._by_id, instance_id, load)
+
+    async def _cached(
+        self,
+        cache: dict[Any, tuple[float, ResolvedInstance | None]],
+        key: Hashable,
+        load: Callable[[AsyncSession], Awaitable[WhatsAppInstance | None]],
+    ) -> ResolvedInstance | None:
+        """The cached answer, or one query shared by every request that misses the key at once."""
+        cached = cache.get(key)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        async with self._factory() as session:
-            instance = await session.get(WhatsAppInstance, instance_id)
-            resolved = self._resolved(instance) if instance else None
-        self._by_id[instance_id] = (self._expiry(resolved), resolved)
+        # Per cache: an instance id and a routing key could be the same string.
+        loading_key = (id(cache), key)
+        loading = self._loading.get(loading_key)
+        if loading is not None:
+            return await asyncio.shield(loading)
+        future: asyncio.Future[ResolvedInstance | None] = asyncio.get_running_loop().create_future()
+        self._loading[loading_key] = future
+        try:
+            async with self._factory() as session:
+                instance = await load(session)
+                resolved = self._resolved(instance) if instance else None
+            cache[key] = (self._expiry(resolved), resolved)
+            future.set_result(resolved)
+        except BaseException as exc:
+            future.set_exception(exc)
+            # Whoever waits sees the error; retrieved here so an unwatched one is not reported.
+            future.exception()
+            raise
+        finally:
+            del self._loading[loading_key]
         return resolved
 
     async def verify_tokens(self) -> list[str]:
-        """Every configured Meta verify token (for the GET verification handshake)."""
-        async with self._factory() as session:
-            instances = await session.scalars(
-                select(WhatsAppInstance).where(WhatsAppInstance.provider == ProviderName.META.value)
-            )
-            tokens = [decrypt_credentials(i, self._cipher).get("verify_token") for i in instances]
-        return [token for token in tokens if token]
+        """Every configured Meta verify token (for the GET verification handshake); decrypted once
+        per change of the instances, not per request."""
+        await self._drop_cache_if_changed()
+        if self._verify_tokens is None:
+            async with self._factory() as session:
+                instances = await session.scalars(
+                    select(WhatsAppInstance).where(WhatsAppInstance.provider == ProviderName.META.value)
+                )
+                tokens = [decrypt_credentials(i, self._cipher).get("verify_token") for i in instances]
+            self._verify_tokens = [token for token in tokens if token]
+        return self._verify_tokens
 
     def _expiry(self, resolved: ResolvedInstance | None) -> float:
         return time.monotonic() + (self._ttl if resolved is not None else self.MISS_TTL)

@@ -99,7 +99,6 @@ class WebhookProvider(Protocol):
         ...
 
 
-@runtime_checkable
 class BatchingProvider(Protocol):
     """A provider whose one POST may carry several numbers' events (Meta: one app, many numbers)."""
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from messaging_whatsapp.providers.base import ProviderName, SendProvider, WebhookProvider, WebhookRequest
+from messaging_whatsapp.providers.base import (
+    BatchingProvider,
+    ProviderName,
+    SendProvider,
+    WebhookProvider,
+    WebhookRequest,
+)
 from messaging_whatsapp.providers.evolution import evolution_provider
 from messaging_whatsapp.providers.evolution_api import evolution_api
 from messaging_whatsapp.providers.meta import meta_provider
@@ -21,6 +27,9 @@ PROVIDERS: dict[ProviderName, WebhookProvider] = {
     ProviderName.WUZAPI: wuzapi_provider,
     ProviderName.SIMULATOR: simulator_provider,
 }
+
+# Providers whose one POST may carry several numbers' events, to be filed apart.
+BATCHING: dict[ProviderName, BatchingProvider] = {ProviderName.META: meta_provider}
 
 SENDERS: dict[ProviderName, SendProvider] = {
     ProviderName.META: meta_api,

@@ -14,13 +14,12 @@ from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import MalformedPayload, Unauthorized, UnsupportedMediaType
 from messaging_whatsapp.instances.resolver import InstanceResolver, ResolvedInstance
 from messaging_whatsapp.providers.base import (
-    BatchingProvider,
     PayloadError,
     ProviderName,
     WebhookProvider,
     WebhookRequest,
 )
-from messaging_whatsapp.providers.registry import detect_provider, get_provider
+from messaging_whatsapp.providers.registry import BATCHING, detect_provider, get_provider
 from messaging_whatsapp.streams.base import Streams
 
 JSON = "application/json"
@@ -64,7 +63,7 @@ class WebhookReceiver:
             allowed = " or ".join(sorted(ACCEPTED_CONTENT_TYPES[provider]))
             raise UnsupportedMediaType(f"{provider.value} webhooks must be {allowed}")
         adapter = get_provider(provider)
-        parts = self._parts(request, adapter)
+        parts = self._parts(request, provider)
         if parts:
             return await self._accept_parts(request, provider, adapter, parts)
         instance = await self._resolve(request, provider, instance_id)
@@ -74,11 +73,12 @@ class WebhookReceiver:
         return Accepted(entry_id=entry_id, provider=provider, instance_id=instance.id)
 
     @staticmethod
-    def _parts(request: WebhookRequest, adapter: WebhookProvider) -> dict[str, bytes]:
-        if not isinstance(adapter, BatchingProvider):
+    def _parts(request: WebhookRequest, provider: ProviderName) -> dict[str, bytes]:
+        batching = BATCHING.get(provider)
+        if batching is None:
             return {}
         try:
-            return adapter.split_by_number(request)
+            return batching.split_by_number(request)
         except PayloadError as exc:
             raise MalformedPayload(str(exc)) from exc
 
