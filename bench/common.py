@@ -125,9 +125,18 @@ def serve(command: list[str], env: dict[str, str], port: int, probe: str) -> sub
     raise RuntimeError(f"server did not start: {command}")
 
 
-def wrk(url: str, script: Path, duration: int, connections: int) -> LoadResult:
-    """Run wrk (two threads) with a Lua script for `duration` seconds."""
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url]
+def wrk(url: str, script: Path, duration: int, connections: int, threads: int = 2) -> LoadResult:
+    """Run wrk (two threads by default) with a Lua script for `duration` seconds."""
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
     return _parse_wrk(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
 
 
