@@ -377,7 +377,7 @@ async def generic_plans(session: AsyncSession) -> AsyncIterator[None]:
         yield
         return
     await session.execute(text("SET LOCAL plan_cache_mode = auto"))
-    try:
-        yield
-    finally:
-        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    # Restored only after success: a failed statement aborted the transaction, which takes the
+    # setting with it, and a statement sent now would only hide the failure behind its own.
+    yield
+    await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))

@@ -8,7 +8,9 @@ import json
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import select
 
+from messaging_whatsapp.inbox.models import Message
 from messaging_whatsapp.providers.base import ProviderName
 from tests.e2e.conftest import RunningEngine, auth_headers
 from tests.helpers import (
@@ -193,3 +195,56 @@ async def test_a_campaign_naming_a_malformed_instance_id_is_a_422(
         f"/api/v1/campaigns/{draft.json()['id']}", json={"instance_ids": [instance_id]}, headers=headers
     )
     assert changed.status_code == 422, changed.text
+
+
+async def test_nul_and_lone_surrogates_in_a_webhook_are_stored_cleaned_with_their_batch(
+    bound: RunningEngine,
+) -> None:
+    texts = {
+        "wamid.NUL": ("Oi\\u0000 tudo bem?", "Oi tudo bem?"),
+        "wamid.SURROGATE": ("Olá \\ud800 e \\ud83d\\ude00", "Olá \ufffd e \U0001f600"),
+        "wamid.PLAIN": ("Quero um orçamento", "Quero um orçamento"),
+    }
+    template = example("meta_text.json")
+    for message_id, (escaped, _) in texts.items():
+        payload = copy.deepcopy(template)
+        message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+        message["id"] = message_id
+        message["text"]["body"] = "TEXT"
+        body = json.dumps(payload).replace('"TEXT"', f'"{escaped}"').encode()
+        response = await bound.http.post("/webhook", content=body, headers=_signed(body))
+        assert response.status_code == 200, response.text
+
+    async def stored() -> dict[str, str | None] | None:
+        async with bound.context.sessions() as session:
+            rows = (await session.execute(select(Message.provider_message_id, Message.content))).all()
+        return {row.provider_message_id: row.content for row in rows} if len(rows) == 3 else None
+
+    contents = await wait_until(stored, timeout=15, what="the three messages")
+    assert contents == {message_id: clean for message_id, (_, clean) in texts.items()}
+    assert await _dlq_entries(bound) == []
+
+
+async def test_an_entry_the_database_refuses_goes_to_the_dlq_at_once_and_alone(bound: RunningEngine) -> None:
+    template = example("meta_text.json")
+    refused = copy.deepcopy(template)
+    # Longer than the column: PostgreSQL refuses it (SQLite stores it; either way it is not retried).
+    refused["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = "wamid." + "X" * 300
+    good = copy.deepcopy(template)
+    good["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = "wamid.GOOD"
+    for payload in (refused, good):
+        body = json.dumps(payload).encode()
+        assert (await bound.http.post("/webhook", content=body, headers=_signed(body))).status_code == 200
+
+    async def settled() -> bool:
+        async with bound.context.sessions() as session:
+            stored = set(await session.scalars(select(Message.provider_message_id)))
+        dead = (await bound.context.streams.info(bound.context.names.dlq)).length
+        return "wamid.GOOD" in stored and (len(stored) == 2 or dead > 0)
+
+    await wait_until(settled, timeout=15, what="the good message stored and the other settled")
+    dead = await _dlq_entries(bound)
+    if bound.settings.database_url.startswith("postgresql"):
+        assert len(dead) == 1
+        assert dead[0]["error"].startswith("unusable entry: the database refused its data")
+        assert dead[0]["deliveries"] == "1"

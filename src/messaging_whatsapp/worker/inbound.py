@@ -9,15 +9,19 @@ cannot fix it); one that fails for another reason is retried until it runs out o
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
+import re
 import socket
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete
+from sqlalchemy.exc import DataError, IntegrityError
 
 from messaging_whatsapp import metrics
 from messaging_whatsapp.batch import IngestEntry
@@ -37,6 +41,30 @@ logger = logging.getLogger(__name__)
 INBOUND_GROUP = "workers"
 HOUSEKEEPING_SECONDS = 30.0
 PROCESSED_KEYS_KEPT = timedelta(days=7)
+
+
+# SQLSTATE classes of errors in the data itself: a data exception, an integrity violation.
+REFUSED_DATA_STATES = ("22", "23")
+
+
+def refused_data(exc: BaseException) -> bool:
+    """Whether the database refused the data itself (never storable), not the connection or the
+    moment (worth retrying); looks through SQLAlchemy's and the driver's wrappers."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DataError | IntegrityError | UnicodeError):
+            return True
+        state = getattr(current, "sqlstate", None)
+        if isinstance(state, str) and state[:2] in REFUSED_DATA_STATES:
+            return True
+        current = current.__cause__ or getattr(current, "orig", None)
+    return False
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
 
 
 class UnusableEntry(ValueError):
@@ -76,8 +104,30 @@ def prepare(entry: StreamEntry) -> IngestEntry:
         tenant_id=tenant_id,
         instance_id=instance_id,
         received_at=received_at,
-        events=events,
+        events=[storable(event) for event in events],
     )
+
+
+# What no database column takes: NUL (PostgreSQL refuses it) and a lone UTF-16 surrogate (not
+# UTF-8 at all), both of which a JSON body can carry as escapes.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value: Any) -> Any:
+    """The value with every string made storable: NUL removed, lone surrogates as U+FFFD (a
+    well-formed pair becomes its character). A customer's message keeps the rest of its text."""
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value) is None:
+            return value
+        return value.replace("\x00", "").encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(storable(item) for item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: storable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return dataclasses.replace(value, **changes)
+    return value
 
 
 @dataclass
@@ -178,6 +228,14 @@ class InboundWorker:
         try:
             result = await self._commit([ingest])
         except Exception as exc:
+            if refused_data(exc):
+                # The data itself is refused: retrying cannot help, and must not hold others back.
+                logger.warning("entry %s cannot be stored: %s", entry.id, exc)
+                reason = f"unusable entry: the database refused its data ({_first_line(exc)})"
+                await self._context.streams.dead_letter(self._stream, INBOUND_GROUP, entry, reason)
+                metrics.WORKER_ENTRIES.labels("dead_lettered").inc()
+                outcome.dead_lettered += 1
+                return
             logger.warning("entry %s failed (delivery %d)", entry.id, entry.deliveries, exc_info=True)
             moved = await self._context.streams.fail(
                 self._stream, INBOUND_GROUP, entry, f"apply failed: {exc!r}"
