@@ -248,3 +248,44 @@ async def test_an_entry_the_database_refuses_goes_to_the_dlq_at_once_and_alone(b
         assert len(dead) == 1
         assert dead[0]["error"].startswith("unusable entry: the database refused its data")
         assert dead[0]["deliveries"] == "1"
+
+
+async def test_nul_and_lone_surrogates_sent_to_the_api_are_a_422_that_says_where(
+    engine: RunningEngine,
+) -> None:
+    tenant_id = await create_tenant(engine.context)
+    headers = await auth_headers(engine, tenant_id)
+    json_headers = {**headers, "content-type": "application/json"}
+    cases = [
+        # Unauthenticated login was one of the places a NUL answered 500.
+        (
+            "POST",
+            "/api/v1/auth/login",
+            b'{"email": "a\\u0000@b.com", "password": "x"}',
+            {"content-type": JSON["content-type"]},
+        ),
+        (
+            "POST",
+            "/api/v1/campaigns",
+            b'{"name": "Promo\\u0000", "messages": [{"content": "Oi"}]}',
+            json_headers,
+        ),
+        (
+            "POST",
+            "/api/v1/campaigns",
+            b'{"name": "Promo \\ud800", "messages": [{"content": "Oi"}]}',
+            json_headers,
+        ),
+        ("PATCH", "/api/v1/tenant", b'{"name": "Loja\\u0000"}', json_headers),
+        ("GET", "/api/v1/contacts?phone=%00", None, headers),
+        ("GET", "/api/v1/conversations/abc%00def/messages", None, headers),
+    ]
+    for method, path, body, request_headers in cases:
+        response = await engine.http.request(method, path, content=body, headers=request_headers)
+        assert response.status_code == 422, (path, body, response.text)
+        assert response.json()["error"]["code"] == "validation_error", path
+    # An emoji's escaped surrogate pair is text like any other.
+    emoji = b'{"name": "Promo \\ud83d\\ude00", "messages": [{"content": "Oi"}]}'
+    created = await engine.http.post("/api/v1/campaigns", content=emoji, headers=json_headers)
+    assert created.status_code == 201, created.text
+    assert created.json()["name"] == "Promo \U0001f600"
