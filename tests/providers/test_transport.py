@@ -18,10 +18,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from messaging_whatsapp.providers import transport as transport_module
 from messaging_whatsapp.providers.http import provider_client, request
 from messaging_whatsapp.providers.outbound import ErrorClass, SendError
-from messaging_whatsapp.providers.transport import DestinationRefused, LeanTransport
+from messaging_whatsapp.providers.transport import DestinationRefused, LeanTransport, is_public_address
 
 Respond = Callable[[bytes, asyncio.StreamWriter], Awaitable[bool]]
 
@@ -333,12 +332,24 @@ async def test_a_cancelled_request_frees_its_connection_slot() -> None:
         ("fd00:ec2::254", False),
         ("fe80::1%eth0", False),
         ("::ffff:127.0.0.1", False),
+        # IPv6 forms that carry a private IPv4 address and reach it.
+        ("64:ff9b::7f00:1", False),  # NAT64, 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64, the metadata service
+        ("64:ff9b:1::a00:1", False),  # local-use NAT64, 10.0.0.1
+        ("::7f00:1", False),  # IPv4-compatible
+        ("::a00:1", False),
+        ("2002:7f00:1::", False),  # 6to4
+        ("2002:c0a8:10a::", False),  # 6to4, 192.168.1.10
+        ("::ffff:0:7f00:1", False),  # IPv4-translated
+        # ... and the same forms around public IPv4 addresses, which are public.
+        ("64:ff9b::808:808", True),
+        ("2002:808:808::", True),
     ],
 )
 def test_only_addresses_on_the_public_internet_are_reachable_through_a_guard(
     address: str, public: bool
 ) -> None:
-    assert transport_module._public(address) is public
+    assert is_public_address(address) is public
 
 
 async def test_a_guarded_transport_refuses_private_hosts_before_connecting() -> None:
@@ -358,6 +369,13 @@ async def test_a_guarded_transport_refuses_private_hosts_before_connecting() -> 
             assert (await open_client.get(f"{server.url}/")).status_code == 200
 
     assert server.connections == 1  # only the unguarded client ever reached it
+
+
+async def test_an_address_httpx_cannot_read_is_a_refusal_not_a_crash() -> None:
+    async with httpx.AsyncClient(transport=LeanTransport(guarded=True), timeout=2.0) as guarded:
+        with pytest.raises(SendError) as refused:
+            await request(guarded, "POST", "http://0177.0.0.1:8080/message/sendText/loja", json={})
+    assert (refused.value.error_class, refused.value.code) == (ErrorClass.PAUSE_CHANNEL, "invalid_url")
 
 
 async def test_provider_clients_neither_keep_nor_send_cookies() -> None:

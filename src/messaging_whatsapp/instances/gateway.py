@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.errors import EngineError, InvalidInput, NotFound
 from messaging_whatsapp.instances.models import WhatsAppInstance
-from messaging_whatsapp.instances.schemas import InstanceBind
+from messaging_whatsapp.instances.schemas import InstanceBind, checked_api_url
 from messaging_whatsapp.instances.service import (
     bind_instance,
     decrypt_credentials,
@@ -160,8 +160,10 @@ def login_account(
         missing.append("--admin-token")
     if missing or api_url is None:
         raise InvalidInput(f"{provider.value} needs {', '.join(missing)}")
-    if not api_url.lower().startswith(("http://", "https://")):
-        raise InvalidInput(f"--api-url must start with http:// or https:// (got {api_url!r})")
+    try:
+        api_url = checked_api_url(api_url)
+    except ValueError as exc:
+        raise InvalidInput(f"--{exc}".replace("--api_url", "--api-url")) from None
     if provider is ProviderName.EVOLUTION:
         return SenderAccount(
             display_number=display_number, api_url=api_url, instance_name=instance_name, api_key=login.api_key

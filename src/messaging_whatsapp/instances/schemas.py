@@ -5,11 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from messaging_whatsapp.instances.health import HealthView, can_send_message
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.providers.base import ProviderName
+
+
+def checked_api_url(value: str) -> str:
+    """A gateway's base URL: http or https with a host we can read (no trailing slash), or ValueError
+    saying why (file://, gopher://, an octal address such as 0177.0.0.1...)."""
+    value = value.strip().rstrip("/")
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"api_url is not a valid URL ({exc})") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"api_url must be http:// or https:// with a host (got {value!r})")
+    return value
 
 
 class InstanceBind(BaseModel):
@@ -34,6 +48,11 @@ class InstanceBind(BaseModel):
     timezone: str = "America/Sao_Paulo"
     daily_limit: int = Field(default=1000, ge=0)
     messaging_tier: int | None = Field(default=250, ge=1)
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str | None) -> str | None:
+        return None if value is None else checked_api_url(value)
 
 
 class InstanceItem(BaseModel):

@@ -28,7 +28,14 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.
 async def request(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
     """Make one provider call; transport failures become a classified SendError."""
     try:
-        return await client.request(method, _parsed_url(url), **kwargs)
+        parsed = _parsed_url(url)
+    except httpx.InvalidURL as exc:
+        # Nothing was sent; the number's address must be fixed (bind-tenant checks it since).
+        raise SendError(
+            ErrorClass.PAUSE_CHANNEL, "invalid_url", f"the number's API URL is invalid: {exc}"
+        ) from exc
+    try:
+        return await client.request(method, parsed, **kwargs)
     except DestinationRefused as exc:
         # The number's address is wrong or hostile; nothing was sent, and retrying will not help.
         raise SendError(

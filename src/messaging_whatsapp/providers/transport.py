@@ -42,11 +42,26 @@ class DestinationRefused(httpx.ConnectError):
     """The URL's host is not on the public internet; a guarded transport does not call it."""
 
 
-def _public(address: str) -> bool:
+# IPv6 forms that carry an IPv4 address in their last 32 bits and reach it: NAT64 (RFC 6052, 8215),
+# the deprecated IPv4-compatible ::a.b.c.d, and SIIT's IPv4-translated ::ffff:0:a.b.c.d.
+_EMBEDDING_IPV4 = tuple(
+    ipaddress.ip_network(network)
+    for network in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96", "::ffff:0:0:0/96")
+)
+
+
+def is_public_address(address: str) -> bool:
+    """Whether an address is on the public internet, looking through every IPv6 form that carries
+    (and can reach) an IPv4 address: mapped, 6to4, Teredo, NAT64, compatible, translated."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    if not ip.is_global or ip.is_multicast:
+        return False
+    if isinstance(ip, ipaddress.IPv4Address):
+        return True
+    carried = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+    if any(ip in network for network in _EMBEDDING_IPV4):
+        carried.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return all(is_public_address(str(inner)) for inner in carried if inner is not None)
 
 
 class _Connection(asyncio.Protocol):
@@ -260,7 +275,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         except OSError as exc:
             raise httpx.ConnectError(f"cannot resolve {host}: {exc}") from exc
         addresses = [str(info[4][0]) for info in found]
-        refused = [address for address in addresses if not _public(address)]
+        refused = [address for address in addresses if not is_public_address(address)]
         if refused or not addresses:
             raise DestinationRefused(
                 f"{host} is not on the public internet ({', '.join(refused) or 'no address'})"
