@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import os
 import shutil
 import socket
@@ -21,6 +22,7 @@ from sqlalchemy.engine import make_url
 from messaging_whatsapp import migrate
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
+from tests.helpers import SECRETS_USED
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -171,3 +173,37 @@ async def context(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     context = await EngineContext.open(settings)
     yield context
     await context.close()
+
+
+class _LogRecorder(logging.Handler):
+    """Every log line of the run (the engine's, in this process), to look for secrets at the end."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # httpx logs the test clients' own request URLs; the engine's are silenced in production.
+        if not record.name.startswith("httpx"):
+            self.lines.append(self.format(record))
+
+
+_LOG_RECORDER = _LogRecorder()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Record the run's logs from INFO up."""
+    root = logging.getLogger()
+    root.addHandler(_LOG_RECORDER)
+    if root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any log line names a secret a test gave the engine."""
+    leaks = [(secret, line) for line in _LOG_RECORDER.lines for secret in SECRETS_USED if secret in line]
+    if leaks:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        for secret, line in leaks[:20]:
+            reporter.write_line(f"SECRET IN THE LOGS ({secret[:4]}...): {line[:300]}", red=True)

@@ -41,6 +41,11 @@ TWILIO_AUTH_TOKEN = "9c2e7a4f1b8d3e6a0c5f2b9e4d7a1c83"
 WUZAPI_HMAC_KEY = "a8F3kL9pQ2wE7rT5yU1iO4pA6sD0fG3hJ5"
 META_PHONE_NUMBER_ID = "109283746501928"
 BUSINESS_NUMBER = "+551140028922"
+EVOLUTION_API_KEY = "B7C4E1D2-5A6F-4B3C-9D8E-1F2A3B4C5D6E"
+
+# Every secret the suite hands the engine; the logs of the whole run must name none of them
+# (tests/conftest.py checks at the end).
+SECRETS_USED: set[str] = {META_APP_SECRET, TWILIO_AUTH_TOKEN, WUZAPI_HMAC_KEY, EVOLUTION_API_KEY}
 
 
 def example(name: str) -> Any:
@@ -170,11 +175,14 @@ async def create_user(
 
 
 async def bind(context: EngineContext, tenant_id: str, **options: Any) -> tuple[WhatsAppInstance, str]:
-    """Bind a number; returns the instance and its webhook URL."""
+    """Bind a number; returns the instance and its webhook URL (its secrets join SECRETS_USED)."""
     async with context.sessions() as session, session.begin():
-        return await instances_service.bind_instance(
+        instance, url = await instances_service.bind_instance(
             session, context.cipher, context.settings, tenant_id, InstanceBind(**options)
         )
+    credentials = instances_service.decrypt_credentials(instance, context.cipher)
+    SECRETS_USED.update(value for value in credentials.values() if len(value) >= 8)
+    return instance, url
 
 
 async def bind_example_numbers(context: EngineContext, tenant_id: str) -> BoundNumbers:
@@ -205,7 +213,7 @@ async def bind_example_numbers(context: EngineContext, tenant_id: str) -> BoundN
         display_number=BUSINESS_NUMBER,
         instance_name="loja-centro",
         api_url="http://127.0.0.1:9/evolution",
-        api_key="B7C4E1D2-5A6F-4B3C-9D8E-1F2A3B4C5D6E",
+        api_key=EVOLUTION_API_KEY,
     )
     wuzapi, wuzapi_url = await bind(
         context,

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     webhook_durability: str = "default"
     stream_visibility_timeout_ms: int = 30_000
     stream_max_deliveries: int = 5
+    # Dead-lettered entries hold raw requests (personal data): deleted after this many days.
+    dlq_retention_days: int = Field(default=14, ge=1)
     worker_batch_size: int = 2000
     # Inbound batches one worker process applies at once (PostgreSQL; SQLite always takes one).
     worker_concurrency: int = Field(default=3, ge=1)

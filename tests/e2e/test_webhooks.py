@@ -460,3 +460,48 @@ async def test_a_meta_batch_for_two_numbers_files_each_under_its_own_tenant(engi
     original = example("meta_text.json")["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
     assert by_message == {original: first, "wamid.OTHER-TENANT": second}
     assert await _count(engine, Message, Message.instance_id == other.id) == 1
+
+
+async def _watch_inbound(engine: RunningEngine) -> None:
+    """A group of the test's own on the inbound stream, so what it stores stays to be read."""
+    await engine.context.streams.ensure_group(engine.context.names.inbound, "test-peek")
+
+
+async def _stored_inbound(engine: RunningEngine) -> list[dict[str, str]]:
+    """Every raw request in the inbound stream since _watch_inbound, as stored."""
+    streams, inbound = engine.context.streams, engine.context.names.inbound
+    return [entry.fields for entry in await streams.read(inbound, "test-peek", "t", 100, 0)]
+
+
+async def test_stored_raw_requests_keep_no_webhook_secret_and_no_credential(engine: RunningEngine) -> None:
+    tenant_id = await create_tenant(engine.context)
+    numbers = await bind_example_numbers(engine.context, tenant_id)
+    await _watch_inbound(engine)
+    evolution_path = urlsplit(numbers.urls[ProviderName.EVOLUTION]).path
+    secret = evolution_path.rsplit("/", 1)[1]
+    evolution = example_bytes("evolution_messages_upsert_text.json")
+    api_key = json.loads(evolution)["apikey"]
+    assert (await _post_evolution(engine, numbers, evolution)).status_code == 200
+    # The oldest WuzAPI builds post a form naming the user only by its token.
+    wuzapi = json.loads(example_bytes("wuzapi_message.json"))
+    for name in ("instanceName", "userID"):
+        wuzapi.pop(name)
+    form = urlencode({"jsonData": json.dumps(wuzapi), "token": "wuz-token"})
+    wuzapi_path = urlsplit(numbers.urls[ProviderName.WUZAPI]).path
+    signature = wuzapi_signature(form.encode())
+    headers = {"content-type": "application/x-www-form-urlencoded", "x-hmac-signature": signature}
+    assert (await engine.http.post(wuzapi_path, content=form, headers=headers)).status_code == 200
+
+    stored = await _stored_inbound(engine)
+
+    assert len(stored) == 2
+    for fields in stored:
+        for credential in (secret, api_key, "wuz-token"):
+            assert credential not in json.dumps(fields), (credential, fields["provider"])
+    assert stored[0]["url"].endswith("/[secret]")
+    # Still a whole message for the worker.
+    await wait_until(lambda: _count_ready(engine), timeout=10, what="both messages stored")
+
+
+async def _count_ready(engine: RunningEngine) -> bool:
+    return await _count(engine, Message) == 2

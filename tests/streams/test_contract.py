@@ -16,7 +16,7 @@ import pytest
 import redis.asyncio as redis
 from sqlalchemy import delete
 
-from messaging_whatsapp.db import create_engine
+from messaging_whatsapp.db import create_engine, utcnow
 from messaging_whatsapp.streams.base import StreamEntry, StreamError, StreamNames, Streams
 from messaging_whatsapp.streams.models import StreamEntryRow
 from messaging_whatsapp.streams.redis import RedisStreams
@@ -469,3 +469,18 @@ async def test_fsync_mode_refuses_a_server_without_aof(redis_url: str, stream_pr
             await streams.append(f"{stream_prefix}s", {"a": "1"})
     finally:
         await streams.close()
+
+
+async def test_purge_deletes_only_what_was_appended_before_the_cutoff(streams: Streams, stream: str) -> None:
+    await streams.append_many(stream, [{"n": "old-1"}, {"n": "old-2"}])
+    await asyncio.sleep(0.05)
+    cutoff = utcnow()
+    await asyncio.sleep(0.05)
+    await streams.append(stream, {"n": "new"})
+    await streams.ensure_group(stream, "g")
+
+    assert await streams.purge(stream, cutoff) == 2
+
+    remaining = await streams.read(stream, "g", "c", 10)
+    assert [entry.fields["n"] for entry in remaining] == ["new"]
+    assert await streams.purge(stream, cutoff) == 0

@@ -56,5 +56,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        # The route's template, never the path: a webhook's path carries its instance's secret.
+        route = getattr(request.scope.get("route"), "path", "an unknown route")
+        logger.exception("unhandled error on %s %s", request.method, route)
         return error_response(500, "internal_error", "the server could not complete the request")

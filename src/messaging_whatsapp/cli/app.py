@@ -26,6 +26,7 @@ COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("list-conversations", messages.list_conversations),
     ("stream-info", streams.stream_info),
     ("replay-dlq", streams.replay_dlq),
+    ("purge-dlq", streams.purge_dlq),
     ("serve", engine.serve),
     ("worker", engine.worker),
     ("scheduler", engine.scheduler),

@@ -1,7 +1,8 @@
-"""The streams, for the operator: `stream-info` and `replay-dlq`."""
+"""The streams, for the operator: `stream-info`, `replay-dlq` and `purge-dlq`."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -9,6 +10,7 @@ from rich.table import Table
 
 from messaging_whatsapp.cli.support import JsonOption, print_json, run_engine, stdout
 from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.db import utcnow
 
 
 def stream_info(as_json: JsonOption = False) -> None:
@@ -63,3 +65,22 @@ def replay_dlq(
         print_json({"replayed": moved})
     else:
         stdout.print(f"replayed {moved} entr{'y' if moved == 1 else 'ies'}")
+
+
+def purge_dlq(
+    older_than_days: Annotated[
+        float, typer.Option(help="Delete entries dead-lettered longer ago than this (0: all of them).", min=0)
+    ] = 14.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete dead-lettered entries (raw requests: personal data). Workers delete those older than
+    DLQ_RETENTION_DAYS by themselves."""
+
+    async def work(context: EngineContext) -> int:
+        return await context.streams.purge(context.names.dlq, utcnow() - timedelta(days=older_than_days))
+
+    purged = run_engine(work)
+    if as_json:
+        print_json({"purged": purged})
+    else:
+        stdout.print(f"purged {purged} entr{'y' if purged == 1 else 'ies'} from the DLQ")

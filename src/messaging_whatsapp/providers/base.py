@@ -99,6 +99,14 @@ class WebhookProvider(Protocol):
         ...
 
 
+class CredentialCarryingProvider(Protocol):
+    """A provider whose webhook bodies may carry a credential (Evolution's apikey, WuzAPI's token)."""
+
+    def without_credentials(self, request: WebhookRequest) -> bytes | None:
+        """The body with its credentials emptied, to store; None when it carries none."""
+        ...
+
+
 class BatchingProvider(Protocol):
     """A provider whose one POST may carry several numbers' events (Meta: one app, many numbers)."""
 

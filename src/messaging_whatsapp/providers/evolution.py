@@ -11,6 +11,7 @@ PayloadError naming the path (``data.key.id``), so a malformed body never escape
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 
@@ -198,6 +199,13 @@ class EvolutionProvider:
             secret_matches(body_str(request, "apikey"), secrets.api_key),
         ]
         return any(checks)
+
+    def without_credentials(self, request: WebhookRequest) -> bytes | None:
+        """The body with its ``apikey`` emptied, to store; None when it carries none."""
+        payload = body_object(SOURCE, request)
+        if not payload.get("apikey"):
+            return None
+        return json.dumps({**payload, "apikey": ""}, ensure_ascii=False).encode("utf-8")
 
     def parse(self, request: WebhookRequest) -> list[NormalisedEvent]:
         """The one event of the POST: a message, a receipt, a connection change, or Ignored."""

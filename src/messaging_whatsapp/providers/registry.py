@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from messaging_whatsapp.providers.base import (
     BatchingProvider,
+    CredentialCarryingProvider,
     ProviderName,
     SendProvider,
     WebhookProvider,
@@ -30,6 +31,12 @@ PROVIDERS: dict[ProviderName, WebhookProvider] = {
 
 # Providers whose one POST may carry several numbers' events, to be filed apart.
 BATCHING: dict[ProviderName, BatchingProvider] = {ProviderName.META: meta_provider}
+
+# Providers whose webhook bodies may carry a credential, emptied before a body is stored.
+CREDENTIAL_CARRYING: dict[ProviderName, CredentialCarryingProvider] = {
+    ProviderName.EVOLUTION: evolution_provider,
+    ProviderName.WUZAPI: wuzapi_provider,
+}
 
 SENDERS: dict[ProviderName, SendProvider] = {
     ProviderName.META: meta_api,

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from urllib.parse import parse_qs
+import json
+from urllib.parse import parse_qs, parse_qsl, urlencode
 
 from messaging_whatsapp.providers import jid
 from messaging_whatsapp.providers.base import (
@@ -227,6 +228,19 @@ class WuzapiProvider:
             secret_matches(request.headers.get(WEBHOOK_SECRET_HEADER), secrets.webhook_secret),
         ]
         return any(checks)
+
+    def without_credentials(self, request: WebhookRequest) -> bytes | None:
+        """The body with the user's ``token`` emptied (the oldest builds route by it), to store;
+        None when it carries none."""
+        if _is_form(request):
+            pairs = parse_qsl(request.body.decode("utf-8"), keep_blank_values=True)
+            if not any(name == "token" and value for name, value in pairs):
+                return None
+            return urlencode([(name, "" if name == "token" else value) for name, value in pairs]).encode()
+        payload = body_object(SOURCE, request)
+        if not payload.get("token"):
+            return None
+        return json.dumps({**payload, "token": ""}, ensure_ascii=False).encode("utf-8")
 
     def parse(self, request: WebhookRequest) -> list[NormalisedEvent]:
         """The POST's event: a message, one status per receipted id, a connection change, or Ignored."""

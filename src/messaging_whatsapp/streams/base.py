@@ -9,6 +9,7 @@ the visibility timeout; after `max_deliveries` deliveries it moves to the DLQ wi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 
@@ -122,6 +123,10 @@ class Streams(Protocol):
 
     async def trim(self, stream: str) -> int:
         """Drop entries every group has acknowledged; never drops a pending entry."""
+        ...
+
+    async def purge(self, stream: str, older_than: datetime) -> int:
+        """Delete the stream's entries appended before `older_than` (the DLQ's retention); how many."""
         ...
 
     async def ping(self) -> bool:

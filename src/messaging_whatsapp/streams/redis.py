@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
@@ -269,6 +270,12 @@ class RedisStreams:
                 key=_id_key,
             )
             return await self._client.xtrim(stream, minid=floor, approximate=False)
+
+    async def purge(self, stream: str, older_than: datetime) -> int:
+        """XTRIM MINID to the first id of `older_than` (a Redis entry id starts with its time)."""
+        floor = f"{int(older_than.timestamp() * 1000)}-0"
+        with _redis_errors("purge"):
+            return int(await self._client.xtrim(stream, minid=floor, approximate=False))
 
     async def ping(self) -> bool:
         """True when Redis answers PING."""

@@ -19,7 +19,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Executable, Select, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -197,6 +197,17 @@ class SqlStreams:
         with _database_errors("trim"):
             async with self._engine.begin() as conn:
                 result = await conn.execute(statement)
+        return result.rowcount
+
+    async def purge(self, stream: str, older_than: datetime) -> int:
+        """Delete the stream's entries created before `older_than`, and their pending rows."""
+        old = select(Entry.id).where(Entry.stream == stream, Entry.created_at < older_than)
+        with _database_errors("purge"):
+            async with self._engine.begin() as conn:
+                await conn.execute(delete(Pending).where(Pending.stream == stream, Pending.entry_id.in_(old)))
+                result = await conn.execute(
+                    delete(Entry).where(Entry.stream == stream, Entry.created_at < older_than)
+                )
         return result.rowcount
 
     async def ping(self) -> bool:

@@ -13,7 +13,7 @@ import logging
 import time
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -90,6 +90,11 @@ async def _handle(
     except EngineError as exc:
         metrics.WEBHOOK_REQUESTS.labels(label, exc.code).inc()
         return error_response(status_for(exc), exc.code, exc.message)
+    except ClientDisconnect:
+        # The provider hung up mid-body: nothing to answer, nothing queued, and nothing logged (a
+        # logged URL would carry the instance's secret).
+        metrics.WEBHOOK_REQUESTS.labels(label, "disconnected").inc()
+        return Response(status_code=400)
     except StreamError:
         logger.exception("inbound stream unavailable")
         metrics.WEBHOOK_REQUESTS.labels(label, "unavailable").inc()

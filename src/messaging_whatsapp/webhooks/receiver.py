@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import MalformedPayload, Unauthorized, UnsupportedMediaType
@@ -19,7 +20,7 @@ from messaging_whatsapp.providers.base import (
     WebhookProvider,
     WebhookRequest,
 )
-from messaging_whatsapp.providers.registry import BATCHING, detect_provider, get_provider
+from messaging_whatsapp.providers.registry import BATCHING, CREDENTIAL_CARRYING, detect_provider, get_provider
 from messaging_whatsapp.streams.base import Streams
 
 JSON = "application/json"
@@ -69,7 +70,8 @@ class WebhookReceiver:
         instance = await self._resolve(request, provider, instance_id)
         if not adapter.verify(request, instance.secrets):
             raise _unauthenticated(provider)
-        entry_id = await self._append(request, provider, instance, _text(request.body))
+        stored = _stored_body(request, provider)
+        entry_id = await self._append(request, provider, instance, _text(stored))
         return Accepted(entry_id=entry_id, provider=provider, instance_id=instance.id)
 
     @staticmethod
@@ -117,7 +119,7 @@ class WebhookReceiver:
                 "tenant_id": instance.tenant_id,
                 "content_type": request.headers.get("content-type", ""),
                 "body": body,
-                "url": request.url,
+                "url": _stored_url(request),
                 "received_at": utcnow().isoformat(),
             },
         )
@@ -162,3 +164,23 @@ def _text(body: bytes) -> str:
         return body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MalformedPayload("the body is not UTF-8") from exc
+
+
+def _stored_body(request: WebhookRequest, provider: ProviderName) -> bytes:
+    """The body as it is kept: credentials some gateways put in it emptied (checked already)."""
+    carrying = CREDENTIAL_CARRYING.get(provider)
+    if carrying is None:
+        return request.body
+    try:
+        return carrying.without_credentials(request) or request.body
+    except (PayloadError, UnicodeDecodeError) as exc:
+        raise MalformedPayload(str(exc)) from exc
+
+
+def _stored_url(request: WebhookRequest) -> str:
+    """The URL as it is kept: the instance's secret, when it came in the path, replaced."""
+    if not request.path_secret:
+        return request.url
+    return request.url.replace(f"/{quote(request.path_secret, safe='')}", "/[secret]").replace(
+        f"/{request.path_secret}", "/[secret]"
+    )

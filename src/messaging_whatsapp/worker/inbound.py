@@ -278,6 +278,8 @@ class InboundWorker:
         self._last_housekeeping = now
         await relay_orphaned_outbox(self._context)
         await self._context.streams.trim(self._stream)
+        retention = timedelta(days=self._context.settings.dlq_retention_days)
+        await self._context.streams.purge(self._context.names.dlq, utcnow() - retention)
         async with self._context.sessions() as session, session.begin():
             await session.execute(
                 delete(ProcessedEvent).where(ProcessedEvent.created_at < utcnow() - PROCESSED_KEYS_KEPT)
