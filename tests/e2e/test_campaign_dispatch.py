@@ -5,9 +5,11 @@ state; the campaign's counters agree with its contacts."""
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from messaging_whatsapp.automation.models import OptOut
@@ -270,3 +272,23 @@ async def test_progress_streams_as_server_sent_events_until_the_campaign_complet
     sent = [update["sent_count"] for update in updates]
     assert sent == sorted(sent)
     assert sent[-1] == 8
+
+
+async def test_a_progress_stream_ends_quietly_when_its_campaign_is_deleted(
+    engine: RunningEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    tenant_id = await create_tenant(engine.context)
+    headers = await auth_headers(engine, tenant_id)
+    body = {"name": "Rascunho", "messages": [{"content": "Oi"}]}
+    created = (await engine.http.post("/api/v1/campaigns", json=body, headers=headers)).json()
+    path = f"/api/v1/campaigns/{created['id']}"
+
+    updates: list[dict[str, Any]] = []
+    async with engine.http.stream("GET", f"{path}/progress", headers=headers, timeout=30) as stream:
+        async for line in stream.aiter_lines():
+            if line.startswith("data:"):
+                updates.append(json.loads(line.removeprefix("data:")))
+                assert (await engine.http.delete(path, headers=headers)).status_code == 204
+
+    assert [update["status"] for update in updates] == ["draft"]
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]

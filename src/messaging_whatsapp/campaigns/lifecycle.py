@@ -32,7 +32,7 @@ from messaging_whatsapp.campaigns.models import (
 from messaging_whatsapp.campaigns.progress import withdraw_queued
 from messaging_whatsapp.campaigns.queries import get_campaign
 from messaging_whatsapp.campaigns.schemas import CampaignItem
-from messaging_whatsapp.errors import Conflict, InvalidInput
+from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound
 
 # A campaign in these never moves again: its contacts are fixed and there is nothing left to watch.
 CLOSED = frozenset({CampaignStatus.COMPLETED.value, CampaignStatus.CANCELLED.value})
@@ -180,11 +180,16 @@ async def watch_campaign(
     sessions: async_sessionmaker[AsyncSession], tenant_id: str, campaign_id: str, *, every: float = 0.5
 ) -> AsyncIterator[CampaignItem]:
     """The campaign now, then again each time it changes (looked at `every` seconds), until it
-    completes or is cancelled (that state is the last one yielded)."""
+    completes or is cancelled (that state is the last one yielded) or is deleted."""
     seen = None
     while True:
         async with sessions() as session:
-            campaign = await get_campaign(session, tenant_id, campaign_id)
+            try:
+                campaign = await get_campaign(session, tenant_id, campaign_id)
+            except NotFound:
+                if seen is None:
+                    raise
+                return  # deleted while watched: nothing more will happen to it
         if campaign.updated_at != seen:
             seen = campaign.updated_at
             yield CampaignItem.of(campaign)
