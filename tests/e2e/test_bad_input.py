@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -289,3 +290,20 @@ async def test_nul_and_lone_surrogates_sent_to_the_api_are_a_422_that_says_where
     created = await engine.http.post("/api/v1/campaigns", content=emoji, headers=json_headers)
     assert created.status_code == 201, created.text
     assert created.json()["name"] == "Promo \U0001f600"
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_a_body_of_several_mebibytes_gets_a_413_the_client_can_read(
+    bound: RunningEngine, chunked: bool
+) -> None:
+    body = b'{"object":"whatsapp_business_account","pad":"' + b"x" * (8 * 1024 * 1024) + b'"}'
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 64 * 1024):
+            yield body[start : start + 64 * 1024]
+
+    content: bytes | AsyncIterator[bytes] = pieces() if chunked else body
+    response = await bound.http.post("/webhook", content=content, headers=_signed(body), timeout=30)
+
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"

@@ -33,20 +33,31 @@ def _receiver(request: Request) -> WebhookReceiver:
     return receiver
 
 
+# A refused body up to this size is read to its end before the 413, so the client can read the
+# answer (a server that answers while the client still sends resets the connection under it).
+DRAINED_BODY_BYTES = 64 * 1024 * 1024
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit():
-        if int(declared) > limit:
-            raise PayloadTooLarge(f"body is over the {limit}-byte limit")
-        return await request.body()
-    # No declared length (chunked): count as it arrives and stop at the limit.
+        if int(declared) <= limit:
+            return await request.body()
+        if int(declared) <= DRAINED_BODY_BYTES:
+            async for _ in request.stream():
+                pass
+        raise PayloadTooLarge(f"body is over the {limit}-byte limit")
+    # No declared length (chunked): count as it arrives; past the limit, keep only counting.
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body is over the {limit}-byte limit")
-        chunks.append(chunk)
+        if size > DRAINED_BODY_BYTES:
+            break
+        if size <= limit:
+            chunks.append(chunk)
+    if size > limit:
+        raise PayloadTooLarge(f"body is over the {limit}-byte limit")
     return b"".join(chunks)
 
 
