@@ -13,6 +13,7 @@ from fastapi.telemetry import TelemetryConfig
 
 from messaging_whatsapp.api import health
 from messaging_whatsapp.api.errors import install_error_handlers
+from messaging_whatsapp.api.openapi import documented_openapi
 from messaging_whatsapp.api.text_guard import RefuseUnstorableText
 from messaging_whatsapp.campaigns import api as campaigns_api
 from messaging_whatsapp.campaigns.dispatcher import Dispatcher
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
     )
     install_error_handlers(app)
     app.add_middleware(RefuseUnstorableText)
+    app.openapi = lambda: documented_openapi(app)  # type: ignore[method-assign]
     app.include_router(health.router)
     # The simulator stands in for a provider: reachable wherever PUBLIC_URL points. First in
     # line with the webhooks, matched before any of the API's routers (the hot paths).

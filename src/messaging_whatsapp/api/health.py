@@ -37,7 +37,11 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Metrics."}},
+)
 async def metrics() -> Response:
     """Prometheus exposition."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
