@@ -95,6 +95,7 @@ async def test_the_team_queue_and_assigning_a_ticket(engine: RunningEngine) -> N
     numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
     other_tenant = await create_tenant(engine.context, "Outra")
     agent = await auth_headers(engine, numbers.tenant_id, "bia@loja.com.br", role="agent")
+    lead = await auth_headers(engine, numbers.tenant_id, "lia@loja.com.br", role="supervisor")
     agent_id = await _user_id(engine, "bia@loja.com.br")
     caio = await create_user(engine.context, numbers.tenant_id, "caio@loja.com.br", role="agent")
     stranger = await create_user(engine.context, other_tenant, "rui@outra.com.br")
@@ -108,13 +109,19 @@ async def test_the_team_queue_and_assigning_a_ticket(engine: RunningEngine) -> N
         ({}, 422, "validation_error"),
         ({"user_id": 7}, 422, "validation_error"),
     ]:
-        refused = await engine.http.post(assign, json=body, headers=agent)
+        refused = await engine.http.post(assign, json=body, headers=lead)
         assert (refused.status_code, refused.json()["error"]["code"]) == (status, code), body
-    given = await engine.http.post(assign, json={"user_id": caio}, headers=agent)
+    # Giving a ticket to someone else is a supervisor's call; an agent takes from the queue.
+    handed = await engine.http.post(assign, json={"user_id": caio}, headers=agent)
+    assert (handed.status_code, handed.json()["error"]["code"]) == (403, "forbidden")
+    given = await engine.http.post(assign, json={"user_id": caio}, headers=lead)
     assert (given.status_code, given.json()["assignee_id"]) == (200, caio)
-    theirs = (await engine.http.get(f"/api/v1/tickets?assignee_id={caio}", headers=agent)).json()["items"]
+    theirs = (await engine.http.get(f"/api/v1/tickets?assignee_id={caio}", headers=lead)).json()["items"]
     assert [t["id"] for t in theirs] == [ticket["id"]]
-    assert (await engine.http.get("/api/v1/tickets?assignee_id=me", headers=agent)).json()["items"] == []
+    # Caio's ticket is no longer in Bia's part of the inbox.
+    assert (await engine.http.get("/api/v1/tickets", headers=agent)).json()["items"] == []
+    assert (await engine.http.post(assign, json={"user_id": agent_id}, headers=agent)).status_code == 404
+    assert (await engine.http.post(assign, json={"user_id": None}, headers=lead)).status_code == 200
     to_me = await engine.http.post(assign, json={"user_id": agent_id}, headers=agent)
     assert to_me.json()["assignee_id"] == agent_id
     mine = (await engine.http.get("/api/v1/tickets?assignee_id=me", headers=agent)).json()["items"]

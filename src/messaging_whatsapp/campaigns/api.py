@@ -27,7 +27,8 @@ from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.deps import Context, DbSession
 from messaging_whatsapp.errors import InvalidInput, PayloadTooLarge
 from messaging_whatsapp.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
-from messaging_whatsapp.tenancy.deps import CurrentPrincipal
+from messaging_whatsapp.tenancy.access import Principal
+from messaging_whatsapp.tenancy.deps import CampaignReader, CampaignWriter
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
 
@@ -38,7 +39,7 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 @router.post("", status_code=201)
 async def create_campaign(
-    data: CampaignCreate, session: DbSession, principal: CurrentPrincipal
+    data: CampaignCreate, session: DbSession, principal: CampaignWriter
 ) -> JSONResponse:
     """Create a draft campaign; the answer adds `import` (what happened to the contacts)."""
     campaign, report = await service.create_campaign(
@@ -52,7 +53,7 @@ async def create_campaign(
 @router.get("")
 async def list_campaigns(
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: CampaignReader,
     status: str | None = None,
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
@@ -64,13 +65,13 @@ async def list_campaigns(
 
 
 @router.get("/stats")
-async def campaign_stats(session: DbSession, principal: CurrentPrincipal) -> CampaignStats:
+async def campaign_stats(session: DbSession, principal: CampaignReader) -> CampaignStats:
     """Totals over the tenant's campaigns."""
     return await queries.campaign_stats(session, principal.tenant_id)
 
 
 @router.get("/{campaign_id}")
-async def get_campaign(campaign_id: str, session: DbSession, principal: CurrentPrincipal) -> CampaignDetail:
+async def get_campaign(campaign_id: str, session: DbSession, principal: CampaignReader) -> CampaignDetail:
     """One campaign with its variations and numbers."""
     return await queries.campaign_detail(
         session, await queries.get_campaign(session, principal.tenant_id, campaign_id)
@@ -79,7 +80,7 @@ async def get_campaign(campaign_id: str, session: DbSession, principal: CurrentP
 
 @router.get("/{campaign_id}/progress", response_class=StreamingResponse)
 async def campaign_progress(
-    campaign_id: str, session: DbSession, context: Context, principal: CurrentPrincipal
+    campaign_id: str, session: DbSession, context: Context, principal: CampaignReader
 ) -> StreamingResponse:
     """Live progress as server-sent events: `campaign_updated` with the campaign item now and at
     each change (at most twice a second), until it completes or is cancelled."""
@@ -95,7 +96,7 @@ async def campaign_progress(
 
 @router.patch("/{campaign_id}")
 async def update_campaign(
-    campaign_id: str, data: CampaignUpdate, session: DbSession, principal: CurrentPrincipal
+    campaign_id: str, data: CampaignUpdate, session: DbSession, principal: CampaignWriter
 ) -> CampaignDetail:
     """Change a draft or paused campaign (409 campaign_not_editable otherwise)."""
     campaign = await service.update_campaign(
@@ -105,13 +106,13 @@ async def update_campaign(
 
 
 @router.delete("/{campaign_id}", status_code=204)
-async def delete_campaign(campaign_id: str, session: DbSession, principal: CurrentPrincipal) -> None:
+async def delete_campaign(campaign_id: str, session: DbSession, principal: CampaignWriter) -> None:
     """Delete a draft campaign."""
     await service.delete_campaign(session, principal.tenant_id, campaign_id)
 
 
 async def _transition(
-    session: DbSession, principal: CurrentPrincipal, campaign_id: str, action: Action
+    session: DbSession, principal: Principal, campaign_id: str, action: Action
 ) -> CampaignItem:
     campaign = await lifecycle.transition(
         session, principal.tenant_id, campaign_id, action, user_id=principal.user_id, now=utcnow()
@@ -120,32 +121,32 @@ async def _transition(
 
 
 @router.post("/{campaign_id}/start")
-async def start_campaign(campaign_id: str, session: DbSession, principal: CurrentPrincipal) -> CampaignItem:
+async def start_campaign(campaign_id: str, session: DbSession, principal: CampaignWriter) -> CampaignItem:
     """Start now, or at scheduled_at when it is ahead (status `scheduled`)."""
     return await _transition(session, principal, campaign_id, Action.START)
 
 
 @router.post("/{campaign_id}/pause")
-async def pause_campaign(campaign_id: str, session: DbSession, principal: CurrentPrincipal) -> CampaignItem:
+async def pause_campaign(campaign_id: str, session: DbSession, principal: CampaignWriter) -> CampaignItem:
     """Stop sending until resumed."""
     return await _transition(session, principal, campaign_id, Action.PAUSE)
 
 
 @router.post("/{campaign_id}/resume")
-async def resume_campaign(campaign_id: str, session: DbSession, principal: CurrentPrincipal) -> CampaignItem:
+async def resume_campaign(campaign_id: str, session: DbSession, principal: CampaignWriter) -> CampaignItem:
     """Send again after a pause."""
     return await _transition(session, principal, campaign_id, Action.RESUME)
 
 
 @router.post("/{campaign_id}/cancel")
-async def cancel_campaign(campaign_id: str, session: DbSession, principal: CurrentPrincipal) -> CampaignItem:
+async def cancel_campaign(campaign_id: str, session: DbSession, principal: CampaignWriter) -> CampaignItem:
     """Stop for good; contacts not yet sent end `skipped`."""
     return await _transition(session, principal, campaign_id, Action.CANCEL)
 
 
 @router.post("/{campaign_id}/contacts")
 async def add_contacts(
-    campaign_id: str, data: ContactsIn, session: DbSession, principal: CurrentPrincipal
+    campaign_id: str, data: ContactsIn, session: DbSession, principal: CampaignWriter
 ) -> ImportReport:
     """Add contacts (merged with those already in the campaign; opt-outs excluded)."""
     campaign = await queries.get_campaign(session, principal.tenant_id, campaign_id, lock=True)
@@ -154,7 +155,7 @@ async def add_contacts(
 
 @router.post("/{campaign_id}/contacts/import")
 async def import_contacts(
-    campaign_id: str, request: Request, session: DbSession, principal: CurrentPrincipal
+    campaign_id: str, request: Request, session: DbSession, principal: CampaignWriter
 ) -> ImportReport:
     """Import a CSV sent as the request body (text/csv): a phone column, optionally name, and any
     other columns as variables."""
@@ -171,7 +172,7 @@ async def import_contacts(
 
 @router.delete("/{campaign_id}/contacts/{campaign_contact_id}", status_code=204)
 async def remove_contact(
-    campaign_id: str, campaign_contact_id: str, session: DbSession, principal: CurrentPrincipal
+    campaign_id: str, campaign_contact_id: str, session: DbSession, principal: CampaignWriter
 ) -> None:
     """Take a contact not yet written to out of the campaign (409 once it is being sent)."""
     await contacts.remove_contact(
@@ -188,7 +189,7 @@ async def remove_contact(
 async def list_contacts(
     campaign_id: str,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: CampaignReader,
     status: CampaignContactStatus | None = None,
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
@@ -203,7 +204,7 @@ async def list_contacts(
 async def list_logs(
     campaign_id: str,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: CampaignReader,
     log_type: LogType | None = None,
     severity: Severity | None = None,
     cursor: str | None = None,

@@ -82,7 +82,7 @@ def create_user(
     password: Annotated[
         str, typer.Option(help="At least 8 characters, not common, guessable or built on the email.")
     ],
-    role: Annotated[str, typer.Option(help="admin or agent.")] = "agent",
+    role: Annotated[str, typer.Option(help="admin, supervisor or agent.")] = "agent",
     as_json: JsonOption = False,
 ) -> None:
     """Create a user who can log in to the API and the inbox."""
@@ -138,12 +138,18 @@ def deactivate_user(
 def create_api_key(
     tenant_id: Annotated[str, typer.Option()],
     name: Annotated[str, typer.Option(help="What the key is for.")] = "default",
+    role: Annotated[str, typer.Option(help="admin, supervisor or agent.")] = "admin",
+    scope: Annotated[
+        list[str] | None, typer.Option(help="Limit the key to this scope (repeat for several).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create an API key for machine access; the key is shown once."""
 
     async def work(context: EngineContext) -> CreatedApiKey:
-        key, raw = await in_session(context, lambda s: tenancy_service.create_api_key(s, tenant_id, name))
+        key, raw = await in_session(
+            context, lambda s: tenancy_service.create_api_key(s, tenant_id, name, role=role, scopes=scope)
+        )
         return CreatedApiKey(**ApiKeyItem.model_validate(key).model_dump(), api_key=raw)
 
     created = run_engine(work)

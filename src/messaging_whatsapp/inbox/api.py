@@ -19,9 +19,10 @@ from messaging_whatsapp.inbox.schemas import (
     TicketClose,
     TicketItem,
 )
+from messaging_whatsapp.inbox.visibility import Viewer
 from messaging_whatsapp.outbox.service import relay_outbox, write_outbox
 from messaging_whatsapp.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
-from messaging_whatsapp.tenancy.deps import CurrentPrincipal
+from messaging_whatsapp.tenancy.deps import InboxReader, InboxWriter
 
 router = APIRouter(prefix="/api/v1", tags=["inbox"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
@@ -30,19 +31,22 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 @router.get("/contacts")
 async def list_contacts(
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: InboxReader,
     phone: str | None = None,
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[ContactItem]:
     """Contacts of the caller's tenant; `?phone=` finds one by phone in either Brazilian form."""
-    return await service.list_contacts(session, principal.tenant_id, phone=phone, cursor=cursor, limit=limit)
+    viewer = Viewer.of(principal)
+    return await service.list_contacts(
+        session, principal.tenant_id, phone=phone, cursor=cursor, limit=limit, viewer=viewer
+    )
 
 
 @router.get("/conversations")
 async def list_conversations(
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: InboxReader,
     status: str | None = None,
     instance_id: str | None = None,
     cursor: str | None = None,
@@ -50,7 +54,13 @@ async def list_conversations(
 ) -> Page[ConversationItem]:
     """Conversations of the caller's tenant, most recent activity first."""
     return await service.list_conversations(
-        session, principal.tenant_id, status=status, instance_id=instance_id, cursor=cursor, limit=limit
+        session,
+        principal.tenant_id,
+        status=status,
+        instance_id=instance_id,
+        cursor=cursor,
+        limit=limit,
+        viewer=Viewer.of(principal),
     )
 
 
@@ -58,30 +68,30 @@ async def list_conversations(
 async def list_messages(
     conversation_id: str,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: InboxReader,
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[MessageItem]:
     """Messages of one conversation, oldest first."""
     return await service.list_messages(
-        session, principal.tenant_id, conversation_id, cursor=cursor, limit=limit
+        session, principal.tenant_id, conversation_id, cursor=cursor, limit=limit, viewer=Viewer.of(principal)
     )
 
 
 @router.post("/conversations/{conversation_id}/read")
 async def mark_conversation_read(
-    conversation_id: str, session: DbSession, principal: CurrentPrincipal
+    conversation_id: str, session: DbSession, principal: InboxWriter
 ) -> ConversationItem:
     """Mark the conversation read by the team (its unread count back to zero)."""
-    return await service.mark_conversation_read(session, principal.tenant_id, conversation_id)
+    return await service.mark_conversation_read(
+        session, principal.tenant_id, conversation_id, Viewer.of(principal)
+    )
 
 
 @router.get("/conversations/{conversation_id}/tickets")
-async def list_tickets(
-    conversation_id: str, session: DbSession, principal: CurrentPrincipal
-) -> Page[TicketItem]:
+async def list_tickets(conversation_id: str, session: DbSession, principal: InboxReader) -> Page[TicketItem]:
     """The conversation's tickets (sessions of attendance), newest first."""
-    found = await tickets.list_tickets(session, principal.tenant_id, conversation_id)
+    found = await tickets.list_tickets(session, principal.tenant_id, conversation_id, Viewer.of(principal))
     return Page(items=[TicketItem.model_validate(ticket) for ticket in found])
 
 
@@ -89,14 +99,16 @@ async def list_tickets(
 async def close_ticket(
     ticket_id: str,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: InboxWriter,
     context: Context,
     body: TicketClose | None = None,
 ) -> TicketItem:
     """Close an open ticket, done with (`manual`) or won (`sale`); the customer's next message
     opens a new one. Announced as `whatsapp_ticket_closed`."""
     reason = TicketCloseReason((body or TicketClose()).reason)
-    ticket, closed = await tickets.close_ticket(session, principal.tenant_id, ticket_id, reason, utcnow())
+    ticket, closed = await tickets.close_ticket(
+        session, principal.tenant_id, ticket_id, reason, utcnow(), Viewer.of(principal)
+    )
     item = TicketItem.model_validate(ticket)
     records = await write_outbox(session, [closed.event()], context.names.events)
     await session.commit()  # the event goes out only once the close is stored
@@ -107,7 +119,7 @@ async def close_ticket(
 @router.get("/tickets")
 async def list_queue(
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: InboxReader,
     status: TicketStatus | None = None,
     assignee_id: str | None = None,
     cursor: str | None = None,
@@ -120,15 +132,24 @@ async def list_queue(
             raise InvalidInput("assignee_id=me needs a user's login, not an API key")
         assignee_id = principal.user_id
     found, next_cursor = await tickets.list_queue(
-        session, principal.tenant_id, status=status, assignee_id=assignee_id, cursor=cursor, limit=limit
+        session,
+        principal.tenant_id,
+        status=status,
+        assignee_id=assignee_id,
+        cursor=cursor,
+        limit=limit,
+        viewer=Viewer.of(principal),
     )
     return Page(items=[TicketItem.model_validate(ticket) for ticket in found], next_cursor=next_cursor)
 
 
 @router.post("/tickets/{ticket_id}/assign")
 async def assign_ticket(
-    ticket_id: str, body: TicketAssign, session: DbSession, principal: CurrentPrincipal
+    ticket_id: str, body: TicketAssign, session: DbSession, principal: InboxWriter
 ) -> TicketItem:
-    """Give an open ticket to one of the tenant's users (`user_id`), or to nobody (null)."""
-    ticket = await tickets.assign_ticket(session, principal.tenant_id, ticket_id, body.user_id, utcnow())
+    """Give an open ticket to one of the tenant's users (`user_id`), or to nobody (null); an agent
+    may take an unassigned ticket or give back their own."""
+    ticket = await tickets.assign_ticket(
+        session, principal.tenant_id, ticket_id, body.user_id, utcnow(), Viewer.of(principal)
+    )
     return TicketItem.model_validate(ticket)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.errors import InvalidInput, NotFound
@@ -14,6 +14,7 @@ from messaging_whatsapp.inbox.schemas import (
     MessageError,
     MessageItem,
 )
+from messaging_whatsapp.inbox.visibility import EVERYONE, Viewer, check_conversation
 from messaging_whatsapp.pagination import Page, decode_time_cursor, encode_cursor
 from messaging_whatsapp.phones import InvalidPhone, canonical_phone
 
@@ -26,10 +27,20 @@ def _phone_filter(phone: str) -> str:
 
 
 async def list_contacts(
-    session: AsyncSession, tenant_id: str, *, phone: str | None, cursor: str | None, limit: int
+    session: AsyncSession,
+    tenant_id: str,
+    *,
+    phone: str | None,
+    cursor: str | None,
+    limit: int,
+    viewer: Viewer = EVERYONE,
 ) -> Page[ContactItem]:
-    """The tenant's contacts, oldest first; `phone` matches either Brazilian form."""
+    """The tenant's contacts the viewer works with, oldest first; `phone` matches either Brazilian form."""
     query = select(Contact).where(Contact.tenant_id == tenant_id)
+    if viewer.restricted:
+        query = query.where(
+            exists().where(Conversation.contact_id == Contact.id, viewer.visible_conversations())
+        )
     if phone:
         query = query.where(Contact.phone == _phone_filter(phone))
     if cursor:
@@ -52,13 +63,14 @@ async def list_conversations(
     instance_id: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    viewer: Viewer = EVERYONE,
 ) -> Page[ConversationItem]:
-    """The tenant's conversations, most recent activity first."""
+    """The tenant's conversations the viewer works, most recent activity first."""
     activity = func.coalesce(Conversation.last_message_at, Conversation.created_at)
     query = (
         select(Conversation, Contact, activity.label("activity"))
         .join(Contact, Contact.id == Conversation.contact_id)
-        .where(Conversation.tenant_id == tenant_id)
+        .where(Conversation.tenant_id == tenant_id, viewer.visible_conversations())
     )
     if status:
         query = query.where(Conversation.status == status)
@@ -78,12 +90,16 @@ async def list_conversations(
 
 
 async def mark_conversation_read(
-    session: AsyncSession, tenant_id: str, conversation_id: str
+    session: AsyncSession, tenant_id: str, conversation_id: str, viewer: Viewer = EVERYONE
 ) -> ConversationItem:
     """An agent has read the conversation: its unread count goes back to zero."""
     changed = await session.scalar(
         update(Conversation)
-        .where(Conversation.id == conversation_id, Conversation.tenant_id == tenant_id)
+        .where(
+            Conversation.id == conversation_id,
+            Conversation.tenant_id == tenant_id,
+            viewer.visible_conversations(),
+        )
         .values(unread_count=0)
         .returning(Conversation.id)
         .execution_options(synchronize_session=False)
@@ -115,14 +131,16 @@ def _conversation_item(conversation: Conversation, contact: Contact) -> Conversa
 
 
 async def list_messages(
-    session: AsyncSession, tenant_id: str, conversation_id: str, *, cursor: str | None, limit: int
+    session: AsyncSession,
+    tenant_id: str,
+    conversation_id: str,
+    *,
+    cursor: str | None,
+    limit: int,
+    viewer: Viewer = EVERYONE,
 ) -> Page[MessageItem]:
     """A conversation's messages in the order they were stored (oldest first)."""
-    conversation = await session.scalar(
-        select(Conversation.id).where(Conversation.id == conversation_id, Conversation.tenant_id == tenant_id)
-    )
-    if conversation is None:
-        raise NotFound(f"conversation {conversation_id} not found")
+    await check_conversation(session, tenant_id, conversation_id, viewer)
     query = select(Message).where(Message.tenant_id == tenant_id, Message.conversation_id == conversation_id)
     if cursor:
         at, last_id = decode_time_cursor(cursor)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.errors import Conflict, NotFound
@@ -22,6 +22,7 @@ from messaging_whatsapp.inbox.models import (
     TicketCloseReason,
     TicketStatus,
 )
+from messaging_whatsapp.inbox.visibility import EVERYONE, Viewer, check_conversation
 from messaging_whatsapp.outbox.service import PublishedEvent
 from messaging_whatsapp.pagination import decode_time_cursor, encode_cursor
 from messaging_whatsapp.tenancy.models import Tenant, User
@@ -82,13 +83,11 @@ async def _close_idle_since(
     return [ClosedTicket(row.id, row.tenant_id, row.conversation_id, reason, now) for row in rows]
 
 
-async def list_tickets(session: AsyncSession, tenant_id: str, conversation_id: str) -> list[Ticket]:
+async def list_tickets(
+    session: AsyncSession, tenant_id: str, conversation_id: str, viewer: Viewer = EVERYONE
+) -> list[Ticket]:
     """A conversation's tickets, newest first (one per session of attendance: a few per person)."""
-    found = await session.scalar(
-        select(Conversation.id).where(Conversation.id == conversation_id, Conversation.tenant_id == tenant_id)
-    )
-    if found is None:
-        raise NotFound(f"conversation {conversation_id} not found")
+    await check_conversation(session, tenant_id, conversation_id, viewer)
     query = (
         select(Ticket)
         .where(Ticket.tenant_id == tenant_id, Ticket.conversation_id == conversation_id)
@@ -98,17 +97,29 @@ async def list_tickets(session: AsyncSession, tenant_id: str, conversation_id: s
 
 
 async def close_ticket(
-    session: AsyncSession, tenant_id: str, ticket_id: str, reason: TicketCloseReason, now: datetime
+    session: AsyncSession,
+    tenant_id: str,
+    ticket_id: str,
+    reason: TicketCloseReason,
+    now: datetime,
+    viewer: Viewer = EVERYONE,
 ) -> tuple[Ticket, ClosedTicket]:
     """An agent closes an open ticket (done, or a sale); 409 ticket_closed when it already is."""
-    ticket = await session.scalar(select(Ticket).where(Ticket.id == ticket_id, Ticket.tenant_id == tenant_id))
+    ticket = await _visible_ticket(session, tenant_id, ticket_id, viewer)
     if ticket is None:
         raise NotFound(f"ticket {ticket_id} not found")
     # Conditional, so a scheduler closing it at the same moment leaves one close, not two.
     closed = await session.scalar(
         update(Ticket)
         .where(Ticket.id == ticket.id, Ticket.status == TicketStatus.OPEN.value)
-        .values(status=TicketStatus.CLOSED.value, closed_at=now, close_reason=reason.value, updated_at=now)
+        .values(
+            status=TicketStatus.CLOSED.value,
+            closed_at=now,
+            close_reason=reason.value,
+            # An agent who closes a ticket nobody had taken attended it: it becomes theirs.
+            assignee_id=func.coalesce(Ticket.assignee_id, viewer.agent_id),
+            updated_at=now,
+        )
         .returning(Ticket.id)
         .execution_options(synchronize_session=False)
     )
@@ -126,9 +137,11 @@ async def list_queue(
     assignee_id: str | None,
     cursor: str | None,
     limit: int,
+    viewer: Viewer = EVERYONE,
 ) -> tuple[list[Ticket], str | None]:
-    """The tenant's tickets, newest first, by status and assignee; with the next page's cursor."""
-    query = select(Ticket).where(Ticket.tenant_id == tenant_id)
+    """The tenant's tickets the viewer works, newest first, by status and assignee; with the next
+    page's cursor."""
+    query = select(Ticket).where(Ticket.tenant_id == tenant_id, viewer.visible_tickets())
     if status is not None:
         query = query.where(Ticket.status == status.value)
     if assignee_id is not None:
@@ -143,14 +156,19 @@ async def list_queue(
 
 
 async def assign_ticket(
-    session: AsyncSession, tenant_id: str, ticket_id: str, user_id: str | None, now: datetime
+    session: AsyncSession,
+    tenant_id: str,
+    ticket_id: str,
+    user_id: str | None,
+    now: datetime,
+    viewer: Viewer = EVERYONE,
 ) -> Ticket:
-    """Give an open ticket to one of the tenant's active users, or to nobody (None)."""
-    ticket = await session.scalar(select(Ticket).where(Ticket.id == ticket_id, Ticket.tenant_id == tenant_id))
-    if ticket is None:
-        raise NotFound(f"ticket {ticket_id} not found")
+    """Give an open ticket to one of the tenant's active users, or to nobody (None); an agent may
+    only take an unassigned one or give back their own."""
+    ticket = await _visible_ticket(session, tenant_id, ticket_id, viewer)
     if ticket.status != TicketStatus.OPEN.value:
         raise _already_closed(ticket)
+    viewer.check_assignment(ticket.assignee_id, user_id)
     if user_id is not None:
         user = await session.scalar(
             select(User.id).where(User.id == user_id, User.tenant_id == tenant_id, User.is_active.is_(True))
@@ -160,6 +178,15 @@ async def assign_ticket(
     ticket.assignee_id = user_id
     ticket.updated_at = now
     await session.flush()
+    return ticket
+
+
+async def _visible_ticket(session: AsyncSession, tenant_id: str, ticket_id: str, viewer: Viewer) -> Ticket:
+    ticket = await session.scalar(
+        select(Ticket).where(Ticket.id == ticket_id, Ticket.tenant_id == tenant_id, viewer.visible_tickets())
+    )
+    if ticket is None:
+        raise NotFound(f"ticket {ticket_id} not found")
     return ticket
 
 

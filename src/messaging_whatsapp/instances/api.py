@@ -10,26 +10,26 @@ from messaging_whatsapp.instances import service
 from messaging_whatsapp.instances.models import InstanceStatus
 from messaging_whatsapp.instances.schemas import InstanceItem
 from messaging_whatsapp.pagination import Page
-from messaging_whatsapp.tenancy.deps import AdminPrincipal, CurrentPrincipal
+from messaging_whatsapp.tenancy.deps import NumberReader, NumberWriter
 
 router = APIRouter(prefix="/api/v1/instances", tags=["instances"])
 
 
 @router.get("")
-async def list_instances(session: DbSession, principal: CurrentPrincipal) -> Page[InstanceItem]:
+async def list_instances(session: DbSession, principal: NumberReader) -> Page[InstanceItem]:
     """Every instance of the tenant with its connection state and health (a tenant has few)."""
     instances = await service.list_instances(session, principal.tenant_id)
     return Page(items=[InstanceItem.of(instance, utcnow()) for instance in instances])
 
 
 @router.get("/{instance_id}")
-async def get_instance(instance_id: str, session: DbSession, principal: CurrentPrincipal) -> InstanceItem:
+async def get_instance(instance_id: str, session: DbSession, principal: NumberReader) -> InstanceItem:
     """One instance of the tenant."""
     return InstanceItem.of(await service.get_instance(session, principal.tenant_id, instance_id), utcnow())
 
 
 @router.post("/{instance_id}/pause")
-async def pause_instance(instance_id: str, session: DbSession, principal: AdminPrincipal) -> InstanceItem:
+async def pause_instance(instance_id: str, session: DbSession, principal: NumberWriter) -> InstanceItem:
     """Stop sending through the instance until it is resumed (messages wait, then fail)."""
     instance = await service.set_instance_status(
         session, principal.tenant_id, instance_id, InstanceStatus.PAUSED
@@ -38,7 +38,7 @@ async def pause_instance(instance_id: str, session: DbSession, principal: AdminP
 
 
 @router.post("/{instance_id}/resume")
-async def resume_instance(instance_id: str, session: DbSession, principal: AdminPrincipal) -> InstanceItem:
+async def resume_instance(instance_id: str, session: DbSession, principal: NumberWriter) -> InstanceItem:
     """Send through the instance again (after the provider's refusal was fixed)."""
     instance = await service.set_instance_status(
         session, principal.tenant_id, instance_id, InstanceStatus.ACTIVE

@@ -12,12 +12,13 @@ from messaging_whatsapp.errors import RateLimited
 from messaging_whatsapp.inbox.models import SenderType
 from messaging_whatsapp.inbox.schemas import MessageItem
 from messaging_whatsapp.inbox.service import message_item
+from messaging_whatsapp.inbox.visibility import Viewer, check_conversation, check_recipient
 from messaging_whatsapp.sending import service
 from messaging_whatsapp.sending.intake import MessageIntake
 from messaging_whatsapp.sending.ratelimit import RateLimiter, client_limit
 from messaging_whatsapp.sending.schemas import SendMessageRequest
 from messaging_whatsapp.sending.service import Submission
-from messaging_whatsapp.tenancy.deps import CurrentPrincipal
+from messaging_whatsapp.tenancy.deps import InboxReader, MessageSender
 
 
 async def limit_client(request: Request, context: Context) -> None:
@@ -38,10 +39,16 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 async def send_message(
     http: Request,
     request: SendMessageRequest,
-    principal: CurrentPrincipal,
+    principal: MessageSender,
+    context: Context,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Queue one message; 202 with the message, which then moves on to sent, delivered, read or failed."""
+    """Queue one message; 202 with the message, which then moves on to sent, delivered, read or failed.
+    An agent writes only in the conversations they work (403 otherwise)."""
+    viewer = Viewer.of(principal)
+    if viewer.restricted:
+        async with context.sessions() as session:
+            await check_recipient(session, principal.tenant_id, request.to, viewer)
     intake: MessageIntake = http.app.state.intake
     submission = Submission(principal.tenant_id, request, idempotency_key, SenderType.USER)
     queued = await intake.submit(submission)
@@ -52,6 +59,10 @@ async def send_message(
 
 
 @router.get("/messages/{message_id}")
-async def get_message(message_id: str, session: DbSession, principal: CurrentPrincipal) -> MessageItem:
+async def get_message(message_id: str, session: DbSession, principal: InboxReader) -> MessageItem:
     """One message as it moves on (with `error` when it failed)."""
-    return message_item(await service.get_message(session, principal.tenant_id, message_id))
+    message = await service.get_message(session, principal.tenant_id, message_id)
+    viewer = Viewer.of(principal)
+    if viewer.restricted:
+        await check_conversation(session, principal.tenant_id, message.conversation_id, viewer)
+    return message_item(message)

@@ -50,8 +50,16 @@ async def list_api_keys(session: DbSession, principal: AdminPrincipal) -> Page[A
 
 @api_keys_router.post("", status_code=201)
 async def create_api_key(body: ApiKeyCreate, session: DbSession, principal: AdminPrincipal) -> CreatedApiKey:
-    """Create an API key for machine access; the answer is the only time the key is shown."""
-    key, raw = await service.create_api_key(session, principal.tenant_id, body.name)
+    """Create an API key for machine access, with a role no higher than the caller's and optional
+    scopes; the answer is the only time the key is shown."""
+    key, raw = await service.create_api_key(
+        session,
+        principal.tenant_id,
+        body.name,
+        role=body.role.value,
+        scopes=body.scopes,
+        creator_role=principal.role,
+    )
     return CreatedApiKey(**ApiKeyItem.model_validate(key).model_dump(), api_key=raw)
 
 

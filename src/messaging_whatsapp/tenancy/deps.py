@@ -1,14 +1,17 @@
-"""FastAPI dependencies for who is calling: a user's token or an API key, and their role."""
+"""FastAPI dependencies for who is calling (a user's token or an API key) and what they may do."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from messaging_whatsapp.deps import Context
-from messaging_whatsapp.errors import Forbidden, Unauthorized
-from messaging_whatsapp.tenancy.service import API_KEY_PREFIX, Principal, principal_from_api_key
+from messaging_whatsapp.errors import Unauthorized
+from messaging_whatsapp.tenancy.access import Principal, check_access
+from messaging_whatsapp.tenancy.models import UserRole
+from messaging_whatsapp.tenancy.service import API_KEY_PREFIX, principal_from_api_key
 from messaging_whatsapp.tenancy.tokens import check_session, principal_from_token
 
 
@@ -31,11 +34,22 @@ async def get_principal(request: Request, context: Context) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_admin(principal: CurrentPrincipal) -> Principal:
-    """The caller, who must be an admin of the tenant."""
-    if principal.role != "admin":
-        raise Forbidden("this needs the admin role")
-    return principal
+def allowed(role: UserRole, scope: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency: the caller, whose role must reach `role` (and an API key's scopes hold `scope`)."""
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        check_access(principal, role, scope)
+        return principal
+
+    return dependency
 
 
-AdminPrincipal = Annotated[Principal, Depends(get_admin)]
+# One alias per kind of work; tenancy/access.py says what each role and scope covers.
+MessageSender = Annotated[Principal, Depends(allowed(UserRole.AGENT, "messages:send"))]
+InboxReader = Annotated[Principal, Depends(allowed(UserRole.AGENT, "conversations:read"))]
+InboxWriter = Annotated[Principal, Depends(allowed(UserRole.AGENT, "conversations:write"))]
+CampaignReader = Annotated[Principal, Depends(allowed(UserRole.SUPERVISOR, "campaigns:read"))]
+CampaignWriter = Annotated[Principal, Depends(allowed(UserRole.SUPERVISOR, "campaigns:write"))]
+NumberReader = Annotated[Principal, Depends(allowed(UserRole.SUPERVISOR, "instances:read"))]
+NumberWriter = Annotated[Principal, Depends(allowed(UserRole.ADMIN, "instances:write"))]
+AdminPrincipal = Annotated[Principal, Depends(allowed(UserRole.ADMIN, "admin"))]

@@ -17,10 +17,16 @@ MAX_TICKET_INACTIVITY_MINUTES = 366 * 24 * 60
 
 
 class UserRole(enum.StrEnum):
-    """Admins manage the tenant; agents work the inbox."""
+    """Admins manage the tenant (numbers, users, keys); supervisors run campaigns and see every
+    conversation; agents work the inbox: their conversations and the unassigned queue."""
 
     ADMIN = "admin"
+    SUPERVISOR = "supervisor"
     AGENT = "agent"
+
+
+# Higher includes lower: what an agent may do, a supervisor may too, and an admin.
+ROLE_RANK = {UserRole.AGENT: 1, UserRole.SUPERVISOR: 2, UserRole.ADMIN: 3}
 
 
 class Tenant(IdMixin, TimestampMixin, Base):
@@ -63,4 +69,6 @@ class ApiKey(IdMixin, TimestampMixin, Base):
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(16), default=UserRole.ADMIN.value)
+    # Space-separated scopes the key is limited to (tenancy/access.py); None: all its role allows.
+    scopes: Mapped[str | None] = mapped_column(String(500), default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)

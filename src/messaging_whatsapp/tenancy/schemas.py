@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from messaging_whatsapp.tenancy.models import MAX_TICKET_INACTIVITY_MINUTES, UserRole
 
@@ -56,14 +56,26 @@ class ApiKeyItem(BaseModel):
     name: str
     prefix: str
     role: str
+    # The scopes the key is limited to; null: everything its role allows.
+    scopes: list[str] | None
     created_at: datetime
     revoked_at: datetime | None
 
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return value.split() if isinstance(value, str) else value
+
 
 class ApiKeyCreate(BaseModel):
-    """A new API key: what it is for."""
+    """A new API key: what it is for, its role (no higher than its creator's) and, to limit it
+    further, its scopes."""
+
+    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(default="default", min_length=1, max_length=200)
+    role: UserRole = UserRole.ADMIN
+    scopes: list[str] | None = Field(default=None, max_length=20)
 
 
 class CreatedApiKey(ApiKeyItem):

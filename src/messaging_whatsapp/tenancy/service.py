@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -13,27 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import InvalidInput, NotFound, Unauthorized
+from messaging_whatsapp.tenancy.access import Principal, checked_key_access
 from messaging_whatsapp.tenancy.models import (
     DEFAULT_TICKET_INACTIVITY_MINUTES,
     MAX_TICKET_INACTIVITY_MINUTES,
     ApiKey,
     Tenant,
+    UserRole,
 )
 from messaging_whatsapp.tenancy.schemas import TenantUpdate
 
 API_KEY_PREFIX = "mwk_"
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: the tenant every query is scoped to, and the role."""
-
-    tenant_id: str
-    role: str
-    user_id: str | None = None
-    api_key_id: str | None = None
-    # A user's token carries their token_version; a different one in the database ended it.
-    token_version: int | None = None
 
 
 async def create_tenant(
@@ -106,11 +95,28 @@ def _hash_key(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-async def create_api_key(session: AsyncSession, tenant_id: str, name: str) -> tuple[ApiKey, str]:
-    """Create an API key; the raw key is returned once and only its hash is stored."""
+async def create_api_key(
+    session: AsyncSession,
+    tenant_id: str,
+    name: str,
+    *,
+    role: str = UserRole.ADMIN.value,
+    scopes: list[str] | None = None,
+    creator_role: str = UserRole.ADMIN.value,
+) -> tuple[ApiKey, str]:
+    """Create an API key with a role no higher than its creator's, limited to `scopes` if given; the
+    raw key is returned once and only its hash is stored."""
     await get_tenant(session, tenant_id)
+    key_role, key_scopes = checked_key_access(role, scopes, creator_role)
     raw = API_KEY_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(tenant_id=tenant_id, name=name, prefix=raw[:12], key_hash=_hash_key(raw))
+    key = ApiKey(
+        tenant_id=tenant_id,
+        name=name,
+        prefix=raw[:12],
+        key_hash=_hash_key(raw),
+        role=key_role.value,
+        scopes=key_scopes,
+    )
     session.add(key)
     await session.flush()
     return key, raw
@@ -144,4 +150,5 @@ async def principal_from_api_key(session: AsyncSession, raw: str) -> Principal:
     key = await session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash_key(raw)))
     if key is None or key.revoked_at is not None:
         raise Unauthorized("invalid API key")
-    return Principal(tenant_id=key.tenant_id, role=key.role, api_key_id=key.id)
+    scopes = frozenset(key.scopes.split()) if key.scopes is not None else None
+    return Principal(tenant_id=key.tenant_id, role=key.role, api_key_id=key.id, scopes=scopes)

@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import Unauthorized
+from messaging_whatsapp.tenancy.access import Principal
 from messaging_whatsapp.tenancy.models import User
-from messaging_whatsapp.tenancy.service import Principal
 
 JWT_ALGORITHM = "HS256"
 USER_STATE_SECONDS = 1.0

@@ -1,0 +1,103 @@
+"""Whose inbox a caller sees: everyone's (admins, supervisors), or an agent's own: the
+conversations with one of their tickets, and the unassigned queue (open tickets nobody took).
+
+Every inbox read and write of an agent goes through `visible_conversations`, so an agent never
+reads, marks, closes or answers a conversation outside their part (404, as for another tenant's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messaging_whatsapp.errors import Forbidden, NotFound
+from messaging_whatsapp.inbox.models import Contact, Conversation, Ticket, TicketStatus
+from messaging_whatsapp.phones import InvalidPhone, canonical_phone, phone_variants
+from messaging_whatsapp.tenancy.access import Principal
+from messaging_whatsapp.tenancy.models import UserRole
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Everyone's inbox, or one agent's part of it (an agent API key has no tickets of its own)."""
+
+    restricted: bool = False
+    agent_id: str | None = None
+
+    @classmethod
+    def of(cls, principal: Principal) -> Viewer:
+        """An agent sees their part; admins and supervisors see everything."""
+        if principal.role == UserRole.AGENT.value:
+            return cls(restricted=True, agent_id=principal.user_id)
+        return cls()
+
+    def visible_conversations(self) -> ColumnElement[bool]:
+        """A condition on Conversation: true for the conversations this viewer may work."""
+        if not self.restricted:
+            return true()
+        mine = (
+            exists().where(Ticket.conversation_id == Conversation.id, Ticket.assignee_id == self.agent_id)
+            if self.agent_id
+            else false()
+        )
+        queued = exists().where(
+            Ticket.conversation_id == Conversation.id,
+            Ticket.assignee_id.is_(None),
+            Ticket.status == TicketStatus.OPEN.value,
+        )
+        return or_(mine, queued)
+
+    def visible_tickets(self) -> ColumnElement[bool]:
+        """A condition on Ticket: the viewer's own tickets and the open ones nobody has taken."""
+        if not self.restricted:
+            return true()
+        queued = and_(Ticket.assignee_id.is_(None), Ticket.status == TicketStatus.OPEN.value)
+        return or_(Ticket.assignee_id == self.agent_id, queued) if self.agent_id else queued
+
+    def check_assignment(self, current: str | None, wanted: str | None) -> None:
+        """An agent may take an unassigned ticket, or give back their own; the rest is a supervisor's."""
+        if not self.restricted:
+            return
+        taking = current is None and wanted is not None and wanted == self.agent_id
+        giving_back = current is not None and current == self.agent_id and wanted is None
+        if not (taking or giving_back):
+            raise Forbidden("an agent may take an unassigned ticket or give back their own")
+
+
+EVERYONE = Viewer()
+
+
+async def check_conversation(
+    session: AsyncSession, tenant_id: str, conversation_id: str, viewer: Viewer
+) -> None:
+    """NotFound unless the conversation is the tenant's and the viewer may work it."""
+    found = await session.scalar(
+        select(Conversation.id).where(
+            Conversation.id == conversation_id,
+            Conversation.tenant_id == tenant_id,
+            viewer.visible_conversations(),
+        )
+    )
+    if found is None:
+        raise NotFound(f"conversation {conversation_id} not found")
+
+
+async def check_recipient(session: AsyncSession, tenant_id: str, phone: str, viewer: Viewer) -> None:
+    """Forbidden unless the viewer may write to this person: an agent only in a conversation they
+    work (a phone that is not valid is left for the send's own checks to refuse)."""
+    if not viewer.restricted:
+        return
+    try:
+        variants = phone_variants(canonical_phone(phone))
+    except InvalidPhone:
+        return
+    found = await session.scalar(
+        select(Conversation.id)
+        .join(Contact, Contact.id == Conversation.contact_id)
+        .where(Contact.tenant_id == tenant_id, Contact.phone.in_(variants), viewer.visible_conversations())
+        .limit(1)
+    )
+    if found is None:
+        raise Forbidden("an agent writes only in their conversations and the unassigned queue")
