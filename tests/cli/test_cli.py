@@ -153,6 +153,33 @@ def test_api_keys_are_listed_without_secrets_and_revoked(cli: Cli) -> None:
     assert "erp" in table.stdout
 
 
+def test_an_api_key_gets_a_role_and_scopes(cli: Cli) -> None:
+    tenant = cli.json("create-tenant", "--name", "Loja")
+    created = cli.json(
+        "create-api-key",
+        "--tenant-id",
+        tenant["id"],
+        "--name",
+        "site",
+        "--role",
+        "agent",
+        "--scope",
+        "messages:send",
+        "--scope",
+        "conversations:read",
+    )
+    assert (created["role"], created["scopes"]) == ("agent", ["conversations:read", "messages:send"])
+    assert cli.json("create-api-key", "--tenant-id", tenant["id"])["scopes"] is None
+    for option, message in (
+        (["--role", "owner"], "role must be one of"),
+        (["--scope", "nope"], "scopes nope"),
+    ):
+        refused = cli.run("create-api-key", "--tenant-id", tenant["id"], *option)
+        assert refused.returncode == 1, option
+        assert refused.stderr.count("\n") == 1, refused.stderr
+        assert message in refused.stderr
+
+
 def test_user_mistakes_are_one_line_errors(cli: Cli) -> None:
     tenant = cli.json("create-tenant", "--name", "Loja")
     missing = cli.run(

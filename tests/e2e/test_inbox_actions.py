@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 from sqlalchemy import select
 
 from messaging_whatsapp.batch import IngestEntry
@@ -20,8 +21,10 @@ from tests.helpers import bind_example_numbers, create_tenant, create_user, publ
 PHONE = "5511987654321"
 
 
-async def _customer_writes(engine: RunningEngine, tenant_id: str, instance_id: str, text: str) -> None:
-    message = InboundMessage(f"SIM-{new_id()}", PHONE, MessageType.TEXT, utcnow(), text=text)
+async def _customer_writes(
+    engine: RunningEngine, tenant_id: str, instance_id: str, text: str, phone: str = PHONE
+) -> None:
+    message = InboundMessage(f"SIM-{new_id()}", phone, MessageType.TEXT, utcnow(), text=text)
     async with engine.context.sessions() as session, session.begin():
         entry = IngestEntry(new_id(), tenant_id, instance_id, utcnow(), [message])
         await apply_entries(session, [entry], engine.context.names.events)
@@ -159,3 +162,51 @@ async def test_the_queue_pages_newest_first(engine: RunningEngine) -> None:
             break
     assert len(seen) == 3
     assert [t["created_at"] for t in seen] == sorted((t["created_at"] for t in seen), reverse=True)
+
+
+async def test_an_agent_works_only_their_tickets_and_the_unassigned_queue(engine: RunningEngine) -> None:
+    numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
+    bia = await auth_headers(engine, numbers.tenant_id, "bia@loja.com.br", role="agent")
+    caio = await auth_headers(engine, numbers.tenant_id, "caio@loja.com.br", role="agent")
+    lead = await auth_headers(engine, numbers.tenant_id, "lia@loja.com.br", role="supervisor")
+    other_phone = "5521998765432"
+    await _customer_writes(engine, numbers.tenant_id, numbers.simulator.id, "Oi", PHONE)
+    await _customer_writes(engine, numbers.tenant_id, numbers.simulator.id, "Bom dia", other_phone)
+    tickets = (await engine.http.get("/api/v1/tickets", headers=lead)).json()["items"]
+    caios = next(t for t in tickets if t["conversation_id"] != tickets[0]["conversation_id"])
+    caio_id = await _user_id(engine, "caio@loja.com.br")
+    given = await engine.http.post(
+        f"/api/v1/tickets/{caios['id']}/assign", json={"user_id": caio_id}, headers=lead
+    )
+    assert given.status_code == 200, given.text
+    hidden = caios["conversation_id"]
+
+    def ids(answer: httpx.Response) -> set[str]:
+        return {item["id"] for item in answer.json()["items"]}
+
+    everything = ids(await engine.http.get("/api/v1/conversations", headers=lead))
+    assert len(everything) == 2
+    assert ids(await engine.http.get("/api/v1/conversations", headers=caio)) == everything
+    assert ids(await engine.http.get("/api/v1/conversations", headers=bia)) == everything - {hidden}
+    assert len(ids(await engine.http.get("/api/v1/contacts", headers=bia))) == 1
+    for method, path in (
+        ("GET", f"/api/v1/conversations/{hidden}/messages"),
+        ("GET", f"/api/v1/conversations/{hidden}/tickets"),
+        ("POST", f"/api/v1/conversations/{hidden}/read"),
+        ("POST", f"/api/v1/tickets/{caios['id']}/close"),
+    ):
+        answer = await engine.http.request(method, path, headers=bia)
+        assert (answer.status_code, answer.json()["error"]["code"]) == (404, "not_found"), path
+    hidden_phone = next(
+        c["contact"]["phone"]
+        for c in (await engine.http.get("/api/v1/conversations", headers=lead)).json()["items"]
+        if c["id"] == hidden
+    )
+    refused = await engine.http.post("/api/v1/messages", json={"to": hidden_phone, "text": "Oi"}, headers=bia)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "forbidden")
+    visible_phone = PHONE if hidden_phone.lstrip("+") != PHONE else other_phone
+    sent = await engine.http.post("/api/v1/messages", json={"to": visible_phone, "text": "Oi"}, headers=bia)
+    assert sent.status_code == 202, sent.text
+    assert (
+        await engine.http.post("/api/v1/messages", json={"to": hidden_phone, "text": "Oi"}, headers=caio)
+    ).status_code == 202
