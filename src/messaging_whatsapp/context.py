@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from messaging_whatsapp.config import Settings
-from messaging_whatsapp.crypto import Cipher
+from messaging_whatsapp.crypto import CIPHER_KEY, Cipher
 from messaging_whatsapp.db import create_engine, session_factory
 from messaging_whatsapp.streams.base import StreamNames, Streams
 from messaging_whatsapp.streams.factory import open_streams
@@ -43,14 +43,17 @@ class EngineContext:
     async def open(cls, settings: Settings) -> EngineContext:
         """Connect to the database and the stream backend named by the settings."""
         engine = create_engine(settings.database_url)
-        sessions = session_factory(engine)
+        cipher = Cipher.from_settings(settings)
+        # Every session carries the cipher: whether a person may be messaged depends on the
+        # tenant's suppression list, whose key is encrypted (automation/suppression.py).
+        sessions = session_factory(engine, info={CIPHER_KEY: cipher})
         return cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
             streams=open_streams(settings, engine),
             names=StreamNames(settings.stream_prefix),
-            cipher=Cipher.from_settings(settings),
+            cipher=cipher,
         )
 
     async def close(self) -> None:

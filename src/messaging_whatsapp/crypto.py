@@ -18,6 +18,8 @@ from messaging_whatsapp.config import Settings
 logger = logging.getLogger(__name__)
 
 KEY_FILE_NAME = "encryption.key"
+# Where a database session carries the process's cipher (Session.info; see EngineContext).
+CIPHER_KEY = "cipher"
 
 
 class CredentialsError(RuntimeError):

@@ -176,9 +176,12 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions that keep objects usable after commit (no lazy reloads in async code)."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+def session_factory(
+    engine: AsyncEngine, info: dict[str, Any] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep objects usable after commit (no lazy reloads in async code), each
+    carrying `info` (Session.info) for the rules that need a process-wide resource."""
+    return async_sessionmaker(engine, expire_on_commit=False, info=info or {})
 
 
 def is_postgresql(session: AsyncSession) -> bool:

@@ -1,6 +1,6 @@
 """Every table, imported in one place so metadata (and Alembic) sees them all."""
 
-from messaging_whatsapp.automation.models import OptOut
+from messaging_whatsapp.automation.models import Consent, OptOut, Suppression
 from messaging_whatsapp.campaigns.models import (
     Campaign,
     CampaignContact,
@@ -24,6 +24,7 @@ __all__ = [
     "CampaignInstance",
     "CampaignLog",
     "CampaignMessage",
+    "Consent",
     "Contact",
     "Conversation",
     "Message",
@@ -33,6 +34,7 @@ __all__ = [
     "StreamEntryRow",
     "StreamGroupRow",
     "StreamPendingRow",
+    "Suppression",
     "Tenant",
     "Ticket",
     "User",

@@ -298,3 +298,50 @@ def test_update_tenant_changes_only_what_it_is_given(cli: Cli) -> None:
         assert "Traceback" not in refused.stderr
     missing = cli.run("update-tenant", "--tenant-id", "nope", "--name", "X")
     assert (missing.returncode, "not found" in missing.stderr) == (1, True)
+
+
+async def test_erase_contact_and_export_contact(cli: Cli) -> None:
+    tenant = cli.json("create-tenant", "--name", "Loja")
+    number = cli.json(
+        "bind-tenant", "--tenant-id", tenant["id"], "--provider", "simulator", "--instance-name", "s",
+        "--display-number", "+5511940028922",
+    )  # fmt: skip
+    settings = Settings(
+        _env_file=None, database_url=cli.env["DATABASE_URL"], data_dir=Path(cli.env["DATA_DIR"])
+    )  # type: ignore[call-arg]
+    context = await EngineContext.open(settings)
+    try:
+        for n, text in enumerate(("Oi", "Sair")):
+            message = InboundMessage(f"SIM-{n}", "5511987654321", MessageType.TEXT, utcnow(), text=text)
+            async with context.sessions() as session, session.begin():
+                entry = IngestEntry(f"e{n}", tenant["id"], number["id"], utcnow(), [message])
+                await apply_entries(session, [entry], "x")
+    finally:
+        await context.close()
+
+    printed = cli.run("export-contact", "--tenant-id", tenant["id"], "--phone", "(11) 98765-4321")
+    assert printed.returncode == 0, printed.stderr
+    exported = json.loads(printed.stdout)
+    assert [m["content"] for m in exported["messages"]] == ["Oi", "Sair"]
+    assert [c["source"] for c in exported["consents"]] == ["keyword"]
+
+    # The national form of the number names the same person.
+    erased = cli.json("erase-contact", "--tenant-id", tenant["id"], "--phone", "(11) 98765-4321")
+    assert (erased["messages"], erased["conversations"], erased["suppressed"]) == (2, 1, True)
+    again = cli.json("erase-contact", "--tenant-id", tenant["id"], "--phone", "+5511987654321")
+    assert (again["contact_id"], again["messages"], again["suppressed"]) == (None, 0, True)
+    text = cli.run("erase-contact", "--tenant-id", tenant["id"], "--phone", "+5511987654321")
+    assert "suppression list" in text.stdout
+
+    for args, error in [
+        (["--phone", "+5521999990000"], "nothing is held"),
+        (["--phone", "12"], "--phone"),
+    ]:
+        refused = cli.run("erase-contact", "--tenant-id", tenant["id"], *args)
+        assert (refused.returncode, error in refused.stderr, "Traceback" in refused.stderr) == (
+            1,
+            True,
+            False,
+        )
+    missing = cli.run("export-contact", "--tenant-id", tenant["id"], "--phone", "+5511987654321")
+    assert (missing.returncode, "no contact" in missing.stderr) == (1, True)

@@ -484,3 +484,24 @@ async def test_purge_deletes_only_what_was_appended_before_the_cutoff(streams: S
     remaining = await streams.read(stream, "g", "c", 10)
     assert [entry.fields["n"] for entry in remaining] == ["new"]
     assert await streams.purge(stream, cutoff) == 0
+
+
+async def test_forget_deletes_only_the_entries_that_mention_a_needle(streams: Streams, stream: str) -> None:
+    await streams.append_many(
+        stream,
+        [
+            {"body": '{"from": "5511987654321", "text": "oi"}'},
+            {"body": '{"from": "551187654321"}'},
+            {"body": '{"from": "5521999990000"}'},
+            {"other": "x", "body": "100%_literal"},
+        ],
+    )
+    await streams.ensure_group(stream, "g")
+
+    # Both Brazilian forms of one person; `%` and `_` are text, not patterns.
+    assert await streams.forget(stream, {"5511987654321", "551187654321"}) == 2
+    assert await streams.forget(stream, {"9%_"}) == 0
+    assert await streams.forget(stream, set()) == 0
+
+    remaining = await streams.read(stream, "g", "c", 10)
+    assert [entry.fields["body"] for entry in remaining] == ['{"from": "5521999990000"}', "100%_literal"]

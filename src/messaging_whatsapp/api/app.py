@@ -22,6 +22,7 @@ from messaging_whatsapp.context import EngineContext, settle_garbage_collector
 from messaging_whatsapp.inbox import api as inbox_api
 from messaging_whatsapp.instances import api as instances_api
 from messaging_whatsapp.instances.resolver import InstanceResolver
+from messaging_whatsapp.privacy import api as privacy_api
 from messaging_whatsapp.sending import api as sending_api
 from messaging_whatsapp.sending.intake import MessageIntake
 from messaging_whatsapp.sending.ratelimit import open_rate_limiter
@@ -118,5 +119,6 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         app.include_router(tenancy_api.users_router)
         app.include_router(instances_api.router)
         app.include_router(inbox_api.router)
+        app.include_router(privacy_api.router)
         app.include_router(campaigns_api.router)
     return app

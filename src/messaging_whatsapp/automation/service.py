@@ -1,25 +1,30 @@
-"""Opt-outs: find who asked to stop, mark the contact, keep the record, say who newly opted out.
+"""Opt-outs: find who asked to stop, mark the contact, keep the record and the ledger's entry,
+say who newly opted out; and who may not be messaged.
 
 What an opt-out means to the campaigns that reach the person is the campaigns' to apply
-(campaigns/progress.py); the worker calls both in one transaction (worker/optouts.py).
+(campaigns/progress.py); privacy/optouts.py calls both in one transaction.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, or_, select, union_all, update
+from sqlalchemy import delete, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.automation.models import OptOut
+from messaging_whatsapp.automation.consents import ConsentEvent, record_consents
+from messaging_whatsapp.automation.models import ConsentSource, ConsentStatus, OptOut
 from messaging_whatsapp.automation.optout import optout_keyword, optout_payload_keyword
+from messaging_whatsapp.automation.suppression import suppressed_phones, unsuppress
 from messaging_whatsapp.batch import InboundItem
 from messaging_whatsapp.db import insert_for, new_id, one_of, utcnow
 from messaging_whatsapp.inbox.models import Contact
 from messaging_whatsapp.outbox.service import PublishedEvent
 from messaging_whatsapp.phones import phone_variants
+from messaging_whatsapp.tenancy.models import Tenant
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +34,7 @@ class OptOutCandidate:
     tenant_id: str
     contact_id: str
     phone: str
-    instance_id: str
+    instance_id: str | None
     keyword: str | None
     text: str | None
     provider_message_id: str | None
@@ -37,6 +42,23 @@ class OptOutCandidate:
     # "keyword" when the person wrote it; "provider:<code>" when the provider refused to deliver
     # because the person blocked or unsubscribed (Meta 131050, Twilio 21610 / 63014).
     reason: str = "keyword"
+    source: ConsentSource = ConsentSource.KEYWORD
+    # Who recorded it: the user or API key; the provider's error code for a provider block.
+    actor: str | None = None
+
+    def consent(self) -> ConsentEvent:
+        """The ledger's entry for this opt-out."""
+        return ConsentEvent(
+            tenant_id=self.tenant_id,
+            contact_id=self.contact_id,
+            phone=self.phone,
+            status=ConsentStatus.OPTED_OUT,
+            source=self.source,
+            at=self.at,
+            actor=self.actor,
+            provider_message_id=self.provider_message_id,
+            evidence=self.text,
+        )
 
 
 def keyword_optouts(items: list[InboundItem]) -> list[OptOutCandidate]:
@@ -46,7 +68,11 @@ def keyword_optouts(items: list[InboundItem]) -> list[OptOutCandidate]:
         if not item.from_customer:
             continue
         message = item.message
-        keyword = optout_keyword(message.text) or optout_payload_keyword(message.button_payload)
+        source = ConsentSource.KEYWORD
+        keyword = optout_keyword(message.text)
+        if keyword is None:
+            source = ConsentSource.BUTTON
+            keyword = optout_payload_keyword(message.button_payload)
         if keyword is None:
             continue
         candidates.append(
@@ -59,13 +85,16 @@ def keyword_optouts(items: list[InboundItem]) -> list[OptOutCandidate]:
                 text=message.text or message.button_payload,
                 provider_message_id=message.provider_message_id,
                 at=message.timestamp,
+                source=source,
             )
         )
     return candidates
 
 
 async def apply_optouts(session: AsyncSession, candidates: list[OptOutCandidate]) -> list[OptOutCandidate]:
-    """Opt the contacts out; returns the candidates that were not opted out before (once each)."""
+    """Opt the contacts out, each with its entry in the consent ledger; returns the candidates that
+    were not opted out before (once each)."""
+    await record_consents(session, [candidate.consent() for candidate in candidates])
     newly: list[OptOutCandidate] = []
     seen: set[str] = set()
     for candidate in sorted(candidates, key=lambda c: c.contact_id):
@@ -119,22 +148,13 @@ async def _record(session: AsyncSession, candidate: OptOutCandidate) -> None:
     await session.execute(statement.on_conflict_do_nothing(index_elements=["tenant_id", "phone"]))
 
 
-async def is_opted_out(session: AsyncSession, tenant_id: str, phone: str) -> bool:
-    """Whether the person (canonical phone, either Brazilian form) opted out of this tenant."""
-    variants = phone_variants(phone)
-    record = exists().where(OptOut.tenant_id == tenant_id, OptOut.phone.in_(variants))
-    contact = exists().where(
-        Contact.tenant_id == tenant_id, Contact.phone.in_(variants), Contact.opted_out.is_(True)
-    )
-    return bool(await session.scalar(select(or_(record, contact))))
-
-
 async def opted_out_phones(session: AsyncSession, tenant_id: str, phones: Collection[str]) -> set[str]:
-    """Which of these canonical phones opted out of the tenant (record or contact, either Brazilian
-    form); set-based, for lists of thousands."""
+    """Which of these canonical phones opted out of the tenant (record, contact or, once erased, the
+    suppression list; either Brazilian form); set-based, for lists of thousands."""
     by_variant = {variant: phone for phone in phones for variant in phone_variants(phone)}
     if not by_variant:
         return set()
+    suppressed = await suppressed_phones(session, tenant_id, phones)
     variants = list(by_variant)
     recorded = select(OptOut.phone).where(
         OptOut.tenant_id == tenant_id, one_of(session, OptOut.phone, variants)
@@ -143,4 +163,45 @@ async def opted_out_phones(session: AsyncSession, tenant_id: str, phones: Collec
         Contact.tenant_id == tenant_id, one_of(session, Contact.phone, variants), Contact.opted_out.is_(True)
     )
     stopped = await session.scalars(union_all(recorded, flagged))
-    return {by_variant[variant] for variant in stopped}
+    return suppressed | {by_variant[variant] for variant in stopped}
+
+
+async def apply_optin(session: AsyncSession, contact: Contact, consent: ConsentEvent) -> bool:
+    """Let the person be messaged again (they asked for it: `consent` says how); their opt-out
+    record and any suppression go, the ledger keeps both. True when they were opted out."""
+    await record_consents(session, [consent])
+    variants = phone_variants(contact.phone)
+    removed = await session.execute(
+        delete(OptOut)
+        .where(OptOut.tenant_id == contact.tenant_id, OptOut.phone.in_(variants))
+        .returning(OptOut.id)
+    )
+    unsuppressed = await unsuppress(session, contact.tenant_id, contact.phone)
+    was_opted_out = contact.opted_out or bool(removed.all()) or unsuppressed
+    contact.opted_out = False
+    contact.opted_out_at = None
+    return was_opted_out
+
+
+async def keep_suppressed_opted_out(session: AsyncSession, items: list[InboundItem]) -> None:
+    """A person erased after opting out who writes again comes back as a new contact: opted out
+    from the start, as the suppression list says."""
+    phones: dict[str, set[str]] = defaultdict(set)
+    for item in items:
+        phones[item.entry.tenant_id].add(item.phone)
+    # Only tenants that ever suppressed anyone have a key: usually none, one query.
+    guarded = await session.scalars(
+        select(Tenant.id).where(Tenant.id.in_(list(phones)), Tenant.suppression_key.is_not(None))
+    )
+    for tenant_id in guarded:
+        suppressed = await suppressed_phones(session, tenant_id, phones[tenant_id])
+        if suppressed:
+            await session.execute(
+                update(Contact)
+                .where(
+                    Contact.tenant_id == tenant_id,
+                    Contact.phone.in_(suppressed),
+                    Contact.opted_out.is_(False),
+                )
+                .values(opted_out=True, opted_out_at=utcnow(), updated_at=utcnow())
+            )

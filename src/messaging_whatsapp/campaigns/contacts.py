@@ -1,4 +1,5 @@
-"""A campaign's contacts: adding them and removing one nobody has written to yet.
+"""A campaign's contacts: adding them, removing one nobody has written to yet, and forgetting a
+person erased at their request.
 
 Contacts are added in chunks: phones normalised, duplicates merged (either Brazilian form counts
 once), invalid rows reported with their line, opt-outs excluded, missing inbox contacts created.
@@ -114,16 +115,13 @@ async def remove_contact(
             code="campaign_not_editable",
             details={"status": campaign.status},
         )
-    row = (
-        await session.execute(
-            select(CampaignContact, Contact.phone)
-            .join(Contact, Contact.id == CampaignContact.contact_id)
-            .where(CampaignContact.id == campaign_contact_id, CampaignContact.campaign_id == campaign.id)
+    contact = await session.scalar(
+        select(CampaignContact).where(
+            CampaignContact.id == campaign_contact_id, CampaignContact.campaign_id == campaign.id
         )
-    ).one_or_none()
-    if row is None:
+    )
+    if contact is None:
         raise NotFound(f"contact {campaign_contact_id} is not in campaign {campaign_id}")
-    contact, phone = row
     if contact.status != CampaignContactStatus.PENDING.value:
         raise Conflict(
             f"the contact is {contact.status}: only a contact not yet written to can be removed",
@@ -145,8 +143,8 @@ async def remove_contact(
         campaign,
         LogType.CONTACT_REMOVED,
         Severity.INFO,
-        f"Contact {phone} removed",
-        details={"phone": phone},
+        # No phone: a log is kept for good, and the person may one day be erased (LGPD).
+        "Contact removed",
         contact_id=contact.contact_id,
         campaign_contact_id=contact.id,
         created_by=user_id,
@@ -267,3 +265,26 @@ async def _contact_ids(
         if len(ids) < len(phones):
             await load()  # created meanwhile by someone else
     return ids
+
+
+async def forget_contact(session: AsyncSession, tenant_id: str, contact_id: str, now: datetime) -> int:
+    """Delete a person's rows from every campaign (their erasure); one still waiting leaves its
+    campaign's totals, one already written to stays counted. How many rows."""
+    theirs = (CampaignContact.tenant_id == tenant_id, CampaignContact.contact_id == contact_id)
+    # Not while a dispatcher's pass may be taking them: their status is read after the locks.
+    await lock_campaigns(session, await session.scalars(select(CampaignContact.campaign_id).where(*theirs)))
+    rows = list(await session.scalars(select(CampaignContact).where(*theirs)))
+    for row in rows:
+        if row.status == CampaignContactStatus.PENDING.value:
+            await session.execute(
+                update(Campaign)
+                .where(Campaign.id == row.campaign_id)
+                .values(
+                    total_contacts=Campaign.total_contacts - 1,
+                    pending_count=Campaign.pending_count - 1,
+                    updated_at=now,
+                )
+            )
+        await session.delete(row)
+    await session.flush()
+    return len(rows)

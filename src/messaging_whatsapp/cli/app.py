@@ -7,7 +7,17 @@ from collections.abc import Callable
 
 import typer
 
-from messaging_whatsapp.cli import campaigns, demo, engine, gateways, messages, numbers, streams, tenants
+from messaging_whatsapp.cli import (
+    campaigns,
+    demo,
+    engine,
+    gateways,
+    messages,
+    numbers,
+    privacy,
+    streams,
+    tenants,
+)
 
 COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("migrate", engine.migrate),
@@ -24,6 +34,8 @@ COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("pause-instance", numbers.pause_instance),
     ("resume-instance", numbers.resume_instance),
     ("list-conversations", messages.list_conversations),
+    ("erase-contact", privacy.erase_contact),
+    ("export-contact", privacy.export_contact),
     ("stream-info", streams.stream_info),
     ("replay-dlq", streams.replay_dlq),
     ("purge-dlq", streams.purge_dlq),

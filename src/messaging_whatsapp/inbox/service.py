@@ -82,7 +82,7 @@ async def list_conversations(
     rows = (
         await session.execute(query.order_by(activity.desc(), Conversation.id.desc()).limit(limit + 1))
     ).all()
-    items = [_conversation_item(conversation, contact) for conversation, contact, _ in rows[:limit]]
+    items = [conversation_item(conversation, contact) for conversation, contact, _ in rows[:limit]]
     next_cursor = (
         encode_cursor(rows[limit - 1].activity, rows[limit - 1][0].id) if len(rows) > limit else None
     )
@@ -114,10 +114,11 @@ async def mark_conversation_read(
             .execution_options(populate_existing=True)
         )
     ).one()
-    return _conversation_item(*row)
+    return conversation_item(*row)
 
 
-def _conversation_item(conversation: Conversation, contact: Contact) -> ConversationItem:
+def conversation_item(conversation: Conversation, contact: Contact) -> ConversationItem:
+    """The API's item for a conversation and its contact."""
     return ConversationItem(
         id=conversation.id,
         status=conversation.status,

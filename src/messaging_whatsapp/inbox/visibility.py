@@ -101,3 +101,14 @@ async def check_recipient(session: AsyncSession, tenant_id: str, phone: str, vie
     )
     if found is None:
         raise Forbidden("an agent writes only in their conversations and the unassigned queue")
+
+
+async def check_contact(session: AsyncSession, tenant_id: str, contact_id: str, viewer: Viewer) -> None:
+    """NotFound unless the contact is the tenant's and, for an agent, in a conversation they work."""
+    query = select(Contact.id).where(Contact.id == contact_id, Contact.tenant_id == tenant_id)
+    if viewer.restricted:
+        query = query.join(Conversation, Conversation.contact_id == Contact.id).where(
+            viewer.visible_conversations()
+        )
+    if await session.scalar(query.limit(1)) is None:
+        raise NotFound(f"contact {contact_id} not found")

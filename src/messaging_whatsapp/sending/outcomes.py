@@ -17,6 +17,7 @@ from sqlalchemy import String, bindparam, case, delete, exists, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
+from messaging_whatsapp.automation.models import ConsentSource
 from messaging_whatsapp.automation.service import OptOutCandidate
 from messaging_whatsapp.batch import Outcomes
 from messaging_whatsapp.db import one_of, rows_table
@@ -204,6 +205,8 @@ def refused_optouts(outcomes: list[SendOutcome], now: datetime) -> list[OptOutCa
             provider_message_id=None,
             at=now,
             reason=f"provider:{o.error.code}",
+            source=ConsentSource.PROVIDER_BLOCK,
+            actor=o.error.code,
         )
         for o in outcomes
         if o.error is not None and o.error.error_class is ErrorClass.OPT_OUT and o.error is not OPTED_OUT

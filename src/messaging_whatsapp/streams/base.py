@@ -8,6 +8,7 @@ the visibility timeout; after `max_deliveries` deliveries it moves to the DLQ wi
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -127,6 +128,11 @@ class Streams(Protocol):
 
     async def purge(self, stream: str, older_than: datetime) -> int:
         """Delete the stream's entries appended before `older_than` (the DLQ's retention); how many."""
+        ...
+
+    async def forget(self, stream: str, needles: Collection[str]) -> int:
+        """Delete the stream's entries whose fields contain any of `needles` (a person erased at
+        their request: their raw requests in the DLQ); how many."""
         ...
 
     async def ping(self) -> bool:

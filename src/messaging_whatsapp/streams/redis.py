@@ -13,7 +13,7 @@ Redis has answered it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -28,6 +28,8 @@ from messaging_whatsapp.streams.records import dead_letter_fields, dead_letter_o
 FSYNC_TIMEOUT_MS = 2000
 # DLQ entries examined per XRANGE by replay_dlq.
 REPLAY_PAGE = 100
+# Entries read per XRANGE while looking for a person's raw requests to forget.
+FORGET_PAGE = 500
 
 # Re-append the original only when the delete found the DLQ entry, so two concurrent replayers
 # never append one entry twice; a script runs atomically, like MULTI/EXEC.
@@ -99,6 +101,10 @@ def _id_key(entry_id: str) -> tuple[int, int]:
 
 def _as_fields(data: dict[Any, Any]) -> dict[str, str]:
     return {str(key): str(value) for key, value in data.items()}
+
+
+def _mentions(data: dict[Any, Any], needles: Collection[str]) -> bool:
+    return any(needle in value for value in _as_fields(data).values() for needle in needles)
 
 
 class RedisStreams:
@@ -276,6 +282,23 @@ class RedisStreams:
         floor = f"{int(older_than.timestamp() * 1000)}-0"
         with _redis_errors("purge"):
             return int(await self._client.xtrim(stream, minid=floor, approximate=False))
+
+    async def forget(self, stream: str, needles: Collection[str]) -> int:
+        """Walk the stream a page at a time and XDEL the entries whose fields mention a needle."""
+        forgotten = 0
+        start = "-"
+        with _redis_errors("forget"):
+            while needles:
+                page = await self._client.xrange(stream, min=start, max="+", count=FORGET_PAGE)
+                if not page:
+                    break
+                matching = [
+                    str(entry_id) for entry_id, fields in page if fields and _mentions(fields, needles)
+                ]
+                if matching:
+                    forgotten += int(await self._client.xdel(stream, *matching))
+                start = f"({page[-1][0]!s}"
+        return forgotten
 
     async def ping(self) -> bool:
         """True when Redis answers PING."""

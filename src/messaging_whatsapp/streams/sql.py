@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from datetime import datetime, timedelta
 
-from sqlalchemy import Executable, Select, delete, exists, func, insert, select, update
+from sqlalchemy import Executable, Select, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -208,6 +208,20 @@ class SqlStreams:
                 result = await conn.execute(
                     delete(Entry).where(Entry.stream == stream, Entry.created_at < older_than)
                 )
+        return result.rowcount
+
+    async def forget(self, stream: str, needles: Collection[str]) -> int:
+        """Delete the stream's entries whose fields contain any of `needles`, and their pending rows."""
+        if not needles:
+            return 0
+        mentioned = or_(*(Entry.fields.contains(needle, autoescape=True) for needle in needles))
+        matching = select(Entry.id).where(Entry.stream == stream, mentioned)
+        with _database_errors("forget"):
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    delete(Pending).where(Pending.stream == stream, Pending.entry_id.in_(matching))
+                )
+                result = await conn.execute(delete(Entry).where(Entry.stream == stream, mentioned))
         return result.rowcount
 
     async def ping(self) -> bool:

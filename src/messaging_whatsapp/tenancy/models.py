@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
@@ -40,6 +40,10 @@ class Tenant(IdMixin, TimestampMixin, Base):
     ticket_inactivity_minutes: Mapped[int] = mapped_column(
         default=DEFAULT_TICKET_INACTIVITY_MINUTES, server_default=str(DEFAULT_TICKET_INACTIVITY_MINUTES)
     )
+    # The key of the tenant's suppression list (automation/suppression.py), encrypted like a
+    # credential; made at the first erasure. Kept out of the database's reach in plain text, so a
+    # copy of the database alone cannot test phones against the list.
+    suppression_key: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class User(IdMixin, TimestampMixin, Base):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.automation.service import keyword_optouts
+from messaging_whatsapp.automation.service import keep_suppressed_opted_out, keyword_optouts
 from messaging_whatsapp.batch import ConnectionChange, InboundItem, IngestEntry, Outcomes, Receipt
 from messaging_whatsapp.campaigns.progress import (
     follow_messages,
@@ -30,6 +30,7 @@ from messaging_whatsapp.instances.connections import apply_connection_changes
 from messaging_whatsapp.instances.health import record_outcomes
 from messaging_whatsapp.outbox.service import OutboxRecord, PublishedEvent, write_outbox
 from messaging_whatsapp.phones import canonical_phone
+from messaging_whatsapp.privacy.optouts import opt_out
 from messaging_whatsapp.providers.events import (
     ConnectionState,
     ConnectionUpdate,
@@ -38,7 +39,6 @@ from messaging_whatsapp.providers.events import (
     StatusUpdate,
 )
 from messaging_whatsapp.worker.models import ProcessedEvent
-from messaging_whatsapp.worker.optouts import opt_out
 
 
 @dataclass
@@ -135,6 +135,7 @@ async def _apply_inbound(
     result.messages_duplicate += stored.duplicates
     if not stored.created:
         return []
+    await keep_suppressed_opted_out(session, stored.created)
     opted_out = await opt_out(session, keyword_optouts(stored.created), utcnow())
     result.opt_outs += len(opted_out)
     # Seed 000: a reply is engagement with the campaigns that reached the person.

@@ -36,6 +36,7 @@ from messaging_whatsapp.inbox.models import SendState
 from messaging_whatsapp.inbox.receipts import apply_orphan_receipts
 from messaging_whatsapp.instances.health import record_outcomes
 from messaging_whatsapp.outbox.service import PublishedEvent, relay_outbox, write_outbox
+from messaging_whatsapp.privacy.optouts import opt_out
 from messaging_whatsapp.providers.base import ProviderName, SendProvider
 from messaging_whatsapp.providers.registry import SENDERS
 from messaging_whatsapp.sending.claims import Claim, claim_messages, take_due
@@ -55,7 +56,6 @@ from messaging_whatsapp.sending.queue import offer_messages
 from messaging_whatsapp.sending.ratelimit import RateLimiter, open_rate_limiter
 from messaging_whatsapp.streams.base import StreamEntry, StreamError
 from messaging_whatsapp.streams.records import dead_letter_fields
-from messaging_whatsapp.worker.optouts import opt_out
 
 logger = logging.getLogger(__name__)
 

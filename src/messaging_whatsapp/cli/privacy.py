@@ -1,0 +1,72 @@
+"""A person's data from the terminal (LGPD): `erase-contact` and `export-contact`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from messaging_whatsapp.cli.support import JsonOption, fail, in_session, print_json, run_engine, stdout
+from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.errors import NotFound
+from messaging_whatsapp.inbox.models import Contact
+from messaging_whatsapp.phones import InvalidPhone, canonical_listed_phone, phone_variants
+from messaging_whatsapp.privacy import service
+from messaging_whatsapp.privacy.export import export_contact as build_export
+from messaging_whatsapp.privacy.schemas import ContactExport, ErasureReport
+from messaging_whatsapp.tenancy import service as tenancy_service
+
+PhoneOption = Annotated[str, typer.Option(help="The person's phone, e.g. +5511987654321 or (11) 98765-4321.")]
+
+
+def _phone(raw: str) -> str:
+    try:
+        return canonical_listed_phone(raw)
+    except InvalidPhone as exc:
+        raise fail(f"--phone: {exc}") from None
+
+
+def erase_contact(
+    tenant_id: Annotated[str, typer.Option()], phone: PhoneOption, as_json: JsonOption = False
+) -> None:
+    """Erase everything held about a person (LGPD); if they had opted out, they stay unreachable."""
+    wanted = _phone(phone)
+
+    async def work(context: EngineContext) -> ErasureReport:
+        await in_session(context, lambda s: tenancy_service.get_tenant(s, tenant_id))
+        erasure = await service.erase(context, tenant_id, phone=wanted)
+        return ErasureReport.model_validate(erasure, from_attributes=True)
+
+    report = run_engine(work)
+    if as_json:
+        print_json(report.model_dump(mode="json"))
+        return
+    stdout.print(
+        f"erased: {report.messages} messages, {report.conversations} conversations, "
+        f"{report.tickets} tickets, {report.campaign_contacts} campaign rows, "
+        f"{report.raw_requests} raw requests; "
+        f"{report.consents_blanked} consent entries blanked"
+    )
+    if report.suppressed:
+        stdout.print("they had opted out: they stay on the suppression list (an HMAC of the phone only)")
+
+
+def export_contact(tenant_id: Annotated[str, typer.Option()], phone: PhoneOption) -> None:
+    """Print everything held about a person as JSON (LGPD's right of access)."""
+    wanted = _phone(phone)
+
+    async def work(context: EngineContext) -> ContactExport:
+        async with context.sessions() as session:
+            await tenancy_service.get_tenant(session, tenant_id)
+            contact_id = await session.scalar(
+                select(Contact.id)
+                .where(Contact.tenant_id == tenant_id, Contact.phone.in_(phone_variants(wanted)))
+                .limit(1)
+            )
+            if contact_id is None:
+                raise NotFound(f"no contact with phone {wanted}")
+            return await build_export(session, tenant_id, contact_id, utcnow())
+
+    print_json(run_engine(work).model_dump(mode="json"))
