@@ -23,6 +23,17 @@ def test_commas_and_a_utf8_bom() -> None:
     assert rows == [ContactRow("+5511987654321", "Maria", {}, line=2)]
 
 
+def test_a_consent_column_is_read_not_kept_as_a_variable() -> None:
+    data = "telefone;nome;consentimento;cupom\n11987654321;Ana;Sim;BF\n21998765432;Caio;não;\n"
+    data += "31987654321;Bia;;\n"
+    rows = list(read_csv(data))
+    assert [(row.name, row.opted_in, row.variables) for row in rows] == [
+        ("Ana", True, {"cupom": "BF"}),
+        ("Caio", False, {}),
+        ("Bia", False, {}),
+    ]
+
+
 def test_a_file_without_a_phone_column_is_refused() -> None:
     with pytest.raises(InvalidInput, match="no phone column"):
         list(read_csv("nome,cidade\nAna,Rio\n"))

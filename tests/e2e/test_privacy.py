@@ -228,3 +228,30 @@ async def test_the_team_records_an_opt_out_and_an_opt_in_with_their_evidence(eng
         "/api/v1/contacts/nope/consent", json={"status": "opted_in"}, headers=admin
     )
     assert missing.status_code == 404
+
+
+async def test_a_list_that_says_the_person_agreed_goes_to_the_ledger_but_never_undoes_an_opt_out(
+    engine: RunningEngine,
+) -> None:
+    numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
+    admin = await auth_headers(engine, numbers.tenant_id)
+    await _writes(engine, numbers.tenant_id, numbers.simulator.id, CAIO, "Sair")
+    campaign_id = await _campaign_with(engine, admin, numbers.simulator.id, [])
+    csv = f"telefone;nome;consentimento\n(11) 98765-4321;Ana;sim\n+{CAIO};Caio;sim\n"
+
+    imported = await engine.http.post(
+        f"/api/v1/campaigns/{campaign_id}/contacts/import", content=csv.encode(), headers=admin
+    )
+
+    assert (imported.json()["added"], imported.json()["opted_out"]) == (1, 1), imported.text
+    ana = await _contact(engine, admin, ANA)
+    assert ana is not None
+    export = (await engine.http.get(f"/api/v1/contacts/{ana['id']}/export", headers=admin)).json()
+    [consent] = export["consents"]
+    assert (consent["status"], consent["source"], consent["actor"]) == ("opted_in", "import", campaign_id)
+    assert consent["evidence"] == "campaign 'Black Friday', line 2"
+    caio = await _contact(engine, admin, CAIO)
+    assert caio is not None
+    assert caio["opted_out"] is True
+    caio_consents = (await engine.http.get(f"/api/v1/contacts/{caio['id']}/export", headers=admin)).json()
+    assert [c["status"] for c in caio_consents["consents"]] == ["opted_out"]

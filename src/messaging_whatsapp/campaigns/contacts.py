@@ -14,6 +14,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messaging_whatsapp.automation.consents import ConsentEvent, record_consents
+from messaging_whatsapp.automation.models import ConsentSource, ConsentStatus
 from messaging_whatsapp.automation.service import opted_out_phones
 from messaging_whatsapp.campaigns import logs
 from messaging_whatsapp.campaigns.importing import ContactRow
@@ -44,7 +46,13 @@ MAX_REJECTED_LISTED = 1_000
 def contact_rows(contacts: Iterable[CampaignContactIn]) -> list[ContactRow]:
     """Contacts from a request as rows numbered from 1."""
     return [
-        ContactRow(phone=contact.phone, name=contact.name, variables=dict(contact.variables), line=index + 1)
+        ContactRow(
+            phone=contact.phone,
+            name=contact.name,
+            variables=dict(contact.variables),
+            line=index + 1,
+            opted_in=contact.opted_in,
+        )
         for index, contact in enumerate(contacts)
     ]
 
@@ -192,6 +200,32 @@ async def _add_chunk(
 
     report.added += inserted
     report.duplicates += len(phones) - inserted
+    await record_consents(session, _import_consents(campaign, phones, chunk.rows, contact_ids, now))
+
+
+def _import_consents(
+    campaign: Campaign,
+    phones: list[str],
+    rows: dict[str, ContactRow],
+    contact_ids: dict[str, str],
+    now: datetime,
+) -> list[ConsentEvent]:
+    """The ledger's `import` entries of the rows that say the person agreed (opted-out ones are
+    not among `phones`)."""
+    return [
+        ConsentEvent(
+            tenant_id=campaign.tenant_id,
+            contact_id=contact_ids[phone],
+            phone=phone,
+            status=ConsentStatus.OPTED_IN,
+            source=ConsentSource.IMPORT,
+            at=now,
+            actor=campaign.id,
+            evidence=f"campaign '{campaign.name}', line {rows[phone].line}",
+        )
+        for phone in phones
+        if rows[phone].opted_in
+    ]
 
 
 def _normalise(rows: list[ContactRow], seen: set[str], report: ImportReport) -> _Chunk:

@@ -16,6 +16,9 @@ from messaging_whatsapp.errors import InvalidInput
 
 PHONE_HEADERS = ("phone", "telefone", "celular", "whatsapp", "numero", "número", "fone", "mobile")
 NAME_HEADERS = ("name", "nome", "first_name", "primeiro_nome")
+# A column saying the person agreed to be messaged (LGPD): recorded in the consent ledger.
+CONSENT_HEADERS = ("opt_in", "optin", "consent", "consentimento", "aceite")
+AGREED = frozenset({"sim", "s", "yes", "y", "true", "1", "x"})
 MAX_VARIABLE_LENGTH = 500
 
 
@@ -27,6 +30,8 @@ class ContactRow:
     name: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
     line: int | None = None
+    # The list says the person agreed to be messaged (never overrides an opt-out).
+    opted_in: bool = False
 
 
 def decode(data: bytes) -> str:
@@ -52,11 +57,11 @@ def read_csv(text: str) -> Iterator[ContactRow]:
         raise InvalidInput(
             f"the CSV header has no phone column (one of: {', '.join(PHONE_HEADERS)})", code="invalid_csv"
         )
-    name_index = _find(columns, NAME_HEADERS)
+    known = _Columns(phone_index, _find(columns, NAME_HEADERS), _find(columns, CONSENT_HEADERS))
     for cells in reader:
         if not any(cell.strip() for cell in cells):
             continue
-        yield _row(cells, columns, phone_index, name_index, reader.line_num)
+        yield _row(cells, columns, known, reader.line_num)
 
 
 def _find(columns: list[str], names: tuple[str, ...]) -> int | None:
@@ -66,16 +71,28 @@ def _find(columns: list[str], names: tuple[str, ...]) -> int | None:
     return None
 
 
-def _row(
-    cells: list[str], columns: list[str], phone_index: int, name_index: int | None, line: int
-) -> ContactRow:
-    def cell(index: int) -> str:
-        return cells[index].strip() if index < len(cells) else ""
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """Where the columns that are not variables are."""
+
+    phone: int
+    name: int | None
+    consent: int | None
+
+
+def _row(cells: list[str], columns: list[str], known: _Columns, line: int) -> ContactRow:
+    def cell(index: int | None) -> str:
+        return cells[index].strip() if index is not None and index < len(cells) else ""
 
     variables = {
         column: cell(index)[:MAX_VARIABLE_LENGTH]
         for index, column in enumerate(columns)
-        if index not in (phone_index, name_index) and column and cell(index)
+        if index not in (known.phone, known.name, known.consent) and column and cell(index)
     }
-    name = cell(name_index) if name_index is not None else ""
-    return ContactRow(phone=cell(phone_index), name=name or None, variables=variables, line=line)
+    return ContactRow(
+        phone=cell(known.phone),
+        name=cell(known.name) or None,
+        variables=variables,
+        line=line,
+        opted_in=cell(known.consent).lower() in AGREED,
+    )

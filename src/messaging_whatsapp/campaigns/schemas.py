@@ -121,6 +121,8 @@ class CampaignContactIn(BaseModel):
     phone: str = Field(min_length=1, max_length=40)
     name: str | None = Field(default=None, max_length=200)
     variables: dict[str, str] = Field(default_factory=dict, max_length=50)
+    # The person agreed to be messaged: recorded in the consent ledger (never overrides an opt-out).
+    opted_in: bool = False
 
 
 class CampaignCreate(BaseModel):
