@@ -189,6 +189,15 @@ def is_postgresql(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+async def truncate_sqlite_wal(engine: AsyncEngine) -> None:
+    """On SQLite, copy the write-ahead log into the database and empty it, so deleted rows' old
+    page images leave the disk (an erasure); a no-op on PostgreSQL, best effort under readers."""
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as connection:
+        await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 async def take_sqlite_writer(session: AsyncSession) -> None:
     """On SQLite, make this transaction the one writer now, until it ends (BEGIN IMMEDIATE).
 

@@ -89,6 +89,7 @@ async def test_an_erased_person_who_had_opted_out_stays_unreachable(engine: Runn
         "consents_blanked": 1,
         "suppressed": True,
         "raw_requests": 1,
+        "events": 3,  # two messages received, one opt-out
     }
     assert await _contact(engine, admin, ANA) is None
     assert (await engine.http.delete(f"/api/v1/contacts/{ana['id']}", headers=admin)).status_code == 404

@@ -46,7 +46,7 @@ def erase_contact(
     stdout.print(
         f"erased: {report.messages} messages, {report.conversations} conversations, "
         f"{report.tickets} tickets, {report.campaign_contacts} campaign rows, "
-        f"{report.raw_requests} raw requests; "
+        f"{report.raw_requests} raw requests, {report.events} events; "
         f"{report.consents_blanked} consent entries blanked"
     )
     if report.suppressed:

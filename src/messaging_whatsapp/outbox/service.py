@@ -10,12 +10,13 @@ again, with the same event ids.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp import metrics
@@ -113,3 +114,23 @@ async def relay_orphaned_outbox(context: EngineContext) -> int:
         ).all()
     records = [OutboxRecord(row.id, row.stream, _stored_entries(row.payload)) for row in rows]
     return await relay_outbox(context, records)
+
+
+async def forget_outbox(session: AsyncSession, tenant_id: str, needles: Collection[str]) -> int:
+    """Drop the tenant's events not relayed yet that mention any of `needles` (a person erased);
+    the other events of their rows stay. How many."""
+    mentioned = or_(*(OutboxEvent.payload.contains(needle, autoescape=True) for needle in needles))
+    forgotten = 0
+    for row in await session.scalars(select(OutboxEvent).where(mentioned)):
+        entries = _stored_entries(row.payload)
+        kept = [
+            entry
+            for entry in entries
+            if entry["tenant_id"] != tenant_id or not any(needle in entry["payload"] for needle in needles)
+        ]
+        forgotten += len(entries) - len(kept)
+        if not kept:
+            await session.delete(row)
+        elif len(kept) < len(entries):
+            row.payload = orjson.dumps(kept).decode()
+    return forgotten

@@ -4,8 +4,9 @@ transaction, and if they had opted out, an HMAC of their phone keeps them unreac
 Deleted: the contact, their conversations, tickets and messages (texts and media references),
 their rows in campaigns and their opt-out record. Blanked: the phone and the evidence of their
 entries in the consent ledger, which keeps the rest. Campaign logs name only the contact's id,
-which then points at nothing. The raw requests the DLQ kept are deleted by the caller after the
-commit (the streams are not in the transaction): `forget_raw_requests`.
+which then points at nothing. The stream entries that mention the phone (raw requests waiting or
+dead-lettered, events published) are deleted by the caller after the commit (the streams are not
+in the transaction): `forget_in_streams`.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from messaging_whatsapp.campaigns.contacts import forget_contact
 from messaging_whatsapp.db import is_postgresql
 from messaging_whatsapp.errors import NotFound
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket
-from messaging_whatsapp.outbox.service import PublishedEvent
+from messaging_whatsapp.outbox.service import PublishedEvent, forget_outbox
 from messaging_whatsapp.phones import phone_variants
-from messaging_whatsapp.streams.base import Streams
+from messaging_whatsapp.streams.base import StreamNames, Streams
 
 SUPPRESSION_REASON = "erased_opted_out"
 
@@ -46,10 +47,15 @@ class Erasure:
     # Whether the person stays on the suppression list (they had opted out).
     suppressed: bool = False
     raw_requests: int = 0
+    events: int = 0
 
     def event(self, tenant_id: str, at: datetime) -> PublishedEvent:
         """`whatsapp_contact_erased`: which contact went (never the phone) and what went with it."""
-        payload = {key: value for key, value in asdict(self).items() if key not in ("phone", "raw_requests")}
+        payload = {
+            key: value
+            for key, value in asdict(self).items()
+            if key not in ("phone", "raw_requests", "events")
+        }
         payload["erased_at"] = at.isoformat()
         return PublishedEvent(type="whatsapp_contact_erased", tenant_id=tenant_id, payload=payload)
 
@@ -81,10 +87,18 @@ async def erase_contact(session: AsyncSession, tenant_id: str, contact_id: str, 
     return await _erase(session, tenant_id, contact.phone, contact, now)
 
 
-async def forget_raw_requests(streams: Streams, dlq_stream: str, erasure: Erasure) -> None:
-    """Delete the DLQ's raw requests that mention the phone in either form (with or without `+`)."""
-    needles = {variant.lstrip("+") for variant in phone_variants(erasure.phone)}
-    erasure.raw_requests = await streams.forget(dlq_stream, needles)
+async def forget_in_streams(streams: Streams, names: StreamNames, erasure: Erasure) -> None:
+    """Delete the stream entries that mention the phone in either form (with or without `+`): the
+    raw requests waiting or dead-lettered, and the events published about the person."""
+    needles = _needles(erasure.phone)
+    waiting = await streams.forget(names.inbound, needles)
+    erasure.raw_requests = waiting + await streams.forget(names.dlq, needles)
+    erasure.events += await streams.forget(names.events, needles)
+
+
+def _needles(phone: str) -> set[str]:
+    """The phone's digits in either Brazilian form, as raw requests and events carry them."""
+    return {variant.lstrip("+") for variant in phone_variants(phone)}
 
 
 async def _erase(
@@ -100,6 +114,7 @@ async def _erase(
         session, delete(OptOut).where(OptOut.tenant_id == tenant_id, OptOut.phone.in_(variants))
     )
     erasure.consents_blanked = await blank_consents(session, tenant_id, erasure.contact_id, variants)
+    erasure.events = await forget_outbox(session, tenant_id, _needles(phone))
     if contact is not None:
         await _delete_contact(session, tenant_id, contact, erasure, now)
     if erasure == Erasure(phone=phone, contact_id=None):

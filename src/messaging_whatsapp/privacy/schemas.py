@@ -63,7 +63,9 @@ class ErasureReport(BaseModel):
     opt_outs: int
     consents_blanked: int
     suppressed: bool
+    # Stream entries that mentioned the phone: raw requests (waiting or in the DLQ) and events.
     raw_requests: int
+    events: int
 
 
 class CampaignRowExport(CampaignContactItem):

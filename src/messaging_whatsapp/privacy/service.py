@@ -4,16 +4,17 @@ events published once stored."""
 from __future__ import annotations
 
 from messaging_whatsapp.context import EngineContext
-from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.db import truncate_sqlite_wal, utcnow
 from messaging_whatsapp.outbox.service import relay_outbox, write_outbox
-from messaging_whatsapp.privacy.erasure import Erasure, erase_contact, erase_phone, forget_raw_requests
+from messaging_whatsapp.privacy.erasure import Erasure, erase_contact, erase_phone, forget_in_streams
 
 
 async def erase(
     context: EngineContext, tenant_id: str, *, contact_id: str | None = None, phone: str | None = None
 ) -> Erasure:
     """Erase a contact (by id) or whatever is held about a canonical phone, announce it with
-    `whatsapp_contact_erased`, then delete the raw requests the DLQ kept about them."""
+    `whatsapp_contact_erased`, then delete the stream entries about them and, on SQLite, the
+    write-ahead log that still holds the deleted pages."""
     now = utcnow()
     async with context.sessions() as session, session.begin():
         if contact_id is not None:
@@ -24,5 +25,6 @@ async def erase(
             raise ValueError("erase needs a contact id or a phone")
         records = await write_outbox(session, [erasure.event(tenant_id, now)], context.names.events)
     await relay_outbox(context, records)
-    await forget_raw_requests(context.streams, context.names.dlq, erasure)
+    await forget_in_streams(context.streams, context.names, erasure)
+    await truncate_sqlite_wal(context.engine)
     return erasure
