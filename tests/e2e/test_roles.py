@@ -115,3 +115,17 @@ async def test_an_api_key_cannot_outrank_or_name_unknown_scopes(engine: RunningE
     assert [(key["role"], key["scopes"]) for key in listed] == [
         ("agent", ["campaigns:read", "conversations:read"])
     ]
+
+
+async def test_the_openapi_document_names_both_ways_in(engine: RunningEngine) -> None:
+    document = (await engine.http.get("/openapi.json")).json()
+    schemes = document["components"]["securitySchemes"]
+    assert {name: scheme["bearerFormat"] for name, scheme in schemes.items()} == {
+        "userToken": "JWT",
+        "apiKey": "mwk_...",
+    }
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            guarded = path.startswith("/api/") and (method, path) != ("post", "/api/v1/auth/login")
+            expected = [{"userToken": []}, {"apiKey": []}] if guarded else None
+            assert operation.get("security") == expected, (method, path)

@@ -3,8 +3,8 @@
 FastAPI documents a route's success and a 422 of its own shape. Our errors all have one shape
 (http_errors.error_response) and any route may answer some of them; a generated client that knows
 only 2xx treats a 404 or a 429 as a protocol error. Each operation therefore lists the errors it
-can answer, with the shared schema, and the bearer scheme (a token from /api/v1/auth/login, or
-an API key) guards every /api/ route but login.
+can answer, with the shared schema; and two security schemes, either of which opens every /api/
+route but login: a user's token from /api/v1/auth/login, or an API key, both sent as a bearer.
 """
 
 from __future__ import annotations
@@ -44,10 +44,19 @@ ERRORS = {
     "503": "A backend (the database, the streams) is unavailable; retry later.",
 }
 PUBLIC_OPERATIONS = {("/api/v1/auth/login", "post")}
-BEARER = {
-    "type": "http",
-    "scheme": "bearer",
-    "description": "A token from POST /api/v1/auth/login, or an API key (mwk_...).",
+SECURITY_SCHEMES = {
+    "userToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "A user's token from POST /api/v1/auth/login; it carries the user's role.",
+    },
+    "apiKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "mwk_...",
+        "description": "An API key (POST /api/v1/api-keys), with its role and scopes, as a bearer.",
+    },
 }
 
 
@@ -58,12 +67,12 @@ def documented_openapi(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
     components = schema.setdefault("components", {})
     components.setdefault("schemas", {})["Error"] = ERROR_SCHEMA
-    components["securitySchemes"] = {"bearer": BEARER}
+    components["securitySchemes"] = SECURITY_SCHEMES
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
             _document_errors(operation)
             if path.startswith("/api/") and (path, method) not in PUBLIC_OPERATIONS:
-                operation["security"] = [{"bearer": []}]
+                operation["security"] = [{"userToken": []}, {"apiKey": []}]
     app.openapi_schema = schema
     return schema
 
