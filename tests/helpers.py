@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import uvicorn
-from fastapi import FastAPI
 from sqlalchemy import select
 
+from messaging_whatsapp.api.serving import server_config
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
@@ -88,10 +88,12 @@ def engine_settings(
 
 
 class ServerThread:
-    """A real uvicorn server on a loopback port, in a thread, like a deployed engine."""
+    """A real uvicorn server on a loopback port, in a thread, like a deployed engine: under the
+    settings' header and body timeouts and per-client cap, as `serve` runs it."""
 
-    def __init__(self, app: FastAPI, port: int) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    def __init__(self, app: Callable[..., Any], port: int, settings: Settings, **options: Any) -> None:
+        options = {"log_level": "warning", "lifespan": "on", **options}
+        config = server_config(app, settings, "127.0.0.1", port, **options)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.base_url = f"http://127.0.0.1:{port}"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -82,12 +83,42 @@ class Settings(BaseSettings):
     campaign_warmup_first_day: int = Field(default=20, ge=1)
     campaign_warmup_growth: float = Field(default=2.0, ge=1.0, le=10.0)
 
+    # The HTTP server's guard against slow and greedy clients (api/serving.py). A request's line
+    # and headers must arrive within this long of the connection opening, or of the request's
+    # first byte on a kept-alive connection (the wait between requests is uvicorn's keep-alive).
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    # A request body must arrive whole within this long of its headers: a 1 MiB webhook body
+    # (WEBHOOK_MAX_BODY_BYTES) needs 0.3 Mbit/s, the up to 64 MiB the webhook reads before its
+    # 413 about 18 Mbit/s.
+    http_body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Connections one client address may hold open at once, per server process (0: no cap). 100
+    # is well above what one legitimate client holds (a browser about 6, `wrk -c64` in our
+    # benchmarks 64; Meta and Twilio deliver webhooks from several addresses each) and keeps one
+    # address from taking more than 100 of a process's file descriptors (often 1024 in all).
+    http_max_connections_per_client: int = Field(default=100, ge=0)
+    # Networks (comma-separated) the cap does not count. Loopback by default: its clients are this
+    # host's own, such as the sender calling the built-in simulator (up to SENDER_CONCURRENCY
+    # connections per number) or a reverse proxy carrying every client (which should cap them).
+    http_connection_cap_exempt: str = "127.0.0.0/8,::1"
+
     log_level: str = Field(default="INFO")
+
+    @field_validator("http_connection_cap_exempt")
+    @classmethod
+    def _known_networks(cls, value: str) -> str:
+        """Refuse an exemption list that does not parse, at start rather than at the first connection."""
+        networks(value)
+        return value
 
     @property
     def is_embedded(self) -> bool:
         """True when streams live in the database instead of Redis."""
         return not self.redis_url
+
+
+def networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated addresses or networks (`10.0.0.0/8, ::1`); ValueError names a bad one."""
+    return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in text.split(",") if item.strip())
 
 
 @lru_cache

@@ -22,3 +22,8 @@ SENDER_MESSAGES = Counter(
     "whatsapp_sender_messages_total", "Outbound messages handled by the sender, by outcome", ["outcome"]
 )
 SIMULATOR_ACCEPTED = Counter("whatsapp_simulator_accepted_total", "Messages the built-in simulator took")
+HTTP_CONNECTIONS_CUT = Counter(
+    "whatsapp_http_connections_cut_total",
+    "Connections the HTTP server closed on a slow or greedy client, by reason",
+    ["reason"],
+)

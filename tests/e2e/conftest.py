@@ -62,7 +62,7 @@ async def engine(deployment: Settings) -> AsyncIterator[RunningEngine]:
     """The engine serving API, webhook and worker in one process, as `serve` runs it."""
     port = int(deployment.public_url.rsplit(":", 1)[1])
     context = await EngineContext.open(deployment)
-    with ServerThread(create_app(deployment, Role.ALL), port) as server:
+    with ServerThread(create_app(deployment, Role.ALL), port, deployment) as server:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
             yield RunningEngine(deployment, server.base_url, context, http)
     await context.close()

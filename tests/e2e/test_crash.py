@@ -176,7 +176,7 @@ async def test_killed_workers_and_restarted_redis_lose_and_repeat_nothing(
                 own_redis.start()
 
     try:
-        with ServerThread(create_app(settings, Role.WEBHOOK), port) as server:
+        with ServerThread(create_app(settings, Role.WEBHOOK), port, settings) as server:
             async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
                 await asyncio.gather(post_all(http), chaos())
 

@@ -46,7 +46,7 @@ def served(fresh_sqlite_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[st
             await context.close()
 
     asyncio.run(tenant())
-    with ServerThread(create_app(deployment, Role.ALL), port) as server:
+    with ServerThread(create_app(deployment, Role.ALL), port, deployment) as server:
         login = httpx.post(
             f"{server.base_url}/api/v1/auth/login",
             json={"email": "ana@loja.com.br", "password": "s3cret-pass"},

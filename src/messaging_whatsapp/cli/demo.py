@@ -144,6 +144,7 @@ async def _engine_reachable(settings: Settings) -> AsyncIterator[None]:
     import uvicorn
 
     from messaging_whatsapp.api.app import Role, create_app
+    from messaging_whatsapp.api.serving import server_config
 
     try:
         async with httpx.AsyncClient(timeout=2.0) as client:
@@ -154,8 +155,9 @@ async def _engine_reachable(settings: Settings) -> AsyncIterator[None]:
     except httpx.HTTPError:
         pass
     address = urlsplit(settings.public_url)
-    config = uvicorn.Config(
+    config = server_config(
         create_app(settings, Role.ALL),
+        settings,
         host=address.hostname or "127.0.0.1",
         port=address.port or 80,
         log_level="warning",

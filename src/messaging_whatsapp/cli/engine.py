@@ -41,6 +41,7 @@ def serve(
     import uvicorn
 
     from messaging_whatsapp.api.app import Role
+    from messaging_whatsapp.api.serving import GuardedHttpToolsProtocol, http_protocol
 
     try:
         server_role = Role(role)
@@ -59,12 +60,27 @@ def serve(
     stderr.print(f"messaging-whatsapp ({server_role.value}) on http://{host}:{port}  docs: /docs")
     if workers > 1:
         factory = f"messaging_whatsapp.api.asgi:{server_role.value}_app"
-        uvicorn.run(factory, factory=True, host=host, port=port, workers=workers, log_level="warning")
+        # Each spawned worker reads the header and body timeouts and the per-client cap from its
+        # environment, as it reads the app's settings; each counts its own connections.
+        uvicorn.run(
+            factory,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            http=GuardedHttpToolsProtocol,
+        )
         return
     from messaging_whatsapp.api.app import create_app
 
     uvicorn.run(
-        create_app(settings, server_role), host=host, port=port, log_level="warning", access_log=False
+        create_app(settings, server_role),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        http=http_protocol(settings),
     )
 
 
