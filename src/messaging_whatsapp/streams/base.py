@@ -56,6 +56,15 @@ class StreamEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """An entry as it lies in a stream, with when it was appended: what retention looks at."""
+
+    id: str
+    fields: dict[str, str]
+    appended_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class GroupInfo:
     """A consumer group's view of a stream."""
 
@@ -127,6 +136,17 @@ class Streams(Protocol):
 
     async def purge(self, stream: str, older_than: datetime) -> int:
         """Delete the stream's entries appended before `older_than` (the DLQ's retention); how many."""
+        ...
+
+    async def entries_before(
+        self, stream: str, before: datetime, *, after: str | None = None, count: int = 100
+    ) -> list[StoredEntry]:
+        """Up to `count` entries appended before `before`, oldest first, from just after the entry
+        `after` (None: from the start): one page of a scan for entries to delete."""
+        ...
+
+    async def delete(self, stream: str, ids: list[str]) -> int:
+        """Delete these entries, and any pending delivery of them; returns how many were there."""
         ...
 
     async def ping(self) -> bool:
