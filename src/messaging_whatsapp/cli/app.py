@@ -7,7 +7,17 @@ from collections.abc import Callable
 
 import typer
 
-from messaging_whatsapp.cli import campaigns, demo, engine, gateways, messages, numbers, streams, tenants
+from messaging_whatsapp.cli import (
+    campaigns,
+    demo,
+    engine,
+    gateways,
+    messages,
+    numbers,
+    retention,
+    streams,
+    tenants,
+)
 
 COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("migrate", engine.migrate),
@@ -27,6 +37,7 @@ COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("stream-info", streams.stream_info),
     ("replay-dlq", streams.replay_dlq),
     ("purge-dlq", streams.purge_dlq),
+    ("apply-retention", retention.apply_retention),
     ("serve", engine.serve),
     ("worker", engine.worker),
     ("scheduler", engine.scheduler),
