@@ -37,7 +37,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.selectable import CTE
 from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
@@ -213,6 +219,23 @@ async def take_sqlite_writer(session: AsyncSession) -> None:
     if driver_connection is None or driver_connection.in_transaction:
         return
     await connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@asynccontextmanager
+async def secure_deletes(connection: AsyncConnection) -> AsyncIterator[None]:
+    """On SQLite, overwrite with zeros what the statements inside delete (PRAGMA secure_delete), so
+    deleted personal data does not linger in the file's free space; the connection's own setting
+    is restored after (pooled connections serve the hot paths, where zeroing costs I/O). Nothing
+    to do on PostgreSQL, whose deleted rows stay until (auto)vacuum reclaims their space."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    previous = int((await connection.exec_driver_sql("PRAGMA secure_delete")).scalar() or 0)
+    await connection.exec_driver_sql("PRAGMA secure_delete = ON")
+    try:
+        yield
+    finally:
+        await connection.exec_driver_sql(f"PRAGMA secure_delete = {previous}")
 
 
 def insert_for(session: AsyncSession, table: Any) -> postgresql.Insert | sqlite.Insert:

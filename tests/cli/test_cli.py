@@ -22,6 +22,7 @@ from messaging_whatsapp.inbox.models import Ticket
 from messaging_whatsapp.providers.events import InboundMessage, MessageType
 from messaging_whatsapp.worker.ingest import apply_entries
 from tests.helpers import wait_until
+from tests.retention.inbox_data import customer_writes, message_ids, number
 
 BIND_OPTIONS: dict[str, list[str]] = {
     "meta": [
@@ -345,3 +346,61 @@ async def test_erase_contact_and_export_contact(cli: Cli) -> None:
         )
     missing = cli.run("export-contact", "--tenant-id", tenant["id"], "--phone", "+5511987654321")
     assert (missing.returncode, "no contact" in missing.stderr) == (1, True)
+
+
+async def test_retention_is_set_and_applied_from_the_command_line(cli: Cli, tmp_path: Path) -> None:
+    tenant = cli.json("create-tenant", "--name", "Loja")
+    other = cli.json("create-tenant", "--name", "Outra")
+    changed = cli.json(
+        "update-tenant", "--tenant-id", tenant["id"],
+        "--retention-messages-days", "30", "--retention-closed-tickets-days", "90",
+        "--retention-raw-requests-days", "7",
+    )  # fmt: skip
+    assert changed == {
+        **tenant,
+        "retention_messages_days": 30,
+        "retention_closed_tickets_days": 90,
+        "retention_raw_requests_days": 7,
+    }
+    off = cli.json("update-tenant", "--tenant-id", tenant["id"], "--retention-closed-tickets-days", "off")
+    assert (off["retention_messages_days"], off["retention_closed_tickets_days"]) == (30, None)
+    cli.json("update-tenant", "--tenant-id", other["id"], "--retention-messages-days", "60")
+    for value in ("0", "3651", "month"):
+        refused = cli.run("update-tenant", "--tenant-id", tenant["id"], "--retention-messages-days", value)
+        assert refused.returncode == 1, value
+        assert "--retention-messages-days must be 1 to 3650 days, or off to keep forever" in refused.stderr
+        assert refused.stderr.count("\n") == 1, refused.stderr
+    settings = Settings(_env_file=None, database_url=cli.env["DATABASE_URL"], data_dir=tmp_path)  # type: ignore[call-arg]
+    context = await EngineContext.open(settings)
+    try:
+        for tenant_id in (tenant["id"], other["id"]):
+            instance_id = await number(context, tenant_id)
+            await customer_writes(context, tenant_id, instance_id, "5511987654321", days_ago=45)
+            await customer_writes(context, tenant_id, instance_id, "5511987654321")
+
+        dry = cli.run("apply-retention", "--dry-run", "--json")
+
+        assert dry.returncode == 0, dry.stderr
+        report = json.loads(dry.stdout)
+        assert report["dry_run"] is True
+        [mine, theirs] = report["tenants"]
+        assert (mine["tenant_id"], mine["messages"]["days"], mine["messages"]["count"]) == (
+            tenant["id"],
+            30,
+            1,
+        )
+        assert (mine["closed_tickets"], mine["raw_requests"]["count"]) == (None, 0)
+        assert (theirs["tenant_id"], theirs["messages"]["count"]) == (other["id"], 0)
+        assert mine["messages"]["cutoff"] < report["now"]
+        assert "[2/2] Outra" in dry.stderr
+        assert [len(await message_ids(context, t)) for t in (tenant["id"], other["id"])] == [2, 2]
+
+        done = cli.json("apply-retention", "--tenant-id", tenant["id"])
+        assert [(t["tenant_id"], t["messages"]["count"]) for t in done["tenants"]] == [(tenant["id"], 1)]
+        assert [len(await message_ids(context, t)) for t in (tenant["id"], other["id"])] == [1, 2]
+        table = cli.run("apply-retention", "--dry-run")
+        assert (table.returncode, "dry run" in table.stdout, "Loja" in table.stdout) == (0, True, True)
+        missing = cli.run("apply-retention", "--tenant-id", "nope")
+        assert (missing.returncode, "not found" in missing.stderr) == (1, True)
+    finally:
+        await context.close()

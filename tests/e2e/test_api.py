@@ -169,6 +169,9 @@ async def test_admins_change_their_own_tenants_settings(engine: RunningEngine) -
         "name": "Loja",
         "timezone": "America/Sao_Paulo",
         "ticket_inactivity_minutes": 1440,
+        "retention_messages_days": None,
+        "retention_closed_tickets_days": None,
+        "retention_raw_requests_days": None,
     }
     assert (await engine.http.patch("/api/v1/tenant", json={}, headers=agent)).status_code == 403
     changed = await engine.http.patch(
@@ -193,3 +196,45 @@ async def test_admins_change_their_own_tenants_settings(engine: RunningEngine) -
     async with engine.context.sessions() as session:
         other = await tenancy_service.get_tenant(session, other_id)
         assert (other.timezone, other.ticket_inactivity_minutes) == ("America/Sao_Paulo", 1440)
+
+
+async def test_admins_set_how_long_the_tenants_data_is_kept(engine: RunningEngine) -> None:
+    tenant_id = await create_tenant(engine.context)
+    admin = await auth_headers(engine, tenant_id)
+    supervisor = await auth_headers(engine, tenant_id, "bia@loja.com.br", role="supervisor")
+    retention = {
+        "retention_messages_days": 365,
+        "retention_closed_tickets_days": 90,
+        "retention_raw_requests_days": 7,
+    }
+
+    changed = await engine.http.patch("/api/v1/tenant", json=retention, headers=admin)
+
+    assert changed.status_code == 200, changed.text
+    shown = (await engine.http.get("/api/v1/tenant", headers=supervisor)).json()
+    assert {key: shown[key] for key in retention} == retention
+    assert shown["ticket_inactivity_minutes"] == 1440
+    off = await engine.http.patch("/api/v1/tenant", json={"retention_messages_days": None}, headers=admin)
+    assert {key: off.json()[key] for key in retention} == {**retention, "retention_messages_days": None}
+    untouched = await engine.http.patch("/api/v1/tenant", json={"name": "Loja Centro"}, headers=admin)
+    assert untouched.json()["retention_raw_requests_days"] == 7
+    denied = await engine.http.patch(
+        "/api/v1/tenant", json={"retention_raw_requests_days": 1}, headers=supervisor
+    )
+    assert denied.status_code == 403
+    for value in (0, -1, 3651, "a month", 1.5, [30]):
+        refused = await engine.http.patch(
+            "/api/v1/tenant", json={"retention_closed_tickets_days": value}, headers=admin
+        )
+        assert (refused.status_code, refused.json()["error"]["code"]) == (422, "validation_error"), value
+        assert refused.json()["error"]["message"].startswith("retention_closed_tickets_days"), value
+    [message] = {
+        (
+            await engine.http.patch("/api/v1/tenant", json={"retention_messages_days": days}, headers=admin)
+        ).json()["error"]["message"]
+        for days in (0, 3651)
+    }
+    assert message == "retention_messages_days: must be 1 to 3650 days, or null to keep forever"
+    assert (await engine.http.get("/api/v1/tenant", headers=admin)).json()[
+        "retention_closed_tickets_days"
+    ] == 90

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -505,3 +506,33 @@ async def test_forget_deletes_only_the_entries_that_mention_a_needle(streams: St
 
     remaining = await streams.read(stream, "g", "c", 10)
     assert [entry.fields["body"] for entry in remaining] == ['{"from": "5521999990000"}', "100%_literal"]
+
+
+async def test_entries_before_pages_through_the_stream_oldest_first(streams: Streams, stream: str) -> None:
+    ids = await streams.append_many(stream, messages(5))
+    later = utcnow() + timedelta(hours=1)
+
+    first = await streams.entries_before(stream, later, count=2)
+    rest = await streams.entries_before(stream, later, after=first[-1].id, count=10)
+
+    assert [entry.id for entry in first + rest] == ids
+    assert [entry.fields for entry in first + rest] == messages(5)
+    assert all(utcnow() - timedelta(minutes=1) < entry.appended_at <= utcnow() for entry in first + rest)
+    assert await streams.entries_before(stream, utcnow() - timedelta(hours=1)) == []
+    assert await streams.entries_before(stream, later, after=ids[-1]) == []
+
+
+async def test_delete_removes_entries_and_their_pending_deliveries(streams: Streams, stream: str) -> None:
+    await streams.ensure_group(stream, "g")
+    ids = await streams.append_many(stream, messages(3))
+    [pending] = await streams.read(stream, "g", "c1", count=1)
+
+    assert await streams.delete(stream, [pending.id, ids[2]]) == 2
+    assert await streams.delete(stream, [ids[2]]) == 0
+    assert await streams.delete(stream, []) == 0
+
+    await asyncio.sleep(PAST_VISIBILITY_S)
+    assert [entry.fields["n"] for entry in await streams.read(stream, "g", "c2", count=10)] == ["1"]
+    assert [entry.id for entry in await streams.entries_before(stream, utcnow() + timedelta(hours=1))] == [
+        ids[1]
+    ]

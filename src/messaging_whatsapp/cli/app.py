@@ -15,6 +15,7 @@ from messaging_whatsapp.cli import (
     messages,
     numbers,
     privacy,
+    retention,
     streams,
     tenants,
 )
@@ -39,6 +40,7 @@ COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("stream-info", streams.stream_info),
     ("replay-dlq", streams.replay_dlq),
     ("purge-dlq", streams.purge_dlq),
+    ("apply-retention", retention.apply_retention),
     ("serve", engine.serve),
     ("worker", engine.worker),
     ("scheduler", engine.scheduler),

@@ -103,8 +103,8 @@ def worker(
 
 
 def scheduler() -> None:
-    """Run the time-driven work: campaigns (scheduled starts and their dispatch) and closing idle
-    tickets. Several may run."""
+    """Run the time-driven work: campaigns (scheduled starts and their dispatch), closing idle
+    tickets and data retention. Several may run."""
     _run_workers("dispatcher", "scheduler", label="scheduler")
 
 

@@ -1,5 +1,5 @@
-"""Tenants and who may use them: `create-tenant`, `update-tenant`, users (`create-user`, `list-users`,
-`deactivate-user`) and API keys."""
+"""Tenants and who may use them: `create-tenant`, `update-tenant` (its settings, data retention
+included), users (`create-user`, `list-users`, `deactivate-user`) and API keys."""
 
 from __future__ import annotations
 
@@ -13,8 +13,22 @@ from messaging_whatsapp.cli.support import JsonOption, fail, in_session, print_j
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.tenancy import service as tenancy_service
 from messaging_whatsapp.tenancy import users
-from messaging_whatsapp.tenancy.models import DEFAULT_TICKET_INACTIVITY_MINUTES
+from messaging_whatsapp.tenancy.models import (
+    DEFAULT_TICKET_INACTIVITY_MINUTES,
+    MAX_RETENTION_DAYS,
+    MIN_RETENTION_DAYS,
+)
 from messaging_whatsapp.tenancy.schemas import ApiKeyItem, CreatedApiKey, TenantItem, TenantUpdate, UserItem
+
+# What turns a retention setting off (keep forever) on the command line.
+KEEP_FOREVER = "off"
+RetentionOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="DAYS|off",
+        help=f"Delete after this many days ({MIN_RETENTION_DAYS}-{MAX_RETENTION_DAYS}); off: keep forever.",
+    ),
+]
 
 
 def create_tenant(
@@ -50,16 +64,29 @@ def update_tenant(
     ticket_inactivity_minutes: Annotated[
         int | None, typer.Option(help="Close a ticket after this long without a message (0: never).")
     ] = None,
+    retention_messages_days: RetentionOption = None,
+    retention_closed_tickets_days: RetentionOption = None,
+    retention_raw_requests_days: RetentionOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Change a tenant's name or settings (what is not given stays as it is)."""
+    """Change a tenant's name or settings (what is not given stays as it is), data retention
+    (LGPD) included: messages, closed tickets and raw requests in the DLQ, in days or off."""
+    retention = {
+        setting: _retention_days(setting, value)
+        for setting, value in (
+            ("retention_messages_days", retention_messages_days),
+            ("retention_closed_tickets_days", retention_closed_tickets_days),
+            ("retention_raw_requests_days", retention_raw_requests_days),
+        )
+        if value is not None
+    }
     try:
         changes = TenantUpdate(
-            name=name, timezone=timezone, ticket_inactivity_minutes=ticket_inactivity_minutes
+            name=name, timezone=timezone, ticket_inactivity_minutes=ticket_inactivity_minutes, **retention
         )
     except ValidationError as exc:
         error = exc.errors()[0]
-        raise fail(f"--{str(error['loc'][0]).replace('_', '-')}: {error['msg']}") from None
+        raise fail(f"{_option(str(error['loc'][0]))}: {error['msg']}") from None
 
     async def work(context: EngineContext) -> TenantItem:
         tenant = await in_session(context, lambda s: tenancy_service.update_tenant(s, tenant_id, changes))
@@ -74,6 +101,36 @@ def update_tenant(
             f"close after {minutes} minutes without a message" if minutes else "never close by themselves"
         )
         stdout.print(f"tenant {tenant.id} ({tenant.name}): time zone {tenant.timezone}, tickets {closing}")
+        stdout.print(f"retention: {_retention_summary(tenant)}")
+
+
+def _option(setting: str) -> str:
+    return f"--{setting.replace('_', '-')}"
+
+
+def _retention_days(setting: str, value: str) -> int | None:
+    """A retention option's days, or None for `off`; anything else is a one-line error."""
+    if value.strip().lower() == KEEP_FOREVER:
+        return None
+    try:
+        days = int(value)
+    except ValueError:
+        days = 0
+    if not MIN_RETENTION_DAYS <= days <= MAX_RETENTION_DAYS:
+        raise fail(
+            f"{_option(setting)} must be {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS} days, "
+            f"or {KEEP_FOREVER} to keep forever"
+        )
+    return days
+
+
+def _retention_summary(tenant: TenantItem) -> str:
+    kept = {
+        "messages": tenant.retention_messages_days,
+        "closed tickets": tenant.retention_closed_tickets_days,
+        "raw requests": tenant.retention_raw_requests_days,
+    }
+    return ", ".join(f"{kind} {f'{days} days' if days else 'forever'}" for kind, days in kept.items())
 
 
 def create_user(

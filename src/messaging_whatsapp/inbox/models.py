@@ -14,6 +14,8 @@ from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
 OPEN_TICKET_PREDICATE = "status = 'open'"
 # Outbound messages, the only ones with a send state (see SendState).
 SENDING_PREDICATE = "send_state IS NOT NULL"
+# Messages of a ticket: a customer's, not our replies.
+TICKETED_PREDICATE = "ticket_id IS NOT NULL"
 
 
 class Direction(enum.StrEnum):
@@ -168,6 +170,14 @@ class Message(IdMixin, TimestampMixin, Base):
         ),
         # A number's recent sends (campaign pacing: per minute, per hour, unique people per day).
         Index("ix_messages_instance_created", "instance_id", "created_at"),
+        # Deleting a ticket (data retention) sets its messages' ticket_id to NULL: without an
+        # index each deleted ticket would scan the table. Outbound messages have no ticket.
+        Index(
+            "ix_messages_ticket_id",
+            "ticket_id",
+            sqlite_where=text(TICKETED_PREDICATE),
+            postgresql_where=text(TICKETED_PREDICATE),
+        ),
     )
 
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))

@@ -14,14 +14,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Delete, Result, delete, exists, literal_column, select, text
+from sqlalchemy import Delete, Result, delete, exists, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.consents import blank_consents
 from messaging_whatsapp.automation.models import OptOut
 from messaging_whatsapp.automation.suppression import suppress, suppressed_phones
 from messaging_whatsapp.campaigns.contacts import forget_contact
-from messaging_whatsapp.db import is_postgresql
+from messaging_whatsapp.db import secure_deletes
 from messaging_whatsapp.errors import NotFound
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket
 from messaging_whatsapp.outbox.service import PublishedEvent, forget_outbox
@@ -104,8 +104,15 @@ def _needles(phone: str) -> set[str]:
 async def _erase(
     session: AsyncSession, tenant_id: str, phone: str, contact: Contact | None, now: datetime
 ) -> Erasure:
+    # SQLite zeroes what is deleted, so the person's messages leave the file too.
+    async with secure_deletes(await session.connection()):
+        return await _erase_held(session, tenant_id, phone, contact, now)
+
+
+async def _erase_held(
+    session: AsyncSession, tenant_id: str, phone: str, contact: Contact | None, now: datetime
+) -> Erasure:
     variants = phone_variants(phone)
-    await _overwrite_deleted_bytes(session)
     opted_out = await _had_opted_out(session, tenant_id, phone, contact)
     erasure = Erasure(phone=phone, contact_id=contact.id if contact else None, suppressed=opted_out)
     if opted_out:
@@ -159,10 +166,3 @@ async def _deleted(session: AsyncSession, statement: Delete) -> int:
     """Run a DELETE; how many rows it removed."""
     result: Result[tuple[int]] = await session.execute(statement.returning(literal_column("1")))
     return len(result.all())
-
-
-async def _overwrite_deleted_bytes(session: AsyncSession) -> None:
-    # SQLite leaves deleted rows' bytes in free pages until reused; secure_delete zeroes them, so
-    # an erased person's messages leave the file too. PostgreSQL's VACUUM reclaims dead rows.
-    if not is_postgresql(session):
-        await session.execute(text("PRAGMA secure_delete = ON"))

@@ -57,6 +57,15 @@ class StreamEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """An entry as it lies in a stream, with when it was appended: what retention looks at."""
+
+    id: str
+    fields: dict[str, str]
+    appended_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class GroupInfo:
     """A consumer group's view of a stream."""
 
@@ -133,6 +142,16 @@ class Streams(Protocol):
     async def forget(self, stream: str, needles: Collection[str]) -> int:
         """Delete the stream's entries whose fields contain any of `needles` (a person erased at
         their request: their raw requests in the DLQ); how many."""
+
+    async def entries_before(
+        self, stream: str, before: datetime, *, after: str | None = None, count: int = 100
+    ) -> list[StoredEntry]:
+        """Up to `count` entries appended before `before`, oldest first, from just after the entry
+        `after` (None: from the start): one page of a scan for entries to delete."""
+        ...
+
+    async def delete(self, stream: str, ids: list[str]) -> int:
+        """Delete these entries, and any pending delivery of them; returns how many were there."""
         ...
 
     async def ping(self) -> bool:

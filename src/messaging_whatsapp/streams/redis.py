@@ -15,13 +15,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
 from messaging_whatsapp.redis_client import redis_client
-from messaging_whatsapp.streams.base import GroupInfo, StreamEntry, StreamError, StreamInfo, StreamNames
+from messaging_whatsapp.streams.base import (
+    GroupInfo,
+    StoredEntry,
+    StreamEntry,
+    StreamError,
+    StreamInfo,
+    StreamNames,
+)
 from messaging_whatsapp.streams.records import dead_letter_fields, dead_letter_origin, require_fields
 
 # How long WAITAOF may wait for the local fsync; appendfsync everysec needs up to a second.
@@ -97,6 +104,16 @@ def _id_after(entry_id: str) -> str:
 def _id_key(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
+
+
+def _first_id_at(moment: datetime) -> str:
+    """The smallest entry id appended at or after `moment` (an id starts with its milliseconds)."""
+    return f"{int(moment.timestamp() * 1000)}-0"
+
+
+def _id_time(entry_id: str) -> datetime:
+    """When the entry was appended, from its id."""
+    return datetime.fromtimestamp(_id_key(entry_id)[0] / 1000, UTC)
 
 
 def _as_fields(data: dict[Any, Any]) -> dict[str, str]:
@@ -279,9 +296,31 @@ class RedisStreams:
 
     async def purge(self, stream: str, older_than: datetime) -> int:
         """XTRIM MINID to the first id of `older_than` (a Redis entry id starts with its time)."""
-        floor = f"{int(older_than.timestamp() * 1000)}-0"
         with _redis_errors("purge"):
-            return int(await self._client.xtrim(stream, minid=floor, approximate=False))
+            return int(await self._client.xtrim(stream, minid=_first_id_at(older_than), approximate=False))
+
+    async def entries_before(
+        self, stream: str, before: datetime, *, after: str | None = None, count: int = 100
+    ) -> list[StoredEntry]:
+        """XRANGE from just after `after` to just before the first id of `before`."""
+        start = "-" if after is None else f"({after}"
+        with _redis_errors("entries_before"):
+            page = (
+                await self._client.xrange(stream, min=start, max=f"({_first_id_at(before)}", count=count)
+                or []
+            )
+        return [
+            StoredEntry(str(entry_id), _as_fields(fields), _id_time(str(entry_id)))
+            for entry_id, fields in page
+            if fields is not None
+        ]
+
+    async def delete(self, stream: str, ids: list[str]) -> int:
+        """XDEL the entries; a group that still had one pending acknowledges it at its next read."""
+        if not ids:
+            return 0
+        with _redis_errors("delete"):
+            return int(await self._client.xdel(stream, *ids))
 
     async def forget(self, stream: str, needles: Collection[str]) -> int:
         """Walk the stream a page at a time and XDEL the entries whose fields mention a needle."""

@@ -26,8 +26,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from messaging_whatsapp.db import utcnow
-from messaging_whatsapp.streams.base import GroupInfo, StreamEntry, StreamError, StreamInfo, StreamNames
+from messaging_whatsapp.db import secure_deletes, utcnow
+from messaging_whatsapp.streams.base import (
+    GroupInfo,
+    StoredEntry,
+    StreamEntry,
+    StreamError,
+    StreamInfo,
+    StreamNames,
+)
 from messaging_whatsapp.streams.models import StreamEntryRow, StreamGroupRow, StreamPendingRow
 from messaging_whatsapp.streams.records import (
     dead_letter_fields,
@@ -203,7 +210,8 @@ class SqlStreams:
         """Delete the stream's entries created before `older_than`, and their pending rows."""
         old = select(Entry.id).where(Entry.stream == stream, Entry.created_at < older_than)
         with _database_errors("purge"):
-            async with self._engine.begin() as conn:
+            # Purges and deletes are retention: what they delete must leave the file (on SQLite).
+            async with self._engine.begin() as conn, secure_deletes(conn):
                 await conn.execute(delete(Pending).where(Pending.stream == stream, Pending.entry_id.in_(old)))
                 result = await conn.execute(
                     delete(Entry).where(Entry.stream == stream, Entry.created_at < older_than)
@@ -217,11 +225,45 @@ class SqlStreams:
         mentioned = or_(*(Entry.fields.contains(needle, autoescape=True) for needle in needles))
         matching = select(Entry.id).where(Entry.stream == stream, mentioned)
         with _database_errors("forget"):
-            async with self._engine.begin() as conn:
+            async with self._engine.begin() as conn, secure_deletes(conn):
                 await conn.execute(
                     delete(Pending).where(Pending.stream == stream, Pending.entry_id.in_(matching))
                 )
                 result = await conn.execute(delete(Entry).where(Entry.stream == stream, mentioned))
+        return result.rowcount
+
+    async def entries_before(
+        self, stream: str, before: datetime, *, after: str | None = None, count: int = 100
+    ) -> list[StoredEntry]:
+        """The stream's entries created before `before`, in id order, from just after `after`."""
+        query = (
+            select(Entry.id, Entry.fields, Entry.created_at)
+            .where(Entry.stream == stream, Entry.created_at < before)
+            .order_by(Entry.id)
+            .limit(count)
+        )
+        if after is not None:
+            query = query.where(Entry.id > _entry_id(after))
+        with _database_errors("entries_before"):
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+        return [
+            StoredEntry(str(entry_id), decode_fields(text), created_at) for entry_id, text, created_at in rows
+        ]
+
+    async def delete(self, stream: str, ids: list[str]) -> int:
+        """Delete the entries and their pending rows in one transaction."""
+        if not ids:
+            return 0
+        entry_ids = [_entry_id(entry_id) for entry_id in ids]
+        with _database_errors("delete"):
+            async with self._engine.begin() as conn, secure_deletes(conn):
+                await conn.execute(
+                    delete(Pending).where(Pending.stream == stream, Pending.entry_id.in_(entry_ids))
+                )
+                result = await conn.execute(
+                    delete(Entry).where(Entry.stream == stream, Entry.id.in_(entry_ids))
+                )
         return result.rowcount
 
     async def ping(self) -> bool:

@@ -77,7 +77,8 @@ async def get_tenant(session: DbSession, principal: CurrentPrincipal) -> TenantI
 
 @tenant_router.patch("")
 async def update_tenant(body: TenantUpdate, session: DbSession, principal: AdminPrincipal) -> TenantItem:
-    """Change the tenant's name, time zone or ticket inactivity (admins)."""
+    """Change the tenant's name, time zone, ticket inactivity or data retention (admins); a retention
+    setting sent as null keeps that data forever."""
     return TenantItem.model_validate(await service.update_tenant(session, principal.tenant_id, body))
 
 

@@ -14,6 +14,10 @@ from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
 DEFAULT_TICKET_INACTIVITY_MINUTES = 24 * 60
 # A year: longer reads as a typo, and 0 says "never" already.
 MAX_TICKET_INACTIVITY_MINUTES = 366 * 24 * 60
+# Retention periods (LGPD), in days: at least a day, so nothing of today's inbox is ever deleted;
+# at most ten years, past which a number reads as a typo (leave it unset to keep forever).
+MIN_RETENTION_DAYS = 1
+MAX_RETENTION_DAYS = 3650
 
 
 class UserRole(enum.StrEnum):
@@ -44,6 +48,11 @@ class Tenant(IdMixin, TimestampMixin, Base):
     # credential; made at the first erasure. Kept out of the database's reach in plain text, so a
     # copy of the database alone cannot test phones against the list.
     suppression_key: Mapped[str | None] = mapped_column(Text, default=None)
+    # Data retention (LGPD), applied by the scheduler (retention/): how many days each kind of
+    # personal data is kept; None keeps it forever.
+    retention_messages_days: Mapped[int | None] = mapped_column(default=None)
+    retention_closed_tickets_days: Mapped[int | None] = mapped_column(default=None)
+    retention_raw_requests_days: Mapped[int | None] = mapped_column(default=None)
 
 
 class User(IdMixin, TimestampMixin, Base):

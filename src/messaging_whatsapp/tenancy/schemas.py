@@ -3,10 +3,41 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
-from messaging_whatsapp.tenancy.models import MAX_TICKET_INACTIVITY_MINUTES, UserRole
+from messaging_whatsapp.tenancy.models import (
+    MAX_RETENTION_DAYS,
+    MAX_TICKET_INACTIVITY_MINUTES,
+    MIN_RETENTION_DAYS,
+    UserRole,
+)
+
+RETENTION_SETTINGS = (
+    "retention_messages_days",
+    "retention_closed_tickets_days",
+    "retention_raw_requests_days",
+)
+
+
+def _checked_retention_days(days: int | None) -> int | None:
+    if days is not None and not MIN_RETENTION_DAYS <= days <= MAX_RETENTION_DAYS:
+        raise PydanticCustomError(
+            "retention_days",
+            f"must be {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS} days, or null to keep forever",
+        )
+    return days
+
+
+# A retention setting: days, or null to keep forever. The bounds are checked by the validator, for
+# a message that says what is allowed, and shown in the OpenAPI document.
+RetentionDays = Annotated[
+    int | None,
+    AfterValidator(_checked_retention_days),
+    Field(json_schema_extra={"minimum": MIN_RETENTION_DAYS, "maximum": MAX_RETENTION_DAYS}),
+]
 
 
 class LoginRequest(BaseModel):
@@ -35,16 +66,32 @@ class TenantItem(BaseModel):
     name: str
     timezone: str
     ticket_inactivity_minutes: int
+    # Data retention (LGPD), in days; null: kept forever.
+    retention_messages_days: int | None
+    retention_closed_tickets_days: int | None
+    retention_raw_requests_days: int | None
 
 
 class TenantUpdate(BaseModel):
-    """A change to the tenant's settings; what is left out stays as it is."""
+    """A change to the tenant's settings; what is left out stays as it is. A retention setting
+    given as null keeps that data forever again."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
     ticket_inactivity_minutes: int | None = Field(default=None, ge=0, le=MAX_TICKET_INACTIVITY_MINUTES)
+    # Messages older than this many days are deleted (by when they were stored).
+    retention_messages_days: RetentionDays = None
+    # Tickets closed longer ago than this many days are deleted (their messages stay).
+    retention_closed_tickets_days: RetentionDays = None
+    # Raw webhook requests of the tenant kept in the DLQ are deleted after this many days
+    # (DLQ_RETENTION_DAYS still deletes everyone's sooner when it is shorter).
+    retention_raw_requests_days: RetentionDays = None
+
+    def retention_changes(self) -> dict[str, int | None]:
+        """The retention settings this change names, null ones included (they turn retention off)."""
+        return {name: getattr(self, name) for name in RETENTION_SETTINGS if name in self.model_fields_set}
 
 
 class ApiKeyItem(BaseModel):

@@ -15,7 +15,9 @@ from messaging_whatsapp.errors import InvalidInput, NotFound, Unauthorized
 from messaging_whatsapp.tenancy.access import Principal, checked_key_access
 from messaging_whatsapp.tenancy.models import (
     DEFAULT_TICKET_INACTIVITY_MINUTES,
+    MAX_RETENTION_DAYS,
     MAX_TICKET_INACTIVITY_MINUTES,
+    MIN_RETENTION_DAYS,
     ApiKey,
     Tenant,
     UserRole,
@@ -44,7 +46,8 @@ async def create_tenant(
 
 
 async def update_tenant(session: AsyncSession, tenant_id: str, changes: TenantUpdate) -> Tenant:
-    """Change the tenant's name or settings; what `changes` leaves out stays."""
+    """Change the tenant's name or settings; what `changes` leaves out stays (a retention setting
+    it names as None keeps that data forever)."""
     tenant = await get_tenant(session, tenant_id)
     if changes.name is not None:
         tenant.name = _checked_name(changes.name)
@@ -52,6 +55,8 @@ async def update_tenant(session: AsyncSession, tenant_id: str, changes: TenantUp
         tenant.timezone = _checked_timezone(changes.timezone)
     if changes.ticket_inactivity_minutes is not None:
         tenant.ticket_inactivity_minutes = _checked_inactivity(changes.ticket_inactivity_minutes)
+    for setting, days in changes.retention_changes().items():
+        setattr(tenant, setting, _checked_retention(setting, days))
     tenant.updated_at = utcnow()
     await session.flush()
     return tenant
@@ -81,6 +86,15 @@ def _checked_inactivity(minutes: int) -> int:
             f"ticket inactivity must be 0 (never close) to {MAX_TICKET_INACTIVITY_MINUTES} minutes"
         )
     return minutes
+
+
+def _checked_retention(setting: str, days: int | None) -> int | None:
+    if days is not None and not MIN_RETENTION_DAYS <= days <= MAX_RETENTION_DAYS:
+        raise InvalidInput(
+            f"{setting} must be {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS} days, or null to keep forever",
+            code="invalid_retention",
+        )
+    return days
 
 
 async def get_tenant(session: AsyncSession, tenant_id: str) -> Tenant:

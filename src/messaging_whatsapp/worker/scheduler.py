@@ -1,9 +1,10 @@
 """The scheduler: the engine's work that comes due with time rather than with a message.
 
-Today that is closing the tickets left without interaction for the tenant's time (seed 003);
-scheduled campaigns are started by the campaign dispatcher, which the `scheduler` command runs
-too. Several schedulers may run: each pass takes a transaction-level lock on PostgreSQL, so one
-does the pass and the others skip it; closing is safe to repeat, so the lock saves work only.
+Today that is closing the tickets left without interaction for the tenant's time (seed 003), a
+pass a minute, and applying each tenant's data retention (LGPD), a pass an hour; scheduled
+campaigns are started by the campaign dispatcher, which the `scheduler` command runs too. Several
+schedulers may run: each pass takes an advisory lock on PostgreSQL, so one does the pass and the
+others skip it; both passes are safe to repeat, so the lock saves work only.
 """
 
 from __future__ import annotations
@@ -11,22 +12,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import is_postgresql, utcnow
 from messaging_whatsapp.inbox.tickets import close_inactive_tickets
 from messaging_whatsapp.outbox.service import relay_outbox, write_outbox
+from messaging_whatsapp.retention.service import RetentionReport, apply_retention_everywhere
 
 logger = logging.getLogger(__name__)
 
 PASS_SECONDS = 60.0
+# Retention periods are whole days: an hour late deletes nothing that matters, and an hourly pass
+# keeps its cost (a few indexed queries per tenant with retention, one scan of the DLQ) negligible.
+RETENTION_PASS_SECONDS = 3600.0
 # First half of the two-part advisory lock key, apart from the streams' ("ST") and campaigns' ("CA").
 _LOCK_CLASS = 0x5343  # "SC"
 _TICKETS_LOCK = 1
+_RETENTION_LOCK = 2
 
 
 class Scheduler:
@@ -37,14 +44,12 @@ class Scheduler:
         self._clock = clock
 
     async def run(self, stop: asyncio.Event) -> None:
-        """A pass a minute until `stop` is set; a failed pass is logged and tried again."""
-        while not stop.is_set():
-            try:
-                await self.close_inactive_tickets()
-            except Exception:
-                logger.exception("scheduler pass failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), PASS_SECONDS)
+        """Closing idle tickets every minute and retention every hour, side by side (retention's
+        first run over a large backlog takes a while and must not hold tickets back)."""
+        await asyncio.gather(
+            _repeat(stop, PASS_SECONDS, self.close_inactive_tickets, "ticket closing"),
+            _repeat(stop, RETENTION_PASS_SECONDS, self.apply_retention, "retention"),
+        )
 
     async def close_inactive_tickets(self) -> int:
         """Close the tickets idle past their tenant's time and announce each; returns how many."""
@@ -61,3 +66,64 @@ class Scheduler:
         if closed:
             logger.info("closed %d inactive tickets", len(closed))
         return len(closed)
+
+    async def apply_retention(self) -> list[RetentionReport] | None:
+        """Delete every tenant's data past its retention; the reports, or None when another
+        scheduler holds the pass."""
+        async with self._retention_lock() as taken:
+            if not taken:
+                return None
+            reports = await apply_retention_everywhere(self._context, self._clock())
+        for report in reports:
+            if report.total:
+                logger.info("retention deleted %s", _deleted(report))
+        return reports
+
+    @contextlib.asynccontextmanager
+    async def _retention_lock(self) -> AsyncIterator[bool]:
+        """On PostgreSQL, a session-level advisory lock on a connection of its own, held for the
+        whole pass: retention commits batch by batch, which would end a transaction's lock."""
+        if self._context.engine.dialect.name != "postgresql":
+            yield True
+            return
+        async with self._context.engine.connect() as connection:
+            taken = bool(
+                await connection.scalar(select(func.pg_try_advisory_lock(_LOCK_CLASS, _RETENTION_LOCK)))
+            )
+            # Session locks outlive the transaction: end it rather than sit idle in one.
+            await connection.commit()
+            try:
+                yield taken
+            finally:
+                if taken:
+                    await _unlock(connection)
+
+
+async def _unlock(connection: AsyncConnection) -> None:
+    try:
+        await connection.scalar(select(func.pg_advisory_unlock(_LOCK_CLASS, _RETENTION_LOCK)))
+        await connection.commit()
+    except Exception:
+        # A pooled connection must never keep the lock: dropping the connection releases it.
+        await connection.invalidate()
+        raise
+
+
+async def _repeat(
+    stop: asyncio.Event, seconds: float, work: Callable[[], Awaitable[object]], what: str
+) -> None:
+    """Run `work` every `seconds` until `stop` is set; a failed pass is logged and tried again."""
+    while not stop.is_set():
+        try:
+            await work()
+        except Exception:
+            logger.exception("scheduler pass (%s) failed; retrying", what)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+
+
+def _deleted(report: RetentionReport) -> str:
+    counts = ", ".join(
+        f"{expiry.count} {kind}" for kind, expiry in report.kinds().items() if expiry and expiry.count
+    )
+    return f"{counts} of tenant {report.tenant_id}"

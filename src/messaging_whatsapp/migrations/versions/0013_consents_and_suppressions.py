@@ -2,7 +2,7 @@
 no longer keep a removed contact's phone
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-05 19:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import messaging_whatsapp.db
 
 revision: str = "0013"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
