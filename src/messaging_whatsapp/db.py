@@ -195,13 +195,16 @@ def is_postgresql(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-async def truncate_sqlite_wal(engine: AsyncEngine) -> None:
-    """On SQLite, copy the write-ahead log into the database and empty it, so deleted rows' old
-    page images leave the disk (an erasure); a no-op on PostgreSQL, best effort under readers."""
+async def checkpoint_sqlite(engine: AsyncEngine, *, truncate: bool = False) -> None:
+    """On SQLite, copy the write-ahead log's pages into the database file now, so zeroed pages of
+    deleted rows reach it: a passive checkpoint never waits (retention's batches); `truncate`
+    waits for readers and then empties the log, so no old copy of a deleted row stays on disk (an
+    erasure). A no-op on PostgreSQL."""
     if engine.dialect.name != "sqlite":
         return
+    mode = "TRUNCATE" if truncate else "PASSIVE"
     async with engine.connect() as connection:
-        await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        await connection.exec_driver_sql(f"PRAGMA wal_checkpoint({mode})")
 
 
 async def take_sqlite_writer(session: AsyncSession) -> None:

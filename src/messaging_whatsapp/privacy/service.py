@@ -4,7 +4,7 @@ events published once stored."""
 from __future__ import annotations
 
 from messaging_whatsapp.context import EngineContext
-from messaging_whatsapp.db import truncate_sqlite_wal, utcnow
+from messaging_whatsapp.db import checkpoint_sqlite, utcnow
 from messaging_whatsapp.outbox.service import relay_outbox, write_outbox
 from messaging_whatsapp.privacy.erasure import Erasure, erase_contact, erase_phone, forget_in_streams
 
@@ -26,5 +26,5 @@ async def erase(
         records = await write_outbox(session, [erasure.event(tenant_id, now)], context.names.events)
     await relay_outbox(context, records)
     await forget_in_streams(context.streams, context.names, erasure)
-    await truncate_sqlite_wal(context.engine)
+    await checkpoint_sqlite(context.engine, truncate=True)
     return erasure

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Select, Table, delete, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from messaging_whatsapp.db import secure_deletes
 from messaging_whatsapp.inbox.models import SendState, TicketStatus, messages_table, tickets_table
@@ -66,12 +66,3 @@ async def delete_expired(
             # deleted some of them meanwhile, and more may remain.
             return deleted
         deleted += result.rowcount  # type: ignore[attr-defined]
-
-
-async def write_back_deleted_pages(engine: AsyncEngine) -> None:
-    """On SQLite, copy the zeroed pages from the write-ahead log into the database file now (a
-    passive checkpoint: it never waits for readers or writers, and SQLite checkpoints later anyway)."""
-    if engine.dialect.name != "sqlite":
-        return
-    async with engine.connect() as connection:
-        await connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")

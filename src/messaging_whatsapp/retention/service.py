@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Select, Table, or_, select
 
 from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.db import checkpoint_sqlite
 from messaging_whatsapp.inbox.models import messages_table, tickets_table
 from messaging_whatsapp.retention.raw_requests import expire_raw_requests
 from messaging_whatsapp.retention.rows import (
@@ -25,7 +26,6 @@ from messaging_whatsapp.retention.rows import (
     delete_expired,
     expired_messages,
     expired_tickets,
-    write_back_deleted_pages,
 )
 from messaging_whatsapp.tenancy.models import Tenant
 from messaging_whatsapp.tenancy.service import get_tenant
@@ -131,7 +131,7 @@ async def _apply(
         if progress is not None:
             progress(done, len(tenants), reports[-1])
     if not dry_run and any(report.total for report in reports):
-        await write_back_deleted_pages(context.engine)
+        await checkpoint_sqlite(context.engine)
     return reports
 
 
