@@ -57,6 +57,8 @@ class Handout:
     variation: CampaignMessage
     text: str
     typing: bool
+    # A template variation, its parameters filled for this contact (campaigns/templates.py).
+    template: dict[str, Any] | None = None
 
 
 def render(content: str, variables: dict[str, Any] | None) -> str:
@@ -188,6 +190,7 @@ async def hand_out(
             text=h.text,
             media=h.variation.media,
             typing=h.typing,
+            template=h.template,
         )
         for h in planned
     ]

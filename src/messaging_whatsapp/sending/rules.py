@@ -1,6 +1,6 @@
 """The rules a one-to-one message must pass before it is queued: a valid recipient, a number that can
-send (the one named, the one a reply must go through, or the best one), and WhatsApp's 24-hour
-customer service window on the official APIs."""
+send (the one named, the one a reply must go through, or the best one), content that number's
+provider can send, and WhatsApp's 24-hour customer service window on the official APIs."""
 
 from __future__ import annotations
 
@@ -11,14 +11,13 @@ from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound
 from messaging_whatsapp.instances.health import HealthView, unavailable_reason
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.phones import InvalidPhone, canonical_phone
-from messaging_whatsapp.providers.base import ProviderName
+from messaging_whatsapp.providers.capabilities import has_service_window, takes_templates, text_limit
 from messaging_whatsapp.sending.schemas import SendMessageRequest
 
 # WhatsApp lets a business answer freely for 24 hours after the person's last message; after
-# that only an approved template may open the conversation again.
+# that only an approved template may open the conversation again. Meta counts it per business
+# phone number, and so do we: the person's last message to the number that sends.
 SERVICE_WINDOW = timedelta(hours=24)
-# Providers that enforce the window themselves (and charge or fail the message when it is missed).
-WINDOWED_PROVIDERS = frozenset({ProviderName.META, ProviderName.TWILIO})
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +96,7 @@ def check_service_window(
     instance: WhatsAppInstance, last_inbound: datetime | None, request: SendMessageRequest, now: datetime
 ) -> None:
     """Refuse free-form text the official APIs would refuse: outside 24 h of the person's last message."""
-    if request.template is not None or ProviderName(instance.provider) not in WINDOWED_PROVIDERS:
-        return
-    if last_inbound is not None and now - last_inbound <= SERVICE_WINDOW:
+    if request.template is not None or in_service_window(instance, last_inbound, now):
         return
     since = "has never written" if last_inbound is None else f"last wrote at {last_inbound.isoformat()}"
     raise InvalidInput(
@@ -107,3 +104,30 @@ def check_service_window(
         'send an approved template instead: {"template": {"name", "language", "parameters"}}',
         code="outside_service_window",
     )
+
+
+def in_service_window(instance: WhatsAppInstance, last_inbound: datetime | None, now: datetime) -> bool:
+    """Whether free-form text may go through this number to a person who last wrote to it at
+    `last_inbound` (always on the gateways and the simulator, which have no window)."""
+    if not has_service_window(instance.provider):
+        return True
+    return last_inbound is not None and now - last_inbound <= SERVICE_WINDOW
+
+
+def check_content(instance: WhatsAppInstance, request: SendMessageRequest) -> None:
+    """Refuse, before anything is queued, content the number's provider cannot send: a template
+    on a gateway, or buttons whose numbered-text form is over the provider's text limit. (Long
+    plain text is not refused: it is split into parts, sending/parts.py.)"""
+    if request.template is not None and not takes_templates(instance.provider):
+        raise InvalidInput(
+            f"{instance.name} ({instance.provider}) cannot send templates: the unofficial gateways "
+            "send as WhatsApp Web, which has none; send text instead",
+            code="template_unsupported",
+        )
+    limit = text_limit(instance.provider)
+    if request.buttons is not None and len(request.buttons.text) > limit:
+        raise InvalidInput(
+            f"the buttons' text is {len(request.buttons.text)} characters; {instance.provider} "
+            f"takes at most {limit} in one message",
+            code="text_too_long",
+        )
