@@ -134,7 +134,7 @@ async def _queue(context: EngineContext, tenant_id: str, request: SendMessageReq
 
 
 async def _drain(context: EngineContext, tenant_id: str, timeout: float = 20.0) -> list[Message]:
-    """Run a sender until every message of the tenant is settled; the messages in creation order."""
+    """Run a sender until every message of the tenant is settled; the messages in id (creation) order."""
     sender = Sender(context)
     await sender.ensure_group()
     deadline = time.monotonic() + timeout
@@ -143,7 +143,7 @@ async def _drain(context: EngineContext, tenant_id: str, timeout: float = 20.0) 
             await sender.run_once(block_ms=50)
             await sender.sweep()
             async with context.sessions() as session:
-                query = select(Message).where(Message.tenant_id == tenant_id).order_by(Message.created_at)
+                query = select(Message).where(Message.tenant_id == tenant_id).order_by(Message.id)
                 rows = list(await session.scalars(query))
             if rows and all(row.send_state == SendState.DONE.value for row in rows):
                 return rows
@@ -222,3 +222,36 @@ async def test_the_error_of_a_retried_message_is_cleared_when_it_goes(
     [message] = await _drain(context, tenant_id)
     assert (message.status, message.send_attempts) == ("sent", 2)
     assert (message.error_code, message.error_title) == (None, None)
+
+
+async def test_the_chosen_number_is_one_that_can_send_the_content(context: EngineContext) -> None:
+    tenant_id, twilio_id = await _number(context, "twilio")
+    gateway, _ = await bind(
+        context,
+        tenant_id,
+        provider="evolution",
+        display_number="+551140028933",
+        instance_name="loja",
+        api_url="http://127.0.0.1:9/evo",
+        api_key="evo-key-1234",
+    )
+    stranger = "+5521976543210"
+    async with context.sessions() as session, session.begin():
+        template = await sending_service.queue_message(
+            session,
+            tenant_id,
+            SendMessageRequest(to=stranger, template={"name": "HX1"}),
+            idempotency_key=None,
+            sender_type=SenderType.USER,
+            now=utcnow(),
+        )
+        text = await sending_service.queue_message(
+            session,
+            tenant_id,
+            SendMessageRequest(to=stranger, text="Oi!"),
+            idempotency_key=None,
+            sender_type=SenderType.USER,
+            now=utcnow(),
+        )
+    # The template through the number that has templates; free-form through the one with no window.
+    assert (template.message.instance_id, text.message.instance_id) == (twilio_id, gateway.id)

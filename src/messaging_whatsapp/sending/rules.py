@@ -42,8 +42,11 @@ def choose_instance(
     instance_id: str | None,
     talking: dict[str, tuple[str, datetime | None]],
     now: datetime,
+    request: SendMessageRequest | None = None,
 ) -> WhatsAppInstance:
-    """The named instance, or the best one that can send: the one already talking to the person first."""
+    """The named instance, or the best one that can send: one that can send this content (a
+    template: not a gateway; free-form: no closed window), then the one already talking to the
+    person first."""
     if instance_id is not None:
         instance = next((i for i in instances if i.id == instance_id), None)
         if instance is None:
@@ -55,7 +58,9 @@ def choose_instance(
     candidates = [instance for instance in instances if unavailable_reason(instance, now) is None]
     if not candidates:
         raise Conflict("no instance of this tenant can send right now", code="instance_unavailable")
-    return max(candidates, key=lambda i: _preference(i, set(talking), now))
+    return max(
+        candidates, key=lambda i: (_fits(i, talking, request, now), *_preference(i, set(talking), now))
+    )
 
 
 def reply_instance(
@@ -84,6 +89,20 @@ def reply_instance(
             code="invalid_reply_to",
         )
     return message.instance_id
+
+
+def _fits(
+    instance: WhatsAppInstance,
+    talking: dict[str, tuple[str, datetime | None]],
+    request: SendMessageRequest | None,
+    now: datetime,
+) -> bool:
+    """Whether the number can send this request's content to this person now."""
+    if request is None:
+        return True
+    if request.template is not None:
+        return takes_templates(instance.provider)
+    return in_service_window(instance, talking.get(instance.id, (None, None))[1], now)
 
 
 def _preference(instance: WhatsAppInstance, talking: set[str], now: datetime) -> tuple[bool, float, int]:

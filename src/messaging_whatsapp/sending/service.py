@@ -168,7 +168,7 @@ class _TenantBatch:
             request = submissions[index].request
             try:
                 instance_id = reply_instance(request, quoted, contacts.get(phone))
-                instance = choose_instance(instances, instance_id, talking, self._now)
+                instance = choose_instance(instances, instance_id, talking, self._now, request)
                 check_content(instance, request)
                 check_service_window(instance, talking.get(instance.id, (None, None))[1], request, self._now)
             except EngineError as exc:
