@@ -84,6 +84,20 @@ async def test_a_template_campaign_reaches_the_meta_fake(engine: RunningEngine, 
     assert answer.json()["error"]["code"] == "outside_service_window"
     assert "template" in answer.json()["error"]["message"]
 
+    # A template on a gateway number: refused before anything is queued (not accepted, then failed).
+    gateway, _ = await bind(
+        engine.context,
+        tenant_id,
+        provider="evolution",
+        display_number="+551140028933",
+        instance_name="loja-evo",
+        api_url="http://127.0.0.1:9/evolution",
+        api_key="evo-key-123456",
+    )
+    body = {"to": "+5511994400000", "instance_id": gateway.id, "template": {"name": "boas_vindas"}}
+    answer = await engine.http.post("/api/v1/messages", json=body, headers=headers)
+    assert (answer.status_code, answer.json()["error"]["code"]) == (422, "template_unsupported")
+
     # A free-form campaign cannot start on the official number.
     free_form = await engine.http.post(
         "/api/v1/campaigns", json=_campaign(instance.id, [{"content": "Oi {{name}}"}]), headers=headers
