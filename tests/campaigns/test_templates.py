@@ -220,3 +220,18 @@ async def test_free_form_outside_the_window_is_skipped_at_dispatch(context: Engi
     assert stored is not None
     assert (stored.pending_count, stored.skipped_count) == (0, 2)
     assert sent == []
+
+
+async def test_a_gateway_number_gets_the_text_variations(context: EngineContext) -> None:
+    tenant_id = await create_tenant(context)
+    evolution = await _evolution(context, tenant_id)
+    campaign = await _create(context, tenant_id, _body([evolution], [TEMPLATE, {"content": "Oi {{name}}"}]))
+    await _start(context, tenant_id, campaign.id)
+    dispatcher = Dispatcher(context, clock=Clock(MONDAY_10))
+    handed = [(await dispatcher.dispatch(campaign.id)).handed for _ in range(3)]
+    assert sum(handed) == 3
+    async with context.sessions() as session:
+        sent = (
+            await session.execute(select(Message.type, Message.content).where(Message.tenant_id == tenant_id))
+        ).all()
+    assert sorted(sent) == [("text", f"Oi Cliente {index}") for index in range(3)]
