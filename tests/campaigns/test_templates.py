@@ -140,6 +140,10 @@ async def test_a_text_over_a_numbers_limit_is_refused(context: EngineContext) ->
         await _create(context, tenant_id, _body([twilio.id], [{"content": "palavra " * 250}]))
     assert refused.value.code == "text_too_long"
     assert refused.value.details["limit"] == 1600
+    audio = {"type": "audio", "url": "https://cdn.exemplo.com.br/a.ogg"}
+    with pytest.raises(InvalidInput) as lost:
+        await _create(context, tenant_id, _body([twilio.id], [{"content": "Ouça!", "media": audio}]))
+    assert lost.value.code == "caption_unsupported"
 
 
 async def test_free_form_outside_the_window_cannot_start_on_official_numbers(context: EngineContext) -> None:

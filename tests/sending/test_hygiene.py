@@ -255,3 +255,12 @@ async def test_the_chosen_number_is_one_that_can_send_the_content(context: Engin
         )
     # The template through the number that has templates; free-form through the one with no window.
     assert (template.message.instance_id, text.message.instance_id) == (twilio_id, gateway.id)
+
+
+async def test_a_caption_on_audio_is_refused_before_queueing(context: EngineContext) -> None:
+    tenant_id, instance_id = await _number(context, "meta")
+    media = {"type": "audio", "url": "https://cdn.exemplo.com.br/a.ogg", "caption": "ouça"}
+    await _wrote(context, tenant_id, instance_id, MARIA)
+    with pytest.raises(InvalidInput) as refused:
+        await _queue(context, tenant_id, SendMessageRequest(to=MARIA, media=media))
+    assert refused.value.code == "caption_unsupported"

@@ -45,6 +45,7 @@ from messaging_whatsapp.errors import InvalidInput
 from messaging_whatsapp.inbox.models import Conversation
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.providers.capabilities import has_service_window, takes_templates, text_limit
+from messaging_whatsapp.providers.outbound import OutboundMediaType
 from messaging_whatsapp.sending.rules import SERVICE_WINDOW
 
 
@@ -63,6 +64,13 @@ async def check_variations(session: AsyncSession, campaign: Campaign) -> None:
     if not variations:
         return
     texts = [v for v in variations if v.template is None]
+    if any((v.media or {}).get("type") == OutboundMediaType.AUDIO.value for v in texts):
+        # The variation's text would be the audio's caption, which WhatsApp does not show.
+        raise InvalidInput(
+            "an audio variation's text would be lost (WhatsApp audio messages take no caption): "
+            "use an image, video or document, or a text variation",
+            code="caption_unsupported",
+        )
     templateless = [i for i in instances if not takes_templates(i.provider)]
     if templateless and not texts:
         raise InvalidInput(

@@ -12,6 +12,7 @@ from messaging_whatsapp.instances.health import HealthView, unavailable_reason
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.phones import InvalidPhone, canonical_phone
 from messaging_whatsapp.providers.capabilities import has_service_window, takes_templates, text_limit
+from messaging_whatsapp.providers.outbound import OutboundMediaType
 from messaging_whatsapp.sending.schemas import SendMessageRequest
 
 # WhatsApp lets a business answer freely for 24 hours after the person's last message; after
@@ -135,13 +136,19 @@ def in_service_window(instance: WhatsAppInstance, last_inbound: datetime | None,
 
 def check_content(instance: WhatsAppInstance, request: SendMessageRequest) -> None:
     """Refuse, before anything is queued, content the number's provider cannot send: a template
-    on a gateway, or buttons whose numbered-text form is over the provider's text limit. (Long
-    plain text is not refused: it is split into parts, sending/parts.py.)"""
+    on a gateway, a caption on audio, or buttons over the provider's text limit. (Long plain text
+    is not refused: it is split into parts, sending/parts.py.)"""
     if request.template is not None and not takes_templates(instance.provider):
         raise InvalidInput(
             f"{instance.name} ({instance.provider}) cannot send templates: the unofficial gateways "
             "send as WhatsApp Web, which has none; send text instead",
             code="template_unsupported",
+        )
+    if request.media is not None and request.media.type is OutboundMediaType.AUDIO and request.media.caption:
+        # Every provider would drop it without a word: WhatsApp audio messages carry no text.
+        raise InvalidInput(
+            "WhatsApp audio messages take no caption; send the text as a message of its own",
+            code="caption_unsupported",
         )
     limit = text_limit(instance.provider)
     if request.buttons is not None and len(request.buttons.text) > limit:
