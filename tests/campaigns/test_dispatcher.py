@@ -460,7 +460,8 @@ async def test_numbers_of_one_portfolio_share_its_daily_tier(context: EngineCont
     body = {
         "name": "Tier",
         "instance_ids": numbers,
-        "messages": [{"content": "{{name}}, temos novidades"}],
+        # Business-initiated on Meta: an approved template (free-form would need the 24 h window).
+        "messages": [{"template": {"name": "novidades", "parameters": ["{{name}}"]}}],
         "contacts": [{"phone": f"+55119922{index:05d}", "name": f"C{index}"} for index in range(12)],
         "settings": {"interval_min_s": 0, "interval_max_s": 0, "warmup": False},
     }

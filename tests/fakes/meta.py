@@ -4,6 +4,12 @@ It checks what the real Cloud API checks before taking a message: the bearer tok
 190), the phone number id (400, code 100) and the body's shape per message type (400, code 100 with
 the reason in ``error_data.details``). A good send is answered as ``meta_send_response_success.json``
 with a fresh ``wamid.``; a read receipt as ``{"success": true}``. Tests can queue Graph errors.
+
+Templates are taken as the Cloud API takes them (``type: template``, name, language code,
+components with typed parameters). The 24-hour window is not refused at send time: FORMATS.md
+documents 131047 only as a later ``failed`` status. Given ``window`` (the numbers that wrote in the
+last 24 h), the fake accepts a free-form message to anyone else as Meta does and notes it in
+``outside_window``: the message that would come back failed with 131047.
 """
 
 from __future__ import annotations
@@ -58,6 +64,10 @@ class MetaGraphFake:
     read: list[str] = field(default_factory=list)
     # Ids to give the next accepted messages (a test that needs to know one in advance).
     wamids: list[str] = field(default_factory=list)
+    # The numbers inside their 24 h window; None: the window is not watched.
+    window: set[str] | None = None
+    # (wamid, body) of free-form messages accepted outside the window (each would fail 131047).
+    outside_window: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     _errors: deque[Reply] = field(default_factory=deque, init=False)
 
     def fail_next(self, status: int, code: int, message: str, details: str | None = None) -> None:
@@ -94,6 +104,8 @@ class MetaGraphFake:
     def _accept(self, body: dict[str, Any]) -> Reply:
         wamid = self.wamids.pop(0) if self.wamids else new_wamid()
         self.sent.append((wamid, body))
+        if self.window is not None and body["type"] != "template" and body["to"] not in self.window:
+            self.outside_window.append((wamid, body))
         to = body["to"]
         return Reply(
             200,

@@ -2,9 +2,12 @@
 
 It checks what Twilio checks before creating a message: HTTP Basic ``AccountSid:AuthToken`` (401 with
 error 20003 otherwise), the account SID in the path, ``To``, one of ``Body``/``MediaUrl``/``ContentSid``,
-and ``From`` or ``MessagingServiceSid``. A created message answers 201 in the shape of
-``twilio_send_response.json`` with a fresh ``SM...`` sid. ``fail_next`` makes the next creates answer a
-given Twilio REST error instead (e.g. 21211, 63016).
+and ``From`` or ``MessagingServiceSid``, and a ``Body`` of at most 1,600 characters (21617). Given
+``window`` (the ``whatsapp:+...`` addresses that wrote in the last 24 h), it refuses free-form
+``Body``/``MediaUrl`` to anyone else at creation with 63016, as FORMATS.md's
+``twilio_send_error_63016_sync.json`` shows; a ``ContentSid`` template always goes. A created
+message answers 201 in the shape of ``twilio_send_response.json`` with a fresh ``SM...`` sid.
+``fail_next`` makes the next creates answer a given Twilio REST error instead (e.g. 21211, 63016).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ ERROR_MESSAGES: dict[int, str] = {
     21602: "Message body is required.",
     21603: "A 'From' or 'MessagingServiceSid' parameter is required to send a message",
     21604: "A 'To' phone number is required.",
+    21617: "The concatenated message body exceeds the 1600 character limit.",
     21656: "The ContentVariables Parameter is invalid.",
     63016: (
         "Failed to send freeform message because you are outside the allowed window. "
@@ -73,9 +77,11 @@ class CreatedMessage:
 class FakeTwilio:
     """A FakeHttpServer handler speaking Twilio's Messages create API for one account."""
 
-    def __init__(self, account_sid: str, auth_token: str) -> None:
+    def __init__(self, account_sid: str, auth_token: str, window: set[str] | None = None) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
+        # The addresses inside their 24 h window; None: the window is not enforced.
+        self.window = window
         self.created: list[CreatedMessage] = []
         self._failures: deque[Reply] = deque()
 
@@ -94,6 +100,8 @@ class FakeTwilio:
         problem = _validate(form)
         if problem is not None:
             return problem
+        if self.window is not None and "ContentSid" not in form and form["To"] not in self.window:
+            return error_reply(63016)
         if self._failures:
             return self._failures.popleft()
         return self._create(form)
@@ -149,6 +157,8 @@ def _validate(form: dict[str, str]) -> Reply | None:
         return error_reply(21603)
     if not any(form.get(name) for name in ("Body", "MediaUrl", "ContentSid")):
         return error_reply(21602)
+    if len(form.get("Body", "")) > 1600:
+        return error_reply(21617)
     if "ContentVariables" in form and not _is_json_object(form["ContentVariables"]):
         return error_reply(21656)
     return None

@@ -35,6 +35,7 @@ from messaging_whatsapp.campaigns.models import (
 )
 from messaging_whatsapp.campaigns.pacing import Pace, WarmupSchedule, in_send_window, pace_for, warmup_start
 from messaging_whatsapp.campaigns.rotation import Slot, assign
+from messaging_whatsapp.campaigns.templates import fit_to_window
 from messaging_whatsapp.campaigns.usage import RecentUsage, portfolio_budgets, recent_usage
 from messaging_whatsapp.inbox.models import Message, SendState
 from messaging_whatsapp.instances.health import HealthView, unavailable_reason
@@ -106,6 +107,7 @@ async def run_pass(
     planned, refused = plan(
         list(zip(taken, chosen, strict=False)), variations, instances, all_paces, usage, budgets
     )
+    planned = await fit_to_window(session, campaign, planned, variations, instances, now)
     # Capacity was counted before the contacts, and limits may refuse some: those wait.
     await give_back(session, [contact for contact, _ in taken[len(chosen) :]] + refused)
     message_ids = await hand_out(session, campaign, planned, variations, now)

@@ -34,6 +34,7 @@ from messaging_whatsapp.campaigns.usage import RecentUsage, portfolio_of
 from messaging_whatsapp.db import generic_plans, one_of, rows_table
 from messaging_whatsapp.inbox.models import Contact, SenderType
 from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.providers.capabilities import takes_templates
 from messaging_whatsapp.sending.queue import BulkMessage, store_queued_messages
 
 # A variable with no value in the contact's data reads as this (`{{name}}` -> "").
@@ -57,6 +58,8 @@ class Handout:
     variation: CampaignMessage
     text: str
     typing: bool
+    # A template variation, its parameters filled for this contact (campaigns/templates.py).
+    template: dict[str, Any] | None = None
 
 
 def render(content: str, variables: dict[str, Any] | None) -> str:
@@ -157,6 +160,8 @@ def plan(
         identical = pace.max_identical_per_hour
         choice = None
         for variation in sorted(variations, key=lambda v: (used[v.id], v.order)):
+            if variation.template is not None and not takes_templates(instance.provider):
+                continue  # a gateway has no templates (campaigns/templates.py)
             text = render(variation.content, contact.variables)
             if identical is None or usage.may_repeat(instance.id, text, identical):
                 choice = Handout(contact, instance.id, variation, text, pace.typing)
@@ -188,6 +193,7 @@ async def hand_out(
             text=h.text,
             media=h.variation.media,
             typing=h.typing,
+            template=h.template,
         )
         for h in planned
     ]

@@ -171,6 +171,9 @@ class CampaignMessage(IdMixin, TimestampMixin, Base):
     order: Mapped[int] = mapped_column(default=0)
     # {"type", "url", "caption", "filename"} as the send API takes it.
     media: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # {"name", "language", "parameters"} of an approved template, parameters with `{{variables}}`;
+    # `content` then holds the template's name (as a template message's content does).
+    template: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     usage_count: Mapped[int] = mapped_column(default=0)
 
 

@@ -16,7 +16,9 @@ from messaging_whatsapp.campaigns.models import (
     CampaignMessage,
     RotationMode,
 )
-from messaging_whatsapp.sending.schemas import MAX_TEXT, MediaIn
+from messaging_whatsapp.campaigns.variations import CampaignMessageIn, CampaignMessageItem
+
+__all__ = ["CampaignMessageIn", "CampaignMessageItem"]  # defined with the variations, used from here
 
 # A request carries at most this many contacts; larger lists go through the CSV import.
 MAX_CONTACTS_PER_REQUEST = 10_000
@@ -103,16 +105,6 @@ def numbers_of(
     return list(merged.values())
 
 
-class CampaignMessageIn(BaseModel):
-    """One variation of the message; `{{name}}` and other `{{variable}}`s are filled per contact."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    content: str = Field(min_length=1, max_length=MAX_TEXT)
-    order: int = Field(default=0, ge=0)
-    media: MediaIn | None = None
-
-
 class CampaignContactIn(BaseModel):
     """A contact to add: phone (any common format), optional name and variables."""
 
@@ -181,18 +173,6 @@ class ImportReport(BaseModel):
     opted_out: int = 0
     invalid: int = 0
     rejected: list[RejectedRow] = Field(default_factory=list)
-
-
-class CampaignMessageItem(BaseModel):
-    """A variation as stored."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    content: str
-    order: int
-    media: dict[str, Any] | None
-    usage_count: int
 
 
 class CampaignInstanceItem(BaseModel):
@@ -288,7 +268,7 @@ class CampaignDetail(CampaignItem):
         """The detail for a campaign and its parts."""
         return cls(
             **CampaignItem.of(campaign).model_dump(),
-            messages=[CampaignMessageItem.model_validate(message) for message in messages],
+            messages=[CampaignMessageItem.of(message) for message in messages],
             instances=[CampaignInstanceItem.model_validate(instance) for instance in instances],
         )
 

@@ -35,6 +35,8 @@ from messaging_whatsapp.campaigns.schemas import (
     PacingIn,
     numbers_of,
 )
+from messaging_whatsapp.campaigns.templates import check_variations
+from messaging_whatsapp.campaigns.variations import variation_row
 from messaging_whatsapp.db import new_id
 from messaging_whatsapp.errors import Conflict, NotFound
 from messaging_whatsapp.instances.models import WhatsAppInstance
@@ -64,6 +66,7 @@ async def create_campaign(
     numbers = numbers_of(data.instance_ids, data.instances) or []
     await _replace_instances(session, campaign, numbers)
     await _replace_messages(session, campaign, data.messages, now, existing=[])
+    await check_variations(session, campaign)
     report = await add_contacts(session, campaign, contact_rows(data.contacts), now=now, log=False)
     await logs.add_logs(session, [logs.log_campaign_created(campaign, user_id, len(numbers))])
     return campaign, report
@@ -116,6 +119,8 @@ async def update_campaign(
             await session.scalars(select(CampaignMessage).where(CampaignMessage.campaign_id == campaign.id))
         )
         await _replace_messages(session, campaign, data.messages, now, existing=existing)
+    if numbers is not None or data.messages is not None:
+        await check_variations(session, campaign)
     campaign.updated_at = now
     await logs.add_logs(session, new_logs)
     await session.flush()
@@ -205,9 +210,8 @@ async def _replace_messages(
                 id=new_id(),
                 campaign_id=campaign.id,
                 tenant_id=campaign.tenant_id,
-                content=message.content,
                 order=message.order if message.order else index,
-                media=message.media.model_dump(mode="json") if message.media else None,
+                **variation_row(message),
                 usage_count=0,
                 created_at=now,
                 updated_at=now,

@@ -215,6 +215,9 @@ class Message(IdMixin, TimestampMixin, Base):
     # When a pending message is next (re)offered to the senders: after a retry's backoff, or as a
     # safety net for a message whose stream entry was lost.
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    # A long text's later part: held (waiting, no next attempt) until the part before it is sent
+    # (sending/parts.py), so the parts arrive in order.
+    follows_message_id: Mapped[str | None] = mapped_column(String(36), default=None)
 
 
 class OrphanReceipt(Base):

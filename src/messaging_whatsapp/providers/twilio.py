@@ -83,7 +83,10 @@ ERROR_CLASSES: dict[str, ErrorClass] = {
     **dict.fromkeys(["21211", "21614", "63003", "63024"], ErrorClass.INVALID_RECIPIENT),
     **dict.fromkeys(["63032", "63049"], ErrorClass.DEFER),
     **dict.fromkeys(["21610", "63014"], ErrorClass.OPT_OUT),
-    **dict.fromkeys(["63005", "63019", "63021", "63027", "63028", "63029", "63030"], ErrorClass.FIX_REQUEST),
+    # 21617: the Body is over 1,600 characters, the sender's own mistake (we split long texts first).
+    **dict.fromkeys(
+        ["21617", "63005", "63019", "63021", "63027", "63028", "63029", "63030"], ErrorClass.FIX_REQUEST
+    ),
     **dict.fromkeys(["63001", "63007", "63013", "21408", "20003"], ErrorClass.PAUSE_CHANNEL),
 }
 # Unknown codes are treated as "fix_request": retrying something we do not understand can loop or spam

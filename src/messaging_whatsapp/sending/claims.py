@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messaging_whatsapp.db import one_of
 from messaging_whatsapp.inbox.models import Contact, Message, SendState, messages_table
 from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.sending.parts import release_followers
 from messaging_whatsapp.sending.queue import REOFFER_AFTER
 
 # Messages a sweep offers again at most.
@@ -69,7 +70,9 @@ async def claim_messages(session: AsyncSession, message_ids: list[str], now: dat
 
 async def take_due(session: AsyncSession, now: datetime) -> list[tuple[str, str]]:
     """The (message id, tenant id) of messages due for another try, marked pending and not due again
-    for REOFFER_AFTER; the caller commits, then offers them."""
+    for REOFFER_AFTER; the caller commits, then offers them. A long text's held parts whose part
+    before went out are among them (sending/parts.py)."""
+    await release_followers(session, now)
     m = messages_table.c
     due = (
         await session.execute(

@@ -1,10 +1,10 @@
 """Recording what became of a batch of sends, set-based: a few statements per batch, not per message.
 
 Sent messages get their provider id and `sent` (never lowering a status a receipt already
-raised); failures their error; retries their next attempt; lost answers wait for a receipt and
-are settled `unknown_outcome` when none comes. Each returns the events to publish. What the
-outcomes mean to campaigns, opt-outs and the numbers' health the sender applies through those
-domains, in the same transaction (worker/sender.py).
+raised) and lose an earlier attempt's error; failures their error; retries their next attempt;
+lost answers wait for a receipt and are settled `unknown_outcome` when none comes. Each returns
+the events to publish. What the outcomes mean to campaigns, opt-outs and the numbers' health the
+sender applies through those domains, in the same transaction (worker/sender.py).
 """
 
 from __future__ import annotations
@@ -67,6 +67,10 @@ async def record_sent(
             status=_below(SENT_RANK, DeliveryStatus.SENT.value, m.status),
             status_rank=_below(SENT_RANK, SENT_RANK, m.status_rank),
             sent_at=func.coalesce(m.sent_at, now),
+            # It went: an earlier attempt's error (a 130429 before the retry) no longer says
+            # anything. A failure a receipt already reported for it stays.
+            error_code=case((m.status_rank == FAILED_RANK, m.error_code), else_=None),
+            error_title=case((m.status_rank == FAILED_RANK, m.error_title), else_=None),
             updated_at=now,
         )
         .execution_options(synchronize_session=False)

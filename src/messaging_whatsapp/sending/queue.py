@@ -54,6 +54,8 @@ class BulkMessage:
     media: dict[str, Any] | None = None
     # "typing..." shows before it goes (on the gateways that can show it).
     typing: bool = False
+    # An approved template {"name", "language", "parameters"} instead of the text (then its name).
+    template: dict[str, Any] | None = None
 
 
 async def store_queued_messages(
@@ -78,6 +80,9 @@ async def store_queued_messages(
     for item in items:
         ids.append(new_id())
         media_type = item.media.get("type") if item.media else None
+        extra: dict[str, Any] = {"typing": True} if item.typing else {}
+        if item.template is not None:
+            media_type, extra["template"] = "template", item.template
         rows.append(
             {
                 "id": ids[-1],
@@ -90,7 +95,7 @@ async def store_queued_messages(
                 "type": media_type or "text",
                 "content": item.text,
                 "media": {**item.media, "caption": item.text} if item.media else None,
-                "extra": {"typing": True} if item.typing else None,
+                "extra": extra or None,
                 "status": DeliveryStatus.QUEUED.value,
                 "status_rank": 0,
                 "send_state": SendState.PENDING.value,

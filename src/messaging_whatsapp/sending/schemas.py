@@ -6,9 +6,12 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from messaging_whatsapp.providers.capabilities import LONGEST_TEXT
 from messaging_whatsapp.providers.outbound import OutboundMediaType
 
 # WhatsApp's own limits: a text body of 4096 characters, a caption of 1024, 3 reply buttons of 20.
+# A one-to-one text may be longer, up to what the most generous provider takes: it is split into
+# parts that fit the sending number's provider (sending/parts.py).
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_BUTTONS = 3
@@ -61,7 +64,7 @@ class SendMessageRequest(BaseModel):
 
     to: str = Field(min_length=1, max_length=32)
     instance_id: str | None = Field(default=None, max_length=36)
-    text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT)
+    text: str | None = Field(default=None, min_length=1, max_length=LONGEST_TEXT)
     media: MediaIn | None = None
     template: TemplateIn | None = None
     buttons: ButtonsIn | None = None

@@ -1,10 +1,12 @@
 """Sending one-to-one messages: each checked against every rule, then stored as queued, set-based.
 
 Everything that would make a send pointless or harmful is refused here, before anything is
-stored or queued: an invalid phone, an opted-out person, a number that cannot send, a free-form
-message outside WhatsApp's 24-hour customer service window on the official APIs (the rules are
-in sending/rules.py). What passes is stored as `queued`; the caller commits, then offers it to
-the senders (sending/queue.py).
+stored or queued: an invalid phone, an opted-out person, a number that cannot send, content its
+provider cannot send, a free-form message outside WhatsApp's 24-hour customer service window on
+the official APIs (the rules are in sending/rules.py). What passes is stored as `queued`; the
+caller commits, then offers it to the senders (sending/queue.py). A text longer than the number's
+provider takes is stored as ordered parts, the later ones held until the one before is sent
+(sending/parts.py); the caller gets the first.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from messaging_whatsapp.inbox.models import (
 )
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.phones import phone_variants
+from messaging_whatsapp.providers.capabilities import text_limit
 from messaging_whatsapp.providers.events import DeliveryStatus
+from messaging_whatsapp.sending.parts import split_row
 from messaging_whatsapp.sending.queue import (
     CONVERSATION_KEY,
     REOFFER_AFTER,
@@ -41,6 +45,7 @@ from messaging_whatsapp.sending.queue import (
 )
 from messaging_whatsapp.sending.rules import (
     QuotedMessage,
+    check_content,
     check_service_window,
     choose_instance,
     recipient_phone,
@@ -163,7 +168,8 @@ class _TenantBatch:
             request = submissions[index].request
             try:
                 instance_id = reply_instance(request, quoted, contacts.get(phone))
-                instance = choose_instance(instances, instance_id, talking, self._now)
+                instance = choose_instance(instances, instance_id, talking, self._now, request)
+                check_content(instance, request)
                 check_service_window(instance, talking.get(instance.id, (None, None))[1], request, self._now)
             except EngineError as exc:
                 results[index] = exc
@@ -189,14 +195,20 @@ class _TenantBatch:
         pairs = {index: (contacts[phones[index]], instance.id) for index, instance in chosen.items()}
         conversation_ids = await self._conversation_ids(set(pairs.values()), conversations)
         rows: dict[int, dict[str, Any]] = {}
+        followers: dict[int, list[dict[str, Any]]] = {}
         for index, (contact_id, instance_id) in pairs.items():
             conversation_id = conversation_ids[(contact_id, instance_id)]
             rows[index] = _message_row(
                 submissions[index], instance_id, conversation_id, contact_id, quotes.get(index), self._now
             )
+            followers[index] = split_row(rows[index], text_limit(chosen[index].provider))
         stored = {conversation_id for per in conversations.values() for conversation_id, _ in per.values()}
         for index, queued in (await self._insert(rows, stored)).items():
             results[index] = queued
+            if queued.created and followers[index]:
+                # Inserted after their first part, in order: each names the one before it.
+                statement, params = insert_rows(self._session, messages_table, followers[index])
+                await self._session.execute(statement, params)
 
     async def _by_idempotency_keys(self, keys: set[str | None]) -> dict[str | None, Message]:
         if not keys:
