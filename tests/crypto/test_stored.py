@@ -3,7 +3,6 @@ with keys that do not fit the stored credentials, on both databases."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -29,9 +28,9 @@ from tests.helpers import bind, create_tenant
 
 
 @pytest.fixture(params=["fresh_sqlite_url", "fresh_postgres_url"])
-async def settings(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Settings]:
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Settings on a database of this test's own, with the key file in tmp_path."""
-    yield Settings(_env_file=None, database_url=request.getfixturevalue(request.param), data_dir=tmp_path)  # type: ignore[call-arg]
+    return Settings(_env_file=None, database_url=request.getfixturevalue(request.param), data_dir=tmp_path)  # type: ignore[call-arg]
 
 
 async def _stored(context: EngineContext) -> list[str]:

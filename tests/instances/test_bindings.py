@@ -54,7 +54,8 @@ async def test_new_credentials_and_settings_reach_the_webhook_cache(
         verify_token="vt-1",
     )
     cached = await resolver.by_routing_key(ProviderName.META, META_PHONE_NUMBER_ID)
-    assert cached is not None and cached.secrets.verify_token == "vt-1"
+    assert cached is not None
+    assert cached.secrets.verify_token == "vt-1"
 
     changed = await _update(
         context,
@@ -77,7 +78,9 @@ async def test_new_credentials_and_settings_reach_the_webhook_cache(
     assert "verify_token" not in credentials
     assert await resolver.by_routing_key(ProviderName.META, META_PHONE_NUMBER_ID) is None
     moved = await resolver.by_routing_key(ProviderName.META, "200000000000002")
-    assert moved is not None and moved.id == meta.id and moved.secrets.verify_token is None
+    assert moved is not None
+    assert moved.id == meta.id
+    assert moved.secrets.verify_token is None
 
 
 REFUSED_CHANGES: list[tuple[dict[str, object], str, str]] = [
@@ -152,7 +155,8 @@ async def test_unbinding_closes_the_webhook_and_binding_again_brings_the_number_
         await _update(context, tenant_id, instance.id, daily_limit=5)
 
     again, new_url = await bind(context, tenant_id, **options)
-    assert again.id == instance.id and again.status == InstanceStatus.ACTIVE.value
+    assert again.id == instance.id
+    assert again.status == InstanceStatus.ACTIVE.value
     assert new_url != old_url
     assert await resolver.by_id(instance.id) is not None
 
@@ -162,7 +166,8 @@ async def test_unbinding_closes_the_webhook_and_binding_again_brings_the_number_
     theirs, _ = await bind(context, other_tenant, **options)
     assert theirs.id != instance.id
     found = await resolver.by_routing_key(ProviderName.SIMULATOR, "sim")
-    assert found is not None and found.tenant_id == other_tenant
+    assert found is not None
+    assert found.tenant_id == other_tenant
     async with context.sessions() as session:
         rows = (await session.execute(select(WhatsAppInstance.tenant_id, WhatsAppInstance.status))).all()
     assert sorted(rows) == sorted([(tenant_id, "unbound"), (other_tenant, "active")])
