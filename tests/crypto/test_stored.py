@@ -3,9 +3,11 @@ with keys that do not fit the stored credentials, on both databases."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from messaging_whatsapp.automation.suppression import tenant_key
@@ -68,6 +70,12 @@ async def test_rotation_puts_every_credential_under_the_new_key_and_the_old_one_
         async with context.sessions() as session:
             suppression = await tenant_key(session, tenant_id)
         old = read_key_file(tmp_path / "encryption.key")
+        async with context.sessions() as session, session.begin():
+            # As an engine from before key ids stored it: a bare Fernet token.
+            twilio = await session.get(WhatsAppInstance, twilio_id)
+            assert twilio is not None
+            plain = json.dumps(decrypt_credentials(twilio, context.cipher))
+            twilio.credentials_encrypted = Fernet(old[0].encode()).encrypt(plain.encode()).decode()
         fresh = new_key()
         write_key_file(tmp_path / "encryption.key", [fresh, *old])
 
