@@ -3,21 +3,45 @@
 from __future__ import annotations
 
 import ipaddress
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+
+@cache
+def base_dir() -> Path:
+    """What relative paths in the settings are relative to, fixed once per process: the project's
+    directory when the engine runs from its source checkout (as `make install` sets it up), else
+    the directory the process started in. Never the current directory of the moment, so `serve`
+    started from elsewhere finds the same database, key file and JWT secret."""
+    root = Path(__file__).resolve().parents[2]
+    if (root / "pyproject.toml").is_file() and (root / "src" / "messaging_whatsapp").is_dir():
+        return root
+    return Path.cwd().resolve()
+
+
+def _absolute(path: Path) -> Path:
+    path = path.expanduser()
+    return path if path.is_absolute() else (base_dir() / path).resolve()
 
 
 class Settings(BaseSettings):
     """Engine settings. Names keep seed 001's meaning; everything has an embedded default."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # The project's .env, then the current directory's (which wins where both set a variable).
+    model_config = SettingsConfigDict(
+        env_file=(str(base_dir() / ".env"), ".env"), env_file_encoding="utf-8", extra="ignore"
+    )
 
+    # A relative SQLite path is relative to base_dir(), like DATA_DIR.
     database_url: str = "sqlite:///./data/messaging_whatsapp.db"
     redis_url: str | None = None
     public_url: str = "http://127.0.0.1:8000"
+    # The key file (encryption.key), the JWT secret; made absolute against base_dir() at once.
     data_dir: Path = Path("./data")
 
     whatsapp_verify_token: SecretStr | None = None
@@ -109,6 +133,19 @@ class Settings(BaseSettings):
         """Refuse an exemption list that does not parse, at start rather than at the first connection."""
         networks(value)
         return value
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> Self:
+        """Relative paths become absolute once, against base_dir() (not the current directory)."""
+        self.data_dir = _absolute(self.data_dir)
+        url = make_url(self.database_url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            database = Path(url.database)
+            if not database.expanduser().is_absolute():
+                self.database_url = url.set(database=str(_absolute(database))).render_as_string(
+                    hide_password=False
+                )
+        return self
 
     @property
     def is_embedded(self) -> bool:

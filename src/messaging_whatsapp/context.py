@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.crypto import CIPHER_KEY, Cipher
+from messaging_whatsapp.crypto.stored import open_cipher
 from messaging_whatsapp.db import create_engine, session_factory
 from messaging_whatsapp.streams.base import StreamNames, Streams
 from messaging_whatsapp.streams.factory import open_streams
@@ -43,7 +44,12 @@ class EngineContext:
     async def open(cls, settings: Settings) -> EngineContext:
         """Connect to the database and the stream backend named by the settings."""
         engine = create_engine(settings.database_url)
-        cipher = Cipher.from_settings(settings)
+        try:
+            # Refuses to open when the keys do not fit the stored credentials (crypto/stored.py).
+            cipher = await open_cipher(settings, engine)
+        except BaseException:
+            await engine.dispose()
+            raise
         # Every session carries the cipher: whether a person may be messaged depends on the
         # tenant's suppression list, whose key is encrypted (automation/suppression.py).
         sessions = session_factory(engine, info={CIPHER_KEY: cipher})

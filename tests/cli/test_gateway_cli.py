@@ -29,6 +29,7 @@ from messaging_whatsapp.cli.qr import (
     matrix_from_text,
     qr_lines,
 )
+from messaging_whatsapp.crypto import Cipher
 from tests.fakes.evolution import GLOBAL_KEY, FakeEvolution
 from tests.fakes.http import FakeHttpServer, Reply
 from tests.fakes.wuzapi import ADMIN_TOKEN, LINKING_CODE, FakeUser, FakeWuzapi
@@ -120,12 +121,12 @@ class Cli:
 
     def bindings(self) -> list[dict[str, Any]]:
         """Every binding row, with its credentials decrypted."""
-        fernet = Fernet(self.key.encode())
+        cipher = Cipher([self.key])
         with sqlite3.connect(self.database) as connection:
             connection.row_factory = sqlite3.Row
             rows = connection.execute("SELECT * FROM whatsapp_instances").fetchall()
         return [
-            {**dict(row), "credentials": json.loads(fernet.decrypt(row["credentials_encrypted"].encode()))}
+            {**dict(row), "credentials": json.loads(cipher.decrypt(row["credentials_encrypted"]))}
             for row in rows
         ]
 

@@ -1,5 +1,5 @@
-"""A tenant's numbers: `bind-tenant`, `list-bindings`, `pause-instance`, `resume-instance` (the
-QR-code gateways' own commands are in cli/gateways.py)."""
+"""A tenant's numbers: `bind-tenant`, `list-bindings`, `pause-instance`, `resume-instance`,
+`update-binding`, `unbind` (the QR-code gateways' own commands are in cli/gateways.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,22 @@ import typer
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.cli.support import JsonOption, fail, in_session, print_json, run_engine, stdout
+from messaging_whatsapp.cli.support import (
+    JsonOption,
+    fail,
+    in_session,
+    print_json,
+    run_engine,
+    stdout,
+    validation_message,
+)
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import NotFound
+from messaging_whatsapp.instances import bindings
 from messaging_whatsapp.instances import service as instances_service
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
-from messaging_whatsapp.instances.schemas import BoundInstance, InstanceBind, InstanceItem
+from messaging_whatsapp.instances.schemas import BoundInstance, InstanceBind, InstanceItem, InstanceUpdate
 from messaging_whatsapp.providers.base import ProviderName
 
 
@@ -151,3 +160,124 @@ def resume_instance(
         print_json(item.model_dump(mode="json"))
         return
     stdout.print(f"instance {item.id} ({item.display_number}) is {item.status}")
+
+
+async def _instance_tenant(session: AsyncSession, instance_id: str) -> str:
+    """The tenant of an instance named on the command line (the operator's CLI spans tenants)."""
+    found = await session.get(WhatsAppInstance, instance_id)
+    if found is None:
+        raise NotFound(f"instance {instance_id} not found")
+    return found.tenant_id
+
+
+ClearOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--clear",
+        metavar="FIELD",
+        help="Remove an optional setting: verify-token, app-secret, hmac-key, waba-id, messaging-tier "
+        "(repeatable).",
+    ),
+]
+
+
+def update_binding(
+    instance_id: Annotated[str, typer.Argument(help="The instance to change (see list-bindings).")],
+    name: Annotated[str | None, typer.Option(help="A label for the number.")] = None,
+    display_number: Annotated[str | None, typer.Option(help="The WhatsApp number, E.164.")] = None,
+    phone_number_id: Annotated[str | None, typer.Option(help="Meta: phone number id.")] = None,
+    waba_id: Annotated[str | None, typer.Option(help="Meta: WhatsApp Business Account id.")] = None,
+    access_token: Annotated[str | None, typer.Option(help="Meta: access token.")] = None,
+    verify_token: Annotated[str | None, typer.Option(help="Meta: webhook verify token.")] = None,
+    app_secret: Annotated[str | None, typer.Option(help="Meta: app secret (signatures).")] = None,
+    account_sid: Annotated[str | None, typer.Option(help="Twilio: account SID.")] = None,
+    auth_token: Annotated[str | None, typer.Option(help="Twilio: auth token.")] = None,
+    instance_name: Annotated[str | None, typer.Option(help="Evolution / WuzAPI / simulator name.")] = None,
+    api_url: Annotated[str | None, typer.Option(help="Evolution / WuzAPI: base URL.")] = None,
+    api_key: Annotated[str | None, typer.Option(help="Evolution API key / WuzAPI user token.")] = None,
+    hmac_key: Annotated[str | None, typer.Option(help="WuzAPI: HMAC key for signed webhooks.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA time zone of the daily counters.")] = None,
+    daily_limit: Annotated[int | None, typer.Option(help="Messages per day at most.")] = None,
+    messaging_tier: Annotated[
+        int | None, typer.Option(help="Meta/Twilio: the portfolio's 24 h unique-user limit.")
+    ] = None,
+    clear: ClearOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change a bound number's credentials or settings (an expired token, a rotated auth token, a
+    gateway that moved); what is not given stays. Secrets are never printed."""
+    given: dict[str, str | int | None] = {
+        key: value
+        for key, value in {
+            "name": name,
+            "display_number": display_number,
+            "phone_number_id": phone_number_id,
+            "waba_id": waba_id,
+            "access_token": access_token,
+            "verify_token": verify_token,
+            "app_secret": app_secret,
+            "account_sid": account_sid,
+            "auth_token": auth_token,
+            "instance_name": instance_name,
+            "api_url": api_url,
+            "api_key": api_key,
+            "hmac_key": hmac_key,
+            "timezone": timezone,
+            "daily_limit": daily_limit,
+            "messaging_tier": messaging_tier,
+        }.items()
+        if value is not None
+    }
+    for flag in clear or []:
+        field = flag.removeprefix("--").replace("-", "_")
+        if field in given:
+            raise fail(f"--clear {flag} and --{flag} contradict each other")
+        given[field] = None
+    if not given:
+        raise fail("nothing to change: give at least one option (see --help)")
+    try:
+        update = InstanceUpdate(**given)
+    except ValueError as exc:
+        raise fail(validation_message(exc)) from None
+
+    async def work(context: EngineContext) -> InstanceItem:
+        async def change(session: AsyncSession) -> InstanceItem:
+            tenant_id = await _instance_tenant(session, instance_id)
+            instance = await bindings.update_instance(
+                session, context.cipher, context.settings, tenant_id, instance_id, update
+            )
+            return InstanceItem.of(instance, utcnow())
+
+        return await in_session(context, change)
+
+    item = run_engine(work)
+    changed = sorted(given)
+    if as_json:
+        print_json({**item.model_dump(mode="json"), "changed": changed})
+        return
+    stdout.print(f"instance {item.id} ({item.display_number}) updated: {', '.join(changed)}")
+
+
+def unbind(
+    instance_id: Annotated[str, typer.Argument(help="The instance to unbind (see list-bindings).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Take a number off its tenant: nothing more is sent or received through it and its webhook
+    URL stops working; its conversations and messages stay. bind-tenant brings it back."""
+
+    async def work(context: EngineContext) -> InstanceItem:
+        async def change(session: AsyncSession) -> InstanceItem:
+            tenant_id = await _instance_tenant(session, instance_id)
+            instance = await bindings.unbind_instance(session, context.cipher, tenant_id, instance_id)
+            return InstanceItem.of(instance, utcnow())
+
+        return await in_session(context, change)
+
+    item = run_engine(work)
+    if as_json:
+        print_json(item.model_dump(mode="json"))
+        return
+    stdout.print(
+        f"instance {item.id} ({item.display_number}) is unbound: its webhook URL no longer works; "
+        "bind-tenant with the same number brings it back"
+    )

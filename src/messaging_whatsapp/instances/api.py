@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from messaging_whatsapp.db import utcnow
-from messaging_whatsapp.deps import DbSession
-from messaging_whatsapp.instances import service
+from messaging_whatsapp.deps import Context, DbSession
+from messaging_whatsapp.instances import bindings, service
 from messaging_whatsapp.instances.models import InstanceStatus
-from messaging_whatsapp.instances.schemas import InstanceItem
+from messaging_whatsapp.instances.schemas import InstanceItem, InstanceUpdate
 from messaging_whatsapp.pagination import Page
 from messaging_whatsapp.tenancy.deps import NumberReader, NumberWriter
 
@@ -43,4 +43,26 @@ async def resume_instance(instance_id: str, session: DbSession, principal: Numbe
     instance = await service.set_instance_status(
         session, principal.tenant_id, instance_id, InstanceStatus.ACTIVE
     )
+    return InstanceItem.of(instance, utcnow())
+
+
+@router.patch("/{instance_id}")
+async def update_instance(
+    instance_id: str, body: InstanceUpdate, session: DbSession, context: Context, principal: NumberWriter
+) -> InstanceItem:
+    """Change a number's credentials or settings (admins); what is left out stays. Secrets are
+    never returned. Webhooks and sends use the change within about two seconds, in every process."""
+    instance = await bindings.update_instance(
+        session, context.cipher, context.settings, principal.tenant_id, instance_id, body
+    )
+    return InstanceItem.of(instance, utcnow())
+
+
+@router.post("/{instance_id}/unbind")
+async def unbind_instance(
+    instance_id: str, session: DbSession, context: Context, principal: NumberWriter
+) -> InstanceItem:
+    """Take the number off the tenant (admins): nothing more is sent or received through it, its
+    webhook URL stops working, its conversations and messages stay. Binding it again brings it back."""
+    instance = await bindings.unbind_instance(session, context.cipher, principal.tenant_id, instance_id)
     return InstanceItem.of(instance, utcnow())

@@ -47,11 +47,14 @@ def _values(change: ConnectionChange) -> dict[str, Any]:
         "connection_changed_at": change.at,
         "updated_at": utcnow(),
     }
+    status = instances_table.c.status
     if change.state is ConnectionState.CLOSE:
-        values["status"] = InstanceStatus.INACTIVE.value
+        # An unbound number stays unbound (a change queued before the unbind may come after it).
+        values["status"] = case(
+            (status == InstanceStatus.UNBOUND.value, status), else_=InstanceStatus.INACTIVE.value
+        )
     elif change.state is ConnectionState.OPEN:
         # Reconnection restores only what disconnection took; an operator's pause stays.
-        status = instances_table.c.status
         values["status"] = case(
             (status == InstanceStatus.INACTIVE.value, InstanceStatus.ACTIVE.value), else_=status
         )

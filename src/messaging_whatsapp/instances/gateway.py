@@ -29,11 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.errors import EngineError, InvalidInput, NotFound
+from messaging_whatsapp.instances.models import InstanceStatus as BindingStatus
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.instances.schemas import InstanceBind, checked_api_url
 from messaging_whatsapp.instances.service import (
     bind_instance,
     decrypt_credentials,
+    refuse_unbound,
     sender_account,
     webhook_url,
 )
@@ -246,6 +248,7 @@ async def find_instance(session: AsyncSession, provider: ProviderName, ref: Inst
         instance = await session.get(WhatsAppInstance, ref.instance_id)
         if instance is None:
             raise NotFound(f"instance {ref.instance_id} not found")
+        refuse_unbound(instance)
         if instance.provider != provider.value:
             raise InvalidInput(
                 f"instance {ref.instance_id} is a {instance.provider} instance, not {provider.value}"
@@ -253,7 +256,9 @@ async def find_instance(session: AsyncSession, provider: ProviderName, ref: Inst
         return instance
     instance = await session.scalar(
         select(WhatsAppInstance).where(
-            WhatsAppInstance.provider == provider.value, WhatsAppInstance.routing_key == ref.instance_name
+            WhatsAppInstance.provider == provider.value,
+            WhatsAppInstance.routing_key == ref.instance_name,
+            WhatsAppInstance.status != BindingStatus.UNBOUND.value,
         )
     )
     if instance is None:
@@ -330,7 +335,8 @@ async def list_gateway_instances(
     async with context.sessions() as session:
         rows = await session.execute(
             select(WhatsAppInstance.routing_key, WhatsAppInstance.id, WhatsAppInstance.api_url).where(
-                WhatsAppInstance.provider == provider.value
+                WhatsAppInstance.provider == provider.value,
+                WhatsAppInstance.status != BindingStatus.UNBOUND.value,
             )
         )
         bound = {key: id_ for key, id_, url in rows if _clean_url(url) == account.api_url}

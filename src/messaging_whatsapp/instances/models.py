@@ -17,6 +17,9 @@ class InstanceStatus(enum.StrEnum):
     ACTIVE = "active"
     INACTIVE = "inactive"
     PAUSED = "paused"
+    # Taken off the tenant by an admin (unbind): nothing is sent or received through it, its
+    # history stays; binding the number again brings it back.
+    UNBOUND = "unbound"
 
 
 class WhatsAppInstance(IdMixin, TimestampMixin, Base):

@@ -16,11 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.crypto import Cipher
-from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
 from messaging_whatsapp.instances.service import decrypt_credentials, routing_key_for
 from messaging_whatsapp.providers.base import InstanceSecrets, ProviderName
 
 logger = logging.getLogger(__name__)
+# Only bound instances receive webhooks.
+_BOUND = WhatsAppInstance.status != InstanceStatus.UNBOUND.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +43,8 @@ class InstanceResolver:
     recording a disconnection), moves the table's fingerprint (row count, latest update); the
     resolver looks at it about once a second and drops its cache when it moved. That look runs in
     the background while the cache is at most two intervals old, so no webhook waits for it.
-    Entries also expire after `ttl`. Misses are cached too, and requests missing the same key at
+    Entries also expire after `ttl`. An unbound instance is not found (its webhooks are 401).
+    Misses are cached too, and requests missing the same key at
     once share one query, so a flood for an unknown (or not yet cached) instance is one query.
     """
 
@@ -81,7 +84,7 @@ class InstanceResolver:
         returns how many."""
         await self._check_fingerprint()
         async with self._factory() as session:
-            instances = list(await session.scalars(select(WhatsAppInstance)))
+            instances = list(await session.scalars(select(WhatsAppInstance).where(_BOUND)))
         expiry = time.monotonic() + self._ttl
         for instance in instances:
             resolved = self._resolved(instance)
@@ -144,7 +147,9 @@ class InstanceResolver:
         async def load(session: AsyncSession) -> WhatsAppInstance | None:
             return await session.scalar(
                 select(WhatsAppInstance).where(
-                    WhatsAppInstance.provider == cache_key[0], WhatsAppInstance.routing_key == cache_key[1]
+                    WhatsAppInstance.provider == cache_key[0],
+                    WhatsAppInstance.routing_key == cache_key[1],
+                    _BOUND,
                 )
             )
 
@@ -155,7 +160,9 @@ class InstanceResolver:
         await self._drop_cache_if_changed()
 
         async def load(session: AsyncSession) -> WhatsAppInstance | None:
-            return await session.get(WhatsAppInstance, instance_id)
+            return await session.scalar(
+                select(WhatsAppInstance).where(WhatsAppInstance.id == instance_id, _BOUND)
+            )
 
         return await self._cached(self._by_id, instance_id, load)
 
@@ -198,7 +205,9 @@ class InstanceResolver:
         if self._verify_tokens is None:
             async with self._factory() as session:
                 instances = await session.scalars(
-                    select(WhatsAppInstance).where(WhatsAppInstance.provider == ProviderName.META.value)
+                    select(WhatsAppInstance).where(
+                        WhatsAppInstance.provider == ProviderName.META.value, _BOUND
+                    )
                 )
                 tokens = [decrypt_credentials(i, self._cipher).get("verify_token") for i in instances]
             self._verify_tokens = [token for token in tokens if token]

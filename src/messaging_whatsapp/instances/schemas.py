@@ -55,6 +55,40 @@ class InstanceBind(BaseModel):
         return None if value is None else checked_api_url(value)
 
 
+class InstanceUpdate(BaseModel):
+    """A change to a bound number: what is left out stays. Which fields apply depends on the
+    provider (instances/bindings.py); an optional secret (verify_token, app_secret, hmac_key) or
+    waba_id, messaging_tier given as null is removed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    display_number: str | None = Field(default=None, min_length=1, max_length=32)
+    phone_number_id: str | None = Field(default=None, min_length=1, max_length=64)
+    waba_id: str | None = Field(default=None, min_length=1, max_length=64)
+    access_token: str | None = Field(default=None, min_length=1, max_length=4096)
+    verify_token: str | None = Field(default=None, min_length=1, max_length=512)
+    app_secret: str | None = Field(default=None, min_length=1, max_length=512)
+    account_sid: str | None = Field(default=None, min_length=1, max_length=64)
+    auth_token: str | None = Field(default=None, min_length=1, max_length=512)
+    instance_name: str | None = Field(default=None, min_length=1, max_length=200)
+    api_url: str | None = Field(default=None, min_length=1, max_length=500)
+    api_key: str | None = Field(default=None, min_length=1, max_length=4096)
+    hmac_key: str | None = Field(default=None, min_length=1, max_length=512)
+    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+    daily_limit: int | None = Field(default=None, ge=0, le=10_000_000)
+    messaging_tier: int | None = Field(default=None, ge=1, le=10_000_000)
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str | None) -> str | None:
+        return None if value is None else checked_api_url(value)
+
+    def changes(self) -> dict[str, object]:
+        """The fields the request names, with their values (null ones included)."""
+        return {name: getattr(self, name) for name in sorted(self.model_fields_set)}
+
+
 class InstanceItem(BaseModel):
     """An instance as the API shows it, with its health. Credentials never appear here."""
 

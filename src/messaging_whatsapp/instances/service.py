@@ -31,6 +31,8 @@ REQUIRED_OPTIONS: dict[ProviderName, tuple[str, ...]] = {
     ProviderName.SIMULATOR: ("instance_name",),
 }
 SECRET_OPTIONS = ("access_token", "verify_token", "app_secret", "auth_token", "api_key", "hmac_key")
+# An unbound instance whose number another binding took keeps this key (and its history).
+UNBOUND_KEY_PREFIX = "unbound:"
 # Gateways that cannot sign get the per-instance secret in the URL path as well.
 SECRET_IN_PATH = {ProviderName.EVOLUTION, ProviderName.WUZAPI, ProviderName.SIMULATOR}
 
@@ -88,25 +90,36 @@ async def bind_instance(
         raise InvalidInput(f"display number: {exc}", code="invalid_phone") from exc
     credentials = {name: getattr(bind, name) for name in SECRET_OPTIONS if getattr(bind, name)}
     credentials["webhook_secret"] = secrets.token_urlsafe(24)
-    instance = WhatsAppInstance(
-        tenant_id=tenant_id,
-        provider=bind.provider.value,
-        name=bind.name or bind.instance_name or display_number,
-        display_number=display_number,
-        routing_key=_routing_key(bind, display_number),
-        phone_number_id=bind.phone_number_id,
-        waba_id=bind.waba_id,
-        account_sid=bind.account_sid,
-        instance_name=bind.instance_name,
-        api_url=bind.api_url,
-        credentials_encrypted=cipher.encrypt(json.dumps(credentials)),
-        timezone=bind.timezone,
-        daily_limit=bind.daily_limit,
-        messaging_tier=bind.messaging_tier,
-        warmup_started_at=utcnow(),
-        connection_state=ConnectionState.OPEN.value,
-    )
-    session.add(instance)
+    routing_key = _routing_key(bind, display_number)
+    values: dict[str, object] = {
+        "tenant_id": tenant_id,
+        "provider": bind.provider.value,
+        "name": bind.name or bind.instance_name or display_number,
+        "display_number": display_number,
+        "routing_key": routing_key,
+        "phone_number_id": bind.phone_number_id,
+        "waba_id": bind.waba_id,
+        "account_sid": bind.account_sid,
+        "instance_name": bind.instance_name,
+        "api_url": bind.api_url,
+        "credentials_encrypted": cipher.encrypt(json.dumps(credentials)),
+        "timezone": bind.timezone,
+        "daily_limit": bind.daily_limit,
+        "messaging_tier": bind.messaging_tier,
+        "connection_state": ConnectionState.OPEN.value,
+    }
+    instance = await _unbound_holder(session, bind.provider, routing_key, tenant_id)
+    if instance is not None:
+        # The tenant binds a number it unbound: the same instance again, with its conversations.
+        for name, value in values.items():
+            setattr(instance, name, value)
+        instance.status = InstanceStatus.ACTIVE.value
+        instance.connection_reason = None
+        instance.consecutive_errors = 0
+        instance.updated_at = utcnow()
+    else:
+        instance = WhatsAppInstance(**values, warmup_started_at=utcnow())
+        session.add(instance)
     try:
         await session.flush()
     except IntegrityError as exc:
@@ -114,6 +127,39 @@ async def bind_instance(
             f"a {bind.provider.value} instance with key {instance.routing_key!r} is already bound"
         ) from exc
     return instance, webhook_url(instance, credentials, settings.public_url)
+
+
+async def _unbound_holder(
+    session: AsyncSession, provider: ProviderName, routing_key: str, tenant_id: str
+) -> WhatsAppInstance | None:
+    """The tenant's own unbound instance with this key (to bind again), if any; another tenant's
+    unbound instance gives the key up, so the number can be bound anew."""
+    holder = await session.scalar(
+        select(WhatsAppInstance).where(
+            WhatsAppInstance.provider == provider.value, WhatsAppInstance.routing_key == routing_key
+        )
+    )
+    if holder is None or holder.status != InstanceStatus.UNBOUND.value:
+        return None
+    if holder.tenant_id == tenant_id:
+        return holder
+    await release_routing_key(session, holder)
+    return None
+
+
+async def release_routing_key(session: AsyncSession, instance: WhatsAppInstance) -> None:
+    """Let another binding use an unbound instance's routing key (unique per provider)."""
+    instance.routing_key = f"{UNBOUND_KEY_PREFIX}{instance.id}"
+    instance.updated_at = utcnow()
+    await session.flush()
+
+
+def refuse_unbound(instance: WhatsAppInstance) -> None:
+    """Conflict for an unbound instance: only binding the number again brings it back."""
+    if instance.status == InstanceStatus.UNBOUND.value:
+        raise Conflict(
+            f"instance {instance.id} is unbound; bind the number again to use it", code="instance_unbound"
+        )
 
 
 async def list_instances(session: AsyncSession, tenant_id: str | None = None) -> list[WhatsAppInstance]:
@@ -141,6 +187,7 @@ async def set_instance_status(
 ) -> WhatsAppInstance:
     """Pause, resume or deactivate the tenant's instance (an operator's decision)."""
     instance = await get_instance(session, tenant_id, instance_id)
+    refuse_unbound(instance)
     instance.status = status.value
     if status is InstanceStatus.ACTIVE:
         # Resuming is the operator saying the trouble is fixed: start counting errors afresh.

@@ -24,7 +24,7 @@ from messaging_whatsapp.crypto import Cipher
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.inbox.models import Message, SendState
 from messaging_whatsapp.instances.health import unavailable_reason
-from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
 from messaging_whatsapp.instances.service import decrypt_credentials, sender_account
 from messaging_whatsapp.providers.base import GATEWAYS, ProviderName, SendProvider, TypingProvider
 from messaging_whatsapp.providers.http import provider_client
@@ -112,6 +112,10 @@ class Delivery:
         """Send one claimed message if its number, the limits and the breaker allow; what happened."""
         instance = claim.instance
         now = self._clock()
+        if instance.status == InstanceStatus.UNBOUND.value:
+            # Not coming back by waiting: fail now rather than after every retry.
+            error = SendError(ErrorClass.FIX_REQUEST, "instance_unbound", "the number was unbound")
+            return self._failure(claim, error)
         reason = unavailable_reason(instance, now)
         if reason is not None:
             return self._failure(claim, SendError(ErrorClass.RETRY, "instance_unavailable", reason))
