@@ -91,7 +91,9 @@ def test_wuzapi_reads_whatsmeows_external_ad_reply() -> None:
         "sourceURL": AD_URL,
         "ctwaClid": "ARAkLkA8rmlFeiCk",
     }
-    message = {"extendedTextMessage": {"text": "Quero o frete grátis", "contextInfo": {"externalAdReply": ad}}}
+    message = {
+        "extendedTextMessage": {"text": "Quero o frete grátis", "contextInfo": {"externalAdReply": ad}}
+    }
     payload["event"]["Message"] = message
     payload["event"]["RawMessage"] = message
     parsed = _inbound(wuzapi_provider, payload)
