@@ -123,15 +123,25 @@ async def test_an_outbound_to_a_new_person_opens_a_ticket_the_reply_joins(contex
     first = SendMessageRequest(to=f"+{PHONE}", instance_id=instance_id, text="Seu pedido saiu")
 
     sent = await _send(context, Submission(tenant_id, first, sender_api_key_id=key.id))
-    await _customer_writes(context, tenant_id, instance_id, "Obrigada!")
+    await _customer_writes(
+        context, tenant_id, instance_id, "Obrigada! https://loja.example/?utm_source=email"
+    )
     again = await _send(context, Submission(tenant_id, first.model_copy(update={"text": "De nada"})))
+    await _customer_writes(context, tenant_id, instance_id, "https://loja.example/?utm_source=later")
 
     [ticket] = await _tickets(context, tenant_id)
-    assert (ticket.status, ticket.source, ticket.medium) == ("open", "outbound", "agent")
+    # The customer's first message brings its UTM link; the ticket keeps its origin.
+    assert (ticket.status, ticket.source, ticket.medium, ticket.utm_source) == (
+        "open",
+        "outbound",
+        "agent",
+        "email",
+    )
     assert [(m.direction, m.ticket_id) for m in await _messages(context, tenant_id)] == [
         ("outbound", ticket.id),
         ("inbound", ticket.id),
         ("outbound", ticket.id),
+        ("inbound", ticket.id),
     ]
     assert (sent.sender_user_id, sent.sender_name, again.sender_name) == (None, "API key crm", None)
     contact = await _contact(context, tenant_id, f"+{PHONE}")

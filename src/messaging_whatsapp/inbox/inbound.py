@@ -164,7 +164,7 @@ async def _open_tickets(session: AsyncSession, items: list[InboundItem]) -> dict
                 "opened_at": item.message.timestamp,
                 **ticket_origin(item.message),
             }
-    tickets = await open_tickets(session, openings, utcnow())
+    tickets = await open_tickets(session, openings, utcnow(), inbound=True)
     # An echo (typed on the phone) opens nothing: no session starts without the customer.
     if echoes - tickets.keys():
         tickets.update(await open_ticket_ids(session, sorted(echoes - tickets.keys())))

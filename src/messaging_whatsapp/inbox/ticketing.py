@@ -7,8 +7,8 @@ inserted. Safe to run again: a conversation with an open ticket keeps it.
 
 Origins of a ticket an outbound opens (seed 003's Ticket.source): `campaign` (with the campaign's
 name), `outbound` (an agent's or an API client's one-to-one message), `automation` (the engine's
-own sends). Such a ticket is `open` like any other: the customer's reply joins it, and the
-tenant's inactivity rule closes it when nobody answers.
+own sends). Such a ticket is `open` like any other: the customer's reply joins it (bringing its ad
+or UTM attribution, if any), and the tenant's inactivity rule closes it when nobody answers.
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ from messaging_whatsapp.db import generic_plans, insert_rows, new_id, one_of
 from messaging_whatsapp.inbox.attribution import UTM_KEYS
 from messaging_whatsapp.inbox.models import (
     OPEN_TICKET_PREDICATE,
+    Direction,
     SenderType,
     Ticket,
     TicketStatus,
     contacts_table,
+    messages_table,
     tickets_table,
 )
 
@@ -64,14 +66,20 @@ def campaign_origin(campaign_name: str) -> Origin:
 
 
 async def open_tickets(
-    session: AsyncSession, openings: dict[str, dict[str, Any]], now: datetime
+    session: AsyncSession, openings: dict[str, dict[str, Any]], now: datetime, *, inbound: bool = False
 ) -> dict[str, str]:
     """conversation id -> its open ticket id, for every conversation of `openings`; where none is
-    open, one is opened with that conversation's columns (`tenant_id`, origin, `opened_at`)."""
+    open, one is opened with that conversation's columns (`tenant_id`, origin, `opened_at`).
+
+    `inbound`: the openings are customers' messages, not stored yet; an open ticket that has no
+    customer message yet (an outbound opened it) takes the ad and UTM attribution of this first one.
+    """
     if not openings:
         return {}
     conversation_ids = sorted(openings)
     tickets = await open_ticket_ids(session, conversation_ids)
+    if inbound:
+        await _attribute_first_inbound(session, {tickets[cid]: openings[cid] for cid in tickets}, now)
     missing = [cid for cid in conversation_ids if cid not in tickets]
     if not missing:
         return tickets
@@ -97,6 +105,35 @@ async def open_ticket_ids(session: AsyncSession, conversation_ids: list[str]) ->
         )
     )
     return {row.conversation_id: row.id for row in rows}
+
+
+# What a customer's first message may add to a ticket an outbound opened.
+_FIRST_INBOUND_KEYS = ("ad_id", "click_id", *UTM_KEYS)
+
+
+async def _attribute_first_inbound(
+    session: AsyncSession, openings: dict[str, dict[str, Any]], now: datetime
+) -> None:
+    """Fill the ad and UTM fields of open tickets that have no customer message yet (one an agent
+    or a campaign opened) from the customer's first message, keeping the ticket's origin. One
+    statement per ticket, only for messages that bring an ad or a UTM link: rare."""
+    m = messages_table.c
+    for ticket_id, opening in openings.items():
+        values = {key: opening[key] for key in _FIRST_INBOUND_KEYS if opening.get(key)}
+        if not values:
+            continue
+        customer_wrote = select(m.id).where(m.ticket_id == ticket_id, m.direction == Direction.INBOUND.value)
+        await session.execute(
+            update(tickets_table)
+            .where(
+                tickets_table.c.id == ticket_id,
+                tickets_table.c.ad_id.is_(None),
+                tickets_table.c.utm_source.is_(None),
+                tickets_table.c.utm_campaign.is_(None),
+                ~customer_wrote.exists(),
+            )
+            .values(**values, updated_at=now)
+        )
 
 
 def _ticket_row(conversation_id: str, opening: dict[str, Any], now: datetime) -> dict[str, Any]:
