@@ -1,6 +1,6 @@
 """The team's actions on the inbox over HTTP, on both deployments: a conversation marked read, a
-ticket closed by hand or as a sale (announced once, another tenant's 404), the next message
-opening a new ticket."""
+ticket closed by hand, as a sale or lost with its outcome (announced once, another tenant's 404),
+the next message opening a new ticket, an agent's reply joining the ticket with the agent's name."""
 
 from __future__ import annotations
 
@@ -92,6 +92,47 @@ async def test_an_agent_closes_a_ticket_and_the_next_message_opens_another(engin
     await _customer_writes(engine, numbers.tenant_id, numbers.simulator.id, "Mais um par, por favor")
     listed = (await engine.http.get(tickets_path, headers=agent)).json()["items"]
     assert [(t["status"], t["close_reason"]) for t in listed] == [("open", None), ("closed", "sale")]
+
+
+async def test_an_agents_reply_joins_the_ticket_which_closes_lost_with_its_outcome(
+    engine: RunningEngine,
+) -> None:
+    numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
+    agent = await auth_headers(engine, numbers.tenant_id, "bia@loja.com.br")
+    await _customer_writes(engine, numbers.tenant_id, numbers.simulator.id, "Quanto custa?")
+    conversation = await _conversation(engine, agent)
+    [ticket] = (
+        await engine.http.get(f"/api/v1/conversations/{conversation['id']}/tickets", headers=agent)
+    ).json()["items"]
+    reply = {"to": f"+{PHONE}", "instance_id": numbers.simulator.id, "text": "R$ 399"}
+
+    sent = await engine.http.post("/api/v1/messages", json=reply, headers=agent)
+
+    assert sent.status_code == 202, sent.text
+    bia = await _user_id(engine, "bia@loja.com.br")
+    assert (sent.json()["ticket_id"], sent.json()["sender_user_id"], sent.json()["sender_name"]) == (
+        ticket["id"],
+        bia,
+        "bia@loja.com.br",
+    )
+    listed = (
+        await engine.http.get(f"/api/v1/conversations/{conversation['id']}/messages", headers=agent)
+    ).json()
+    assert [(m["ticket_id"], m["sender_name"]) for m in listed["items"]] == [
+        (ticket["id"], None),
+        (ticket["id"], "bia@loja.com.br"),
+    ]
+    close = f"/api/v1/tickets/{ticket['id']}/close"
+    unexplained = await engine.http.post(close, json={"reason": "lost"}, headers=agent)
+    assert (unexplained.status_code, unexplained.json()["error"]["code"]) == (422, "outcome_required")
+    closed = await engine.http.post(close, json={"reason": "lost", "outcome": "lost_price"}, headers=agent)
+    assert (closed.status_code, closed.json()["close_reason"], closed.json()["outcome"]) == (
+        200,
+        "lost",
+        "lost_price",
+    )
+    [announced] = await published_events(engine.context, "whatsapp_ticket_closed")
+    assert json.loads(announced["payload"])["outcome"] == "lost_price"
 
 
 async def test_the_team_queue_and_assigning_a_ticket(engine: RunningEngine) -> None:

@@ -167,7 +167,8 @@ async def import_contacts(
             raise PayloadTooLarge(f"the CSV is over {MAX_CSV_BYTES // (1024 * 1024)} MiB")
     if not data:
         raise InvalidInput("send the CSV file as the request body", code="invalid_csv")
-    return await contacts.add_contacts(session, campaign, read_csv(decode(bytes(data))), now=utcnow())
+    rows = read_csv(decode(bytes(data)))
+    return await contacts.add_contacts(session, campaign, rows, now=utcnow(), imported=True)
 
 
 @router.delete("/{campaign_id}/contacts/{campaign_contact_id}", status_code=204)

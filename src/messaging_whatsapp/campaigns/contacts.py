@@ -8,7 +8,7 @@ once), invalid rows reported with their line, opt-outs excluded, missing inbox c
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -34,6 +34,7 @@ from messaging_whatsapp.campaigns.schemas import CampaignContactIn, ImportReport
 from messaging_whatsapp.db import generic_plans, insert_rows, new_id, one_of
 from messaging_whatsapp.errors import Conflict, NotFound
 from messaging_whatsapp.inbox.models import Contact
+from messaging_whatsapp.inbox.ticketing import Origin, campaign_origin
 from messaging_whatsapp.phones import InvalidPhone, canonical_listed_phone, phone_variants
 
 # Rows handled per round of statements (inserts are paged by SQLAlchemy; IN lists stay under
@@ -66,9 +67,17 @@ class _Chunk:
 
 
 async def add_contacts(
-    session: AsyncSession, campaign: Campaign, rows: Iterable[ContactRow], *, now: datetime, log: bool = True
+    session: AsyncSession,
+    campaign: Campaign,
+    rows: Iterable[ContactRow],
+    *,
+    now: datetime,
+    log: bool = True,
+    imported: bool = False,
 ) -> ImportReport:
-    """Add contacts: phones normalised, duplicates merged, invalid rows reported, opt-outs excluded."""
+    """Add contacts: phones normalised, duplicates merged, invalid rows reported, opt-outs excluded.
+    People new to the tenant get their first touch: `import` (a CSV file: `imported`) or
+    `campaign`, with the campaign's name."""
     if campaign.status in CLOSED:
         raise Conflict(
             f"campaign is {campaign.status}; contacts can no longer be added",
@@ -81,10 +90,10 @@ async def add_contacts(
     for row in rows:
         pending.append(row)
         if len(pending) >= CONTACT_CHUNK:
-            await _add_chunk(session, campaign, pending, seen, report, now)
+            await _add_chunk(session, campaign, pending, seen, report, now, imported)
             pending = []
     if pending:
-        await _add_chunk(session, campaign, pending, seen, report, now)
+        await _add_chunk(session, campaign, pending, seen, report, now, imported)
     if report.added:
         await session.execute(
             update(Campaign)
@@ -168,6 +177,7 @@ async def _add_chunk(
     seen: set[str],
     report: ImportReport,
     now: datetime,
+    imported: bool,
 ) -> None:
     chunk = _normalise(rows, seen, report)
     if not chunk.phones:
@@ -177,7 +187,10 @@ async def _add_chunk(
     phones = [phone for phone in chunk.phones if phone not in opted_out]
     if not phones:
         return
-    contact_ids = await _contact_ids(session, campaign.tenant_id, phones, chunk.rows, now)
+    origin = campaign_origin(campaign.name)
+    if imported:
+        origin = replace(origin, source="import")
+    contact_ids = await _contact_ids(session, campaign.tenant_id, phones, chunk.rows, now, origin)
     values = [
         {
             "id": new_id(),
@@ -257,9 +270,15 @@ def _variables(row: ContactRow) -> dict[str, str] | None:
 
 
 async def _contact_ids(
-    session: AsyncSession, tenant_id: str, phones: list[str], rows: dict[str, ContactRow], now: datetime
+    session: AsyncSession,
+    tenant_id: str,
+    phones: list[str],
+    rows: dict[str, ContactRow],
+    now: datetime,
+    origin: Origin,
 ) -> dict[str, str]:
-    """The contact id of each phone, creating the contacts that do not exist yet."""
+    """The contact id of each phone, creating the contacts that do not exist yet (with `origin` as
+    their first touch)."""
     by_variant = {variant: phone for phone in phones for variant in phone_variants(phone)}
     ids: dict[str, str] = {}
 
@@ -281,6 +300,7 @@ async def _contact_ids(
                 "tenant_id": tenant_id,
                 "phone": phone,
                 "name": rows[phone].name,
+                **origin.contact_columns(),
                 "opted_out": False,
                 "messages_received": 0,
                 "created_at": now,

@@ -33,6 +33,7 @@ from messaging_whatsapp.campaigns.rotation import Slot
 from messaging_whatsapp.campaigns.usage import RecentUsage, portfolio_of
 from messaging_whatsapp.db import generic_plans, one_of, rows_table
 from messaging_whatsapp.inbox.models import Contact, SenderType
+from messaging_whatsapp.inbox.ticketing import campaign_origin
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.providers.capabilities import takes_templates
 from messaging_whatsapp.sending.queue import BulkMessage, store_queued_messages
@@ -199,7 +200,12 @@ async def hand_out(
     ]
     async with generic_plans(session):  # the writes' foreign-key checks: primary-key lookups
         message_ids = await store_queued_messages(
-            session, campaign.tenant_id, items, sender_type=SenderType.CAMPAIGN, now=now
+            session,
+            campaign.tenant_id,
+            items,
+            sender_type=SenderType.CAMPAIGN,
+            now=now,
+            origin=campaign_origin(campaign.name),
         )
         await _record_handouts(session, planned, message_ids)
     used = Counter(h.variation.id for h in planned)

@@ -165,7 +165,7 @@ def campaign_import(
 
             async def add(session: AsyncSession) -> ImportReport:
                 campaign = await _campaign(session, campaign_id, lock=True)
-                return await contacts.add_contacts(session, campaign, rows(), now=utcnow())
+                return await contacts.add_contacts(session, campaign, rows(), now=utcnow(), imported=True)
 
             return await in_session(context, add)
 

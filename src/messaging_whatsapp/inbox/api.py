@@ -103,11 +103,17 @@ async def close_ticket(
     context: Context,
     body: TicketClose | None = None,
 ) -> TicketItem:
-    """Close an open ticket, done with (`manual`) or won (`sale`); the customer's next message
-    opens a new one. Announced as `whatsapp_ticket_closed`."""
-    reason = TicketCloseReason((body or TicketClose()).reason)
+    """Close an open ticket: done with (`manual`), won (`sale`) or lost (`lost`, with an `outcome`
+    saying why); the customer's next message opens a new one. Announced as `whatsapp_ticket_closed`."""
+    body = body or TicketClose()
     ticket, closed = await tickets.close_ticket(
-        session, principal.tenant_id, ticket_id, reason, utcnow(), Viewer.of(principal)
+        session,
+        principal.tenant_id,
+        ticket_id,
+        TicketCloseReason(body.reason),
+        utcnow(),
+        Viewer.of(principal),
+        outcome=body.outcome,
     )
     item = TicketItem.model_validate(ticket)
     records = await write_outbox(session, [closed.event()], context.names.events)

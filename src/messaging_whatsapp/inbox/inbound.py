@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, case, func, or_, select, text, update
+from sqlalchemy import Integer, String, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
@@ -27,21 +27,19 @@ from messaging_whatsapp.db import (
     rows_table,
     utcnow,
 )
+from messaging_whatsapp.inbox.attribution import contact_first_touch, ticket_origin
 from messaging_whatsapp.inbox.models import (
-    OPEN_TICKET_PREDICATE,
     ConversationStatus,
     Direction,
     Message,
     SenderType,
-    Ticket,
-    TicketStatus,
     contacts_table,
     conversations_table,
     messages_table,
-    tickets_table,
 )
+from messaging_whatsapp.inbox.ticketing import open_ticket_ids, open_tickets
 from messaging_whatsapp.outbox.service import PublishedEvent
-from messaging_whatsapp.providers.events import STATUS_RANK, DeliveryStatus, InboundMessage
+from messaging_whatsapp.providers.events import STATUS_RANK, DeliveryStatus
 
 INBOUND_STATUS = "received"
 
@@ -55,7 +53,7 @@ async def apply_inbound(session: AsyncSession, items: list[InboundItem]) -> Inbo
     applied = InboundApplied(duplicates=duplicates)
     if not new_items:
         return applied
-    tickets = await _open_tickets(session, [item for item in new_items if item.from_customer])
+    tickets = await _open_tickets(session, new_items)
     created = await _insert_messages(session, new_items, tickets)
     applied.duplicates += len(new_items) - len(created)
     for item in new_items:
@@ -99,22 +97,11 @@ async def _upsert_contacts(session: AsyncSession, items: list[InboundItem]) -> N
         row["wa_id"] = msg.phone
         row["user_id"] = msg.user_id or row["user_id"]
         if row["first_source"] is None:
-            row.update(_attribution(msg))
+            row.update(contact_first_touch(msg))
     ordered = sorted(rows.values(), key=lambda r: (r["tenant_id"], r["phone"]))
     ids = await ensure_rows(session, contacts_table, ("tenant_id", "phone"), ordered)
     for item in items:
         item.contact_id = ids[(item.entry.tenant_id, item.phone)]
-
-
-def _attribution(message: InboundMessage) -> dict[str, str | None]:
-    referral = message.referral
-    if referral is None:
-        return {"first_source": "whatsapp", "first_medium": "organic", "first_campaign": None}
-    return {
-        "first_source": "ctwa",
-        "first_medium": referral.source_type or "ad",
-        "first_campaign": referral.headline or referral.source_id,
-    }
 
 
 async def _upsert_conversations(session: AsyncSession, items: list[InboundItem]) -> None:
@@ -164,59 +151,24 @@ async def _new_messages(session: AsyncSession, items: list[InboundItem]) -> tupl
 
 
 async def _open_tickets(session: AsyncSession, items: list[InboundItem]) -> dict[str, str]:
-    """conversation id -> its open ticket, opening one (attributed to the ad, if any) where none is."""
-    if not items:
-        return {}
-    conversation_ids = sorted({item.conversation_id for item in items})
-    tickets = await _select_open_tickets(session, conversation_ids)
-    missing = [cid for cid in conversation_ids if cid not in tickets]
-    if not missing:
-        return tickets
-    first_by_conversation: dict[str, InboundItem] = {}
+    """conversation id -> its open ticket: customers' messages open one (attributed to the ad or the
+    UTM link of the first message, if any) where none is; the business phone's echoes join one."""
+    openings: dict[str, dict[str, Any]] = {}
+    echoes: set[str] = set()
     for item in items:
-        first_by_conversation.setdefault(item.conversation_id, item)
-    now = utcnow()
-    rows = [_ticket_row(first_by_conversation[cid], now) for cid in missing]
-    insert, params = insert_rows(session, tickets_table, rows)
-    # The predicate must be literal SQL: PostgreSQL cannot match a bound parameter to the
-    # partial index "one open ticket per conversation".
-    statement = insert.on_conflict_do_nothing(
-        index_elements=["conversation_id"], index_where=text(OPEN_TICKET_PREDICATE)
-    )
-    async with generic_plans(session):
-        await session.execute(statement, params)
-    tickets.update(await _select_open_tickets(session, missing))
+        if not item.from_customer:
+            echoes.add(item.conversation_id)
+        elif item.conversation_id not in openings:
+            openings[item.conversation_id] = {
+                "tenant_id": item.entry.tenant_id,
+                "opened_at": item.message.timestamp,
+                **ticket_origin(item.message),
+            }
+    tickets = await open_tickets(session, openings, utcnow(), inbound=True)
+    # An echo (typed on the phone) opens nothing: no session starts without the customer.
+    if echoes - tickets.keys():
+        tickets.update(await open_ticket_ids(session, sorted(echoes - tickets.keys())))
     return tickets
-
-
-async def _select_open_tickets(session: AsyncSession, conversation_ids: list[str]) -> dict[str, str]:
-    rows = await session.execute(
-        select(Ticket.conversation_id, Ticket.id).where(
-            one_of(session, Ticket.conversation_id, conversation_ids),
-            Ticket.status == TicketStatus.OPEN.value,
-        )
-    )
-    return {row.conversation_id: row.id for row in rows}
-
-
-def _ticket_row(item: InboundItem, now: datetime) -> dict[str, Any]:
-    referral = item.message.referral
-    return {
-        "id": new_id(),
-        "tenant_id": item.entry.tenant_id,
-        "conversation_id": item.conversation_id,
-        "status": TicketStatus.OPEN.value,
-        "source": "ctwa" if referral else "whatsapp",
-        "medium": (referral.source_type or "ad") if referral else "organic",
-        "campaign": (referral.headline or referral.source_id) if referral else None,
-        "ad_id": referral.source_id if referral else None,
-        "click_id": referral.click_id if referral else None,
-        "opened_at": item.message.timestamp,
-        "closed_at": None,
-        "close_reason": None,
-        "created_at": now,
-        "updated_at": now,
-    }
 
 
 async def _insert_messages(
@@ -248,7 +200,7 @@ def _message_row(item: InboundItem, ticket_id: str | None, now: datetime) -> dic
         "instance_id": item.entry.instance_id,
         "conversation_id": item.conversation_id,
         "contact_id": item.contact_id,
-        "ticket_id": None if msg.from_me else ticket_id,
+        "ticket_id": ticket_id,
         "direction": (Direction.OUTBOUND if msg.from_me else Direction.INBOUND).value,
         "sender_type": (SenderType.PHONE if msg.from_me else SenderType.LEAD).value,
         "type": msg.type.value,

@@ -14,7 +14,8 @@ from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
 OPEN_TICKET_PREDICATE = "status = 'open'"
 # Outbound messages, the only ones with a send state (see SendState).
 SENDING_PREDICATE = "send_state IS NOT NULL"
-# Messages of a ticket: a customer's, not our replies.
+# Messages of a ticket (every message sent or received since tickets record the team's side too;
+# a ticket deleted by retention leaves its messages with none).
 TICKETED_PREDICATE = "ticket_id IS NOT NULL"
 
 
@@ -72,6 +73,8 @@ class TicketCloseReason(enum.StrEnum):
     INACTIVITY = "inactivity"
     MANUAL = "manual"
     SALE = "sale"
+    # A lost sale; the close's outcome says why (seed 003's lost_price, lost_timing...).
+    LOST = "lost"
     FOLLOW_UP_EXHAUSTED = "follow_up_exhausted"
 
 
@@ -146,6 +149,14 @@ class Ticket(IdMixin, TimestampMixin, Base):
     opened_at: Mapped[datetime | None] = mapped_column(default=None)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
     close_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    # What came of it, in the closing agent's words (why a sale was lost, the order won...).
+    outcome: Mapped[str | None] = mapped_column(String(500), default=None)
+    # The UTM parameters of the ad's URL (referral) or of the links in the first message.
+    utm_source: Mapped[str | None] = mapped_column(String(200), default=None)
+    utm_medium: Mapped[str | None] = mapped_column(String(200), default=None)
+    utm_campaign: Mapped[str | None] = mapped_column(String(200), default=None)
+    utm_content: Mapped[str | None] = mapped_column(String(200), default=None)
+    utm_term: Mapped[str | None] = mapped_column(String(200), default=None)
     # The user attending it (None: nobody yet).
     assignee_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
 
@@ -171,7 +182,7 @@ class Message(IdMixin, TimestampMixin, Base):
         # A number's recent sends (campaign pacing: per minute, per hour, unique people per day).
         Index("ix_messages_instance_created", "instance_id", "created_at"),
         # Deleting a ticket (data retention) sets its messages' ticket_id to NULL: without an
-        # index each deleted ticket would scan the table. Outbound messages have no ticket.
+        # index each deleted ticket would scan the table.
         Index(
             "ix_messages_ticket_id",
             "ticket_id",
@@ -187,6 +198,12 @@ class Message(IdMixin, TimestampMixin, Base):
     ticket_id: Mapped[str | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"), default=None)
     direction: Mapped[str] = mapped_column(String(8))
     sender_type: Mapped[str] = mapped_column(String(16))
+    # The user who sent it (an agent's one-to-one message); the name (their e-mail, or the API
+    # key's name for a key's sends) stays when the user is deleted.
+    sender_user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    sender_name: Mapped[str | None] = mapped_column(String(320), default=None)
     type: Mapped[str] = mapped_column(String(16))
     content: Mapped[str | None] = mapped_column(Text, default=None)
     media: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)

@@ -63,9 +63,16 @@ class TicketItem(BaseModel):
     campaign: str | None
     medium: str | None
     ad_id: str | None
+    click_id: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    utm_content: str | None = None
+    utm_term: str | None = None
     opened_at: datetime | None
     closed_at: datetime | None
     close_reason: str | None
+    outcome: str | None = None
     assignee_id: str | None
     created_at: datetime
 
@@ -79,11 +86,13 @@ class TicketAssign(BaseModel):
 
 
 class TicketClose(BaseModel):
-    """How an agent ends a ticket: done with it, or won (a sale)."""
+    """How an agent ends a ticket: done with it, won (a sale) or lost, and what came of it (required
+    for `lost`: why, e.g. price or timing)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: Literal["manual", "sale"] = "manual"
+    reason: Literal["manual", "sale", "lost"] = "manual"
+    outcome: str | None = Field(default=None, max_length=500)
 
 
 class MessageError(BaseModel):
@@ -99,8 +108,13 @@ class MessageItem(BaseModel):
     id: str
     conversation_id: str
     instance_id: str
+    ticket_id: str | None = None
     direction: str
     sender_type: str
+    # The user who sent it (null for the customer's, a campaign's, an API key's or the CLI's), and
+    # the name recorded then (the user's e-mail; "API key <name>" for a key's sends).
+    sender_user_id: str | None = None
+    sender_name: str | None = None
     type: str
     content: str | None
     media: dict[str, Any] | None

@@ -1,8 +1,10 @@
 """Tickets (seed 003): the team's queue, who attends each, and how a ticket ends.
 
 A ticket is one session of attendance inside a conversation. The worker opens one for a
-customer's message when the conversation has none open; it ends by inactivity (the scheduler), an
-agent's close, a sale or an exhausted follow-up, and the customer's next message opens a new one.
+customer's message when the conversation has none open (and so does an outbound that starts a
+session: inbox/ticketing.py); it ends by inactivity (the scheduler), an agent's close (`manual`),
+a sale, a lost sale (with its outcome: seed 003's lost_price, lost_timing...) or an exhausted
+follow-up, and the customer's next message opens a new one.
 Inactivity is time since the conversation's last message either way, so an agent's reply keeps a
 ticket open too.
 """
@@ -15,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.errors import Conflict, NotFound
+from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound
 from messaging_whatsapp.inbox.models import (
     Conversation,
     Ticket,
@@ -37,6 +39,7 @@ class ClosedTicket:
     conversation_id: str
     close_reason: str
     closed_at: datetime
+    outcome: str | None = None
 
     def event(self) -> PublishedEvent:
         """`whatsapp_ticket_closed` for other systems."""
@@ -44,6 +47,7 @@ class ClosedTicket:
             "ticket_id": self.id,
             "conversation_id": self.conversation_id,
             "close_reason": self.close_reason,
+            "outcome": self.outcome,
             "closed_at": self.closed_at.isoformat(),
         }
         return PublishedEvent("whatsapp_ticket_closed", self.tenant_id, payload)
@@ -96,6 +100,28 @@ async def list_tickets(
     return list((await session.scalars(query)).all())
 
 
+# The reasons an agent may close a ticket with (the others are the engine's own).
+AGENT_CLOSE_REASONS = (TicketCloseReason.MANUAL, TicketCloseReason.SALE, TicketCloseReason.LOST)
+MAX_OUTCOME = 500
+
+
+def checked_outcome(reason: TicketCloseReason, outcome: str | None) -> str | None:
+    """The close's outcome text, trimmed (None when blank); a lost sale must say why (422
+    outcome_required), and only an agent's reasons are accepted (422 invalid_close_reason)."""
+    if reason not in AGENT_CLOSE_REASONS:
+        allowed = ", ".join(r.value for r in AGENT_CLOSE_REASONS)
+        raise InvalidInput(f"reason must be one of {allowed}", code="invalid_close_reason")
+    text = (outcome or "").strip()
+    if len(text) > MAX_OUTCOME:
+        raise InvalidInput(f"outcome is longer than {MAX_OUTCOME} characters", code="invalid_outcome")
+    if reason is TicketCloseReason.LOST and not text:
+        raise InvalidInput(
+            "a lost ticket needs an outcome saying why (e.g. price, timing, competitor, no reply)",
+            code="outcome_required",
+        )
+    return text or None
+
+
 async def close_ticket(
     session: AsyncSession,
     tenant_id: str,
@@ -103,8 +129,11 @@ async def close_ticket(
     reason: TicketCloseReason,
     now: datetime,
     viewer: Viewer = EVERYONE,
+    outcome: str | None = None,
 ) -> tuple[Ticket, ClosedTicket]:
-    """An agent closes an open ticket (done, or a sale); 409 ticket_closed when it already is."""
+    """An agent closes an open ticket: done with it (`manual`), won (`sale`) or lost (`lost`, with
+    the outcome saying why); 409 ticket_closed when it already is."""
+    outcome = checked_outcome(reason, outcome)
     ticket = await _visible_ticket(session, tenant_id, ticket_id, viewer)
     if ticket is None:
         raise NotFound(f"ticket {ticket_id} not found")
@@ -116,6 +145,7 @@ async def close_ticket(
             status=TicketStatus.CLOSED.value,
             closed_at=now,
             close_reason=reason.value,
+            outcome=outcome,
             # An agent who closes a ticket nobody had taken attended it: it becomes theirs.
             assignee_id=func.coalesce(Ticket.assignee_id, viewer.agent_id),
             updated_at=now,
@@ -126,7 +156,7 @@ async def close_ticket(
     await session.refresh(ticket)
     if closed is None:
         raise _already_closed(ticket)
-    return ticket, ClosedTicket(ticket.id, tenant_id, ticket.conversation_id, reason.value, now)
+    return ticket, ClosedTicket(ticket.id, tenant_id, ticket.conversation_id, reason.value, now, outcome)
 
 
 async def list_queue(

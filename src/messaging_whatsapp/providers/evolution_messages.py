@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from messaging_whatsapp.providers import jid
+from messaging_whatsapp.providers.ad_referral import content_contexts, first_ad_referral
 from messaging_whatsapp.providers.events import Ignored, InboundMessage, Media, MessageType, NormalisedEvent
 from messaging_whatsapp.providers.payload import (
     JsonObject,
@@ -292,4 +293,8 @@ def inbound_message(data: JsonObject, force_from_me: bool) -> NormalisedEvent:
         from_me=from_me,
         user_id=person.lid,
         extra=content.extra,
+        # The click-to-WhatsApp ad: top-level contextInfo (v2.2+) or the content's own.
+        referral=None
+        if from_me
+        else first_ad_referral([data.get("contextInfo"), *content_contexts(message)]),
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from messaging_whatsapp.providers import jid
+from messaging_whatsapp.providers.ad_referral import content_contexts, first_ad_referral
 from messaging_whatsapp.providers.events import (
     Ignored,
     IgnoredReason,
@@ -295,4 +296,5 @@ def inbound_message(postmap: JsonObject) -> NormalisedEvent:
         from_me=from_me,
         user_id=person.lid,
         extra=content.extra,
+        referral=None if from_me else first_ad_referral(content_contexts(message)),
     )

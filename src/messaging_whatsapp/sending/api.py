@@ -50,7 +50,14 @@ async def send_message(
         async with context.sessions() as session:
             await check_recipient(session, principal.tenant_id, request.to, viewer)
     intake: MessageIntake = http.app.state.intake
-    submission = Submission(principal.tenant_id, request, idempotency_key, SenderType.USER)
+    submission = Submission(
+        principal.tenant_id,
+        request,
+        idempotency_key,
+        SenderType.USER,
+        sender_user_id=principal.user_id,
+        sender_api_key_id=principal.api_key_id,
+    )
     queued = await intake.submit(submission)
     # Serialised by pydantic in one step, the busiest route's answer costs a fraction of a dict
     # handed to the json module.

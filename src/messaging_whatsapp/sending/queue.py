@@ -26,7 +26,9 @@ from messaging_whatsapp.inbox.models import (
     conversations_table,
     messages_table,
 )
+from messaging_whatsapp.inbox.ticketing import Origin, open_tickets, record_first_touch
 from messaging_whatsapp.providers.events import DeliveryStatus
+from messaging_whatsapp.sending.team import origin_of
 
 # A queued message whose stream entry was lost (a crash between commit and append) is offered to
 # the senders again after this long.
@@ -59,13 +61,21 @@ class BulkMessage:
 
 
 async def store_queued_messages(
-    session: AsyncSession, tenant_id: str, items: list[BulkMessage], *, sender_type: SenderType, now: datetime
+    session: AsyncSession,
+    tenant_id: str,
+    items: list[BulkMessage],
+    *,
+    sender_type: SenderType,
+    now: datetime,
+    origin: Origin | None = None,
 ) -> list[str]:
     """Store many messages as queued, set-based; returns their ids in the order given.
 
-    The caller has applied the rules (opt-out, a number that can send); the caller commits, then
-    offers the ids to the senders. The inserts' foreign-key checks are primary-key lookups: the
-    caller may let their plans be reused (db.generic_plans).
+    Each joins its conversation's open ticket or opens one attributed to `origin` (a campaign),
+    which is also the first touch of the people who had none. The caller has applied the rules
+    (opt-out, a number that can send); the caller commits, then offers the ids to the senders. The
+    inserts' foreign-key checks are primary-key lookups: the caller may let their plans be reused
+    (db.generic_plans).
     """
     if not items:
         return []
@@ -75,6 +85,10 @@ async def store_queued_messages(
     new_rows = [new_conversation(tenant_id, *pair, now) for pair in pairs if pair not in stored]
     created = await insert_new_rows(session, conversations_table, CONVERSATION_KEY, new_rows)
     conversations = {**stored, **conversations_by_pair(created)}
+    origin = origin or origin_of(sender_type)
+    opening = {"tenant_id": tenant_id, **origin.ticket_columns()}
+    tickets = await open_tickets(session, {cid: opening for cid in conversations.values()}, now)
+    await record_first_touch(session, tenant_id, {contact_id for contact_id, _ in pairs}, origin, now)
     rows: list[dict[str, Any]] = []
     ids: list[str] = []
     for item in items:
@@ -90,6 +104,7 @@ async def store_queued_messages(
                 "instance_id": item.instance_id,
                 "conversation_id": conversations[(item.contact_id, item.instance_id)],
                 "contact_id": item.contact_id,
+                "ticket_id": tickets[conversations[(item.contact_id, item.instance_id)]],
                 "direction": Direction.OUTBOUND.value,
                 "sender_type": sender_type.value,
                 "type": media_type or "text",

@@ -32,6 +32,7 @@ from messaging_whatsapp.inbox.models import (
     conversations_table,
     messages_table,
 )
+from messaging_whatsapp.inbox.ticketing import Origin
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.phones import phone_variants
 from messaging_whatsapp.providers.capabilities import text_limit
@@ -52,6 +53,7 @@ from messaging_whatsapp.sending.rules import (
     reply_instance,
 )
 from messaging_whatsapp.sending.schemas import SendMessageRequest
+from messaging_whatsapp.sending.team import origin_of, sender_names, session_tickets
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,9 @@ class Submission:
     request: SendMessageRequest
     idempotency_key: str | None = None
     sender_type: SenderType = SenderType.USER
+    # Who sends it: a user (recorded with their e-mail) or an API key (its name, no user).
+    sender_user_id: str | None = None
+    sender_api_key_id: str | None = None
 
 
 SubmissionResult = QueuedMessage | EngineError
@@ -85,11 +90,11 @@ async def queue_message(
     idempotency_key: str | None,
     sender_type: SenderType,
     now: datetime,
+    sender_user_id: str | None = None,
 ) -> QueuedMessage:
     """Check every rule and store the message as queued; the caller commits, then offers it."""
-    [result] = await queue_messages(
-        session, [Submission(tenant_id, request, idempotency_key, sender_type)], now
-    )
+    submission = Submission(tenant_id, request, idempotency_key, sender_type, sender_user_id)
+    [result] = await queue_messages(session, [submission], now)
     if isinstance(result, EngineError):
         raise result
     return result
@@ -191,15 +196,36 @@ class _TenantBatch:
         conversations: ConversationsByContact,
         results: list[SubmissionResult | None],
     ) -> None:
-        contacts.update(await self._new_contacts({phones[index] for index in chosen} - contacts.keys()))
+        new_people: dict[str, Origin] = {}
+        for index in sorted(chosen):
+            if phones[index] not in contacts:
+                new_people.setdefault(phones[index], origin_of(submissions[index].sender_type))
+        contacts.update(await self._new_contacts(new_people))
         pairs = {index: (contacts[phones[index]], instance.id) for index, instance in chosen.items()}
         conversation_ids = await self._conversation_ids(set(pairs.values()), conversations)
+        starters: dict[str, SenderType] = {}
+        for index in sorted(pairs):
+            starters.setdefault(conversation_ids[pairs[index]], submissions[index].sender_type)
+        tickets = await session_tickets(self._session, self._tenant_id, starters, self._now)
+        names = await sender_names(
+            self._session,
+            self._tenant_id,
+            {s.sender_user_id for s in submissions if s.sender_user_id},
+            {s.sender_api_key_id for s in submissions if s.sender_api_key_id},
+        )
         rows: dict[int, dict[str, Any]] = {}
         followers: dict[int, list[dict[str, Any]]] = {}
         for index, (contact_id, instance_id) in pairs.items():
             conversation_id = conversation_ids[(contact_id, instance_id)]
+            submission = submissions[index]
             rows[index] = _message_row(
-                submissions[index], instance_id, conversation_id, contact_id, quotes.get(index), self._now
+                submission, instance_id, conversation_id, contact_id, quotes.get(index), self._now
+            )
+            sender = submission.sender_user_id or submission.sender_api_key_id
+            rows[index].update(
+                ticket_id=tickets[conversation_id],
+                sender_user_id=submission.sender_user_id,
+                sender_name=names.get(sender) if sender else None,
             )
             followers[index] = split_row(rows[index], text_limit(chosen[index].provider))
         stored = {conversation_id for per in conversations.values() for conversation_id, _ in per.values()}
@@ -247,10 +273,17 @@ class _TenantBatch:
             contacts.setdefault(by_variant[variant], contact_id)  # the canonical form wins
         return contacts
 
-    async def _new_contacts(self, phones: set[str]) -> dict[str, str]:
-        """phone -> contact id of people written to for the first time (canonical phone)."""
+    async def _new_contacts(self, phones: dict[str, Origin]) -> dict[str, str]:
+        """phone -> contact id of people written to for the first time (canonical phone), whose
+        first touch is this message."""
         rows = [
-            {"tenant_id": self._tenant_id, "phone": phone, "created_at": self._now, "updated_at": self._now}
+            {
+                "tenant_id": self._tenant_id,
+                "phone": phone,
+                **phones[phone].contact_columns(),
+                "created_at": self._now,
+                "updated_at": self._now,
+            }
             for phone in sorted(phones)
         ]
         created = await insert_new_rows(self._session, contacts_table, ("tenant_id", "phone"), rows)
