@@ -36,7 +36,7 @@ from messaging_whatsapp.db import generic_plans, insert_rows, new_id, one_of
 from messaging_whatsapp.errors import Conflict, NotFound
 from messaging_whatsapp.inbox.models import Contact
 from messaging_whatsapp.phones import InvalidPhone, phone_variants, typed_phone
-from messaging_whatsapp.tenancy.service import default_country
+from messaging_whatsapp.tenancy.service import tenant_country
 
 # Rows handled per round of statements (inserts are paged by SQLAlchemy; IN lists stay under
 # PostgreSQL's 32,767 parameters: two phone forms per row).
@@ -86,7 +86,7 @@ async def add_contacts(
             details={"status": campaign.status},
         )
     report = ImportReport()
-    reading = _Reading(await default_country(session, campaign.tenant_id))
+    reading = _Reading(await tenant_country(session, campaign.tenant_id))
     pending: list[ContactRow] = []
     for row in rows:
         pending.append(row)

@@ -47,7 +47,7 @@ from messaging_whatsapp.sending.rules import (
     reply_instance,
 )
 from messaging_whatsapp.sending.schemas import SendMessageRequest
-from messaging_whatsapp.tenancy.service import default_country
+from messaging_whatsapp.tenancy.service import tenant_country
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +134,7 @@ class _TenantBatch:
         # Most callers write E.164: the tenant's country is read only for a national form.
         country = DEFAULT_COUNTRY
         if any(needs_country(s.request.to) for s in submissions if s.idempotency_key not in earlier):
-            country = await default_country(self._session, self._tenant_id)
+            country = await tenant_country(self._session, self._tenant_id)
         for index, submission in enumerate(submissions):
             if submission.idempotency_key in earlier:
                 results[index] = earlier[submission.idempotency_key]
@@ -322,9 +322,9 @@ class _TenantBatch:
         queued: dict[int, QueuedMessage] = {}
         for index, row in rows.items():
             key = row["idempotency_key"]
-            first = fresh.get(first_by_key.get(key, index)) if key is not None else row
+            first_index = first_by_key.get(key, index)  # a row without a key is its own first
+            first = fresh.get(first_index)
             if first is not None and first["id"] in stored:
-                first_index = first_by_key.get(key, index) if key is not None else index
                 queued[index] = QueuedMessage(Message(**first), created=first is row, to=phones[first_index])
             elif key in raced:
                 queued[index] = raced[key]

@@ -96,7 +96,7 @@ def _checked_country(country: str) -> str:
     return code
 
 
-async def default_country(session: AsyncSession, tenant_id: str) -> str:
+async def tenant_country(session: AsyncSession, tenant_id: str) -> str:
     """The country the tenant's typed phones are read in (phones.typed_phone), or NotFound."""
     country = await session.scalar(select(Tenant.default_country).where(Tenant.id == tenant_id))
     if country is None:
@@ -107,7 +107,7 @@ async def default_country(session: AsyncSession, tenant_id: str) -> str:
 async def tenant_phone(session: AsyncSession, tenant_id: str, text: str) -> str:
     """A phone a person of the tenant typed, as E.164 (phones.typed_phone with the tenant's
     country, read only when the text is national); InvalidPhone (422 invalid_phone) otherwise."""
-    country = await default_country(session, tenant_id) if needs_country(text) else DEFAULT_COUNTRY
+    country = await tenant_country(session, tenant_id) if needs_country(text) else DEFAULT_COUNTRY
     return typed_phone(text, country)
 
 
