@@ -6,7 +6,7 @@ import pytest
 
 from messaging_whatsapp.campaigns.importing import ContactRow, decode, read_csv
 from messaging_whatsapp.errors import InvalidInput
-from messaging_whatsapp.phones import InvalidPhone, canonical_listed_phone
+from messaging_whatsapp.phones import InvalidPhone, typed_phone
 
 
 def test_semicolons_latin1_and_extra_columns_become_variables() -> None:
@@ -54,9 +54,9 @@ def test_a_file_without_a_phone_column_is_refused() -> None:
     ],
 )
 def test_listed_phones_without_country_code_are_brazilian(raw: str, canonical: str) -> None:
-    assert canonical_listed_phone(raw) == canonical
+    assert typed_phone(raw, "BR") == canonical
 
 
 def test_a_listed_phone_that_is_not_a_number_is_refused() -> None:
     with pytest.raises(InvalidPhone):
-        canonical_listed_phone("abc")
+        typed_phone("abc", "BR")

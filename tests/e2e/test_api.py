@@ -168,6 +168,7 @@ async def test_admins_change_their_own_tenants_settings(engine: RunningEngine) -
         "id": tenant_id,
         "name": "Loja",
         "timezone": "America/Sao_Paulo",
+        "default_country": "BR",
         "ticket_inactivity_minutes": 1440,
         "retention_messages_days": None,
         "retention_closed_tickets_days": None,

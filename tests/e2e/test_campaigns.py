@@ -49,7 +49,14 @@ async def test_a_campaign_goes_through_its_life_by_the_api(engine: RunningEngine
         "duplicates": 1,
         "opted_out": 0,
         "invalid": 1,
-        "rejected": [{"line": 3, "phone": "12", "reason": "not a phone number: '12'"}],
+        "rejected": [
+            {
+                "line": 3,
+                "phone": "12",
+                "reason": "'12' is not a valid phone number of BR"
+                " (another country's starts with + and its code)",
+            }
+        ],
     }
     expected = {"status": "draft", "rotation_mode": "balanced", "paused_reason": None, "total_contacts": 1}
     assert {key: campaign[key] for key in expected} == expected

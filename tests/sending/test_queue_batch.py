@@ -112,6 +112,8 @@ async def test_one_idempotency_key_in_a_batch_and_across_batches_is_one_message(
     assert [result.created for result in first if isinstance(result, QueuedMessage)] == [True, False, False]
     assert isinstance(again, QueuedMessage)
     assert not again.created
+    # Each answer shows the number the message goes to, the replayed one too.
+    assert {r.to for r in [*first, again] if isinstance(r, QueuedMessage)} == {"+5511955551111"}
     assert await _count(context, Message, tenant_id) == 1
 
 

@@ -1,14 +1,15 @@
 """A campaign's contacts: adding them, removing one nobody has written to yet, and forgetting a
 person erased at their request.
 
-Contacts are added in chunks: phones normalised, duplicates merged (either Brazilian form counts
+Contacts are added in chunks: phones read as typed (a national form is a number of the tenant's
+default country, as everywhere: phones.typed_phone), duplicates merged (either Brazilian form counts
 once), invalid rows reported with their line, opt-outs excluded, missing inbox contacts created.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -35,7 +36,8 @@ from messaging_whatsapp.db import generic_plans, insert_rows, new_id, one_of
 from messaging_whatsapp.errors import Conflict, NotFound
 from messaging_whatsapp.inbox.models import Contact
 from messaging_whatsapp.inbox.ticketing import Origin, campaign_origin
-from messaging_whatsapp.phones import InvalidPhone, canonical_listed_phone, phone_variants
+from messaging_whatsapp.phones import InvalidPhone, phone_variants, typed_phone
+from messaging_whatsapp.tenancy.service import tenant_country
 
 # Rows handled per round of statements (inserts are paged by SQLAlchemy; IN lists stay under
 # PostgreSQL's 32,767 parameters: two phone forms per row).
@@ -56,6 +58,14 @@ def contact_rows(contacts: Iterable[CampaignContactIn]) -> list[ContactRow]:
         )
         for index, contact in enumerate(contacts)
     ]
+
+
+@dataclass
+class _Reading:
+    """How an import reads its phones (the tenant's country), and the people it has seen so far."""
+
+    country: str
+    seen: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -85,15 +95,15 @@ async def add_contacts(
             details={"status": campaign.status},
         )
     report = ImportReport()
-    seen: set[str] = set()
+    reading = _Reading(await tenant_country(session, campaign.tenant_id))
     pending: list[ContactRow] = []
     for row in rows:
         pending.append(row)
         if len(pending) >= CONTACT_CHUNK:
-            await _add_chunk(session, campaign, pending, seen, report, now, imported)
+            await _add_chunk(session, campaign, pending, reading, report, now, imported)
             pending = []
     if pending:
-        await _add_chunk(session, campaign, pending, seen, report, now, imported)
+        await _add_chunk(session, campaign, pending, reading, report, now, imported)
     if report.added:
         await session.execute(
             update(Campaign)
@@ -174,12 +184,12 @@ async def _add_chunk(
     session: AsyncSession,
     campaign: Campaign,
     rows: list[ContactRow],
-    seen: set[str],
+    reading: _Reading,
     report: ImportReport,
     now: datetime,
     imported: bool,
 ) -> None:
-    chunk = _normalise(rows, seen, report)
+    chunk = _normalise(rows, reading, report)
     if not chunk.phones:
         return
     opted_out = await opted_out_phones(session, campaign.tenant_id, chunk.phones)
@@ -241,15 +251,16 @@ def _import_consents(
     ]
 
 
-def _normalise(rows: list[ContactRow], seen: set[str], report: ImportReport) -> _Chunk:
+def _normalise(rows: list[ContactRow], reading: _Reading, report: ImportReport) -> _Chunk:
     chunk = _Chunk(phones=[], rows={})
+    seen = reading.seen
     for row in rows:
         try:
-            phone = canonical_listed_phone(row.phone)
+            phone = typed_phone(row.phone, reading.country)
         except InvalidPhone as exc:
             report.invalid += 1
             if len(report.rejected) < MAX_REJECTED_LISTED:
-                report.rejected.append(RejectedRow(line=row.line, phone=row.phone[:40], reason=str(exc)))
+                report.rejected.append(RejectedRow(line=row.line, phone=row.phone[:40], reason=exc.message))
             continue
         # The same person under either Brazilian form counts once.
         key = phone_variants(phone)[-1]

@@ -131,7 +131,7 @@ def demo(
                     text=f"Olá! Mensagem de demonstração {index + 1}",
                     instance_id=tenant.instance_ids[index % len(tenant.instance_ids)],
                 )
-                ids.append((await queue_text(context, tenant.tenant_id, request)).id)
+                ids.append((await queue_text(context, tenant.tenant_id, request)).message.id)
             await _follow(context, ids, wait)
 
     run_engine(work)

@@ -29,15 +29,14 @@ from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import NotFound
 from messaging_whatsapp.inbox import service as inbox_service
 from messaging_whatsapp.inbox.models import Message, SenderType
-from messaging_whatsapp.inbox.schemas import MessageItem
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.instances.resolver import InstanceResolver
-from messaging_whatsapp.phones import InvalidPhone, canonical_phone
 from messaging_whatsapp.providers.base import ProviderName
 from messaging_whatsapp.providers.events import DeliveryStatus
 from messaging_whatsapp.sending import service as sending_service
 from messaging_whatsapp.sending.queue import offer_messages
-from messaging_whatsapp.sending.schemas import SendMessageRequest
+from messaging_whatsapp.sending.schemas import QueuedMessageItem, SendMessageRequest
+from messaging_whatsapp.sending.service import QueuedMessage
 from messaging_whatsapp.simulator.service import Simulator
 from messaging_whatsapp.tenancy import service as tenancy_service
 
@@ -92,15 +91,18 @@ async def _tenant_for(session: AsyncSession, tenant_id: str | None, instance_id:
     )
 
 
-async def queue_text(context: EngineContext, tenant_id: str | None, request: SendMessageRequest) -> Message:
-    """Queue a message as the system would (every rule applies) and offer it to the senders."""
+async def queue_text(
+    context: EngineContext, tenant_id: str | None, request: SendMessageRequest
+) -> QueuedMessage:
+    """Queue a message as the system would (every rule applies, `to` read with the tenant's
+    country) and offer it to the senders."""
     async with context.sessions() as session, session.begin():
         tenant = await _tenant_for(session, tenant_id, request.instance_id)
         queued = await sending_service.queue_message(
             session, tenant, request, idempotency_key=None, sender_type=SenderType.SYSTEM, now=utcnow()
         )
     await offer_messages(context, [(queued.message.id, queued.message.tenant_id)])
-    return queued.message
+    return queued
 
 
 async def message_statuses(context: EngineContext, message_ids: list[str]) -> dict[str, Message]:
@@ -111,7 +113,10 @@ async def message_statuses(context: EngineContext, message_ids: list[str]) -> di
 
 
 def send_test(
-    to: Annotated[str, typer.Option(help="The recipient's phone, E.164 (+55...).")],
+    to: Annotated[
+        str,
+        typer.Option(help="The recipient's phone: +CC..., or national, a number of the tenant's country."),
+    ],
     text: Annotated[str, typer.Option(help="The message.")],
     instance: Annotated[
         str | None, typer.Option(help="Instance id (default: the best that can send).")
@@ -126,10 +131,11 @@ def send_test(
     except ValidationError as exc:
         raise fail(exc.errors()[0]["msg"]) from None
 
-    async def work(context: EngineContext) -> MessageItem:
-        message = await queue_text(context, tenant_id, request)
+    async def work(context: EngineContext) -> QueuedMessageItem:
+        queued = await queue_text(context, tenant_id, request)
+        message = queued.message
         if not as_json:
-            stderr.print(f"queued {message.id} to {to}; following its receipts (Ctrl-C to stop)")
+            stderr.print(f"queued {message.id} to {queued.to}; following its receipts (Ctrl-C to stop)")
         deadline = time.monotonic() + wait
         last = message.status
         while time.monotonic() < deadline:
@@ -145,7 +151,7 @@ def send_test(
             await asyncio.sleep(0.2)
         if last == DeliveryStatus.QUEUED.value and not as_json:
             stderr.print("still queued: is a sender running (`serve` or `worker --role sender`)?")
-        return inbox_service.message_item(current)
+        return QueuedMessageItem(**dict(inbox_service.message_item(current)), to=queued.to)
 
     item = run_engine(work)
     if as_json:
@@ -154,26 +160,29 @@ def send_test(
 
 def simulate_inbound(
     instance_id: Annotated[str, typer.Option(help="A simulator instance.")],
-    from_: Annotated[str, typer.Option("--from", help="The customer's phone, E.164 (+55...).")],
+    from_: Annotated[
+        str,
+        typer.Option("--from", help="The customer's phone: +CC..., or national, of the tenant's country."),
+    ],
     text: Annotated[str, typer.Option(help="What the customer writes.")],
     name: Annotated[str | None, typer.Option(help="The customer's profile name.")] = None,
 ) -> None:
     """Post a customer's message, signed, through the public webhook, as a real one would arrive."""
-    try:
-        phone = canonical_phone(from_)
-    except InvalidPhone as exc:
-        raise fail(str(exc)) from None
 
-    async def work(context: EngineContext) -> str:
+    async def work(context: EngineContext) -> tuple[str, str]:
         resolver = InstanceResolver.for_context(context)
         instance = await resolver.by_id(instance_id)
         if instance is None or instance.provider is not ProviderName.SIMULATOR:
             raise NotFound(f"no simulator instance {instance_id}")
+        phone = await in_session(
+            context, lambda s: tenancy_service.tenant_phone(s, instance.tenant_id, from_)
+        )
         simulator = Simulator(context.settings, resolver)
         try:
-            return await simulator.post_inbound(instance, phone, text, name, raise_on_failure=True)
+            message_id = await simulator.post_inbound(instance, phone, text, name, raise_on_failure=True)
         finally:
             await simulator.close()
+        return message_id, phone
 
-    message_id = run_engine(work)
+    message_id, phone = run_engine(work)
     stdout.print(f"posted {message_id} from {phone} to {get_settings().public_url}")

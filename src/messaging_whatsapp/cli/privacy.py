@@ -6,36 +6,43 @@ from typing import Annotated
 
 import typer
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.cli.support import JsonOption, fail, in_session, print_json, run_engine, stdout
+from messaging_whatsapp.cli.support import JsonOption, in_session, print_json, run_engine, stdout
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import NotFound
 from messaging_whatsapp.inbox.models import Contact
-from messaging_whatsapp.phones import InvalidPhone, canonical_listed_phone, phone_variants
+from messaging_whatsapp.phones import InvalidPhone, phone_variants
 from messaging_whatsapp.privacy import service
 from messaging_whatsapp.privacy.export import export_contact as build_export
 from messaging_whatsapp.privacy.schemas import ContactExport, ErasureReport
 from messaging_whatsapp.tenancy import service as tenancy_service
 
-PhoneOption = Annotated[str, typer.Option(help="The person's phone, e.g. +5511987654321 or (11) 98765-4321.")]
+PhoneOption = Annotated[
+    str,
+    typer.Option(
+        help="The person's phone, e.g. +5511987654321 or (11) 98765-4321 (a number of the tenant's country)."
+    ),
+]
 
 
-def _phone(raw: str) -> str:
+async def _phone(session: AsyncSession, tenant_id: str, raw: str) -> str:
+    """The tenant's reading of a typed phone (its default country), after checking the tenant."""
+    await tenancy_service.get_tenant(session, tenant_id)
     try:
-        return canonical_listed_phone(raw)
+        return await tenancy_service.tenant_phone(session, tenant_id, raw)
     except InvalidPhone as exc:
-        raise fail(f"--phone: {exc}") from None
+        raise InvalidPhone(f"--phone: {exc.message}", details=exc.details) from None
 
 
 def erase_contact(
     tenant_id: Annotated[str, typer.Option()], phone: PhoneOption, as_json: JsonOption = False
 ) -> None:
     """Erase everything held about a person (LGPD); if they had opted out, they stay unreachable."""
-    wanted = _phone(phone)
 
     async def work(context: EngineContext) -> ErasureReport:
-        await in_session(context, lambda s: tenancy_service.get_tenant(s, tenant_id))
+        wanted = await in_session(context, lambda s: _phone(s, tenant_id, phone))
         erasure = await service.erase(context, tenant_id, phone=wanted)
         return ErasureReport.model_validate(erasure, from_attributes=True)
 
@@ -55,11 +62,10 @@ def erase_contact(
 
 def export_contact(tenant_id: Annotated[str, typer.Option()], phone: PhoneOption) -> None:
     """Print everything held about a person as JSON (LGPD's right of access)."""
-    wanted = _phone(phone)
 
     async def work(context: EngineContext) -> ContactExport:
         async with context.sessions() as session:
-            await tenancy_service.get_tenant(session, tenant_id)
+            wanted = await _phone(session, tenant_id, phone)
             contact_id = await session.scalar(
                 select(Contact.id)
                 .where(Contact.tenant_id == tenant_id, Contact.phone.in_(phone_variants(wanted)))

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from messaging_whatsapp.cli.support import JsonOption, fail, in_session, print_json, run_engine, stdout
 from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.phones import DEFAULT_COUNTRY
 from messaging_whatsapp.tenancy import service as tenancy_service
 from messaging_whatsapp.tenancy import users
 from messaging_whatsapp.tenancy.models import (
@@ -20,6 +21,7 @@ from messaging_whatsapp.tenancy.models import (
 )
 from messaging_whatsapp.tenancy.schemas import ApiKeyItem, CreatedApiKey, TenantItem, TenantUpdate, UserItem
 
+CountryHelp = "ISO 3166 country (BR, US...): phones typed without + and a country code are its numbers."
 # What turns a retention setting off (keep forever) on the command line.
 KEEP_FOREVER = "off"
 RetentionOption = Annotated[
@@ -39,6 +41,7 @@ def create_tenant(
     ticket_inactivity_minutes: Annotated[
         int, typer.Option(help="Close a ticket after this long without a message (0: never).")
     ] = DEFAULT_TICKET_INACTIVITY_MINUTES,
+    default_country: Annotated[str, typer.Option(help=CountryHelp)] = DEFAULT_COUNTRY,
     as_json: JsonOption = False,
 ) -> None:
     """Create a tenant (a business)."""
@@ -46,7 +49,9 @@ def create_tenant(
     async def work(context: EngineContext) -> TenantItem:
         tenant = await in_session(
             context,
-            lambda s: tenancy_service.create_tenant(s, name, timezone, ticket_inactivity_minutes),
+            lambda s: tenancy_service.create_tenant(
+                s, name, timezone, ticket_inactivity_minutes, default_country
+            ),
         )
         return TenantItem.model_validate(tenant)
 
@@ -61,6 +66,7 @@ def update_tenant(
     tenant_id: Annotated[str, typer.Option(help="The tenant to change.")],
     name: Annotated[str | None, typer.Option(help="A new name.")] = None,
     timezone: Annotated[str | None, typer.Option(help="A new IANA time zone.")] = None,
+    default_country: Annotated[str | None, typer.Option(help=CountryHelp)] = None,
     ticket_inactivity_minutes: Annotated[
         int | None, typer.Option(help="Close a ticket after this long without a message (0: never).")
     ] = None,
@@ -82,7 +88,11 @@ def update_tenant(
     }
     try:
         changes = TenantUpdate(
-            name=name, timezone=timezone, ticket_inactivity_minutes=ticket_inactivity_minutes, **retention
+            name=name,
+            timezone=timezone,
+            default_country=default_country,
+            ticket_inactivity_minutes=ticket_inactivity_minutes,
+            **retention,
         )
     except ValidationError as exc:
         error = exc.errors()[0]
@@ -100,7 +110,10 @@ def update_tenant(
         closing = (
             f"close after {minutes} minutes without a message" if minutes else "never close by themselves"
         )
-        stdout.print(f"tenant {tenant.id} ({tenant.name}): time zone {tenant.timezone}, tickets {closing}")
+        stdout.print(
+            f"tenant {tenant.id} ({tenant.name}): time zone {tenant.timezone}, "
+            f"phones of {tenant.default_country}, tickets {closing}"
+        )
         stdout.print(f"retention: {_retention_summary(tenant)}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.errors import InvalidInput, NotFound
+from messaging_whatsapp.errors import NotFound
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message
 from messaging_whatsapp.inbox.schemas import (
     ContactItem,
@@ -16,14 +16,7 @@ from messaging_whatsapp.inbox.schemas import (
 )
 from messaging_whatsapp.inbox.visibility import EVERYONE, Viewer, check_conversation
 from messaging_whatsapp.pagination import Page, decode_time_cursor, encode_cursor
-from messaging_whatsapp.phones import InvalidPhone, canonical_phone
-
-
-def _phone_filter(phone: str) -> str:
-    try:
-        return canonical_phone(phone)
-    except InvalidPhone as exc:
-        raise InvalidInput(str(exc), code="invalid_phone") from exc
+from messaging_whatsapp.tenancy.service import tenant_phone
 
 
 async def list_contacts(
@@ -35,14 +28,15 @@ async def list_contacts(
     limit: int,
     viewer: Viewer = EVERYONE,
 ) -> Page[ContactItem]:
-    """The tenant's contacts the viewer works with, oldest first; `phone` matches either Brazilian form."""
+    """The tenant's contacts the viewer works with, oldest first; `phone` (typed: a national form is
+    a number of the tenant's default country) matches either Brazilian form."""
     query = select(Contact).where(Contact.tenant_id == tenant_id)
     if viewer.restricted:
         query = query.where(
             exists().where(Conversation.contact_id == Contact.id, viewer.visible_conversations())
         )
     if phone:
-        query = query.where(Contact.phone == _phone_filter(phone))
+        query = query.where(Contact.phone == await tenant_phone(session, tenant_id, phone))
     if cursor:
         at, last_id = decode_time_cursor(cursor)
         query = query.where(

@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.errors import Forbidden, NotFound
 from messaging_whatsapp.inbox.models import Contact, Conversation, Ticket, TicketStatus
-from messaging_whatsapp.phones import InvalidPhone, canonical_phone, phone_variants
+from messaging_whatsapp.phones import InvalidPhone, phone_variants
 from messaging_whatsapp.tenancy.access import Principal
 from messaging_whatsapp.tenancy.models import UserRole
+from messaging_whatsapp.tenancy.service import tenant_phone
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,7 @@ async def check_recipient(session: AsyncSession, tenant_id: str, phone: str, vie
     if not viewer.restricted:
         return
     try:
-        variants = phone_variants(canonical_phone(phone))
+        variants = phone_variants(await tenant_phone(session, tenant_id, phone))
     except InvalidPhone:
         return
     found = await session.scalar(

@@ -16,7 +16,7 @@ from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
 from messaging_whatsapp.instances.schemas import InstanceBind
-from messaging_whatsapp.phones import InvalidPhone, canonical_phone
+from messaging_whatsapp.phones import InvalidPhone, canonical_phone, typed_phone
 from messaging_whatsapp.providers.base import ProviderName
 from messaging_whatsapp.providers.events import ConnectionState
 from messaging_whatsapp.providers.outbound import SenderAccount
@@ -82,12 +82,12 @@ async def bind_instance(
     session: AsyncSession, cipher: Cipher, settings: Settings, tenant_id: str, bind: InstanceBind
 ) -> tuple[WhatsAppInstance, str]:
     """Bind a number of the tenant through a provider; returns the instance and its webhook URL."""
-    await get_tenant(session, tenant_id)
+    tenant = await get_tenant(session, tenant_id)
     _check_required(bind, settings)
     try:
-        display_number = canonical_phone(bind.display_number)
+        display_number = typed_phone(bind.display_number, tenant.default_country)
     except InvalidPhone as exc:
-        raise InvalidInput(f"display number: {exc}", code="invalid_phone") from exc
+        raise InvalidPhone(f"display number: {exc.message}", details=exc.details) from None
     credentials = {name: getattr(bind, name) for name in SECRET_OPTIONS if getattr(bind, name)}
     credentials["webhook_secret"] = secrets.token_urlsafe(24)
     routing_key = _routing_key(bind, display_number)

@@ -16,7 +16,7 @@ from messaging_whatsapp.inbox.visibility import Viewer, check_conversation, chec
 from messaging_whatsapp.sending import service
 from messaging_whatsapp.sending.intake import MessageIntake
 from messaging_whatsapp.sending.ratelimit import RateLimiter, client_limit
-from messaging_whatsapp.sending.schemas import SendMessageRequest
+from messaging_whatsapp.sending.schemas import QueuedMessageItem, SendMessageRequest
 from messaging_whatsapp.sending.service import Submission
 from messaging_whatsapp.tenancy.deps import InboxReader, MessageSender
 
@@ -35,7 +35,7 @@ router = APIRouter(prefix="/api/v1", tags=["messages"], dependencies=[Depends(li
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
-@router.post("/messages", status_code=202, response_model=MessageItem)
+@router.post("/messages", status_code=202, response_model=QueuedMessageItem)
 async def send_message(
     http: Request,
     request: SendMessageRequest,
@@ -43,8 +43,10 @@ async def send_message(
     context: Context,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Queue one message; 202 with the message, which then moves on to sent, delivered, read or failed.
-    An agent writes only in the conversations they work (403 otherwise)."""
+    """Queue one message; 202 with the message and `to`, the E.164 number it goes to (a national
+    `to`, "(11) 98765-4321", is a number of the tenant's default country; 422 invalid_phone when it
+    is not a valid number). It then moves on to sent, delivered, read or failed. An agent writes
+    only in the conversations they work (403 otherwise)."""
     viewer = Viewer.of(principal)
     if viewer.restricted:
         async with context.sessions() as session:
@@ -61,7 +63,7 @@ async def send_message(
     queued = await intake.submit(submission)
     # Serialised by pydantic in one step, the busiest route's answer costs a fraction of a dict
     # handed to the json module.
-    body = message_item(queued.message).model_dump_json()
+    body = QueuedMessageItem(**dict(message_item(queued.message)), to=queued.to).model_dump_json()
     return Response(body, status_code=202, media_type="application/json")
 
 

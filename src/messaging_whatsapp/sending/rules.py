@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound
 from messaging_whatsapp.instances.health import HealthView, unavailable_reason
 from messaging_whatsapp.instances.models import WhatsAppInstance
-from messaging_whatsapp.phones import InvalidPhone, canonical_phone
+from messaging_whatsapp.phones import InvalidPhone, typed_phone
 from messaging_whatsapp.providers.capabilities import has_service_window, takes_templates, text_limit
 from messaging_whatsapp.providers.outbound import OutboundMediaType
 from messaging_whatsapp.sending.schemas import SendMessageRequest
@@ -30,12 +30,13 @@ class QuotedMessage:
     provider_message_id: str | None
 
 
-def recipient_phone(raw: str) -> str:
-    """The recipient's canonical phone, or a clear refusal."""
+def recipient_phone(raw: str, country: str) -> str:
+    """The recipient's canonical phone, typed national forms read as numbers of the tenant's
+    `country`; InvalidPhone (422 invalid_phone, naming the text) when it is not a valid number."""
     try:
-        return canonical_phone(raw)
+        return typed_phone(raw, country)
     except InvalidPhone as exc:
-        raise InvalidInput(f"'to' is not a valid phone number: {raw!r}", code="invalid_phone") from exc
+        raise InvalidPhone(f"'to': {exc.message}", details=exc.details) from None
 
 
 def choose_instance(

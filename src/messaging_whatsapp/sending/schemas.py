@@ -1,4 +1,4 @@
-"""What a caller sends to POST /api/v1/messages."""
+"""What a caller sends to POST /api/v1/messages, and what it answers."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from messaging_whatsapp.inbox.schemas import MessageItem
 from messaging_whatsapp.providers.capabilities import LONGEST_TEXT
 from messaging_whatsapp.providers.outbound import OutboundMediaType
 
@@ -85,3 +86,10 @@ class SendMessageRequest(BaseModel):
             if getattr(self, name) is not None:
                 return name
         raise AssertionError("validated request has content")
+
+
+class QueuedMessageItem(MessageItem):
+    """The message just queued, with `to`: the E.164 number it goes to, as `to` was read (a
+    national form is a number of the tenant's default country)."""
+
+    to: str

@@ -34,7 +34,7 @@ from messaging_whatsapp.inbox.models import (
 )
 from messaging_whatsapp.inbox.ticketing import Origin
 from messaging_whatsapp.instances.models import WhatsAppInstance
-from messaging_whatsapp.phones import phone_variants
+from messaging_whatsapp.phones import DEFAULT_COUNTRY, needs_country, phone_variants
 from messaging_whatsapp.providers.capabilities import text_limit
 from messaging_whatsapp.providers.events import DeliveryStatus
 from messaging_whatsapp.sending.parts import split_row
@@ -54,14 +54,17 @@ from messaging_whatsapp.sending.rules import (
 )
 from messaging_whatsapp.sending.schemas import SendMessageRequest
 from messaging_whatsapp.sending.team import origin_of, sender_names, session_tickets
+from messaging_whatsapp.tenancy.service import tenant_country
 
 
 @dataclass(frozen=True, slots=True)
 class QueuedMessage:
-    """A message stored as queued; `created` is False when an Idempotency-Key matched an earlier one."""
+    """A message stored as queued, with the E.164 it goes to; `created` is False when an
+    Idempotency-Key matched an earlier one."""
 
     message: Message
     created: bool
+    to: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,12 +141,16 @@ class _TenantBatch:
             {s.idempotency_key for s in submissions if s.idempotency_key}
         )
         phones: dict[int, str] = {}
+        # Most callers write E.164: the tenant's country is read only for a national form.
+        country = DEFAULT_COUNTRY
+        if any(needs_country(s.request.to) for s in submissions if s.idempotency_key not in earlier):
+            country = await tenant_country(self._session, self._tenant_id)
         for index, submission in enumerate(submissions):
             if submission.idempotency_key in earlier:
-                results[index] = QueuedMessage(earlier[submission.idempotency_key], created=False)
+                results[index] = earlier[submission.idempotency_key]
                 continue
             try:
-                phones[index] = recipient_phone(submission.request.to)
+                phones[index] = recipient_phone(submission.request.to, country)
             except EngineError as exc:
                 results[index] = exc
         opted_out = await opted_out_phones(self._session, self._tenant_id, set(phones.values()))
@@ -229,22 +236,26 @@ class _TenantBatch:
             )
             followers[index] = split_row(rows[index], text_limit(chosen[index].provider))
         stored = {conversation_id for per in conversations.values() for conversation_id, _ in per.values()}
-        for index, queued in (await self._insert(rows, stored)).items():
+        for index, queued in (await self._insert(rows, stored, phones)).items():
             results[index] = queued
             if queued.created and followers[index]:
                 # Inserted after their first part, in order: each names the one before it.
                 statement, params = insert_rows(self._session, messages_table, followers[index])
                 await self._session.execute(statement, params)
 
-    async def _by_idempotency_keys(self, keys: set[str | None]) -> dict[str | None, Message]:
+    async def _by_idempotency_keys(self, keys: set[str | None]) -> dict[str | None, QueuedMessage]:
+        """The messages stored earlier under these keys, with the phone they went to."""
         if not keys:
             return {}
-        found = await self._session.scalars(
-            select(Message).where(
-                Message.tenant_id == self._tenant_id, one_of(self._session, Message.idempotency_key, keys)
-            )
+        found = await self._session.execute(
+            select(Message, Contact.phone)
+            .join(Contact, Contact.id == Message.contact_id)
+            .where(Message.tenant_id == self._tenant_id, one_of(self._session, Message.idempotency_key, keys))
         )
-        return {message.idempotency_key: message for message in found}
+        return {
+            message.idempotency_key: QueuedMessage(message, created=False, to=phone)
+            for message, phone in found
+        }
 
     async def _quoted(self, message_ids: set[str | None]) -> dict[str, QuotedMessage]:
         """The tenant's messages that submissions reply to, by id."""
@@ -324,7 +335,7 @@ class _TenantBatch:
         return ids
 
     async def _insert(
-        self, rows: dict[int, dict[str, Any]], stored_conversations: set[str]
+        self, rows: dict[int, dict[str, Any]], stored_conversations: set[str], phones: dict[int, str]
     ) -> dict[int, QueuedMessage]:
         """Store the rows; a row whose Idempotency-Key another submission (here or in a concurrent
         request) already stored answers with that one's message instead. The stored conversations
@@ -356,11 +367,12 @@ class _TenantBatch:
         queued: dict[int, QueuedMessage] = {}
         for index, row in rows.items():
             key = row["idempotency_key"]
-            first = fresh.get(first_by_key.get(key, index)) if key is not None else row
+            first_index = first_by_key.get(key, index)  # a row without a key is its own first
+            first = fresh.get(first_index)
             if first is not None and first["id"] in stored:
-                queued[index] = QueuedMessage(Message(**first), created=first is row)
+                queued[index] = QueuedMessage(Message(**first), created=first is row, to=phones[first_index])
             elif key in raced:
-                queued[index] = QueuedMessage(raced[key], created=False)
+                queued[index] = raced[key]
         return queued
 
 

@@ -77,8 +77,9 @@ async def get_tenant(session: DbSession, principal: CurrentPrincipal) -> TenantI
 
 @tenant_router.patch("")
 async def update_tenant(body: TenantUpdate, session: DbSession, principal: AdminPrincipal) -> TenantItem:
-    """Change the tenant's name, time zone, ticket inactivity or data retention (admins); a retention
-    setting sent as null keeps that data forever."""
+    """Change the tenant's name, time zone, default country (of phones typed without a country code),
+    ticket inactivity or data retention (admins); a retention setting sent as null keeps that data
+    forever. An unknown country is refused with 422 invalid_country."""
     return TenantItem.model_validate(await service.update_tenant(session, principal.tenant_id, body))
 
 

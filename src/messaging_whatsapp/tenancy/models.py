@@ -9,6 +9,7 @@ from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
+from messaging_whatsapp.phones import DEFAULT_COUNTRY
 
 # A day: a customer who comes back after it starts a new session of attendance.
 DEFAULT_TICKET_INACTIVITY_MINUTES = 24 * 60
@@ -40,6 +41,11 @@ class Tenant(IdMixin, TimestampMixin, Base):
 
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default="America/Sao_Paulo")
+    # ISO 3166 alpha-2: the country a phone typed without "+" and a country code is read in
+    # (phones.typed_phone), in the API, the command line and contact lists alike.
+    default_country: Mapped[str] = mapped_column(
+        String(2), default=DEFAULT_COUNTRY, server_default=DEFAULT_COUNTRY
+    )
     # A ticket closes after this long without a message either way (seed 003); 0: never.
     ticket_inactivity_minutes: Mapped[int] = mapped_column(
         default=DEFAULT_TICKET_INACTIVITY_MINUTES, server_default=str(DEFAULT_TICKET_INACTIVITY_MINUTES)

@@ -65,6 +65,8 @@ class TenantItem(BaseModel):
     id: str
     name: str
     timezone: str
+    # ISO 3166 alpha-2: phones typed without "+" and a country code are numbers of this country.
+    default_country: str
     ticket_inactivity_minutes: int
     # Data retention (LGPD), in days; null: kept forever.
     retention_messages_days: int | None
@@ -80,6 +82,8 @@ class TenantUpdate(BaseModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
+    # ISO 3166 alpha-2 ("BR", "US"); an unknown one is refused with invalid_country.
+    default_country: str | None = Field(default=None, min_length=1, max_length=64)
     ticket_inactivity_minutes: int | None = Field(default=None, ge=0, le=MAX_TICKET_INACTIVITY_MINUTES)
     # Messages older than this many days are deleted (by when they were stored).
     retention_messages_days: RetentionDays = None

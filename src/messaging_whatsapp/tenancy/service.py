@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import InvalidInput, NotFound, Unauthorized
+from messaging_whatsapp.phones import DEFAULT_COUNTRY, known_country, needs_country, typed_phone
 from messaging_whatsapp.tenancy.access import Principal, checked_key_access
 from messaging_whatsapp.tenancy.models import (
     DEFAULT_TICKET_INACTIVITY_MINUTES,
@@ -32,12 +33,14 @@ async def create_tenant(
     name: str,
     timezone: str = "America/Sao_Paulo",
     ticket_inactivity_minutes: int = DEFAULT_TICKET_INACTIVITY_MINUTES,
+    default_country: str = DEFAULT_COUNTRY,
 ) -> Tenant:
     """Create a tenant; its tickets close after `ticket_inactivity_minutes` without a message
-    (0: never)."""
+    (0: never), and phones typed without a country code are numbers of `default_country`."""
     tenant = Tenant(
         name=_checked_name(name),
         timezone=_checked_timezone(timezone),
+        default_country=_checked_country(default_country),
         ticket_inactivity_minutes=_checked_inactivity(ticket_inactivity_minutes),
     )
     session.add(tenant)
@@ -53,6 +56,8 @@ async def update_tenant(session: AsyncSession, tenant_id: str, changes: TenantUp
         tenant.name = _checked_name(changes.name)
     if changes.timezone is not None:
         tenant.timezone = _checked_timezone(changes.timezone)
+    if changes.default_country is not None:
+        tenant.default_country = _checked_country(changes.default_country)
     if changes.ticket_inactivity_minutes is not None:
         tenant.ticket_inactivity_minutes = _checked_inactivity(changes.ticket_inactivity_minutes)
     for setting, days in changes.retention_changes().items():
@@ -78,6 +83,32 @@ def _checked_timezone(timezone: str) -> str:
             code="invalid_timezone",
         ) from None
     return timezone
+
+
+def _checked_country(country: str) -> str:
+    code = known_country(country)
+    if code is None:
+        raise InvalidInput(
+            f"unknown country {country!r}: use an ISO 3166 alpha-2 code such as BR or US",
+            code="invalid_country",
+            details={"country": country[:64]},
+        )
+    return code
+
+
+async def tenant_country(session: AsyncSession, tenant_id: str) -> str:
+    """The country the tenant's typed phones are read in (phones.typed_phone), or NotFound."""
+    country = await session.scalar(select(Tenant.default_country).where(Tenant.id == tenant_id))
+    if country is None:
+        raise NotFound(f"tenant {tenant_id} not found")
+    return country
+
+
+async def tenant_phone(session: AsyncSession, tenant_id: str, text: str) -> str:
+    """A phone a person of the tenant typed, as E.164 (phones.typed_phone with the tenant's
+    country, read only when the text is national); InvalidPhone (422 invalid_phone) otherwise."""
+    country = await tenant_country(session, tenant_id) if needs_country(text) else DEFAULT_COUNTRY
+    return typed_phone(text, country)
 
 
 def _checked_inactivity(minutes: int) -> int:
