@@ -15,6 +15,7 @@ from messaging_whatsapp.crypto import Cipher
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
+from messaging_whatsapp.instances.recovery import lift_to_resume_floor
 from messaging_whatsapp.instances.schemas import InstanceBind
 from messaging_whatsapp.phones import InvalidPhone, canonical_phone
 from messaging_whatsapp.providers.base import ProviderName
@@ -80,7 +81,7 @@ async def bind_instance(
     session: AsyncSession, cipher: Cipher, settings: Settings, tenant_id: str, bind: InstanceBind
 ) -> tuple[WhatsAppInstance, str]:
     """Bind a number of the tenant through a provider; returns the instance and its webhook URL."""
-    await get_tenant(session, tenant_id)
+    tenant = await get_tenant(session, tenant_id)
     _check_required(bind, settings)
     try:
         display_number = canonical_phone(bind.display_number)
@@ -100,7 +101,8 @@ async def bind_instance(
         instance_name=bind.instance_name,
         api_url=bind.api_url,
         credentials_encrypted=cipher.encrypt(json.dumps(credentials)),
-        timezone=bind.timezone,
+        # Its daily counters start again at its tenant's midnight unless it says otherwise.
+        timezone=bind.timezone or tenant.timezone,
         daily_limit=bind.daily_limit,
         messaging_tier=bind.messaging_tier,
         warmup_started_at=utcnow(),
@@ -142,10 +144,11 @@ async def set_instance_status(
     """Pause, resume or deactivate the tenant's instance (an operator's decision)."""
     instance = await get_instance(session, tenant_id, instance_id)
     instance.status = status.value
+    now = utcnow()
     if status is InstanceStatus.ACTIVE:
-        # Resuming is the operator saying the trouble is fixed: start counting errors afresh.
-        instance.consecutive_errors = 0
-    instance.updated_at = utcnow()
+        # Resuming is the operator saying the trouble is fixed: errors forgotten, score floored.
+        lift_to_resume_floor(instance, now)
+    instance.updated_at = now
     await session.flush()
     return instance
 

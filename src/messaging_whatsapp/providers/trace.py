@@ -21,7 +21,9 @@ from urllib.parse import parse_qsl
 import httpx
 
 # Keys whose values are credentials, wherever they appear (headers, JSON bodies, forms).
-SECRET_KEY = re.compile(r"token|secret|password|passw|apikey|api[-_]key|authorization|signature|^auth|^hash$", re.I)
+SECRET_KEY = re.compile(
+    r"token|secret|passw|apikey|api[-_]key|authorization|signature|credential|^auth|^hash$", re.IGNORECASE
+)
 REDACTED = "[redacted]"
 # One logged value at most this long; a whole request or answer at most MAX_CHARS as JSON.
 MAX_VALUE_CHARS = 1000

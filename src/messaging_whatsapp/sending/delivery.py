@@ -28,7 +28,6 @@ from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.instances.service import decrypt_credentials, sender_account
 from messaging_whatsapp.providers.base import GATEWAYS, ProviderName, SendProvider, TypingProvider
 from messaging_whatsapp.providers.http import provider_client
-from messaging_whatsapp.providers.trace import SendTrace, tracing
 from messaging_whatsapp.providers.outbound import (
     ButtonsContent,
     ErrorClass,
@@ -41,6 +40,7 @@ from messaging_whatsapp.providers.outbound import (
     SendResult,
     TemplateContent,
 )
+from messaging_whatsapp.providers.trace import SendTrace, tracing
 from messaging_whatsapp.sending.breaker import CircuitBreaker
 from messaging_whatsapp.sending.claims import Claim
 from messaging_whatsapp.sending.ratelimit import RateLimiter, send_limits
