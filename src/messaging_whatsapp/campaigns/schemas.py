@@ -14,6 +14,7 @@ from messaging_whatsapp.campaigns.models import (
     CampaignInstance,
     CampaignLog,
     CampaignMessage,
+    CampaignStatus,
     RotationMode,
 )
 from messaging_whatsapp.sending.schemas import MAX_TEXT, MediaIn
@@ -215,6 +216,16 @@ class CampaignInstanceItem(BaseModel):
     last_sent_at: datetime | None
 
 
+class WaitingReason(BaseModel):
+    """Why a running campaign sends nothing right now: a short code (a limit such as
+    `campaign_daily_limit`, `number_daily_limit`, `warmup`, `portfolio_limit`, `send_window`,
+    `per_minute_cap`, `per_hour_cap`, `identical_text_cap`; or `numbers_paused`,
+    `numbers_unavailable`) and a sentence with the figures and when it frees."""
+
+    code: str
+    message: str
+
+
 class CampaignItem(BaseModel):
     """A campaign with its counters and rates."""
 
@@ -224,6 +235,8 @@ class CampaignItem(BaseModel):
     status: str
     rotation_mode: str
     paused_reason: str | None
+    # Null while it sends (or when it is not running).
+    waiting_reason: WaitingReason | None
     settings: CampaignSettings
     scheduled_at: datetime | None
     started_at: datetime | None
@@ -254,6 +267,7 @@ class CampaignItem(BaseModel):
             status=campaign.status,
             rotation_mode=campaign.rotation_mode,
             paused_reason=campaign.paused_reason,
+            waiting_reason=_waiting(campaign),
             settings=settings_of(campaign),
             scheduled_at=campaign.scheduled_at,
             started_at=campaign.started_at,
@@ -273,6 +287,13 @@ class CampaignItem(BaseModel):
             created_at=campaign.created_at,
             updated_at=campaign.updated_at,
         )
+
+
+def _waiting(campaign: Campaign) -> WaitingReason | None:
+    """The dispatcher's last word on why the campaign waits, while it runs."""
+    if campaign.status != CampaignStatus.RUNNING.value or campaign.waiting_reason is None:
+        return None
+    return WaitingReason(code=campaign.waiting_reason, message=campaign.waiting_message or "")
 
 
 class CampaignDetail(CampaignItem):
@@ -367,6 +388,9 @@ class CampaignLogItem(BaseModel):
     campaign_contact_id: str | None
     duration_ms: int | None
     http_status: int | None
+    # A failed send's request and answer, credentials removed (providers/trace.py).
+    request_data: dict[str, Any] | None
+    response_data: dict[str, Any] | None
     campaign_progress: float | None
     instance_health_score: float | None
     created_by: str | None
