@@ -124,7 +124,8 @@ async def test_an_unpaced_number_failing_every_send_stops_after_a_few(
         instance = await session.get(WhatsAppInstance, instance_id)
         logs = list(await session.scalars(select(CampaignLog).where(CampaignLog.campaign_id == campaign_id)))
     assert statuses == {"failed": 3, "pending": 7}
-    assert link is not None and link.paused
+    assert link is not None
+    assert link.paused
     assert instance is not None
     assert (instance.health_score, instance.consecutive_errors) == (70.0, 3)
     types = Counter(log.log_type for log in logs)
@@ -133,7 +134,8 @@ async def test_an_unpaced_number_failing_every_send_stops_after_a_few(
     failed = next(log for log in logs if log.log_type == "message_failed")
     assert failed.http_status == 400
     assert failed.duration_ms is not None
-    assert failed.request_data is not None and failed.response_data is not None
+    assert failed.request_data is not None
+    assert failed.response_data is not None
     assert failed.request_data["body"]["to"] == "5511994400000"
     assert failed.request_data["headers"]["authorization"] == "[redacted]"
     assert TOKEN not in str(failed.request_data)
@@ -151,6 +153,7 @@ async def test_the_senders_own_mistakes_cost_the_number_nothing(
     async with context.sessions() as session:
         instance = await session.get(WhatsAppInstance, instance_id)
         link = await session.get(CampaignInstance, (campaign_id, instance_id))
-    assert instance is not None and link is not None
+    assert instance is not None
+    assert link is not None
     assert (instance.health_score, instance.consecutive_errors, instance.msgs_failed_today) == (100.0, 0, 5)
     assert not link.paused
