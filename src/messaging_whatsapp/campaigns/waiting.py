@@ -55,7 +55,7 @@ async def log_holds(session: AsyncSession, campaign: Campaign, holds: list[Hold]
         select(CampaignLog.instance_id, CampaignLog.details).where(
             CampaignLog.campaign_id == campaign.id,
             CampaignLog.log_type == LogType.LIMIT_REACHED.value,
-            CampaignLog.created_at >= now - LOG_EVERY,
+            CampaignLog.created_at > now - LOG_EVERY,
         )
     )
     logged = {(instance_id, (details or {}).get("kind")) for instance_id, details in recent}
