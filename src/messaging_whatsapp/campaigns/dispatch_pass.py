@@ -147,6 +147,10 @@ async def _wait(
     session: AsyncSession, campaign: Campaign, holds: list[Hold], idle: list[tuple[str, str]], now: datetime
 ) -> None:
     """Nothing went out in this pass: log the limits that hold it, and say why it waits."""
+    if campaign.pending_count <= 0:
+        # Nothing left to hold back: what remains is on its way.
+        set_waiting(campaign, None, now)
+        return
     await log_holds(session, campaign, holds, now)
     set_waiting(campaign, waiting_reason(holds, idle), now)
 
