@@ -105,10 +105,13 @@ class Outcomes:
     sent: int = 0
     delivered: int = 0
     read: int = 0
+    # Failures that say something about the number (they cost health and count in a row) ...
     failed: int = 0
+    # ... and the sender's own mistakes (an invalid phone, unsupported content): counted only.
+    failed_other: int = 0
 
     def __bool__(self) -> bool:
-        return bool(self.sent or self.delivered or self.read or self.failed)
+        return bool(self.sent or self.delivered or self.read or self.failed or self.failed_other)
 
 
 @dataclass

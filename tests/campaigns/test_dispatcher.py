@@ -64,6 +64,7 @@ async def _setup(
             options["instance_name"] = f"sim-{tenant_id[-6:]}-{index}"
         instance, _ = await bind(context, tenant_id, **options)
         instance_ids.append(instance.id)
+    await _proven(context, instance_ids)
     body = {
         "name": "Teste",
         "instance_ids": instance_ids,
@@ -77,6 +78,17 @@ async def _setup(
         )
         await lifecycle.transition(session, tenant_id, campaign.id, Action.START, user_id=None, now=MONDAY_10)
     return tenant_id, campaign.id, instance_ids
+
+
+async def _proven(context: EngineContext, instance_ids: list[str]) -> None:
+    """Numbers that have sent before: a new one has only a few messages on their way at once until
+    its first success (campaigns/capacity.py), which no sender here would bring."""
+    async with context.sessions() as session, session.begin():
+        await session.execute(
+            update(WhatsAppInstance)
+            .where(WhatsAppInstance.id.in_(instance_ids))
+            .values(last_success_at=MONDAY_10 - timedelta(hours=1))
+        )
 
 
 async def _messages_per_instance(context: EngineContext) -> Counter[str]:
@@ -457,6 +469,7 @@ async def test_numbers_of_one_portfolio_share_its_daily_tier(context: EngineCont
             messaging_tier=5,
         )
         numbers.append(instance.id)
+    await _proven(context, numbers)
     body = {
         "name": "Tier",
         "instance_ids": numbers,
@@ -490,6 +503,7 @@ async def test_a_numbers_own_settings_override_the_campaigns(context: EngineCont
             instance_name=f"ov-{index}",
         )
         numbers.append(instance.id)
+    await _proven(context, numbers)
     body = {
         "name": "Overrides",
         "instance_ids": [numbers[0]],

@@ -332,22 +332,26 @@ def test_delivery_statuses(name: str, status: DeliveryStatus, seconds: int) -> N
 
 
 @pytest.mark.parametrize(
-    ("name", "code", "title", "recipient"),
+    ("name", "code", "title", "recipient", "number_level"),
     [
-        ("meta_status_failed_131047.json", "131047", "Re-engagement message", JOAO),
-        ("meta_status_failed_131026.json", "131026", "Message undeliverable", ANA),
+        # Outside the 24-hour window and an unreachable person: the sender's doing, no health cost.
+        ("meta_status_failed_131047.json", "131047", "Re-engagement message", JOAO, False),
+        ("meta_status_failed_131026.json", "131026", "Message undeliverable", ANA, False),
         (
             "meta_status_failed_131049.json",
             "131049",
             "This message was not delivered to maintain healthy ecosystem engagement.",
             ANA,
+            True,
         ),
     ],
 )
-def test_failed_statuses_are_permanent(name: str, code: str, title: str, recipient: str) -> None:
+def test_failed_statuses_are_permanent(
+    name: str, code: str, title: str, recipient: str, number_level: bool
+) -> None:
     update = _only_status(_parse_fixture(name))
     assert update.status is DeliveryStatus.FAILED
-    assert update.error == StatusError(code=code, title=title, permanent=True)
+    assert update.error == StatusError(code=code, title=title, permanent=True, number_level=number_level)
     assert update.recipient == recipient
 
 

@@ -274,6 +274,7 @@ def test_failed_63016_needs_template() -> None:
             "If you are using WhatsApp, please use a Message Template."
         ),
         permanent=True,
+        number_level=False,  # a template missing is the sender's mistake: no health cost
     )
     assert classify_error("63016") == "needs_template"
 
@@ -291,7 +292,9 @@ def test_undelivered_63024_is_permanent_invalid_recipient() -> None:
 def test_error_message_is_used_when_no_channel_message() -> None:
     form = _status_form("failed", ErrorCode="63018", ErrorMessage="Rate limit exceeded")
     update = _status(_form_request(form, STATUS_URL))
-    assert update.error == StatusError(code="63018", title="Rate limit exceeded", permanent=False)
+    assert update.error == StatusError(
+        code="63018", title="Rate limit exceeded", permanent=False, number_level=True
+    )
 
 
 def test_canceled_is_failed_and_permanent() -> None:

@@ -12,13 +12,12 @@ from messaging_whatsapp.campaigns import contacts, lifecycle, queries, service
 from messaging_whatsapp.campaigns.importing import decode, read_csv
 from messaging_whatsapp.campaigns.lifecycle import Action
 from messaging_whatsapp.campaigns.models import CampaignContactStatus, LogType, Severity
+from messaging_whatsapp.campaigns.report_schemas import CampaignLogItem, CampaignStats
 from messaging_whatsapp.campaigns.schemas import (
     CampaignContactItem,
     CampaignCreate,
     CampaignDetail,
     CampaignItem,
-    CampaignLogItem,
-    CampaignStats,
     CampaignUpdate,
     ContactsIn,
     ImportReport,

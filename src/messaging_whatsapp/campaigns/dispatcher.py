@@ -31,7 +31,8 @@ from sqlalchemy import select, update
 from messaging_whatsapp.campaigns.dispatch_pass import PassResult, run_pass
 from messaging_whatsapp.campaigns.lifecycle import start_due_campaigns
 from messaging_whatsapp.campaigns.locks import try_lock_campaign
-from messaging_whatsapp.campaigns.models import Campaign, CampaignStatus
+from messaging_whatsapp.campaigns.logs import add_logs, log_error
+from messaging_whatsapp.campaigns.models import Campaign, CampaignLog, CampaignStatus, LogType
 from messaging_whatsapp.campaigns.pacing import WarmupSchedule
 from messaging_whatsapp.campaigns.schemas import CampaignItem
 from messaging_whatsapp.context import EngineContext
@@ -50,6 +51,8 @@ PROGRESS_INTERVAL = timedelta(milliseconds=500)
 # transaction started, which may commit seconds later, and a change held back by the interval
 # must still be found by the next checks.
 PROGRESS_LOOKBACK = timedelta(seconds=30)
+# The same dispatch error is logged on its campaign at most this often.
+ERROR_LOG_EVERY = timedelta(hours=1)
 
 
 class Dispatcher:
@@ -129,10 +132,36 @@ class Dispatcher:
             )
         handed = 0
         for campaign_id in campaign_ids:
-            result = await self.dispatch(campaign_id)
+            try:
+                result = await self.dispatch(campaign_id)
+            except Exception as exc:
+                # One campaign's trouble must not hold the others back; its log says what it was.
+                logger.exception("dispatch pass over campaign %s failed; retrying", campaign_id)
+                await self._log_error(campaign_id, exc)
+                continue
             handed += result.handed
         await self.publish_progress()
         return handed
+
+    async def _log_error(self, campaign_id: str, exc: Exception) -> None:
+        """An `error` log on the campaign, at most once an hour for the same error."""
+        now = self._clock()
+        message = f"Dispatch failed: {type(exc).__name__}: {exc}"[:500]
+        try:
+            async with self._context.sessions() as session, session.begin():
+                campaign = await session.get(Campaign, campaign_id)
+                if campaign is None or await session.scalar(
+                    select(CampaignLog.id).where(
+                        CampaignLog.campaign_id == campaign_id,
+                        CampaignLog.log_type == LogType.ERROR.value,
+                        CampaignLog.message == message,
+                        CampaignLog.created_at >= now - ERROR_LOG_EVERY,
+                    )
+                ):
+                    return
+                await add_logs(session, [log_error(campaign, message, {"error": type(exc).__name__}, now)])
+        except Exception:
+            logger.exception("could not write the error log of campaign %s", campaign_id)
 
     async def publish_progress(self) -> int:
         """`campaign_updated` on the events stream for campaigns whose counters or status moved,
@@ -191,6 +220,7 @@ def _progress_event(campaign: Campaign, now: datetime) -> dict[str, str]:
             "name",
             "status",
             "paused_reason",
+            "waiting_reason",
             "total_contacts",
             "pending_count",
             "sent_count",

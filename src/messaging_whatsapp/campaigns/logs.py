@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messaging_whatsapp.campaigns.capacity import Hold
 from messaging_whatsapp.campaigns.models import Campaign, CampaignLog, LogType, Severity
 from messaging_whatsapp.db import insert_rows, new_id, utcnow
 
@@ -42,6 +43,8 @@ def new_log(
     instance_health_score: float | None = None,
     duration_ms: int | None = None,
     http_status: int | None = None,
+    request_data: dict[str, Any] | None = None,
+    response_data: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> CampaignLog:
     """A log of the campaign with a snapshot of its progress."""
@@ -61,6 +64,8 @@ def new_log(
         instance_health_score=instance_health_score,
         duration_ms=duration_ms,
         http_status=http_status,
+        request_data=request_data,
+        response_data=response_data,
         created_at=at or utcnow(),
     )
 
@@ -179,14 +184,16 @@ def log_message_failed(
     )
 
 
-def log_instance_selected(campaign: Campaign, instance_id: str, reason: str) -> CampaignLog:
-    """`instance_selected`: which number the rotation chose, and why."""
+def log_instance_selected(campaign: Campaign, instance_id: str, reason: str, at: datetime) -> CampaignLog:
+    """`instance_selected`: the rotation chose the number for the first time in this campaign."""
     return new_log(
         campaign,
         LogType.INSTANCE_SELECTED,
         Severity.INFO,
         f"Instance selected: {reason}",
+        details={"rotation_mode": campaign.rotation_mode},
         instance_id=instance_id,
+        at=at,
     )
 
 
@@ -205,15 +212,21 @@ def log_instance_paused(
     )
 
 
-def log_limit_reached(campaign: Campaign, instance_id: str, limit: int, kind: str) -> CampaignLog:
-    """`limit_reached`: a daily limit or warm-up cap stopped the number for today."""
+def log_limit_reached(campaign: Campaign, hold: Hold, at: datetime) -> CampaignLog:
+    """`limit_reached`: a limit holds contacts back, with its figures and when it frees."""
     return new_log(
         campaign,
         LogType.LIMIT_REACHED,
         Severity.WARNING,
-        f"Instance reached its {kind} of {limit} messages",
-        details={"limit": limit, "kind": kind},
-        instance_id=instance_id,
+        f"Limit reached: {hold.message}",
+        details={
+            "kind": hold.kind.value,
+            "limit": hold.limit,
+            "used": hold.used,
+            "frees_at": hold.frees_at.isoformat() if hold.frees_at else None,
+        },
+        instance_id=hold.instance_id,
+        at=at,
     )
 
 
@@ -230,9 +243,11 @@ def log_health_issue(campaign: Campaign, instance_id: str, message: str, score: 
     )
 
 
-def log_error(campaign: Campaign, message: str, details: dict[str, Any] | None = None) -> CampaignLog:
+def log_error(
+    campaign: Campaign, message: str, details: dict[str, Any] | None = None, at: datetime | None = None
+) -> CampaignLog:
     """`error`: something went wrong that is not one message's failure."""
-    return new_log(campaign, LogType.ERROR, Severity.ERROR, message, details=details)
+    return new_log(campaign, LogType.ERROR, Severity.ERROR, message, details=details, at=at)
 
 
 async def add_logs(session: AsyncSession, logs: Iterable[CampaignLog]) -> None:

@@ -122,6 +122,10 @@ class Campaign(PacingOverrides, IdMixin, TimestampMixin, Base):
     rotation_mode: Mapped[str] = mapped_column(String(16), default=RotationMode.INTELLIGENT.value)
     status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.DRAFT.value, index=True)
     paused_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    # Running but sending nothing: the limit that holds it back (a code and a sentence); None
+    # while it sends. Kept by the dispatcher's passes (campaigns/waiting.py).
+    waiting_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    waiting_message: Mapped[str | None] = mapped_column(Text, default=None)
     warmup: Mapped[bool] = mapped_column(default=True)
     # {"start": "08:00", "end": "20:00", "weekdays": [0..6]} in the tenant's time zone, or None.
     send_window: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)

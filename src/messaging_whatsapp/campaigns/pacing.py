@@ -56,6 +56,9 @@ class Pace:
     max_per_hour: int | None = None
     max_identical_per_hour: int | None = None
     typing: bool = False
+    # The campaign's own daily limit for the number (the number's override, else the campaign's):
+    # it counts this campaign's sends only, where `daily_limit` also caps it at the number's own.
+    campaign_daily_limit: int | None = None
 
     @property
     def paced(self) -> bool:
@@ -80,7 +83,8 @@ def pace_for(campaign: Campaign, link: CampaignInstance, instance: WhatsAppInsta
     default_min, default_max = GATEWAY_INTERVAL_S if gateway else (0.0, 0.0)
     low = _first(link.interval_min_s, campaign.interval_min_s, default_min)
     high = max(_first(link.interval_max_s, campaign.interval_max_s, default_max), low)
-    limit = _first(link.daily_limit, campaign.daily_limit, instance.daily_limit)
+    campaign_limit = _first(link.daily_limit, campaign.daily_limit)
+    limit = _first(campaign_limit, instance.daily_limit)
     # A human pace on a gateway comes with its caps; "as fast as allowed" (zero gaps) does not.
     human = gateway and high > 0
     per_minute, per_hour, identical = (
@@ -97,6 +101,7 @@ def pace_for(campaign: Campaign, link: CampaignInstance, instance: WhatsAppInsta
             link.max_identical_per_hour, campaign.max_identical_per_hour, identical
         ),
         typing=_first(link.typing, campaign.typing, gateway),
+        campaign_daily_limit=campaign_limit,
     )
 
 

@@ -12,6 +12,7 @@ its move crossed.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +37,7 @@ from messaging_whatsapp.campaigns.models import (
 from messaging_whatsapp.db import UTCDateTime, one_of, rows_table, take_sqlite_writer
 from messaging_whatsapp.inbox.models import Message, SendState, messages_table
 from messaging_whatsapp.providers.events import DeliveryStatus
+from messaging_whatsapp.providers.trace import SendTrace
 
 RANKS = {DeliveryStatus.SENT.value: 1, DeliveryStatus.DELIVERED.value: 2, DeliveryStatus.READ.value: 3}
 STAGES = (
@@ -50,7 +52,7 @@ _TIMES = ("sent_at", "delivered_at", "read_at", "failed_at")
 FOLLOWED_COLUMNS = (
     *(
         campaign_contacts_table.c[name]
-        for name in ("id", "campaign_id", "contact_id", "status", "status_rank", *_TIMES)
+        for name in ("id", "campaign_id", "contact_id", "message_id", "status", "status_rank", *_TIMES)
     ),
     *(messages_table.c[name].label(f"message_{name}") for name in ("status", *_TIMES)),
     *(messages_table.c[name] for name in ("instance_id", "provider_message_id", "error_code", "error_title")),
@@ -72,8 +74,14 @@ MOVE_COLUMNS: list[tuple[str, TypeEngine[Any]]] = [
 ]
 
 
-async def follow_messages(session: AsyncSession, message_ids: list[str], now: datetime) -> None:
-    """Move the campaign contacts of these messages to their messages' status; count and log."""
+async def follow_messages(
+    session: AsyncSession,
+    message_ids: list[str],
+    now: datetime,
+    traces: Mapping[str, SendTrace | None] | None = None,
+) -> None:
+    """Move the campaign contacts of these messages to their messages' status; count and log
+    (with each send's `traces`, by message id, when the sender has them)."""
     if not message_ids:
         return
     await take_sqlite_writer(session)  # the rows read below are changed from what they were
@@ -105,7 +113,7 @@ async def follow_messages(session: AsyncSession, message_ids: list[str], now: da
         .execution_options(synchronize_session=False)
     )
     await _count(session, counters, now)
-    await _log(session, new_logs, now)
+    await _log(session, new_logs, now, traces or {})
 
 
 def _move(
@@ -167,7 +175,12 @@ async def _count(session: AsyncSession, counters: dict[str, dict[str, int]], now
     )
 
 
-async def _log(session: AsyncSession, new_logs: list[tuple[LogType, Followed]], now: datetime) -> None:
+async def _log(
+    session: AsyncSession,
+    new_logs: list[tuple[LogType, Followed]],
+    now: datetime,
+    traces: Mapping[str, SendTrace | None],
+) -> None:
     if not new_logs:
         return
     campaigns = {
@@ -192,6 +205,12 @@ async def _log(session: AsyncSession, new_logs: list[tuple[LogType, Followed]], 
         else:
             entry = logs.log_message_read(campaign, row.instance_id, row.contact_id, row.id)
         entry.created_at = now
+        trace = traces.get(row.message_id)
+        if trace is not None and log_type in (LogType.MESSAGE_SENT, LogType.MESSAGE_FAILED):
+            entry.duration_ms, entry.http_status = trace.duration_ms, trace.http_status
+            if log_type is LogType.MESSAGE_FAILED:
+                # What was asked and answered, credentials removed, for whoever debugs it.
+                entry.request_data, entry.response_data = trace.request_data(), trace.response_data()
         entries.append(entry)
     await logs.add_logs(session, entries)
 

@@ -17,12 +17,11 @@ from messaging_whatsapp.campaigns.models import (
     LogType,
     Severity,
 )
+from messaging_whatsapp.campaigns.report_schemas import CampaignLogItem, CampaignStats
 from messaging_whatsapp.campaigns.schemas import (
     CampaignContactItem,
     CampaignDetail,
     CampaignItem,
-    CampaignLogItem,
-    CampaignStats,
 )
 from messaging_whatsapp.db import take_sqlite_writer
 from messaging_whatsapp.errors import NotFound

@@ -12,8 +12,8 @@ from messaging_whatsapp.campaigns.models import (
     Campaign,
     CampaignContact,
     CampaignInstance,
-    CampaignLog,
     CampaignMessage,
+    CampaignStatus,
     RotationMode,
 )
 from messaging_whatsapp.campaigns.variations import CampaignMessageIn, CampaignMessageItem
@@ -195,6 +195,16 @@ class CampaignInstanceItem(BaseModel):
     last_sent_at: datetime | None
 
 
+class WaitingReason(BaseModel):
+    """Why a running campaign sends nothing right now: a short code (a limit such as
+    `campaign_daily_limit`, `number_daily_limit`, `warmup`, `portfolio_limit`, `send_window`,
+    `per_minute_cap`, `per_hour_cap`, `identical_text_cap`; or `numbers_paused`,
+    `numbers_unavailable`) and a sentence with the figures and when it frees."""
+
+    code: str
+    message: str
+
+
 class CampaignItem(BaseModel):
     """A campaign with its counters and rates."""
 
@@ -204,6 +214,8 @@ class CampaignItem(BaseModel):
     status: str
     rotation_mode: str
     paused_reason: str | None
+    # Null while it sends (or when it is not running).
+    waiting_reason: WaitingReason | None
     settings: CampaignSettings
     scheduled_at: datetime | None
     started_at: datetime | None
@@ -234,6 +246,7 @@ class CampaignItem(BaseModel):
             status=campaign.status,
             rotation_mode=campaign.rotation_mode,
             paused_reason=campaign.paused_reason,
+            waiting_reason=_waiting(campaign),
             settings=settings_of(campaign),
             scheduled_at=campaign.scheduled_at,
             started_at=campaign.started_at,
@@ -253,6 +266,13 @@ class CampaignItem(BaseModel):
             created_at=campaign.created_at,
             updated_at=campaign.updated_at,
         )
+
+
+def _waiting(campaign: Campaign) -> WaitingReason | None:
+    """The dispatcher's last word on why the campaign waits, while it runs."""
+    if campaign.status != CampaignStatus.RUNNING.value or campaign.waiting_reason is None:
+        return None
+    return WaitingReason(code=campaign.waiting_reason, message=campaign.waiting_message or "")
 
 
 class CampaignDetail(CampaignItem):
@@ -330,47 +350,6 @@ class CampaignContactItem(BaseModel):
             replied_at=row.replied_at,
             error=error,
         )
-
-
-class CampaignLogItem(BaseModel):
-    """A campaign log."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    log_type: str
-    severity: str
-    message: str
-    details: dict[str, Any] | None
-    instance_id: str | None
-    contact_id: str | None
-    campaign_contact_id: str | None
-    duration_ms: int | None
-    http_status: int | None
-    campaign_progress: float | None
-    instance_health_score: float | None
-    created_by: str | None
-    created_at: datetime
-
-    @classmethod
-    def of(cls, log: CampaignLog) -> Self:
-        """The item for a log row."""
-        return cls.model_validate(log)
-
-
-class CampaignStats(BaseModel):
-    """The tenant's campaigns in numbers."""
-
-    campaigns: int
-    by_status: dict[str, int]
-    total_contacts: int
-    sent: int
-    delivered: int
-    read: int
-    failed: int
-    opted_out: int
-    delivery_rate: float
-    read_rate: float
 
 
 def settings_of(campaign: Campaign) -> CampaignSettings:

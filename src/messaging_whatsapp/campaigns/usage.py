@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messaging_whatsapp.campaigns.models import CampaignContact
 from messaging_whatsapp.campaigns.pacing import Pace
 from messaging_whatsapp.db import one_of
 from messaging_whatsapp.inbox.models import Direction, Message
@@ -97,6 +98,18 @@ async def recent_usage(
         for portfolio, count in reached:
             usage.reached[portfolio] = int(count)
     return usage
+
+
+async def campaign_sends_since(session: AsyncSession, campaign_id: str, since: datetime) -> dict[str, int]:
+    """The campaign's messages handed to each of its numbers since `since` (its daily limit counts
+    these only, not what the number sent for others)."""
+    c = CampaignContact
+    counted = await session.execute(
+        select(c.instance_id, func.count())
+        .where(c.campaign_id == campaign_id, c.instance_id.is_not(None), c.sending_at >= since)
+        .group_by(c.instance_id)
+    )
+    return {str(instance_id): int(count) for instance_id, count in counted}
 
 
 def portfolio_budgets(instances: list[WhatsAppInstance], usage: RecentUsage) -> dict[str, int]:

@@ -233,6 +233,8 @@ def _status_table(item: CampaignItem) -> Table:
     table = Table(title=item.name, show_header=False)
     table.add_row("id", item.id)
     table.add_row("status", item.status + (f" ({item.paused_reason})" if item.paused_reason else ""))
+    if item.waiting_reason is not None:
+        table.add_row("waiting", f"{item.waiting_reason.code}: {item.waiting_reason.message}")
     table.add_row("progress", f"{item.progress:.1f}% of {item.total_contacts}")
     table.add_row("pending", str(item.pending_count))
     table.add_row("sent", str(item.sent_count))

@@ -154,12 +154,13 @@ def pause_instance(
 def resume_instance(
     instance_id: Annotated[str, typer.Argument(help="The instance to resume.")], as_json: JsonOption = False
 ) -> None:
-    """Send through an instance again, e.g. once the provider's refusal that paused it is fixed."""
+    """Send through an instance again, e.g. once the provider's refusal that paused it is fixed: its
+    errors in a row are forgotten and its health score lifted to 60 at least."""
     item = _set_status(instance_id, InstanceStatus.ACTIVE)
     if as_json:
         print_json(item.model_dump(mode="json"))
         return
-    stdout.print(f"instance {item.id} ({item.display_number}) is {item.status}")
+    stdout.print(f"instance {item.id} ({item.display_number}) is {item.status}, health {item.health_score:g}")
 
 
 async def _instance_tenant(session: AsyncSession, instance_id: str) -> str:

@@ -58,7 +58,10 @@ async def apply_receipts(session: AsyncSession, receipts: list[Receipt]) -> Rece
 def _count_stages(outcomes: Outcomes, receipt: Receipt, row: Any) -> None:
     """Each stage counts once per message, however the receipts were ordered or batched."""
     if receipt.status is DeliveryStatus.FAILED:
-        outcomes.failed += 1
+        if receipt.error is None or receipt.error.number_level:
+            outcomes.failed += 1
+        else:
+            outcomes.failed_other += 1
         return
     if row.previous_status_rank < DELIVERED_RANK <= receipt.rank:
         outcomes.delivered += 1

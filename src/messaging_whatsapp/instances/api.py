@@ -39,7 +39,8 @@ async def pause_instance(instance_id: str, session: DbSession, principal: Number
 
 @router.post("/{instance_id}/resume")
 async def resume_instance(instance_id: str, session: DbSession, principal: NumberWriter) -> InstanceItem:
-    """Send through the instance again (after the provider's refusal was fixed)."""
+    """Send through the instance again (after the provider's refusal was fixed): its errors in a row
+    are forgotten and its health score lifted to 60 at least (logged)."""
     instance = await service.set_instance_status(
         session, principal.tenant_id, instance_id, InstanceStatus.ACTIVE
     )

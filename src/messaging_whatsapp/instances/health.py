@@ -147,6 +147,7 @@ OUTCOME_COLUMNS: list[tuple[str, TypeEngine[Any]]] = [
     ("delivered", Integer()),
     ("read", Integer()),
     ("failed", Integer()),
+    ("failed_other", Integer()),
     ("points", Float()),
 ]
 
@@ -166,6 +167,7 @@ async def record_outcomes(session: AsyncSession, outcomes: dict[str, Outcomes], 
             o.delivered,
             o.read,
             o.failed,
+            o.failed_other,
             score_change(o),
         )
         for instance_id, o in sorted(changed.items())
@@ -201,12 +203,14 @@ def _outcomes_statement(outcomes: Any, now: datetime) -> Any:
             msgs_sent_today=counter(c.msgs_sent_today, o.sent),
             msgs_delivered_today=counter(c.msgs_delivered_today, o.delivered),
             msgs_read_today=counter(c.msgs_read_today, o.read),
-            msgs_failed_today=counter(c.msgs_failed_today, o.failed),
+            msgs_failed_today=counter(c.msgs_failed_today, o.failed + o.failed_other),
             counters_date=o.today,
             consecutive_errors=case((succeeded, 0), else_=c.consecutive_errors) + o.failed,
             health_score=case((score < 0, 0.0), (score > START_SCORE, START_SCORE), else_=score),
             last_health_update=now,
             last_success_at=case((succeeded, literal(now, UTCDateTime())), else_=c.last_success_at),
+            # A failure about the number starts its hour without failures (the recovery) again.
+            last_error_at=case((o.failed > 0, literal(now, UTCDateTime())), else_=c.last_error_at),
             # Health moves with every batch of sends and receipts; updated_at marks changes to the
             # number itself, which every webhook process's instance cache watches (a health
             # update bumping it emptied those caches each second under load).

@@ -62,6 +62,8 @@ class WhatsAppInstance(IdMixin, TimestampMixin, Base):
     counters_date: Mapped[date | None] = mapped_column(Date, default=None)
     last_success_at: Mapped[datetime | None] = mapped_column(default=None)
     last_health_update: Mapped[datetime | None] = mapped_column(default=None)
+    # When the score last recovered its point for an hour without failures (instances/recovery.py).
+    health_recovered_at: Mapped[datetime | None] = mapped_column(default=None)
     daily_limit: Mapped[int] = mapped_column(default=1000)
     # Meta's 24-hour limit of unique people a business portfolio may start conversations with
     # (250, 2,000, 10,000, 100,000; None: unlimited), shared by every number of the portfolio.

@@ -45,7 +45,8 @@ class InstanceBind(BaseModel):
     api_url: str | None = Field(default=None, max_length=500)
     api_key: str | None = None
     hmac_key: str | None = None
-    timezone: str = "America/Sao_Paulo"
+    # The zone of its daily counters; None: its tenant's.
+    timezone: str | None = None
     daily_limit: int = Field(default=1000, ge=0)
     messaging_tier: int | None = Field(default=250, ge=1)
 

@@ -15,6 +15,7 @@ from messaging_whatsapp.crypto import Cipher
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
+from messaging_whatsapp.instances.recovery import lift_to_resume_floor
 from messaging_whatsapp.instances.schemas import InstanceBind
 from messaging_whatsapp.phones import InvalidPhone, canonical_phone, typed_phone
 from messaging_whatsapp.providers.base import ProviderName
@@ -103,7 +104,8 @@ async def bind_instance(
         "instance_name": bind.instance_name,
         "api_url": bind.api_url,
         "credentials_encrypted": cipher.encrypt(json.dumps(credentials)),
-        "timezone": bind.timezone,
+        # Its daily counters start again at its tenant's midnight unless it says otherwise.
+        "timezone": bind.timezone or tenant.timezone,
         "daily_limit": bind.daily_limit,
         "messaging_tier": bind.messaging_tier,
         "connection_state": ConnectionState.OPEN.value,
@@ -189,10 +191,11 @@ async def set_instance_status(
     instance = await get_instance(session, tenant_id, instance_id)
     refuse_unbound(instance)
     instance.status = status.value
+    now = utcnow()
     if status is InstanceStatus.ACTIVE:
-        # Resuming is the operator saying the trouble is fixed: start counting errors afresh.
-        instance.consecutive_errors = 0
-    instance.updated_at = utcnow()
+        # Resuming is the operator saying the trouble is fixed: errors forgotten, score floored.
+        lift_to_resume_floor(instance, now)
+    instance.updated_at = now
     await session.flush()
     return instance
 

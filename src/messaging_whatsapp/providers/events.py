@@ -116,6 +116,8 @@ class StatusError:
     code: str
     title: str
     permanent: bool = True
+    # Whether the failure says something about the number (costs health; providers/outbound.py).
+    number_level: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from messaging_whatsapp.providers.outbound import ErrorClass, SendError
+from messaging_whatsapp.providers.trace import record_response
 from messaging_whatsapp.providers.transport import DestinationRefused, LeanTransport
 
 # Timeouts for provider calls: connecting is quick or not at all; a send may take a few seconds.
@@ -96,7 +97,8 @@ def provider_client(
     `max_connections` per provider host; `guarded` for URLs a tenant gave (a gateway's address):
     it refuses hosts that are not on the public internet."""
     transport = LeanTransport(max_connections=max_connections, guarded=guarded)
-    return ProviderClient(transport=transport, timeout=timeout)
+    # Each answer goes to the send's trace (providers/trace.py), for the campaign logs.
+    return ProviderClient(transport=transport, timeout=timeout, event_hooks={"response": [record_response]})
 
 
 def retry_after(response: httpx.Response) -> float | None:

@@ -22,7 +22,7 @@ from messaging_whatsapp.providers.events import (
     StatusUpdate,
 )
 from messaging_whatsapp.providers.meta_messages import SOURCE, inbound_message, timestamp
-from messaging_whatsapp.providers.outbound import TRANSIENT_ERROR_CLASSES, ErrorClass
+from messaging_whatsapp.providers.outbound import TRANSIENT_ERROR_CLASSES, ErrorClass, costs_health
 from messaging_whatsapp.providers.payload import (
     JsonObject,
     as_list,
@@ -127,7 +127,13 @@ def _status_error(status: JsonObject, path: str) -> StatusError:
     first = as_object(SOURCE, errors[0], where)
     code = _error_code(first, where)
     title = opt_str(SOURCE, first, "title", where) or opt_str(SOURCE, first, "message", where) or ""
-    return StatusError(code=code, title=title, permanent=classify_error(code) not in TRANSIENT_ERROR_CLASSES)
+    error_class = classify_error(code)
+    return StatusError(
+        code=code,
+        title=title,
+        permanent=error_class not in TRANSIENT_ERROR_CLASSES,
+        number_level=costs_health(error_class, code),
+    )
 
 
 def _status(status: JsonObject, path: str) -> StatusUpdate | Ignored:

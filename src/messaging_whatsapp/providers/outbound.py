@@ -24,6 +24,21 @@ class ErrorClass(enum.StrEnum):
 
 
 TRANSIENT_ERROR_CLASSES = frozenset({ErrorClass.RETRY, ErrorClass.RETRY_LATER_SAME_RECIPIENT})
+# Errors that say something about the number (blocks, spam flags, undeliverable, policy, its pair
+# limits): they cost its health. The others are the sender's own mistakes (an invalid phone,
+# unsupported content, a template missing, bad parameters) or the provider's trouble (5xx).
+NUMBER_ERROR_CLASSES = frozenset(
+    {ErrorClass.RETRY_LATER_SAME_RECIPIENT, ErrorClass.OPT_OUT, ErrorClass.DEFER, ErrorClass.PAUSE_CHANNEL}
+)
+# Rate limits the number hit, though they are retried: Meta's throughput and WABA limits, Twilio's
+# per-channel and account limits, a gateway's or any provider's bare 429.
+RATE_LIMIT_CODES = frozenset({"130429", "80007", "131056", "63018", "20429", "http_429", "rate_limited"})
+
+
+def costs_health(error_class: ErrorClass, code: str) -> bool:
+    """Whether a failure with this class and code says something about the number (and costs it
+    health), rather than about the request or the provider."""
+    return error_class in NUMBER_ERROR_CLASSES or code.strip() in RATE_LIMIT_CODES
 
 
 class OutboundMediaType(enum.StrEnum):
@@ -130,6 +145,7 @@ class SendError(Exception):
         *,
         retry_after: float | None = None,
         http_status: int | None = None,
+        number_level: bool | None = None,
     ) -> None:
         super().__init__(f"{code}: {title}")
         self.error_class = error_class
@@ -137,6 +153,8 @@ class SendError(Exception):
         self.title = title
         self.retry_after = retry_after
         self.http_status = http_status
+        # Whether the failure is about the number (costs health); by default from class and code.
+        self.number_level = costs_health(error_class, code) if number_level is None else number_level
 
     @property
     def retryable(self) -> bool:

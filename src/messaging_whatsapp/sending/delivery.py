@@ -40,6 +40,7 @@ from messaging_whatsapp.providers.outbound import (
     SendResult,
     TemplateContent,
 )
+from messaging_whatsapp.providers.trace import SendTrace, tracing
 from messaging_whatsapp.sending.breaker import CircuitBreaker
 from messaging_whatsapp.sending.claims import Claim
 from messaging_whatsapp.sending.ratelimit import RateLimiter, send_limits
@@ -70,6 +71,8 @@ class SendOutcome:
     # Deferred by a breaker or a rate limit: not an attempt.
     deferred: bool = False
     exhausted: bool = False
+    # The provider call as made (duration, HTTP status, request and answer), when one was made.
+    trace: SendTrace | None = None
 
 
 class Delivery:
@@ -141,20 +144,24 @@ class Delivery:
     async def _send(self, claim: Claim, provider: ProviderName, breaker: CircuitBreaker) -> SendOutcome:
         message = outbound_message(claim.message, claim.phone)
         adapter = self._providers[provider]
+        trace: SendTrace | None = None
         try:
             async with self._gate:
                 if (claim.message.extra or {}).get("typing") and isinstance(adapter, TypingProvider):
                     await self._show_typing(adapter, claim, message.to)
-                result = await adapter.send(
-                    self._http(claim.instance), self._account(claim.instance), message
-                )
+                with tracing() as trace:
+                    result = await adapter.send(
+                        self._http(claim.instance), self._account(claim.instance), message
+                    )
         except SendError as error:
             if error.error_class in BREAKER_ERRORS:
                 breaker.record_failure(time.monotonic())
             else:
                 # The provider answered: it is up, whatever it thought of this message.
                 breaker.record_success()
-            return self._failure(claim, error)
+            failure = self._failure(claim, error)
+            failure.trace = trace
+            return failure
         except Exception:
             breaker.record_failure(time.monotonic())
             # A bug between sending and reading the answer: the request may have gone.
@@ -164,7 +171,7 @@ class Delivery:
             )
             return self._failure(claim, unexpected)
         breaker.record_success()
-        return SendOutcome(claim, SendState.DONE, result=result)
+        return SendOutcome(claim, SendState.DONE, result=result, trace=trace)
 
     async def _show_typing(self, adapter: TypingProvider, claim: Claim, to: str) -> None:
         """A person types before they send: campaign messages on the gateways do too."""

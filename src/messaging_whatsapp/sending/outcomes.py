@@ -263,7 +263,11 @@ def health_of(outcomes: list[SendOutcome]) -> dict[str, Outcomes]:
         if outcome.result is not None:
             counts.sent += 1
         elif outcome.state is SendState.DONE:
-            counts.failed += 1
+            # Only a failure that says something about the number costs it health.
+            if outcome.error is None or outcome.error.number_level:
+                counts.failed += 1
+            else:
+                counts.failed_other += 1
     return by_instance
 
 

@@ -1,7 +1,9 @@
 """The scheduler: the engine's work that comes due with time rather than with a message.
 
 Today that is closing the tickets left without interaction for the tenant's time (seed 003), a
-pass a minute, and applying each tenant's data retention (LGPD), a pass an hour; scheduled
+pass a minute; the numbers' health (daily counters from local midnight, a point back per hour
+without failures), a pass a minute; and applying each tenant's data retention (LGPD), a pass an
+hour; scheduled
 campaigns are started by the campaign dispatcher, which the `scheduler` command runs too. Several
 schedulers may run: each pass takes an advisory lock on PostgreSQL, so one does the pass and the
 others skip it; both passes are safe to repeat, so the lock saves work only.
@@ -21,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import is_postgresql, utcnow
 from messaging_whatsapp.inbox.tickets import close_inactive_tickets
+from messaging_whatsapp.instances.recovery import HealthMaintenance, maintain_health
 from messaging_whatsapp.outbox.service import relay_outbox, write_outbox
 from messaging_whatsapp.retention.service import RetentionReport, apply_retention_everywhere
 
@@ -34,6 +37,7 @@ RETENTION_PASS_SECONDS = 3600.0
 _LOCK_CLASS = 0x5343  # "SC"
 _TICKETS_LOCK = 1
 _RETENTION_LOCK = 2
+_HEALTH_LOCK = 3
 
 
 class Scheduler:
@@ -48,6 +52,7 @@ class Scheduler:
         first run over a large backlog takes a while and must not hold tickets back)."""
         await asyncio.gather(
             _repeat(stop, PASS_SECONDS, self.close_inactive_tickets, "ticket closing"),
+            _repeat(stop, PASS_SECONDS, self.maintain_health, "numbers' health"),
             _repeat(stop, RETENTION_PASS_SECONDS, self.apply_retention, "retention"),
         )
 
@@ -66,6 +71,19 @@ class Scheduler:
         if closed:
             logger.info("closed %d inactive tickets", len(closed))
         return len(closed)
+
+    async def maintain_health(self) -> HealthMaintenance | None:
+        """Start the numbers' daily counters at their local midnight and let their scores recover;
+        what it did, or None when another scheduler holds the pass."""
+        async with self._context.sessions() as session, session.begin():
+            if is_postgresql(session) and not await session.scalar(
+                select(func.pg_try_advisory_xact_lock(_LOCK_CLASS, _HEALTH_LOCK))
+            ):
+                return None
+            done = await maintain_health(session, self._clock())
+        if done.recovered:
+            logger.info("%d numbers recovered a health point (an hour without failures)", done.recovered)
+        return done
 
     async def apply_retention(self) -> list[RetentionReport] | None:
         """Delete every tenant's data past its retention; the reports, or None when another

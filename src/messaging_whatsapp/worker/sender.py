@@ -39,6 +39,7 @@ from messaging_whatsapp.outbox.service import PublishedEvent, relay_outbox, writ
 from messaging_whatsapp.privacy.optouts import opt_out
 from messaging_whatsapp.providers.base import ProviderName, SendProvider
 from messaging_whatsapp.providers.registry import SENDERS
+from messaging_whatsapp.providers.trace import SendTrace
 from messaging_whatsapp.sending.claims import Claim, claim_messages, take_due
 from messaging_whatsapp.sending.delivery import Delivery, SendOutcome
 from messaging_whatsapp.sending.outcomes import (
@@ -217,8 +218,8 @@ class Sender:
         async with self._context.sessions() as session, session.begin():
             published = await _record_sent(session, sent, now)
             published += await record_failed(session, failed, now)
-            # Seed 000: a campaign contact follows its message.
-            await follow_messages(session, [o.claim.message.id for o in failed], now)
+            # Seed 000: a campaign contact follows its message (its logs with the send's trace).
+            await follow_messages(session, [o.claim.message.id for o in failed], now, _traces(failed))
             await record_waiting(session, [o for o in outcomes if o.state is SendState.WAITING])
             await record_unknown(session, [o for o in outcomes if o.state is SendState.UNKNOWN], now)
             await record_outcomes(session, health_of(outcomes), now)
@@ -277,8 +278,13 @@ async def _record_sent(session: AsyncSession, sent: list[SendOutcome], now: date
         session, [(o.claim.instance.id, o.result.provider_message_id) for o in sent if o.result]
     )
     await record_outcomes(session, early.health, now)
-    await follow_messages(session, [o.claim.message.id for o in sent], now)
+    await follow_messages(session, [o.claim.message.id for o in sent], now, _traces(sent))
     return early.published + published
+
+
+def _traces(outcomes: list[SendOutcome]) -> dict[str, SendTrace | None]:
+    """Each message's provider call (duration, HTTP status, request and answer), by message id."""
+    return {o.claim.message.id: o.trace for o in outcomes}
 
 
 def _count(outcome: SendOutcome, batch: SendBatch) -> None:
