@@ -59,7 +59,9 @@ class SendMessageRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    to: str = Field(min_length=1, max_length=32)
+    # A phone, or the BSUID ("BR.1502576394655843") or LID ("97318254610077@lid") of a person
+    # known only by it.
+    to: str = Field(min_length=1, max_length=160)
     instance_id: str | None = Field(default=None, max_length=36)
     text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT)
     media: MediaIn | None = None

@@ -33,17 +33,24 @@ from messaging_whatsapp.inbox.models import (
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.phones import phone_variants
 from messaging_whatsapp.providers.events import DeliveryStatus
+from messaging_whatsapp.providers.outbound import RecipientKind
 from messaging_whatsapp.sending.queue import (
     CONVERSATION_KEY,
     REOFFER_AFTER,
     conversations_by_pair,
     new_conversation,
 )
+from messaging_whatsapp.sending.recipients import (
+    KnownIdentity,
+    identity_contacts,
+    new_identity_contacts,
+    reaching,
+    recipient,
+)
 from messaging_whatsapp.sending.rules import (
     QuotedMessage,
     check_service_window,
     choose_instance,
-    recipient_phone,
     reply_instance,
 )
 from messaging_whatsapp.sending.schemas import SendMessageRequest
@@ -127,32 +134,50 @@ class _TenantBatch:
         earlier = await self._by_idempotency_keys(
             {s.idempotency_key for s in submissions if s.idempotency_key}
         )
+        # index -> who the message goes to: a canonical phone, or an identity (BSUID, LID).
         phones: dict[int, str] = {}
+        kinds: dict[int, RecipientKind] = {}
         for index, submission in enumerate(submissions):
             if submission.idempotency_key in earlier:
                 results[index] = QueuedMessage(earlier[submission.idempotency_key], created=False)
                 continue
             try:
-                phones[index] = recipient_phone(submission.request.to)
+                kinds[index], phones[index] = recipient(submission.request.to)
             except EngineError as exc:
                 results[index] = exc
-        opted_out = await opted_out_phones(self._session, self._tenant_id, set(phones.values()))
+        identities = await identity_contacts(
+            self._session,
+            self._tenant_id,
+            {(kinds[i], phones[i]) for i in phones if kinds[i] is not RecipientKind.PHONE},
+        )
+        # A contact found by its identity that has a phone is written to (and checked) by phone.
+        checked = {index: _phone_of(phone, identities) for index, phone in phones.items()}
+        opted_out = await opted_out_phones(self._session, self._tenant_id, {p for p in checked.values() if p})
         for index, phone in list(phones.items()):
-            if phone in opted_out:
+            known = identities.get(phone)
+            if checked[index] in opted_out or (known is not None and known.opted_out):
                 results[index] = Conflict(
                     f"{phone} opted out of messages from this business", code="opted_out"
                 )
                 del phones[index]
+            elif known is not None and known.phone is not None:
+                kinds[index] = RecipientKind.PHONE
         if phones:
-            await self._store(submissions, phones, results)
+            await self._store(submissions, phones, kinds, identities, results)
         return _complete(results)
 
     async def _store(
-        self, submissions: list[Submission], phones: dict[int, str], results: list[SubmissionResult | None]
+        self,
+        submissions: list[Submission],
+        phones: dict[int, str],
+        kinds: dict[int, RecipientKind],
+        identities: dict[str, KnownIdentity],
+        results: list[SubmissionResult | None],
     ) -> None:
         """Choose each message's number and check its window against what is stored; then create
         the contacts and conversations of those that pass (a refused message leaves nothing)."""
-        contacts = await self._stored_contacts(set(phones.values()))
+        contacts = await self._stored_contacts({p for p in phones.values() if p.startswith("+")})
+        contacts.update({key: known.contact_id for key, known in identities.items()})
         instances = await self._instances()
         conversations = await self._conversations(set(contacts.values()))
         quoted = await self._quoted({s.request.reply_to for s in submissions if s.request.reply_to})
@@ -163,7 +188,8 @@ class _TenantBatch:
             request = submissions[index].request
             try:
                 instance_id = reply_instance(request, quoted, contacts.get(phone))
-                instance = choose_instance(instances, instance_id, talking, self._now)
+                able = reaching(instances, kinds[index], instance_id)
+                instance = choose_instance(able, instance_id, talking, self._now)
                 check_service_window(instance, talking.get(instance.id, (None, None))[1], request, self._now)
             except EngineError as exc:
                 results[index] = exc
@@ -185,7 +211,10 @@ class _TenantBatch:
         conversations: ConversationsByContact,
         results: list[SubmissionResult | None],
     ) -> None:
-        contacts.update(await self._new_contacts({phones[index] for index in chosen} - contacts.keys()))
+        missing = {phones[index] for index in chosen} - contacts.keys()
+        contacts.update(await self._new_contacts({key for key in missing if key.startswith("+")}))
+        wanted = {(recipient(key)[0], key) for key in missing if not key.startswith("+")}
+        contacts.update(await new_identity_contacts(self._session, self._tenant_id, wanted, self._now))
         pairs = {index: (contacts[phones[index]], instance.id) for index, instance in chosen.items()}
         conversation_ids = await self._conversation_ids(set(pairs.values()), conversations)
         rows: dict[int, dict[str, Any]] = {}
@@ -232,7 +261,8 @@ class _TenantBatch:
         )
         contacts: dict[str, str] = {}
         for variant, contact_id in sorted(found, key=lambda row: row.phone != by_variant[row.phone]):
-            contacts.setdefault(by_variant[variant], contact_id)  # the canonical form wins
+            if variant is not None:
+                contacts.setdefault(by_variant[variant], contact_id)  # the canonical form wins
         return contacts
 
     async def _new_contacts(self, phones: set[str]) -> dict[str, str]:
@@ -317,6 +347,14 @@ class _TenantBatch:
             elif key in raced:
                 queued[index] = QueuedMessage(raced[key], created=False)
         return queued
+
+
+def _phone_of(key: str, identities: dict[str, KnownIdentity]) -> str | None:
+    """The phone a recipient is checked by: the key itself, or the phone of its identity's contact."""
+    if key.startswith("+"):
+        return key
+    known = identities.get(key)
+    return known.phone if known is not None else None
 
 
 async def get_message(session: AsyncSession, tenant_id: str, message_id: str) -> Message:

@@ -121,9 +121,7 @@ def upgrade() -> None:
         _edit_sqlite_schema(SQLITE_TEXT_CHANGES)
     else:
         op.alter_column("contacts", "phone", existing_type=sa.String(length=20), nullable=True)
-        op.alter_column(
-            "contacts", "bsuid", existing_type=sa.String(length=64), type_=sa.String(length=160)
-        )
+        op.alter_column("contacts", "bsuid", existing_type=sa.String(length=64), type_=sa.String(length=160))
     with op.batch_alter_table("contacts", schema=None, recreate="never") as batch_op:
         batch_op.add_column(sa.Column("lid", sa.String(length=160), nullable=True))
     for statement in SPLIT_IDENTITIES:
@@ -147,7 +145,5 @@ def downgrade() -> None:
     else:
         op.drop_column("contacts", "lid")
         op.alter_column("contacts", "phone", existing_type=sa.String(length=20), nullable=False)
-        op.alter_column(
-            "contacts", "bsuid", existing_type=sa.String(length=160), type_=sa.String(length=64)
-        )
+        op.alter_column("contacts", "bsuid", existing_type=sa.String(length=160), type_=sa.String(length=64))
     op.execute("ALTER TABLE contacts RENAME COLUMN bsuid TO user_id")
