@@ -55,12 +55,8 @@ def identity_kind(text: str) -> RecipientKind | None:
 
 
 def recipient_kind(to: str) -> RecipientKind:
-    """What `to` is: a LID JID, digits (a phone), or otherwise a BSUID."""
-    if "@" in to:
-        return RecipientKind.LID
-    if to.strip().removeprefix("+").isdigit():
-        return RecipientKind.PHONE
-    return RecipientKind.BSUID
+    """How `to` addresses the person: a LID, a BSUID, else a phone (checked by each provider)."""
+    return identity_kind(to) or RecipientKind.PHONE
 
 
 class OutboundMediaType(enum.StrEnum):
