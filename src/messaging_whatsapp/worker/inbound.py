@@ -121,7 +121,7 @@ def prepare(entry: StreamEntry) -> Prepared:
             usable.append(storable(event))
     if unusable and not usable and len(events) == 1:
         # A one-event request (every gateway's): the entry itself is what cannot be applied.
-        raise UnusableEntry(unusable[0][1])
+        raise UnusableEntry(f"unusable {fields['provider']} payload: {unusable[0][1]}")
     ingest = IngestEntry(
         key=f"{entry.stream}:{entry.id}",
         tenant_id=tenant_id,
@@ -273,7 +273,9 @@ class InboundWorker:
                 continue
             for item, reason in one.unusable:
                 logger.warning("entry %s: %s goes to the DLQ: %s", one.entry.id, item, reason)
-            await streams.dead_letter_items(self._stream, INBOUND_GROUP, one.entry, one.unusable)
+            provider = one.entry.fields.get("provider")
+            errors = [(item, f"unusable {provider} item {item}: {reason}") for item, reason in one.unusable]
+            await streams.dead_letter_items(self._stream, INBOUND_GROUP, one.entry, errors)
             metrics.WORKER_ENTRIES.labels("items_dead_lettered").inc(len(one.unusable))
             outcome.items_dead_lettered += len(one.unusable)
 
