@@ -28,6 +28,7 @@ from messaging_whatsapp.automation.models import Consent, OptOut
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import InvalidInput
+from messaging_whatsapp.inbox import service as inbox_service
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, SenderType, SendState, Ticket
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.migrate import upgrade_async
@@ -174,6 +175,13 @@ async def test_a_bsuid_only_meta_sender_lands_and_gets_a_reply(
     assert (contact.phone, contact.bsuid, contact.lid, contact.name) == (None, BSUID, None, "maria.s")
     assert await _count(context, Message, Message.contact_id == contact.id) == 1
     assert await _count(context, Ticket, Ticket.tenant_id == numbers.tenant_id) == 1
+    async with context.sessions() as session:
+        [listed] = (
+            await inbox_service.list_contacts(session, numbers.tenant_id, phone=BSUID, cursor=None, limit=5)
+        ).items
+        [conversation] = (await inbox_service.list_conversations(session, numbers.tenant_id, limit=5)).items
+    assert (listed.id, listed.phone, listed.bsuid) == (contact.id, None, BSUID)
+    assert (conversation.contact.phone, conversation.contact.bsuid) == (None, BSUID)
 
     async with context.sessions() as session, session.begin():
         # A Twilio number cannot reach a person known only by a BSUID: refused before queueing.

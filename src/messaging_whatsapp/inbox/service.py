@@ -17,6 +17,7 @@ from messaging_whatsapp.inbox.schemas import (
 from messaging_whatsapp.inbox.visibility import EVERYONE, Viewer, check_conversation
 from messaging_whatsapp.pagination import Page, decode_time_cursor, encode_cursor
 from messaging_whatsapp.phones import InvalidPhone, canonical_phone
+from messaging_whatsapp.providers.outbound import identity_kind
 
 
 def _phone_filter(phone: str) -> str:
@@ -35,13 +36,17 @@ async def list_contacts(
     limit: int,
     viewer: Viewer = EVERYONE,
 ) -> Page[ContactItem]:
-    """The tenant's contacts the viewer works with, oldest first; `phone` matches either Brazilian form."""
+    """The tenant's contacts the viewer works with, oldest first; `phone` matches either Brazilian
+    form, or is the BSUID or LID of a person known by it."""
     query = select(Contact).where(Contact.tenant_id == tenant_id)
     if viewer.restricted:
         query = query.where(
             exists().where(Conversation.contact_id == Contact.id, viewer.visible_conversations())
         )
-    if phone:
+    if phone and identity_kind(phone) is not None:
+        # A person known by a BSUID or a LID is found by it.
+        query = query.where(or_(Contact.bsuid == phone.strip(), Contact.lid == phone.strip()))
+    elif phone:
         query = query.where(Contact.phone == _phone_filter(phone))
     if cursor:
         at, last_id = decode_time_cursor(cursor)
