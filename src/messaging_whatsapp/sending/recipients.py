@@ -43,6 +43,14 @@ class KnownIdentity:
     opted_out: bool
 
 
+def checked_phone(key: str, identities: dict[str, KnownIdentity]) -> str | None:
+    """The phone a recipient's opt-out is checked by: the key itself, or its identity's contact's."""
+    if key.startswith("+"):
+        return key
+    known = identities.get(key)
+    return known.phone if known is not None else None
+
+
 async def identity_contacts(
     session: AsyncSession, tenant_id: str, wanted: set[tuple[RecipientKind, str]]
 ) -> dict[str, KnownIdentity]:

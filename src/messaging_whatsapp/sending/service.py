@@ -42,6 +42,7 @@ from messaging_whatsapp.sending.queue import (
 )
 from messaging_whatsapp.sending.recipients import (
     KnownIdentity,
+    checked_phone,
     identity_contacts,
     new_identity_contacts,
     reaching,
@@ -151,7 +152,7 @@ class _TenantBatch:
             {(kinds[i], phones[i]) for i in phones if kinds[i] is not RecipientKind.PHONE},
         )
         # A contact found by its identity that has a phone is written to (and checked) by phone.
-        checked = {index: _phone_of(phone, identities) for index, phone in phones.items()}
+        checked = {index: checked_phone(phone, identities) for index, phone in phones.items()}
         opted_out = await opted_out_phones(self._session, self._tenant_id, {p for p in checked.values() if p})
         for index, phone in list(phones.items()):
             known = identities.get(phone)
@@ -347,14 +348,6 @@ class _TenantBatch:
             elif key in raced:
                 queued[index] = QueuedMessage(raced[key], created=False)
         return queued
-
-
-def _phone_of(key: str, identities: dict[str, KnownIdentity]) -> str | None:
-    """The phone a recipient is checked by: the key itself, or the phone of its identity's contact."""
-    if key.startswith("+"):
-        return key
-    known = identities.get(key)
-    return known.phone if known is not None else None
 
 
 async def get_message(session: AsyncSession, tenant_id: str, message_id: str) -> Message:
