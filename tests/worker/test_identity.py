@@ -333,3 +333,25 @@ async def test_one_bad_item_goes_to_the_dlq_alone_and_the_rest_applies(
     await _work(context)
     assert len(await _dlq(context)) == 0
     assert await _count(context, Message, Message.tenant_id == numbers.tenant_id) == 3
+
+
+async def test_a_later_payload_with_phone_and_bsuid_gives_the_bsuid_contact_its_phone(
+    context: EngineContext, numbers: BoundNumbers
+) -> None:
+    await _receive(context, numbers.meta, _meta_bsuid_only())
+    await _work(context)
+    [first] = await _contacts(context, numbers.tenant_id)
+    both = _meta_bsuid_only("wamid.BOTH-1", "meu número é este")
+    value = both["entry"][0]["changes"][0]["value"]
+    value["contacts"][0]["wa_id"] = MARIA
+    value["messages"][0]["from"] = MARIA
+    await _receive(context, numbers.meta, both)
+    await _work(context)
+    [contact] = await _contacts(context, numbers.tenant_id)
+    assert (contact.id, contact.phone, contact.bsuid, contact.messages_received) == (
+        first.id,
+        f"+{MARIA}",
+        BSUID,
+        2,
+    )
+    assert await _count(context, Conversation, Conversation.tenant_id == numbers.tenant_id) == 1

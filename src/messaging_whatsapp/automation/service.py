@@ -12,7 +12,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, union_all, update
+from sqlalchemy import delete, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.consents import ConsentEvent, record_consents
@@ -192,11 +192,14 @@ async def apply_optin(session: AsyncSession, contact: Contact, consent: ConsentE
 
 async def keep_suppressed_opted_out(session: AsyncSession, items: list[InboundItem]) -> None:
     """A person erased after opting out who writes again comes back as a new contact: opted out
-    from the start, as the suppression list says."""
+    from the start, as the suppression list says (of their phone, or of the BSUID or LID they
+    were known by)."""
     phones: dict[str, set[str]] = defaultdict(set)
     for item in items:
-        if item.phone is not None:
-            phones[item.entry.tenant_id].add(item.phone)
+        # A person known only by a BSUID or a LID was suppressed by it (privacy/erasure.py).
+        name = item.phone or item.message.user_id
+        if name is not None:
+            phones[item.entry.tenant_id].add(name)
     # Only tenants that ever suppressed anyone have a key: usually none, one query.
     guarded = await session.scalars(
         select(Tenant.id).where(Tenant.id.in_(list(phones)), Tenant.suppression_key.is_not(None))
@@ -208,7 +211,11 @@ async def keep_suppressed_opted_out(session: AsyncSession, items: list[InboundIt
                 update(Contact)
                 .where(
                     Contact.tenant_id == tenant_id,
-                    Contact.phone.in_(suppressed),
+                    or_(
+                        Contact.phone.in_(suppressed),
+                        Contact.bsuid.in_(suppressed),
+                        Contact.lid.in_(suppressed),
+                    ),
                     Contact.opted_out.is_(False),
                 )
                 .values(opted_out=True, opted_out_at=utcnow(), updated_at=utcnow())
