@@ -285,7 +285,9 @@ async def merge_contacts(
     await session.execute(
         update(Contact).where(Contact.id == survivor_id, Contact.tenant_id == tenant_id).values(**values)
     )
+    # Both rows changed under the ORM's feet (Core statements): keep no stale copy in the session.
     session.expunge(survivor)
+    session.expunge(loser)
     return merged
 
 
