@@ -133,12 +133,14 @@ def prepare(entry: StreamEntry) -> Prepared:
 
 
 def _with_usable_sender(message: InboundMessage) -> InboundMessage | Unusable:
-    """The message with its sender's phone canonical; a phone that is no number is dropped when
-    the provider also names the person otherwise (a BSUID, a LID), else the message is unusable."""
+    """The message as it is when its sender's phone is a number (kept as the provider wrote it: the
+    contact's wa_id); a phone that is none is dropped when the provider also names the person
+    otherwise (a BSUID, a LID), else the message is unusable."""
     if message.phone is None:
         return message
     try:
-        return dataclasses.replace(message, phone=canonical_phone(message.phone))
+        canonical_phone(message.phone)
+        return message
     except InvalidPhone as exc:
         if message.user_id:
             return dataclasses.replace(message, phone=None)
