@@ -41,8 +41,8 @@ class InboundItem:
 
     entry: IngestEntry
     message: InboundMessage
-    # The sender's canonical phone (E.164).
-    phone: str
+    # The sender's canonical phone (E.164); None when the provider names them only by an identity.
+    phone: str | None
     contact_id: str = ""
     conversation_id: str = ""
     message_id: str = ""
@@ -114,6 +114,21 @@ class Outcomes:
         return bool(self.sent or self.delivered or self.read or self.failed or self.failed_other)
 
 
+@dataclass(frozen=True, slots=True)
+class ContactMerge:
+    """Two contacts found to be one person (a payload named the phone and the identity together):
+    the loser's inbox moved to the survivor and the loser is gone; what other domains keep of
+    the loser (the consent ledger, an opt-out to record under the survivor's phone) follows."""
+
+    tenant_id: str
+    survivor_id: str
+    loser_id: str
+    survivor_phone: str | None
+    # The loser had opted out and the survivor had not: the survivor is opted out now.
+    opted_out: bool = False
+    opted_out_at: datetime | None = None
+
+
 @dataclass
 class InboundApplied:
     """What storing the batch's inbound messages did."""
@@ -122,6 +137,7 @@ class InboundApplied:
     created: list[InboundItem] = field(default_factory=list)
     duplicates: int = 0
     published: list[PublishedEvent] = field(default_factory=list)
+    merges: list[ContactMerge] = field(default_factory=list)
 
 
 @dataclass

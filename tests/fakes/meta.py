@@ -28,8 +28,10 @@ _MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
 _CAPTIONED = frozenset({"image", "video", "document"})
 _TYPES = _MEDIA_TYPES | {"text", "template", "interactive"}
 _ENVELOPE_KEYS = {
-    "messaging_product", "recipient_type", "to", "type", "context", "biz_opaque_callback_data",
+    "messaging_product", "recipient_type", "to", "recipient", "type", "context", "biz_opaque_callback_data",
 }  # fmt: skip
+# A business-scoped user id: two letters, a dot, letters and digits ("BR.1502576394655843").
+_BSUID = re.compile(r"^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$")
 
 
 class BadRequest(Exception):
@@ -104,16 +106,16 @@ class MetaGraphFake:
     def _accept(self, body: dict[str, Any]) -> Reply:
         wamid = self.wamids.pop(0) if self.wamids else new_wamid()
         self.sent.append((wamid, body))
-        if self.window is not None and body["type"] != "template" and body["to"] not in self.window:
+        if self.window is not None and body["type"] != "template" and body.get("to") not in self.window:
             self.outside_window.append((wamid, body))
-        to = body["to"]
+        if "to" not in body:
+            # Sent to a BSUID: Meta answers with the user id, and no wa_id to give away the phone.
+            contact = {"input": body["recipient"], "user_id": body["recipient"]}
+        else:
+            to = body["to"]
+            contact = {"input": to, "wa_id": self.wa_ids.get(to, to)}
         return Reply(
-            200,
-            {
-                "messaging_product": "whatsapp",
-                "contacts": [{"input": to, "wa_id": self.wa_ids.get(to, to)}],
-                "messages": [{"id": wamid}],
-            },
+            200, {"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": wamid}]}
         )
 
     def _mark_read(self, body: dict[str, Any]) -> Reply:
@@ -136,7 +138,14 @@ def check_message(body: dict[str, Any]) -> None:
     """Raise BadRequest unless the body is a well-formed Cloud API message of a type we send."""
     _require(body.get("messaging_product") == "whatsapp", "messaging_product must be 'whatsapp'")
     _require(body.get("recipient_type", "individual") == "individual", "recipient_type must be 'individual'")
-    _require(isinstance(body.get("to"), str) and body["to"].isdigit(), "to must be the phone number's digits")
+    if "to" in body or "recipient" not in body:
+        _require(
+            isinstance(body.get("to"), str) and body["to"].isdigit(), "to must be the phone number's digits"
+        )
+    else:
+        # A username user known by their business-scoped user id: `recipient` instead of `to`.
+        recipient = body["recipient"]
+        _require(isinstance(recipient, str) and bool(_BSUID.match(recipient)), "recipient must be a BSUID")
     kind = body.get("type")
     if not isinstance(kind, str) or kind not in _TYPES:
         raise BadRequest(f"unsupported type {kind!r}")

@@ -235,12 +235,35 @@ def test_lid_addressed_message_takes_the_phone_from_remote_jid_alt() -> None:
     assert message.user_id == MARIA_LID
 
 
-def test_lid_without_a_phone_alternate_is_a_payload_error() -> None:
+def test_lid_without_a_phone_alternate_is_a_sender_known_by_lid() -> None:
     payload = _fixture("evolution_messages_upsert_text.json")
     payload["data"]["key"].update({"remoteJid": MARIA_LID, "addressingMode": "lid"})
     del payload["data"]["key"]["remoteJidAlt"]
-    with pytest.raises(PayloadError, match="no phone number"):
-        _parse(payload)
+    message = _inbound(_parse(payload))
+    assert (message.phone, message.user_id) == (None, MARIA_LID)
+
+
+def test_seed_000_messages_update_shape_is_a_receipt() -> None:
+    # Seed 000's shape: data.key.id + data.update.status, the status Baileys' enum (3 = delivered).
+    payload = {
+        "event": "messages.update",
+        "instance": "tenant_1_inst_1",
+        "data": {
+            "key": {"remoteJid": f"{MARIA}@s.whatsapp.net", "id": "3EB0B431E4B3"},
+            "update": {"status": 3},
+        },
+    }
+    [event] = _parse(payload)
+    assert isinstance(event, StatusUpdate)
+    assert (event.provider_message_id, event.status, event.recipient) == (
+        "3EB0B431E4B3",
+        DeliveryStatus.DELIVERED,
+        MARIA,
+    )
+    payload["data"]["update"] = {"status": "READ"}
+    assert _parse(payload)[0].status is DeliveryStatus.READ  # type: ignore[union-attr]
+    payload["data"]["key"]["fromMe"] = False
+    assert isinstance(_parse(payload)[0], Ignored)
 
 
 def test_phone_jid_with_device_suffix_gives_plain_digits() -> None:
@@ -725,6 +748,6 @@ def test_resolve_person() -> None:
     assert jid.resolve_person(MARIA_LID, phone_jid) == jid.Person(MARIA, MARIA_LID)
     assert jid.resolve_person("97318254610077:3@lid", phone_jid) == jid.Person(MARIA, MARIA_LID)
     assert jid.resolve_person(phone_jid, None) == jid.Person(MARIA, None)
-    assert jid.resolve_person(MARIA_LID, None) is None
-    assert jid.resolve_person(MARIA_LID, "") is None
+    assert jid.resolve_person(MARIA_LID, None) == jid.Person(None, MARIA_LID)
+    assert jid.resolve_person(MARIA_LID, "") == jid.Person(None, MARIA_LID)
     assert jid.resolve_person(None, None) is None

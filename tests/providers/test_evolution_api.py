@@ -95,6 +95,15 @@ async def test_send_text_posts_number_and_text_with_instance_token(
     assert result.provider_message_id == sent["id"]
 
 
+async def test_send_text_to_a_person_known_by_lid_names_the_lid(
+    server: FakeHttpServer, client: httpx.AsyncClient, instance: FakeInstance
+) -> None:
+    # Evolution's createJid takes a JID ending in @lid as it is.
+    message = OutboundMessage(message_id="m-1", to="97318254610077@lid", text="Oi")
+    await evolution_api.send(client, account(server, instance.token), message)
+    assert only(server).json() == {"number": "97318254610077@lid", "text": "Oi"}
+
+
 async def test_send_text_reply_quotes_the_message_id(
     server: FakeHttpServer, client: httpx.AsyncClient, instance: FakeInstance
 ) -> None:

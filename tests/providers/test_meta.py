@@ -6,6 +6,7 @@ import copy
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from messaging_whatsapp.providers.events import (
     Referral,
     StatusError,
     StatusUpdate,
+    Unusable,
 )
 from messaging_whatsapp.providers.meta import classify_error, meta_provider
 
@@ -290,7 +292,7 @@ def test_username_user_without_phone_is_keyed_by_user_id() -> None:
     raw = _message("text", {"body": "oi"}, from_user_id="BR.77")
     del raw["from"]
     message = _only_inbound(_parse_payload(_envelope(_value(contacts=contacts, messages=[raw]))))
-    assert message.phone == ""
+    assert message.phone is None
     assert message.user_id == "BR.77"
     assert message.contact_name == "maria.s"
 
@@ -625,15 +627,13 @@ def test_missing_entry() -> None:
 @pytest.mark.parametrize("bad_id", [12345, None, "", ["wamid.x"]])
 def test_message_id_must_be_a_string(bad_id: object) -> None:
     raw = _message("text", {"body": "oi"}, id=bad_id)
-    with pytest.raises(PayloadError, match=r"messages\[0\]\.id"):
-        _parse_payload(_envelope(_value(messages=[raw])))
+    _only_unusable(_parse_payload(_envelope(_value(messages=[raw]))), r"messages\[0\]\.id")
 
 
 def test_message_without_id() -> None:
     raw = _message("text", {"body": "oi"})
     del raw["id"]
-    with pytest.raises(PayloadError, match="id"):
-        _parse_payload(_envelope(_value(messages=[raw])))
+    _only_unusable(_parse_payload(_envelope(_value(messages=[raw]))), "id")
 
 
 @pytest.mark.parametrize(
@@ -654,20 +654,39 @@ def test_message_without_id() -> None:
 def test_wrong_shapes_inside_a_message(mutate: Any, where: str) -> None:
     raw = _message("text", {"body": "oi"})
     mutate(raw)
-    with pytest.raises(PayloadError, match=where):
-        _parse_payload(_envelope(_value(messages=[raw])))
+    # One bad message is one unusable item: the batch's other items still apply (worker DLQs it).
+    _only_unusable(_parse_payload(_envelope(_value(messages=[raw]))), where)
 
 
 def test_wrong_shapes_inside_a_status() -> None:
     status = {"id": OUR_WAMID, "status": "failed", "timestamp": "1763035300", "errors": [{"code": True}]}
-    with pytest.raises(PayloadError, match="code"):
-        _parse_payload(_envelope(_value(statuses=[status])))
+    _only_unusable(_parse_payload(_envelope(_value(statuses=[status]))), "code")
     with pytest.raises(PayloadError, match="statuses"):
         _parse_payload(_envelope(_value(statuses={"id": OUR_WAMID})))
     with pytest.raises(PayloadError, match="value"):
         _parse_payload(
             {"object": "whatsapp_business_account", "entry": [{"changes": [{"field": "messages"}]}]}
         )
+
+
+def _only_unusable(events: list[NormalisedEvent], match: str) -> Unusable:
+    [event] = events
+    assert isinstance(event, Unusable)
+    assert re.search(match, event.reason), event.reason
+    return event
+
+
+def test_one_bad_item_leaves_the_rest_of_the_batch() -> None:
+    good = _message("text", {"body": "oi"}, id="wamid.GOOD")
+    bad = _message("text", {"body": "oi"}, id="wamid.BAD")
+    del bad["timestamp"]
+    status = {"id": OUR_WAMID, "status": "delivered", "timestamp": "1763035300"}
+    events = _parse_payload(_envelope(_value(messages=[good, bad], statuses=[status])))
+    assert [type(event) for event in events] == [InboundMessage, Unusable, StatusUpdate]
+    unusable = events[1]
+    assert isinstance(unusable, Unusable)
+    assert unusable.item == "entry[0].changes[0].value.messages[1]"
+    assert "timestamp" in unusable.reason
 
 
 def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:

@@ -315,9 +315,15 @@ def test_from_me_to_a_lid_chat_uses_recipient_alt() -> None:
     assert (message.phone, message.user_id, message.from_me) == (MARIA, MARIA_LID, True)
 
 
-def test_no_phone_anywhere_is_a_payload_error() -> None:
-    with pytest.raises(PayloadError, match="no phone number"):
-        _parse(_message({"Sender": MARIA_LID, "SenderAlt": "", "Chat": MARIA_LID}))
+def test_no_phone_anywhere_is_a_sender_known_by_lid() -> None:
+    [message] = _parse(_message({"Sender": MARIA_LID, "SenderAlt": "", "Chat": MARIA_LID}))
+    assert isinstance(message, InboundMessage)
+    assert (message.phone, message.user_id) == (None, MARIA_LID)
+
+
+def test_no_phone_and_no_lid_is_a_payload_error() -> None:
+    with pytest.raises(PayloadError, match="no phone number or LID"):
+        _parse(_message({"Sender": "", "SenderAlt": "", "Chat": ""}))
 
 
 # --------------------------------------------------------------------------------------------------

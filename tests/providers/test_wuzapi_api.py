@@ -132,6 +132,15 @@ async def test_send_text(
     assert [sent["Id"] for sent in fake.sent] == [EXPECTED_ID]
 
 
+async def test_send_text_to_a_person_known_by_lid_names_the_lid(
+    server: FakeHttpServer, user: FakeUser, client: httpx.AsyncClient
+) -> None:
+    # WuzAPI's parseJID takes a full JID (with '@') as it is.
+    lid = "97318254610077@lid"
+    await wuzapi_api.send(client, _account(server), OutboundMessage(message_id=MESSAGE_ID, to=lid, text="Oi"))
+    assert _only(server).json() == {"Phone": lid, "Body": "Oi", "Id": EXPECTED_ID}
+
+
 async def test_send_text_replying(server: FakeHttpServer, user: FakeUser, client: httpx.AsyncClient) -> None:
     quoted = "AC4E1B7F2D9A06C3E5B8F1D2A7C9E4B6"
     await wuzapi_api.send(client, _account(server), _message(text="Sim!", reply_to=quoted))

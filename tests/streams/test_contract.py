@@ -196,6 +196,30 @@ async def test_fail_moves_the_entry_to_the_dlq_after_max_deliveries(
     assert (await streams.info(stream)).groups[0].pending == 0
 
 
+async def test_dead_letter_items_records_each_item_and_acknowledges_the_entry(
+    streams: Streams, stream: str, names: StreamNames
+) -> None:
+    await streams.ensure_group(stream, "g")
+    [entry_id] = await streams.append_many(stream, [{"body": "batch"}])
+    [entry] = await streams.read(stream, "g", "c", count=1)
+
+    ids = await streams.dead_letter_items(
+        stream, "g", entry, [("messages[1]", "no id"), ("statuses[0]", "no status")]
+    )
+
+    assert len(ids) == 2
+    await streams.ensure_group(names.dlq, "ops")
+    dead = await streams.read(names.dlq, "ops", "ops", count=10)
+    assert [(d.fields["item"], d.fields["error"]) for d in dead] == [
+        ("messages[1]", "no id"),
+        ("statuses[0]", "no status"),
+    ]
+    assert all(
+        d.fields["entry_id"] == entry_id and json.loads(d.fields["fields"]) == {"body": "batch"} for d in dead
+    )
+    assert (await streams.info(stream)).groups[0].pending == 0
+
+
 async def test_replay_dlq_puts_entries_back(streams: Streams, stream: str, names: StreamNames) -> None:
     await streams.ensure_group(stream, "g")
     await streams.append(stream, {"a": "1"})

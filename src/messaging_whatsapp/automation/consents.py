@@ -23,7 +23,8 @@ class ConsentEvent:
 
     tenant_id: str
     contact_id: str | None
-    phone: str
+    # None for a person known only by a BSUID or a LID (the contact id says who).
+    phone: str | None
     status: ConsentStatus
     source: ConsentSource
     at: datetime

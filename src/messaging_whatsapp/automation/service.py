@@ -12,14 +12,14 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, union_all, update
+from sqlalchemy import delete, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.consents import ConsentEvent, record_consents
-from messaging_whatsapp.automation.models import ConsentSource, ConsentStatus, OptOut
+from messaging_whatsapp.automation.models import Consent, ConsentSource, ConsentStatus, OptOut
 from messaging_whatsapp.automation.optout import optout_keyword, optout_payload_keyword
 from messaging_whatsapp.automation.suppression import suppressed_phones, unsuppress
-from messaging_whatsapp.batch import InboundItem
+from messaging_whatsapp.batch import ContactMerge, InboundItem
 from messaging_whatsapp.db import insert_for, new_id, one_of, utcnow
 from messaging_whatsapp.inbox.models import Contact
 from messaging_whatsapp.outbox.service import PublishedEvent
@@ -33,7 +33,8 @@ class OptOutCandidate:
 
     tenant_id: str
     contact_id: str
-    phone: str
+    # None for a person known only by a BSUID or a LID: the contact's flag and the ledger keep it.
+    phone: str | None
     instance_id: str | None
     keyword: str | None
     text: str | None
@@ -132,6 +133,8 @@ def optout_events(opted_out: list[OptOutCandidate]) -> list[PublishedEvent]:
 
 
 async def _record(session: AsyncSession, candidate: OptOutCandidate) -> None:
+    if candidate.phone is None:
+        return
     now = utcnow()
     statement = insert_for(session, OptOut.__table__).values(
         id=new_id(),
@@ -170,14 +173,18 @@ async def apply_optin(session: AsyncSession, contact: Contact, consent: ConsentE
     """Let the person be messaged again (they asked for it: `consent` says how); their opt-out
     record and any suppression go, the ledger keeps both. True when they were opted out."""
     await record_consents(session, [consent])
-    variants = phone_variants(contact.phone)
-    removed = await session.execute(
-        delete(OptOut)
-        .where(OptOut.tenant_id == contact.tenant_id, OptOut.phone.in_(variants))
-        .returning(OptOut.id)
-    )
-    unsuppressed = await unsuppress(session, contact.tenant_id, contact.phone)
-    was_opted_out = contact.opted_out or bool(removed.all()) or unsuppressed
+    if contact.phone is None:
+        # Known by an identity alone: the contact's flag is the whole opt-out.
+        was_opted_out = contact.opted_out
+    else:
+        variants = phone_variants(contact.phone)
+        removed = await session.execute(
+            delete(OptOut)
+            .where(OptOut.tenant_id == contact.tenant_id, OptOut.phone.in_(variants))
+            .returning(OptOut.id)
+        )
+        unsuppressed = await unsuppress(session, contact.tenant_id, contact.phone)
+        was_opted_out = contact.opted_out or bool(removed.all()) or unsuppressed
     contact.opted_out = False
     contact.opted_out_at = None
     return was_opted_out
@@ -185,10 +192,14 @@ async def apply_optin(session: AsyncSession, contact: Contact, consent: ConsentE
 
 async def keep_suppressed_opted_out(session: AsyncSession, items: list[InboundItem]) -> None:
     """A person erased after opting out who writes again comes back as a new contact: opted out
-    from the start, as the suppression list says."""
+    from the start, as the suppression list says (of their phone, or of the BSUID or LID they
+    were known by)."""
     phones: dict[str, set[str]] = defaultdict(set)
     for item in items:
-        phones[item.entry.tenant_id].add(item.phone)
+        # A person known only by a BSUID or a LID was suppressed by it (privacy/erasure.py).
+        name = item.phone or item.message.user_id
+        if name is not None:
+            phones[item.entry.tenant_id].add(name)
     # Only tenants that ever suppressed anyone have a key: usually none, one query.
     guarded = await session.scalars(
         select(Tenant.id).where(Tenant.id.in_(list(phones)), Tenant.suppression_key.is_not(None))
@@ -200,8 +211,39 @@ async def keep_suppressed_opted_out(session: AsyncSession, items: list[InboundIt
                 update(Contact)
                 .where(
                     Contact.tenant_id == tenant_id,
-                    Contact.phone.in_(suppressed),
+                    or_(
+                        Contact.phone.in_(suppressed),
+                        Contact.bsuid.in_(suppressed),
+                        Contact.lid.in_(suppressed),
+                    ),
                     Contact.opted_out.is_(False),
                 )
                 .values(opted_out=True, opted_out_at=utcnow(), updated_at=utcnow())
+            )
+
+
+async def follow_merges(session: AsyncSession, merges: list[ContactMerge]) -> None:
+    """What the consent side keeps of merged contacts moves to the survivor: the ledger's entries
+    (re-pointed, the one change migration 0014 lets the ledger take) and an opt-out the survivor's
+    phone must now carry."""
+    for merge in merges:
+        await session.execute(
+            update(Consent)
+            .where(Consent.tenant_id == merge.tenant_id, Consent.contact_id == merge.loser_id)
+            .values(contact_id=merge.survivor_id)
+        )
+        if merge.opted_out and merge.survivor_phone is not None:
+            await _record(
+                session,
+                OptOutCandidate(
+                    tenant_id=merge.tenant_id,
+                    contact_id=merge.survivor_id,
+                    phone=merge.survivor_phone,
+                    instance_id=None,
+                    keyword=None,
+                    text=None,
+                    provider_message_id=None,
+                    at=merge.opted_out_at or utcnow(),
+                    reason="merged",
+                ),
             )

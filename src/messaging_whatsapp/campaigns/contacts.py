@@ -300,7 +300,8 @@ async def _contact_ids(
             )
         )
         for variant, contact_id in found:
-            ids.setdefault(by_variant[variant], contact_id)
+            if variant is not None:
+                ids.setdefault(by_variant[variant], contact_id)
 
     await load()
     missing = [phone for phone in phones if phone not in ids]

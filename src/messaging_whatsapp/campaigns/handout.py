@@ -107,7 +107,8 @@ async def take_contacts(
     query = select(Contact.id, Contact.phone).where(
         one_of(session, Contact.id, {contact.contact_id for contact in taken})
     )
-    phones = {contact_id: phone for contact_id, phone in await session.execute(query)}
+    # Campaigns add people by phone, so each has one.
+    phones = {contact_id: phone or "" for contact_id, phone in await session.execute(query)}
     taken.sort(key=lambda contact: contact.id)
     return [(contact, phones[contact.contact_id]) for contact in taken]
 

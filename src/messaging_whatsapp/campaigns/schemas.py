@@ -297,7 +297,8 @@ class ContactRef(BaseModel):
     """Who a campaign contact is."""
 
     id: str
-    phone: str
+    # Campaigns reach people by phone; None only for a contact known by an identity alone.
+    phone: str | None
     name: str | None
 
 
@@ -328,7 +329,7 @@ class CampaignContactItem(BaseModel):
     error: SendErrorItem | None
 
     @classmethod
-    def of(cls, row: CampaignContact, phone: str, name: str | None) -> Self:
+    def of(cls, row: CampaignContact, phone: str | None, name: str | None) -> Self:
         """The item for a campaign contact and its contact's phone and name."""
         error = None
         if row.error_code or row.error_title:

@@ -66,7 +66,7 @@ def list_conversations(
         opted = " (opted out)" if contact["opted_out"] else ""
         table.add_row(
             item["id"],
-            contact["phone"] + opted,
+            (contact["phone"] or contact["bsuid"] or contact["lid"] or "") + opted,
             contact["name"] or "",
             item["status"],
             str(item["unread_count"]),

@@ -36,7 +36,8 @@ async def list_contacts(
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[ContactItem]:
-    """Contacts of the caller's tenant; `?phone=` finds one by phone in either Brazilian form."""
+    """Contacts of the caller's tenant; `?phone=` finds one by phone in either Brazilian form, or by
+    the BSUID or LID of a person known only by it."""
     viewer = Viewer.of(principal)
     return await service.list_contacts(
         session, principal.tenant_id, phone=phone, cursor=cursor, limit=limit, viewer=viewer

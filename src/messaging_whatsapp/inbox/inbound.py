@@ -16,7 +16,7 @@ from sqlalchemy import Integer, String, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
-from messaging_whatsapp.batch import InboundApplied, InboundItem
+from messaging_whatsapp.batch import ContactMerge, InboundApplied, InboundItem
 from messaging_whatsapp.db import (
     UTCDateTime,
     ensure_rows,
@@ -28,6 +28,7 @@ from messaging_whatsapp.db import (
     utcnow,
 )
 from messaging_whatsapp.inbox.attribution import contact_first_touch, ticket_origin
+from messaging_whatsapp.inbox.identity import resolve_contacts
 from messaging_whatsapp.inbox.models import (
     ConversationStatus,
     Direction,
@@ -47,10 +48,10 @@ INBOUND_STATUS = "received"
 async def apply_inbound(session: AsyncSession, items: list[InboundItem]) -> InboundApplied:
     """Store the batch's messages with their contacts, conversations and tickets, each once; fills in
     the items' ids and returns the ones created, with `whatsapp_inbound_received` for each."""
-    await _upsert_contacts(session, items)
+    merges = await _upsert_contacts(session, items)
     await _upsert_conversations(session, items)
     new_items, duplicates = await _new_messages(session, items)
-    applied = InboundApplied(duplicates=duplicates)
+    applied = InboundApplied(duplicates=duplicates, merges=merges)
     if not new_items:
         return applied
     tickets = await _open_tickets(session, new_items)
@@ -65,43 +66,32 @@ async def apply_inbound(session: AsyncSession, items: list[InboundItem]) -> Inbo
     return applied
 
 
-async def _upsert_contacts(session: AsyncSession, items: list[InboundItem]) -> None:
-    """The contact of each item, created where missing (their names move with _bump_counters)."""
+async def _upsert_contacts(session: AsyncSession, items: list[InboundItem]) -> list[ContactMerge]:
+    """The contact of each item, created where missing (their names move with _bump_counters).
+
+    Senders named by a BSUID or a LID go through inbox/identity.py, which ties identities to
+    phones and merges contacts; the rest (most) are looked up and created by phone in bulk.
+    """
+    identified = [item for item in items if item.message.user_id or item.phone is None]
+    merges = await resolve_contacts(session, identified) if identified else []
+    plain = [item for item in items if not (item.message.user_id or item.phone is None)]
     now = utcnow()
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for item in items:
-        msg = item.message
-        row = rows.setdefault(
-            (item.entry.tenant_id, item.phone),
-            {
-                "tenant_id": item.entry.tenant_id,
-                "phone": item.phone,
-                "wa_id": None,
-                "user_id": None,
-                "name": None,
-                "first_source": None,
-                "first_campaign": None,
-                "first_medium": None,
-                "opted_out": False,
-                "opted_out_at": None,
-                "last_interaction_at": None,
-                "messages_received": 0,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-        if msg.from_me:
-            continue
-        # Only the customer's own messages say who they are; an echo carries the business's name.
-        row["name"] = msg.contact_name or row["name"]
-        row["wa_id"] = msg.phone
-        row["user_id"] = msg.user_id or row["user_id"]
-        if row["first_source"] is None:
-            row.update(contact_first_touch(msg))
-    ordered = sorted(rows.values(), key=lambda r: (r["tenant_id"], r["phone"]))
+    rows: dict[tuple[str, str | None], dict[str, Any]] = {
+        (item.entry.tenant_id, item.phone): {
+            "tenant_id": item.entry.tenant_id,
+            "phone": item.phone,
+            "opted_out": False,
+            "messages_received": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for item in plain
+    }
+    ordered = [rows[key] for key in sorted(rows, key=lambda k: (k[0], k[1] or ""))]
     ids = await ensure_rows(session, contacts_table, ("tenant_id", "phone"), ordered)
-    for item in items:
+    for item in plain:
         item.contact_id = ids[(item.entry.tenant_id, item.phone)]
+    return merges
 
 
 async def _upsert_conversations(session: AsyncSession, items: list[InboundItem]) -> None:
@@ -236,7 +226,9 @@ CONTACT_COUNTER_COLUMNS: list[tuple[str, TypeEngine[Any]]] = [
     ("last_at", UTCDateTime()),
     ("name", String()),
     ("wa_id", String()),
-    ("user_id", String()),
+    ("first_source", String()),
+    ("first_medium", String()),
+    ("first_campaign", String()),
 ]
 
 
@@ -253,12 +245,26 @@ async def _bump_counters(session: AsyncSession, items: list[InboundItem]) -> Non
             continue
         conversation[1] += 1
         conversation[3] = max(conversation[3] or ts, ts)
-        contact = contacts.setdefault(item.contact_id, [item.contact_id, 0, ts, None, None, None])
+        # The contact's first customer message of the batch says where they came from (kept when
+        # the contact already knows).
+        touch = contact_first_touch(msg)
+        contact = contacts.setdefault(
+            item.contact_id,
+            [
+                item.contact_id,
+                0,
+                ts,
+                None,
+                None,
+                touch["first_source"],
+                touch["first_medium"],
+                touch["first_campaign"],
+            ],
+        )
         contact[1] += 1
         contact[2] = max(contact[2], ts)
         contact[3] = msg.contact_name or contact[3]
-        contact[4] = msg.phone
-        contact[5] = msg.user_id or contact[5]
+        contact[4] = msg.phone or contact[4]
     await _update_conversation_counters(session, [conversations[key] for key in sorted(conversations)])
     if contacts:
         await _update_contact_counters(session, [contacts[key] for key in sorted(contacts)])
@@ -297,7 +303,10 @@ async def _update_contact_counters(session: AsyncSession, rows: list[list[Any]])
             last_interaction_at=_later(c.last_interaction_at, counters.last_at),
             name=func.coalesce(counters.name, c.name),
             wa_id=func.coalesce(counters.wa_id, c.wa_id),
-            user_id=func.coalesce(counters.user_id, c.user_id),
+            # The first touch is set once, with all three of its parts.
+            first_medium=case((c.first_source.is_(None), counters.first_medium), else_=c.first_medium),
+            first_campaign=case((c.first_source.is_(None), counters.first_campaign), else_=c.first_campaign),
+            first_source=func.coalesce(c.first_source, counters.first_source),
             updated_at=utcnow(),
         )
     )
@@ -315,6 +324,7 @@ def _inbound_event(item: InboundItem) -> PublishedEvent:
             "conversation_id": item.conversation_id,
             "contact_id": item.contact_id,
             "from_phone": item.phone,
+            "from_user_id": msg.user_id,
             "text": msg.text,
             "message_type": msg.type.value,
             "button_payload": msg.button_payload,

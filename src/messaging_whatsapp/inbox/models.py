@@ -79,18 +79,28 @@ class TicketCloseReason(enum.StrEnum):
 
 
 class Contact(IdMixin, TimestampMixin, Base):
-    """A person a tenant talks to (seed 003's Lead), keyed by the canonical E.164 phone."""
+    """A person a tenant talks to (seed 003's Lead), keyed by the canonical E.164 phone, or by the
+    identity a provider names them with when it gives no phone (a BSUID, a LID): at least one of
+    the three is set, and a later payload naming two of them merges their contacts (inbox/identity.py)."""
 
     __tablename__ = "contacts"
-    # Leads with tenant_id, so it serves every lookup by tenant: no index of tenant_id alone.
-    __table_args__ = (UniqueConstraint("tenant_id", "phone"),)
+    # Each leads with tenant_id, so it serves every lookup by tenant: no index of tenant_id alone.
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "phone"),
+        Index("uq_contacts_tenant_id_bsuid", "tenant_id", "bsuid", unique=True),
+        Index("uq_contacts_tenant_id_lid", "tenant_id", "lid", unique=True),
+    )
 
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
-    # Canonical E.164 with '+' (Brazilian mobiles always with the ninth digit).
-    phone: Mapped[str] = mapped_column(String(20))
-    # The id WhatsApp last used for the person (may lack the ninth digit), and Meta's BSUID.
+    # Canonical E.164 with '+' (Brazilian mobiles always with the ninth digit); None while the
+    # person is known only by a BSUID or a LID.
+    phone: Mapped[str | None] = mapped_column(String(20), default=None)
+    # The id WhatsApp last used for the person (may lack the ninth digit).
     wa_id: Mapped[str | None] = mapped_column(String(64), default=None)
-    user_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Meta's business-scoped user id ("BR.1502576394655843"): Meta numbers can send to it.
+    bsuid: Mapped[str | None] = mapped_column(String(160), default=None)
+    # The gateways' privacy alias, as a JID ("97318254610077@lid"): Evolution and WuzAPI send to it.
+    lid: Mapped[str | None] = mapped_column(String(160), default=None)
     name: Mapped[str | None] = mapped_column(String(200), default=None)
     first_source: Mapped[str | None] = mapped_column(String(100), default=None)
     first_campaign: Mapped[str | None] = mapped_column(String(200), default=None)

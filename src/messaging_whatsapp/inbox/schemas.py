@@ -9,16 +9,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class ContactItem(BaseModel):
-    """A contact; `phone` is E.164 with '+' (Brazilian mobiles with the ninth digit)."""
+    """A contact; `phone` is E.164 with '+' (Brazilian mobiles with the ninth digit), null for a
+    person known only by Meta's business-scoped user id (`bsuid`) or a gateway's `lid`."""
 
     model_config = ConfigDict(from_attributes=True)
 
     id: str
-    phone: str
+    phone: str | None
     name: str | None
     opted_out: bool
     opted_out_at: datetime | None = None
     wa_id: str | None = None
+    bsuid: str | None = None
+    lid: str | None = None
     first_source: str | None = None
     first_campaign: str | None = None
     first_medium: str | None = None
@@ -28,14 +31,16 @@ class ContactItem(BaseModel):
 
 
 class ContactRef(BaseModel):
-    """The contact as embedded in a conversation."""
+    """The contact as embedded in a conversation (`phone` null: known by `bsuid` or `lid` alone)."""
 
     model_config = ConfigDict(from_attributes=True)
 
     id: str
-    phone: str
+    phone: str | None
     name: str | None
     opted_out: bool
+    bsuid: str | None = None
+    lid: str | None = None
 
 
 class ConversationItem(BaseModel):

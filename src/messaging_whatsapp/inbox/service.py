@@ -16,6 +16,7 @@ from messaging_whatsapp.inbox.schemas import (
 )
 from messaging_whatsapp.inbox.visibility import EVERYONE, Viewer, check_conversation
 from messaging_whatsapp.pagination import Page, decode_time_cursor, encode_cursor
+from messaging_whatsapp.providers.outbound import identity_kind
 from messaging_whatsapp.tenancy.service import tenant_phone
 
 
@@ -29,13 +30,17 @@ async def list_contacts(
     viewer: Viewer = EVERYONE,
 ) -> Page[ContactItem]:
     """The tenant's contacts the viewer works with, oldest first; `phone` (typed: a national form is
-    a number of the tenant's default country) matches either Brazilian form."""
+    a number of the tenant's default country) matches either Brazilian form, or is the BSUID or
+    LID of a person known by it."""
     query = select(Contact).where(Contact.tenant_id == tenant_id)
     if viewer.restricted:
         query = query.where(
             exists().where(Conversation.contact_id == Contact.id, viewer.visible_conversations())
         )
-    if phone:
+    if phone and identity_kind(phone) is not None:
+        # A person known by a BSUID or a LID is found by it.
+        query = query.where(or_(Contact.bsuid == phone.strip(), Contact.lid == phone.strip()))
+    elif phone:
         query = query.where(Contact.phone == await tenant_phone(session, tenant_id, phone))
     if cursor:
         at, last_id = decode_time_cursor(cursor)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messaging_whatsapp.errors import Forbidden, NotFound
 from messaging_whatsapp.inbox.models import Contact, Conversation, Ticket, TicketStatus
 from messaging_whatsapp.phones import InvalidPhone, phone_variants
+from messaging_whatsapp.providers.outbound import identity_kind
 from messaging_whatsapp.tenancy.access import Principal
 from messaging_whatsapp.tenancy.models import UserRole
 from messaging_whatsapp.tenancy.service import tenant_phone
@@ -90,14 +91,19 @@ async def check_recipient(session: AsyncSession, tenant_id: str, phone: str, vie
     work (a phone that is not valid is left for the send's own checks to refuse)."""
     if not viewer.restricted:
         return
-    try:
-        variants = phone_variants(await tenant_phone(session, tenant_id, phone))
-    except InvalidPhone:
-        return
+    person: ColumnElement[bool]
+    if identity_kind(phone) is not None:
+        # A person known by a BSUID or a LID.
+        person = or_(Contact.bsuid == phone.strip(), Contact.lid == phone.strip())
+    else:
+        try:
+            person = Contact.phone.in_(phone_variants(await tenant_phone(session, tenant_id, phone)))
+        except InvalidPhone:
+            return
     found = await session.scalar(
         select(Conversation.id)
         .join(Contact, Contact.id == Conversation.contact_id)
-        .where(Contact.tenant_id == tenant_id, Contact.phone.in_(variants), viewer.visible_conversations())
+        .where(Contact.tenant_id == tenant_id, person, viewer.visible_conversations())
         .limit(1)
     )
     if found is None:

@@ -84,7 +84,9 @@ async def erase_phone(session: AsyncSession, tenant_id: str, phone: str, now: da
 async def erase_contact(session: AsyncSession, tenant_id: str, contact_id: str, now: datetime) -> Erasure:
     """Erase one contact of the tenant (NotFound for another's). Commit, then forget the raw requests."""
     contact = await find_contact(session, tenant_id, contact_id)
-    return await _erase(session, tenant_id, contact.phone, contact, now)
+    # A person known only by a BSUID or a LID is found in raw requests and events by it.
+    key = contact.phone or contact.bsuid or contact.lid or contact.id
+    return await _erase(session, tenant_id, key, contact, now)
 
 
 async def forget_in_streams(streams: Streams, names: StreamNames, erasure: Erasure) -> None:

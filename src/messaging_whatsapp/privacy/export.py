@@ -25,7 +25,7 @@ async def export_contact(
     """The contact, their conversations, tickets, messages, campaign rows, consents and opt-out
     record; NotFound for another tenant's contact."""
     contact = await find_contact(session, tenant_id, contact_id)
-    variants = phone_variants(contact.phone)
+    variants = phone_variants(contact.phone) if contact.phone else []
     conversations = list(
         await session.scalars(
             select(Conversation)

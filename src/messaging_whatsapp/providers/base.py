@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 import httpx
 
 from messaging_whatsapp.providers.events import ConnectionState, NormalisedEvent
-from messaging_whatsapp.providers.outbound import OutboundMessage, SenderAccount, SendResult
+from messaging_whatsapp.providers.outbound import OutboundMessage, RecipientKind, SenderAccount, SendResult
 
 
 class ProviderName(enum.StrEnum):
@@ -31,6 +31,14 @@ class ProviderName(enum.StrEnum):
 # The unofficial gateways: each number's own server, at the address its tenant gives, and a
 # WhatsApp account that a robotic pace gets banned (campaigns pace them like a person).
 GATEWAYS = frozenset({ProviderName.EVOLUTION, ProviderName.WUZAPI})
+
+# The providers that can send to a person by each kind of address. A BSUID is Meta's and scoped
+# to the business portfolio; a LID is WhatsApp Web's, which only the gateways speak.
+REACHES: dict[RecipientKind, frozenset[ProviderName]] = {
+    RecipientKind.PHONE: frozenset(ProviderName),
+    RecipientKind.BSUID: frozenset({ProviderName.META}),
+    RecipientKind.LID: GATEWAYS,
+}
 
 
 @dataclass(frozen=True, slots=True)

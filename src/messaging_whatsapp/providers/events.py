@@ -92,8 +92,9 @@ class InboundMessage:
     """A message a customer sent us, or an echo of one typed on the business phone (from_me)."""
 
     provider_message_id: str
-    # E.164 digits without '+', exactly as the provider identifies the person (may lack BR 9th digit).
-    phone: str
+    # E.164 digits without '+', exactly as the provider identifies the person (may lack BR 9th digit);
+    # None when the provider names the person only by `user_id` (a Meta username user, a bare LID).
+    phone: str | None
     type: MessageType
     timestamp: datetime
     contact_name: str | None = None
@@ -104,7 +105,8 @@ class InboundMessage:
     button_payload: str | None = None
     referral: Referral | None = None
     from_me: bool = False
-    # Provider-specific identity of the person when the phone is not the key (Meta BSUID, LID).
+    # Provider-specific identity of the person: Meta's BSUID ("BR.1502576394655843") or a gateway's
+    # LID JID ("97318254610077@lid"). At least one of phone and user_id is set.
     user_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -149,4 +151,13 @@ class Ignored:
     detail: str = ""
 
 
-NormalisedEvent = InboundMessage | StatusUpdate | ConnectionUpdate | Ignored
+@dataclass(frozen=True, slots=True)
+class Unusable:
+    """One item of a batch that cannot be applied (the rest of the batch can): where it is in the
+    payload and why. The worker sends it to the DLQ alone, with the raw request."""
+
+    item: str
+    reason: str
+
+
+NormalisedEvent = InboundMessage | StatusUpdate | ConnectionUpdate | Ignored | Unusable

@@ -43,6 +43,7 @@ from messaging_whatsapp.providers.payload import (
     fail,
     from_seconds,
     opt_bool,
+    opt_object,
     opt_str,
     req_str,
     secret_matches,
@@ -84,13 +85,15 @@ def _data(payload: JsonObject) -> JsonObject:
 # messages.update and connection.update
 
 
-def _status_name(data: JsonObject) -> str:
+def _status_name(data: JsonObject, path: str = "data") -> str:
     value = data.get("status")
     if isinstance(value, int) and not isinstance(value, bool):
         return _NUMERIC_STATUS.get(value, str(value))
+    if isinstance(value, str) and value.isdigit():
+        return _NUMERIC_STATUS.get(int(value), value)
     if isinstance(value, str) and value:
         return value.upper()
-    raise fail(SOURCE, f"data.status must be a status name or number, got {value!r}")
+    raise fail(SOURCE, f"{path}.status must be a status name or number, got {value!r}")
 
 
 def _status_time(data: JsonObject) -> datetime:
@@ -106,6 +109,10 @@ def _status_time(data: JsonObject) -> datetime:
 
 
 def _status_update(data: JsonObject) -> NormalisedEvent:
+    key = opt_object(SOURCE, data, "key", "data")
+    update = opt_object(SOURCE, data, "update", "data")
+    if key is not None and update is not None:
+        return _keyed_status_update(key, update, data)
     # v2 names the message keyId (messageId is Evolution's database row id); v1 names it id.
     message_id = opt_str(SOURCE, data, "keyId", "data") or req_str(SOURCE, data, "id", "data")
     from_me = opt_bool(SOURCE, data, "fromMe", "data")
@@ -114,14 +121,31 @@ def _status_update(data: JsonObject) -> NormalisedEvent:
     if not from_me:
         # A receipt for a message the customer sent us (e.g. we marked it read).
         return Ignored(IgnoredReason.SELF_RECEIPT, f"evolution receipt for inbound {message_id}")
-    name = _status_name(data)
+    return _receipt(message_id, _status_name(data), opt_str(SOURCE, data, "remoteJid", "data"), data)
+
+
+def _keyed_status_update(key: JsonObject, update: JsonObject, data: JsonObject) -> NormalisedEvent:
+    """Seed 000's shape, Baileys' own ``{key: {remoteJid, id, fromMe?}, update: {status}}``: the
+    status is Baileys' enum (2 server ack, 3 delivered, 4 read, 5 played; FORMATS.md 3.3), not the
+    seed's "1=sent, 2=delivered, 3=read" (DESIGN section 5). Without ``fromMe`` the receipt is taken
+    as one of ours: only our sent messages carry the id it names."""
+    message_id = req_str(SOURCE, key, "id", "data.key")
+    if opt_bool(SOURCE, key, "fromMe", "data.key") is False:
+        return Ignored(IgnoredReason.SELF_RECEIPT, f"evolution receipt for inbound {message_id}")
+    if "status" not in update:
+        # An update of something else (a reaction, a poll, a starred flag): not a receipt.
+        return Ignored(IgnoredReason.UNHANDLED_EVENT, f"evolution update of {message_id} without status")
+    name = _status_name(update, "data.update")
+    return _receipt(message_id, name, opt_str(SOURCE, key, "remoteJid", "data.key"), data)
+
+
+def _receipt(message_id: str, name: str, remote_jid: str | None, data: JsonObject) -> NormalisedEvent:
     if name == "PENDING":
         return Ignored(IgnoredReason.PENDING_STATUS, f"evolution {message_id} PENDING")
     status = _STATUS_MAP.get(name)
     if status is None:
         # DELETED and anything unknown: not a delivery state.
         return Ignored(IgnoredReason.UNHANDLED_EVENT, f"evolution status {name} for {message_id}")
-    remote_jid = opt_str(SOURCE, data, "remoteJid", "data")
     return StatusUpdate(
         provider_message_id=message_id,
         status=status,

@@ -276,7 +276,9 @@ def inbound_message(data: JsonObject, force_from_me: bool) -> NormalisedEvent:
     alt = opt_str(SOURCE, key, "remoteJidAlt", "data.key")
     person = jid.resolve_person(remote_jid, alt)
     if person is None:
-        raise fail(SOURCE, f"data.key names no phone number (remoteJid {remote_jid!r}, remoteJidAlt {alt!r})")
+        raise fail(
+            SOURCE, f"data.key names no phone number or LID (remoteJid {remote_jid!r}, remoteJidAlt {alt!r})"
+        )
     from_me = force_from_me or bool(opt_bool(SOURCE, key, "fromMe", "data.key"))
     content, message, path = _content(data)
     return InboundMessage(

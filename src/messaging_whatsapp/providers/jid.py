@@ -77,24 +77,25 @@ def ignored_reason(jid: str) -> IgnoredReason | None:
 
 @dataclass(frozen=True, slots=True)
 class Person:
-    """Who a 1:1 chat is with: phone digits, and the person's LID JID when the payload names one."""
+    """Who a 1:1 chat is with: phone digits and the person's LID JID, as far as the payload names them
+    (at least one of the two)."""
 
-    phone: str
+    phone: str | None
     lid: str | None
 
 
 def resolve_person(main: str | None, alt: str | None) -> Person | None:
     """Pick the phone from the main JID, or from the alternate one when the main is a LID.
 
-    The LID (whichever side carries it) is kept so the contact can be matched when a later message
-    arrives addressed by LID only. None when no phone can be found (a LID with no phone alternate):
-    the domain keys contacts by phone, so such a message cannot be attributed.
+    The LID (whichever side carries it) is kept: a person who hides their phone is known by it
+    alone (the contact is keyed by LID until a payload pairs it with a phone). None when the
+    payload names neither a phone nor a LID.
     """
     main, alt = main or "", alt or ""
     phone = phone_digits(alt) if is_lid(main) else phone_digits(main)
-    if phone is None:
-        return None
     lid = next((jid for jid in (main, alt) if jid and is_lid(jid)), None)
+    if phone is None and lid is None:
+        return None
     return Person(phone=phone, lid=_bare_lid(lid) if lid else None)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 
 from messaging_whatsapp.providers.base import InstanceSecrets, PayloadError, ProviderName, WebhookRequest
 from messaging_whatsapp.providers.events import (
@@ -20,6 +21,7 @@ from messaging_whatsapp.providers.events import (
     NormalisedEvent,
     StatusError,
     StatusUpdate,
+    Unusable,
 )
 from messaging_whatsapp.providers.meta_messages import SOURCE, inbound_message, timestamp
 from messaging_whatsapp.providers.outbound import TRANSIENT_ERROR_CLASSES, ErrorClass, costs_health
@@ -162,21 +164,33 @@ def _account_error(error: JsonObject, path: str) -> Ignored:
     return Ignored(IgnoredReason.UNHANDLED_EVENT, detail)
 
 
+def _item(raw: object, where: str, read: Callable[[JsonObject, str], NormalisedEvent]) -> NormalisedEvent:
+    """One message, status or error of the batch, or Unusable: one bad item must not cost the
+    batch's other items (they are applied; this one goes to the DLQ alone, with its reason)."""
+    try:
+        return read(as_object(SOURCE, raw, where), where)
+    except PayloadError as exc:
+        return Unusable(item=where, reason=str(exc))
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        return Unusable(
+            item=where, reason=f"{SOURCE} payload: {where} unusable ({type(exc).__name__}: {exc})"
+        )
+
+
 def _parse_value(value: JsonObject, path: str) -> list[NormalisedEvent]:
     contacts = [
         as_object(SOURCE, c, f"{path}.contacts[{i}]")
         for i, c in enumerate(opt_list(SOURCE, value, "contacts", path))
     ]
+    readers: list[tuple[str, Callable[[JsonObject, str], NormalisedEvent]]] = [
+        ("messages", lambda message, where: inbound_message(message, contacts, where)),
+        ("statuses", _status),
+        ("errors", _account_error),
+    ]
     events: list[NormalisedEvent] = []
-    for i, raw in enumerate(opt_list(SOURCE, value, "messages", path)):
-        where = f"{path}.messages[{i}]"
-        events.append(inbound_message(as_object(SOURCE, raw, where), contacts, where))
-    for i, raw in enumerate(opt_list(SOURCE, value, "statuses", path)):
-        where = f"{path}.statuses[{i}]"
-        events.append(_status(as_object(SOURCE, raw, where), where))
-    for i, raw in enumerate(opt_list(SOURCE, value, "errors", path)):
-        where = f"{path}.errors[{i}]"
-        events.append(_account_error(as_object(SOURCE, raw, where), where))
+    for key, read in readers:
+        for i, raw in enumerate(opt_list(SOURCE, value, key, path)):
+            events.append(_item(raw, f"{path}.{key}[{i}]", read))
     if not events:
         events.append(Ignored(IgnoredReason.UNHANDLED_EVENT, f"meta {path}: no messages, statuses or errors"))
     return events

@@ -25,10 +25,12 @@ from messaging_whatsapp.providers.outbound import (
     OutboundMedia,
     OutboundMediaType,
     OutboundMessage,
+    RecipientKind,
     SenderAccount,
     SendError,
     SendResult,
     TemplateContent,
+    recipient_kind,
 )
 
 JsonBody = dict[str, Any]
@@ -109,13 +111,13 @@ async def _post(client: httpx.AsyncClient, account: SenderAccount, body: JsonBod
 def message_body(message: OutboundMessage) -> JsonBody:
     """The Graph API JSON body for one message; SendError(FIX_REQUEST) when Meta would refuse it."""
     kind, content = _content(message)
-    body: JsonBody = {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": _recipient(message.to),
-        "type": kind,
-        kind: content,
-    }
+    body: JsonBody = {"messaging_product": "whatsapp", "recipient_type": "individual"}
+    if recipient_kind(message.to) is RecipientKind.BSUID:
+        # A username user's phone may be unknown: Meta delivers to the business-scoped user id.
+        body["recipient"] = message.to
+    else:
+        body["to"] = _recipient(message.to)
+    body.update({"type": kind, kind: content})
     if message.reply_to:
         body["context"] = {"message_id": message.reply_to}
     body["biz_opaque_callback_data"] = _callback_data(message.message_id)

@@ -61,7 +61,7 @@ def _referral(message: JsonObject, path: str) -> Referral | None:
     )
 
 
-def _find_contact(contacts: list[JsonObject], phone: str, user_id: str | None) -> JsonObject | None:
+def _find_contact(contacts: list[JsonObject], phone: str | None, user_id: str | None) -> JsonObject | None:
     for contact in contacts:
         if phone and contact.get("wa_id") == phone:
             return contact
@@ -208,11 +208,11 @@ def inbound_message(message: JsonObject, contacts: list[JsonObject], path: str) 
     """One element of `messages[]` as an InboundMessage (`contacts` is the value's `contacts[]`)."""
     message_id = req_str(SOURCE, message, "id", path)
     # With usernames (BSUID) Meta may omit the phone; the user id then identifies the person.
-    phone = (opt_str(SOURCE, message, "from", path) or "").lstrip("+")
-    user_id = opt_str(SOURCE, message, "from_user_id", path)
+    phone = (opt_str(SOURCE, message, "from", path) or "").lstrip("+") or None
+    user_id = opt_str(SOURCE, message, "from_user_id", path) or None
     contact = _find_contact(contacts, phone, user_id)
     if user_id is None and contact is not None:
-        user_id = opt_str(SOURCE, contact, "user_id", f"{path}.contact")
+        user_id = opt_str(SOURCE, contact, "user_id", f"{path}.contact") or None
     if not phone and not user_id:
         raise fail(SOURCE, f"{path} has neither from nor from_user_id")
     content = _content(message, req_str(SOURCE, message, "type", path), path)

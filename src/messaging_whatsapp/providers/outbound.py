@@ -4,6 +4,7 @@ goes out as, and what comes back (a result, or an error classified by what to do
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 
@@ -39,6 +40,38 @@ def costs_health(error_class: ErrorClass, code: str) -> bool:
     """Whether a failure with this class and code says something about the number (and costs it
     health), rather than about the request or the provider."""
     return error_class in NUMBER_ERROR_CLASSES or code.strip() in RATE_LIMIT_CODES
+
+
+class RecipientKind(enum.StrEnum):
+    """How a recipient is addressed: by phone (every provider), or by an identity a provider
+    gave us instead of the phone."""
+
+    PHONE = "phone"
+    # Meta's business-scoped user id ("BR.1502576394655843"): the Cloud API's `recipient` field.
+    BSUID = "bsuid"
+    # A WhatsApp-Web LID ("97318254610077@lid"): the gateways take the JID where they take a number.
+    LID = "lid"
+
+
+# "97318254610077@lid" (a device suffix is not part of the person); "BR.1502576394655843", or a
+# parent BSUID "US.ENT.11815799212886844830": two letters, a dot, up to 128 letters and digits.
+_LID = re.compile(r"\d{1,40}@(?:hosted\.)?lid")
+_BSUID = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}")
+
+
+def identity_kind(text: str) -> RecipientKind | None:
+    """Whether a recipient someone typed is a LID or a BSUID (None: take it for a phone)."""
+    text = text.strip()
+    if _LID.fullmatch(text):
+        return RecipientKind.LID
+    if _BSUID.fullmatch(text):
+        return RecipientKind.BSUID
+    return None
+
+
+def recipient_kind(to: str) -> RecipientKind:
+    """How `to` addresses the person: a LID, a BSUID, else a phone (checked by each provider)."""
+    return identity_kind(to) or RecipientKind.PHONE
 
 
 class OutboundMediaType(enum.StrEnum):
@@ -97,7 +130,8 @@ class OutboundMessage:
     # Our message id: travels with the message where the provider echoes it back, so an ambiguous
     # send can be reconciled from its receipts.
     message_id: str
-    # The recipient as E.164 digits without '+'.
+    # The recipient as E.164 digits without '+'; for a person known only by an identity, their
+    # BSUID (Meta) or LID JID (the gateways): see RecipientKind.
     to: str
     text: str | None = None
     media: OutboundMedia | None = None

@@ -24,9 +24,11 @@ from messaging_whatsapp.providers.http import http_error_class, json_body, reque
 from messaging_whatsapp.providers.outbound import (
     ErrorClass,
     OutboundMessage,
+    RecipientKind,
     SenderAccount,
     SendError,
     SendResult,
+    recipient_kind,
 )
 from messaging_whatsapp.providers.twilio import CALLBACK_ID_PARAM, ERROR_CLASSES, classify_error
 
@@ -94,6 +96,11 @@ def content_fields(message: OutboundMessage) -> Form:
 
 def build_form(account: SenderAccount, message: OutboundMessage) -> Form:
     """The whole form for one message: To, From, its content and the StatusCallback."""
+    if recipient_kind(message.to) is not RecipientKind.PHONE:
+        # The API refuses this before queueing (sending/rules.py); kept here for any other caller.
+        raise SendError(
+            ErrorClass.INVALID_RECIPIENT, "recipient_unreachable", "Twilio sends to phone numbers only"
+        )
     form: Form = {"To": _address(message.to), "From": _address(account.display_number)}
     form.update(content_fields(message))
     if account.status_callback_url:

@@ -250,7 +250,13 @@ def _person(info: JsonObject, from_me: bool) -> jid.Person | None:
     person = jid.resolve_person(
         opt_str(SOURCE, info, "Sender", where), opt_str(SOURCE, info, "SenderAlt", where)
     )
-    return person or jid.resolve_person(chat, opt_str(SOURCE, info, "Sender", where))
+    if person is not None and person.phone is not None:
+        return person
+    # A sender known by LID alone: the chat may still name the phone.
+    fallback = jid.resolve_person(chat, opt_str(SOURCE, info, "Sender", where))
+    if fallback is None or fallback.phone is None:
+        return person or fallback
+    return jid.Person(fallback.phone, (person.lid if person else None) or fallback.lid)
 
 
 def _skip_reason(info: JsonObject, event: JsonObject) -> Ignored | None:
@@ -279,7 +285,7 @@ def inbound_message(postmap: JsonObject) -> NormalisedEvent:
     from_me = flag(info, "IsFromMe", "event.Info")
     person = _person(info, from_me)
     if person is None:
-        raise fail(SOURCE, f"event.Info names no phone number for message {message_id}")
+        raise fail(SOURCE, f"event.Info names no phone number or LID for message {message_id}")
     message = opt_object(SOURCE, event, "Message", "event") or {}
     content, kind = _content(message, _downloaded(postmap))
     return InboundMessage(

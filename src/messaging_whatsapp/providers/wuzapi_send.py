@@ -13,7 +13,9 @@ from messaging_whatsapp.providers.outbound import (
     OutboundMedia,
     OutboundMediaType,
     OutboundMessage,
+    RecipientKind,
     SendError,
+    recipient_kind,
 )
 
 # whatsmeow's prefix for ids generated the way WhatsApp Web does ("3EB0" + 18 upper-case hex).
@@ -38,7 +40,10 @@ def provider_message_id_for(message_id: str) -> str:
 
 
 def recipient_phone(to: str) -> str:
-    """The recipient as WuzAPI's Phone: E.164 digits (a leading '+' tolerated)."""
+    """The recipient as WuzAPI's Phone: E.164 digits (a leading '+' tolerated), or a LID JID
+    (WuzAPI's parseJID takes a full JID as it is)."""
+    if recipient_kind(to) is RecipientKind.LID:
+        return to.strip()
     digits = to.strip().removeprefix("+")
     if not digits.isdigit():
         raise SendError(ErrorClass.INVALID_RECIPIENT, "invalid_recipient", f"not a phone number: {to!r}")
@@ -95,5 +100,6 @@ def send_request(message: OutboundMessage) -> tuple[str, dict[str, Any]]:
     body: dict[str, Any] = {"Phone": phone, **content, "Id": provider_message_id_for(message.message_id)}
     if message.reply_to:
         # The quoted message is taken to be the customer's (the usual case: answering them).
-        body["ContextInfo"] = {"StanzaId": message.reply_to, "Participant": f"{phone}@{_USER_SERVER}"}
+        participant = phone if "@" in phone else f"{phone}@{_USER_SERVER}"
+        body["ContextInfo"] = {"StanzaId": message.reply_to, "Participant": participant}
     return path, body

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messaging_whatsapp.db import one_of
 from messaging_whatsapp.inbox.models import Contact, Message, SendState, messages_table
 from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.providers.base import REACHES, ProviderName
+from messaging_whatsapp.providers.outbound import RecipientKind
 from messaging_whatsapp.sending.parts import release_followers
 from messaging_whatsapp.sending.queue import REOFFER_AFTER
 
@@ -28,8 +30,20 @@ class Claim:
     """A message this sender won, with the recipient's phone and the number it goes through."""
 
     message: Message
-    phone: str
+    # None for a person known only by an identity (`identity`: a BSUID or a LID JID).
+    phone: str | None
     instance: WhatsAppInstance
+    identity: str | None = None
+    # The contact's own opt-out flag (what stops a person who has no phone to look up).
+    opted_out: bool = False
+
+    @property
+    def to(self) -> str:
+        """Where the message goes: the phone when there is one, else the identity."""
+        to = self.phone or self.identity
+        if to is None:
+            raise ValueError(f"message {self.message.id}: its contact has neither phone nor identity")
+        return to
 
 
 async def claim_messages(session: AsyncSession, message_ids: list[str], now: datetime) -> list[Claim]:
@@ -58,14 +72,26 @@ async def claim_messages(session: AsyncSession, message_ids: list[str], now: dat
     if not won:
         return []
     rows = await session.execute(
-        select(Message, Contact.phone, WhatsAppInstance)
+        select(Message, Contact.phone, WhatsAppInstance, Contact.bsuid, Contact.lid, Contact.opted_out)
         .join(Contact, Contact.id == Message.contact_id)
         .join(WhatsAppInstance, WhatsAppInstance.id == Message.instance_id)
         .where(one_of(session, Message.id, won))
     )
-    claims = [Claim(message, phone, instance) for message, phone, instance in rows]
+    claims = [
+        Claim(message, phone, instance, _identity(instance, bsuid, lid), opted_out)
+        for message, phone, instance, bsuid, lid, opted_out in rows
+    ]
     session.expunge_all()
     return claims
+
+
+def _identity(instance: WhatsAppInstance, bsuid: str | None, lid: str | None) -> str | None:
+    """The identity this number can send to (Meta: the BSUID; the gateways: the LID)."""
+    provider = ProviderName(instance.provider)
+    for kind, value in ((RecipientKind.BSUID, bsuid), (RecipientKind.LID, lid)):
+        if value and provider in REACHES[kind]:
+            return value
+    return None
 
 
 async def take_due(session: AsyncSession, now: datetime) -> list[tuple[str, str]]:

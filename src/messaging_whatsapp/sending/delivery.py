@@ -123,7 +123,14 @@ class Delivery:
         if reason is not None:
             return self._failure(claim, SendError(ErrorClass.RETRY, "instance_unavailable", reason))
         provider = ProviderName(instance.provider)
-        limits = send_limits(self._settings, provider, instance.tenant_id, instance.id, claim.phone)
+        if claim.phone is None and claim.identity is None:
+            unreachable = SendError(
+                ErrorClass.INVALID_RECIPIENT,
+                "recipient_unreachable",
+                f"a {provider.value} number cannot send to this person (known only by another provider's id)",
+            )
+            return self._failure(claim, unreachable)
+        limits = send_limits(self._settings, provider, instance.tenant_id, instance.id, claim.to)
         wait = await self._limiter.acquire(limits)
         while 0 < wait <= MAX_INLINE_WAIT:
             await asyncio.sleep(wait)
@@ -142,7 +149,7 @@ class Delivery:
         return await self._send(claim, provider, breaker)
 
     async def _send(self, claim: Claim, provider: ProviderName, breaker: CircuitBreaker) -> SendOutcome:
-        message = outbound_message(claim.message, claim.phone)
+        message = outbound_message(claim.message, claim.to)
         adapter = self._providers[provider]
         trace: SendTrace | None = None
         try:
@@ -240,7 +247,8 @@ class Delivery:
 
 
 def outbound_message(message: Message, phone: str) -> OutboundMessage:
-    """The provider-neutral message to send for a stored outbound message."""
+    """The provider-neutral message to send for a stored outbound message (`phone` may be an
+    identity: a BSUID or a LID JID, as providers/outbound.py RecipientKind says)."""
     extra = message.extra or {}
     to = phone.removeprefix("+")
     reply_to = message.quoted_provider_message_id

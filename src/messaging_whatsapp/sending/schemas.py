@@ -63,7 +63,9 @@ class SendMessageRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    to: str = Field(min_length=1, max_length=32)
+    # A phone, or the BSUID ("BR.1502576394655843") or LID ("97318254610077@lid") of a person
+    # known only by it.
+    to: str = Field(min_length=1, max_length=160)
     instance_id: str | None = Field(default=None, max_length=36)
     text: str | None = Field(default=None, min_length=1, max_length=LONGEST_TEXT)
     media: MediaIn | None = None
@@ -90,6 +92,6 @@ class SendMessageRequest(BaseModel):
 
 class QueuedMessageItem(MessageItem):
     """The message just queued, with `to`: the E.164 number it goes to, as `to` was read (a
-    national form is a number of the tenant's default country)."""
+    national form is a number of the tenant's default country), or the BSUID or LID it named."""
 
     to: str

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.service import opted_out_phones
@@ -37,6 +37,7 @@ from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.phones import DEFAULT_COUNTRY, needs_country, phone_variants
 from messaging_whatsapp.providers.capabilities import text_limit
 from messaging_whatsapp.providers.events import DeliveryStatus
+from messaging_whatsapp.providers.outbound import RecipientKind
 from messaging_whatsapp.sending.parts import split_row
 from messaging_whatsapp.sending.queue import (
     CONVERSATION_KEY,
@@ -44,12 +45,19 @@ from messaging_whatsapp.sending.queue import (
     conversations_by_pair,
     new_conversation,
 )
+from messaging_whatsapp.sending.recipients import (
+    KnownIdentity,
+    checked_phone,
+    identity_contacts,
+    new_identity_contacts,
+    reaching,
+    recipient,
+)
 from messaging_whatsapp.sending.rules import (
     QuotedMessage,
     check_content,
     check_service_window,
     choose_instance,
-    recipient_phone,
     reply_instance,
 )
 from messaging_whatsapp.sending.schemas import SendMessageRequest
@@ -59,7 +67,7 @@ from messaging_whatsapp.tenancy.service import tenant_country
 
 @dataclass(frozen=True, slots=True)
 class QueuedMessage:
-    """A message stored as queued, with the E.164 it goes to; `created` is False when an
+    """A message stored as queued, with the E.164 (or BSUID, LID) it goes to; `created` is False when an
     Idempotency-Key matched an earlier one."""
 
     message: Message
@@ -140,36 +148,54 @@ class _TenantBatch:
         earlier = await self._by_idempotency_keys(
             {s.idempotency_key for s in submissions if s.idempotency_key}
         )
+        # index -> who the message goes to: a canonical phone, or an identity (BSUID, LID).
         phones: dict[int, str] = {}
         # Most callers write E.164: the tenant's country is read only for a national form.
         country = DEFAULT_COUNTRY
         if any(needs_country(s.request.to) for s in submissions if s.idempotency_key not in earlier):
             country = await tenant_country(self._session, self._tenant_id)
+        kinds: dict[int, RecipientKind] = {}
         for index, submission in enumerate(submissions):
             if submission.idempotency_key in earlier:
                 results[index] = earlier[submission.idempotency_key]
                 continue
             try:
-                phones[index] = recipient_phone(submission.request.to, country)
+                kinds[index], phones[index] = recipient(submission.request.to, country)
             except EngineError as exc:
                 results[index] = exc
-        opted_out = await opted_out_phones(self._session, self._tenant_id, set(phones.values()))
+        identities = await identity_contacts(
+            self._session,
+            self._tenant_id,
+            {(kinds[i], phones[i]) for i in phones if kinds[i] is not RecipientKind.PHONE},
+        )
+        # A contact found by its identity that has a phone is written to (and checked) by phone.
+        checked = {index: checked_phone(phone, identities) for index, phone in phones.items()}
+        opted_out = await opted_out_phones(self._session, self._tenant_id, {p for p in checked.values() if p})
         for index, phone in list(phones.items()):
-            if phone in opted_out:
+            known = identities.get(phone)
+            if checked[index] in opted_out or (known is not None and known.opted_out):
                 results[index] = Conflict(
                     f"{phone} opted out of messages from this business", code="opted_out"
                 )
                 del phones[index]
+            elif known is not None and known.phone is not None:
+                kinds[index] = RecipientKind.PHONE
         if phones:
-            await self._store(submissions, phones, results)
+            await self._store(submissions, phones, kinds, identities, results)
         return _complete(results)
 
     async def _store(
-        self, submissions: list[Submission], phones: dict[int, str], results: list[SubmissionResult | None]
+        self,
+        submissions: list[Submission],
+        phones: dict[int, str],
+        kinds: dict[int, RecipientKind],
+        identities: dict[str, KnownIdentity],
+        results: list[SubmissionResult | None],
     ) -> None:
         """Choose each message's number and check its window against what is stored; then create
         the contacts and conversations of those that pass (a refused message leaves nothing)."""
-        contacts = await self._stored_contacts(set(phones.values()))
+        contacts = await self._stored_contacts({p for p in phones.values() if p.startswith("+")})
+        contacts.update({key: known.contact_id for key, known in identities.items()})
         instances = await self._instances()
         conversations = await self._conversations(set(contacts.values()))
         quoted = await self._quoted({s.request.reply_to for s in submissions if s.request.reply_to})
@@ -180,7 +206,8 @@ class _TenantBatch:
             request = submissions[index].request
             try:
                 instance_id = reply_instance(request, quoted, contacts.get(phone))
-                instance = choose_instance(instances, instance_id, talking, self._now, request)
+                able = reaching(instances, kinds[index], instance_id)
+                instance = choose_instance(able, instance_id, talking, self._now, request)
                 check_content(instance, request)
                 check_service_window(instance, talking.get(instance.id, (None, None))[1], request, self._now)
             except EngineError as exc:
@@ -191,12 +218,13 @@ class _TenantBatch:
                 quotes[index] = quoted[request.reply_to].provider_message_id
         # The writes' foreign-key checks are primary-key lookups: their plans may be reused.
         async with generic_plans(self._session):
-            await self._write(submissions, phones, chosen, quotes, contacts, conversations, results)
+            await self._write(submissions, phones, kinds, chosen, quotes, contacts, conversations, results)
 
     async def _write(
         self,
         submissions: list[Submission],
         phones: dict[int, str],
+        kinds: dict[int, RecipientKind],
         chosen: dict[int, WhatsAppInstance],
         quotes: dict[int, str | None],
         contacts: dict[str, str],
@@ -204,10 +232,17 @@ class _TenantBatch:
         results: list[SubmissionResult | None],
     ) -> None:
         new_people: dict[str, Origin] = {}
+        identified: set[tuple[RecipientKind, str]] = set()
         for index in sorted(chosen):
-            if phones[index] not in contacts:
-                new_people.setdefault(phones[index], origin_of(submissions[index].sender_type))
+            key = phones[index]
+            if key in contacts:
+                continue
+            if kinds[index] is RecipientKind.PHONE:
+                new_people.setdefault(key, origin_of(submissions[index].sender_type))
+            else:
+                identified.add((kinds[index], key))
         contacts.update(await self._new_contacts(new_people))
+        contacts.update(await new_identity_contacts(self._session, self._tenant_id, identified, self._now))
         pairs = {index: (contacts[phones[index]], instance.id) for index, instance in chosen.items()}
         conversation_ids = await self._conversation_ids(set(pairs.values()), conversations)
         starters: dict[str, SenderType] = {}
@@ -244,11 +279,11 @@ class _TenantBatch:
                 await self._session.execute(statement, params)
 
     async def _by_idempotency_keys(self, keys: set[str | None]) -> dict[str | None, QueuedMessage]:
-        """The messages stored earlier under these keys, with the phone they went to."""
+        """The messages stored earlier under these keys, with the phone (or identity) they went to."""
         if not keys:
             return {}
         found = await self._session.execute(
-            select(Message, Contact.phone)
+            select(Message, func.coalesce(Contact.phone, Contact.bsuid, Contact.lid))
             .join(Contact, Contact.id == Message.contact_id)
             .where(Message.tenant_id == self._tenant_id, one_of(self._session, Message.idempotency_key, keys))
         )
@@ -281,7 +316,8 @@ class _TenantBatch:
         )
         contacts: dict[str, str] = {}
         for variant, contact_id in sorted(found, key=lambda row: row.phone != by_variant[row.phone]):
-            contacts.setdefault(by_variant[variant], contact_id)  # the canonical form wins
+            if variant is not None:
+                contacts.setdefault(by_variant[variant], contact_id)  # the canonical form wins
         return contacts
 
     async def _new_contacts(self, phones: dict[str, Origin]) -> dict[str, str]:

@@ -118,6 +118,14 @@ class Streams(Protocol):
         """Move an entry to the DLQ with its error and acknowledge it; returns the DLQ entry id."""
         ...
 
+    async def dead_letter_items(
+        self, stream: str, group: str, entry: StreamEntry, items: list[tuple[str, str]]
+    ) -> list[str]:
+        """Record each unusable (item, reason) of an entry whose other items are applied as its
+        own DLQ entry (the whole raw request, the item, the reason) and acknowledge the entry, all
+        at once: a redelivery either finds it acknowledged or records them again from scratch."""
+        ...
+
     async def fail(self, stream: str, group: str, entry: StreamEntry, error: str) -> bool:
         """Record a failed attempt: moves the entry to the DLQ when it has used up its deliveries
         (returns True), else leaves it pending to be retried after the visibility timeout."""

@@ -21,9 +21,12 @@ def decode_fields(text: str) -> dict[str, str]:
     return {str(key): str(value) for key, value in data.items()}
 
 
-def dead_letter_fields(stream: str, group: str, entry: StreamEntry, error: str) -> dict[str, str]:
-    """The DLQ entry recording `entry`, which failed in `group` of `stream` with `error`."""
-    return {
+def dead_letter_fields(
+    stream: str, group: str, entry: StreamEntry, error: str, item: str | None = None
+) -> dict[str, str]:
+    """The DLQ entry recording `entry`, which failed in `group` of `stream` with `error`; with
+    `item`, only that item of the entry's batch failed (where it is in the raw request)."""
+    record = {
         "stream": stream,
         "group": group,
         "entry_id": entry.id,
@@ -32,6 +35,9 @@ def dead_letter_fields(stream: str, group: str, entry: StreamEntry, error: str) 
         "deliveries": str(entry.deliveries),
         "failed_at": utcnow().isoformat(),
     }
+    if item is not None:
+        record["item"] = item
+    return record
 
 
 def dead_letter_origin(fields: dict[str, str]) -> tuple[str, dict[str, str]] | None:

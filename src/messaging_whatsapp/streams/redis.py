@@ -236,6 +236,17 @@ class RedisStreams:
         )
         return str(dlq_id)
 
+    async def dead_letter_items(
+        self, stream: str, group: str, entry: StreamEntry, items: list[tuple[str, str]]
+    ) -> list[str]:
+        """XADD one DLQ entry per item and XACK the entry, in one MULTI/EXEC."""
+        commands: list[Command] = [
+            ("XADD", self.names.dlq, "*", *_flatten(dead_letter_fields(stream, group, entry, reason, item)))
+            for item, reason in items
+        ]
+        replies = await self._atomic("dead_letter", [*commands, ("XACK", stream, group, entry.id)])
+        return [str(dlq_id) for dlq_id in replies[: len(commands)]]
+
     async def fail(self, stream: str, group: str, entry: StreamEntry, error: str) -> bool:
         """Dead-letter the entry once its deliveries are used up; else leave it to be reclaimed."""
         if entry.deliveries < self._max_deliveries:

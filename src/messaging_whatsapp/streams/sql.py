@@ -152,6 +152,18 @@ class SqlStreams:
         self._wake(self.names.dlq)
         return str(dlq_id)
 
+    async def dead_letter_items(
+        self, stream: str, group: str, entry: StreamEntry, items: list[tuple[str, str]]
+    ) -> list[str]:
+        """Append one DLQ entry per item and acknowledge the entry, in one transaction."""
+        records = [dead_letter_fields(stream, group, entry, reason, item) for item, reason in items]
+        with _database_errors("dead_letter"):
+            async with self._engine.begin() as conn:
+                ids = await self._insert(conn, self.names.dlq, records) if records else []
+                await conn.execute(self._delete_pending(stream, group, [_entry_id(entry.id)]))
+        self._wake(self.names.dlq)
+        return [str(dlq_id) for dlq_id in ids]
+
     async def fail(self, stream: str, group: str, entry: StreamEntry, error: str) -> bool:
         """Dead-letter the entry once its deliveries are used up; else leave it to be reclaimed."""
         if entry.deliveries < self._max_deliveries:

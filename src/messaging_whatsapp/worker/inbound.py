@@ -3,7 +3,9 @@
 An entry is acknowledged only after its effects are committed. A batch is applied in one
 transaction; if that fails, each entry is retried alone so one bad entry cannot hold back the
 rest. An entry whose body cannot be understood goes to the DLQ at once with the reason (retrying
-cannot fix it); one that fails for another reason is retried until it runs out of deliveries.
+cannot fix it); one item of a batch that cannot be (a Meta POST carries many) goes there alone,
+with the raw request, the item and why, while the rest of its batch is applied. An entry that
+fails for another reason is retried until it runs out of deliveries.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from messaging_whatsapp.db import is_sqlite, utcnow
 from messaging_whatsapp.outbox.service import relay_orphaned_outbox, relay_outbox
 from messaging_whatsapp.phones import InvalidPhone, canonical_phone
 from messaging_whatsapp.providers.base import PayloadError, ProviderName, WebhookRequest
-from messaging_whatsapp.providers.events import InboundMessage
+from messaging_whatsapp.providers.events import InboundMessage, NormalisedEvent, Unusable
 from messaging_whatsapp.providers.registry import get_provider
 from messaging_whatsapp.streams.base import StreamEntry, StreamError
 from messaging_whatsapp.worker.ingest import IngestResult, apply_entries
@@ -76,8 +78,19 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-def prepare(entry: StreamEntry) -> IngestEntry:
-    """Parse an entry's raw request into normalised events; UnusableEntry when it cannot be."""
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A stream entry parsed: the events to apply, and the items of its batch that cannot be
+    applied, each (where it is, why) for the DLQ."""
+
+    entry: StreamEntry
+    ingest: IngestEntry
+    unusable: list[tuple[str, str]]
+
+
+def prepare(entry: StreamEntry) -> Prepared:
+    """Parse an entry's raw request into normalised events; UnusableEntry when none of it can be
+    read (an unusable item of a readable batch is set aside, the rest still applies)."""
     fields = entry.fields
     try:
         provider = get_provider(ProviderName(fields["provider"]))
@@ -93,19 +106,45 @@ def prepare(entry: StreamEntry) -> IngestEntry:
         raise UnusableEntry(f"unusable {fields.get('provider')} payload: {exc}") from exc
     except (KeyError, ValueError) as exc:
         raise UnusableEntry(f"malformed stream entry: {exc!r}") from exc
+    usable: list[NormalisedEvent] = []
+    unusable: list[tuple[str, str]] = []
     for event in events:
-        if isinstance(event, InboundMessage):
-            try:
-                canonical_phone(event.phone)
-            except InvalidPhone as exc:
-                raise UnusableEntry(f"unusable sender phone: {exc}") from exc
-    return IngestEntry(
+        if isinstance(event, Unusable):
+            unusable.append((event.item, event.reason))
+        elif isinstance(event, InboundMessage):
+            checked = _with_usable_sender(event)
+            if isinstance(checked, Unusable):
+                unusable.append((checked.item, checked.reason))
+            else:
+                usable.append(storable(checked))
+        else:
+            usable.append(storable(event))
+    if unusable and not usable and len(events) == 1:
+        # A one-event request (every gateway's): the entry itself is what cannot be applied.
+        raise UnusableEntry(f"unusable {fields['provider']} payload: {unusable[0][1]}")
+    ingest = IngestEntry(
         key=f"{entry.stream}:{entry.id}",
         tenant_id=tenant_id,
         instance_id=instance_id,
         received_at=received_at,
-        events=[storable(event) for event in events],
+        events=usable,
     )
+    return Prepared(entry, ingest, unusable)
+
+
+def _with_usable_sender(message: InboundMessage) -> InboundMessage | Unusable:
+    """The message as it is when its sender's phone is a number (kept as the provider wrote it: the
+    contact's wa_id); a phone that is none is dropped when the provider also names the person
+    otherwise (a BSUID, a LID), else the message is unusable."""
+    if message.phone is None:
+        return message
+    try:
+        canonical_phone(message.phone)
+        return message
+    except InvalidPhone as exc:
+        if message.user_id:
+            return dataclasses.replace(message, phone=None)
+        return Unusable(item=f"message {message.provider_message_id}", reason=f"unusable sender phone: {exc}")
 
 
 # What no database column takes: NUL (PostgreSQL refuses it) and a lone UTF-16 surrogate (not
@@ -138,6 +177,8 @@ class BatchOutcome:
     applied: int = 0
     dead_lettered: int = 0
     retried: int = 0
+    # Unusable items of entries whose other items were applied.
+    items_dead_lettered: int = 0
 
 
 async def run_inbound_workers(context: EngineContext, stop: asyncio.Event) -> None:
@@ -199,10 +240,10 @@ class InboundWorker:
         outcome = BatchOutcome(read=len(entries))
         if not entries:
             return outcome
-        prepared: list[tuple[StreamEntry, IngestEntry]] = []
+        prepared: list[Prepared] = []
         for entry in entries:
             try:
-                prepared.append((entry, prepare(entry)))
+                prepared.append(prepare(entry))
             except UnusableEntry as exc:
                 await streams.dead_letter(self._stream, INBOUND_GROUP, entry, str(exc))
                 metrics.WORKER_ENTRIES.labels("dead_lettered").inc()
@@ -211,22 +252,39 @@ class InboundWorker:
             await self._apply(prepared, outcome)
         return outcome
 
-    async def _apply(self, prepared: list[tuple[StreamEntry, IngestEntry]], outcome: BatchOutcome) -> None:
+    async def _apply(self, prepared: list[Prepared], outcome: BatchOutcome) -> None:
         try:
-            result = await self._commit([ingest for _, ingest in prepared])
+            result = await self._commit([p.ingest for p in prepared])
         except Exception:
             logger.warning("batch of %d failed; applying entries one by one", len(prepared), exc_info=True)
-            for pair in prepared:
-                await self._apply_alone(*pair, outcome=outcome)
+            for one in prepared:
+                await self._apply_alone(one, outcome=outcome)
             return
-        await self._context.streams.ack(self._stream, INBOUND_GROUP, [entry.id for entry, _ in prepared])
+        await self._settle(prepared, outcome)
         outcome.applied += len(prepared)
         self._record(result)
         await relay_outbox(self._context, result.outbox)
 
-    async def _apply_alone(self, entry: StreamEntry, ingest: IngestEntry, outcome: BatchOutcome) -> None:
+    async def _settle(self, prepared: list[Prepared], outcome: BatchOutcome) -> None:
+        """Acknowledge committed entries; those with unusable items leave each of them in the DLQ
+        (with the raw request, the item and why) as they are acknowledged."""
+        streams = self._context.streams
+        await streams.ack(self._stream, INBOUND_GROUP, [p.entry.id for p in prepared if not p.unusable])
+        for one in prepared:
+            if not one.unusable:
+                continue
+            for item, reason in one.unusable:
+                logger.warning("entry %s: %s goes to the DLQ: %s", one.entry.id, item, reason)
+            provider = one.entry.fields.get("provider")
+            errors = [(item, f"unusable {provider} item {item}: {reason}") for item, reason in one.unusable]
+            await streams.dead_letter_items(self._stream, INBOUND_GROUP, one.entry, errors)
+            metrics.WORKER_ENTRIES.labels("items_dead_lettered").inc(len(one.unusable))
+            outcome.items_dead_lettered += len(one.unusable)
+
+    async def _apply_alone(self, one: Prepared, outcome: BatchOutcome) -> None:
+        entry = one.entry
         try:
-            result = await self._commit([ingest])
+            result = await self._commit([one.ingest])
         except Exception as exc:
             if refused_data(exc):
                 # The data itself is refused: retrying cannot help, and must not hold others back.
@@ -246,7 +304,7 @@ class InboundWorker:
             else:
                 outcome.retried += 1
             return
-        await self._context.streams.ack(self._stream, INBOUND_GROUP, [entry.id])
+        await self._settle([one], outcome)
         outcome.applied += 1
         self._record(result)
         await relay_outbox(self._context, result.outbox)

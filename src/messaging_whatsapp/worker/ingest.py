@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.automation.service import keep_suppressed_opted_out, keyword_optouts
+from messaging_whatsapp.automation.service import follow_merges, keep_suppressed_opted_out, keyword_optouts
 from messaging_whatsapp.batch import ConnectionChange, InboundItem, IngestEntry, Outcomes, Receipt
 from messaging_whatsapp.campaigns.progress import (
     follow_messages,
@@ -111,7 +111,8 @@ def _split(entries: list[IngestEntry], result: IngestResult) -> _Parts:
     for entry in entries:
         for event in entry.events:
             if isinstance(event, InboundMessage):
-                parts.inbound.append(InboundItem(entry, event, canonical_phone(event.phone)))
+                phone = canonical_phone(event.phone) if event.phone else None
+                parts.inbound.append(InboundItem(entry, event, phone))
             elif isinstance(event, StatusUpdate):
                 key = (entry.instance_id, event.provider_message_id)
                 receipt = parts.receipts.setdefault(
@@ -131,6 +132,8 @@ async def _apply_inbound(
     session: AsyncSession, items: list[InboundItem], result: IngestResult
 ) -> list[PublishedEvent]:
     stored = await apply_inbound(session, items)
+    # Contacts found to be one person: the consent ledger follows the inbox to the survivor.
+    await follow_merges(session, stored.merges)
     result.messages_created += len(stored.created)
     result.messages_duplicate += stored.duplicates
     if not stored.created:

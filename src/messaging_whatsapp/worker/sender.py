@@ -192,8 +192,8 @@ class Sender:
         stopped: set[str] = set()
         async with self._context.sessions() as session:
             for tenant_id, group in sorted(by_tenant.items()):
-                phones = await opted_out_phones(session, tenant_id, {claim.phone for claim in group})
-                stopped |= {claim.message.id for claim in group if claim.phone in phones}
+                phones = await opted_out_phones(session, tenant_id, {c.phone for c in group if c.phone})
+                stopped |= {c.message.id for c in group if c.opted_out or (c.phone and c.phone in phones)}
         return stopped
 
     async def _message_ids(self, entries: list[StreamEntry]) -> list[str]:
