@@ -5,7 +5,7 @@ did, so the scheduler's pass gives that point once an hour however often it runs
 campaign that sends nothing says why: the code and the text of the limit that holds it back.
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0016
 Create Date: 2026-12-05 18:40:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import messaging_whatsapp.db
 
 revision: str = "0017"
-down_revision: str | None = "0013"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
