@@ -79,7 +79,7 @@ def run_engine(work: Callable[[EngineContext], Awaitable[T]], *, migrate: bool =
 
     async def main() -> T:
         if migrate:
-            await migrations.upgrade_async(settings.database_url)
+            await migrations.ensure_current(settings.database_url)
         context = await EngineContext.open(settings)
         try:
             return await work(context)
