@@ -33,6 +33,8 @@ REQUIRED_OPTIONS: dict[ProviderName, tuple[str, ...]] = {
 SECRET_OPTIONS = ("access_token", "verify_token", "app_secret", "auth_token", "api_key", "hmac_key")
 # Gateways that cannot sign get the per-instance secret in the URL path as well.
 SECRET_IN_PATH = {ProviderName.EVOLUTION, ProviderName.WUZAPI, ProviderName.SIMULATOR}
+# The QR-code gateways: their number may be bound before a phone is linked, and learnt then.
+LINKED_LATER = {ProviderName.EVOLUTION, ProviderName.WUZAPI}
 
 
 def routing_key_for(provider: ProviderName, raw: str) -> str:
@@ -82,10 +84,14 @@ async def bind_instance(
     """Bind a number of the tenant through a provider; returns the instance and its webhook URL."""
     await get_tenant(session, tenant_id)
     _check_required(bind, settings)
-    try:
-        display_number = canonical_phone(bind.display_number)
-    except InvalidPhone as exc:
-        raise InvalidInput(f"display number: {exc}", code="invalid_phone") from exc
+    display_number = ""
+    if bind.display_number.strip():
+        try:
+            display_number = canonical_phone(bind.display_number)
+        except InvalidPhone as exc:
+            raise InvalidInput(f"display number: {exc}", code="invalid_phone") from exc
+    elif bind.provider not in LINKED_LATER:
+        raise InvalidInput(f"provider {bind.provider.value} needs --display-number")
     credentials = {name: getattr(bind, name) for name in SECRET_OPTIONS if getattr(bind, name)}
     credentials["webhook_secret"] = secrets.token_urlsafe(24)
     instance = WhatsAppInstance(
