@@ -28,6 +28,7 @@ from messaging_whatsapp.cli.support import (
     find_instance,
     in_session,
     print_json,
+    print_table,
     run_engine,
     stderr,
     stdout,
@@ -341,4 +342,4 @@ def campaign_list(
             str(item.read_count),
             str(item.failed_count),
         )
-    stdout.print(table)
+    print_table(table)

@@ -18,6 +18,7 @@ from messaging_whatsapp.cli.support import (
     find_instance,
     in_session,
     print_json,
+    print_table,
     run_engine,
     stderr,
     stdout,
@@ -74,7 +75,7 @@ def list_conversations(
             str(item["unread_count"]),
             item["last_message_at"] or "",
         )
-    stdout.print(table)
+    print_table(table)
 
 
 # A message in one of these moves no further.

@@ -15,6 +15,7 @@ from messaging_whatsapp.cli.support import (
     find_instance,
     in_session,
     print_json,
+    print_table,
     run_engine,
     stdout,
 )
@@ -127,7 +128,7 @@ def list_bindings(
             f"{item.health_score:.0f}",
             str(item.msgs_sent_today),
         )
-    stdout.print(table)
+    print_table(table)
 
 
 def _set_status(instance_id: str, status: InstanceStatus) -> InstanceItem:

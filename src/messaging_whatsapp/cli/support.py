@@ -18,6 +18,8 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
+from rich.padding import Padding
 from rich.table import Table
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +37,8 @@ from messaging_whatsapp.tenancy.models import Tenant
 stdout = Console()
 # Our ids are UUIDs as text.
 ID_WIDTH = 36
+# Wider than any terminal: to measure a table's natural width.
+UNBOUNDED = 100_000
 stderr = Console(stderr=True)
 T = TypeVar("T")
 
@@ -164,3 +168,18 @@ def table(*columns: str, ids: tuple[str, ...] = ("id",), title: str | None = Non
         else:
             shown.add_column(column, overflow="fold")
     return shown
+
+
+def print_table(shown: Table) -> None:
+    """The table when the terminal is wide enough for it; else one record per row, its first
+    column (the id) whole on a line of its own and the others as `header: value` below it."""
+    unbounded = stdout.options.update_width(UNBOUNDED)
+    if Measurement.get(stdout, unbounded, shown).maximum <= stdout.width:
+        stdout.print(shown)
+        return
+    headers = [str(column.header) for column in shown.columns]
+    for row in zip(*(column.cells for column in shown.columns), strict=True):
+        first, *rest = (str(cell) for cell in row)
+        stdout.print(first, highlight=False, soft_wrap=True)
+        fields = "  ".join(f"{header}: {value}" for header, value in zip(headers[1:], rest, strict=True))
+        stdout.print(Padding(stdout.render_str(fields, highlight=False), (0, 0, 0, 2), expand=False))

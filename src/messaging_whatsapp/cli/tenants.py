@@ -14,6 +14,7 @@ from messaging_whatsapp.cli.support import (
     fail,
     in_session,
     print_json,
+    print_table,
     run_engine,
     stdout,
     tenant_or_only_one,
@@ -186,7 +187,7 @@ def list_users(tenant_id: TenantOption = None, as_json: JsonOption = False) -> N
         table.add_row(
             item.id, item.email, item.role, "yes" if item.is_active else "no", f"{item.created_at:%Y-%m-%d}"
         )
-    stdout.print(table)
+    print_table(table)
 
 
 def deactivate_user(
@@ -251,7 +252,7 @@ def list_api_keys(tenant_id: TenantOption = None, as_json: JsonOption = False) -
         table.add_row(
             item.id, item.name, item.prefix, item.role, f"{item.created_at:%Y-%m-%d %H:%M}", revoked
         )
-    stdout.print(table)
+    print_table(table)
 
 
 def revoke_api_key(
