@@ -39,6 +39,7 @@ from messaging_whatsapp.instances.service import (
 )
 from messaging_whatsapp.phones import InvalidPhone, canonical_phone
 from messaging_whatsapp.providers.base import ConnectChallenge, GatewayInstance, GatewayProvider, ProviderName
+from messaging_whatsapp.providers.events import ConnectionState
 from messaging_whatsapp.providers.evolution_api import evolution_api
 from messaging_whatsapp.providers.http import provider_client
 from messaging_whatsapp.providers.outbound import SenderAccount
@@ -314,8 +315,13 @@ async def instance_status(
     instance, _credentials, account = await _bound(context, provider, ref)
     async with _http(context, client) as http:
         state = await gateway.status(http, account)
-    if state.owner and not instance.display_number:
-        await _learn_number(context, instance, state.owner)
+        owner = state.owner
+        if not instance.display_number and state.state is ConnectionState.OPEN and not owner:
+            # Evolution's state call names no phone; its instance listing does.
+            listed = await gateway.list_instances(http, account)
+            owner = next((row.owner for row in listed if row.name == instance.instance_name), None)
+    if owner and not instance.display_number:
+        await _learn_number(context, instance, owner)
     return InstanceStatus(instance=instance, gateway=state)
 
 
