@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import sys
+import textwrap
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -19,7 +20,6 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.measure import Measurement
-from rich.padding import Padding
 from rich.table import Table
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -182,4 +182,5 @@ def print_table(shown: Table) -> None:
         first, *rest = (str(cell) for cell in row)
         stdout.print(first, highlight=False, soft_wrap=True)
         fields = "  ".join(f"{header}: {value}" for header, value in zip(headers[1:], rest, strict=True))
-        stdout.print(Padding(stdout.render_str(fields, highlight=False), (0, 0, 0, 2), expand=False))
+        indented = textwrap.fill(fields, width=stdout.width, initial_indent="  ", subsequent_indent="  ")
+        stdout.print(indented, markup=False, highlight=False, soft_wrap=True)
