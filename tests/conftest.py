@@ -46,7 +46,7 @@ def _need(service: str, url: str, default_port: int) -> None:
     message = f"{service} is not reachable at {url}"
     if REQUIRE_SERVICES:
         pytest.fail(f"{message} and REQUIRE_SERVICES=1", pytrace=False)
-    pytest.skip(f"{message} (start it, or see ../shared/SERVICES.md)")
+    pytest.skip(f'{message} (start it: see "Test services" in README.md)')
 
 
 async def _admin(sql: str) -> None:

@@ -59,3 +59,24 @@ def test_serve_cuts_a_silent_connection_after_the_header_timeout(tmp_path: Path,
         server.send_signal(signal.SIGINT)
         _, stderr = server.communicate(timeout=60)
     assert "Traceback" not in stderr, stderr
+
+
+def test_serve_refuses_a_busy_port_before_printing_or_preparing_anything(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/engine.db", "DATA_DIR": str(tmp_path)}
+    env.pop("REDIS_URL", None)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = subprocess.run(
+            _cli("serve", "--demo", "--port", str(port)),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert refused.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}: the port is in use" in refused.stderr
+    assert "demo tenant" not in refused.stderr
+    assert not (tmp_path / "engine.db").exists()

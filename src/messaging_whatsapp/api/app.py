@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 
 from messaging_whatsapp.api import health
+from messaging_whatsapp.api.access_log import AccessLog
 from messaging_whatsapp.api.errors import install_error_handlers
 from messaging_whatsapp.api.openapi import documented_openapi
 from messaging_whatsapp.api.text_guard import RefuseUnstorableText
@@ -103,6 +104,8 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
     )
     install_error_handlers(app)
     app.add_middleware(RefuseUnstorableText)
+    # Outermost: every request is logged, the ones the guard refuses too.
+    app.add_middleware(AccessLog)
     app.openapi = lambda: documented_openapi(app)  # type: ignore[method-assign]
     app.include_router(health.router)
     # The simulator stands in for a provider: reachable wherever PUBLIC_URL points. First in

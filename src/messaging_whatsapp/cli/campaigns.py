@@ -4,7 +4,7 @@ a live status view, and the list."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,14 +25,16 @@ from messaging_whatsapp.campaigns.schemas import CampaignCreate, CampaignItem, I
 from messaging_whatsapp.cli.support import (
     JsonOption,
     fail,
+    find_instance,
     in_session,
     print_json,
+    print_table,
     run_engine,
     stderr,
     stdout,
-    tenant_or_only_one,
     validation_message,
 )
+from messaging_whatsapp.cli.support import table as support_table
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import take_sqlite_writer, utcnow
 from messaging_whatsapp.errors import NotFound
@@ -57,7 +59,9 @@ def campaign_create(
     message: Annotated[
         list[str], typer.Option(help="A variation of the text ({{name}} etc.); repeat for more.")
     ],
-    instance: Annotated[list[str], typer.Option(help="An instance id to send through; repeat for more.")],
+    instance: Annotated[
+        list[str], typer.Option(help="An instance (id or name) to send through; repeat for more.")
+    ],
     tenant_id: Annotated[str | None, typer.Option(help="Needed when there are several tenants.")] = None,
     rotation_mode: Annotated[str, typer.Option(help="round_robin, balanced or intelligent.")] = "intelligent",
     interval_min: Annotated[
@@ -120,8 +124,11 @@ def campaign_create(
 
     async def work(context: EngineContext) -> CampaignItem:
         async def create(session: AsyncSession) -> CampaignItem:
-            tenant = await tenant_or_only_one(session, tenant_id, "say which tenant with --tenant-id")
-            campaign, _ = await service.create_campaign(session, tenant, data, user_id=None, now=utcnow())
+            # The numbers may be named by id or name; they say whose campaign it is.
+            numbers = [await find_instance(session, ref, tenant_id) for ref in instance]
+            tenant = tenant_id or numbers[0].tenant_id
+            resolved = data.model_copy(update={"instance_ids": [number.id for number in numbers]})
+            campaign, _ = await service.create_campaign(session, tenant, resolved, user_id=None, now=utcnow())
             return CampaignItem.of(campaign)
 
         return await in_session(context, create)
@@ -246,6 +253,30 @@ def _status_table(item: CampaignItem) -> Table:
     return table
 
 
+def _status_line(item: CampaignItem) -> str:
+    status = item.status + (f" ({item.paused_reason})" if item.paused_reason else "")
+    return (
+        f"{item.id} {status}: {item.progress:.1f}% of {item.total_contacts}, pending {item.pending_count}, "
+        f"sent {item.sent_count}, delivered {item.delivered_count}, read {item.read_count}, "
+        f"failed {item.failed_count}, opted out {item.opted_out_count}, skipped {item.skipped_count}"
+    )
+
+
+async def _follow_plainly(
+    load: Callable[[EngineContext], Awaitable[CampaignItem]], context: EngineContext, item: CampaignItem
+) -> CampaignItem:
+    """Print the campaign's status line whenever it changes, until the campaign finishes."""
+    line = _status_line(item)
+    stdout.print(line, markup=False, highlight=False, soft_wrap=True)
+    while item.status not in FINISHED:
+        await asyncio.sleep(0.5)
+        item = await load(context)
+        if _status_line(item) != line:
+            line = _status_line(item)
+            stdout.print(line, markup=False, highlight=False, soft_wrap=True)
+    return item
+
+
 def campaign_status(
     campaign_id: Annotated[str, typer.Argument(help="The campaign.")],
     follow: Annotated[bool, typer.Option(help="Keep the view live until the campaign finishes.")] = True,
@@ -261,6 +292,9 @@ def campaign_status(
         item = await load(context)
         if as_json or not follow:
             return item
+        if not stdout.is_terminal:
+            # Output to a file or a pipe: a plain line at each change, not a live view's redraws.
+            return await _follow_plainly(load, context, item)
         with Live(_status_table(item), console=stdout, refresh_per_second=4) as live:
             while item.status not in FINISHED:
                 await asyncio.sleep(0.5)
@@ -275,7 +309,10 @@ def campaign_status(
     if as_json:
         print_json(item.model_dump(mode="json"))
     elif not follow:
-        stdout.print(_status_table(item))
+        if stdout.is_terminal:
+            stdout.print(_status_table(item))
+        else:
+            stdout.print(_status_line(item), markup=False, highlight=False, soft_wrap=True)
 
 
 def campaign_list(
@@ -295,7 +332,7 @@ def campaign_list(
     if as_json:
         print_json([item.model_dump(mode="json") for item in items])
         return
-    table = Table("id", "name", "status", "progress", "sent", "delivered", "read", "failed")
+    table = support_table("id", "name", "status", "progress", "sent", "delivered", "read", "failed")
     for item in items:
         table.add_row(
             item.id,
@@ -307,4 +344,4 @@ def campaign_list(
             str(item.read_count),
             str(item.failed_count),
         )
-    stdout.print(table)
+    print_table(table)

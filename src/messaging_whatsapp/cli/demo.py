@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -49,15 +50,28 @@ DEMO_NUMBERS = (
 
 
 @dataclass(frozen=True, slots=True)
+class DemoNumber:
+    """One of the demo's simulator numbers."""
+
+    instance_id: str
+    name: str
+    number: str
+    webhook_url: str
+
+
+@dataclass(frozen=True, slots=True)
 class DemoTenant:
     """How to reach the demo tenant."""
 
     tenant_id: str
     email: str
     password: str
-    instance_id: str
-    webhook_url: str
-    instance_ids: tuple[str, ...]
+    numbers: tuple[DemoNumber, ...]
+
+    @property
+    def instance_ids(self) -> tuple[str, ...]:
+        """The numbers' instance ids."""
+        return tuple(number.instance_id for number in self.numbers)
 
 
 async def ensure_demo_tenant(context: EngineContext) -> DemoTenant:
@@ -73,10 +87,11 @@ async def ensure_demo_tenant(context: EngineContext) -> DemoTenant:
             await _ensure_number(context, session, user.tenant_id, name, number)
             for name, number in DEMO_NUMBERS
         ]
-    first_id, first_url = bound[0]
-    return DemoTenant(
-        user.tenant_id, DEMO_EMAIL, DEMO_PASSWORD, first_id, first_url, tuple(i for i, _ in bound)
+    numbers = tuple(
+        DemoNumber(instance_id, name, number, url)
+        for (instance_id, url), (name, number) in zip(bound, DEMO_NUMBERS, strict=True)
     )
+    return DemoTenant(user.tenant_id, DEMO_EMAIL, DEMO_PASSWORD, numbers)
 
 
 async def _ensure_number(
@@ -99,15 +114,20 @@ async def _ensure_number(
 
 
 async def announce_demo(context: EngineContext) -> None:
-    """Create the demo tenant, login and simulator number once, and print how to use them."""
+    """Create the demo tenant, login and simulator numbers once, and print how to use them."""
     demo = await ensure_demo_tenant(context)
     login_body = json.dumps({"email": demo.email, "password": demo.password})
+    numbers = "".join(
+        f"  simulator: {number.number} ({number.name}), instance {number.instance_id}\n"
+        f"             webhook {number.webhook_url}\n"
+        for number in demo.numbers
+    )
     stderr.print(
         f"\n[bold]demo tenant[/bold] {demo.tenant_id}\n"
         f"  login:     {demo.email} / {demo.password}\n"
         f"  token:     curl -s -X POST {context.settings.public_url}/api/v1/auth/login "
         f"-H 'content-type: application/json' -d '{login_body}'\n"
-        f"  simulator: instance {demo.instance_id}, webhook {demo.webhook_url}\n",
+        f"{numbers}",
         highlight=False,
         soft_wrap=True,
     )
@@ -120,6 +140,9 @@ def demo(
     """Show the engine end to end: three simulated numbers send, receipts come back live."""
     settings = get_settings()
     configure_logging(settings)
+    # The live table tells the story; the engine's line per request and per message would
+    # scroll it away.
+    logging.getLogger("messaging_whatsapp").setLevel(max(logging.WARNING, logging.root.level))
 
     async def work(context: EngineContext) -> None:
         tenant = await ensure_demo_tenant(context)

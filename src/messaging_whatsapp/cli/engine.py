@@ -4,20 +4,17 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import signal
+import socket
 from typing import Annotated
 
 import typer
 
 from messaging_whatsapp import migrate as migrations
-from messaging_whatsapp.campaigns.dispatcher import Dispatcher
-from messaging_whatsapp.cli.demo import announce_demo
 from messaging_whatsapp.cli.support import configure_logging, fail, run_engine, stderr
 from messaging_whatsapp.config import get_settings
 from messaging_whatsapp.context import EngineContext, settle_garbage_collector
-from messaging_whatsapp.worker.inbound import run_inbound_workers
-from messaging_whatsapp.worker.scheduler import Scheduler
-from messaging_whatsapp.worker.sender import Sender
 
 
 def migrate() -> None:
@@ -49,10 +46,13 @@ def serve(
         raise fail(f"--role must be one of {', '.join(r.value for r in Role)}") from None
     if workers > 1 and server_role is Role.ALL:
         raise fail("--workers > 1 needs --role api or webhook (run `worker` processes for the rest)")
+    _check_port(host, port)
     settings = get_settings()
     configure_logging(settings)
 
     async def prepare(context: EngineContext) -> None:
+        from messaging_whatsapp.cli.demo import announce_demo
+
         if demo:
             await announce_demo(context)
 
@@ -84,6 +84,31 @@ def serve(
     )
 
 
+def _check_port(host: str, port: int) -> None:
+    """Fail at once, before anything is printed or prepared, when the address cannot be listened on."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, kind, protocol, _, address = addresses[0]
+    with socket.socket(family, kind, protocol) as probe:
+        # As uvicorn binds: a port left in TIME_WAIT is free, one being listened on is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            busy = exc.errno == errno.EADDRINUSE
+            raise fail(
+                f"cannot listen on {host}:{port}: "
+                + (
+                    "the port is in use (another server? stop it, or choose another port: "
+                    "--port, or `make run PORT=8001`)"
+                    if busy
+                    else str(exc.strerror)
+                )
+            ) from None
+
+
 WORKER_ROLES = ("all", "inbound", "sender", "dispatcher", "scheduler")
 
 
@@ -112,6 +137,12 @@ def _run_workers(*roles: str, label: str | None = None) -> None:
     settings = get_settings()
     configure_logging(settings)
     wanted = set(WORKER_ROLES[1:]) if "all" in roles else set(roles)
+
+    # The workers are imported by the commands that run them only (`migrate` needs none).
+    from messaging_whatsapp.campaigns.dispatcher import Dispatcher
+    from messaging_whatsapp.worker.inbound import run_inbound_workers
+    from messaging_whatsapp.worker.scheduler import Scheduler
+    from messaging_whatsapp.worker.sender import Sender
 
     async def work(context: EngineContext) -> None:
         stop = asyncio.Event()

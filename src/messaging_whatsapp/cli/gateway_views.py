@@ -7,10 +7,10 @@ import sys
 from typing import Any
 
 from rich.markup import escape
-from rich.table import Table
 
 from messaging_whatsapp.cli.qr import QrDrawError, challenge_matrix, draw_qr
 from messaging_whatsapp.cli.support import fail, print_json, stderr, stdout
+from messaging_whatsapp.cli.support import table as support_table
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.instances.gateway import (
     ConnectResult,
@@ -64,7 +64,7 @@ def show_created(provider: ProviderName, created: CreatedInstance) -> None:
     instance = created.instance
     say(
         f"{provider.value} instance {instance.instance_name} created on {instance.api_url} and bound as "
-        f"instance {instance.id} (number {instance.display_number})"
+        f"instance {instance.id} (number {instance.display_number or 'learnt once a phone is linked'})"
     )
     say(f"gateway state: {created.gateway.state.value}; webhook registered")
     if not created.own_token:
@@ -177,7 +177,7 @@ def show_listing(items: list[ListedInstance], as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("name", "state", "number", "bound as")
+    table = support_table("name", "state", "number", "bound as", ids=("bound as",))
     for row in rows:
         table.add_row(
             escape(str(row["name"])), str(row["state"]), row["owner"] or "", row["bound_instance_id"] or "-"

@@ -97,7 +97,12 @@ DisplayNumberOption = Annotated[
 
 def evolution_create_instance(
     tenant_id: Annotated[str, typer.Option("--tenant-id", help="The tenant the number belongs to.")],
-    display_number: Annotated[str, typer.Option("--display-number", help="The WhatsApp number, E.164.")],
+    display_number: Annotated[
+        str | None,
+        typer.Option(
+            "--display-number", help="The WhatsApp number, E.164 [default: learnt once a phone is linked]."
+        ),
+    ] = None,
     instance_name: Annotated[
         str | None,
         typer.Option("--instance-name", help="Name on Evolution [default: EVOLUTION_INSTANCE_NAME]."),
@@ -125,7 +130,7 @@ def evolution_create_instance(
             ProviderName.EVOLUTION,
             login,
             instance_name=instance_name or settings.evolution_instance_name,
-            display_number=display_number,
+            display_number=display_number or "",
             name=name,
         )
 

@@ -9,27 +9,28 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.cli.support import (
     JsonOption,
     fail,
+    find_instance,
     in_session,
     print_json,
+    print_table,
     run_engine,
     stderr,
     stdout,
     tenant_or_only_one,
 )
+from messaging_whatsapp.cli.support import table as support_table
 from messaging_whatsapp.config import get_settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import NotFound
 from messaging_whatsapp.inbox import service as inbox_service
 from messaging_whatsapp.inbox.models import Message, SenderType
-from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.instances.resolver import InstanceResolver
 from messaging_whatsapp.providers.base import ProviderName
 from messaging_whatsapp.providers.events import DeliveryStatus
@@ -42,7 +43,7 @@ from messaging_whatsapp.tenancy import service as tenancy_service
 
 
 def list_conversations(
-    tenant_id: Annotated[str, typer.Option()],
+    tenant_id: Annotated[str | None, typer.Option(help="Needed when there are several tenants.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     as_json: JsonOption = False,
 ) -> None:
@@ -50,8 +51,9 @@ def list_conversations(
 
     async def work(context: EngineContext) -> list[dict[str, Any]]:
         async def load(session: AsyncSession) -> list[dict[str, Any]]:
-            await tenancy_service.get_tenant(session, tenant_id)
-            page = await inbox_service.list_conversations(session, tenant_id, limit=limit)
+            tenant = await tenant_or_only_one(session, tenant_id)
+            await tenancy_service.get_tenant(session, tenant)
+            page = await inbox_service.list_conversations(session, tenant, limit=limit)
             return [item.model_dump(mode="json") for item in page.items]
 
         return await in_session(context, load)
@@ -60,7 +62,7 @@ def list_conversations(
     if as_json:
         print_json(items)
         return
-    table = Table("id", "contact", "name", "status", "unread", "last message")
+    table = support_table("id", "contact", "name", "status", "unread", "last message")
     for item in items:
         contact = item["contact"]
         opted = " (opted out)" if contact["opted_out"] else ""
@@ -72,32 +74,29 @@ def list_conversations(
             str(item["unread_count"]),
             item["last_message_at"] or "",
         )
-    stdout.print(table)
+    print_table(table)
 
 
 # A message in one of these moves no further.
 FINAL_STATUSES = frozenset({DeliveryStatus.READ.value, DeliveryStatus.FAILED.value})
 
 
-async def _tenant_for(session: AsyncSession, tenant_id: str | None, instance_id: str | None) -> str:
-    """The tenant named, the instance's tenant, or the only tenant there is."""
-    if instance_id and not tenant_id:
-        instance = await session.get(WhatsAppInstance, instance_id)
-        if instance is None:
-            raise NotFound(f"instance {instance_id} not found")
-        return instance.tenant_id
-    return await tenant_or_only_one(
-        session, tenant_id, "say which tenant with --tenant-id (or which number with --instance)"
-    )
-
-
 async def queue_text(
     context: EngineContext, tenant_id: str | None, request: SendMessageRequest
 ) -> QueuedMessage:
     """Queue a message as the system would (every rule applies, `to` read with the tenant's
-    country) and offer it to the senders."""
+    country) and offer it to the senders; the request's instance may be named by its id or name."""
     async with context.sessions() as session, session.begin():
-        tenant = await _tenant_for(session, tenant_id, request.instance_id)
+        if request.instance_id:
+            instance = await find_instance(session, request.instance_id, tenant_id)
+            tenant = instance.tenant_id
+            request = request.model_copy(update={"instance_id": instance.id})
+        else:
+            tenant = await tenant_or_only_one(
+                session,
+                tenant_id,
+                "there are several tenants: say which with --tenant-id (or which number with --instance)",
+            )
         queued = await sending_service.queue_message(
             session, tenant, request, idempotency_key=None, sender_type=SenderType.SYSTEM, now=utcnow()
         )
@@ -119,7 +118,7 @@ def send_test(
     ],
     text: Annotated[str, typer.Option(help="The message.")],
     instance: Annotated[
-        str | None, typer.Option(help="Instance id (default: the best that can send).")
+        str | None, typer.Option(help="Instance id or name (default: the best that can send).")
     ] = None,
     tenant_id: Annotated[str | None, typer.Option(help="Needed when there are several tenants.")] = None,
     wait: Annotated[float, typer.Option(help="Seconds to follow the message's receipts.")] = 30.0,
@@ -159,7 +158,7 @@ def send_test(
 
 
 def simulate_inbound(
-    instance_id: Annotated[str, typer.Option(help="A simulator instance.")],
+    instance_id: Annotated[str, typer.Option(help="A simulator instance's id or name.")],
     from_: Annotated[
         str,
         typer.Option("--from", help="The customer's phone: +CC..., or national, of the tenant's country."),
@@ -170,8 +169,10 @@ def simulate_inbound(
     """Post a customer's message, signed, through the public webhook, as a real one would arrive."""
 
     async def work(context: EngineContext) -> tuple[str, str]:
+        async with context.sessions() as session:
+            found = await find_instance(session, instance_id)
         resolver = InstanceResolver.for_context(context)
-        instance = await resolver.by_id(instance_id)
+        instance = await resolver.by_id(found.id)
         if instance is None or instance.provider is not ProviderName.SIMULATOR:
             raise NotFound(f"no simulator instance {instance_id}")
         phone = await in_session(

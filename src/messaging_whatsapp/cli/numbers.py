@@ -6,32 +6,40 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.cli.support import (
     JsonOption,
+    default_provider,
     fail,
+    find_instance,
     in_session,
     print_json,
+    print_table,
     run_engine,
     stdout,
     validation_message,
 )
+from messaging_whatsapp.cli.support import table as support_table
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
-from messaging_whatsapp.errors import NotFound
 from messaging_whatsapp.instances import bindings
 from messaging_whatsapp.instances import service as instances_service
-from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
+from messaging_whatsapp.instances.models import InstanceStatus
 from messaging_whatsapp.instances.schemas import BoundInstance, InstanceBind, InstanceItem, InstanceUpdate
-from messaging_whatsapp.providers.base import ProviderName
+from messaging_whatsapp.providers.base import provider_named
 
 
 def bind_tenant(
     tenant_id: Annotated[str, typer.Option()],
-    provider: Annotated[ProviderName, typer.Option(case_sensitive=False)],
     display_number: Annotated[str, typer.Option(help="The WhatsApp number, E.164.")],
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            help="meta, twilio, evolution, wuzapi or simulator (stub: the simulator) "
+            "[default: WHATSAPP_PROVIDER, else simulator]."
+        ),
+    ] = None,
     name: Annotated[str | None, typer.Option(help="A label for the number.")] = None,
     phone_number_id: Annotated[str | None, typer.Option(help="Meta: phone number id.")] = None,
     waba_id: Annotated[str | None, typer.Option(help="Meta: WhatsApp Business Account id.")] = None,
@@ -52,9 +60,10 @@ def bind_tenant(
     as_json: JsonOption = False,
 ) -> None:
     """Bind a WhatsApp number to a tenant through a provider; prints the webhook URL to configure."""
+    chosen = default_provider() if provider is None else provider
     try:
         bind = InstanceBind(
-            provider=provider,
+            provider=provider_named(chosen),
             display_number=display_number,
             name=name,
             phone_number_id=phone_number_id,
@@ -109,7 +118,7 @@ def list_bindings(
     if as_json:
         print_json([item.model_dump(mode="json") for item in items])
         return
-    table = Table("id", "provider", "name", "number", "connection", "status", "health", "sent today")
+    table = support_table("id", "provider", "name", "number", "connection", "status", "health", "sent today")
     for item in items:
         table.add_row(
             item.id,
@@ -121,18 +130,14 @@ def list_bindings(
             f"{item.health_score:.0f}",
             str(item.msgs_sent_today),
         )
-    stdout.print(table)
+    print_table(table)
 
 
 def _set_status(instance_id: str, status: InstanceStatus) -> InstanceItem:
     async def work(context: EngineContext) -> InstanceItem:
         async def change(session: AsyncSession) -> InstanceItem:
-            found = await session.get(WhatsAppInstance, instance_id)
-            if found is None:
-                raise NotFound(f"instance {instance_id} not found")
-            instance = await instances_service.set_instance_status(
-                session, found.tenant_id, instance_id, status
-            )
+            found = await find_instance(session, instance_id)
+            instance = await instances_service.set_instance_status(session, found.tenant_id, found.id, status)
             return InstanceItem.of(instance, utcnow())
 
         return await in_session(context, change)
@@ -141,7 +146,8 @@ def _set_status(instance_id: str, status: InstanceStatus) -> InstanceItem:
 
 
 def pause_instance(
-    instance_id: Annotated[str, typer.Argument(help="The instance to pause.")], as_json: JsonOption = False
+    instance_id: Annotated[str, typer.Argument(help="The instance to pause (id or name).")],
+    as_json: JsonOption = False,
 ) -> None:
     """Stop sending through an instance until it is resumed."""
     item = _set_status(instance_id, InstanceStatus.PAUSED)
@@ -152,7 +158,8 @@ def pause_instance(
 
 
 def resume_instance(
-    instance_id: Annotated[str, typer.Argument(help="The instance to resume.")], as_json: JsonOption = False
+    instance_id: Annotated[str, typer.Argument(help="The instance to resume (id or name).")],
+    as_json: JsonOption = False,
 ) -> None:
     """Send through an instance again, e.g. once the provider's refusal that paused it is fixed: its
     errors in a row are forgotten and its health score lifted to 60 at least."""
@@ -161,14 +168,6 @@ def resume_instance(
         print_json(item.model_dump(mode="json"))
         return
     stdout.print(f"instance {item.id} ({item.display_number}) is {item.status}, health {item.health_score:g}")
-
-
-async def _instance_tenant(session: AsyncSession, instance_id: str) -> str:
-    """The tenant of an instance named on the command line (the operator's CLI spans tenants)."""
-    found = await session.get(WhatsAppInstance, instance_id)
-    if found is None:
-        raise NotFound(f"instance {instance_id} not found")
-    return found.tenant_id
 
 
 ClearOption = Annotated[
@@ -183,7 +182,7 @@ ClearOption = Annotated[
 
 
 def update_binding(
-    instance_id: Annotated[str, typer.Argument(help="The instance to change (see list-bindings).")],
+    instance_id: Annotated[str, typer.Argument(help="Its id or name (see list-bindings).")],
     name: Annotated[str | None, typer.Option(help="A label for the number.")] = None,
     display_number: Annotated[str | None, typer.Option(help="The WhatsApp number, E.164.")] = None,
     phone_number_id: Annotated[str | None, typer.Option(help="Meta: phone number id.")] = None,
@@ -243,9 +242,9 @@ def update_binding(
 
     async def work(context: EngineContext) -> InstanceItem:
         async def change(session: AsyncSession) -> InstanceItem:
-            tenant_id = await _instance_tenant(session, instance_id)
+            found = await find_instance(session, instance_id)
             instance = await bindings.update_instance(
-                session, context.cipher, context.settings, tenant_id, instance_id, update
+                session, context.cipher, context.settings, found.tenant_id, found.id, update
             )
             return InstanceItem.of(instance, utcnow())
 
@@ -260,7 +259,7 @@ def update_binding(
 
 
 def unbind(
-    instance_id: Annotated[str, typer.Argument(help="The instance to unbind (see list-bindings).")],
+    instance_id: Annotated[str, typer.Argument(help="Its id or name (see list-bindings).")],
     as_json: JsonOption = False,
 ) -> None:
     """Take a number off its tenant: nothing more is sent or received through it and its webhook
@@ -268,8 +267,8 @@ def unbind(
 
     async def work(context: EngineContext) -> InstanceItem:
         async def change(session: AsyncSession) -> InstanceItem:
-            tenant_id = await _instance_tenant(session, instance_id)
-            instance = await bindings.unbind_instance(session, context.cipher, tenant_id, instance_id)
+            found = await find_instance(session, instance_id)
+            instance = await bindings.unbind_instance(session, context.cipher, found.tenant_id, found.id)
             return InstanceItem.of(instance, utcnow())
 
         return await in_session(context, change)

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from messaging_whatsapp.cli.support import JsonOption, print_json, run_engine, stderr, stdout
+from messaging_whatsapp.cli.support import table as support_table
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.retention.service import RetentionReport, apply_retention_everywhere
@@ -67,8 +68,14 @@ def _as_json(reports: list[RetentionReport], now: datetime, dry_run: bool) -> di
 
 def _table(reports: list[RetentionReport], dry_run: bool) -> Table:
     title = "dry run: nothing was deleted" if dry_run else None
-    table = Table(
-        "tenant", "kind", "kept", "cut-off (UTC)", "would delete" if dry_run else "deleted", title=title
+    table = support_table(
+        "tenant",
+        "kind",
+        "kept",
+        "cut-off (UTC)",
+        "would delete" if dry_run else "deleted",
+        ids=("tenant",),
+        title=title,
     )
     for report in reports:
         # The tenant's name and id once, in the first of its rows.

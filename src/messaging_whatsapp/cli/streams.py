@@ -8,18 +8,35 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from messaging_whatsapp.cli.support import JsonOption, print_json, run_engine, stdout
+from messaging_whatsapp.cli.support import JsonOption, fail, print_json, run_engine, stdout
+from messaging_whatsapp.config import get_settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.streams.base import StreamNames
 
 
-def stream_info(as_json: JsonOption = False) -> None:
-    """Length and pending entries of every stream, and the DLQ."""
+def _streams(names: StreamNames, wanted: str | None) -> list[str]:
+    """Every stream, or the one named (with or without STREAM_PREFIX)."""
+    streams = [names.inbound, names.outbound, names.events, names.materials, names.dlq]
+    if wanted is None:
+        return streams
+    for stream in streams:
+        if wanted in (stream, stream.removeprefix(names.prefix)):
+            return [stream]
+    raise fail(f"unknown stream {wanted!r}; the streams are {', '.join(streams)}")
+
+
+def stream_info(
+    stream: Annotated[
+        str | None, typer.Option(help="Only this stream, e.g. bc:whatsapp:inbound or bc:whatsapp:dlq.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Length and pending entries of every stream (or the one named), and the DLQ."""
+    streams = _streams(StreamNames(get_settings().stream_prefix), stream)
 
     async def work(context: EngineContext) -> list[dict[str, Any]]:
-        names = context.names
-        streams = [names.inbound, names.outbound, names.events, names.materials, names.dlq]
-        infos = [await context.streams.info(stream) for stream in streams]
+        infos = [await context.streams.info(name) for name in streams]
         return [
             {
                 "stream": info.stream,

@@ -7,9 +7,19 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.cli.support import JsonOption, fail, in_session, print_json, run_engine, stdout
+from messaging_whatsapp.cli.support import (
+    JsonOption,
+    fail,
+    in_session,
+    print_json,
+    print_table,
+    run_engine,
+    stdout,
+    tenant_or_only_one,
+)
+from messaging_whatsapp.cli.support import table as support_table
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.phones import DEFAULT_COUNTRY
 from messaging_whatsapp.tenancy import service as tenancy_service
@@ -18,10 +28,13 @@ from messaging_whatsapp.tenancy.models import (
     DEFAULT_TICKET_INACTIVITY_MINUTES,
     MAX_RETENTION_DAYS,
     MIN_RETENTION_DAYS,
+    ApiKey,
+    User,
 )
 from messaging_whatsapp.tenancy.schemas import ApiKeyItem, CreatedApiKey, TenantItem, TenantUpdate, UserItem
 
 CountryHelp = "ISO 3166 country (BR, US...): phones typed without + and a country code are its numbers."
+TenantOption = Annotated[str | None, typer.Option(help="Needed when there are several tenants.")]
 # What turns a retention setting off (keep forever) on the command line.
 KEEP_FOREVER = "off"
 RetentionOption = Annotated[
@@ -168,23 +181,26 @@ def create_user(
         stdout.print(f"user {user['email']} ({user['role']}) created")
 
 
-def list_users(tenant_id: Annotated[str, typer.Option()], as_json: JsonOption = False) -> None:
+def list_users(tenant_id: TenantOption = None, as_json: JsonOption = False) -> None:
     """List a tenant's users with their role and whether they may log in."""
 
     async def work(context: EngineContext) -> list[UserItem]:
-        found = await in_session(context, lambda s: users.list_users(s, tenant_id))
+        async def load(session: AsyncSession) -> list[User]:
+            return await users.list_users(session, await tenant_or_only_one(session, tenant_id))
+
+        found = await in_session(context, load)
         return [UserItem.model_validate(user) for user in found]
 
     items = run_engine(work)
     if as_json:
         print_json([item.model_dump(mode="json") for item in items])
         return
-    table = Table("id", "email", "role", "active", "created")
+    table = support_table("id", "email", "role", "active", "created")
     for item in items:
         table.add_row(
             item.id, item.email, item.role, "yes" if item.is_active else "no", f"{item.created_at:%Y-%m-%d}"
         )
-    stdout.print(table)
+    print_table(table)
 
 
 def deactivate_user(
@@ -229,24 +245,27 @@ def create_api_key(
         stdout.print(f"API key {created.name}: {created.api_key}  (store it now; it is not shown again)")
 
 
-def list_api_keys(tenant_id: Annotated[str, typer.Option()], as_json: JsonOption = False) -> None:
+def list_api_keys(tenant_id: TenantOption = None, as_json: JsonOption = False) -> None:
     """List a tenant's API keys (their first characters, never the keys), revoked ones too."""
 
     async def work(context: EngineContext) -> list[ApiKeyItem]:
-        keys = await in_session(context, lambda s: tenancy_service.list_api_keys(s, tenant_id))
+        async def load(session: AsyncSession) -> list[ApiKey]:
+            return await tenancy_service.list_api_keys(session, await tenant_or_only_one(session, tenant_id))
+
+        keys = await in_session(context, load)
         return [ApiKeyItem.model_validate(key) for key in keys]
 
     items = run_engine(work)
     if as_json:
         print_json([item.model_dump(mode="json") for item in items])
         return
-    table = Table("id", "name", "starts with", "role", "created", "revoked")
+    table = support_table("id", "name", "starts with", "role", "created", "revoked")
     for item in items:
         revoked = f"{item.revoked_at:%Y-%m-%d %H:%M}" if item.revoked_at else ""
         table.add_row(
             item.id, item.name, item.prefix, item.role, f"{item.created_at:%Y-%m-%d %H:%M}", revoked
         )
-    stdout.print(table)
+    print_table(table)
 
 
 def revoke_api_key(

@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,7 +39,9 @@ from messaging_whatsapp.instances.service import (
     sender_account,
     webhook_url,
 )
+from messaging_whatsapp.phones import InvalidPhone, canonical_phone
 from messaging_whatsapp.providers.base import ConnectChallenge, GatewayInstance, GatewayProvider, ProviderName
+from messaging_whatsapp.providers.events import ConnectionState
 from messaging_whatsapp.providers.evolution_api import evolution_api
 from messaging_whatsapp.providers.http import provider_client
 from messaging_whatsapp.providers.outbound import SenderAccount
@@ -191,7 +193,7 @@ async def create_instance(
     login: GatewayLogin,
     *,
     instance_name: str | None,
-    display_number: str,
+    display_number: str = "",
     name: str | None = None,
     client: httpx.AsyncClient | None = None,
 ) -> CreatedInstance:
@@ -312,12 +314,34 @@ async def instance_status(
     *,
     client: httpx.AsyncClient | None = None,
 ) -> InstanceStatus:
-    """The bound instance's connection state as its gateway sees it (nothing is written)."""
+    """The bound instance's connection state as its gateway sees it; a number bound before its
+    phone was linked takes the linked phone's number."""
     gateway = gateway_for(provider)
     instance, _credentials, account = await _bound(context, provider, ref)
     async with _http(context, client) as http:
         state = await gateway.status(http, account)
+        owner = state.owner
+        if not instance.display_number and state.state is ConnectionState.OPEN and not owner:
+            # Evolution's state call names no phone; its instance listing does.
+            listed = await gateway.list_instances(http, account)
+            owner = next((row.owner for row in listed if row.name == instance.instance_name), None)
+    if owner and not instance.display_number:
+        await _learn_number(context, instance, owner)
     return InstanceStatus(instance=instance, gateway=state)
+
+
+async def _learn_number(context: EngineContext, instance: WhatsAppInstance, owner: str) -> None:
+    try:
+        number = canonical_phone(f"+{owner.removeprefix('+')}")
+    except InvalidPhone:
+        return
+    async with context.sessions() as session, session.begin():
+        await session.execute(
+            update(WhatsAppInstance)
+            .where(WhatsAppInstance.id == instance.id, WhatsAppInstance.display_number == "")
+            .values(display_number=number)
+        )
+    instance.display_number = number
 
 
 async def list_gateway_instances(

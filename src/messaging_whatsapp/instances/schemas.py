@@ -32,7 +32,9 @@ class InstanceBind(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     provider: ProviderName
-    display_number: str = Field(min_length=1, max_length=32)
+    # Empty only for a QR-code gateway's number, whose phone is not linked yet (seed 001 creates
+    # an Evolution instance without it): its status fills it in from the linked phone.
+    display_number: str = Field(default="", max_length=32)
     name: str | None = Field(default=None, max_length=200)
     phone_number_id: str | None = Field(default=None, max_length=64)
     waba_id: str | None = Field(default=None, max_length=64)

@@ -36,6 +36,8 @@ SECRET_OPTIONS = ("access_token", "verify_token", "app_secret", "auth_token", "a
 UNBOUND_KEY_PREFIX = "unbound:"
 # Gateways that cannot sign get the per-instance secret in the URL path as well.
 SECRET_IN_PATH = {ProviderName.EVOLUTION, ProviderName.WUZAPI, ProviderName.SIMULATOR}
+# The QR-code gateways: their number may be bound before a phone is linked, and learnt then.
+LINKED_LATER = {ProviderName.EVOLUTION, ProviderName.WUZAPI}
 
 
 def routing_key_for(provider: ProviderName, raw: str) -> str:
@@ -85,10 +87,14 @@ async def bind_instance(
     """Bind a number of the tenant through a provider; returns the instance and its webhook URL."""
     tenant = await get_tenant(session, tenant_id)
     _check_required(bind, settings)
-    try:
-        display_number = typed_phone(bind.display_number, tenant.default_country)
-    except InvalidPhone as exc:
-        raise InvalidPhone(f"display number: {exc.message}", details=exc.details) from None
+    display_number = ""
+    if bind.display_number.strip():
+        try:
+            display_number = typed_phone(bind.display_number, tenant.default_country)
+        except InvalidPhone as exc:
+            raise InvalidPhone(f"display number: {exc.message}", details=exc.details) from None
+    elif bind.provider not in LINKED_LATER:
+        raise InvalidInput(f"provider {bind.provider.value} needs --display-number")
     credentials = {name: getattr(bind, name) for name in SECRET_OPTIONS if getattr(bind, name)}
     credentials["webhook_secret"] = secrets.token_urlsafe(24)
     routing_key = _routing_key(bind, display_number)

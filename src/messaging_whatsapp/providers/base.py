@@ -28,6 +28,22 @@ class ProviderName(enum.StrEnum):
     SIMULATOR = "simulator"
 
 
+# Seed 001's name for its development provider (`WHATSAPP_PROVIDER=stub`): our simulator.
+PROVIDER_ALIASES = {"stub": ProviderName.SIMULATOR}
+
+
+def provider_named(name: str) -> ProviderName:
+    """The provider a name means, aliases included; ValueError names the choices."""
+    key = name.strip().lower()
+    if key in PROVIDER_ALIASES:
+        return PROVIDER_ALIASES[key]
+    try:
+        return ProviderName(key)
+    except ValueError:
+        choices = ", ".join(provider.value for provider in ProviderName)
+        raise ValueError(f"unknown provider {name!r} (one of {choices}, or stub for the simulator)") from None
+
+
 # The unofficial gateways: each number's own server, at the address its tenant gives, and a
 # WhatsApp account that a robotic pace gets banned (campaigns pace them like a person).
 GATEWAYS = frozenset({ProviderName.EVOLUTION, ProviderName.WUZAPI})

@@ -149,7 +149,7 @@ async def webhook_seed_twilio(request: Request) -> Response:
 
 
 async def webhook_seed_inbox(request: Request) -> Response:
-    """Seed 003's per-instance path (WuzAPI)."""
+    """Seed 003's per-instance paths (WuzAPI), with and without its `/w/`."""
     return await _handle(request, ProviderName.WUZAPI, request.path_params["instance_id"])
 
 
@@ -188,4 +188,5 @@ routes: list[BaseRoute] = [
     Route("/whatsapp/webhook", webhook_seed_twilio, methods=["POST"]),
     Route("/whatsapp/status", webhook_seed_twilio, methods=["POST"]),
     Route("/api/v1/whatsapp/webhook/{instance_id}", webhook_seed_inbox, methods=["POST"]),
+    Route("/api/v1/whatsapp/w/webhook/{instance_id}", webhook_seed_inbox, methods=["POST"]),
 ]

@@ -229,6 +229,7 @@ class Sender:
         await relay_outbox(self._context, outbox)
         for outcome in outcomes:
             _count(outcome, batch)
+            _log(outcome)
         await self._dead_letter([o for o in outcomes if o.exhausted], batch)
 
     async def _dead_letter(self, outcomes: list[SendOutcome], batch: SendBatch) -> None:
@@ -266,6 +267,30 @@ class Sender:
             outbox = await write_outbox(session, published, self._context.names.events)
         await relay_outbox(self._context, outbox)
         return len(settled)
+
+
+def _log(outcome: SendOutcome) -> None:
+    """One INFO line per message that went or failed for good: ids and codes, never the text or
+    the phone (personal data) nor anything of the number's credentials."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    message, instance = outcome.claim.message, outcome.claim.instance
+    if outcome.result is not None:
+        logger.info(
+            "message %s sent through %s instance %s as %s",
+            message.id,
+            instance.provider,
+            instance.id,
+            outcome.result.provider_message_id,
+        )
+    elif outcome.state is SendState.DONE and outcome.error is not None:
+        logger.info(
+            "message %s failed through %s instance %s: %s",
+            message.id,
+            instance.provider,
+            instance.id,
+            outcome.error.code,
+        )
 
 
 async def _record_sent(session: AsyncSession, sent: list[SendOutcome], now: datetime) -> list[PublishedEvent]:
