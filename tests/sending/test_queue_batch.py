@@ -20,7 +20,8 @@ from messaging_whatsapp.errors import EngineError
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message
 from messaging_whatsapp.sending.intake import MessageIntake
 from messaging_whatsapp.sending.schemas import SendMessageRequest
-from messaging_whatsapp.sending.service import QueuedMessage, Submission, queue_messages
+from messaging_whatsapp.sending.service import queue_messages
+from messaging_whatsapp.sending.submissions import QueuedMessage, Submission
 from tests.helpers import bind, create_tenant
 
 

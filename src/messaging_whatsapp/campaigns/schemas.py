@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from messaging_whatsapp.campaigns.logs import progress_of
 from messaging_whatsapp.campaigns.models import (
@@ -19,6 +19,19 @@ from messaging_whatsapp.campaigns.models import (
 from messaging_whatsapp.campaigns.variations import CampaignMessageIn, CampaignMessageItem
 
 __all__ = ["CampaignMessageIn", "CampaignMessageItem"]  # defined with the variations, used from here
+
+
+def _in_utc(value: datetime) -> datetime:
+    """A time as UTC (a naive one is taken as UTC); one that has no UTC form is refused."""
+    try:
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError:
+        # 0001-01-01T00:00+01:03 is a valid ISO time but falls before year 1 in UTC.
+        raise ValueError("the time is out of range") from None
+
+
+ScheduleTime = Annotated[datetime, AfterValidator(_in_utc)]
+
 
 # A request carries at most this many contacts; larger lists go through the CSV import.
 MAX_CONTACTS_PER_REQUEST = 10_000
@@ -131,7 +144,7 @@ class CampaignCreate(BaseModel):
     messages: list[CampaignMessageIn] = Field(default_factory=list, max_length=50)
     contacts: list[CampaignContactIn] = Field(default_factory=list, max_length=MAX_CONTACTS_PER_REQUEST)
     settings: CampaignSettings = Field(default_factory=CampaignSettings)
-    scheduled_at: datetime | None = None
+    scheduled_at: ScheduleTime | None = None
 
 
 class CampaignUpdate(BaseModel):
@@ -146,7 +159,7 @@ class CampaignUpdate(BaseModel):
     instances: list[CampaignInstanceIn] | None = Field(default=None, max_length=100)
     messages: list[CampaignMessageIn] | None = Field(default=None, max_length=50)
     settings: CampaignSettings | None = None
-    scheduled_at: datetime | None = None
+    scheduled_at: ScheduleTime | None = None
 
 
 class ContactsIn(BaseModel):

@@ -25,7 +25,8 @@ class CampaignMessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     content: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT)
-    order: int = Field(default=0, ge=0)
+    # Bounded so that every database stores it (an order of 2**63 overflowed SQLite's integers).
+    order: int = Field(default=0, ge=0, le=1_000_000)
     media: MediaIn | None = None
     template: TemplateIn | None = None
 

@@ -37,7 +37,7 @@ from messaging_whatsapp.providers.events import DeliveryStatus
 from messaging_whatsapp.sending import service as sending_service
 from messaging_whatsapp.sending.queue import offer_messages
 from messaging_whatsapp.sending.schemas import QueuedMessageItem, SendMessageRequest
-from messaging_whatsapp.sending.service import QueuedMessage
+from messaging_whatsapp.sending.submissions import QueuedMessage
 from messaging_whatsapp.simulator.service import Simulator
 from messaging_whatsapp.tenancy import service as tenancy_service
 

@@ -17,7 +17,7 @@ from messaging_whatsapp.sending import service
 from messaging_whatsapp.sending.intake import MessageIntake
 from messaging_whatsapp.sending.ratelimit import RateLimiter, client_limit
 from messaging_whatsapp.sending.schemas import QueuedMessageItem, SendMessageRequest
-from messaging_whatsapp.sending.service import Submission
+from messaging_whatsapp.sending.submissions import Submission
 from messaging_whatsapp.tenancy.deps import InboxReader, MessageSender
 
 

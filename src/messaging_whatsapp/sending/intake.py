@@ -17,7 +17,8 @@ from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import EngineError
 from messaging_whatsapp.sending.queue import offer_messages
-from messaging_whatsapp.sending.service import QueuedMessage, Submission, SubmissionResult, queue_messages
+from messaging_whatsapp.sending.service import queue_messages
+from messaging_whatsapp.sending.submissions import QueuedMessage, Submission, SubmissionResult
 from messaging_whatsapp.streams.base import StreamError
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,6 @@ provider takes is stored as ordered parts, the later ones held until the one bef
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,15 +18,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.service import opted_out_phones
-from messaging_whatsapp.db import generic_plans, insert_new_rows, insert_rows, new_id, one_of
+from messaging_whatsapp.db import generic_plans, insert_new_rows, insert_rows, one_of
 from messaging_whatsapp.errors import Conflict, EngineError, NotFound
 from messaging_whatsapp.inbox.models import (
     Contact,
     Conversation,
-    Direction,
     Message,
     SenderType,
-    SendState,
     contacts_table,
     conversations_table,
     messages_table,
@@ -36,12 +33,10 @@ from messaging_whatsapp.inbox.ticketing import Origin
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.phones import DEFAULT_COUNTRY, needs_country, phone_variants
 from messaging_whatsapp.providers.capabilities import text_limit
-from messaging_whatsapp.providers.events import DeliveryStatus
 from messaging_whatsapp.providers.outbound import RecipientKind
 from messaging_whatsapp.sending.parts import split_row
 from messaging_whatsapp.sending.queue import (
     CONVERSATION_KEY,
-    REOFFER_AFTER,
     conversations_by_pair,
     new_conversation,
 )
@@ -61,34 +56,10 @@ from messaging_whatsapp.sending.rules import (
     reply_instance,
 )
 from messaging_whatsapp.sending.schemas import SendMessageRequest
+from messaging_whatsapp.sending.submissions import QueuedMessage, Submission, SubmissionResult, message_row
 from messaging_whatsapp.sending.team import origin_of, sender_names, session_tickets
 from messaging_whatsapp.tenancy.service import tenant_country
 
-
-@dataclass(frozen=True, slots=True)
-class QueuedMessage:
-    """A message stored as queued, with the E.164 (or BSUID, LID) it goes to; `created` is False when an
-    Idempotency-Key matched an earlier one."""
-
-    message: Message
-    created: bool
-    to: str
-
-
-@dataclass(frozen=True, slots=True)
-class Submission:
-    """One message a tenant asks us to send, with its Idempotency-Key."""
-
-    tenant_id: str
-    request: SendMessageRequest
-    idempotency_key: str | None = None
-    sender_type: SenderType = SenderType.USER
-    # Who sends it: a user (recorded with their e-mail) or an API key (its name, no user).
-    sender_user_id: str | None = None
-    sender_api_key_id: str | None = None
-
-
-SubmissionResult = QueuedMessage | EngineError
 # contact id -> instance id -> (conversation id, when the person last wrote there)
 ConversationsByContact = dict[str, dict[str, tuple[str, datetime | None]]]
 
@@ -260,7 +231,7 @@ class _TenantBatch:
         for index, (contact_id, instance_id) in pairs.items():
             conversation_id = conversation_ids[(contact_id, instance_id)]
             submission = submissions[index]
-            rows[index] = _message_row(
+            rows[index] = message_row(
                 submission, instance_id, conversation_id, contact_id, quotes.get(index), self._now
             )
             sender = submission.sender_user_id or submission.sender_api_key_id
@@ -420,50 +391,3 @@ async def get_message(session: AsyncSession, tenant_id: str, message_id: str) ->
     if message is None:
         raise NotFound(f"message {message_id} not found")
     return message
-
-
-def _message_row(
-    submission: Submission,
-    instance_id: str,
-    conversation_id: str,
-    contact_id: str,
-    quoted_provider_message_id: str | None,
-    now: datetime,
-) -> dict[str, Any]:
-    content, media, extra, type_ = _content(submission.request)
-    return {
-        "id": new_id(),
-        "tenant_id": submission.tenant_id,
-        "instance_id": instance_id,
-        "conversation_id": conversation_id,
-        "contact_id": contact_id,
-        "direction": Direction.OUTBOUND.value,
-        "sender_type": submission.sender_type.value,
-        "type": type_,
-        "content": content,
-        "media": media,
-        "extra": extra,
-        "quoted_provider_message_id": quoted_provider_message_id,
-        "status": DeliveryStatus.QUEUED.value,
-        "status_rank": 0,
-        "idempotency_key": submission.idempotency_key,
-        "send_state": SendState.PENDING.value,
-        "send_attempts": 0,
-        "next_attempt_at": now + REOFFER_AFTER,
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def _content(
-    request: SendMessageRequest,
-) -> tuple[str | None, dict[str, Any] | None, dict[str, Any] | None, str]:
-    """(content, media, extra, type) as the message table keeps them."""
-    if request.media is not None:
-        return request.media.caption, request.media.model_dump(mode="json"), None, request.media.type.value
-    if request.template is not None:
-        return request.template.name, None, {"template": request.template.model_dump()}, "template"
-    if request.buttons is not None:
-        buttons = [button.model_dump() for button in request.buttons.buttons]
-        return request.buttons.text, None, {"buttons": buttons}, "interactive"
-    return request.text, None, None, "text"
