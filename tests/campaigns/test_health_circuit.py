@@ -81,7 +81,8 @@ async def _unpaced_campaign(context: EngineContext, contacts: int) -> tuple[str,
     body = {
         "name": "Promo",
         "instance_ids": [instance.id],
-        "messages": [{"content": "Oi {{name}}"}],
+        # Business-initiated on Meta: an approved template.
+        "messages": [{"template": {"name": "novidades", "parameters": ["{{name}}"]}}],
         "contacts": [{"phone": f"+55119944{index:05d}", "name": f"C{index}"} for index in range(contacts)],
         "settings": {"interval_min_s": 0, "interval_max_s": 0, "warmup": False},
     }
