@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from messaging_whatsapp.campaigns.models import CampaignInstance
+from messaging_whatsapp.campaigns.schemas import CampaignItem, WaitingReason
+from messaging_whatsapp.cli.campaigns import status_line
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
 from tests.cli.test_seed_cli import SeedCli
@@ -52,6 +54,16 @@ def test_a_single_tenant_and_named_numbers_need_no_ids(cli: SeedCli) -> None:
         line == f"{campaign['id']} draft: 0.0% of 0, pending 0, sent 0, delivered 0, read 0, failed 0, "
         "opted out 0, skipped 0\n"
     )
+    # A running campaign that sends nothing says why, on the same line.
+    waiting = CampaignItem.model_validate(campaign).model_copy(
+        update={
+            "status": "running",
+            "waiting_reason": WaitingReason(
+                code="send_window", message="outside the send window 03:00-03:30"
+            ),
+        }
+    )
+    assert status_line(waiting).endswith("; waiting: outside the send window 03:00-03:30")
     cli.ok(f"campaign-cancel {campaign['id']}")
     assert cli.ok(f"campaign-status {campaign['id']}").startswith(f"{campaign['id']} cancelled: ")
 

@@ -253,12 +253,14 @@ def _status_table(item: CampaignItem) -> Table:
     return table
 
 
-def _status_line(item: CampaignItem) -> str:
+def status_line(item: CampaignItem) -> str:
+    """A campaign's status in one plain line (for output that is not a terminal), with why it waits."""
     status = item.status + (f" ({item.paused_reason})" if item.paused_reason else "")
     return (
         f"{item.id} {status}: {item.progress:.1f}% of {item.total_contacts}, pending {item.pending_count}, "
         f"sent {item.sent_count}, delivered {item.delivered_count}, read {item.read_count}, "
         f"failed {item.failed_count}, opted out {item.opted_out_count}, skipped {item.skipped_count}"
+        + (f"; waiting: {item.waiting_reason.message}" if item.waiting_reason is not None else "")
     )
 
 
@@ -266,13 +268,13 @@ async def _follow_plainly(
     load: Callable[[EngineContext], Awaitable[CampaignItem]], context: EngineContext, item: CampaignItem
 ) -> CampaignItem:
     """Print the campaign's status line whenever it changes, until the campaign finishes."""
-    line = _status_line(item)
+    line = status_line(item)
     stdout.print(line, markup=False, highlight=False, soft_wrap=True)
     while item.status not in FINISHED:
         await asyncio.sleep(0.5)
         item = await load(context)
-        if _status_line(item) != line:
-            line = _status_line(item)
+        if status_line(item) != line:
+            line = status_line(item)
             stdout.print(line, markup=False, highlight=False, soft_wrap=True)
     return item
 
@@ -312,7 +314,7 @@ def campaign_status(
         if stdout.is_terminal:
             stdout.print(_status_table(item))
         else:
-            stdout.print(_status_line(item), markup=False, highlight=False, soft_wrap=True)
+            stdout.print(status_line(item), markup=False, highlight=False, soft_wrap=True)
 
 
 def campaign_list(
