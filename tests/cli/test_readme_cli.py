@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from messaging_whatsapp.campaigns.models import CampaignInstance
+from messaging_whatsapp.campaigns.models import CampaignInstance, CampaignMessage
 from messaging_whatsapp.campaigns.schemas import CampaignItem, WaitingReason
 from messaging_whatsapp.cli.campaigns import status_line
 from messaging_whatsapp.config import Settings
@@ -18,15 +19,20 @@ from tests.cli.test_seed_cli import SeedCli
 from tests.helpers import engine_settings, free_port
 
 
-async def _numbers_of(cli: SeedCli, campaign_id: str) -> list[str]:
+async def _stored(cli: SeedCli, query: Any) -> list[Any]:
     settings = Settings(_env_file=None, database_url=cli.env["DATABASE_URL"], data_dir=cli.env["DATA_DIR"])  # type: ignore[call-arg]
     context = await EngineContext.open(settings)
     try:
         async with context.sessions() as session:
-            query = select(CampaignInstance.instance_id).where(CampaignInstance.campaign_id == campaign_id)
             return list((await session.scalars(query)).all())
     finally:
         await context.close()
+
+
+async def _numbers_of(cli: SeedCli, campaign_id: str) -> list[str]:
+    return await _stored(
+        cli, select(CampaignInstance.instance_id).where(CampaignInstance.campaign_id == campaign_id)
+    )
 
 
 @pytest.fixture(params=["fresh_sqlite_url", "fresh_postgres_url"])
@@ -47,6 +53,17 @@ def test_a_single_tenant_and_named_numbers_need_no_ids(cli: SeedCli) -> None:
     campaign = cli.json('campaign-create --name BF --message "Oi {{name}}" --instance sim')
     assert asyncio.run(_numbers_of(cli, campaign["id"])) == [sim["id"]]
     assert "instance nada not found" in cli.fails("campaign-create --name X --message Oi --instance nada")
+    # An approved template as a variation, for official numbers (checked by the API's rules).
+    templated = cli.json(
+        'campaign-create --name T --instance sim --template novidades --template-param "{{name}}"'
+    )
+    stored = asyncio.run(
+        _stored(cli, select(CampaignMessage.template).where(CampaignMessage.campaign_id == templated["id"]))
+    )
+    assert stored == [{"name": "novidades", "language": "pt_BR", "parameters": ["{{name}}"]}]
+    assert "--template-param needs --template" in cli.fails(
+        "campaign-create --name U --instance sim --template-param x"
+    )
 
     # Not a terminal: the status as one plain line, the live view's redraws left out.
     line = cli.ok(f"campaign-status {campaign['id']} --no-follow")

@@ -54,14 +54,35 @@ async def _campaign(session: AsyncSession, campaign_id: str, *, lock: bool = Fal
     return campaign
 
 
+def _variations(
+    texts: list[str], template: str | None, language: str, parameters: list[str]
+) -> list[dict[str, Any]]:
+    """The campaign's variations: each text, then the template (what official numbers send to
+    people who have not written in the last 24 hours)."""
+    variations: list[dict[str, Any]] = [{"content": text} for text in texts]
+    if template is not None:
+        variations.append({"template": {"name": template, "language": language, "parameters": parameters}})
+    elif parameters:
+        raise fail("--template-param needs --template")
+    return variations
+
+
 def campaign_create(
     name: Annotated[str, typer.Option(help="The campaign's name.")],
-    message: Annotated[
-        list[str], typer.Option(help="A variation of the text ({{name}} etc.); repeat for more.")
-    ],
     instance: Annotated[
         list[str], typer.Option(help="An instance (id or name) to send through; repeat for more.")
     ],
+    message: Annotated[
+        list[str] | None, typer.Option(help="A variation of the text ({{name}} etc.); repeat for more.")
+    ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(help="An approved template (Meta: its name; Twilio: its Content SID) as a variation."),
+    ] = None,
+    template_language: Annotated[str, typer.Option(help="The template's language.")] = "pt_BR",
+    template_param: Annotated[
+        list[str] | None, typer.Option(help="The template's next body parameter ({{name}} etc.); repeat.")
+    ] = None,
     tenant_id: Annotated[str | None, typer.Option(help="Needed when there are several tenants.")] = None,
     rotation_mode: Annotated[str, typer.Option(help="round_robin, balanced or intelligent.")] = "intelligent",
     interval_min: Annotated[
@@ -114,7 +135,7 @@ def campaign_create(
                 "name": name,
                 "rotation_mode": rotation_mode,
                 "instance_ids": instance,
-                "messages": [{"content": text} for text in message],
+                "messages": _variations(message or [], template, template_language, template_param or []),
                 "settings": settings,
                 "scheduled_at": scheduled_at,
             }
