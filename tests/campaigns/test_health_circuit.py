@@ -158,3 +158,19 @@ async def test_the_senders_own_mistakes_cost_the_number_nothing(
     assert link is not None
     assert (instance.health_score, instance.consecutive_errors, instance.msgs_failed_today) == (100.0, 0, 5)
     assert not link.paused
+
+
+async def test_a_number_with_its_window_on_the_way_holds_the_pass_until_the_senders_catch_up(
+    context: EngineContext, provider: FakeHttpServer
+) -> None:
+    campaign_id, _ = await _unpaced_campaign(context, 10)
+    dispatcher = Dispatcher(context)
+
+    first = await dispatcher.dispatch(campaign_id)
+    again = await dispatcher.dispatch(campaign_id)
+
+    # A number not yet proven has 3 messages on their way: nothing more until they are resolved,
+    # and the dispatcher knows to look again soon rather than idle a whole pass.
+    assert (first.handed, first.senders_behind) == (3, False)
+    assert (again.handed, again.senders_behind) == (0, True)
+    assert provider.requests == []

@@ -66,6 +66,8 @@ class Capacity:
     paces: dict[str, Pace]
     holds: list[Hold]
     idle: list[tuple[str, str]]
+    # Some number could send but has its whole window of unresolved messages on their way.
+    window_full: bool = False
 
 
 def next_midnight(timezone: str, now: datetime) -> datetime:
@@ -118,7 +120,10 @@ def capacities(
             room, holds = _cap_room(instance, pace, usage, now)
             capacity = min(capacity, room)
             found.holds += holds
-        capacity = min(capacity, max(unresolved_window(instance) - flying, 0))
+        window_room = max(unresolved_window(instance) - flying, 0)
+        if capacity > 0 and window_room == 0:
+            found.window_full = True
+        capacity = min(capacity, window_room)
         if capacity <= 0:
             continue
         found.paces[instance.id] = pace

@@ -63,6 +63,8 @@ class PassResult:
     handed: int = 0
     opted_out: int = 0
     completed: bool = False
+    # Held back only until the senders resolve some of a number's messages: worth another pass soon.
+    senders_behind: bool = False
     message_ids: list[str] = field(default_factory=list)
 
 
@@ -95,6 +97,7 @@ async def run_pass(
         since = next_midnight(tenant_zone, now) - timedelta(days=1)
         campaign_today = await campaign_sends_since(session, campaign.id, since)
     room = capacities(links, all_paces, in_flight, campaign_today, usage, now, warmup, tenant_zone)
+    result.senders_behind = room.window_full
     capacity = sum(min(slot.capacity, slot.daily_remaining) for slot in room.slots)
     taken = await take_contacts(session, campaign, min(capacity, BATCH_SIZE), now) if capacity else []
     if not taken:
