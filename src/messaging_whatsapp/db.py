@@ -403,6 +403,10 @@ def one_of(session: AsyncSession, target: Any, values: Collection[Any]) -> Colum
     return contained
 
 
+# Set in a session's info while generic_plans is in effect.
+_GENERIC_PLANS = "generic_plans"
+
+
 @asynccontextmanager
 async def generic_plans(session: AsyncSession) -> AsyncIterator[None]:
     """Let PostgreSQL reuse plans for the statements inside (bulk inserts).
@@ -415,7 +419,26 @@ async def generic_plans(session: AsyncSession) -> AsyncIterator[None]:
         yield
         return
     await session.execute(text("SET LOCAL plan_cache_mode = auto"))
+    session.info[_GENERIC_PLANS] = True
+    try:
+        yield
+    finally:
+        session.info.pop(_GENERIC_PLANS, None)
     # Restored only after success: a failed statement aborted the transaction, which takes the
     # setting with it, and a statement sent now would only hide the failure behind its own.
-    yield
     await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
+@asynccontextmanager
+async def custom_plans(session: AsyncSession) -> AsyncIterator[None]:
+    """Plan the statements inside for their own parameters, even within generic_plans.
+
+    For lookups in a table that grows while a connection lives (tickets during a campaign): a
+    generic plan chosen while it was small kept scanning it, 150 ms a lookup at 40,000 tickets.
+    """
+    if not session.info.get(_GENERIC_PLANS):
+        yield
+        return
+    await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    yield
+    await session.execute(text("SET LOCAL plan_cache_mode = auto"))

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.db import generic_plans, insert_rows, new_id, one_of
+from messaging_whatsapp.db import custom_plans, generic_plans, insert_rows, new_id, one_of
 from messaging_whatsapp.inbox.attribution import UTM_KEYS
 from messaging_whatsapp.inbox.models import (
     OPEN_TICKET_PREDICATE,
@@ -98,12 +98,12 @@ async def open_tickets(
 
 async def open_ticket_ids(session: AsyncSession, conversation_ids: list[str]) -> dict[str, str]:
     """conversation id -> its open ticket id, for those of the conversations that have one."""
-    rows = await session.execute(
-        select(Ticket.conversation_id, Ticket.id).where(
-            one_of(session, Ticket.conversation_id, conversation_ids),
-            Ticket.status == TicketStatus.OPEN.value,
-        )
+    query = select(Ticket.conversation_id, Ticket.id).where(
+        one_of(session, Ticket.conversation_id, conversation_ids), Ticket.status == TicketStatus.OPEN.value
     )
+    # Callers run this among bulk inserts under reusable plans, and tickets grow meanwhile.
+    async with custom_plans(session):
+        rows = await session.execute(query)
     return {row.conversation_id: row.id for row in rows}
 
 
