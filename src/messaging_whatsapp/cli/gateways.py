@@ -91,7 +91,7 @@ PairingOption = Annotated[
 ]
 NameOption = Annotated[str | None, typer.Option("--name", help="A label for the number.")]
 DisplayNumberOption = Annotated[
-    str | None, typer.Option("--display-number", help="The WhatsApp number to link, E.164.")
+    str | None, typer.Option("--display-number", help="The WhatsApp number to link (+CC..., or national).")
 ]
 
 
@@ -100,7 +100,8 @@ def evolution_create_instance(
     display_number: Annotated[
         str | None,
         typer.Option(
-            "--display-number", help="The WhatsApp number, E.164 [default: learnt once a phone is linked]."
+            "--display-number",
+            help="The WhatsApp number (+CC..., or national) [default: learnt once a phone is linked].",
         ),
     ] = None,
     instance_name: Annotated[

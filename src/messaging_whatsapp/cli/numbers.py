@@ -32,7 +32,9 @@ from messaging_whatsapp.providers.base import provider_named
 
 def bind_tenant(
     tenant_id: Annotated[str, typer.Option()],
-    display_number: Annotated[str, typer.Option(help="The WhatsApp number, E.164.")],
+    display_number: Annotated[
+        str, typer.Option(help="The WhatsApp number: +CC..., or national, of the tenant's country.")
+    ],
     provider: Annotated[
         str | None,
         typer.Option(
@@ -184,7 +186,9 @@ ClearOption = Annotated[
 def update_binding(
     instance_id: Annotated[str, typer.Argument(help="Its id or name (see list-bindings).")],
     name: Annotated[str | None, typer.Option(help="A label for the number.")] = None,
-    display_number: Annotated[str | None, typer.Option(help="The WhatsApp number, E.164.")] = None,
+    display_number: Annotated[
+        str | None, typer.Option(help="The WhatsApp number: +CC..., or national, of the tenant's country.")
+    ] = None,
     phone_number_id: Annotated[str | None, typer.Option(help="Meta: phone number id.")] = None,
     waba_id: Annotated[str | None, typer.Option(help="Meta: WhatsApp Business Account id.")] = None,
     access_token: Annotated[str | None, typer.Option(help="Meta: access token.")] = None,

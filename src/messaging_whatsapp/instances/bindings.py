@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from sqlalchemy import select
@@ -37,6 +36,7 @@ from messaging_whatsapp.instances.service import (
 from messaging_whatsapp.phones import InvalidPhone, canonical_phone
 from messaging_whatsapp.providers.base import ProviderName
 from messaging_whatsapp.providers.transport import is_public_address
+from messaging_whatsapp.tenancy.service import checked_timezone
 
 COMMON_FIELDS = frozenset({"name", "display_number", "timezone", "daily_limit", "messaging_tier"})
 # What each provider's binding has besides the common fields (bind-tenant's options).
@@ -78,17 +78,6 @@ def _checked_api_host(api_url: str, settings: Settings) -> None:
         )
 
 
-def _checked_timezone(timezone: str) -> str:
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(
-            f"unknown time zone {timezone!r}: use an IANA name such as America/Sao_Paulo",
-            code="invalid_timezone",
-        ) from None
-    return timezone
-
-
 def _routing_key(instance: WhatsAppInstance) -> str:
     provider = ProviderName(instance.provider)
     if provider is ProviderName.META:
@@ -126,7 +115,7 @@ def _apply_plain(instance: WhatsAppInstance, changes: dict[str, object], setting
         except InvalidPhone as exc:
             raise InvalidInput(f"display number: {exc}", code="invalid_phone") from exc
     if "timezone" in changes:
-        instance.timezone = _checked_timezone(str(changes["timezone"]))
+        instance.timezone = checked_timezone(str(changes["timezone"]))
     if "daily_limit" in changes and isinstance(changes["daily_limit"], int):
         instance.daily_limit = changes["daily_limit"]
     if "messaging_tier" in changes:

@@ -135,8 +135,13 @@ class InstanceResolver:
             count, latest = (
                 await session.execute(select(func.count(), func.max(WhatsAppInstance.updated_at)))
             ).one()
-        if (count, latest) != self._fingerprint:
-            self._fingerprint = (count, latest)
+        if (count, latest) == self._fingerprint:
+            return
+        first = self._fingerprint is None
+        self._fingerprint = (count, latest)
+        # The first check has nothing older to drop: what lookups cached while it ran is as fresh
+        # as the fingerprint, and dropping it cost a crowd of webhooks a second query.
+        if not first:
             self.invalidate()
 
     async def by_routing_key(self, provider: ProviderName, key: str) -> ResolvedInstance | None:

@@ -39,7 +39,7 @@ async def create_tenant(
     (0: never), and phones typed without a country code are numbers of `default_country`."""
     tenant = Tenant(
         name=_checked_name(name),
-        timezone=_checked_timezone(timezone),
+        timezone=checked_timezone(timezone),
         default_country=_checked_country(default_country),
         ticket_inactivity_minutes=_checked_inactivity(ticket_inactivity_minutes),
     )
@@ -55,7 +55,7 @@ async def update_tenant(session: AsyncSession, tenant_id: str, changes: TenantUp
     if changes.name is not None:
         tenant.name = _checked_name(changes.name)
     if changes.timezone is not None:
-        tenant.timezone = _checked_timezone(changes.timezone)
+        tenant.timezone = checked_timezone(changes.timezone)
     if changes.default_country is not None:
         tenant.default_country = _checked_country(changes.default_country)
     if changes.ticket_inactivity_minutes is not None:
@@ -74,7 +74,8 @@ def _checked_name(name: str) -> str:
     return name
 
 
-def _checked_timezone(timezone: str) -> str:
+def checked_timezone(timezone: str) -> str:
+    """The time zone, if it is an IANA name; 422 invalid_timezone otherwise."""
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
