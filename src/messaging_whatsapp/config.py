@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     jwt_ttl_seconds: int = 12 * 3600
 
     stream_prefix: str = ""
+    # Real-time events (realtime/): the events kept per tenant for clients that reconnect, and
+    # how often an idle event stream sends a keep-alive comment.
+    realtime_buffer_events: int = Field(default=10_000, ge=1)
+    realtime_keepalive_seconds: float = Field(default=15.0, gt=0, le=15)
     webhook_max_body_bytes: int = 1024 * 1024
     # "fsync" makes the receiver wait for Redis WAITAOF before answering.
     webhook_durability: str = "default"

@@ -11,6 +11,8 @@ from messaging_whatsapp.config import Settings
 from messaging_whatsapp.crypto import CIPHER_KEY, Cipher
 from messaging_whatsapp.crypto.stored import open_cipher
 from messaging_whatsapp.db import create_engine, session_factory
+from messaging_whatsapp.realtime.factory import open_realtime
+from messaging_whatsapp.realtime.hub import Hub
 from messaging_whatsapp.streams.base import StreamNames, Streams
 from messaging_whatsapp.streams.factory import open_streams
 
@@ -39,6 +41,8 @@ class EngineContext:
     streams: Streams
     names: StreamNames
     cipher: Cipher
+    # The live events' fan-out (in process, or through Redis when it is configured).
+    realtime: Hub
 
     @classmethod
     async def open(cls, settings: Settings) -> EngineContext:
@@ -60,9 +64,11 @@ class EngineContext:
             streams=open_streams(settings, engine),
             names=StreamNames(settings.stream_prefix),
             cipher=cipher,
+            realtime=open_realtime(settings),
         )
 
     async def close(self) -> None:
         """Release connections."""
+        await self.realtime.close()
         await self.streams.close()
         await self.engine.dispose()

@@ -10,6 +10,7 @@ again, with the same event ids.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,6 +24,9 @@ from messaging_whatsapp import metrics
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import new_id, one_of, utcnow
 from messaging_whatsapp.outbox.models import OutboxEvent
+from messaging_whatsapp.realtime.events import realtime_events
+
+logger = logging.getLogger(__name__)
 
 # Outbox rows older than this were orphaned by a crash between commit and relay.
 ORPHANED_OUTBOX_AGE = timedelta(seconds=60)
@@ -98,6 +102,14 @@ async def relay_outbox(context: EngineContext, records: list[OutboxRecord]) -> i
         )
     published = sum(len(entries) for entries in by_stream.values())
     metrics.EVENTS_PUBLISHED.inc(published)
+    # Live screens hear of it after the commit, like every other consumer. Best effort: a screen
+    # that missed it resynchronises; the relay and the cause stand.
+    try:
+        await context.realtime.publish(
+            realtime_events([entry for entries in by_stream.values() for entry in entries])
+        )
+    except Exception:
+        logger.exception("realtime events could not be published")
     return published
 
 
