@@ -7,6 +7,7 @@ import copy
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,12 +18,15 @@ from messaging_whatsapp.api.app import Role, create_app
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.inbox.models import Message
+from messaging_whatsapp.outbox.service import PublishedEvent, relay_outbox, write_outbox
 from tests.e2e.conftest import RunningEngine, auth_headers
 from tests.helpers import (
     ServerThread,
     bind_example_numbers,
     create_tenant,
+    engine_settings,
     example,
+    free_port,
     meta_signature,
     wait_until,
 )
@@ -244,3 +248,42 @@ async def test_stream_refuses_strangers_and_narrows_to_one_conversation(
     event = await narrowed.event()
     assert event.event == "new_message"
     assert event.data == {**(event.data or {}), "message_id": mine, "conversation_id": conversation_id}
+
+
+@pytest.mark.usefixtures("redis_cleanup")
+async def test_scaled_api_process_hears_events_published_by_a_worker_process(
+    fresh_postgres_url: str, redis_url: str, stream_prefix: str, tmp_path: Path
+) -> None:
+    # `serve --role api` runs no worker: the test's own context stands in for a `worker` process.
+    port = free_port()
+    settings = engine_settings(fresh_postgres_url, redis_url, stream_prefix, tmp_path, port).model_copy(
+        update={"realtime_keepalive_seconds": 0.3}
+    )
+    worker = await EngineContext.open(settings)
+    try:
+        with ServerThread(create_app(settings, Role.API), port, settings) as server:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+                engine = RunningEngine(settings, server.base_url, worker, http)
+                tenant_a = await create_tenant(worker, "Loja A")
+                tenant_b = await create_tenant(worker, "Loja B")
+                opened = Streams(engine)
+                try:
+                    stream_a = await opened.open(await auth_headers(engine, tenant_a, "ana@a.com.br"))
+                    stream_b = await opened.open(await auth_headers(engine, tenant_b, "bia@b.com.br"))
+                    event = PublishedEvent(
+                        "whatsapp_delivery_confirmed",
+                        tenant_a,
+                        {"message_id": "m1", "conversation_id": "c1", "instance_id": "i1", "status": "read"},
+                    )
+                    async with worker.sessions() as session, session.begin():
+                        records = await write_outbox(session, [event], worker.names.events)
+                    await relay_outbox(worker, records)
+                    status = await stream_a.event()
+                    assert status.event == "message_status"
+                    assert status.data == event.payload
+                    frame = await stream_b.frame()
+                    assert frame.event is None
+                finally:
+                    await opened.close()
+    finally:
+        await worker.close()
