@@ -24,7 +24,7 @@ from messaging_whatsapp.providers.events import (
     Unusable,
 )
 from messaging_whatsapp.providers.meta_messages import SOURCE, inbound_message, timestamp
-from messaging_whatsapp.providers.outbound import TRANSIENT_ERROR_CLASSES, ErrorClass, costs_health
+from messaging_whatsapp.providers.outbound import ErrorClass, receipt_error
 from messaging_whatsapp.providers.payload import (
     JsonObject,
     as_list,
@@ -130,12 +130,7 @@ def _status_error(status: JsonObject, path: str) -> StatusError:
     code = _error_code(first, where)
     title = opt_str(SOURCE, first, "title", where) or opt_str(SOURCE, first, "message", where) or ""
     error_class = classify_error(code)
-    return StatusError(
-        code=code,
-        title=title,
-        permanent=error_class not in TRANSIENT_ERROR_CLASSES,
-        number_level=costs_health(error_class, code),
-    )
+    return receipt_error(code, title, error_class)
 
 
 def _status(status: JsonObject, path: str) -> StatusUpdate | Ignored:

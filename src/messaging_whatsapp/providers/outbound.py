@@ -7,6 +7,8 @@ import enum
 import re
 from dataclasses import dataclass
 
+from messaging_whatsapp.providers.events import StatusError
+
 
 class ErrorClass(enum.StrEnum):
     """What to do about a provider error (FORMATS.md common_model_mapping.json "error_classes")."""
@@ -40,6 +42,17 @@ def costs_health(error_class: ErrorClass, code: str) -> bool:
     """Whether a failure with this class and code says something about the number (and costs it
     health), rather than about the request or the provider."""
     return error_class in NUMBER_ERROR_CLASSES or code.strip() in RATE_LIMIT_CODES
+
+
+def receipt_error(code: str, title: str, error_class: ErrorClass) -> StatusError:
+    """A failed receipt's error, classified: permanent unless a retry may help, and whether it
+    costs the number health."""
+    return StatusError(
+        code=code,
+        title=title,
+        permanent=error_class not in TRANSIENT_ERROR_CLASSES,
+        number_level=costs_health(error_class, code),
+    )
 
 
 class RecipientKind(enum.StrEnum):

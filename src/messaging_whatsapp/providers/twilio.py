@@ -24,7 +24,7 @@ from messaging_whatsapp.providers.events import (
     StatusError,
     StatusUpdate,
 )
-from messaging_whatsapp.providers.outbound import TRANSIENT_ERROR_CLASSES, ErrorClass, costs_health
+from messaging_whatsapp.providers.outbound import ErrorClass, receipt_error
 from messaging_whatsapp.providers.payload import fail
 from messaging_whatsapp.providers.twilio_signature import (
     FORM_CONTENT_TYPE,
@@ -162,12 +162,7 @@ def _status_error(form: Form, raw_status: str) -> StatusError:
     title = _optional(form, "ChannelStatusMessage") or _optional(form, "ErrorMessage") or raw_status
     # No code (e.g. canceled) classifies as unknown, hence permanent: nothing suggests a retry helps.
     error_class = classify_error(code)
-    return StatusError(
-        code=code,
-        title=title,
-        permanent=error_class not in TRANSIENT_ERROR_CLASSES,
-        number_level=costs_health(error_class, code),
-    )
+    return receipt_error(code, title, error_class)
 
 
 def _callback_data(request: WebhookRequest) -> str | None:
