@@ -1,0 +1,605 @@
+"""Live benchmark: the event stream's latency under a steady webhook load, and the memory a
+connected client costs an API process, in both deployments.
+
+The engine runs as a user runs it, through its CLI: embedded is one `messaging-whatsapp serve`
+(SQLite, the workers in process); scaled is `serve --role webhook`, `worker --role inbound` and a
+separate `serve --role api` that the stream clients connect to (PostgreSQL, Redis). The clients
+live in one process of their own (bench/sse_clients.py); this process POSTs signed Meta webhooks
+and times them. Both note the machine's monotonic clock, so a latency is the arrival of a
+`new_message` at a client minus the moment the POST that carried it was answered.
+
+Run alone with `python -m bench.live` (or `python -m bench.run live`, which also records it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
+from tests.helpers import META_APP_SECRET, example, meta_signature
+
+from bench.common import REDIS_URL, free_port, scratch_database, serve
+from messaging_whatsapp import migrate
+from messaging_whatsapp.config import Settings
+from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.inbox.models import Direction, Message
+from messaging_whatsapp.instances import service as instances_service
+from messaging_whatsapp.instances.schemas import InstanceBind
+from messaging_whatsapp.tenancy import service as tenancy_service
+from messaging_whatsapp.tenancy import users
+
+DEPLOYMENTS = ("embedded", "scaled")
+# Tenant A and the others, each with one Meta number and one admin.
+OTHER_TENANTS = 4
+CLIENTS = 200
+OTHER_CLIENTS = 200
+MESSAGES = 1_000
+RATE = 50.0
+# Every this many messages for A, one for another tenant (in turn): their clients must hear
+# their own tenant's events, and none of A's.
+OTHER_EVERY = 50
+MEMORY_CLIENTS = 2_000
+BURST_MESSAGES = 200
+TARGET_P99_MS = 100.0
+TARGET_CLIENT_KIB = 50.0
+PASSWORD = "k7Qz-vR2m-Lp9x"
+# Stream clients connect from loopback, which the per-address connection cap does not count by
+# default (HTTP_CONNECTION_CAP_EXEMPT); the benchmark lifts the cap too, so it holds either way.
+ENGINE_ENV = {"HTTP_MAX_CONNECTIONS_PER_CLIENT": "0", "LOG_LEVEL": "WARNING"}
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyResult:
+    """The event stream's latency: POST answered to `new_message` at each of A's clients."""
+
+    deployment: str
+    clients: int
+    other_clients: int
+    messages: int
+    rate: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    # Deliveries expected (messages x clients) that never came, and ones that came twice.
+    missed: int
+    duplicates: int
+    # Events of A that reached another tenant's client (must be 0), and the other tenants' own
+    # events their clients missed.
+    leaked: int
+    others_missed: int
+    others_delivered: int
+    # Streams the server ended during the run.
+    dropped: int
+    post_p99_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryResult:
+    """The RSS of the process serving the streams: no client, N idle clients, after a burst."""
+
+    deployment: str
+    clients: int
+    idle_kib: int
+    connected_kib: int
+    after_burst_kib: int
+    burst_messages: int
+
+    @property
+    def per_client_kib(self) -> float:
+        """RSS added per connected client."""
+        return (self.connected_kib - self.idle_kib) / self.clients
+
+    @property
+    def per_client_after_burst_kib(self) -> float:
+        """RSS per client once the burst has passed through every client."""
+        return (self.after_burst_kib - self.idle_kib) / self.clients
+
+
+@dataclass(frozen=True, slots=True)
+class LiveResult:
+    """One deployment's figures."""
+
+    latency: LatencyResult
+    memory: MemoryResult
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    """A tenant of the run: its id, its Meta number's phone_number_id, its admin's email."""
+
+    id: str
+    phone_number_id: str
+    email: str
+
+
+@dataclass
+class Engine:
+    """The running engine as the benchmark reaches it."""
+
+    api_url: str
+    webhook_url: str
+    # The process whose memory the streams cost (the API process, or the only one).
+    stream_pid: int
+    database_url: str
+    tenants: list[Tenant]
+
+
+class ClientProcess:
+    """The process holding the stream clients (bench/sse_clients.py), driven line by line."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.sse_clients"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+
+    def ask(self, command: str) -> str:
+        """Send a command; its one-line answer."""
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline().strip()
+        if not answer:
+            raise RuntimeError(f"the client process ended (exit {self.process.wait(timeout=10)})")
+        return answer
+
+    def connect(self, url: str, tokens: list[str], groups: list[str]) -> None:
+        """Open one stream per token; returns once all are open."""
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        spec = {"host": host, "port": int(port), "tokens": tokens, "groups": groups}
+        answer = self.ask(f"connect {json.dumps(spec)}")
+        if answer != f"connected {len(tokens)}":
+            raise RuntimeError(f"could not open the streams: {answer}")
+
+    def count(self) -> dict[str, int]:
+        """Events received so far."""
+        counted: dict[str, int] = orjson.loads(self.ask("count"))
+        return counted
+
+    def dump(self) -> list[dict[str, Any]]:
+        """What every client received (see bench/sse_clients.py)."""
+        with tempfile.NamedTemporaryFile(suffix=".json") as handle:
+            self.ask(f"dump {handle.name}")
+            clients: list[dict[str, Any]] = orjson.loads(Path(handle.name).read_bytes())
+            return clients
+
+    def close_clients(self) -> None:
+        """Close every stream."""
+        self.ask("close")
+
+    def stop(self) -> None:
+        """End the process."""
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def run(
+    deployment: str,
+    *,
+    messages: int = MESSAGES,
+    clients: int = CLIENTS,
+    other_clients: int = OTHER_CLIENTS,
+    memory_clients: int = MEMORY_CLIENTS,
+    burst: int = BURST_MESSAGES,
+    rate: float = RATE,
+) -> LiveResult:
+    """Memory first (from a process no client has touched but the warm-up), then latency."""
+    with _engine(deployment) as engine:
+        tokens = asyncio.run(_tokens(engine))
+        client_process = ClientProcess()
+        try:
+            _warm_up(engine, client_process, tokens)
+            memory = _memory(deployment, engine, client_process, tokens, memory_clients, burst, rate)
+            latency = _latency(
+                deployment, engine, client_process, tokens, messages, clients, other_clients, rate
+            )
+        finally:
+            client_process.stop()
+    return LiveResult(latency, memory)
+
+
+def _warm_up(engine: Engine, clients: ClientProcess, tokens: list[str]) -> None:
+    """A few streams and messages first, so code loaded and caches filled once are not counted."""
+    clients.connect(engine.api_url, tokens, [str(index) for index in range(len(tokens))])
+    answered = asyncio.run(_post(engine, _bodies(engine, "warm", 5, 0), rate=10.0))
+    _wait_for(clients, len(answered))
+    clients.close_clients()
+
+
+def _memory(
+    deployment: str,
+    engine: Engine,
+    clients: ClientProcess,
+    tokens: list[str],
+    count: int,
+    burst: int,
+    rate: float,
+) -> MemoryResult:
+    """RSS with no client, with `count` idle clients (spread over the tenants), and after `burst`
+    messages for A have reached A's share of them."""
+    idle = _settled_rss(engine.stream_pid)
+    groups = [str(index % len(tokens)) for index in range(count)]
+    clients.connect(engine.api_url, [tokens[int(group)] for group in groups], groups)
+    connected = _settled_rss(engine.stream_pid)
+    asyncio.run(_post(engine, _bodies(engine, "burst", burst, 0), rate))
+    _wait_for(clients, burst * groups.count("0"))
+    after_burst = _settled_rss(engine.stream_pid)
+    clients.close_clients()
+    return MemoryResult(deployment, count, idle, connected, after_burst, burst)
+
+
+def _latency(
+    deployment: str,
+    engine: Engine,
+    clients: ClientProcess,
+    tokens: list[str],
+    messages: int,
+    count: int,
+    other_count: int,
+    rate: float,
+) -> LatencyResult:
+    """`count` clients of A and `other_count` of the other tenants; `messages` for A at `rate`."""
+    groups = ["0"] * count + [str(1 + index % OTHER_TENANTS) for index in range(other_count)]
+    clients.connect(engine.api_url, [tokens[int(group)] for group in groups], groups)
+    bodies = _bodies(engine, "live", messages, OTHER_EVERY)
+    answered = asyncio.run(_post(engine, bodies, rate))
+    # One new_message per message at each client of its tenant.
+    expected = sum(groups.count(str(tenant_index)) for tenant_index, _, _ in bodies)
+    _wait_for(clients, expected)
+    received = clients.dump()
+    clients.close_clients()
+    stored = asyncio.run(_stored(engine.database_url))
+    return _measure(deployment, engine, bodies, answered, received, stored, rate)
+
+
+def _measure(
+    deployment: str,
+    engine: Engine,
+    bodies: list[tuple[int, str, bytes]],
+    answered: dict[str, tuple[int, float]],
+    received: list[dict[str, Any]],
+    stored: dict[str, tuple[str, str]],
+    rate: float,
+) -> LatencyResult:
+    """Latencies, misses and leaks from what the clients received and what the database holds."""
+    tenant_of = {tenant.id: index for index, tenant in enumerate(engine.tenants)}
+    posted_to = {provider_id: tenant_index for tenant_index, provider_id, _ in bodies}
+    latencies: list[float] = []
+    missed = duplicates = leaked = others_missed = others_delivered = dropped = 0
+    for client in received:
+        group = int(client["group"])
+        dropped += client["dropped"]
+        heard: dict[str, int] = {}
+        for message_id, arrived_ns in client["new_messages"]:
+            tenant_id, provider_id = stored.get(message_id, ("", ""))
+            if tenant_of.get(tenant_id) != group:
+                leaked += 1
+                continue
+            if provider_id in heard:
+                duplicates += 1
+                continue
+            heard[provider_id] = arrived_ns
+        wanted = [provider_id for provider_id, tenant_index in posted_to.items() if tenant_index == group]
+        absent = sum(provider_id not in heard for provider_id in wanted)
+        if group == 0:
+            missed += absent
+            latencies.extend(
+                (heard[provider_id] - answered[provider_id][0]) / 1e6
+                for provider_id in wanted
+                if provider_id in heard
+            )
+        else:
+            others_missed += absent
+            others_delivered += len(heard)
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else [0.0] * 99
+    posts = [ms for _, ms in answered.values()]
+    post_cuts = statistics.quantiles(posts, n=100, method="inclusive") if len(posts) > 1 else [0.0] * 99
+    a_messages = sum(tenant_index == 0 for tenant_index in posted_to.values())
+    return LatencyResult(
+        deployment=deployment,
+        clients=sum(client["group"] == "0" for client in received),
+        other_clients=sum(client["group"] != "0" for client in received),
+        messages=a_messages,
+        rate=rate,
+        p50_ms=cuts[49],
+        p95_ms=cuts[94],
+        p99_ms=cuts[98],
+        max_ms=max(latencies, default=0.0),
+        missed=missed,
+        duplicates=duplicates,
+        leaked=leaked,
+        others_missed=others_missed,
+        others_delivered=others_delivered,
+        dropped=dropped,
+        post_p99_ms=post_cuts[98],
+    )
+
+
+def _bodies(engine: Engine, run_name: str, count: int, other_every: int) -> list[tuple[int, str, bytes]]:
+    """`count` signed Meta text messages for A (from 100 customers), with one for another tenant
+    after every `other_every` (0: none): (tenant index, provider id, body)."""
+    template = example("meta_text.json")
+    planned: list[tuple[int, int]] = []
+    for number in range(count):
+        planned.append((0, number))
+        if other_every and number % other_every == other_every - 1:
+            planned.append((1 + (number // other_every) % OTHER_TENANTS, number))
+    bodies = []
+    for tenant_index, number in planned:
+        payload = copy.deepcopy(template)
+        value = payload["entry"][0]["changes"][0]["value"]
+        phone = f"55119{tenant_index}{number % 100:07d}"
+        provider_id = f"wamid.live-{run_name}-{tenant_index}-{number}"
+        value["metadata"]["phone_number_id"] = engine.tenants[tenant_index].phone_number_id
+        value["contacts"][0]["wa_id"] = phone
+        value["messages"][0].update(
+            {"id": provider_id, "from": phone, "text": {"body": f"mensagem {number}"}}
+        )
+        bodies.append((tenant_index, provider_id, json.dumps(payload, separators=(",", ":")).encode()))
+    return bodies
+
+
+async def _post(
+    engine: Engine, bodies: list[tuple[int, str, bytes]], rate: float
+) -> dict[str, tuple[int, float]]:
+    """POST each body to the webhook at its moment of a steady `rate` (each on its own, so a slow
+    answer does not delay the next); per provider id: when its answer came (monotonic ns) and how
+    long it took (ms)."""
+    answered: dict[str, tuple[int, float]] = {}
+    # A's messages set the pace; another tenant's goes out beside the one before it.
+    pace = rate * len(bodies) / max(1, sum(tenant_index == 0 for tenant_index, _, _ in bodies))
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=engine.webhook_url, timeout=30, limits=limits) as http:
+
+        async def post(provider_id: str, body: bytes) -> None:
+            headers = {"content-type": "application/json", "x-hub-signature-256": meta_signature(body)}
+            started = time.monotonic_ns()
+            response = await http.post("/webhook", content=body, headers=headers)
+            finished = time.monotonic_ns()
+            if response.status_code != 200:
+                raise RuntimeError(f"webhook answered {response.status_code}: {response.text}")
+            answered[provider_id] = (finished, (finished - started) / 1e6)
+
+        started = time.monotonic()
+        tasks = []
+        for index, (_, provider_id, body) in enumerate(bodies):
+            await asyncio.sleep(max(0.0, started + index / pace - time.monotonic()))
+            tasks.append(asyncio.create_task(post(provider_id, body)))
+        await asyncio.gather(*tasks)
+    return answered
+
+
+def _wait_for(clients: ClientProcess, new_messages: int, quiet_s: float = 5.0) -> None:
+    """Wait until the clients heard `new_messages` new_message events in all, or heard nothing
+    more for `quiet_s` (the misses are then counted, not waited for)."""
+    last, changed_at = -1, time.monotonic()
+    while True:
+        heard = clients.count()["new_message"]
+        if heard >= new_messages:
+            return
+        if heard != last:
+            last, changed_at = heard, time.monotonic()
+        elif time.monotonic() - changed_at > quiet_s:
+            return
+        time.sleep(0.1)
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def _settled_rss(pid: int, timeout_s: float = 20.0) -> int:
+    """The process's RSS once it stopped moving (two readings a second apart within 0.5%)."""
+    time.sleep(1.0)
+    previous = _rss_kib(pid)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        current = _rss_kib(pid)
+        if abs(current - previous) <= previous * 0.005:
+            return current
+        previous = current
+    return previous
+
+
+async def _stored(database_url: str) -> dict[str, tuple[str, str]]:
+    """Every inbound message: its id -> (tenant id, provider message id)."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                select(Message.id, Message.tenant_id, Message.provider_message_id).where(
+                    Message.direction == Direction.INBOUND
+                )
+            )
+            return {row.id: (row.tenant_id, row.provider_message_id or "") for row in rows}
+    finally:
+        await engine.dispose()
+
+
+async def _prepare(settings: Settings) -> list[Tenant]:
+    """Tenant A and OTHER_TENANTS more, each with an admin and a Meta number."""
+    context = await EngineContext.open(settings)
+    tenants = []
+    try:
+        async with context.sessions() as session, session.begin():
+            for index in range(1 + OTHER_TENANTS):
+                tenant = await tenancy_service.create_tenant(session, f"Loja {chr(ord('A') + index)}")
+                email = f"admin{index}@loja{index}.com.br"
+                await users.create_user(session, tenant.id, email, PASSWORD, "admin")
+                phone_number_id = f"1092837465019{index:02d}"
+                await instances_service.bind_instance(
+                    session,
+                    context.cipher,
+                    settings,
+                    tenant.id,
+                    InstanceBind(
+                        provider="meta",
+                        display_number=f"+5511400289{index:02d}",
+                        phone_number_id=phone_number_id,
+                        access_token="x",
+                        app_secret=META_APP_SECRET,
+                    ),
+                )
+                tenants.append(Tenant(tenant.id, phone_number_id, email))
+        return tenants
+    finally:
+        await context.close()
+
+
+async def _tokens(engine: Engine) -> list[str]:
+    """One bearer token per tenant, by logging in as its admin."""
+    async with httpx.AsyncClient(base_url=engine.api_url, timeout=30) as http:
+        tokens = []
+        for tenant in engine.tenants:
+            response = await http.post(
+                "/api/v1/auth/login", json={"email": tenant.email, "password": PASSWORD}
+            )
+            response.raise_for_status()
+            tokens.append(str(response.json()["access_token"]))
+        return tokens
+
+
+def _cli() -> list[str]:
+    """The engine's command as a user runs it (the console script `make install` puts in the venv)."""
+    script = Path(sys.executable).parent / "messaging-whatsapp"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "messaging_whatsapp.cli"]
+
+
+@contextmanager
+def _engine(deployment: str) -> Iterator[Engine]:
+    """The deployment's processes on a fresh database, stopped afterwards."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if deployment == "embedded":
+            database_url = f"sqlite+aiosqlite:///{tmp}/engine.db"
+            migrate.upgrade(database_url)
+            with _processes(database_url, None, "", tmp) as engine:
+                yield engine
+        else:
+            prefix = f"bench:{uuid.uuid4().hex[:8]}:"
+            with (
+                scratch_database() as database_url,
+                _processes(database_url, REDIS_URL, prefix, tmp) as engine,
+            ):
+                yield engine
+
+
+@contextmanager
+def _processes(database_url: str, redis_url: str | None, prefix: str, tmp: str) -> Iterator[Engine]:
+    api_port = free_port()
+    webhook_port = free_port() if redis_url else api_port
+    env = {
+        **os.environ,
+        **ENGINE_ENV,
+        "DATABASE_URL": database_url,
+        "STREAM_PREFIX": prefix,
+        "DATA_DIR": tmp,
+        "PUBLIC_URL": f"http://127.0.0.1:{webhook_port}",
+    }
+    env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        redis_url=redis_url,
+        stream_prefix=prefix,
+        data_dir=Path(tmp),
+        public_url=env["PUBLIC_URL"],
+    )
+    tenants = asyncio.run(_prepare(settings))
+    cli = _cli()
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        if redis_url:
+            processes.append(
+                serve(
+                    [*cli, "serve", "--role", "webhook", "--port", str(webhook_port)],
+                    env,
+                    webhook_port,
+                    "/healthz",
+                )
+            )
+            processes.append(
+                subprocess.Popen([*cli, "worker", "--role", "inbound"], env=env, stderr=subprocess.DEVNULL)
+            )
+            processes.append(
+                serve([*cli, "serve", "--role", "api", "--port", str(api_port)], env, api_port, "/healthz")
+            )
+        else:
+            processes.append(serve([*cli, "serve", "--port", str(api_port)], env, api_port, "/healthz"))
+        yield Engine(
+            api_url=f"http://127.0.0.1:{api_port}",
+            webhook_url=f"http://127.0.0.1:{webhook_port}",
+            stream_pid=processes[-1].pid,
+            database_url=database_url,
+            tenants=tenants,
+        )
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=20)
+        if redis_url:
+            client = redis.Redis.from_url(redis_url)
+            keys = list(client.scan_iter(match=f"{prefix}*"))
+            if keys:
+                client.delete(*keys)
+
+
+def summary(result: LiveResult) -> str:
+    """The figures in two lines, for the console."""
+    latency, memory = result.latency, result.memory
+    return (
+        f"  latency: {latency.clients} clients of A + {latency.other_clients} others, {latency.messages:,} "
+        f"messages at {latency.rate:.0f}/s: p50 {latency.p50_ms:.1f} ms, p95 {latency.p95_ms:.1f} ms, "
+        f"p99 {latency.p99_ms:.1f} ms, max {latency.max_ms:.1f} ms; missed {latency.missed}, duplicates "
+        f"{latency.duplicates}, leaked {latency.leaked}, others missed {latency.others_missed}, "
+        f"dropped {latency.dropped}\n"
+        f"  memory: {memory.clients:,} clients: {memory.idle_kib / 1024:.1f} MiB idle, "
+        f"{memory.connected_kib / 1024:.1f} MiB connected ({memory.per_client_kib:.1f} KiB per client), "
+        f"{memory.after_burst_kib / 1024:.1f} MiB after {memory.burst_messages} messages "
+        f"({memory.per_client_after_burst_kib:.1f} KiB per client)"
+    )
+
+
+def main() -> None:
+    """Run both deployments (or the ones named) and print the figures."""
+    wanted = sys.argv[1:] or list(DEPLOYMENTS)
+    for deployment in wanted:
+        sys.stdout.write(f"live ({deployment})\n{summary(run(deployment))}\n")
+
+
+if __name__ == "__main__":
+    main()
