@@ -33,13 +33,13 @@ import httpx
 import orjson
 import redis
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import create_async_engine
 from tests.helpers import META_APP_SECRET, example, meta_signature
 
 from bench.common import REDIS_URL, free_port, scratch_database, serve
 from messaging_whatsapp import migrate
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.db import create_engine
 from messaging_whatsapp.inbox.models import Direction, Message
 from messaging_whatsapp.instances import service as instances_service
 from messaging_whatsapp.instances.schemas import InstanceBind
@@ -435,7 +435,7 @@ def _settled_rss(pid: int, timeout_s: float = 20.0) -> int:
 
 async def _stored(database_url: str) -> dict[str, tuple[str, str]]:
     """Every inbound message: its id -> (tenant id, provider message id)."""
-    engine = create_async_engine(database_url)
+    engine = create_engine(database_url)
     try:
         async with engine.connect() as connection:
             rows = await connection.execute(

@@ -160,7 +160,8 @@ class Clients:
 async def _serve_commands() -> None:
     clients = Clients()
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
+    # A `connect` line carries every token: far over the default 64 KiB line limit.
+    reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     while line := (await reader.readline()).decode().strip():
         command, _, argument = line.partition(" ")
