@@ -79,6 +79,12 @@ class LatencyResult:
     p95_ms: float
     p99_ms: float
     max_ms: float
+    # Per message: the first client's latency (the pipeline: webhook, worker, relay) and the time
+    # from its first client to its last (the fan-out in the API process).
+    first_p50_ms: float
+    first_p99_ms: float
+    spread_p50_ms: float
+    spread_p99_ms: float
     # Deliveries expected (messages x clients) that never came, and ones that came twice.
     missed: int
     duplicates: int
@@ -90,6 +96,8 @@ class LatencyResult:
     # Streams the server ended during the run.
     dropped: int
     post_p99_ms: float
+    # CPU each engine process spent per message posted, over the run (ms).
+    cpu_ms_per_message: dict[str, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +147,8 @@ class Engine:
     webhook_url: str
     # The process whose memory the streams cost (the API process, or the only one).
     stream_pid: int
+    # Every engine process by its command (`serve`, `serve --role api`, `worker --role inbound`...).
+    pids: dict[str, int]
     database_url: str
     tenants: list[Tenant]
 
@@ -269,14 +279,16 @@ def _latency(
     groups = ["0"] * count + [str(1 + index % OTHER_TENANTS) for index in range(other_count)]
     clients.connect(engine.api_url, [tokens[int(group)] for group in groups], groups)
     bodies = _bodies(engine, "live", messages, OTHER_EVERY)
+    cpu_before = {name: _cpu_s(pid) for name, pid in engine.pids.items()}
     answered = asyncio.run(_post(engine, bodies, rate))
     # One new_message per message at each client of its tenant.
     expected = sum(groups.count(str(tenant_index)) for tenant_index, _, _ in bodies)
     _wait_for(clients, expected)
+    cpu = {name: _cpu_s(pid) - cpu_before[name] for name, pid in engine.pids.items()}
     received = clients.dump()
     clients.close_clients()
     stored = asyncio.run(_stored(engine.database_url))
-    return _measure(deployment, engine, bodies, answered, received, stored, rate)
+    return _measure(deployment, engine, bodies, answered, received, stored, rate, cpu)
 
 
 def _measure(
@@ -287,11 +299,13 @@ def _measure(
     received: list[dict[str, Any]],
     stored: dict[str, tuple[str, str]],
     rate: float,
+    cpu: dict[str, float],
 ) -> LatencyResult:
     """Latencies, misses and leaks from what the clients received and what the database holds."""
     tenant_of = {tenant.id: index for index, tenant in enumerate(engine.tenants)}
     posted_to = {provider_id: tenant_index for tenant_index, provider_id, _ in bodies}
-    latencies: list[float] = []
+    # Per message of A: its latency at each client that heard it.
+    per_message: dict[str, list[float]] = {}
     missed = duplicates = leaked = others_missed = others_delivered = dropped = 0
     for client in received:
         group = int(client["group"])
@@ -310,17 +324,17 @@ def _measure(
         absent = sum(provider_id not in heard for provider_id in wanted)
         if group == 0:
             missed += absent
-            latencies.extend(
-                (heard[provider_id] - answered[provider_id][0]) / 1e6
-                for provider_id in wanted
-                if provider_id in heard
-            )
+            for provider_id in wanted:
+                if provider_id in heard:
+                    latency = (heard[provider_id] - answered[provider_id][0]) / 1e6
+                    per_message.setdefault(provider_id, []).append(latency)
         else:
             others_missed += absent
             others_delivered += len(heard)
-    cuts = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else [0.0] * 99
-    posts = [ms for _, ms in answered.values()]
-    post_cuts = statistics.quantiles(posts, n=100, method="inclusive") if len(posts) > 1 else [0.0] * 99
+    latencies = [latency for heard_at in per_message.values() for latency in heard_at]
+    cuts = _percentiles(latencies)
+    first = _percentiles([min(heard_at) for heard_at in per_message.values()])
+    spread = _percentiles([max(heard_at) - min(heard_at) for heard_at in per_message.values()])
     a_messages = sum(tenant_index == 0 for tenant_index in posted_to.values())
     return LatencyResult(
         deployment=deployment,
@@ -332,14 +346,24 @@ def _measure(
         p95_ms=cuts[94],
         p99_ms=cuts[98],
         max_ms=max(latencies, default=0.0),
+        first_p50_ms=first[49],
+        first_p99_ms=first[98],
+        spread_p50_ms=spread[49],
+        spread_p99_ms=spread[98],
         missed=missed,
         duplicates=duplicates,
         leaked=leaked,
         others_missed=others_missed,
         others_delivered=others_delivered,
         dropped=dropped,
-        post_p99_ms=post_cuts[98],
+        post_p99_ms=_percentiles([ms for _, ms in answered.values()])[98],
+        cpu_ms_per_message={name: seconds * 1000 / len(bodies) for name, seconds in cpu.items()},
     )
+
+
+def _percentiles(values: list[float]) -> list[float]:
+    """The 1st to 99th percentiles (zeros when there are too few values)."""
+    return statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else [0.0] * 99
 
 
 def _bodies(engine: Engine, run_name: str, count: int, other_every: int) -> list[tuple[int, str, bytes]]:
@@ -409,6 +433,14 @@ def _wait_for(clients: ClientProcess, new_messages: int, quiet_s: float = 5.0) -
         elif time.monotonic() - changed_at > quiet_s:
             return
         time.sleep(0.1)
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user and system) a process has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        # After the command's closing parenthesis: utime and stime are the 12th and 13th fields.
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_kib(pid: int) -> int:
@@ -540,36 +572,39 @@ def _processes(database_url: str, redis_url: str | None, prefix: str, tmp: str) 
     )
     tenants = asyncio.run(_prepare(settings))
     cli = _cli()
-    processes: list[subprocess.Popen[bytes]] = []
+    # The API process (the streams' server) last; each HTTP server answers before the next starts.
+    commands = (
+        {
+            "serve --role webhook": (
+                ["serve", "--role", "webhook", "--port", str(webhook_port)],
+                webhook_port,
+            ),
+            "worker --role inbound": (["worker", "--role", "inbound"], None),
+            "serve --role api": (["serve", "--role", "api", "--port", str(api_port)], api_port),
+        }
+        if redis_url
+        else {"serve": (["serve", "--port", str(api_port)], api_port)}
+    )
+    processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        if redis_url:
-            processes.append(
-                serve(
-                    [*cli, "serve", "--role", "webhook", "--port", str(webhook_port)],
-                    env,
-                    webhook_port,
-                    "/healthz",
-                )
+        for name, (arguments, port) in commands.items():
+            processes[name] = (
+                serve([*cli, *arguments], env, port, "/healthz")
+                if port
+                else subprocess.Popen([*cli, *arguments], env=env, stderr=subprocess.DEVNULL)
             )
-            processes.append(
-                subprocess.Popen([*cli, "worker", "--role", "inbound"], env=env, stderr=subprocess.DEVNULL)
-            )
-            processes.append(
-                serve([*cli, "serve", "--role", "api", "--port", str(api_port)], env, api_port, "/healthz")
-            )
-        else:
-            processes.append(serve([*cli, "serve", "--port", str(api_port)], env, api_port, "/healthz"))
         yield Engine(
             api_url=f"http://127.0.0.1:{api_port}",
             webhook_url=f"http://127.0.0.1:{webhook_port}",
-            stream_pid=processes[-1].pid,
+            stream_pid=processes[name].pid,
+            pids={name: process.pid for name, process in processes.items()},
             database_url=database_url,
             tenants=tenants,
         )
     finally:
-        for process in processes:
+        for process in processes.values():
             process.terminate()
-        for process in processes:
+        for process in processes.values():
             process.wait(timeout=20)
         if redis_url:
             client = redis.Redis.from_url(redis_url)
@@ -584,9 +619,13 @@ def summary(result: LiveResult) -> str:
     return (
         f"  latency: {latency.clients} clients of A + {latency.other_clients} others, {latency.messages:,} "
         f"messages at {latency.rate:.0f}/s: p50 {latency.p50_ms:.1f} ms, p95 {latency.p95_ms:.1f} ms, "
-        f"p99 {latency.p99_ms:.1f} ms, max {latency.max_ms:.1f} ms; missed {latency.missed}, duplicates "
-        f"{latency.duplicates}, leaked {latency.leaked}, others missed {latency.others_missed}, "
-        f"dropped {latency.dropped}\n"
+        f"p99 {latency.p99_ms:.1f} ms, max {latency.max_ms:.1f} ms (first client p50 "
+        f"{latency.first_p50_ms:.1f} p99 {latency.first_p99_ms:.1f} ms, first to last p50 "
+        f"{latency.spread_p50_ms:.1f} p99 {latency.spread_p99_ms:.1f} ms); missed {latency.missed}, "
+        f"duplicates {latency.duplicates}, leaked {latency.leaked}, others missed {latency.others_missed}, "
+        f"dropped {latency.dropped}; CPU per message: "
+        + ", ".join(f"{name} {ms:.2f} ms" for name, ms in latency.cpu_ms_per_message.items())
+        + "\n"
         f"  memory: {memory.clients:,} clients: {memory.idle_kib / 1024:.1f} MiB idle, "
         f"{memory.connected_kib / 1024:.1f} MiB connected ({memory.per_client_kib:.1f} KiB per client), "
         f"{memory.after_burst_kib / 1024:.1f} MiB after {memory.burst_messages} messages "
