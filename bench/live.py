@@ -79,8 +79,11 @@ class LatencyResult:
     p95_ms: float
     p99_ms: float
     max_ms: float
-    # Per message: the first client's latency (the pipeline: webhook, worker, relay) and the time
-    # from its first client to its last (the fan-out in the API process).
+    # Per message: from the POST's answer to the event's publication (its id is the moment, in
+    # ms: the pipeline of webhook, worker and relay), to its first client, and from its first
+    # client to its last (the fan-out in the API process).
+    published_p50_ms: float
+    published_p99_ms: float
     first_p50_ms: float
     first_p99_ms: float
     spread_p50_ms: float
@@ -128,6 +131,16 @@ class LiveResult:
 
     latency: LatencyResult
     memory: MemoryResult
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A webhook POST's answer: when it came (monotonic ns; wall clock ms, as event ids count) and
+    how long it took (ms)."""
+
+    at_ns: int
+    wall_ms: float
+    took_ms: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +308,7 @@ def _measure(
     deployment: str,
     engine: Engine,
     bodies: list[tuple[int, str, bytes]],
-    answered: dict[str, tuple[int, float]],
+    answered: dict[str, Answer],
     received: list[dict[str, Any]],
     stored: dict[str, tuple[str, str]],
     rate: float,
@@ -304,14 +317,15 @@ def _measure(
     """Latencies, misses and leaks from what the clients received and what the database holds."""
     tenant_of = {tenant.id: index for index, tenant in enumerate(engine.tenants)}
     posted_to = {provider_id: tenant_index for tenant_index, provider_id, _ in bodies}
-    # Per message of A: its latency at each client that heard it.
+    # Per message of A: its latency at each client that heard it, and when it was published.
     per_message: dict[str, list[float]] = {}
+    published: dict[str, float] = {}
     missed = duplicates = leaked = others_missed = others_delivered = dropped = 0
     for client in received:
         group = int(client["group"])
         dropped += client["dropped"]
         heard: dict[str, int] = {}
-        for message_id, arrived_ns in client["new_messages"]:
+        for message_id, arrived_ns, published_ms in client["new_messages"]:
             tenant_id, provider_id = stored.get(message_id, ("", ""))
             if tenant_of.get(tenant_id) != group:
                 leaked += 1
@@ -320,13 +334,14 @@ def _measure(
                 duplicates += 1
                 continue
             heard[provider_id] = arrived_ns
+            published[provider_id] = published_ms - answered[provider_id].wall_ms
         wanted = [provider_id for provider_id, tenant_index in posted_to.items() if tenant_index == group]
         absent = sum(provider_id not in heard for provider_id in wanted)
         if group == 0:
             missed += absent
             for provider_id in wanted:
                 if provider_id in heard:
-                    latency = (heard[provider_id] - answered[provider_id][0]) / 1e6
+                    latency = (heard[provider_id] - answered[provider_id].at_ns) / 1e6
                     per_message.setdefault(provider_id, []).append(latency)
         else:
             others_missed += absent
@@ -335,6 +350,7 @@ def _measure(
     cuts = _percentiles(latencies)
     first = _percentiles([min(heard_at) for heard_at in per_message.values()])
     spread = _percentiles([max(heard_at) - min(heard_at) for heard_at in per_message.values()])
+    relayed = _percentiles([published[provider_id] for provider_id in per_message])
     a_messages = sum(tenant_index == 0 for tenant_index in posted_to.values())
     return LatencyResult(
         deployment=deployment,
@@ -346,6 +362,8 @@ def _measure(
         p95_ms=cuts[94],
         p99_ms=cuts[98],
         max_ms=max(latencies, default=0.0),
+        published_p50_ms=relayed[49],
+        published_p99_ms=relayed[98],
         first_p50_ms=first[49],
         first_p99_ms=first[98],
         spread_p50_ms=spread[49],
@@ -356,7 +374,7 @@ def _measure(
         others_missed=others_missed,
         others_delivered=others_delivered,
         dropped=dropped,
-        post_p99_ms=_percentiles([ms for _, ms in answered.values()])[98],
+        post_p99_ms=_percentiles([answer.took_ms for answer in answered.values()])[98],
         cpu_ms_per_message={name: seconds * 1000 / len(bodies) for name, seconds in cpu.items()},
     )
 
@@ -390,13 +408,10 @@ def _bodies(engine: Engine, run_name: str, count: int, other_every: int) -> list
     return bodies
 
 
-async def _post(
-    engine: Engine, bodies: list[tuple[int, str, bytes]], rate: float
-) -> dict[str, tuple[int, float]]:
+async def _post(engine: Engine, bodies: list[tuple[int, str, bytes]], rate: float) -> dict[str, Answer]:
     """POST each body to the webhook at its moment of a steady `rate` (each on its own, so a slow
-    answer does not delay the next); per provider id: when its answer came (monotonic ns) and how
-    long it took (ms)."""
-    answered: dict[str, tuple[int, float]] = {}
+    answer does not delay the next); the answers by provider id."""
+    answered: dict[str, Answer] = {}
     # A's messages set the pace; another tenant's goes out beside the one before it.
     pace = rate * len(bodies) / max(1, sum(tenant_index == 0 for tenant_index, _, _ in bodies))
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
@@ -409,7 +424,7 @@ async def _post(
             finished = time.monotonic_ns()
             if response.status_code != 200:
                 raise RuntimeError(f"webhook answered {response.status_code}: {response.text}")
-            answered[provider_id] = (finished, (finished - started) / 1e6)
+            answered[provider_id] = Answer(finished, time.time_ns() / 1e6, (finished - started) / 1e6)
 
         started = time.monotonic()
         tasks = []
@@ -614,18 +629,18 @@ def _processes(database_url: str, redis_url: str | None, prefix: str, tmp: str) 
 
 
 def summary(result: LiveResult) -> str:
-    """The figures in two lines, for the console."""
+    """The figures in a few lines, for the console."""
     latency, memory = result.latency, result.memory
+    cpu = ", ".join(f"{name} {ms:.2f} ms" for name, ms in latency.cpu_ms_per_message.items())
     return (
-        f"  latency: {latency.clients} clients of A + {latency.other_clients} others, {latency.messages:,} "
-        f"messages at {latency.rate:.0f}/s: p50 {latency.p50_ms:.1f} ms, p95 {latency.p95_ms:.1f} ms, "
-        f"p99 {latency.p99_ms:.1f} ms, max {latency.max_ms:.1f} ms (first client p50 "
-        f"{latency.first_p50_ms:.1f} p99 {latency.first_p99_ms:.1f} ms, first to last p50 "
-        f"{latency.spread_p50_ms:.1f} p99 {latency.spread_p99_ms:.1f} ms); missed {latency.missed}, "
-        f"duplicates {latency.duplicates}, leaked {latency.leaked}, others missed {latency.others_missed}, "
-        f"dropped {latency.dropped}; CPU per message: "
-        + ", ".join(f"{name} {ms:.2f} ms" for name, ms in latency.cpu_ms_per_message.items())
-        + "\n"
+        f"  latency: {latency.clients} clients of A + {latency.other_clients} others, "
+        f"{latency.messages:,} messages at {latency.rate:.0f}/s: p50 {latency.p50_ms:.1f} ms, "
+        f"p95 {latency.p95_ms:.1f} ms, p99 {latency.p99_ms:.1f} ms, max {latency.max_ms:.1f} ms\n"
+        f"    published p50 {latency.published_p50_ms:.1f} p99 {latency.published_p99_ms:.1f} ms; "
+        f"first client p50 {latency.first_p50_ms:.1f} p99 {latency.first_p99_ms:.1f} ms; "
+        f"first to last p50 {latency.spread_p50_ms:.1f} p99 {latency.spread_p99_ms:.1f} ms\n"
+        f"    missed {latency.missed}, duplicates {latency.duplicates}, leaked {latency.leaked}, "
+        f"others missed {latency.others_missed}, dropped {latency.dropped}; CPU per message: {cpu}\n"
         f"  memory: {memory.clients:,} clients: {memory.idle_kib / 1024:.1f} MiB idle, "
         f"{memory.connected_kib / 1024:.1f} MiB connected ({memory.per_client_kib:.1f} KiB per client), "
         f"{memory.after_burst_kib / 1024:.1f} MiB after {memory.burst_messages} messages "

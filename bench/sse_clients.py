@@ -33,7 +33,8 @@ class Received:
     """What one client received: its new_message events with their arrival, and how many events
     of each type."""
 
-    new_messages: list[tuple[str, int]] = field(default_factory=list)
+    # (message id, arrival in monotonic ns, the event's id: when it was published, in wall ms).
+    new_messages: list[tuple[str, int, int]] = field(default_factory=list)
     events: dict[str, int] = field(default_factory=dict)
     dropped: bool = False
 
@@ -76,9 +77,11 @@ class SseClient(asyncio.Protocol):
             if b"stream open" in frame and not self.opened.done():
                 self.opened.set_result(None)
             return
-        kind, data = "", b""
+        kind, data, event_id = "", b"", b""
         for line in frame.split(b"\n"):
-            if line.startswith(b"event: "):
+            if line.startswith(b"id: "):
+                event_id = line[4:]
+            elif line.startswith(b"event: "):
                 kind = line[7:].decode()
             elif line.startswith(b"data: "):
                 data = line[6:]
@@ -86,7 +89,10 @@ class SseClient(asyncio.Protocol):
             return  # The `retry:` advice.
         self.received.events[kind] = self.received.events.get(kind, 0) + 1
         if kind == "new_message":
-            self.received.new_messages.append((orjson.loads(data)["message_id"], self.arrived_at))
+            published_ms = int(event_id.split(b"-", 1)[0])
+            self.received.new_messages.append(
+                (orjson.loads(data)["message_id"], self.arrived_at, published_ms)
+            )
 
     def connection_lost(self, exc: Exception | None) -> None:
         """A stream the server ended is counted as dropped (the benchmark closes none itself
@@ -137,7 +143,7 @@ class Clients:
         }
 
     def dump(self, path: str) -> None:
-        """Per client: its group, its new_message (message id, arrival ns), events by type, dropped."""
+        """Per client: its group, its new_messages (see Received), events by type, dropped."""
         clients = [
             {
                 "group": group,

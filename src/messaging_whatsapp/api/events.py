@@ -91,21 +91,40 @@ async def _frames(
             if conversation_id is None or event.conversation_id == conversation_id:
                 yield event.frame()
         while True:
+            # A timeout scope, not wait_for: no task per wait (each event woke one per client).
             try:
-                queued = await asyncio.wait_for(subscription.queue.get(), timeout=keepalive)
+                async with asyncio.timeout(keepalive):
+                    first = await subscription.queue.get()
             except TimeoutError:
                 yield KEEP_ALIVE
                 continue
-            if queued is None:
-                return  # Too slow: the client reconnects with its last id and replays.
-            position = parse_event_id(queued.id)
-            if last is not None and position is not None and position <= last:
-                continue
-            last = position
-            if conversation_id is None or queued.conversation_id == conversation_id:
-                yield queued.frame()
+            # What was published together (a message's new_message and conversation_updated)
+            # leaves in one write: a send per client per event was most of a fan-out's cost.
+            taken = [first, *_waiting(subscription.queue)]
+            frames = []
+            for queued in taken:
+                if queued is None:
+                    continue
+                position = parse_event_id(queued.id)
+                if last is not None and position is not None and position <= last:
+                    continue
+                last = position
+                if conversation_id is None or queued.conversation_id == conversation_id:
+                    frames.append(queued.frame())
+            if frames:
+                yield b"".join(frames)
+            if taken[-1] is None:
+                return  # Too slow (None comes last): the client reconnects with its last id and replays.
     finally:
         hub.unsubscribe(subscription)
+
+
+def _waiting(queue: asyncio.Queue[StampedEvent | None]) -> list[StampedEvent | None]:
+    """Everything already in the queue, taken without waiting."""
+    taken = []
+    while not queue.empty():
+        taken.append(queue.get_nowait())
+    return taken
 
 
 def _resync(newest: str | None) -> bytes:
