@@ -35,7 +35,7 @@ import redis
 from sqlalchemy import select
 from tests.helpers import META_APP_SECRET, example, meta_signature
 
-from bench.common import REDIS_URL, free_port, scratch_database, serve
+from bench.common import REDIS_URL, free_port, machine, scratch_database, serve, today
 from messaging_whatsapp import migrate
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
@@ -646,6 +646,123 @@ def summary(result: LiveResult) -> str:
         f"{memory.after_burst_kib / 1024:.1f} MiB after {memory.burst_messages} messages "
         f"({memory.per_client_after_burst_kib:.1f} KiB per client)"
     )
+
+
+SECTION = "## Live events (event stream latency, memory per client)"
+
+
+def section(results: list[LiveResult], probe_ms: float, load: tuple[float, float, float]) -> str:
+    """The docs/benchmarks.md section for these results."""
+    rows = "\n".join(_latency_row(result.latency) for result in results)
+    parts = "\n".join(_parts_row(result.latency) for result in results)
+    memory = "\n".join(_memory_row(result.memory) for result in results)
+    verdicts = "; ".join(_verdict(result) for result in results)
+    return f"""{SECTION}
+
+Run with `python -m bench.live` (both deployments; or name one) or `python -m bench.run live`,
+which also rewrites this section; `make bench` runs it after the others.
+
+- Machine: {machine()}; `nproc` {os.cpu_count()}
+- Date: {today()}; speed probe {probe_ms:.0f} ms (see the top of this page); load average
+  {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1, 5, 15 min) when the run began
+
+Method. The engine runs through its CLI as a user runs it. Embedded: one `messaging-whatsapp serve`
+(SQLite, the in-process queue and workers). Scaled: PostgreSQL and Redis, `serve --role webhook`,
+`worker --role inbound` and a separate `serve --role api`, which the stream clients connect to
+(its realtime hub reads the tenants' Redis Streams with one blocking XREAD for all its clients).
+Five tenants, each with an admin and a Meta number; every client holds `GET /api/v1/events/stream`
+with its tenant admin's bearer token. The clients live in one process of their own
+(`bench/sse_clients.py`: raw asyncio connections, httptools parsing, uvloop), and note the
+machine's monotonic clock when the bytes of a `new_message` arrive; the benchmark process POSTs
+signed Meta text messages (100 customers) to the webhook at a steady rate, each at its own moment
+whatever the previous answer's delay, and notes when each answer came. A latency is an arrival at
+a client minus its POST's answer, matched through the database (event's `message_id` -> the
+message's provider id). The per-address connection cap does not apply (the clients connect from
+loopback, which HTTP_CONNECTION_CAP_EXEMPT exempts by default); the benchmark also sets
+`HTTP_MAX_CONNECTIONS_PER_CLIENT=0`. Everything (clients, poster, engine, PostgreSQL, Redis) shares
+the machine's cores.
+
+Latency: {CLIENTS} clients of tenant A and {OTHER_CLIENTS} of four other tenants;
+{MESSAGES:,} messages for A at {RATE:.0f}/s, and after every {OTHER_EVERY}th one a message for
+another tenant in turn, so their clients have events of their own to hear. Clients: A's + the others'.
+Missed: deliveries to A's clients that never came; twice: delivered twice; leaked: a `new_message`
+at a client of another tenant than the message's; others heard: the other tenants' own messages
+their clients heard (and how many they missed); dropped: streams the server ended.
+
+| deployment | clients | messages | p50 | p95 | p99 | max | missed | twice | leaked | others heard | dropped |
+|---|---|---|---|---|---|---|---|---|---|---|---|
+{rows}
+
+Where the time goes, per message (p50 / p99): from the POST's answer to the event's publication
+(its id is the moment the hub stamped it: webhook, queue, worker, commit, relay), to its first
+client, and from its first client to its last (the API process writing to each); the webhook's
+own answer time (p99), and the CPU each engine process spent per message posted (ms):
+
+| deployment | to published | to first client | first to last | webhook p99 | CPU per message |
+|---|---|---|---|---|---|
+{parts}
+
+Memory: RSS (VmRSS) of the process serving the streams (`serve --role api`, or the embedded
+`serve`) after a warm-up (a few streams and messages), with no client, then with
+{MEMORY_CLIENTS:,} idle clients connected (spread over the five tenants), then after
+{BURST_MESSAGES} messages for A ({RATE:.0f}/s) have reached A's share of them; each reading once
+the RSS held still (two readings a second apart within 0.5%). Per client: the difference from no
+client, over the clients.
+
+| deployment | clients | RSS, none | RSS, connected | per client | RSS after the burst | per client after it |
+|---|---|---|---|---|---|---|
+{memory}
+
+Against the targets (p99 under {TARGET_P99_MS:.0f} ms, none missed; under {TARGET_CLIENT_KIB:.0f} KiB
+a client): {verdicts}.
+"""
+
+
+def _latency_row(latency: LatencyResult) -> str:
+    return (
+        f"| {latency.deployment} | {latency.clients} + {latency.other_clients} | {latency.messages:,} | "
+        f"{latency.p50_ms:.0f} ms | {latency.p95_ms:.0f} ms | **{latency.p99_ms:.0f} ms** | "
+        f"{latency.max_ms:.0f} ms | {latency.missed} | {latency.duplicates} | {latency.leaked} | "
+        f"{latency.others_delivered:,} ({latency.others_missed} missed) | {latency.dropped} |"
+    )
+
+
+def _parts_row(latency: LatencyResult) -> str:
+    cpu = ", ".join(f"`{name}` {ms:.2f}" for name, ms in latency.cpu_ms_per_message.items())
+    return (
+        f"| {latency.deployment} | {latency.published_p50_ms:.0f} / {latency.published_p99_ms:.0f} ms | "
+        f"{latency.first_p50_ms:.0f} / {latency.first_p99_ms:.0f} ms | {latency.spread_p50_ms:.0f} / "
+        f"{latency.spread_p99_ms:.0f} ms | {latency.post_p99_ms:.0f} ms | {cpu} |"
+    )
+
+
+def _memory_row(memory: MemoryResult) -> str:
+    return (
+        f"| {memory.deployment} | {memory.clients:,} | {memory.idle_kib / 1024:.1f} MiB | "
+        f"{memory.connected_kib / 1024:.1f} MiB | **{memory.per_client_kib:.1f} KiB** | "
+        f"{memory.after_burst_kib / 1024:.1f} MiB | {memory.per_client_after_burst_kib:.1f} KiB |"
+    )
+
+
+def _verdict(result: LiveResult) -> str:
+    latency, memory = result.latency, result.memory
+    return (
+        f"{latency.deployment}: p99 {latency.p99_ms:.0f} ms = {latency.p99_ms / TARGET_P99_MS:.2f} of the "
+        f"target, {latency.missed} missed, {memory.per_client_after_burst_kib:.1f} KiB per client after "
+        f"the burst = {memory.per_client_after_burst_kib / TARGET_CLIENT_KIB:.2f} of the target"
+    )
+
+
+def record(document: Path, text: str) -> None:
+    """Put the section in the document: in place of its previous version, or at the end."""
+    current = document.read_text() if document.exists() else "# Benchmarks\n"
+    start = current.find(SECTION)
+    if start < 0:
+        document.write_text(current.rstrip("\n") + "\n\n" + text)
+        return
+    following = current.find("\n## ", start + len(SECTION))
+    rest = current[following + 1 :] if following >= 0 else ""
+    document.write_text(current[:start] + text + ("\n" + rest if rest else ""))
 
 
 def main() -> None:

@@ -3,6 +3,9 @@
 Needs PostgreSQL and Redis on 127.0.0.1 and `wrk` (Debian package) for the ingest load.
 Sizes can be lowered for a quick look: BENCH_APPLY_EVENTS, BENCH_BASELINE_EVENTS, BENCH_DURATION_S,
 BENCH_SEND_MESSAGES, BENCH_CAMPAIGN_CONTACTS (the small campaign run is a tenth of it).
+
+`python -m bench.run live` runs only the live benchmark (bench/live.py, both deployments, about
+three minutes) and rewrites only its section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -10,16 +13,22 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sys
 from pathlib import Path
 
-from bench import apply, campaigns, ingest, send, tail
+from bench import apply, campaigns, ingest, live, send, tail
 from bench.common import LoadResult, cpu_probe, machine, today
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
 def main() -> None:
-    """Run the benchmarks and record the figures."""
+    """Run the benchmarks and record the figures (`live` as the argument: that one alone)."""
+    if sys.argv[1:] == ["live"]:
+        _live()
+        return
+    if sys.argv[1:]:
+        raise SystemExit("usage: python -m bench.run [live]")
     apply_events = int(os.environ.get("BENCH_APPLY_EVENTS", "100000"))
     baseline_events = int(os.environ.get("BENCH_BASELINE_EVENTS", "10000"))
     duration = int(os.environ.get("BENCH_DURATION_S", str(ingest.DURATION_S)))
@@ -77,6 +86,23 @@ def main() -> None:
     probes["end"] = cpu_probe()
     _write(loads, cold, flood, engine, seed, sending, imported, runs, probes, ingest_round_s=duration)
     print(f"written to {DOCS}")
+    _live()
+
+
+def _live() -> None:
+    """The live benchmark in both deployments; its section of the document rewritten."""
+    load = os.getloadavg()
+    probe = cpu_probe()
+    results = []
+    for deployment in live.DEPLOYMENTS:
+        print(
+            f"live ({deployment}): {live.CLIENTS} + {live.OTHER_CLIENTS} stream clients, "
+            f"{live.MESSAGES:,} messages at {live.RATE:.0f}/s; {live.MEMORY_CLIENTS:,} idle clients"
+        )
+        results.append(live.run(deployment))
+        print(live.summary(results[-1]))
+    live.record(DOCS, live.section(results, probe, load))
+    print(f"live: written to {DOCS}")
 
 
 def _write(
