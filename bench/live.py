@@ -723,11 +723,14 @@ the hub; "first to last" is the fan-out inside the one API process. Missed 0, tw
 say every client of A heard every message once and no client of another tenant heard any of A's,
 while hearing its own. The memory per client is what one more open stream costs the API process:
 the connection (uvicorn's protocol and transport), the request's task, scope and dependencies,
-the stream's generator and the subscription's queue; it does not grow with the events that pass
-(only events a client has not read yet are held for it, at most 1,000). On this 2-core machine
-every process of the run shares the cores with the others, and with whatever else the machine
-runs (see the load average above): the CPU per message is the figure other load moves least;
-the latencies move with it.
+the stream's generator and the subscription's queue. After the burst the process holds a little
+more (allocator pools, and in the embedded process the worker's and SQLite's caches); only the
+events a client has not read yet are held for it, at most 1,000. Every process of the run shares
+the machine's 2 cores with the others and with whatever else the machine runs: a load average
+above 2 means processes waited for a core, and a speed probe above about 240 ms means this loop
+ran slower than on a quiet machine. The CPU per message is the figure other load moves least; the
+latencies move with it, the pipeline's most: a message on PostgreSQL is some fifteen round trips
+between the worker and the database, each a wake-up of two processes that waits for a free core.
 
 The fan-out's cost, and the change of 2026-12-05. py-spy on `serve --role api` during the scaled
 run (200 + 200 clients, 50 messages/s) put 69% of its CPU in Starlette's StreamingResponse
@@ -739,8 +742,9 @@ a client's waiting events leave in one write, and the wait is an `asyncio.timeou
 session (twice each, the machine loaded by other work, load average 13 to 15): 6.49 and 6.54 ms
 before, 1.62 and 2.66 ms after. The pipeline to the hub is unchanged: on PostgreSQL, messages
 that arrive one at a time are each the whole batch of one worker transaction (about 2.5 to 5 ms of
-the worker's CPU each, where a full batch costs about 0.06 ms an event), and on SQLite the one
-process does it all (webhook, worker and streams, 9 to 14 ms of CPU per message).
+the worker's CPU each, where a full batch costs about 0.06 ms an event). The embedded process does
+it all (webhook, worker on SQLite, sender's polls, streams) for 9 to 14 ms of CPU a message; py-spy
+there puts the streams at about 5% of it since the change, SQLite's own work at about a fifth.
 """
 
 
