@@ -276,7 +276,7 @@ async def run_seed_way(total: int) -> ApplyResult:
             applied = 0
             while entries := await context.streams.read(stream, INBOUND_GROUP, "seed", 100, 0):
                 for entry in entries:
-                    for event in prepare(entry).events:
+                    for event in prepare(entry).ingest.events:
                         await _seed_apply(context, tenant_id, instance_id, event)
                         applied += 1
                     await context.streams.ack(stream, INBOUND_GROUP, [entry.id])
