@@ -238,7 +238,7 @@ def run(
         tokens = asyncio.run(_tokens(engine))
         client_process = ClientProcess()
         try:
-            _warm_up(engine, client_process, tokens)
+            _warm_up(engine, client_process, tokens, burst, rate)
             memory = _memory(deployment, engine, client_process, tokens, memory_clients, burst, rate)
             latency = _latency(
                 deployment, engine, client_process, tokens, messages, clients, other_clients, rate
@@ -248,10 +248,12 @@ def run(
     return LiveResult(latency, memory)
 
 
-def _warm_up(engine: Engine, clients: ClientProcess, tokens: list[str]) -> None:
-    """A few streams and messages first, so code loaded and caches filled once are not counted."""
+def _warm_up(engine: Engine, clients: ClientProcess, tokens: list[str], messages: int, rate: float) -> None:
+    """A stream per tenant and as many messages as the burst first: what the engine grows to by
+    handling messages at all (code loaded, caches, the allocator's pools) is then in the figure
+    with no client, not counted per client."""
     clients.connect(engine.api_url, tokens, [str(index) for index in range(len(tokens))])
-    answered = asyncio.run(_post(engine, _bodies(engine, "warm", 5, 0), rate=10.0))
+    answered = asyncio.run(_post(engine, _bodies(engine, "warm", messages, 0), rate))
     _wait_for(clients, len(answered))
     clients.close_clients()
 
@@ -703,7 +705,7 @@ own answer time (p99), and the CPU each engine process spent per message posted 
 {parts}
 
 Memory: RSS (VmRSS) of the process serving the streams (`serve --role api`, or the embedded
-`serve`) after a warm-up (a few streams and messages), with no client, then with
+`serve`) after a warm-up (a stream per tenant, {BURST_MESSAGES} messages), with no client, then with
 {MEMORY_CLIENTS:,} idle clients connected (spread over the five tenants), then after
 {BURST_MESSAGES} messages for A ({RATE:.0f}/s) have reached A's share of them; each reading once
 the RSS held still (two readings a second apart within 0.5%). Per client: the difference from no
