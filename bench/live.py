@@ -688,8 +688,8 @@ Latency: {CLIENTS} clients of tenant A and {OTHER_CLIENTS} of four other tenants
 {MESSAGES:,} messages for A at {RATE:.0f}/s, and after every {OTHER_EVERY}th one a message for
 another tenant in turn, so their clients have events of their own to hear. Clients: A's + the others'.
 Missed: deliveries to A's clients that never came; twice: delivered twice; leaked: a `new_message`
-at a client of another tenant than the message's; others heard: the other tenants' own messages
-their clients heard (and how many they missed); dropped: streams the server ended.
+at a client of another tenant than the message's; others heard: deliveries of the other tenants'
+own messages to their clients (and how many never came); dropped: streams the server ended.
 
 | deployment | clients | messages | p50 | p95 | p99 | max | missed | twice | leaked | others heard | dropped |
 |---|---|---|---|---|---|---|---|---|---|---|---|
@@ -743,10 +743,13 @@ a client's waiting events leave in one write, and the wait is an `asyncio.timeou
 (`api/events.py`). CPU of `serve --role api` per message, old and new code alternately in one
 session (twice each, the machine loaded by other work, load average 13 to 15): 6.49 and 6.54 ms
 before, 1.62 and 2.66 ms after. The pipeline to the hub is unchanged: on PostgreSQL, messages
-that arrive one at a time are each the whole batch of one worker transaction (about 2.5 to 5 ms of
-the worker's CPU each, where a full batch costs about 0.06 ms an event). The embedded process does
-it all (webhook, worker on SQLite, sender's polls, streams) for 9 to 14 ms of CPU a message; py-spy
-there puts the streams at about 5% of it since the change, SQLite's own work at about a fifth.
+that arrive one at a time are each the whole batch of one worker transaction (several ms of the
+worker's CPU each, see the table, where a full batch costs about 0.06 ms an event). The embedded
+process does it all (webhook, worker on SQLite, sender's polls, streams) for 9 to 14 ms of CPU a
+message in the runs of 2026-12-05; py-spy there puts the streams at about 5% of it since the
+change, SQLite's own work at about a fifth. The embedded webhook's answer waits for SQLite's
+writer lock as the worker applies (see "Webhook tail" above); its latency here starts after that
+answer.
 """
 
 
