@@ -730,26 +730,34 @@ more (allocator pools, and in the embedded process the worker's and SQLite's cac
 events a client has not read yet are held for it, at most 1,000. Every process of the run shares
 the machine's 2 cores with the others and with whatever else the machine runs: a load average
 above 2 means processes waited for a core, and a speed probe above about 240 ms means this loop
-ran slower than on a quiet machine. The CPU per message is the figure other load moves least; the
-latencies move with it, the pipeline's most: a message on PostgreSQL is some fifteen round trips
-between the worker and the database, each a wake-up of two processes that waits for a free core.
+ran slower than on a quiet machine. The latencies rise with load, the pipeline's most: a message
+on PostgreSQL is some fifteen round trips between the worker and the database, each a wake-up of
+two processes that waits for a free core. The CPU per message falls as load rises, since work that
+queued meanwhile is done in bigger batches (the worker's transactions, a client's writes). Runs of
+2026-12-05 with the machine loaded by other sessions' test suites (load average 5 to 15, speed
+probe up to 477 ms) had p99 from 130 ms to 2.4 s embedded and from 260 ms to 3 s scaled, mostly
+in the pipeline to the hub; none missed, twice or leaked an event in any run.
 
-The fan-out's cost, and the change of 2026-12-05. py-spy on `serve --role api` during the scaled
-run (200 + 200 clients, 50 messages/s) put 69% of its CPU in Starlette's StreamingResponse
-sending frames, 42% in uvicorn's `send` (39% the socket write itself) and 13% in
-`asyncio.wait_for`, which on Python 3.11 starts a task for every wait: every event was one write
-per client, and an inbound message makes two events (`new_message`, `conversation_updated`). Now
-a client's waiting events leave in one write, and the wait is an `asyncio.timeout` scope
-(`api/events.py`). CPU of `serve --role api` per message, old and new code alternately in one
-session (twice each, the machine loaded by other work, load average 13 to 15): 6.49 and 6.54 ms
-before, 1.62 and 2.66 ms after. The pipeline to the hub is unchanged: on PostgreSQL, messages
-that arrive one at a time are each the whole batch of one worker transaction (several ms of the
-worker's CPU each, see the table, where a full batch costs about 0.06 ms an event). The embedded
-process does it all (webhook, worker on SQLite, sender's polls, streams) for 9 to 14 ms of CPU a
-message in the runs of 2026-12-05; py-spy there puts the streams at about 5% of it since the
-change, SQLite's own work at about a fifth. The embedded webhook's answer waits for SQLite's
-writer lock as the worker applies (see "Webhook tail" above); its latency here starts after that
-answer.
+The fan-out's cost, and the change of 2026-12-05. py-spy on `serve --role api` during a scaled
+run on the loaded machine put 69% of its CPU in Starlette's StreamingResponse sending frames, 42%
+in uvicorn's `send` (39% the socket write itself) and 13% in `asyncio.wait_for`, which on Python
+3.11 starts a task for every wait: every event was one write per client, and an inbound message
+makes two events (`new_message`, `conversation_updated`). Now the events waiting for a client
+leave in one write, and the wait is an `asyncio.timeout` scope (`api/events.py`). CPU of
+`serve --role api` per message, old and new code alternately in one session (scaled, memory
+phase left out): on a quiet machine (load 1.4 to 1.5) 8.17 ms before, 6.27 ms after; as load
+rose (1.9 to 3.6) 7.27 and 4.89 ms; on the loaded machine (load 13 to 15) 6.49 and 6.54 ms before,
+1.62 and 2.66 ms after. The gain grows with the backlog: a client that fell behind catches up, as
+everything queued for it leaves at once. Before, the API process itself fell behind on the loaded
+machine (first client 4.4 s after the POST's answer at the median, publication 0.45 s); after,
+it stayed close behind the publication. On a quiet machine both codes met the target (old: p99
+77 ms scaled). The pipeline to the hub is unchanged: on PostgreSQL, messages that arrive one at a
+time are each the whole batch of one worker transaction (several ms of the worker's CPU each, see
+the table, where a full batch costs about 0.06 ms an event). The embedded process does it all
+(webhook, worker on SQLite, sender's polls, streams) for 9 to 18 ms of CPU a message in the runs
+of 2026-12-05; py-spy there puts the streams at about 5% of it since the change, SQLite's own
+work at about a fifth. The embedded webhook's answer waits for SQLite's writer lock as the worker
+applies (see "Webhook tail" above); its latency here starts after that answer.
 """
 
 
