@@ -31,6 +31,7 @@ from messaging_whatsapp.simulator import api as simulator_api
 from messaging_whatsapp.simulator.service import Simulator
 from messaging_whatsapp.tenancy import api as tenancy_api
 from messaging_whatsapp.tenancy.throttle import open_login_throttle
+from messaging_whatsapp.web import docs as web_docs
 from messaging_whatsapp.webhooks import api as webhooks_api
 from messaging_whatsapp.webhooks.receiver import WebhookReceiver
 from messaging_whatsapp.worker.inbound import run_inbound_workers
@@ -101,6 +102,9 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         summary="Multi-tenant WhatsApp messaging engine",
         lifespan=lifespan,
         telemetry=NO_TELEMETRY,
+        # Served by web/docs.py from vendored files: FastAPI's own pages load them from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(RefuseUnstorableText)
@@ -108,6 +112,8 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
     app.add_middleware(AccessLog)
     app.openapi = lambda: documented_openapi(app)  # type: ignore[method-assign]
     app.include_router(health.router)
+    app.include_router(web_docs.router)
+    app.mount(web_docs.STATIC_PREFIX, web_docs.static_files(), name="static")
     # The simulator stands in for a provider: reachable wherever PUBLIC_URL points. First in
     # line with the webhooks, matched before any of the API's routers (the hot paths).
     app.router.routes[:0] = simulator_api.routes
