@@ -32,6 +32,8 @@ from messaging_whatsapp.simulator.service import Simulator
 from messaging_whatsapp.tenancy import api as tenancy_api
 from messaging_whatsapp.tenancy.throttle import open_login_throttle
 from messaging_whatsapp.web import docs as web_docs
+from messaging_whatsapp.web import pages as web_pages
+from messaging_whatsapp.web import session as web_session
 from messaging_whatsapp.webhooks import api as webhooks_api
 from messaging_whatsapp.webhooks.receiver import WebhookReceiver
 from messaging_whatsapp.worker.inbound import run_inbound_workers
@@ -131,4 +133,7 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         app.include_router(privacy_api.router)
         app.include_router(campaigns_api.router)
         app.include_router(events.router)
+        # The web UI: the same API behind pages, for people.
+        app.include_router(web_session.router)
+        app.include_router(web_pages.router)
     return app
