@@ -589,14 +589,14 @@
       .then(function (response) {
         if (response.status === 401) { toLogin(); return; }
         if (!response.ok || !response.body) throw new Error("stream " + response.status);
-        setLive(true);
-        backoff = 500;
         var reader = response.body.getReader();
         var decoder = new TextDecoder();
         var buffer = "";
         function pump() {
           return reader.read().then(function (chunk) {
             if (chunk.done) throw new Error("stream ended");
+            // Live from the first bytes: the server sends them once it has subscribed.
+            if (liveStatus.dataset.state !== "connected") { setLive(true); backoff = 500; }
             buffer = parseFrames(buffer + decoder.decode(chunk.value, { stream: true }), dispatch);
             return pump();
           });
