@@ -52,7 +52,9 @@ def need_chromium() -> None:
     pytest.skip(message)
 
 
-def web_settings(database_url: str, redis_url: str | None, prefix: str, data_dir: Path, port: int) -> Settings:
+def web_settings(
+    database_url: str, redis_url: str | None, prefix: str, data_dir: Path, port: int
+) -> Settings:
     """Settings whose simulator delivers and reads every message, quickly."""
     return engine_settings(database_url, redis_url, prefix, data_dir, port).model_copy(
         update={
@@ -79,11 +81,17 @@ class WebEngine:
         await create_user(self.context, tenant_id, email, PASSWORD, role)
         slug = re.sub(r"[^a-z0-9]+", "-", email.lower())
         instance, _url = await bind(
-            self.context, tenant_id, provider="simulator", display_number="+551140028922", instance_name=f"sim-{slug}"
+            self.context,
+            tenant_id,
+            provider="simulator",
+            display_number="+551140028922",
+            instance_name=f"sim-{slug}",
         )
         return tenant_id, instance
 
-    async def inbound(self, instance: WhatsAppInstance, phone: str, text: str, name: str | None = None) -> str:
+    async def inbound(
+        self, instance: WhatsAppInstance, phone: str, text: str, name: str | None = None
+    ) -> str:
         """A customer's message through the public webhook, as the simulator posts it."""
         resolver = InstanceResolver.for_context(self.context)
         resolved = await resolver.by_id(instance.id)
@@ -104,7 +112,9 @@ def module_sqlite_url(sqlite_url: str, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def web_engine(module_sqlite_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WebEngine]:
+async def web_engine(
+    module_sqlite_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[WebEngine]:
     """The embedded engine (API, webhook and workers in one process) the module's browser uses."""
     port = free_port()
     settings = web_settings(module_sqlite_url, None, "web:", tmp_path_factory.mktemp("data"), port)
@@ -129,7 +139,9 @@ async def logged_in(
     browser: Browser, base_url: str, email: str, locale: str = "pt-BR"
 ) -> tuple[BrowserContext, Page]:
     """A fresh browser profile logged in through the login form, on the inbox."""
-    context = await browser.new_context(base_url=base_url, locale=locale, viewport={"width": 1360, "height": 860})
+    context = await browser.new_context(
+        base_url=base_url, locale=locale, viewport={"width": 1360, "height": 860}
+    )
     context.set_default_timeout(LIVE)
     page = await context.new_page()
     await page.goto("/")

@@ -63,7 +63,9 @@ async def test_login_shows_errors_in_place_and_speaks_portuguese_or_english(
     await expect(page.locator(".tab").first).to_have_text("Mine")
     await expect(page.locator(".chat-empty h2")).to_have_text("Select a conversation")
     session = next(c for c in await context.cookies() if c["name"] == "mw_session")
-    assert session["httpOnly"] and session["sameSite"] == "Lax" and not session["secure"]
+    assert session["httpOnly"]
+    assert session["sameSite"] == "Lax"
+    assert not session["secure"]
     await page.click(".logout-form button")
     await expect(page).to_have_url(re.compile(r"/login$"))
     await page.goto("/inbox")
@@ -187,7 +189,8 @@ async def test_another_tenants_browser_never_sees_its_events_and_gets_404_for_it
             answer = await context_b.request.get(path)
             assert answer.status == 404, path
         page = await page_b.goto(f"/inbox/{conversation_id}")
-        assert page is not None and page.status == 404
+        assert page is not None
+        assert page.status == 404
     finally:
         await context_a.close()
         await context_b.close()
@@ -252,7 +255,9 @@ async def test_outside_the_24_hour_window_the_composer_offers_a_template(
         await context.close()
 
 
-async def test_a_customers_html_is_shown_as_text_and_never_runs(browser: Browser, web_engine: WebEngine) -> None:
+async def test_a_customers_html_is_shown_as_text_and_never_runs(
+    browser: Browser, web_engine: WebEngine
+) -> None:
     _tenant, instance = await web_engine.tenant("Loja XSS", "ana@xss.com.br")
     name = '<img src=x onerror="window.__xss_name=1">'
     text = '<img src=x onerror="window.__xss_text=1"> <script>window.__xss_script=1</script>'

@@ -31,6 +31,10 @@ PORTUGUESE_TEXTS: dict[str, str] = {
     "The form expired. Try again.": "O formulário expirou. Tente de novo.",
     "Language": "Idioma",
     "Answer your customers on WhatsApp, together.": "Atenda seus clientes no WhatsApp, em equipe.",
+    "This conversation does not exist or is not yours.": "Esta conversa não existe ou não é sua.",
+    "admin": "administrador",
+    "supervisor": "supervisor",
+    "agent": "agente",
     # Conversation list
     "Conversations": "Conversas",
     "Mine": "Minhas",
@@ -145,16 +149,64 @@ PORTUGUESE_TEXTS: dict[str, str] = {
 }
 
 _MONTHS = {
-    PORTUGUESE: (
-        "janeiro fevereiro março abril maio junho julho agosto setembro outubro novembro dezembro"
-    ).split(),
-    ENGLISH: (
-        "January February March April May June July August September October November December"
-    ).split(),
+    PORTUGUESE: [
+        "janeiro",
+        "fevereiro",
+        "março",
+        "abril",
+        "maio",
+        "junho",
+        "julho",
+        "agosto",
+        "setembro",
+        "outubro",
+        "novembro",
+        "dezembro",
+    ],
+    ENGLISH: [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ],
 }
 _SHORT_MONTHS = {
-    PORTUGUESE: "jan fev mar abr mai jun jul ago set out nov dez".split(),
-    ENGLISH: "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(),
+    PORTUGUESE: [
+        "jan",
+        "fev",
+        "mar",
+        "abr",
+        "mai",
+        "jun",
+        "jul",
+        "ago",
+        "set",
+        "out",
+        "nov",
+        "dez",
+    ],
+    ENGLISH: [
+        "Jan",
+        "Feb",
+        "Mar",
+        "Apr",
+        "May",
+        "Jun",
+        "Jul",
+        "Aug",
+        "Sep",
+        "Oct",
+        "Nov",
+        "Dec",
+    ],
 }
 
 

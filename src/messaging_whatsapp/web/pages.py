@@ -161,7 +161,9 @@ async def conversation_fragment(
 
 
 @router.get(HOME_PATH + "/fragments/chat/{conversation_id}")
-async def chat_fragment(conversation_id: str, request: Request, session: DbSession, principal: InboxReader) -> Response:
+async def chat_fragment(
+    conversation_id: str, request: Request, session: DbSession, principal: InboxReader
+) -> Response:
     """The chat column of one conversation: its header, messages and composer."""
     t = await _texts(request, session, principal)
     values = await _chat_values(session, principal, Viewer.of(principal), conversation_id, t)
@@ -187,7 +189,9 @@ async def older_messages(
 
 
 @router.get(HOME_PATH + "/fragments/message/{message_id}")
-async def message_fragment(message_id: str, request: Request, session: DbSession, principal: InboxReader) -> Response:
+async def message_fragment(
+    message_id: str, request: Request, session: DbSession, principal: InboxReader
+) -> Response:
     """One message as it is now (a new one, or one whose status moved)."""
     t = await _texts(request, session, principal)
     entry = await queries.chat_message(session, principal.tenant_id, Viewer.of(principal), message_id)
@@ -196,7 +200,9 @@ async def message_fragment(message_id: str, request: Request, session: DbSession
 
 
 @router.get(HOME_PATH + "/fragments/lead/{conversation_id}")
-async def lead_fragment(conversation_id: str, request: Request, session: DbSession, principal: InboxReader) -> Response:
+async def lead_fragment(
+    conversation_id: str, request: Request, session: DbSession, principal: InboxReader
+) -> Response:
     """The lead panel of one conversation."""
     t = await _texts(request, session, principal)
     lead = await queries.lead(session, principal.tenant_id, Viewer.of(principal), conversation_id)
@@ -226,7 +232,8 @@ async def _chat_values(
         "chat": chat,
         "contact": chat.contact,
         "window_open": window_open,
-        "templates": await queries.templates(session, principal.tenant_id) if takes_templates(provider) else [],
+        "templates": await queries.templates(session, principal.tenant_id)
+        if takes_templates(provider)
+        else [],
         **_lead_values(lead, principal),
     }
-

@@ -136,7 +136,9 @@ async def _rows(session: AsyncSession, items: list[ConversationItem]) -> list[Co
     tickets = await _current_tickets(session, ids)
     instance_ids = {item.instance_id for item in items}
     found = await session.execute(
-        select(WhatsAppInstance.id, WhatsAppInstance.display_number).where(WhatsAppInstance.id.in_(instance_ids))
+        select(WhatsAppInstance.id, WhatsAppInstance.display_number).where(
+            WhatsAppInstance.id.in_(instance_ids)
+        )
     )
     numbers = {instance_id: number for instance_id, number in found.all()}
     rows = []
@@ -197,7 +199,9 @@ async def chat(
     if before is not None:
         query = query.where(Message.created_at < before)
     newest = list(
-        (await session.scalars(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(CHAT_PAGE + 1)))
+        await session.scalars(
+            query.order_by(Message.created_at.desc(), Message.id.desc()).limit(CHAT_PAGE + 1)
+        )
     )
     older = newest[CHAT_PAGE - 1].created_at.isoformat() if len(newest) > CHAT_PAGE else None
     messages = await with_context(session, conversation_id, list(reversed(newest[:CHAT_PAGE])))
@@ -206,7 +210,9 @@ async def chat(
 
 async def chat_message(session: AsyncSession, tenant_id: str, viewer: Viewer, message_id: str) -> ChatMessage:
     """One message of a conversation the viewer works (NotFound otherwise)."""
-    message = await session.scalar(select(Message).where(Message.id == message_id, Message.tenant_id == tenant_id))
+    message = await session.scalar(
+        select(Message).where(Message.id == message_id, Message.tenant_id == tenant_id)
+    )
     if message is None:
         raise NotFound(f"message {message_id} not found")
     await check_conversation(session, tenant_id, message.conversation_id, viewer)
@@ -216,7 +222,9 @@ async def chat_message(session: AsyncSession, tenant_id: str, viewer: Viewer, me
     return found[0]
 
 
-async def with_context(session: AsyncSession, conversation_id: str, messages: list[Message]) -> list[ChatMessage]:
+async def with_context(
+    session: AsyncSession, conversation_id: str, messages: list[Message]
+) -> list[ChatMessage]:
     """The messages with the ones they quote and the reactions they got; reactions themselves are
     shown on their target, not as messages."""
     provider_ids = {m.provider_message_id for m in messages if m.provider_message_id}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import secrets
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -51,7 +52,9 @@ def _secure(settings: Settings) -> bool:
 
 def set_csrf_cookie(response: Response, token: str, settings: Settings) -> None:
     """The readable double-submit cookie (scripts repeat it in X-CSRF-Token)."""
-    response.set_cookie(CSRF_COOKIE, token, httponly=False, samesite="lax", secure=_secure(settings), path="/")
+    response.set_cookie(
+        CSRF_COOKIE, token, httponly=False, samesite="lax", secure=_secure(settings), path="/"
+    )
 
 
 def _login_page(

@@ -606,7 +606,7 @@
       .catch(function () {
         setLive(false);
         setTimeout(connect, backoff);
-        backoff = Math.min(backoff * 2, 5000);
+        backoff = Math.min(backoff * 2, 3000);
       });
   }
 
