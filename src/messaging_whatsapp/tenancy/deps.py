@@ -9,9 +9,9 @@ field); a bearer token or API key needs none, since a foreign page cannot make a
 from __future__ import annotations
 
 import hmac
-from urllib.parse import parse_qs
 from collections.abc import Awaitable, Callable
 from typing import Annotated
+from urllib.parse import parse_qs
 
 from fastapi import Depends, Request
 
@@ -21,7 +21,6 @@ from messaging_whatsapp.tenancy.access import Principal, check_access
 from messaging_whatsapp.tenancy.models import UserRole
 from messaging_whatsapp.tenancy.service import API_KEY_PREFIX, principal_from_api_key
 from messaging_whatsapp.tenancy.tokens import check_session, principal_from_token
-
 
 SESSION_COOKIE = "mw_session"
 CSRF_COOKIE = "csrf"
