@@ -19,6 +19,7 @@ from messaging_whatsapp.inbox.schemas import (
     TicketClose,
     TicketItem,
 )
+from messaging_whatsapp.inbox.service import ConversationState, InboxTab
 from messaging_whatsapp.inbox.visibility import Viewer
 from messaging_whatsapp.outbox.service import relay_outbox, write_outbox
 from messaging_whatsapp.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
@@ -48,20 +49,28 @@ async def list_contacts(
 async def list_conversations(
     session: DbSession,
     principal: InboxReader,
-    status: str | None = None,
+    tab: InboxTab = InboxTab.ALL,
+    status: ConversationState | None = None,
     instance_id: str | None = None,
+    q: Annotated[str | None, Query(max_length=service.MAX_SEARCH)] = None,
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[ConversationItem]:
-    """Conversations of the caller's tenant, most recent activity first."""
+    """Conversations of the caller's tenant, most recent activity first, each with its last message,
+    unread count, current ticket and contact. `tab`: `mine` (open tickets assigned to the caller),
+    `unassigned` (open tickets nobody took) or `all`; `status`: `open` (a ticket is open) or
+    `resolved` (none is); `instance_id`: one number; `q`: a fragment of the contact's name or phone
+    (any digits, either Brazilian form) or, from 3 characters, of a message's text."""
+    narrowed = service.ConversationFilter(
+        tab=tab, status=status, instance_id=instance_id, search=q, user_id=principal.user_id
+    )
     return await service.list_conversations(
         session,
         principal.tenant_id,
-        status=status,
-        instance_id=instance_id,
         cursor=cursor,
         limit=limit,
         viewer=Viewer.of(principal),
+        narrowed=narrowed,
     )
 
 

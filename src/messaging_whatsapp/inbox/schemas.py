@@ -43,8 +43,27 @@ class ContactRef(BaseModel):
     lid: str | None = None
 
 
+class LastMessage(BaseModel):
+    """A conversation's last message as the list shows it: its type, direction and the first
+    characters of its text or caption (`preview` null for a message without text)."""
+
+    type: str
+    direction: str
+    preview: str | None
+
+
+class CurrentTicket(BaseModel):
+    """A conversation's open ticket, or its latest closed one when none is open."""
+
+    id: str
+    status: str
+    assignee_id: str | None
+    # The assignee's e-mail (users have no other name).
+    assignee_name: str | None = None
+
+
 class ConversationItem(BaseModel):
-    """A conversation between one contact and one instance."""
+    """A conversation between one contact and one instance, with what the inbox list shows of it."""
 
     id: str
     status: str
@@ -54,6 +73,16 @@ class ConversationItem(BaseModel):
     instance_id: str
     contact: ContactRef
     created_at: datetime
+    last_message: LastMessage | None = None
+    ticket: CurrentTicket | None = None
+
+
+class ContactUpdate(BaseModel):
+    """What an agent may change of a contact: the name the team knows them by (null clears it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(max_length=200)
 
 
 class TicketItem(BaseModel):
