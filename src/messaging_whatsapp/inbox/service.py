@@ -189,13 +189,12 @@ async def conversation_items(
     }
     tickets = await _current_tickets(session, conversations)
     assignees = {ticket.assignee_id for ticket in tickets.values() if ticket.assignee_id}
-    names = (
-        dict(
-            (await session.execute(select(User.id, User.email).where(User.id.in_(assignees)))).tuples().all()
-        )
-        if assignees
-        else {}
-    )
+    names: dict[str, str] = {}
+    if assignees:
+        names = {
+            row.id: row.email
+            for row in await session.execute(select(User.id, User.email).where(User.id.in_(assignees)))
+        }
     items = []
     for conversation in conversations:
         ticket = tickets.get(conversation.id)
