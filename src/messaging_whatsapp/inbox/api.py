@@ -13,6 +13,7 @@ from messaging_whatsapp.inbox import service, tickets
 from messaging_whatsapp.inbox.models import TicketCloseReason, TicketStatus
 from messaging_whatsapp.inbox.schemas import (
     ContactItem,
+    ContactUpdate,
     ConversationItem,
     MessageItem,
     TicketAssign,
@@ -43,6 +44,25 @@ async def list_contacts(
     return await service.list_contacts(
         session, principal.tenant_id, phone=phone, cursor=cursor, limit=limit, viewer=viewer
     )
+
+
+@router.get("/contacts/{contact_id}")
+async def get_contact(contact_id: str, session: DbSession, principal: InboxReader) -> ContactItem:
+    """One contact (the lead panel): phone, name, opt-out state and date, first touch."""
+    contact = await service.get_contact(session, principal.tenant_id, contact_id, Viewer.of(principal))
+    return ContactItem.model_validate(contact)
+
+
+@router.patch("/contacts/{contact_id}")
+async def update_contact(
+    contact_id: str, body: ContactUpdate, session: DbSession, principal: InboxWriter
+) -> ContactItem:
+    """Rename a contact (`name`; null or blank clears it); another tenant's, or for an agent one
+    outside their conversations, is 404."""
+    contact = await service.rename_contact(
+        session, principal.tenant_id, contact_id, body.name, Viewer.of(principal)
+    )
+    return ContactItem.model_validate(contact)
 
 
 @router.get("/conversations")
@@ -81,10 +101,14 @@ async def list_messages(
     principal: InboxReader,
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
+    order: service.MessageOrder = service.MessageOrder.ASC,
 ) -> Page[MessageItem]:
-    """Messages of one conversation, oldest first."""
+    """Messages of one conversation, oldest first (`order=desc`: newest first, the cursor going back
+    in time), each with the message it `quoted` and its `reactions` (reactions are not listed as
+    messages); a location message has its `location`."""
+    viewer = Viewer.of(principal)
     return await service.list_messages(
-        session, principal.tenant_id, conversation_id, cursor=cursor, limit=limit, viewer=Viewer.of(principal)
+        session, principal.tenant_id, conversation_id, cursor=cursor, limit=limit, viewer=viewer, order=order
     )
 
 

@@ -136,6 +136,36 @@ class MessageError(BaseModel):
     title: str | None
 
 
+class QuotedMessage(BaseModel):
+    """The message a reply quotes, found in the same conversation (`id` null when it is not stored:
+    sent before the engine knew the conversation, or deleted by retention)."""
+
+    provider_message_id: str
+    id: str | None = None
+    type: str | None = None
+    direction: str | None = None
+    preview: str | None = None
+
+
+class Reaction(BaseModel):
+    """An emoji someone put on a message (their latest; a removed one is not listed)."""
+
+    emoji: str
+    direction: str
+    # The customer's name for their own, else the name the sender was recorded with.
+    sender_name: str | None = None
+    at: datetime
+
+
+class Location(BaseModel):
+    """Where a location message points."""
+
+    latitude: float | None = None
+    longitude: float | None = None
+    name: str | None = None
+    address: str | None = None
+
+
 class MessageItem(BaseModel):
     """A message, inbound or outbound, with its delivery status."""
 
@@ -161,3 +191,7 @@ class MessageItem(BaseModel):
     read_at: datetime | None
     error: MessageError | None
     created_at: datetime
+    # In a conversation's listing only: what a reply quotes, the reactions to it, a location's place.
+    quoted: QuotedMessage | None = None
+    reactions: list[Reaction] = Field(default_factory=list)
+    location: Location | None = None

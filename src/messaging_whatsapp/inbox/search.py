@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, or_, select, text
+from sqlalchemy import ColumnElement, Select, column, literal_column, or_, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.db import is_postgresql
@@ -62,10 +62,11 @@ def _messages_with(session: AsyncSession, tenant_id: str, typed: str, fragment: 
         )
     # FTS5's trigram tokenizer matches a quoted phrase anywhere in the text, case-insensitively.
     phrase = '"' + typed.replace('"', '""') + '"'
+    index = table(MESSAGES_SEARCH_TABLE, column("rowid"))
     return (
         select(Message.conversation_id)
-        .select_from(text(MESSAGES_SEARCH_TABLE))
-        .join(Message, text(f"messages.rowid = {MESSAGES_SEARCH_TABLE}.rowid"))
+        .select_from(index)
+        .join(Message, literal_column("messages.rowid") == index.c.rowid)
         .where(text(f"{MESSAGES_SEARCH_TABLE} MATCH :phrase").bindparams(phrase=phrase))
         .where(Message.tenant_id == tenant_id)
     )

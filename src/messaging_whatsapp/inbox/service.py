@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import and_, exists, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import InvalidInput, NotFound
+from messaging_whatsapp.inbox.chat import REACTION, with_quotes_and_reactions
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket, TicketStatus
 from messaging_whatsapp.inbox.schemas import (
     ContactItem,
@@ -17,11 +19,12 @@ from messaging_whatsapp.inbox.schemas import (
     ConversationItem,
     CurrentTicket,
     LastMessage,
+    Location,
     MessageError,
     MessageItem,
 )
 from messaging_whatsapp.inbox.search import search_condition
-from messaging_whatsapp.inbox.visibility import EVERYONE, Viewer, check_conversation
+from messaging_whatsapp.inbox.visibility import EVERYONE, Viewer, check_contact, check_conversation
 from messaging_whatsapp.pagination import Page, decode_time_cursor, encode_cursor
 from messaging_whatsapp.providers.outbound import identity_kind
 from messaging_whatsapp.tenancy.models import User
@@ -60,6 +63,32 @@ async def list_contacts(
     )
     next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
     return Page(items=[ContactItem.model_validate(row) for row in rows[:limit]], next_cursor=next_cursor)
+
+
+async def get_contact(
+    session: AsyncSession, tenant_id: str, contact_id: str, viewer: Viewer = EVERYONE
+) -> Contact:
+    """One of the tenant's contacts the viewer works with (404 otherwise, as for another tenant's)."""
+    await check_contact(session, tenant_id, contact_id, viewer)
+    contact = await session.scalar(
+        select(Contact).where(Contact.id == contact_id, Contact.tenant_id == tenant_id)
+    )
+    if contact is None:
+        raise NotFound(f"contact {contact_id} not found")
+    return contact
+
+
+async def rename_contact(
+    session: AsyncSession, tenant_id: str, contact_id: str, name: str | None, viewer: Viewer = EVERYONE
+) -> Contact:
+    """Give a contact the name the team knows them by (blank: none). A name the customer's own
+    WhatsApp profile sends later takes its place, as it does for a name never edited."""
+    contact = await get_contact(session, tenant_id, contact_id, viewer)
+    cleaned = " ".join((name or "").split())
+    contact.name = cleaned or None
+    contact.updated_at = utcnow()
+    await session.flush()
+    return contact
 
 
 class InboxTab(enum.StrEnum):
@@ -252,6 +281,14 @@ def conversation_item(
     )
 
 
+class MessageOrder(enum.StrEnum):
+    """`asc`: oldest first (the default); `desc`: newest first, for a chat that opens at the bottom
+    and pages back in time with the cursor."""
+
+    ASC = "asc"
+    DESC = "desc"
+
+
 async def list_messages(
     session: AsyncSession,
     tenant_id: str,
@@ -260,20 +297,31 @@ async def list_messages(
     cursor: str | None,
     limit: int,
     viewer: Viewer = EVERYONE,
+    order: MessageOrder = MessageOrder.ASC,
 ) -> Page[MessageItem]:
-    """A conversation's messages in the order they were stored (oldest first)."""
+    """A conversation's messages in the order they were stored (oldest first, or newest first with
+    `order=desc`), each with the message it quotes and the reactions to it; reactions are not
+    listed as messages of their own."""
     await check_conversation(session, tenant_id, conversation_id, viewer)
-    query = select(Message).where(Message.tenant_id == tenant_id, Message.conversation_id == conversation_id)
+    query = select(Message).where(
+        Message.tenant_id == tenant_id, Message.conversation_id == conversation_id, Message.type != REACTION
+    )
+    key = tuple_(Message.created_at, Message.id)
     if cursor:
         at, last_id = decode_time_cursor(cursor)
         query = query.where(
-            or_(Message.created_at > at, and_(Message.created_at == at, Message.id > last_id))
+            key < tuple_(at, last_id) if order is MessageOrder.DESC else key > tuple_(at, last_id)
         )
-    rows = list(
-        (await session.scalars(query.order_by(Message.created_at, Message.id).limit(limit + 1))).all()
-    )
+    if order is MessageOrder.DESC:
+        query = query.order_by(Message.created_at.desc(), Message.id.desc())
+    else:
+        query = query.order_by(Message.created_at, Message.id)
+    rows = list((await session.scalars(query.limit(limit + 1))).all())
     next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
-    return Page(items=[message_item(row) for row in rows[:limit]], next_cursor=next_cursor)
+    items = await with_quotes_and_reactions(
+        session, conversation_id, [message_item(row) for row in rows[:limit]]
+    )
+    return Page(items=items, next_cursor=next_cursor)
 
 
 def message_item(message: Message) -> MessageItem:
@@ -302,4 +350,14 @@ def message_item(message: Message) -> MessageItem:
         read_at=message.read_at,
         error=error,
         created_at=message.created_at,
+        location=_location(message),
+    )
+
+
+def _location(message: Message) -> Location | None:
+    """A location message's place, from what its provider sent (kept in `extra`)."""
+    if message.type != "location" or not message.extra:
+        return None
+    return Location.model_validate(
+        {key: message.extra.get(key) for key in ("latitude", "longitude", "name", "address")}
     )
