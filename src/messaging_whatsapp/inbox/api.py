@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.deps import Context, DbSession
 from messaging_whatsapp.errors import InvalidInput
 from messaging_whatsapp.inbox import service, tickets
 from messaging_whatsapp.inbox.models import TicketCloseReason, TicketStatus
+from messaging_whatsapp.inbox.readmarks import NoReadMarks, ReadMarks
 from messaging_whatsapp.inbox.schemas import (
     ContactItem,
     ContactUpdate,
@@ -27,6 +28,7 @@ from messaging_whatsapp.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from messaging_whatsapp.tenancy.deps import InboxReader, InboxWriter
 
 router = APIRouter(prefix="/api/v1", tags=["inbox"])
+NO_READ_MARKS = NoReadMarks()
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
@@ -112,14 +114,27 @@ async def list_messages(
     )
 
 
+def read_marks(request: Request) -> ReadMarks:
+    """Where this process sends read receipts (the app sets it up; none elsewhere)."""
+    marks: ReadMarks = getattr(request.app.state, "read_marks", NO_READ_MARKS)
+    return marks
+
+
 @router.post("/conversations/{conversation_id}/read")
 async def mark_conversation_read(
-    conversation_id: str, session: DbSession, principal: InboxWriter
+    conversation_id: str,
+    session: DbSession,
+    principal: InboxWriter,
+    marks: Annotated[ReadMarks, Depends(read_marks)],
 ) -> ConversationItem:
-    """Mark the conversation read by the team (its unread count back to zero)."""
-    return await service.mark_conversation_read(
+    """Mark the conversation read by the team (its unread count back to zero); the customer sees
+    their messages read (blue ticks) where the provider can show it (Meta, Evolution, WuzAPI),
+    sent in the background: a provider's trouble never fails this call."""
+    item = await service.mark_conversation_read(
         session, principal.tenant_id, conversation_id, Viewer.of(principal)
     )
+    marks.conversation_read(principal.tenant_id, conversation_id)
+    return item
 
 
 @router.get("/conversations/{conversation_id}/tickets")

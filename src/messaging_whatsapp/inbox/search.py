@@ -12,7 +12,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, column, literal_column, or_, select, table, text
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Subquery,
+    column,
+    literal_column,
+    or_,
+    select,
+    table,
+    text,
+    union,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.db import is_postgresql
@@ -30,8 +41,10 @@ def _like_fragment(typed: str) -> str:
     return "%" + re.sub(r"([\\%_])", r"\\\1", typed) + "%"
 
 
-async def search_condition(session: AsyncSession, tenant_id: str, typed: str) -> ColumnElement[bool]:
-    """A condition on Conversation: its contact's name or phone, or a message's text, holds `typed`."""
+async def matching_conversations(session: AsyncSession, tenant_id: str, typed: str) -> Subquery:
+    """The ids of the tenant's conversations whose contact's name or phone, or one of whose
+    messages' text, holds `typed`. The list joins these few first and sorts them, rather than
+    walking every conversation in activity order to test each."""
     fragment = _like_fragment(typed)
     people: list[ColumnElement[bool]] = [Contact.name.ilike(fragment, escape="\\")]
     digits = re.sub(r"\D", "", typed)
@@ -39,10 +52,12 @@ async def search_condition(session: AsyncSession, tenant_id: str, typed: str) ->
         people.append(Contact.phone.like(f"%{digits}%"))
         people.append(Contact.phone.in_(await _typed_phone_forms(session, tenant_id, typed)))
     contacts = select(Contact.id).where(Contact.tenant_id == tenant_id, or_(*people))
-    found = [Conversation.contact_id.in_(contacts)]
-    if len(typed) >= MIN_TEXT_SEARCH:
-        found.append(Conversation.id.in_(_messages_with(session, tenant_id, typed, fragment)))
-    return or_(*found)
+    by_contact = select(Conversation.id.label("id")).where(
+        Conversation.tenant_id == tenant_id, Conversation.contact_id.in_(contacts)
+    )
+    if len(typed) < MIN_TEXT_SEARCH:
+        return by_contact.subquery("matched")
+    return union(by_contact, _messages_with(session, tenant_id, typed, fragment)).subquery("matched")
 
 
 async def _typed_phone_forms(session: AsyncSession, tenant_id: str, typed: str) -> list[str]:
@@ -57,14 +72,14 @@ async def _typed_phone_forms(session: AsyncSession, tenant_id: str, typed: str) 
 def _messages_with(session: AsyncSession, tenant_id: str, typed: str, fragment: str) -> Select[Any]:
     """The conversations of the tenant's messages whose text holds `typed`."""
     if is_postgresql(session):
-        return select(Message.conversation_id).where(
+        return select(Message.conversation_id.label("id")).where(
             Message.tenant_id == tenant_id, Message.content.ilike(fragment, escape="\\")
         )
     # FTS5's trigram tokenizer matches a quoted phrase anywhere in the text, case-insensitively.
     phrase = '"' + typed.replace('"', '""') + '"'
     index = table(MESSAGES_SEARCH_TABLE, column("rowid"))
     return (
-        select(Message.conversation_id)
+        select(Message.conversation_id.label("id"))
         .select_from(index)
         .join(Message, literal_column("messages.rowid") == index.c.rowid)
         .where(text(f"{MESSAGES_SEARCH_TABLE} MATCH :phrase").bindparams(phrase=phrase))

@@ -23,7 +23,7 @@ from messaging_whatsapp.inbox.schemas import (
     MessageError,
     MessageItem,
 )
-from messaging_whatsapp.inbox.search import search_condition
+from messaging_whatsapp.inbox.search import matching_conversations
 from messaging_whatsapp.inbox.visibility import EVERYONE, Viewer, check_contact, check_conversation
 from messaging_whatsapp.pagination import Page, decode_time_cursor, encode_cursor
 from messaging_whatsapp.providers.outbound import identity_kind
@@ -140,8 +140,13 @@ async def list_conversations(
         status=ConversationState(status) if status else None, instance_id=instance_id
     )
     c = Conversation
-    query = select(c).where(c.tenant_id == tenant_id, viewer.visible_conversations())
-    query = query.where(*await _narrowing(session, tenant_id, narrowed))
+    query = select(c).where(c.tenant_id == tenant_id, *await _narrowing(session, tenant_id, narrowed))
+    if not _within_reach(narrowed, viewer):
+        query = query.where(viewer.visible_conversations())
+    typed = (narrowed.search or "").strip()
+    if typed:
+        matched = await matching_conversations(session, tenant_id, typed)
+        query = query.join(matched, matched.c.id == c.id)
     if cursor:
         at, last_id = decode_time_cursor(cursor)
         query = query.where(tuple_(c.last_message_at, c.id) < tuple_(at, last_id))
@@ -168,12 +173,16 @@ async def _narrowing(session: AsyncSession, tenant_id: str, narrowed: Conversati
         conditions.append(c.open_ticket_id.is_(None))
     if narrowed.instance_id:
         conditions.append(c.instance_id == narrowed.instance_id)
-    typed = (narrowed.search or "").strip()
-    if len(typed) > MAX_SEARCH:
+    if len((narrowed.search or "").strip()) > MAX_SEARCH:
         raise InvalidInput(f"q is longer than {MAX_SEARCH} characters", code="invalid_search")
-    if typed:
-        conditions.append(await search_condition(session, tenant_id, typed))
     return conditions
+
+
+def _within_reach(narrowed: ConversationFilter, viewer: Viewer) -> bool:
+    """Whether the tab alone keeps to what the viewer may see (so the list need not check each
+    conversation's tickets): an agent's own open tickets, and the unassigned queue."""
+    mine = narrowed.tab is InboxTab.MINE and narrowed.user_id == viewer.agent_id
+    return not viewer.restricted or mine or narrowed.tab is InboxTab.UNASSIGNED
 
 
 async def mark_conversation_read(
