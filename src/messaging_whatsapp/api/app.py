@@ -27,6 +27,7 @@ from messaging_whatsapp.privacy import api as privacy_api
 from messaging_whatsapp.sending import api as sending_api
 from messaging_whatsapp.sending.intake import MessageIntake
 from messaging_whatsapp.sending.ratelimit import open_rate_limiter
+from messaging_whatsapp.sending.readmarks import ProviderReadMarks
 from messaging_whatsapp.simulator import api as simulator_api
 from messaging_whatsapp.simulator.service import Simulator
 from messaging_whatsapp.tenancy import api as tenancy_api
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         app.state.login_throttle = open_login_throttle(settings)
         app.state.simulator = Simulator(settings, resolver)
         app.state.intake = MessageIntake(context)
+        app.state.read_marks = ProviderReadMarks(context)
         settle_garbage_collector()
         stop = asyncio.Event()
         tasks = []
@@ -93,6 +95,7 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
                 except TimeoutError:
                     task.cancel()
             await app.state.intake.close()
+            await app.state.read_marks.close()
             await app.state.simulator.close()
             await app.state.limiter.close()
             await app.state.login_throttle.close()

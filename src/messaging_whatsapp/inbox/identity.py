@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.batch import ContactMerge, InboundItem
 from messaging_whatsapp.db import insert_for, new_id, one_of, utcnow
+from messaging_whatsapp.inbox.activity import sync_open_tickets
 from messaging_whatsapp.inbox.models import (
     Contact,
     Conversation,
@@ -356,11 +357,17 @@ async def _join_conversation(
         .where(Message.tenant_id == tenant_id, Message.conversation_id == other.id)
         .values(conversation_id=target.id)
     )
+    newer = (
+        other if _latest(target.last_message_at, other.last_message_at) != target.last_message_at else target
+    )
     await session.execute(
         update(Conversation)
         .where(Conversation.id == target.id)
         .values(
             unread_count=target.unread_count + other.unread_count,
+            last_message_type=newer.last_message_type,
+            last_message_direction=newer.last_message_direction,
+            last_message_preview=newer.last_message_preview,
             last_message_at=_latest(target.last_message_at, other.last_message_at),
             last_inbound_at=_latest(target.last_inbound_at, other.last_inbound_at),
             status=other.status if other.unread_count else target.status,
@@ -368,3 +375,4 @@ async def _join_conversation(
         )
     )
     await session.execute(delete(Conversation).where(Conversation.id == other.id))
+    await sync_open_tickets(session, [target.id])

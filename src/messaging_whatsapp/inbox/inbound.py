@@ -27,6 +27,7 @@ from messaging_whatsapp.db import (
     rows_table,
     utcnow,
 )
+from messaging_whatsapp.inbox.activity import latest, message_preview
 from messaging_whatsapp.inbox.attribution import contact_first_touch, ticket_origin
 from messaging_whatsapp.inbox.identity import resolve_contacts
 from messaging_whatsapp.inbox.models import (
@@ -40,7 +41,7 @@ from messaging_whatsapp.inbox.models import (
 )
 from messaging_whatsapp.inbox.ticketing import open_ticket_ids, open_tickets
 from messaging_whatsapp.outbox.service import PublishedEvent
-from messaging_whatsapp.providers.events import STATUS_RANK, DeliveryStatus
+from messaging_whatsapp.providers.events import STATUS_RANK, DeliveryStatus, InboundMessage
 
 INBOUND_STATUS = "received"
 
@@ -96,20 +97,24 @@ async def _upsert_contacts(session: AsyncSession, items: list[InboundItem]) -> l
 
 async def _upsert_conversations(session: AsyncSession, items: list[InboundItem]) -> None:
     now = utcnow()
-    rows = {
-        (item.entry.tenant_id, item.contact_id, item.entry.instance_id): {
-            "tenant_id": item.entry.tenant_id,
-            "contact_id": item.contact_id,
-            "instance_id": item.entry.instance_id,
-            "status": ConversationStatus.OPEN.value,
-            "unread_count": 0,
-            "last_message_at": None,
-            "last_inbound_at": None,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for item in items
-    }
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for item in items:
+        row = rows.setdefault(
+            (item.entry.tenant_id, item.contact_id, item.entry.instance_id),
+            {
+                "tenant_id": item.entry.tenant_id,
+                "contact_id": item.contact_id,
+                "instance_id": item.entry.instance_id,
+                "status": ConversationStatus.OPEN.value,
+                "unread_count": 0,
+                # A new conversation starts at its first message (never NULL: the list sorts on it).
+                "last_message_at": item.message.timestamp,
+                "last_inbound_at": None,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        row["last_message_at"] = min(row["last_message_at"], item.message.timestamp)
     key = ("tenant_id", "contact_id", "instance_id")
     ids = await ensure_rows(session, conversations_table, key, [rows[k] for k in sorted(rows)])
     for item in items:
@@ -219,6 +224,9 @@ CONVERSATION_COUNTER_COLUMNS: list[tuple[str, TypeEngine[Any]]] = [
     ("unread", Integer()),
     ("last_at", UTCDateTime()),
     ("inbound_at", UTCDateTime()),
+    ("type", String()),
+    ("direction", String()),
+    ("preview", String()),
 ]
 CONTACT_COUNTER_COLUMNS: list[tuple[str, TypeEngine[Any]]] = [
     ("id", String()),
@@ -239,8 +247,12 @@ async def _bump_counters(session: AsyncSession, items: list[InboundItem]) -> Non
     contacts: dict[str, list[Any]] = {}
     for item in items:
         msg, ts = item.message, item.message.timestamp
-        conversation = conversations.setdefault(item.conversation_id, [item.conversation_id, 0, ts, None])
-        conversation[2] = max(conversation[2], ts)
+        conversation = conversations.setdefault(
+            item.conversation_id, [item.conversation_id, 0, ts, None, None, None, None]
+        )
+        if ts >= conversation[2] or conversation[4] is None:
+            conversation[2] = ts
+            conversation[4:] = _last_message(msg)
         if msg.from_me:
             continue
         conversation[1] += 1
@@ -270,6 +282,13 @@ async def _bump_counters(session: AsyncSession, items: list[InboundItem]) -> Non
         await _update_contact_counters(session, [contacts[key] for key in sorted(contacts)])
 
 
+def _last_message(msg: InboundMessage) -> list[Any]:
+    """The type, direction and preview the list shows for this message."""
+    media = {"caption": msg.media.caption} if msg.media else None
+    direction = Direction.OUTBOUND if msg.from_me else Direction.INBOUND
+    return [msg.type.value, direction.value, message_preview(msg.text, media)]
+
+
 def _later(current: Any, new: Any) -> Any:
     """The later of a stored time and a new one (activity times only move forward; NULL is no news)."""
     return case((and_(new.is_not(None), or_(current.is_(None), current < new)), new), else_=current)
@@ -284,6 +303,13 @@ async def _update_conversation_counters(session: AsyncSession, rows: list[list[A
         .where(c.id == counters.id)
         .values(
             unread_count=c.unread_count + counters.unread,
+            last_message_type=latest(c.last_message_type, counters.type, c.last_message_at, counters.last_at),
+            last_message_direction=latest(
+                c.last_message_direction, counters.direction, c.last_message_at, counters.last_at
+            ),
+            last_message_preview=latest(
+                c.last_message_preview, counters.preview, c.last_message_at, counters.last_at
+            ),
             last_message_at=_later(c.last_message_at, counters.last_at),
             last_inbound_at=_later(c.last_inbound_at, counters.inbound_at),
             status=case((counters.unread > 0, ConversationStatus.OPEN.value), else_=c.status),

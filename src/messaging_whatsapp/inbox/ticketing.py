@@ -22,6 +22,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.db import custom_plans, generic_plans, insert_rows, new_id, one_of
+from messaging_whatsapp.inbox.activity import sync_open_tickets
 from messaging_whatsapp.inbox.attribution import UTM_KEYS
 from messaging_whatsapp.inbox.models import (
     OPEN_TICKET_PREDICATE,
@@ -93,6 +94,7 @@ async def open_tickets(
     async with generic_plans(session):
         await session.execute(statement, params)
     tickets.update(await open_ticket_ids(session, missing))
+    await sync_open_tickets(session, missing)
     return tickets
 
 
