@@ -8,6 +8,7 @@ import jwt
 import orjson
 import pytest
 
+from messaging_whatsapp.realtime.centrifugo import CentrifugoMirror, connection_token
 from messaging_whatsapp.realtime.events import (
     RealtimeEvent,
     StampedEvent,
@@ -15,11 +16,9 @@ from messaging_whatsapp.realtime.events import (
     realtime_events,
 )
 from messaging_whatsapp.realtime.hub import LocalHub, Retention, Subscription
-from messaging_whatsapp.realtime.centrifugo import CentrifugoMirror, connection_token
 from messaging_whatsapp.realtime.redis_hub import RedisHub
 from tests.fakes.centrifugo import FakeCentrifugo
 from tests.fakes.http import FakeHttpServer
-
 
 KEEP_100 = Retention(keep_events=100, keep_seconds=900, max_events=1_000)
 
