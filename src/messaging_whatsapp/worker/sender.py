@@ -253,7 +253,9 @@ class Sender:
         """Offer due retries and lost entries again; settle claims whose outcome never came."""
         self._last_sweep = time.monotonic()
         async with self._context.sessions() as session, session.begin():
-            due = await take_due(session, self._clock())
+            due, published = await take_due(session, self._clock())
+            outbox = await write_outbox(session, published, self._context.names.events)
+        await relay_outbox(self._context, outbox)
         await offer_messages(self._context, due)
         await self._settle_stale_claims()
 
