@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 
-from messaging_whatsapp.api import events, health
+from messaging_whatsapp.api import events, health, live
 from messaging_whatsapp.api.access_log import AccessLog
 from messaging_whatsapp.api.errors import install_error_handlers
 from messaging_whatsapp.api.openapi import documented_openapi
@@ -136,6 +136,7 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         app.include_router(privacy_api.router)
         app.include_router(campaigns_api.router)
         app.include_router(events.router)
+        app.include_router(live.router)
         # The web UI: the same API behind pages, for people.
         app.include_router(web_session.router)
         app.include_router(web_pages.router)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.deps import Context, DbSession
 from messaging_whatsapp.errors import InvalidInput
-from messaging_whatsapp.inbox import service, tickets
+from messaging_whatsapp.inbox import announcements, service, tickets
 from messaging_whatsapp.inbox.models import TicketCloseReason, TicketStatus
 from messaging_whatsapp.inbox.readmarks import NoReadMarks, ReadMarks
 from messaging_whatsapp.inbox.schemas import (
@@ -23,7 +25,7 @@ from messaging_whatsapp.inbox.schemas import (
 )
 from messaging_whatsapp.inbox.service import ConversationState, InboxTab
 from messaging_whatsapp.inbox.visibility import Viewer
-from messaging_whatsapp.outbox.service import relay_outbox, write_outbox
+from messaging_whatsapp.outbox.service import PublishedEvent, relay_outbox, write_outbox
 from messaging_whatsapp.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from messaging_whatsapp.tenancy.deps import InboxReader, InboxWriter
 
@@ -125,6 +127,7 @@ async def mark_conversation_read(
     conversation_id: str,
     session: DbSession,
     principal: InboxWriter,
+    context: Context,
     marks: Annotated[ReadMarks, Depends(read_marks)],
 ) -> ConversationItem:
     """Mark the conversation read by the team (its unread count back to zero); the customer sees
@@ -134,6 +137,8 @@ async def mark_conversation_read(
         session, principal.tenant_id, conversation_id, Viewer.of(principal)
     )
     marks.conversation_read(principal.tenant_id, conversation_id)
+    read = announcements.read_event(principal.tenant_id, conversation_id, principal.user_id)
+    await _announce(session, context, read)
     return item
 
 
@@ -165,10 +170,15 @@ async def close_ticket(
         outcome=body.outcome,
     )
     item = TicketItem.model_validate(ticket)
-    records = await write_outbox(session, [closed.event()], context.names.events)
-    await session.commit()  # the event goes out only once the close is stored
-    await relay_outbox(context, records)
+    await _announce(session, context, closed.event())
     return item
+
+
+async def _announce(session: AsyncSession, context: EngineContext, event: PublishedEvent) -> None:
+    """The event goes out only once the change is stored: written with it, relayed after commit."""
+    records = await write_outbox(session, [event], context.names.events)
+    await session.commit()
+    await relay_outbox(context, records)
 
 
 @router.get("/tickets")
@@ -200,11 +210,13 @@ async def list_queue(
 
 @router.post("/tickets/{ticket_id}/assign")
 async def assign_ticket(
-    ticket_id: str, body: TicketAssign, session: DbSession, principal: InboxWriter
+    ticket_id: str, body: TicketAssign, session: DbSession, principal: InboxWriter, context: Context
 ) -> TicketItem:
     """Give an open ticket to one of the tenant's users (`user_id`), or to nobody (null); an agent
     may take an unassigned ticket or give back their own."""
     ticket = await tickets.assign_ticket(
         session, principal.tenant_id, ticket_id, body.user_id, utcnow(), Viewer.of(principal)
     )
-    return TicketItem.model_validate(ticket)
+    item = TicketItem.model_validate(ticket)
+    await _announce(session, context, announcements.assigned_event(ticket))
+    return item

@@ -28,6 +28,7 @@ from messaging_whatsapp.db import (
     utcnow,
 )
 from messaging_whatsapp.inbox.activity import latest, message_preview
+from messaging_whatsapp.inbox.announcements import opened_event
 from messaging_whatsapp.inbox.attribution import contact_first_touch, ticket_origin
 from messaging_whatsapp.inbox.identity import resolve_contacts
 from messaging_whatsapp.inbox.models import (
@@ -55,7 +56,8 @@ async def apply_inbound(session: AsyncSession, items: list[InboundItem]) -> Inbo
     applied = InboundApplied(duplicates=duplicates, merges=merges)
     if not new_items:
         return applied
-    tickets = await _open_tickets(session, new_items)
+    opened: dict[str, str] = {}
+    tickets = await _open_tickets(session, new_items, opened)
     created = await _insert_messages(session, new_items, tickets)
     applied.duplicates += len(new_items) - len(created)
     for item in new_items:
@@ -63,7 +65,10 @@ async def apply_inbound(session: AsyncSession, items: list[InboundItem]) -> Inbo
             item.message_id = created[item.key]
             applied.created.append(item)
     await _bump_counters(session, applied.created)
-    applied.published = [_inbound_event(item) for item in applied.created if item.from_customer]
+    # The ticket first: a screen that learns of the message can already tell whose it is.
+    tenants = {item.conversation_id: item.entry.tenant_id for item in new_items}
+    applied.published = [opened_event(tenants[cid], cid, tid) for cid, tid in sorted(opened.items())]
+    applied.published += [_inbound_event(item) for item in applied.created if item.from_customer]
     return applied
 
 
@@ -145,9 +150,12 @@ async def _new_messages(session: AsyncSession, items: list[InboundItem]) -> tupl
     return new_items, len(items) - len(new_items)
 
 
-async def _open_tickets(session: AsyncSession, items: list[InboundItem]) -> dict[str, str]:
+async def _open_tickets(
+    session: AsyncSession, items: list[InboundItem], opened: dict[str, str]
+) -> dict[str, str]:
     """conversation id -> its open ticket: customers' messages open one (attributed to the ad or the
-    UTM link of the first message, if any) where none is; the business phone's echoes join one."""
+    UTM link of the first message, if any) where none is, noted in `opened`; the business phone's
+    echoes join one."""
     openings: dict[str, dict[str, Any]] = {}
     echoes: set[str] = set()
     for item in items:
@@ -159,7 +167,7 @@ async def _open_tickets(session: AsyncSession, items: list[InboundItem]) -> dict
                 "opened_at": item.message.timestamp,
                 **ticket_origin(item.message),
             }
-    tickets = await open_tickets(session, openings, utcnow(), inbound=True)
+    tickets = await open_tickets(session, openings, utcnow(), inbound=True, opened=opened)
     # An echo (typed on the phone) opens nothing: no session starts without the customer.
     if echoes - tickets.keys():
         tickets.update(await open_ticket_ids(session, sorted(echoes - tickets.keys())))

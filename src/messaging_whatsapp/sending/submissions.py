@@ -9,6 +9,7 @@ from typing import Any
 from messaging_whatsapp.db import new_id
 from messaging_whatsapp.errors import EngineError
 from messaging_whatsapp.inbox.models import Direction, Message, SenderType, SendState
+from messaging_whatsapp.outbox.service import PublishedEvent
 from messaging_whatsapp.providers.events import DeliveryStatus
 from messaging_whatsapp.sending.queue import REOFFER_AFTER
 from messaging_whatsapp.sending.schemas import SendMessageRequest
@@ -38,6 +39,34 @@ class Submission:
 
 
 SubmissionResult = QueuedMessage | EngineError
+
+
+def queued_events(results: list[SubmissionResult]) -> list[PublishedEvent]:
+    """A `whatsapp_message_queued` for each message stored now (live screens show it at once)."""
+    return [
+        queued_event(result.message)
+        for result in results
+        if isinstance(result, QueuedMessage) and result.created
+    ]
+
+
+def queued_event(message: Message) -> PublishedEvent:
+    """The message was stored as queued: ids and who sent it, never its content."""
+    return PublishedEvent(
+        "whatsapp_message_queued",
+        message.tenant_id,
+        {
+            "message_id": message.id,
+            "conversation_id": message.conversation_id,
+            "contact_id": message.contact_id,
+            "instance_id": message.instance_id,
+            "ticket_id": message.ticket_id,
+            "message_type": message.type,
+            "sender_type": message.sender_type,
+            "sender_user_id": message.sender_user_id,
+            "status": DeliveryStatus.QUEUED.value,
+        },
+    )
 
 
 def message_row(
