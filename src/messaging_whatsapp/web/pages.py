@@ -8,7 +8,6 @@ caller may not see (another tenant's, or not an agent's) is a 404 in both.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -17,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.deps import Context, DbSession
-from messaging_whatsapp.errors import InvalidInput, NotFound
+from messaging_whatsapp.errors import NotFound
 from messaging_whatsapp.inbox.visibility import Viewer
 from messaging_whatsapp.providers.capabilities import has_service_window, takes_templates
 from messaging_whatsapp.sending.rules import SERVICE_WINDOW
@@ -103,9 +102,7 @@ async def _inbox(
             opened = await _chat_values(session, principal, viewer, conversation_id, t)
         except NotFound:
             return page(request, "not_found.html", t, status_code=404)
-    rows, next_cursor = await queries.conversation_rows(
-        session, principal.tenant_id, viewer, filters, None, LIST_PAGE
-    )
+    rows, next_cursor = await queries.conversation_rows(session, principal, filters, None, LIST_PAGE)
     me = await get_user(session, principal.tenant_id, principal.user_id)
     scripts = {text: t(text) for text in SCRIPT_TEXTS}
     values = {
@@ -133,9 +130,7 @@ async def conversation_page(
 ) -> Response:
     """A page of the conversation list (the first, or the one after `cursor`: endless scroll)."""
     t = await _texts(request, session, principal)
-    rows, next_cursor = await queries.conversation_rows(
-        session, principal.tenant_id, Viewer.of(principal), filters, cursor, LIST_PAGE
-    )
+    rows, next_cursor = await queries.conversation_rows(session, principal, filters, cursor, LIST_PAGE)
     return page(
         request,
         "conversation_page.html",
@@ -154,7 +149,7 @@ async def conversation_fragment(
 ) -> Response:
     """One list item, as it is now; 204 when it no longer matches the list's filters."""
     t = await _texts(request, session, principal)
-    row = await queries.conversation_row(session, principal.tenant_id, Viewer.of(principal), conversation_id)
+    row = await queries.conversation_row(session, principal, conversation_id)
     if not queries.matches(row, filters, principal.user_id):
         return Response(status_code=204)
     return page(request, "conversation_item.html", t, row=row, filters=filters, me_id=principal.user_id)
@@ -176,15 +171,11 @@ async def older_messages(
     request: Request,
     session: DbSession,
     principal: InboxReader,
-    before: Annotated[str, Query(max_length=64)],
+    cursor: Annotated[str, Query(max_length=500)],
 ) -> Response:
-    """The messages before `before` (scrolling back in a chat)."""
-    try:
-        moment = datetime.fromisoformat(before)
-    except ValueError:
-        raise InvalidInput("before must be an ISO time", code="invalid_cursor") from None
+    """The messages before the cursor (scrolling back in a chat), with the button to older ones."""
     t = await _texts(request, session, principal)
-    chat = await queries.chat(session, principal.tenant_id, Viewer.of(principal), conversation_id, moment)
+    chat = await queries.chat(session, principal, conversation_id, cursor)
     return page(request, "messages.html", t, chat=chat, contact=chat.contact, me_id=principal.user_id)
 
 
@@ -194,8 +185,8 @@ async def message_fragment(
 ) -> Response:
     """One message as it is now (a new one, or one whose status moved)."""
     t = await _texts(request, session, principal)
-    entry = await queries.chat_message(session, principal.tenant_id, Viewer.of(principal), message_id)
-    contact_name = await queries.contact_name(session, entry.message.contact_id)
+    entry = await queries.chat_message(session, principal, message_id)
+    contact_name = await queries.contact_name(session, entry.message.conversation_id)
     return page(request, "message.html", t, entry=entry, contact_name=contact_name, me_id=principal.user_id)
 
 
@@ -221,7 +212,7 @@ def _lead_values(lead: queries.Lead, principal: Principal) -> dict[str, Any]:
 async def _chat_values(
     session: AsyncSession, principal: Principal, viewer: Viewer, conversation_id: str, t: Texts
 ) -> dict[str, Any]:
-    chat = await queries.chat(session, principal.tenant_id, viewer, conversation_id)
+    chat = await queries.chat(session, principal, conversation_id)
     lead = await queries.lead(session, principal.tenant_id, viewer, conversation_id)
     provider = chat.instance.provider
     last_inbound = chat.conversation.last_inbound_at

@@ -1,26 +1,29 @@
 """What the pages show, read through the inbox's own services and visibility rules.
 
-The list and the chat use inbox/service.py (so pages and the JSON API agree on who sees what);
-this module only adds what a screen needs beside each item: the last message, the current ticket
-and its assignee, quoted messages and reactions, the number's provider.
+The list and the chat use inbox/service.py (so pages and the JSON API agree on who sees what and
+in which order); this module only adds what a screen needs beside them: each item's number, a
+message's Idempotency-Key and status rank (the page reconciles its optimistic copy with them),
+the lead panel's tickets and users, the templates the tenant uses.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.campaigns.models import CampaignMessage
 from messaging_whatsapp.errors import NotFound
 from messaging_whatsapp.inbox import service
+from messaging_whatsapp.inbox.chat import REACTION, with_quotes_and_reactions
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket, TicketStatus
-from messaging_whatsapp.inbox.schemas import ConversationItem
+from messaging_whatsapp.inbox.schemas import ConversationItem, MessageItem
+from messaging_whatsapp.inbox.service import ConversationFilter, ConversationState, InboxTab, MessageOrder
 from messaging_whatsapp.inbox.visibility import Viewer, check_conversation
 from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.tenancy.access import Principal
 from messaging_whatsapp.tenancy.models import Tenant, User
 
 CHAT_PAGE = 60
@@ -57,27 +60,26 @@ class Filters:
 
 @dataclass(slots=True)
 class ConversationRow:
-    """A conversation as the list shows it."""
+    """A conversation as the list shows it: the API's item (with its last message and current
+    ticket) and the number it is on."""
 
     item: ConversationItem
-    last_message: Message | None
-    ticket: Ticket | None
-    assignee: str | None
     number: str | None
 
 
 @dataclass(slots=True)
 class ChatMessage:
-    """A message with what the chat shows beside it: the message it quotes, its reactions."""
+    """A message as the API lists it (with what it quotes and its reactions), and what the page
+    needs to reconcile it: the Idempotency-Key it was sent with and how far along its status is."""
 
-    message: Message
-    quoted: Message | None = None
-    reactions: list[str] = field(default_factory=list)
+    message: MessageItem
+    client_key: str | None
+    rank: int
 
 
 @dataclass(slots=True)
 class Chat:
-    """One conversation opened: its contact, number, messages and what the composer may send."""
+    """One conversation opened: its contact, number, newest messages and the cursor to older ones."""
 
     conversation: Conversation
     contact: Contact
@@ -92,101 +94,85 @@ async def tenant_timezone(session: AsyncSession, tenant_id: str) -> str:
     return zone or "America/Sao_Paulo"
 
 
+def _narrowed(filters: Filters, user_id: str | None) -> ConversationFilter:
+    return ConversationFilter(
+        tab=InboxTab(filters.tab),
+        status=ConversationState(filters.status),
+        instance_id=filters.instance_id,
+        search=filters.q,
+        user_id=user_id,
+    )
+
+
 async def conversation_rows(
     session: AsyncSession,
-    tenant_id: str,
-    viewer: Viewer,
+    principal: Principal,
     filters: Filters,
     cursor: str | None,
     limit: int,
 ) -> tuple[list[ConversationRow], str | None]:
-    """A page of the list with what each item shows."""
+    """A page of the list, as GET /api/v1/conversations gives it."""
     page = await service.list_conversations(
         session,
-        tenant_id,
-        status=None,
-        instance_id=filters.instance_id,
+        principal.tenant_id,
         cursor=cursor,
         limit=limit,
-        viewer=viewer,
+        viewer=Viewer.of(principal),
+        narrowed=_narrowed(filters, principal.user_id),
     )
     return await _rows(session, page.items), page.next_cursor
 
 
 async def conversation_row(
-    session: AsyncSession, tenant_id: str, viewer: Viewer, conversation_id: str
+    session: AsyncSession, principal: Principal, conversation_id: str
 ) -> ConversationRow:
-    """One conversation of the list (NotFound when the viewer may not see it)."""
-    await check_conversation(session, tenant_id, conversation_id, viewer)
-    row = (
-        await session.execute(
-            select(Conversation, Contact)
-            .join(Contact, Contact.id == Conversation.contact_id)
-            .where(Conversation.id == conversation_id)
-        )
-    ).one()
-    return (await _rows(session, [service.conversation_item(*row)]))[0]
+    """One conversation of the list (NotFound when the caller may not see it)."""
+    await check_conversation(session, principal.tenant_id, conversation_id, Viewer.of(principal))
+    conversation = await session.get_one(Conversation, conversation_id)
+    return (await _rows(session, await service.conversation_items(session, [conversation])))[0]
 
 
 async def _rows(session: AsyncSession, items: list[ConversationItem]) -> list[ConversationRow]:
-    ids = [item.id for item in items]
-    if not ids:
+    if not items:
         return []
-    last = await _last_messages(session, ids)
-    tickets = await _current_tickets(session, ids)
-    instance_ids = {item.instance_id for item in items}
     found = await session.execute(
         select(WhatsAppInstance.id, WhatsAppInstance.display_number).where(
-            WhatsAppInstance.id.in_(instance_ids)
+            WhatsAppInstance.id.in_({item.instance_id for item in items})
         )
     )
     numbers = {instance_id: number for instance_id, number in found.all()}
-    rows = []
-    for item in items:
-        ticket, assignee = tickets.get(item.id, (None, None))
-        rows.append(ConversationRow(item, last.get(item.id), ticket, assignee, numbers.get(item.instance_id)))
-    return rows
+    return [ConversationRow(item, numbers.get(item.instance_id)) for item in items]
 
 
-async def _last_messages(session: AsyncSession, conversation_ids: list[str]) -> dict[str, Message]:
-    rank = (
-        func.row_number()
-        .over(partition_by=Message.conversation_id, order_by=(Message.created_at.desc(), Message.id.desc()))
-        .label("rank")
-    )
-    ranked = select(Message.id, rank).where(Message.conversation_id.in_(conversation_ids)).subquery()
-    found = await session.scalars(
-        select(Message).join(ranked, and_(ranked.c.id == Message.id, ranked.c.rank == 1))
-    )
-    return {message.conversation_id: message for message in found}
-
-
-async def _current_tickets(
-    session: AsyncSession, conversation_ids: list[str]
-) -> dict[str, tuple[Ticket, str | None]]:
-    rank = (
-        func.row_number()
-        .over(partition_by=Ticket.conversation_id, order_by=(Ticket.created_at.desc(), Ticket.id.desc()))
-        .label("rank")
-    )
-    ranked = select(Ticket.id, rank).where(Ticket.conversation_id.in_(conversation_ids)).subquery()
-    rows = await session.execute(
-        select(Ticket, User.email)
-        .join(ranked, and_(ranked.c.id == Ticket.id, ranked.c.rank == 1))
-        .outerjoin(User, User.id == Ticket.assignee_id)
-    )
-    return {ticket.conversation_id: (ticket, email) for ticket, email in rows.all()}
+def matches(row: ConversationRow, filters: Filters, user_id: str | None) -> bool:
+    """Whether a conversation belongs in the list under these filters (a live update may move it
+    out: assigned to someone else, resolved); the list's own rules, inbox/service.py's."""
+    ticket = row.item.ticket
+    is_open = ticket is not None and ticket.status == TicketStatus.OPEN.value
+    if (filters.status == "open") != is_open:
+        return False
+    if filters.instance_id and row.item.instance_id != filters.instance_id:
+        return False
+    if filters.tab == "mine":
+        return is_open and ticket is not None and ticket.assignee_id == user_id
+    if filters.tab == "unassigned":
+        return is_open and ticket is not None and ticket.assignee_id is None
+    return True
 
 
 async def chat(
-    session: AsyncSession,
-    tenant_id: str,
-    viewer: Viewer,
-    conversation_id: str,
-    before: datetime | None = None,
+    session: AsyncSession, principal: Principal, conversation_id: str, cursor: str | None = None
 ) -> Chat:
-    """A conversation's newest messages (before `before`, for scrolling back), oldest first."""
-    await check_conversation(session, tenant_id, conversation_id, viewer)
+    """A conversation's newest messages (or the ones before `cursor`), oldest first on the page."""
+    page = await service.list_messages(
+        session,
+        principal.tenant_id,
+        conversation_id,
+        cursor=cursor,
+        limit=CHAT_PAGE,
+        viewer=Viewer.of(principal),
+        order=MessageOrder.DESC,
+    )
     conversation, contact, instance = (
         await session.execute(
             select(Conversation, Contact, WhatsAppInstance)
@@ -195,68 +181,31 @@ async def chat(
             .where(Conversation.id == conversation_id)
         )
     ).one()
-    query = select(Message).where(Message.tenant_id == tenant_id, Message.conversation_id == conversation_id)
-    if before is not None:
-        query = query.where(Message.created_at < before)
-    newest = list(
-        await session.scalars(
-            query.order_by(Message.created_at.desc(), Message.id.desc()).limit(CHAT_PAGE + 1)
-        )
-    )
-    older = newest[CHAT_PAGE - 1].created_at.isoformat() if len(newest) > CHAT_PAGE else None
-    messages = await with_context(session, conversation_id, list(reversed(newest[:CHAT_PAGE])))
-    return Chat(conversation, contact, instance, messages, older)
+    messages = await _reconcilable(session, list(reversed(page.items)))
+    return Chat(conversation, contact, instance, messages, page.next_cursor)
 
 
-async def chat_message(session: AsyncSession, tenant_id: str, viewer: Viewer, message_id: str) -> ChatMessage:
-    """One message of a conversation the viewer works (NotFound otherwise)."""
+async def chat_message(session: AsyncSession, principal: Principal, message_id: str) -> ChatMessage:
+    """One message of a conversation the caller works (NotFound otherwise, and for a reaction,
+    which the chat shows on its target)."""
     message = await session.scalar(
-        select(Message).where(Message.id == message_id, Message.tenant_id == tenant_id)
+        select(Message).where(Message.id == message_id, Message.tenant_id == principal.tenant_id)
     )
-    if message is None:
+    if message is None or message.type == REACTION:
         raise NotFound(f"message {message_id} not found")
-    await check_conversation(session, tenant_id, message.conversation_id, viewer)
-    found = await with_context(session, message.conversation_id, [message])
-    if not found:
-        raise NotFound(f"message {message_id} is a reaction")
-    return found[0]
+    await check_conversation(session, principal.tenant_id, message.conversation_id, Viewer.of(principal))
+    items = await with_quotes_and_reactions(session, message.conversation_id, [service.message_item(message)])
+    return ChatMessage(items[0], message.idempotency_key, message.status_rank)
 
 
-async def with_context(
-    session: AsyncSession, conversation_id: str, messages: list[Message]
-) -> list[ChatMessage]:
-    """The messages with the ones they quote and the reactions they got; reactions themselves are
-    shown on their target, not as messages."""
-    provider_ids = {m.provider_message_id for m in messages if m.provider_message_id}
-    quoted_ids = {m.quoted_provider_message_id for m in messages if m.quoted_provider_message_id}
-    quoted: dict[str, Message] = {}
-    if quoted_ids:
-        for found in await session.scalars(
-            select(Message).where(
-                Message.conversation_id == conversation_id, Message.provider_message_id.in_(quoted_ids)
-            )
-        ):
-            quoted[found.provider_message_id or ""] = found
-    reactions: dict[str, list[str]] = {}
-    if provider_ids:
-        for reaction in await session.scalars(
-            select(Message)
-            .where(Message.conversation_id == conversation_id, Message.type == "reaction")
-            .order_by(Message.created_at)
-        ):
-            target = (reaction.extra or {}).get("message_id")
-            if target in provider_ids:
-                # A later reaction of the same side replaces the earlier; an empty one removes it.
-                reactions[target] = [reaction.content] if reaction.content else []
-    return [
-        ChatMessage(
-            m,
-            quoted.get(m.quoted_provider_message_id or ""),
-            reactions.get(m.provider_message_id or "", []),
+async def _reconcilable(session: AsyncSession, items: list[MessageItem]) -> list[ChatMessage]:
+    found = await session.execute(
+        select(Message.id, Message.idempotency_key, Message.status_rank).where(
+            Message.id.in_([item.id for item in items])
         )
-        for m in messages
-        if m.type != "reaction"
-    ]
+    )
+    extra = {row.id: (row.idempotency_key, row.status_rank) for row in found}
+    return [ChatMessage(item, *extra.get(item.id, (None, 0))) for item in items]
 
 
 @dataclass(slots=True)
@@ -326,23 +275,11 @@ async def instances(session: AsyncSession, tenant_id: str) -> list[WhatsAppInsta
     )
 
 
-def matches(row: ConversationRow, filters: Filters, user_id: str | None) -> bool:
-    """Whether a conversation belongs in the list under these filters (a live update may move it
-    out: assigned to someone else, resolved)."""
-    ticket = row.ticket
-    resolved = ticket is not None and ticket.status != TicketStatus.OPEN.value
-    if (filters.status == "resolved") != resolved:
-        return False
-    if filters.instance_id and row.item.instance_id != filters.instance_id:
-        return False
-    if filters.tab == "mine":
-        return ticket is not None and ticket.assignee_id is not None and ticket.assignee_id == user_id
-    if filters.tab == "unassigned":
-        return ticket is not None and ticket.assignee_id is None and not resolved
-    return True
-
-
-async def contact_name(session: AsyncSession, contact_id: str) -> str | None:
-    """A contact's name (the chat names the customer's messages by it)."""
-    name: str | None = await session.scalar(select(Contact.name).where(Contact.id == contact_id))
+async def contact_name(session: AsyncSession, conversation_id: str) -> str | None:
+    """The name of a conversation's contact (the chat names the customer's messages by it)."""
+    name: str | None = await session.scalar(
+        select(Contact.name)
+        .join(Conversation, Conversation.contact_id == Contact.id)
+        .where(Conversation.id == conversation_id)
+    )
     return name

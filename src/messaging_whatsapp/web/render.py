@@ -14,7 +14,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from messaging_whatsapp.inbox.models import Message
+from messaging_whatsapp.inbox.schemas import MessageItem
 from messaging_whatsapp.web.i18n import Texts
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -61,21 +61,18 @@ def phone_label(phone: str | None) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
-def preview(message: Message | None, t: Texts) -> str:
-    """One line for the list: the text, the caption, or what kind of message it is."""
-    if message is None:
-        return t("No messages yet")
-    media = message.media or {}
-    text = message.content if message.type in ("text", "interactive", "button", "buttons") else None
-    text = text or media.get("caption")
-    if message.type == "template":
-        return f"{t('Template')}: {message.content or ''}"
+def preview(kind: str | None, text: str | None, t: Texts) -> str:
+    """One line for a message: its text (or caption), or what kind of message it is."""
+    if kind == "template":
+        return f"{t('Template')}: {text or ''}"
     if text:
-        return " ".join(str(text).split())[:140]
-    return t(TYPE_NAMES.get(message.type, "Message"))
+        return " ".join(text.split())[:140]
+    if kind is None:
+        return t("No messages yet")
+    return t(TYPE_NAMES.get(kind, "Message"))
 
 
-def sender_label(message: Message, contact_name: str | None, t: Texts) -> str:
+def sender_label(message: MessageItem, contact_name: str | None, t: Texts) -> str:
     """Who wrote a message, as the chat names them."""
     if message.sender_type == "lead":
         return contact_name or t("Customer")
@@ -84,7 +81,14 @@ def sender_label(message: Message, contact_name: str | None, t: Texts) -> str:
     return t(SENDER_NAMES.get(message.sender_type, "System"))
 
 
-def media_url(message: Message) -> str | None:
+def quote_sender(direction: str | None, contact_name: str | None, t: Texts) -> str:
+    """Who wrote a quoted message: the customer, or the business."""
+    if direction == "inbound":
+        return contact_name or t("Customer")
+    return t("You")
+
+
+def media_url(message: MessageItem) -> str | None:
     """A media's public URL (http or https only), when the provider gave one."""
     url = (message.media or {}).get("url")
     if isinstance(url, str) and url.startswith(("https://", "http://")):
@@ -92,11 +96,9 @@ def media_url(message: Message) -> str | None:
     return None
 
 
-def map_url(extra: dict[str, Any] | None) -> str | None:
+def map_url(latitude: float | None, longitude: float | None) -> str | None:
     """An OpenStreetMap link for a location message."""
-    extra = extra or {}
-    latitude, longitude = extra.get("latitude"), extra.get("longitude")
-    if not isinstance(latitude, int | float) or not isinstance(longitude, int | float):
+    if latitude is None or longitude is None:
         return None
     query = urlencode({"mlat": latitude, "mlon": longitude})
     return f"https://www.openstreetmap.org/?{query}#map=16/{latitude}/{longitude}"
@@ -131,6 +133,7 @@ environment.globals.update(
     phone_label=phone_label,
     preview=preview,
     sender_label=sender_label,
+    quote_sender=quote_sender,
     media_url=media_url,
     map_url=map_url,
     to_json=to_json,

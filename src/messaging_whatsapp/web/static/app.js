@@ -267,33 +267,10 @@
     if (textarea) textarea.focus();
   }
 
-  // Older messages, above the ones shown, keeping the reader where they were.
   chatColumn.addEventListener("click", function (event) {
     var older = event.target.closest(".load-older");
     if (older) {
-      var box = messagesBox();
-      var id = state.conversationId;
-      older.disabled = true;
-      fragment("/inbox/fragments/messages/" + encodeURIComponent(id) + "?before=" + encodeURIComponent(older.dataset.before)).then(function (content) {
-        if (!content || state.conversationId !== id) return;
-        var height = box.scrollHeight;
-        var messages = Array.from(content.querySelectorAll("[data-testid=message]"));
-        var anchor = older.nextSibling;
-        messages.forEach(function (message) {
-          if (!messageElement(message.dataset.messageId)) box.insertBefore(message, anchor);
-        });
-        older.remove();
-        if (messages.length >= 60) {
-          var more = document.createElement("button");
-          more.type = "button";
-          more.className = "load-older";
-          more.dataset.before = messages[0].querySelector("time").getAttribute("datetime");
-          more.textContent = older.textContent;
-          box.prepend(more);
-        }
-        regroup();
-        box.scrollTop = box.scrollHeight - height;
-      });
+      loadOlder(older);
       return;
     }
     var reply = event.target.closest("[data-action=reply]");
@@ -313,6 +290,24 @@
       if (failed && failed._send) failed._send();
     }
   });
+
+  // Older messages above the ones shown (the fragment brings its own button to go further back),
+  // keeping the reader where they were.
+  function loadOlder(button) {
+    var box = messagesBox();
+    var id = state.conversationId;
+    button.disabled = true;
+    fragment("/inbox/fragments/messages/" + encodeURIComponent(id) + "?cursor=" + encodeURIComponent(button.dataset.cursor)).then(function (content) {
+      if (!content || state.conversationId !== id) return;
+      var height = box.scrollHeight;
+      content.querySelectorAll("[data-testid=message]").forEach(function (message) {
+        if (messageElement(message.dataset.messageId)) message.remove();
+      });
+      button.replaceWith(content);
+      regroup();
+      box.scrollTop = box.scrollHeight - height;
+    });
+  }
 
   function startReply(message) {
     if (!message || !message.dataset.messageId) return;
