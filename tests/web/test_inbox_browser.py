@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.inbox.models import Conversation, Message
-from tests.helpers import bind, wait_until
+from tests.helpers import bind, create_user, wait_until
 from tests.web.conftest import LIVE, PASSWORD, WebEngine, logged_in
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -285,3 +285,52 @@ def _async(check: object) -> object:
         return check()  # type: ignore[operator]
 
     return run
+
+
+async def test_two_agents_see_each_other_type_assign_rename_and_close_live(
+    browser: Browser, web_engine: WebEngine
+) -> None:
+    tenant_id, instance = await web_engine.tenant("Loja Equipe", "ana@equipe.com.br")
+    await create_user(web_engine.context, tenant_id, "lia@equipe.com.br", PASSWORD, "supervisor")
+    conversation_id = await conversation_of(
+        web_engine, await web_engine.inbound(instance, "+5511987650007", "Preciso de ajuda", "Davi")
+    )
+    context_ana, ana = await logged_in(browser, web_engine.base_url, "ana@equipe.com.br")
+    context_lia, lia = await logged_in(browser, web_engine.base_url, "lia@equipe.com.br")
+    try:
+        for page in (ana, lia):
+            await item(page, conversation_id).click()
+            await expect(page.locator("[data-testid=lead-panel]")).to_be_visible()
+        # Ana types: Lia sees it, so two people do not answer Davi unknowingly.
+        await ana.locator("[data-testid=composer] textarea").type("Oi Davi")
+        await expect(lia.locator("[data-testid=typing]")).to_have_text(
+            "ana@equipe.com.br está digitando...", timeout=LIVE
+        )
+        await expect(ana.locator("[data-testid=typing]")).to_be_hidden()
+
+        # Lia gives the ticket to Ana: both panels and lists say so.
+        await lia.locator("[data-testid=lead-panel] select[data-action=assign]").select_option(
+            label="ana@equipe.com.br"
+        )
+        await expect(
+            ana.locator("[data-testid=lead-panel] select[data-action=assign] option:checked")
+        ).to_have_text("ana@equipe.com.br", timeout=LIVE)
+        await expect(item(ana, conversation_id).locator(".assignee")).to_have_text("Você", timeout=LIVE)
+
+        # Ana names the contact.
+        await ana.locator("[data-testid=lead-panel] .name-view button").click()
+        await ana.locator("[data-testid=lead-panel] input[name=name]").fill("Davi Lima")
+        await ana.locator("[data-testid=lead-panel] input[name=name]").press("Enter")
+        await expect(ana.locator("[data-testid=lead-panel] .contact-name")).to_have_text("Davi Lima")
+        await expect(item(ana, conversation_id).locator(".conv-name")).to_have_text("Davi Lima")
+
+        # Ana closes it as a sale: it leaves the open list on both screens; the ticket says how.
+        await ana.locator("[data-testid=lead-panel] [data-action=close][data-reason=sale]").click()
+        await expect(item(lia, conversation_id)).to_have_count(0, timeout=LIVE)
+        await expect(lia.locator("[data-testid=lead-panel] [data-testid=ticket]").first).to_contain_text(
+            "venda", timeout=LIVE
+        )
+        await expect(item(ana, conversation_id)).to_have_count(0)
+    finally:
+        await context_ana.close()
+        await context_lia.close()
