@@ -3,11 +3,18 @@ authenticated by the cookie needs the CSRF token, strangers get /login (pages) o
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
+from messaging_whatsapp.api.app import Role, create_app
+from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.tenancy.deps import CSRF_COOKIE, SESSION_COOKIE
-from tests.web.conftest import PASSWORD, WebEngine
+from tests.helpers import ServerThread, create_tenant, create_user, free_port
+from tests.web.conftest import PASSWORD, WebEngine, web_settings
 from tests.web.test_inbox_browser import conversation_of
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -103,3 +110,31 @@ async def test_strangers_go_to_login_from_pages_and_get_401_elsewhere(web_engine
     ) as forger:
         assert (await forger.get("/api/v1/conversations")).status_code == 401
         assert (await forger.get("/inbox")).headers["location"] == "/login"
+
+
+async def test_behind_https_the_session_cookie_is_secure(sqlite_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    database = tmp_path / "engine.db"
+    shutil.copyfile(Path(make_url(sqlite_url).database or ""), database)
+    settings = web_settings(f"sqlite:///{database}", None, "https:", tmp_path, port).model_copy(
+        update={"public_url": "https://inbox.loja.com.br"}
+    )
+    context = await EngineContext.open(settings)
+    try:
+        tenant_id = await create_tenant(context, "Loja HTTPS")
+        await create_user(context, tenant_id, "ana@https.com.br", PASSWORD)
+        with ServerThread(create_app(settings, Role.API), port, settings):
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+                form = await client.get("/login")
+                assert "Secure" in form.headers["set-cookie"]
+                token = form.cookies[CSRF_COOKIE]
+                body = {"email": "ana@https.com.br", "password": PASSWORD, "csrf_token": token}
+                # A browser would send the Secure cookie back over https only; this client is told to.
+                client.cookies.set(CSRF_COOKIE, token)
+                answer = await client.post("/login", data=body)
+                assert answer.status_code == 303
+                cookies = answer.headers.get_list("set-cookie")
+                session = next(cookie for cookie in cookies if cookie.startswith(f"{SESSION_COOKIE}="))
+                assert all(part in session for part in ("HttpOnly", "Secure", "SameSite=lax"))
+    finally:
+        await context.close()
