@@ -66,6 +66,15 @@
     });
   }
 
+  // A short note at the bottom of the screen (a refused action says why there).
+  function toast(message) {
+    var box = document.getElementById("toast");
+    box.textContent = message;
+    box.hidden = false;
+    clearTimeout(box._timer);
+    box._timer = setTimeout(function () { box.hidden = true; }, 5000);
+  }
+
   function errorMessage(response) {
     return response.json().then(
       function (body) { return (body.error && body.error.message) || t("Something went wrong. Try again."); },
@@ -459,7 +468,7 @@
 
   function ticketAction(url, body) {
     return api("POST", url, body).then(function (response) {
-      if (!response.ok) return errorMessage(response).then(function (message) { alert(message); });
+      if (!response.ok) return errorMessage(response).then(function (message) { toast(message); });
       var id = state.conversationId;
       return Promise.all([refreshLead(), refreshItem(id, false)]);
     });
@@ -487,7 +496,7 @@
     var contactId = form.closest("[data-contact-id]").dataset.contactId;
     var name = form.querySelector("input[name=name]").value.trim();
     api("PATCH", "/api/v1/contacts/" + encodeURIComponent(contactId), { name: name || null }).then(function (response) {
-      if (!response.ok) return errorMessage(response).then(function (message) { alert(message); });
+      if (!response.ok) return errorMessage(response).then(function (message) { toast(message); });
       var id = state.conversationId;
       return Promise.all([refreshLead(), refreshItem(id, false), openConversationHeader(id)]);
     });
