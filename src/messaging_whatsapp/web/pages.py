@@ -32,7 +32,6 @@ from messaging_whatsapp.web.session import HOME_PATH, LOGIN_PATH, page_principal
 
 router = APIRouter(include_in_schema=False)
 LIST_PAGE = 30
-Id = Annotated[str, Query(max_length=64)]
 
 # Strings the browser's script shows (the page hands them over in its language).
 SCRIPT_TEXTS = (
@@ -40,15 +39,8 @@ SCRIPT_TEXTS = (
     "Offline: reconnecting...",
     "{name} is typing...",
     "Could not send.",
-    "Retry",
-    "Queued",
-    "Sent",
-    "Delivered",
-    "Read",
-    "Failed",
     "Something went wrong. Try again.",
     "Today",
-    "Yesterday",
 )
 
 
