@@ -15,6 +15,7 @@ import random
 import re
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -87,7 +88,24 @@ class Seeded:
 
 
 def _vocabulary() -> list[str]:
-    syllables = ["ba", "ce", "di", "fo", "gu", "la", "me", "ni", "po", "ra", "se", "ti", "vo", "xa", "zu", "an"]
+    syllables = [
+        "ba",
+        "ce",
+        "di",
+        "fo",
+        "gu",
+        "la",
+        "me",
+        "ni",
+        "po",
+        "ra",
+        "se",
+        "ti",
+        "vo",
+        "xa",
+        "zu",
+        "an",
+    ]
     return ["".join(_rng.choice(syllables) for _ in range(_rng.randint(2, 4))) for _ in range(WORDS)]
 
 
@@ -100,12 +118,23 @@ def _row(table: Table, values: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(values.get(column.name) for column in table.columns)
 
 
+def _phone(index: int, base: int) -> str:
+    """A distinct mobile per index, its digits spread as real numbers' are (a multiplier prime to
+    10^8 maps indexes one to one)."""
+    return f"+55{11 + index % 80}9{(index * 48_271 + base) % 10**8:08d}"
+
+
 def _tenant_rows(
     tenant_id: str, instances: list[str], agents: list[str], conversations: int, phone_base: int
 ) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
     """(table name, rows) chunks: contacts, conversations, tickets and messages of one tenant."""
     now = datetime.now(UTC)
-    batch: dict[str, list[tuple[Any, ...]]] = {"contacts": [], "conversations": [], "tickets": [], "messages": []}
+    batch: dict[str, list[tuple[Any, ...]]] = {
+        "contacts": [],
+        "conversations": [],
+        "tickets": [],
+        "messages": [],
+    }
     for index in range(conversations):
         contact_id, conversation_id, ticket_id = new_id(), new_id(), new_id()
         instance_id = instances[index % len(instances)]
@@ -119,7 +148,7 @@ def _tenant_rows(
                 {
                     "id": contact_id,
                     "tenant_id": tenant_id,
-                    "phone": f"+55{11 + index % 80}9{phone_base + index:08d}",
+                    "phone": _phone(index, phone_base),
                     "name": f"{_rng.choice(FIRST)} {_rng.choice(LAST)}",
                     "opted_out": False,
                     "messages_received": MESSAGES_PER_CONVERSATION // 2,
@@ -211,8 +240,8 @@ async def _tenant(settings: Settings, name: str, instances: int) -> tuple[str, l
         async with context.sessions() as session, session.begin():
             tenant = await tenancy_service.create_tenant(session, name, ticket_inactivity_minutes=0)
             numbers = []
-            for index in range(instances):
-                instance, _ = await instances_service.bind_instance(
+            for _ in range(instances):
+                instance, _bound_url = await instances_service.bind_instance(
                     session,
                     context.cipher,
                     settings,
@@ -225,7 +254,12 @@ async def _tenant(settings: Settings, name: str, instances: int) -> tuple[str, l
                 )
                 numbers.append(instance.id)
             agents = [
-                User(tenant_id=tenant.id, email=f"agent{n}-{uuid.uuid4().hex[:8]}@bench.example", password_hash="-", role="agent")
+                User(
+                    tenant_id=tenant.id,
+                    email=f"agent{n}-{uuid.uuid4().hex[:8]}@bench.example",
+                    password_hash="-",
+                    role="agent",
+                )
                 for n in range(AGENTS)
             ]
             session.add_all(agents)
@@ -247,7 +281,8 @@ async def _seed(settings: Settings, conversations: int) -> Seeded:
         else:
             _insert_sqlite(settings.database_url, rows)
         if seeded is None:
-            seeded = Seeded(tenant_id, agents[0], phone_fragment=f"{size // 2:08d}"[-6:], word=VOCABULARY[7])
+            fragment = _phone(size // 2, index * 10_000_000)[-6:]
+            seeded = Seeded(tenant_id, agents[0], phone_fragment=fragment, word=VOCABULARY[7])
     assert seeded is not None
     return seeded
 
@@ -257,7 +292,9 @@ async def _copy_postgres(url: str, chunks: Iterator[tuple[str, list[tuple[Any, .
     try:
         for name, rows in chunks:
             table = TABLES[name]
-            await connection.copy_records_to_table(name, records=rows, columns=[c.name for c in table.columns])
+            await connection.copy_records_to_table(
+                name, records=rows, columns=[c.name for c in table.columns]
+            )
     finally:
         await connection.close()
 
@@ -403,7 +440,8 @@ def record(results: dict[str, tuple[list[Timing], float]], conversations: int, p
     for index, name in enumerate(names):
         pg, lite = results["postgresql"][0][index], results["sqlite"][0][index]
         rows.append(
-            f"| {name} | {pg.items} | {pg.p50_ms:.1f} | {pg.p95_ms:.1f} | {lite.p50_ms:.1f} | {lite.p95_ms:.1f} |"
+            f"| {name} | {pg.items} | {pg.p50_ms:.1f} | {pg.p95_ms:.1f} | "
+            f"{lite.p50_ms:.1f} | {lite.p95_ms:.1f} |"
         )
     plans = "\n\n".join(
         f"{kind}, {timing.name}:\n\n```\n{timing.plan}\n```"
@@ -445,6 +483,10 @@ ANALYSIS
 RUNS_NOTE = "timed over the runs after three warm-up calls"
 
 
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
 def main() -> None:
     """Run both databases and record the section."""
     conversations = int(os.environ.get("BENCH_INBOX_CONVERSATIONS", "100000"))
@@ -452,12 +494,14 @@ def main() -> None:
     probe = cpu_probe()
     results = {}
     for kind in ("postgresql", "sqlite"):
-        print(f"inbox list: {kind}, {conversations:,} conversations")
+        _say(f"inbox list: {kind}, {conversations:,} conversations")
         results[kind] = asyncio.run(run_database(kind, conversations, runs))
         for timing in results[kind][0]:
-            print(f"  {timing.name}: p50 {timing.p50_ms:.1f} ms, p95 {timing.p95_ms:.1f} ms ({timing.items} items)")
+            _say(
+                f"  {timing.name}: p50 {timing.p50_ms:.1f} ms, p95 {timing.p95_ms:.1f} ms ({timing.items} items)"
+            )
     record(results, conversations, probe)
-    print(f"written to {DOCS}")
+    _say(f"written to {DOCS}")
 
 
 if __name__ == "__main__":
