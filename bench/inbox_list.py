@@ -497,9 +497,8 @@ def main() -> None:
         _say(f"inbox list: {kind}, {conversations:,} conversations")
         results[kind] = asyncio.run(run_database(kind, conversations, runs))
         for timing in results[kind][0]:
-            _say(
-                f"  {timing.name}: p50 {timing.p50_ms:.1f} ms, p95 {timing.p95_ms:.1f} ms ({timing.items} items)"
-            )
+            figures = f"p50 {timing.p50_ms:.1f} ms, p95 {timing.p95_ms:.1f} ms ({timing.items} items)"
+            _say(f"  {timing.name}: {figures}")
     record(results, conversations, probe)
     _say(f"written to {DOCS}")
 
