@@ -88,28 +88,17 @@ class Seeded:
 
 
 def _vocabulary() -> list[str]:
-    syllables = [
-        "ba",
-        "ce",
-        "di",
-        "fo",
-        "gu",
-        "la",
-        "me",
-        "ni",
-        "po",
-        "ra",
-        "se",
-        "ti",
-        "vo",
-        "xa",
-        "zu",
-        "an",
-    ]
+    """Pseudo-words of Portuguese-like syllables, used with Zipf's frequencies (a few words very
+    common, most rare), so trigrams spread as in real text."""
+    syllables = [consonant + vowel for consonant in "bcdfgjlmnprstvxz" for vowel in "aeiou"]
+    syllables += ["ão", "ões", "nh", "lh", "qu", "ar", "er", "or", "as", "os", "em", "an"]
     return ["".join(_rng.choice(syllables) for _ in range(_rng.randint(2, 4))) for _ in range(WORDS)]
 
 
 VOCABULARY = _vocabulary()
+ZIPF = [1 / rank for rank in range(1, WORDS + 1)]
+# A word of middling frequency (in about one message in 150): the text search's needle.
+NEEDLE_RANK = 150
 FIRST = ["Ana", "Bruno", "Carla", "Diego", "Elisa", "Fábio", "Gabriela", "Hugo", "Isabela", "João"]
 LAST = ["Silva", "Souza", "Oliveira", "Santos", "Lima", "Pereira", "Costa", "Almeida", "Ribeiro", "Gomes"]
 
@@ -179,7 +168,7 @@ def _tenant_rows(
         for number in range(MESSAGES_PER_CONVERSATION):
             inbound = number % 2 == 0
             at = created + timedelta(minutes=number + 1)
-            text_of_last = " ".join(_rng.choice(VOCABULARY) for _ in range(_rng.randint(5, 12)))
+            text_of_last = " ".join(_rng.choices(VOCABULARY, weights=ZIPF, k=_rng.randint(5, 12)))
             batch["messages"].append(
                 _row(
                     messages_table,
@@ -282,7 +271,7 @@ async def _seed(settings: Settings, conversations: int) -> Seeded:
             _insert_sqlite(settings.database_url, rows)
         if seeded is None:
             fragment = _phone(size // 2, index * 10_000_000)[-6:]
-            seeded = Seeded(tenant_id, agents[0], phone_fragment=fragment, word=VOCABULARY[7])
+            seeded = Seeded(tenant_id, agents[0], phone_fragment=fragment, word=VOCABULARY[NEEDLE_RANK])
     assert seeded is not None
     return seeded
 
@@ -351,6 +340,7 @@ async def _measure(url: str, seeded: Seeded, runs: int) -> list[Timing]:
     queries: dict[str, tuple[Viewer, dict[str, Any]]] = {
         "first page (all)": (EVERYONE, {}),
         "deep page (cursor at half)": (EVERYONE, {"cursor": deep}),
+        "all (an agent: own and queued)": (agent, {}),
         "mine (an agent)": (agent, {"tab": service.InboxTab.MINE, "user_id": seeded.agent_id}),
         "unassigned (an agent)": (agent, {"tab": service.InboxTab.UNASSIGNED}),
         "resolved": (EVERYONE, {"status": service.ConversationState.RESOLVED}),
