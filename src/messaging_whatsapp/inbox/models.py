@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Table, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Table, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
@@ -131,6 +131,9 @@ class Contact(IdMixin, TimestampMixin, Base):
     # The gateways' privacy alias, as a JID ("97318254610077@lid"): Evolution and WuzAPI send to it.
     lid: Mapped[str | None] = mapped_column(String(160), default=None)
     name: Mapped[str | None] = mapped_column(String(200), default=None)
+    # The team named the person (PATCH /contacts/{id}): their WhatsApp profile name no longer
+    # replaces it.
+    named_by_team: Mapped[bool] = mapped_column(default=False, server_default=false())
     first_source: Mapped[str | None] = mapped_column(String(100), default=None)
     first_campaign: Mapped[str | None] = mapped_column(String(200), default=None)
     first_medium: Mapped[str | None] = mapped_column(String(100), default=None)

@@ -1,7 +1,8 @@
 """The inbox list at scale: conversations carry their last message (type, direction, preview) and
 their open ticket with its assignee; indexes in activity order for the tabs; search indexes
 (PostgreSQL pg_trgm GIN on contacts' names and phones and messages' text, SQLite FTS5 trigram
-tables of contacts' names and phones and of messages' text). Existing rows are backfilled.
+tables of contacts' names and phones and of messages' text); contacts.named_by_team (a name the team gave stays). Existing rows are
+backfilled.
 
 Revision ID: 0019
 Revises: 0018
@@ -94,6 +95,9 @@ def upgrade() -> None:
             "ALTER TABLE conversations ADD COLUMN assignee_id VARCHAR(36) "
             f"CONSTRAINT {FK_ASSIGNEE} REFERENCES users (id) ON DELETE SET NULL"
         )
+    op.add_column(
+        "contacts", sa.Column("named_by_team", sa.Boolean(), server_default=sa.false(), nullable=False)
+    )
     op.execute("UPDATE conversations SET last_message_at = created_at WHERE last_message_at IS NULL")
     op.execute(
         "UPDATE conversations SET "
@@ -142,3 +146,5 @@ def downgrade() -> None:
         batch_op.drop_column("last_message_preview")
         batch_op.drop_column("last_message_direction")
         batch_op.drop_column("last_message_type")
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.drop_column("named_by_team")
