@@ -141,6 +141,7 @@ def _tenant_rows(
                     "phone": _phone(index, phone_base),
                     "name": f"{_rng.choice(FIRST)} {_rng.choice(LAST)}",
                     "opted_out": False,
+                    "named_by_team": False,
                     "messages_received": MESSAGES_PER_CONVERSATION // 2,
                     "created_at": created,
                     "updated_at": last_at,
