@@ -11,7 +11,11 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 from messaging_whatsapp.db import create_engine
-from messaging_whatsapp.inbox.models import MESSAGES_SEARCH_TABLE, POSTGRESQL_ONLY_INDEXES
+from messaging_whatsapp.inbox.models import (
+    CONTACTS_SEARCH_TABLE,
+    MESSAGES_SEARCH_TABLE,
+    POSTGRESQL_ONLY_INDEXES,
+)
 from messaging_whatsapp.models import Base
 
 
@@ -23,8 +27,8 @@ def _compared(connection: Connection) -> Callable[..., bool]:
         if not sqlite:
             return True
         if type_ == "table":
-            # The full-text index of messages (an FTS5 table and its shadow tables) is no model.
-            return not (name or "").startswith(MESSAGES_SEARCH_TABLE)
+            # The full-text indexes (FTS5 tables and their shadow tables) are no models.
+            return not (name or "").startswith((MESSAGES_SEARCH_TABLE, CONTACTS_SEARCH_TABLE))
         if type_ == "index":
             return name not in POSTGRESQL_ONLY_INDEXES
         # A column added with its reference in place (migration 0019): SQLite keeps no name for it.

@@ -1,5 +1,6 @@
 """The inbox screen's data over HTTP, on both deployments: the conversation list's tabs and search,
-the lead panel's contact (read and renamed; another tenant's 404, bad names 422), and opening a
+the lead panel's contact (read and renamed, the name then kept; another tenant's 404, bad names
+422), and opening a
 conversation telling the customer their message was read (the Meta fake gets the receipt)."""
 
 from __future__ import annotations
@@ -78,6 +79,13 @@ async def test_the_inbox_lists_renames_and_reads_back_to_the_customer(
     contact = f"/api/v1/contacts/{item['contact']['id']}"
     renamed = await engine.http.patch(contact, json={"name": "  Ana   Souza "}, headers=agent)
     assert (renamed.status_code, renamed.json()["name"]) == (200, "Ana Souza")
+    # The customer's WhatsApp profile name no longer replaces the team's.
+    again = InboundMessage(
+        f"{WAMID}2", "5511987654321", MessageType.TEXT, utcnow(), contact_name="Aninha", text="?"
+    )
+    async with engine.context.sessions() as session, session.begin():
+        entry = IngestEntry(new_id(), tenant_id, instance.id, utcnow(), [again])
+        await apply_entries(session, [entry], engine.context.names.events)
     shown = (await engine.http.get(contact, headers=agent)).json()
     assert (shown["name"], shown["phone"], shown["opted_out"]) == ("Ana Souza", "+5511987654321", False)
     assert (await engine.http.patch(contact, json={"name": "Rui"}, headers=stranger)).status_code == 404
@@ -88,7 +96,7 @@ async def test_the_inbox_lists_renames_and_reads_back_to_the_customer(
     read = await engine.http.post(f"/api/v1/conversations/{item['id']}/read", headers=agent)
     assert (read.status_code, read.json()["unread_count"]) == (200, 0)
     await wait_until(lambda: _read(meta), what="the read receipt at the Meta fake")
-    assert meta.read == [WAMID]
+    assert meta.read == [f"{WAMID}2"]
 
 
 async def _read(meta: MetaGraphFake) -> list[str]:

@@ -250,7 +250,8 @@ async def test_the_chat_folds_reactions_and_shows_quotes_newest_first_on_request
     assert (second.quoted.id, second.quoted.preview) == (first.id, "Tem azul?")
     assert place.location is not None
     assert (place.location.latitude, place.location.name) == (-23.55, "Loja Centro")
-    assert unknown.quoted is not None and (unknown.quoted.id, unknown.quoted.provider_message_id) == (
+    assert unknown.quoted is not None
+    assert (unknown.quoted.id, unknown.quoted.provider_message_id) == (
         None,
         "SIM-404",
     )

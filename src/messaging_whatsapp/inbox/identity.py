@@ -266,7 +266,11 @@ async def merge_contacts(
     values: dict[str, Any] = {
         "messages_received": survivor.messages_received + loser.messages_received,
         "last_interaction_at": _latest(survivor.last_interaction_at, loser.last_interaction_at),
-        "name": survivor.name or loser.name,
+        # A name the team gave either of them wins over a profile name.
+        "name": loser.name
+        if loser.named_by_team and not survivor.named_by_team
+        else survivor.name or loser.name,
+        "named_by_team": survivor.named_by_team or loser.named_by_team,
         "wa_id": survivor.wa_id or loser.wa_id,
         "bsuid": survivor.bsuid or loser.bsuid,
         "lid": survivor.lid or loser.lid,

@@ -335,7 +335,8 @@ async def _update_contact_counters(session: AsyncSession, rows: list[list[Any]])
         .values(
             messages_received=c.messages_received + counters.received,
             last_interaction_at=_later(c.last_interaction_at, counters.last_at),
-            name=func.coalesce(counters.name, c.name),
+            # A name the team gave the person stays; else their latest WhatsApp profile name.
+            name=case((c.named_by_team, c.name), else_=func.coalesce(counters.name, c.name)),
             wa_id=func.coalesce(counters.wa_id, c.wa_id),
             # The first touch is set once, with all three of its parts.
             first_medium=case((c.first_source.is_(None), counters.first_medium), else_=c.first_medium),

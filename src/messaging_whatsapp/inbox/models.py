@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Table, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Table, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
@@ -24,6 +24,8 @@ TICKETED_PREDICATE = "ticket_id IS NOT NULL"
 # tables out. A migration that rebuilds `messages` must recreate its triggers and run
 # `INSERT INTO messages_search(messages_search) VALUES ('rebuild')`.
 MESSAGES_SEARCH_TABLE = "messages_search"
+# The same for contacts' names and phones (a rebuild of `contacts` must recreate it likewise).
+CONTACTS_SEARCH_TABLE = "contacts_search"
 
 
 # The indexes only PostgreSQL has (trigram_index).
@@ -112,7 +114,8 @@ class Contact(IdMixin, TimestampMixin, Base):
         UniqueConstraint("tenant_id", "phone"),
         Index("uq_contacts_tenant_id_bsuid", "tenant_id", "bsuid", unique=True),
         Index("uq_contacts_tenant_id_lid", "tenant_id", "lid", unique=True),
-        # The inbox search by any fragment of a name or a phone (PostgreSQL; SQLite scans).
+        # The inbox search by any fragment of a name or a phone (PostgreSQL; on SQLite the FTS5
+        # table CONTACTS_SEARCH_TABLE, created by migration 0019).
         trigram_index("ix_contacts_name_trgm", "name"),
         trigram_index("ix_contacts_phone_trgm", "phone"),
     )
@@ -128,6 +131,9 @@ class Contact(IdMixin, TimestampMixin, Base):
     # The gateways' privacy alias, as a JID ("97318254610077@lid"): Evolution and WuzAPI send to it.
     lid: Mapped[str | None] = mapped_column(String(160), default=None)
     name: Mapped[str | None] = mapped_column(String(200), default=None)
+    # The team named the person (PATCH /contacts/{id}): their WhatsApp profile name no longer
+    # replaces it.
+    named_by_team: Mapped[bool] = mapped_column(default=False, server_default=false())
     first_source: Mapped[str | None] = mapped_column(String(100), default=None)
     first_campaign: Mapped[str | None] = mapped_column(String(200), default=None)
     first_medium: Mapped[str | None] = mapped_column(String(100), default=None)

@@ -2,9 +2,10 @@
 holds what the agent typed.
 
 Any fragment matches (case-insensitive), served by indexes at scale: on PostgreSQL pg_trgm GIN
-indexes on contacts.name, contacts.phone and messages.content; on SQLite an FTS5 trigram index of
-the messages' text (MESSAGES_SEARCH_TABLE) and a scan of the tenant's contacts. Message text is
-searched from three characters on (a trigram index cannot serve less).
+indexes on contacts.name, contacts.phone and messages.content; on SQLite FTS5 trigram tables of
+the contacts' names and phones (CONTACTS_SEARCH_TABLE) and of the messages' text
+(MESSAGES_SEARCH_TABLE). Message text is searched from three characters on (a trigram index
+cannot serve less); a shorter name scans the tenant's contacts.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Select,
     Subquery,
     column,
@@ -27,7 +29,13 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.db import is_postgresql
-from messaging_whatsapp.inbox.models import MESSAGES_SEARCH_TABLE, Contact, Conversation, Message
+from messaging_whatsapp.inbox.models import (
+    CONTACTS_SEARCH_TABLE,
+    MESSAGES_SEARCH_TABLE,
+    Contact,
+    Conversation,
+    Message,
+)
 from messaging_whatsapp.phones import InvalidPhone, phone_variants
 from messaging_whatsapp.tenancy.service import tenant_phone
 
@@ -45,19 +53,21 @@ async def matching_conversations(session: AsyncSession, tenant_id: str, typed: s
     """The ids of the tenant's conversations whose contact's name or phone, or one of whose
     messages' text, holds `typed`. The list joins these few first and sorts them, rather than
     walking every conversation in activity order to test each."""
-    fragment = _like_fragment(typed)
-    people: list[ColumnElement[bool]] = [Contact.name.ilike(fragment, escape="\\")]
     digits = re.sub(r"\D", "", typed)
-    if len(digits) >= MIN_PHONE_DIGITS:
-        people.append(Contact.phone.like(f"%{digits}%"))
-        people.append(Contact.phone.in_(await _typed_phone_forms(session, tenant_id, typed)))
-    contacts = select(Contact.id).where(Contact.tenant_id == tenant_id, or_(*people))
+    phone_forms = (
+        await _typed_phone_forms(session, tenant_id, typed) if len(digits) >= MIN_PHONE_DIGITS else []
+    )
+    contacts: Select[Any] | CompoundSelect[Any] = _contacts_with(session, tenant_id, typed, digits)
+    if phone_forms:
+        # A whole number typed in the other Brazilian form is no fragment of the stored one.
+        known = select(Contact.id).where(Contact.tenant_id == tenant_id, Contact.phone.in_(phone_forms))
+        contacts = union(contacts, known)
     by_contact = select(Conversation.id.label("id")).where(
         Conversation.tenant_id == tenant_id, Conversation.contact_id.in_(contacts)
     )
     if len(typed) < MIN_TEXT_SEARCH:
         return by_contact.subquery("matched")
-    return union(by_contact, _messages_with(session, tenant_id, typed, fragment)).subquery("matched")
+    return union(by_contact, _messages_with(session, tenant_id, typed)).subquery("matched")
 
 
 async def _typed_phone_forms(session: AsyncSession, tenant_id: str, typed: str) -> list[str]:
@@ -69,19 +79,43 @@ async def _typed_phone_forms(session: AsyncSession, tenant_id: str, typed: str) 
         return []
 
 
-def _messages_with(session: AsyncSession, tenant_id: str, typed: str, fragment: str) -> Select[Any]:
+def _phrase(typed: str) -> str:
+    """An FTS5 phrase: the trigram tokenizer matches it anywhere in a text, case-insensitively."""
+    return '"' + typed.replace('"', '""') + '"'
+
+
+def _contacts_with(session: AsyncSession, tenant_id: str, typed: str, digits: str) -> Select[Any]:
+    """The tenant's contacts whose name holds `typed` or whose phone holds its digits."""
+    if is_postgresql(session) or len(typed) < MIN_TEXT_SEARCH:
+        # Under three characters no trigram index serves: SQLite scans the tenant's contacts.
+        people: list[ColumnElement[bool]] = [Contact.name.ilike(_like_fragment(typed), escape="\\")]
+        if len(digits) >= MIN_PHONE_DIGITS:
+            people.append(Contact.phone.like(f"%{digits}%"))
+        return select(Contact.id).where(Contact.tenant_id == tenant_id, or_(*people))
+    query = "name : " + _phrase(typed)
+    if len(digits) >= MIN_PHONE_DIGITS:
+        query += " OR phone : " + _phrase(digits)
+    index = table(CONTACTS_SEARCH_TABLE, column("rowid"))
+    return (
+        select(Contact.id)
+        .select_from(index)
+        .join(Contact, literal_column("contacts.rowid") == index.c.rowid)
+        .where(text(f"{CONTACTS_SEARCH_TABLE} MATCH :people").bindparams(people=query))
+        .where(Contact.tenant_id == tenant_id)
+    )
+
+
+def _messages_with(session: AsyncSession, tenant_id: str, typed: str) -> Select[Any]:
     """The conversations of the tenant's messages whose text holds `typed`."""
     if is_postgresql(session):
         return select(Message.conversation_id.label("id")).where(
-            Message.tenant_id == tenant_id, Message.content.ilike(fragment, escape="\\")
+            Message.tenant_id == tenant_id, Message.content.ilike(_like_fragment(typed), escape="\\")
         )
-    # FTS5's trigram tokenizer matches a quoted phrase anywhere in the text, case-insensitively.
-    phrase = '"' + typed.replace('"', '""') + '"'
     index = table(MESSAGES_SEARCH_TABLE, column("rowid"))
     return (
         select(Message.conversation_id.label("id"))
         .select_from(index)
         .join(Message, literal_column("messages.rowid") == index.c.rowid)
-        .where(text(f"{MESSAGES_SEARCH_TABLE} MATCH :phrase").bindparams(phrase=phrase))
+        .where(text(f"{MESSAGES_SEARCH_TABLE} MATCH :phrase").bindparams(phrase=_phrase(typed)))
         .where(Message.tenant_id == tenant_id)
     )

@@ -81,11 +81,12 @@ async def get_contact(
 async def rename_contact(
     session: AsyncSession, tenant_id: str, contact_id: str, name: str | None, viewer: Viewer = EVERYONE
 ) -> Contact:
-    """Give a contact the name the team knows them by (blank: none). A name the customer's own
-    WhatsApp profile sends later takes its place, as it does for a name never edited."""
+    """Give a contact the name the team knows them by; it stays when their WhatsApp profile name
+    changes. Blank clears it, and the profile name fills it in again."""
     contact = await get_contact(session, tenant_id, contact_id, viewer)
     cleaned = " ".join((name or "").split())
     contact.name = cleaned or None
+    contact.named_by_team = bool(cleaned)
     contact.updated_at = utcnow()
     await session.flush()
     return contact

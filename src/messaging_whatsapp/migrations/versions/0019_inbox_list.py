@@ -1,7 +1,8 @@
 """The inbox list at scale: conversations carry their last message (type, direction, preview) and
 their open ticket with its assignee; indexes in activity order for the tabs; search indexes
-(PostgreSQL pg_trgm GIN on contacts' names and phones and messages' text, SQLite FTS5 trigram on
-messages' text). Existing rows are backfilled.
+(PostgreSQL pg_trgm GIN on contacts' names and phones and messages' text, SQLite FTS5 trigram
+tables of contacts' names and phones and of messages' text); contacts.named_by_team (a name the team gave stays). Existing rows are
+backfilled.
 
 Revision ID: 0019
 Revises: 0018
@@ -42,6 +43,21 @@ SQLITE_SEARCH = (
     "INSERT INTO messages_search(rowid, content) SELECT new.rowid, new.content WHERE new.content IS NOT NULL; "
     "END",
     "INSERT INTO messages_search(messages_search) VALUES ('rebuild')",
+    # Contacts' names and phones alike; the worker rewrites a contact's row often (its counters),
+    # so the update trigger fires only when the name or the phone really changed.
+    "CREATE VIRTUAL TABLE contacts_search USING fts5("
+    "name, phone, content='contacts', content_rowid='rowid', tokenize='trigram')",
+    "CREATE TRIGGER contacts_search_insert AFTER INSERT ON contacts BEGIN "
+    "INSERT INTO contacts_search(rowid, name, phone) VALUES (new.rowid, new.name, new.phone); END",
+    "CREATE TRIGGER contacts_search_delete AFTER DELETE ON contacts BEGIN "
+    "INSERT INTO contacts_search(contacts_search, rowid, name, phone) "
+    "VALUES ('delete', old.rowid, old.name, old.phone); END",
+    "CREATE TRIGGER contacts_search_update AFTER UPDATE OF name, phone ON contacts "
+    "WHEN old.name IS NOT new.name OR old.phone IS NOT new.phone BEGIN "
+    "INSERT INTO contacts_search(contacts_search, rowid, name, phone) "
+    "VALUES ('delete', old.rowid, old.name, old.phone); "
+    "INSERT INTO contacts_search(rowid, name, phone) VALUES (new.rowid, new.name, new.phone); END",
+    "INSERT INTO contacts_search(contacts_search) VALUES ('rebuild')",
 )
 
 
@@ -79,6 +95,9 @@ def upgrade() -> None:
             "ALTER TABLE conversations ADD COLUMN assignee_id VARCHAR(36) "
             f"CONSTRAINT {FK_ASSIGNEE} REFERENCES users (id) ON DELETE SET NULL"
         )
+    op.add_column(
+        "contacts", sa.Column("named_by_team", sa.Boolean(), server_default=sa.false(), nullable=False)
+    )
     op.execute("UPDATE conversations SET last_message_at = created_at WHERE last_message_at IS NULL")
     op.execute(
         "UPDATE conversations SET "
@@ -113,9 +132,10 @@ def downgrade() -> None:
         for name, _, _ in TRIGRAM_INDEXES:
             op.execute(f"DROP INDEX {name}")
     else:
-        for trigger in ("insert", "delete", "update"):
-            op.execute(f"DROP TRIGGER messages_search_{trigger}")
-        op.execute("DROP TABLE messages_search")
+        for table in ("messages_search", "contacts_search"):
+            for trigger in ("insert", "delete", "update"):
+                op.execute(f"DROP TRIGGER {table}_{trigger}")
+            op.execute(f"DROP TABLE {table}")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_index("ix_conversations_tenant_assignee_activity")
         batch_op.drop_index("ix_conversations_tenant_activity")
@@ -126,3 +146,5 @@ def downgrade() -> None:
         batch_op.drop_column("last_message_preview")
         batch_op.drop_column("last_message_direction")
         batch_op.drop_column("last_message_type")
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.drop_column("named_by_team")
