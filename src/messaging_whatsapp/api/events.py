@@ -72,9 +72,11 @@ class Audience:
         return await self._visible(conversation_id)
 
     async def learn(self, events: Iterable[StampedEvent]) -> None:
-        """Look up the conversations of a replayed backlog in one query."""
+        """Look up the conversations of a replayed backlog in one query (as many as are
+        remembered; the rest one by one if they come up again)."""
         if self.viewer.restricted:
-            await self._look_up({e.conversation_id for e in events if e.conversation_id} - self.known.keys())
+            unknown = {e.conversation_id for e in events if e.conversation_id} - self.known.keys()
+            await self._look_up(set(sorted(unknown)[:VISIBILITY_ENTRIES]))
 
     async def _visible(self, conversation_id: str) -> bool:
         known = self.known.get(conversation_id)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messaging_whatsapp.db import one_of
 from messaging_whatsapp.errors import Forbidden, NotFound
 from messaging_whatsapp.inbox.models import Contact, Conversation, Ticket, TicketStatus
 from messaging_whatsapp.phones import InvalidPhone, phone_variants
@@ -130,7 +131,7 @@ async def visible_among(
         return set()
     query = select(Conversation.id).where(
         Conversation.tenant_id == tenant_id,
-        Conversation.id.in_(sorted(conversation_ids)),
+        one_of(session, Conversation.id, sorted(conversation_ids)),
         viewer.visible_conversations(),
     )
     return set(await session.scalars(query))
