@@ -108,6 +108,7 @@ async def test_an_inbound_message_appears_live_in_list_and_chat_and_opening_mark
         await expect(page.locator(ITEM).first).to_have_attribute("data-conversation-id", joao, timeout=LIVE)
         await expect(item(page, joao).locator("[data-testid=unread]")).to_have_text("1")
         await expect(item(page, joao)).to_contain_text("Vocês entregam em Campinas?")
+        await expect(page).to_have_title(re.compile(r"^\(1\) Caixa de entrada"))
         # Maria's next message moves hers back to the top.
         await web_engine.inbound(instance, "+5511987650001", "Alô?", "Maria Souza")
         await expect(page.locator(ITEM).first).to_have_attribute("data-conversation-id", maria, timeout=LIVE)

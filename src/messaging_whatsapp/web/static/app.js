@@ -112,10 +112,18 @@
     return list.querySelector('[data-testid=conversation-item][data-conversation-id="' + CSS.escape(id) + '"]');
   }
 
+  // The tab's title counts the conversations waiting to be read, as a chat app's does.
+  var baseTitle = document.title;
+  function countUnread() {
+    var waiting = list.querySelectorAll("[data-testid=unread]").length;
+    document.title = waiting ? "(" + waiting + ") " + baseTitle : baseTitle;
+  }
+
   function markActive() {
     list.querySelectorAll(".conv.is-active").forEach(function (item) { item.classList.remove("is-active"); });
     var item = state.conversationId && listItem(state.conversationId);
     if (item) item.classList.add("is-active");
+    countUnread();
   }
 
   // Refresh one item; `toTop` moves it first (a new message). Searching, only items shown move.
