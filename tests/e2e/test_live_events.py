@@ -74,6 +74,14 @@ async def test_send_read_assign_and_typing_reach_the_stream_after_their_action(
     assert outbound["conversation_id"] == conversation_id
     assert not {"text", "content"} & outbound.keys()
 
+    # A first message to someone new opens a ticket: announced before the message.
+    body = {"to": "+5511955554444", "text": "Oi", "instance_id": numbers.simulator.id}
+    assert (await engine.http.post("/api/v1/messages", json=body, headers=ana)).status_code == 202
+    opened = await stream.event("ticket_updated", "new_message")
+    assert (opened.event, _data(opened)["status"]) == ("ticket_updated", "open")
+    first_message = _data(await stream.event("new_message"))
+    assert first_message["conversation_id"] == _data(opened)["conversation_id"] != conversation_id
+
     read = await engine.http.post(f"/api/v1/conversations/{conversation_id}/read", headers=ana)
     assert read.status_code == 200, read.text
     updated = _data(await stream.event("conversation_updated"))

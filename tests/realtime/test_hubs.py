@@ -176,7 +176,8 @@ async def test_redis_hub_trims_only_what_is_past_both_floors(redis_url: str, str
         # Ten events of the last 15 minutes: past the count floor, none old enough to go.
         assert await recent.trim_old(recent.redis, "tenant-a") == 0
         assert await recent.redis.xlen(key) == 10
-        # With no time floor, all but the last three go.
+        # With no time floor, all but the last three go (once their millisecond has passed).
+        await asyncio.sleep(0.01)
         assert await expired.trim_old(expired.redis, "tenant-a") == 7
         kept = await expired.replay("tenant-a", "0-0")
         assert kept is None  # "0-0" was never kept: resync
@@ -223,3 +224,32 @@ def test_centrifugo_connection_token_is_an_hs256_jwt_for_the_subject() -> None:
     token, expires = connection_token("a-centrifugo-token-secret-of-32-bytes!", "user-1", 3600)
     claims = jwt.decode(token, "a-centrifugo-token-secret-of-32-bytes!", algorithms=["HS256"])
     assert claims == {"sub": "user-1", "exp": expires}
+
+
+def test_the_team_s_events_keep_their_ids_and_counts_under_the_live_names() -> None:
+    def entry(event_type: str, payload: dict[str, object]) -> dict[str, str]:
+        return {"event_type": event_type, "tenant_id": "t1", "payload": orjson.dumps(payload).decode()}
+
+    campaign = {
+        "id": "k1",
+        "name": "Black Friday",
+        "status": "running",
+        "total_contacts": 10,
+        "sent_count": 4,
+    }
+    queued = {"message_id": "m1", "conversation_id": "c1", "sender_type": "user", "sender_user_id": "u1"}
+    events = realtime_events(
+        [
+            entry("campaign_updated", campaign),
+            entry(
+                "whatsapp_ticket_assigned", {"ticket_id": "k", "conversation_id": "c1", "assignee_id": None}
+            ),
+            entry("whatsapp_message_queued", {**queued, "status": "queued"}),
+        ]
+    )
+    assert [(event.type, event.data) for event in events] == [
+        ("campaign_updated", {"campaign_id": "k1", "status": "running", "total": 10, "sent": 4}),
+        # Null says something here: back in the queue.
+        ("ticket_updated", {"ticket_id": "k", "conversation_id": "c1", "assignee_id": None}),
+        ("new_message", {**queued, "status": "queued", "direction": "outbound"}),
+    ]

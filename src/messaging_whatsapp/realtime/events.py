@@ -29,7 +29,7 @@ _OPENED_KEYS: tuple[Key, ...] = ("ticket_id", "conversation_id", "status")
 _READ_KEYS: tuple[Key, ...] = ("conversation_id", "unread_count", "read_by")
 _CONTACT_KEYS: tuple[Key, ...] = ("contact_id", "conversation_id")
 _INSTANCE_KEYS: tuple[Key, ...] = ("instance_id", "status", "reason")
-_CONNECTION_KEYS: tuple[Key, ...] = ("instance_id", "status", "connection_state", "reason")
+_CONNECTION_KEYS: tuple[Key, ...] = ("instance_id", "connection_state", "reason")
 _HEALTH_KEYS: tuple[Key, ...] = ("instance_id", "health_status", "health_score")
 _CAMPAIGN_KEYS: tuple[Key, ...] = (
     ("id", "campaign_id"),

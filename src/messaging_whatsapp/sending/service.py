@@ -114,6 +114,8 @@ class _TenantBatch:
         self._session = session
         self._tenant_id = tenant_id
         self._now = now
+        # conversation id -> the ticket this batch's messages opened in it.
+        self._opened: dict[str, str] = {}
 
     async def queue(self, submissions: list[Submission]) -> list[SubmissionResult]:
         results: list[SubmissionResult | None] = [None] * len(submissions)
@@ -220,7 +222,7 @@ class _TenantBatch:
         starters: dict[str, SenderType] = {}
         for index in sorted(pairs):
             starters.setdefault(conversation_ids[pairs[index]], submissions[index].sender_type)
-        tickets = await session_tickets(self._session, self._tenant_id, starters, self._now)
+        tickets = await session_tickets(self._session, self._tenant_id, starters, self._now, self._opened)
         names = await sender_names(
             self._session,
             self._tenant_id,
@@ -372,7 +374,10 @@ class _TenantBatch:
             first_index = first_by_key.get(key, index)  # a row without a key is its own first
             first = fresh.get(first_index)
             if first is not None and first["id"] in stored:
-                queued[index] = QueuedMessage(Message(**first), created=first is row, to=phones[first_index])
+                opened = first["conversation_id"] in self._opened
+                queued[index] = QueuedMessage(
+                    Message(**first), created=first is row, to=phones[first_index], opened_ticket=opened
+                )
             elif key in raced:
                 queued[index] = raced[key]
         return queued

@@ -8,6 +8,7 @@ from typing import Any
 
 from messaging_whatsapp.db import new_id
 from messaging_whatsapp.errors import EngineError
+from messaging_whatsapp.inbox.announcements import opened_event
 from messaging_whatsapp.inbox.models import Direction, Message, SenderType, SendState
 from messaging_whatsapp.outbox.service import PublishedEvent
 from messaging_whatsapp.providers.events import DeliveryStatus
@@ -23,6 +24,8 @@ class QueuedMessage:
     message: Message
     created: bool
     to: str
+    # Its message opened the conversation's ticket (the first of a session).
+    opened_ticket: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +45,12 @@ SubmissionResult = QueuedMessage | EngineError
 
 
 def queued_events(results: list[SubmissionResult]) -> list[PublishedEvent]:
-    """A `whatsapp_message_queued` for each message stored now (live screens show it at once)."""
-    return [
-        queued_event(result.message)
-        for result in results
-        if isinstance(result, QueuedMessage) and result.created
-    ]
+    """A `whatsapp_message_queued` for each message stored now (live screens show it at once),
+    after a `whatsapp_ticket_opened` for each ticket the messages opened."""
+    created = [result for result in results if isinstance(result, QueuedMessage) and result.created]
+    tickets = {q.message.ticket_id: q.message for q in created if q.opened_ticket and q.message.ticket_id}
+    opened = [opened_event(m.tenant_id, m.conversation_id, ticket_id) for ticket_id, m in tickets.items()]
+    return opened + [queued_event(result.message) for result in created]
 
 
 def queued_event(message: Message) -> PublishedEvent:
