@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench assets clean
 
 install: $(STAMP)
 
@@ -38,6 +38,10 @@ format: install
 
 bench: install
 	$(BIN)/python -m bench.run
+
+# Refresh the web UI's vendored front-end files from npm at the versions tools/vendor_assets.py pins.
+assets: install
+	$(BIN)/python -m tools.vendor_assets
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

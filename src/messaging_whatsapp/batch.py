@@ -96,6 +96,7 @@ class ConnectionChange:
     state: ConnectionState
     reason: str | None
     at: datetime
+    tenant_id: str
 
 
 @dataclass

@@ -60,7 +60,16 @@ class Settings(BaseSettings):
     # Real-time events (realtime/): the events kept per tenant for clients that reconnect, and
     # how often an idle event stream sends a keep-alive comment.
     realtime_buffer_events: int = Field(default=10_000, ge=1)
+    # ... and at least this many seconds of them (whichever keeps more), never more than the cap.
+    realtime_buffer_seconds: float = Field(default=900.0, ge=0)
+    realtime_buffer_max_events: int = Field(default=50_000, ge=1)
     realtime_keepalive_seconds: float = Field(default=15.0, gt=0, le=15)
+    # Centrifugo (seed 003), optional: its HTTP API's address and key, and the secret its
+    # connection tokens are signed with.
+    centrifugo_url: str | None = None
+    centrifugo_api_key: SecretStr | None = None
+    centrifugo_token_secret: SecretStr | None = None
+    centrifugo_token_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     webhook_max_body_bytes: int = 1024 * 1024
     # "fsync" makes the receiver wait for Redis WAITAOF before answering.
     webhook_durability: str = "default"

@@ -18,6 +18,7 @@ from messaging_whatsapp.inbox.models import Contact, Message, SenderType
 from messaging_whatsapp.instances.resolver import InstanceResolver
 from messaging_whatsapp.simulator.service import Simulator
 from tests.e2e.conftest import RunningEngine, auth_headers
+from tests.e2e.test_events_stream import Streams
 from tests.helpers import bind, create_tenant, wait_until
 
 CONTACTS = 30
@@ -215,6 +216,8 @@ async def test_progress_is_published_live(engine: RunningEngine) -> None:
         "settings": {"interval_min_s": 0, "interval_max_s": 0, "warmup": False},
     }
     campaign_id = (await engine.http.post("/api/v1/campaigns", json=body, headers=headers)).json()["id"]
+    live = Streams(engine)
+    screen = await live.open(headers)
     await engine.http.post(f"/api/v1/campaigns/{campaign_id}/start", headers=headers)
     streams, stream = engine.context.streams, engine.context.names.events
     await streams.ensure_group(stream, "progress-reader")
@@ -230,6 +233,13 @@ async def test_progress_is_published_live(engine: RunningEngine) -> None:
     updates = await wait_until(completed_published, timeout=30, what="a campaign_updated saying completed")
     assert updates[-1]["pending_count"] == 0
     assert updates[-1]["progress"] == 100
+    # Live screens hear it too, with the counters by their short names.
+    try:
+        while (heard := (await screen.event("campaign_updated")).data or {})["status"] != "completed":
+            assert heard["campaign_id"] == campaign_id
+        assert (heard["total"], heard["sent"], heard["pending"], heard["progress"]) == (5, 5, 0, 100)
+    finally:
+        await live.close()
 
 
 async def test_progress_streams_as_server_sent_events_until_the_campaign_completes(

@@ -169,12 +169,18 @@ async def test_inbound_reaches_its_tenant_live_and_is_replayed_after_a_reconnect
     stream_b = await streams.open(headers_b)
 
     first_id = await _stored(engine, await _inbound(engine, 1))
+    # The customer's first message opens a ticket (in the team's queue), then is announced.
+    opened = await stream_a.event()
+    assert opened.event == "ticket_updated"
+    assert opened.data is not None
+    assert opened.data["status"] == "open"
     first = await stream_a.event()
     assert first.event == "new_message"
     assert first.data is not None
     assert first.data["message_id"] == first_id
     assert first.data["direction"] == "inbound"
     conversation_id = first.data["conversation_id"]
+    assert opened.data["conversation_id"] == conversation_id
     updated = await stream_a.event()
     assert updated.event == "conversation_updated"
     assert updated.data == {

@@ -16,6 +16,7 @@ from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.providers.base import ProviderName
 from messaging_whatsapp.providers.simulator import build_inbound_message_body
 from tests.e2e.conftest import RunningEngine, auth_headers
+from tests.e2e.test_events_stream import Streams
 from tests.helpers import (
     META_APP_SECRET,
     BoundNumbers,
@@ -258,6 +259,8 @@ async def test_optout_keyword_opts_the_contact_out_with_proof(engine: RunningEng
 async def test_connection_changes_update_the_instance(engine: RunningEngine) -> None:
     tenant_id = await create_tenant(engine.context)
     numbers = await bind_example_numbers(engine.context, tenant_id)
+    live = Streams(engine)
+    screen = await live.open(await auth_headers(engine, tenant_id, role="supervisor"))
 
     async def state() -> tuple[str, str]:
         async with engine.context.sessions() as session:
@@ -273,6 +276,15 @@ async def test_connection_changes_update_the_instance(engine: RunningEngine) -> 
     assert (await _post_evolution(engine, numbers, body)).status_code == 200
     await wait_until(lambda: _all_acknowledged(engine), what="open applied")
     assert await state() == ("open", "active")
+    # Live screens heard both, after each was stored.
+    try:
+        heard = [(await screen.event("instance_updated")).data or {} for _ in range(2)]
+    finally:
+        await live.close()
+    assert [(event["instance_id"], event["connection_state"]) for event in heard] == [
+        (numbers.evolution.id, "close"),
+        (numbers.evolution.id, "open"),
+    ]
 
 
 async def test_groups_are_ignored_and_counted(engine: RunningEngine) -> None:

@@ -88,6 +88,8 @@ class FakeEvolution:
         self.not_on_whatsapp: set[str] = set()
         # Every message the fake accepted, as the body the adapter posted plus the id it was given.
         self.sent: list[dict[str, Any]] = []
+        # The keys of the messages marked read (POST /chat/markMessageAsRead), as posted.
+        self.read: list[dict[str, Any]] = []
         # sendPresence answers only after its delay, as the real one does (keep delays short).
         self.hold_presence = False
         self._ids = itertools.count(1)
@@ -291,6 +293,21 @@ class FakeEvolution:
             time.sleep(delay / 1000)
         return Reply(201, {"presence": body["presence"]})
 
+    def mark_read(self, instance: FakeInstance, body: dict[str, Any], request: RecordedRequest) -> Reply:
+        """POST /chat/markMessageAsRead: readMessages, each {remoteJid, fromMe, id}."""
+        keys = body.get("readMessages")
+        if not isinstance(keys, list) or not keys:
+            raise _Invalid('requires property "readMessages"')
+        for key in keys:
+            if not isinstance(key, dict) or not all(isinstance(key.get(k), str) for k in ("remoteJid", "id")):
+                raise _Invalid("readMessages[] requires remoteJid and id")
+            if not isinstance(key.get("fromMe"), bool):
+                raise _Invalid("readMessages[].fromMe must be a boolean")
+        if instance.state != "open":
+            return error(400, ["Error: Connection Closed"])
+        self.read.extend(keys)
+        return Reply(201, {"message": "Read messages", "read": "success"})
+
     def _deliver(
         self, instance: FakeInstance, body: dict[str, Any], kind: str, message: dict[str, Any]
     ) -> Reply:
@@ -327,6 +344,7 @@ _ROUTES: dict[tuple[str, ...], Route] = {
     ("POST", "message", "sendMedia"): FakeEvolution.send_media,
     ("POST", "message", "sendWhatsAppAudio"): FakeEvolution.send_audio,
     ("POST", "chat", "sendPresence"): FakeEvolution.send_presence,
+    ("POST", "chat", "markMessageAsRead"): FakeEvolution.mark_read,
 }
 
 

@@ -58,6 +58,7 @@ class FakeWuzapi:
     users: dict[str, FakeUser] = field(default_factory=dict)
     sent: list[dict[str, Any]] = field(default_factory=list)
     presences: list[dict[str, Any]] = field(default_factory=list)
+    marked_read: list[dict[str, Any]] = field(default_factory=list)
 
     def add_user(self, name: str, token: str, **state: Any) -> FakeUser:
         """Register a user directly (as if created earlier), with session state overrides."""
@@ -210,6 +211,19 @@ class FakeWuzapi:
         self.presences.append(body)
         return _ok({"Details": "Chat presence set successfuly"})
 
+    def _mark_read(self, request: RecordedRequest, user: FakeUser) -> Reply:
+        """POST /chat/markread: {Id: [message ids], Chat: the chat's JID}."""
+        if not user.session:
+            return _error(500, "No session")
+        body = request.json()
+        ids = body.get("Id")
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
+            return _error(400, "missing Id in Payload")
+        if not isinstance(body.get("Chat"), str) or "@" not in body["Chat"]:
+            return _error(400, "missing Chat in Payload")
+        self.marked_read.append(body)
+        return _ok({"Details": "Message(s) marked as read"})
+
     def _send(self, request: RecordedRequest, user: FakeUser) -> Reply:
         if not user.session:
             return _error(500, "No session")
@@ -261,5 +275,6 @@ _USER_ROUTES: dict[tuple[str, str], _Route] = {
     ("GET", "/session/status"): FakeWuzapi._status,
     ("POST", "/webhook"): FakeWuzapi._webhook,
     ("POST", "/chat/presence"): FakeWuzapi._presence,
+    ("POST", "/chat/markread"): FakeWuzapi._mark_read,
     **{("POST", f"/chat/send/{kind}"): FakeWuzapi._send for kind in ("text", *_MEDIA_FIELDS)},
 }

@@ -3,6 +3,7 @@ what a dead process left behind is relayed by the orphan sweep, on both deployme
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -146,3 +147,32 @@ async def _age_outbox(context: EngineContext) -> None:
         await session.execute(
             update(OutboxEvent).values(created_at=utcnow() - ORPHANED_OUTBOX_AGE - timedelta(seconds=1))
         )
+
+
+async def test_a_row_relayed_twice_reaches_live_screens_once(context: EngineContext) -> None:
+    # Two relays of one row (an orphan sweep racing another): at least once on the stream, but a
+    # live screen hears the event once.
+    live = await context.realtime.subscribe("tenant-a")
+    async with context.sessions() as session, session.begin():
+        records = await write_outbox(session, [_read("m1")], context.names.events)
+    await relay_outbox(context, records)
+    await relay_outbox(context, records)
+
+    assert [entry["event_type"] for entry in await _published(context)] == ["whatsapp_delivery_confirmed"] * 2
+    first = await asyncio.wait_for(live.queue.get(), timeout=10)
+    assert first is not None
+    assert (first.type, json.loads(first.data)["message_id"]) == ("message_status", "m1")
+    # The next one live is the next row's, not a copy.
+    async with context.sessions() as session, session.begin():
+        records = await write_outbox(session, [_read("m3")], context.names.events)
+    await relay_outbox(context, records)
+    following = await asyncio.wait_for(live.queue.get(), timeout=10)
+    assert following is not None
+    assert (following.type, json.loads(following.data)["message_id"]) == ("message_status", "m3")
+    context.realtime.unsubscribe(live)
+
+
+def _read(message_id: str) -> PublishedEvent:
+    return PublishedEvent(
+        "whatsapp_delivery_confirmed", "tenant-a", {"message_id": message_id, "status": "read"}
+    )

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
 
-from messaging_whatsapp.api.events import _frames
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from messaging_whatsapp.api.events import Audience, _frames
 from messaging_whatsapp.realtime.events import RealtimeEvent
-from messaging_whatsapp.realtime.hub import MAX_PENDING, LocalHub
+from messaging_whatsapp.realtime.hub import MAX_PENDING, LocalHub, Retention
+from messaging_whatsapp.tenancy.access import Principal
 
 
 def _events(chunk: bytes) -> list[tuple[str, str]]:
@@ -15,10 +19,15 @@ def _events(chunk: bytes) -> list[tuple[str, str]]:
     return re.findall(rb"event: (\w+)\ndata: \{\"message_id\":\"(\w+)\"", chunk)  # type: ignore[return-value]
 
 
+def _stream(hub: LocalHub) -> AsyncIterator[bytes]:
+    """Tenant A's admin's stream (an admin hears all of the tenant's events: no lookups)."""
+    return _frames(hub, Audience(Principal("tenant-a", "admin"), async_sessionmaker()), None, None, 5)
+
+
 async def test_events_published_together_leave_in_one_write_in_order_and_only_to_their_tenant() -> None:
-    hub = LocalHub(buffer_events=100)
+    hub = LocalHub(Retention(keep_events=100, keep_seconds=900, max_events=100))
     about = {"message_id": "m1", "conversation_id": "c1"}
-    stream = _frames(hub, "tenant-a", None, None, keepalive=5)
+    stream = _stream(hub)
     async with asyncio.timeout(10):
         assert (await anext(stream)).startswith(b": stream open")
         await hub.publish(
@@ -35,8 +44,8 @@ async def test_events_published_together_leave_in_one_write_in_order_and_only_to
 
 
 async def test_a_client_cut_off_for_being_slow_gets_what_came_before_the_cut_then_the_stream_ends() -> None:
-    hub = LocalHub(buffer_events=MAX_PENDING + 10)
-    stream = _frames(hub, "tenant-a", None, None, keepalive=5)
+    hub = LocalHub(Retention(keep_events=MAX_PENDING + 10, keep_seconds=900, max_events=MAX_PENDING + 10))
+    stream = _stream(hub)
     async with asyncio.timeout(10):
         await anext(stream)
         # Published while the client read nothing: it falls MAX_PENDING behind and is cut off.

@@ -27,6 +27,7 @@ from messaging_whatsapp.instances.health import (
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
 from messaging_whatsapp.instances.resolver import InstanceResolver
 from messaging_whatsapp.instances.service import set_instance_status
+from messaging_whatsapp.outbox.service import PublishedEvent
 from tests.helpers import bind, create_tenant
 
 # 23:59 on 9 June in São Paulo (UTC-3) is 02:59 on 10 June in UTC; 00:01 on 10 June is 03:01 UTC.
@@ -273,9 +274,11 @@ async def _bind(context: EngineContext, tenant_id: str, name: str, timezone: str
     return bound.id
 
 
-async def _record(context: EngineContext, outcomes: dict[str, Outcomes], now: datetime) -> None:
+async def _record(
+    context: EngineContext, outcomes: dict[str, Outcomes], now: datetime
+) -> list[PublishedEvent]:
     async with context.sessions() as session, session.begin():
-        await record_outcomes(session, outcomes, now)
+        return await record_outcomes(session, outcomes, now)
 
 
 async def _load(context: EngineContext, instance_id: str) -> WhatsAppInstance:
@@ -297,7 +300,10 @@ async def test_record_outcomes_counts_scores_and_tracks_errors(context: EngineCo
 
     # A batch with successes: counters add up, +0.5/+1/-10 per outcome, errors count from zero.
     first = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
-    await _record(context, {instance_id: Outcomes(sent=10, delivered=8, read=4, failed=2)}, first)
+    # Still excellent: no health change announced.
+    assert (
+        await _record(context, {instance_id: Outcomes(sent=10, delivered=8, read=4, failed=2)}, first) == []
+    )
     row = await _load(context, instance_id)
     assert _counters(row) == (10, 8, 4, 2)
     assert row.health_score == 100.0 + 8 * 0.5 + 4 * 1.0 - 2 * 10.0 == 88.0
@@ -308,7 +314,9 @@ async def test_record_outcomes_counts_scores_and_tracks_errors(context: EngineCo
 
     # Failures only: the run of errors grows, last success stays.
     second = datetime(2025, 6, 10, 12, 5, tzinfo=UTC)
-    await _record(context, {instance_id: Outcomes(failed=3)}, second)
+    [changed] = await _record(context, {instance_id: Outcomes(failed=3)}, second)
+    assert (changed.type, changed.tenant_id) == ("whatsapp_instance_health_changed", tenant_id)
+    assert changed.payload == {"instance_id": instance_id, "health_status": "warning", "health_score": 58.0}
     row = await _load(context, instance_id)
     assert _counters(row) == (10, 8, 4, 5)
     assert row.health_score == 58.0

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 
-from messaging_whatsapp.api import events, health
+from messaging_whatsapp.api import events, health, live
 from messaging_whatsapp.api.access_log import AccessLog
 from messaging_whatsapp.api.errors import install_error_handlers
 from messaging_whatsapp.api.openapi import documented_openapi
@@ -27,10 +27,14 @@ from messaging_whatsapp.privacy import api as privacy_api
 from messaging_whatsapp.sending import api as sending_api
 from messaging_whatsapp.sending.intake import MessageIntake
 from messaging_whatsapp.sending.ratelimit import open_rate_limiter
+from messaging_whatsapp.sending.readmarks import ProviderReadMarks
 from messaging_whatsapp.simulator import api as simulator_api
 from messaging_whatsapp.simulator.service import Simulator
 from messaging_whatsapp.tenancy import api as tenancy_api
 from messaging_whatsapp.tenancy.throttle import open_login_throttle
+from messaging_whatsapp.web import docs as web_docs
+from messaging_whatsapp.web import pages as web_pages
+from messaging_whatsapp.web import session as web_session
 from messaging_whatsapp.webhooks import api as webhooks_api
 from messaging_whatsapp.webhooks.receiver import WebhookReceiver
 from messaging_whatsapp.worker.inbound import run_inbound_workers
@@ -72,6 +76,7 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         app.state.login_throttle = open_login_throttle(settings)
         app.state.simulator = Simulator(settings, resolver)
         app.state.intake = MessageIntake(context)
+        app.state.read_marks = ProviderReadMarks(context)
         settle_garbage_collector()
         stop = asyncio.Event()
         tasks = []
@@ -90,6 +95,7 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
                 except TimeoutError:
                     task.cancel()
             await app.state.intake.close()
+            await app.state.read_marks.close()
             await app.state.simulator.close()
             await app.state.limiter.close()
             await app.state.login_throttle.close()
@@ -101,6 +107,9 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         summary="Multi-tenant WhatsApp messaging engine",
         lifespan=lifespan,
         telemetry=NO_TELEMETRY,
+        # Served by web/docs.py from vendored files: FastAPI's own pages load them from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(RefuseUnstorableText)
@@ -108,6 +117,8 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
     app.add_middleware(AccessLog)
     app.openapi = lambda: documented_openapi(app)  # type: ignore[method-assign]
     app.include_router(health.router)
+    app.include_router(web_docs.router)
+    app.mount(web_docs.STATIC_PREFIX, web_docs.static_files(), name="static")
     # The simulator stands in for a provider: reachable wherever PUBLIC_URL points. First in
     # line with the webhooks, matched before any of the API's routers (the hot paths).
     app.router.routes[:0] = simulator_api.routes
@@ -125,4 +136,8 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         app.include_router(privacy_api.router)
         app.include_router(campaigns_api.router)
         app.include_router(events.router)
+        app.include_router(live.router)
+        # The web UI: the same API behind pages, for people.
+        app.include_router(web_session.router)
+        app.include_router(web_pages.router)
     return app

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterable
 from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from messaging_whatsapp.deps import Context
-from messaging_whatsapp.errors import NotFound
+from messaging_whatsapp.errors import EngineError, NotFound
 from messaging_whatsapp.inbox.models import Conversation
-from messaging_whatsapp.inbox.visibility import Viewer
+from messaging_whatsapp.inbox.visibility import Viewer, visible_among
 from messaging_whatsapp.realtime.events import StampedEvent, parse_event_id
 from messaging_whatsapp.realtime.hub import Hub
+from messaging_whatsapp.tenancy.access import Principal, check_access
 from messaging_whatsapp.tenancy.deps import InboxReader
+from messaging_whatsapp.tenancy.models import UserRole
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
@@ -25,6 +29,81 @@ router = APIRouter(prefix="/api/v1/events", tags=["events"])
 OPENED = b": stream open\n\n"
 KEEP_ALIVE = b": keep-alive\n\n"
 RETRY = b"retry: 1000\n\n"
+# Events about no conversation: the role and scope that may read what they are about.
+TEAM_LEAD_EVENTS = {
+    "campaign_updated": (UserRole.SUPERVISOR, "campaigns:read"),
+    "instance_updated": (UserRole.SUPERVISOR, "instances:read"),
+}
+# An agent's stream remembers this many conversations' visibility, each this long (a change
+# of assignment forgets it at once; the time bounds what other changes can leave stale).
+VISIBILITY_ENTRIES = 256
+VISIBILITY_SECONDS = 30.0
+
+
+class Audience:
+    """What one stream client may hear. Admins and supervisors: all of their tenant's events.
+    Agents: only those of the conversations they may work (theirs, and the unassigned queue),
+    looked up once per conversation (one small query) and remembered briefly; a ticket's
+    assignment or closing forgets it. Campaign and number events only for roles that read them."""
+
+    def __init__(self, principal: Principal, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.principal = principal
+        self.viewer = Viewer.of(principal)
+        self.sessions = sessions
+        self.lead_events = {
+            name for name, (role, scope) in TEAM_LEAD_EVENTS.items() if _allowed(principal, role, scope)
+        }
+        # conversation id -> (visible, when it was looked up)
+        self.known: dict[str, tuple[bool, float]] = {}
+
+    async def admits(self, event: StampedEvent) -> bool:
+        """Whether the client may hear this event."""
+        if event.type in TEAM_LEAD_EVENTS:
+            return event.type in self.lead_events
+        if not self.viewer.restricted:
+            return True
+        conversation_id = event.conversation_id
+        if conversation_id is None:
+            return False
+        if event.type == "ticket_updated":
+            # Visible before or after the change: the agent sees it arrive and leave.
+            before = self.known.pop(conversation_id, (False, 0.0))[0]
+            return before or await self._visible(conversation_id)
+        return await self._visible(conversation_id)
+
+    async def learn(self, events: Iterable[StampedEvent]) -> None:
+        """Look up the conversations of a replayed backlog in one query (as many as are
+        remembered; the rest one by one if they come up again)."""
+        if self.viewer.restricted:
+            unknown = {e.conversation_id for e in events if e.conversation_id} - self.known.keys()
+            await self._look_up(set(sorted(unknown)[:VISIBILITY_ENTRIES]))
+
+    async def _visible(self, conversation_id: str) -> bool:
+        known = self.known.get(conversation_id)
+        if known is None or time.monotonic() - known[1] > VISIBILITY_SECONDS:
+            await self._look_up({conversation_id})
+            known = self.known[conversation_id]
+        return known[0]
+
+    async def _look_up(self, conversation_ids: set[str]) -> None:
+        if not conversation_ids:
+            return
+        async with self.sessions() as session:
+            visible = await visible_among(session, self.principal.tenant_id, conversation_ids, self.viewer)
+        moment = time.monotonic()
+        for conversation_id in conversation_ids:
+            self.known.pop(conversation_id, None)
+            self.known[conversation_id] = (conversation_id in visible, moment)
+        while len(self.known) > VISIBILITY_ENTRIES:
+            del self.known[next(iter(self.known))]
+
+
+def _allowed(principal: Principal, role: UserRole, scope: str) -> bool:
+    try:
+        check_access(principal, role, scope)
+    except EngineError:
+        return False
+    return True
 
 
 @router.get(
@@ -55,7 +134,7 @@ async def stream_events(
     resume_from = last_event_id.strip() if last_event_id and parse_event_id(last_event_id) else None
     frames = _frames(
         context.realtime,
-        principal.tenant_id,
+        Audience(principal, context.sessions),
         conversation_id,
         resume_from,
         context.settings.realtime_keepalive_seconds,
@@ -68,8 +147,9 @@ async def stream_events(
 
 
 async def _frames(
-    hub: Hub, tenant_id: str, conversation_id: str | None, resume_from: str | None, keepalive: float
+    hub: Hub, audience: Audience, conversation_id: str | None, resume_from: str | None, keepalive: float
 ) -> AsyncIterator[bytes]:
+    tenant_id = audience.principal.tenant_id
     # Subscribed before the replay is read: an event published meanwhile is in both, and the ids
     # drop the second copy; none falls between.
     subscription = await hub.subscribe(tenant_id)
@@ -86,9 +166,10 @@ async def _frames(
             else:
                 last = parse_event_id(resume_from)
                 backlog = replayed
+        await audience.learn(backlog)
         for event in backlog:
             last = parse_event_id(event.id)
-            if conversation_id is None or event.conversation_id == conversation_id:
+            if await _wanted(event, conversation_id, audience):
                 yield event.frame()
         while True:
             # A timeout scope, not wait_for: no task per wait (each event woke one per client).
@@ -109,7 +190,7 @@ async def _frames(
                 if last is not None and position is not None and position <= last:
                     continue
                 last = position
-                if conversation_id is None or queued.conversation_id == conversation_id:
+                if await _wanted(queued, conversation_id, audience):
                     frames.append(queued.frame())
             if frames:
                 yield b"".join(frames)
@@ -117,6 +198,12 @@ async def _frames(
                 return  # Too slow (None comes last): the client reconnects with its last id and replays.
     finally:
         hub.unsubscribe(subscription)
+
+
+async def _wanted(event: StampedEvent, conversation_id: str | None, audience: Audience) -> bool:
+    if conversation_id is not None and event.conversation_id != conversation_id:
+        return False
+    return await audience.admits(event)
 
 
 def _waiting(queue: asyncio.Queue[StampedEvent | None]) -> list[StampedEvent | None]:

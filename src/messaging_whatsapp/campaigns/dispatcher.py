@@ -38,6 +38,7 @@ from messaging_whatsapp.campaigns.schemas import CampaignItem
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import new_id, utcnow
 from messaging_whatsapp.inbox.models import Message, SenderType, SendState
+from messaging_whatsapp.realtime.events import realtime_events
 from messaging_whatsapp.sending.queue import REOFFER_AFTER, offer_messages
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ SENDERS_BEHIND_SECONDS = 0.05
 ORPHAN_AFTER = timedelta(seconds=5)
 # Live progress: at most one `campaign_updated` per campaign this often.
 PROGRESS_INTERVAL = timedelta(milliseconds=500)
+# Live screens: at most one `campaign_updated` per campaign this often (a new status at once).
+LIVE_INTERVAL = timedelta(seconds=1)
 # How far back a progress check looks: a campaign's updated_at is the time its writer's
 # transaction started, which may commit seconds later, and a change held back by the interval
 # must still be found by the next checks.
@@ -75,6 +78,8 @@ class Dispatcher:
         settings = context.settings
         self._progress_checked_at = self._clock() - PROGRESS_INTERVAL
         self._published: dict[str, tuple[datetime, float]] = {}
+        # What live screens last heard of each campaign: (updated_at, when, status).
+        self._live: dict[str, tuple[datetime, float, str]] = {}
         self._senders_behind = False
         self._warmup = warmup or WarmupSchedule(
             settings.campaign_warmup_first_day, settings.campaign_warmup_growth
@@ -172,26 +177,47 @@ class Dispatcher:
 
     async def publish_progress(self) -> int:
         """`campaign_updated` on the events stream for campaigns whose counters or status moved,
-        at most once per PROGRESS_INTERVAL each; returns how many were published."""
+        at most once per PROGRESS_INTERVAL each, and to live screens at most once per
+        LIVE_INTERVAL each (a new status at once); returns how many went to the stream."""
         since = self._progress_checked_at
         self._progress_checked_at = self._clock()
         async with self._context.sessions() as session:
             query = select(Campaign).where(Campaign.updated_at >= since - PROGRESS_LOOKBACK)
             changed = list(await session.scalars(query))
         entries = []
+        live = []
         moment = time.monotonic()
         self._forget_published(moment)
         for campaign in changed:
+            entry = _progress_event(campaign, self._clock())
+            if self._live_due(campaign, moment):
+                live.append(entry)
             last = self._published.get(campaign.id)
             if last is not None and (
                 last[0] == campaign.updated_at or moment - last[1] < PROGRESS_INTERVAL.total_seconds()
             ):
                 continue
             self._published[campaign.id] = (campaign.updated_at, moment)
-            entries.append(_progress_event(campaign, self._clock()))
+            entries.append(entry)
         if entries:
             await self._context.streams.append_many(self._context.names.events, entries)
+        if live:
+            # A snapshot of committed counters: nothing to roll back, so no outbox row.
+            await self._context.realtime.publish(realtime_events(live))
         return len(entries)
+
+    def _live_due(self, campaign: Campaign, moment: float) -> bool:
+        """Whether live screens hear of the campaign now (and note it if so): a change they have
+        not heard of, and either a new status or LIVE_INTERVAL since the last. A change held
+        back is found again by the next checks (they look PROGRESS_LOOKBACK back)."""
+        last = self._live.get(campaign.id)
+        if last is not None and (
+            last[0] == campaign.updated_at
+            or (last[2] == campaign.status and moment - last[1] < LIVE_INTERVAL.total_seconds())
+        ):
+            return False
+        self._live[campaign.id] = (campaign.updated_at, moment, campaign.status)
+        return True
 
     def _forget_published(self, moment: float) -> None:
         """Drop what was published about campaigns no progress check can see again."""
@@ -199,6 +225,9 @@ class Dispatcher:
         for campaign_id, (_, published_at) in list(self._published.items()):
             if moment - published_at > horizon:
                 del self._published[campaign_id]
+        for campaign_id, (_, published_at, _) in list(self._live.items()):
+            if moment - published_at > horizon:
+                del self._live[campaign_id]
 
     async def dispatch(self, campaign_id: str) -> PassResult:
         """One pass over one campaign, committed, then its messages offered to the senders."""

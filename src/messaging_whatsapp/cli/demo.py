@@ -124,6 +124,7 @@ async def announce_demo(context: EngineContext) -> None:
     )
     stderr.print(
         f"\n[bold]demo tenant[/bold] {demo.tenant_id}\n"
+        f"  inbox:     {context.settings.public_url}/ (log in with the login below)\n"
         f"  login:     {demo.email} / {demo.password}\n"
         f"  token:     curl -s -X POST {context.settings.public_url}/api/v1/auth/login "
         f"-H 'content-type: application/json' -d '{login_body}'\n"

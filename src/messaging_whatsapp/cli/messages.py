@@ -32,12 +32,13 @@ from messaging_whatsapp.errors import NotFound
 from messaging_whatsapp.inbox import service as inbox_service
 from messaging_whatsapp.inbox.models import Message, SenderType
 from messaging_whatsapp.instances.resolver import InstanceResolver
+from messaging_whatsapp.outbox.service import relay_outbox, write_outbox
 from messaging_whatsapp.providers.base import ProviderName
 from messaging_whatsapp.providers.events import DeliveryStatus
 from messaging_whatsapp.sending import service as sending_service
 from messaging_whatsapp.sending.queue import offer_messages
 from messaging_whatsapp.sending.schemas import QueuedMessageItem, SendMessageRequest
-from messaging_whatsapp.sending.submissions import QueuedMessage
+from messaging_whatsapp.sending.submissions import QueuedMessage, queued_events
 from messaging_whatsapp.simulator.service import Simulator
 from messaging_whatsapp.tenancy import service as tenancy_service
 
@@ -100,6 +101,8 @@ async def queue_text(
         queued = await sending_service.queue_message(
             session, tenant, request, idempotency_key=None, sender_type=SenderType.SYSTEM, now=utcnow()
         )
+        outbox = await write_outbox(session, queued_events([queued]), context.names.events)
+    await relay_outbox(context, outbox)
     await offer_messages(context, [(queued.message.id, queued.message.tenant_id)])
     return queued
 

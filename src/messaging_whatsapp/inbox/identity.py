@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.batch import ContactMerge, InboundItem
 from messaging_whatsapp.db import insert_for, new_id, one_of, utcnow
+from messaging_whatsapp.inbox.activity import sync_open_tickets
 from messaging_whatsapp.inbox.models import (
     Contact,
     Conversation,
@@ -265,7 +266,11 @@ async def merge_contacts(
     values: dict[str, Any] = {
         "messages_received": survivor.messages_received + loser.messages_received,
         "last_interaction_at": _latest(survivor.last_interaction_at, loser.last_interaction_at),
-        "name": survivor.name or loser.name,
+        # A name the team gave either of them wins over a profile name.
+        "name": loser.name
+        if loser.named_by_team and not survivor.named_by_team
+        else survivor.name or loser.name,
+        "named_by_team": survivor.named_by_team or loser.named_by_team,
         "wa_id": survivor.wa_id or loser.wa_id,
         "bsuid": survivor.bsuid or loser.bsuid,
         "lid": survivor.lid or loser.lid,
@@ -356,11 +361,17 @@ async def _join_conversation(
         .where(Message.tenant_id == tenant_id, Message.conversation_id == other.id)
         .values(conversation_id=target.id)
     )
+    newer = (
+        other if _latest(target.last_message_at, other.last_message_at) != target.last_message_at else target
+    )
     await session.execute(
         update(Conversation)
         .where(Conversation.id == target.id)
         .values(
             unread_count=target.unread_count + other.unread_count,
+            last_message_type=newer.last_message_type,
+            last_message_direction=newer.last_message_direction,
+            last_message_preview=newer.last_message_preview,
             last_message_at=_latest(target.last_message_at, other.last_message_at),
             last_inbound_at=_latest(target.last_inbound_at, other.last_inbound_at),
             status=other.status if other.unread_count else target.status,
@@ -368,3 +379,4 @@ async def _join_conversation(
         )
     )
     await session.execute(delete(Conversation).where(Conversation.id == other.id))
+    await sync_open_tickets(session, [target.id])

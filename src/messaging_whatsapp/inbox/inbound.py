@@ -27,6 +27,8 @@ from messaging_whatsapp.db import (
     rows_table,
     utcnow,
 )
+from messaging_whatsapp.inbox.activity import latest, message_preview
+from messaging_whatsapp.inbox.announcements import opened_event
 from messaging_whatsapp.inbox.attribution import contact_first_touch, ticket_origin
 from messaging_whatsapp.inbox.identity import resolve_contacts
 from messaging_whatsapp.inbox.models import (
@@ -40,7 +42,7 @@ from messaging_whatsapp.inbox.models import (
 )
 from messaging_whatsapp.inbox.ticketing import open_ticket_ids, open_tickets
 from messaging_whatsapp.outbox.service import PublishedEvent
-from messaging_whatsapp.providers.events import STATUS_RANK, DeliveryStatus
+from messaging_whatsapp.providers.events import STATUS_RANK, DeliveryStatus, InboundMessage
 
 INBOUND_STATUS = "received"
 
@@ -54,7 +56,8 @@ async def apply_inbound(session: AsyncSession, items: list[InboundItem]) -> Inbo
     applied = InboundApplied(duplicates=duplicates, merges=merges)
     if not new_items:
         return applied
-    tickets = await _open_tickets(session, new_items)
+    opened: dict[str, str] = {}
+    tickets = await _open_tickets(session, new_items, opened)
     created = await _insert_messages(session, new_items, tickets)
     applied.duplicates += len(new_items) - len(created)
     for item in new_items:
@@ -62,7 +65,10 @@ async def apply_inbound(session: AsyncSession, items: list[InboundItem]) -> Inbo
             item.message_id = created[item.key]
             applied.created.append(item)
     await _bump_counters(session, applied.created)
-    applied.published = [_inbound_event(item) for item in applied.created if item.from_customer]
+    # The ticket first: a screen that learns of the message can already tell whose it is.
+    tenants = {item.conversation_id: item.entry.tenant_id for item in new_items}
+    applied.published = [opened_event(tenants[cid], cid, tid) for cid, tid in sorted(opened.items())]
+    applied.published += [_inbound_event(item) for item in applied.created if item.from_customer]
     return applied
 
 
@@ -96,20 +102,24 @@ async def _upsert_contacts(session: AsyncSession, items: list[InboundItem]) -> l
 
 async def _upsert_conversations(session: AsyncSession, items: list[InboundItem]) -> None:
     now = utcnow()
-    rows = {
-        (item.entry.tenant_id, item.contact_id, item.entry.instance_id): {
-            "tenant_id": item.entry.tenant_id,
-            "contact_id": item.contact_id,
-            "instance_id": item.entry.instance_id,
-            "status": ConversationStatus.OPEN.value,
-            "unread_count": 0,
-            "last_message_at": None,
-            "last_inbound_at": None,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for item in items
-    }
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for item in items:
+        row = rows.setdefault(
+            (item.entry.tenant_id, item.contact_id, item.entry.instance_id),
+            {
+                "tenant_id": item.entry.tenant_id,
+                "contact_id": item.contact_id,
+                "instance_id": item.entry.instance_id,
+                "status": ConversationStatus.OPEN.value,
+                "unread_count": 0,
+                # A new conversation starts at its first message (never NULL: the list sorts on it).
+                "last_message_at": item.message.timestamp,
+                "last_inbound_at": None,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        row["last_message_at"] = min(row["last_message_at"], item.message.timestamp)
     key = ("tenant_id", "contact_id", "instance_id")
     ids = await ensure_rows(session, conversations_table, key, [rows[k] for k in sorted(rows)])
     for item in items:
@@ -140,9 +150,12 @@ async def _new_messages(session: AsyncSession, items: list[InboundItem]) -> tupl
     return new_items, len(items) - len(new_items)
 
 
-async def _open_tickets(session: AsyncSession, items: list[InboundItem]) -> dict[str, str]:
+async def _open_tickets(
+    session: AsyncSession, items: list[InboundItem], opened: dict[str, str]
+) -> dict[str, str]:
     """conversation id -> its open ticket: customers' messages open one (attributed to the ad or the
-    UTM link of the first message, if any) where none is; the business phone's echoes join one."""
+    UTM link of the first message, if any) where none is, noted in `opened`; the business phone's
+    echoes join one."""
     openings: dict[str, dict[str, Any]] = {}
     echoes: set[str] = set()
     for item in items:
@@ -154,7 +167,7 @@ async def _open_tickets(session: AsyncSession, items: list[InboundItem]) -> dict
                 "opened_at": item.message.timestamp,
                 **ticket_origin(item.message),
             }
-    tickets = await open_tickets(session, openings, utcnow(), inbound=True)
+    tickets = await open_tickets(session, openings, utcnow(), inbound=True, opened=opened)
     # An echo (typed on the phone) opens nothing: no session starts without the customer.
     if echoes - tickets.keys():
         tickets.update(await open_ticket_ids(session, sorted(echoes - tickets.keys())))
@@ -219,6 +232,9 @@ CONVERSATION_COUNTER_COLUMNS: list[tuple[str, TypeEngine[Any]]] = [
     ("unread", Integer()),
     ("last_at", UTCDateTime()),
     ("inbound_at", UTCDateTime()),
+    ("type", String()),
+    ("direction", String()),
+    ("preview", String()),
 ]
 CONTACT_COUNTER_COLUMNS: list[tuple[str, TypeEngine[Any]]] = [
     ("id", String()),
@@ -239,8 +255,12 @@ async def _bump_counters(session: AsyncSession, items: list[InboundItem]) -> Non
     contacts: dict[str, list[Any]] = {}
     for item in items:
         msg, ts = item.message, item.message.timestamp
-        conversation = conversations.setdefault(item.conversation_id, [item.conversation_id, 0, ts, None])
-        conversation[2] = max(conversation[2], ts)
+        conversation = conversations.setdefault(
+            item.conversation_id, [item.conversation_id, 0, ts, None, None, None, None]
+        )
+        if ts >= conversation[2] or conversation[4] is None:
+            conversation[2] = ts
+            conversation[4:] = _last_message(msg)
         if msg.from_me:
             continue
         conversation[1] += 1
@@ -270,6 +290,13 @@ async def _bump_counters(session: AsyncSession, items: list[InboundItem]) -> Non
         await _update_contact_counters(session, [contacts[key] for key in sorted(contacts)])
 
 
+def _last_message(msg: InboundMessage) -> list[Any]:
+    """The type, direction and preview the list shows for this message."""
+    media = {"caption": msg.media.caption} if msg.media else None
+    direction = Direction.OUTBOUND if msg.from_me else Direction.INBOUND
+    return [msg.type.value, direction.value, message_preview(msg.text, media)]
+
+
 def _later(current: Any, new: Any) -> Any:
     """The later of a stored time and a new one (activity times only move forward; NULL is no news)."""
     return case((and_(new.is_not(None), or_(current.is_(None), current < new)), new), else_=current)
@@ -284,6 +311,13 @@ async def _update_conversation_counters(session: AsyncSession, rows: list[list[A
         .where(c.id == counters.id)
         .values(
             unread_count=c.unread_count + counters.unread,
+            last_message_type=latest(c.last_message_type, counters.type, c.last_message_at, counters.last_at),
+            last_message_direction=latest(
+                c.last_message_direction, counters.direction, c.last_message_at, counters.last_at
+            ),
+            last_message_preview=latest(
+                c.last_message_preview, counters.preview, c.last_message_at, counters.last_at
+            ),
             last_message_at=_later(c.last_message_at, counters.last_at),
             last_inbound_at=_later(c.last_inbound_at, counters.inbound_at),
             status=case((counters.unread > 0, ConversationStatus.OPEN.value), else_=c.status),
@@ -301,7 +335,8 @@ async def _update_contact_counters(session: AsyncSession, rows: list[list[Any]])
         .values(
             messages_received=c.messages_received + counters.received,
             last_interaction_at=_later(c.last_interaction_at, counters.last_at),
-            name=func.coalesce(counters.name, c.name),
+            # A name the team gave the person stays; else their latest WhatsApp profile name.
+            name=case((c.named_by_team, c.name), else_=func.coalesce(counters.name, c.name)),
             wa_id=func.coalesce(counters.wa_id, c.wa_id),
             # The first touch is set once, with all three of its parts.
             first_medium=case((c.first_source.is_(None), counters.first_medium), else_=c.first_medium),

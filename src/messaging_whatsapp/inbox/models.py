@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Table, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Table, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
@@ -17,6 +17,27 @@ SENDING_PREDICATE = "send_state IS NOT NULL"
 # Messages of a ticket (every message sent or received since tickets record the team's side too;
 # a ticket deleted by retention leaves its messages with none).
 TICKETED_PREDICATE = "ticket_id IS NOT NULL"
+
+
+# SQLite's full-text index of messages.content (FTS5, trigram tokenizer, external content keyed by
+# the messages' rowid), kept by triggers. Not a model: the schema check leaves it and its shadow
+# tables out. A migration that rebuilds `messages` must recreate its triggers and run
+# `INSERT INTO messages_search(messages_search) VALUES ('rebuild')`.
+MESSAGES_SEARCH_TABLE = "messages_search"
+# The same for contacts' names and phones (a rebuild of `contacts` must recreate it likewise).
+CONTACTS_SEARCH_TABLE = "contacts_search"
+
+
+# The indexes only PostgreSQL has (trigram_index).
+POSTGRESQL_ONLY_INDEXES = frozenset(
+    {"ix_contacts_name_trgm", "ix_contacts_phone_trgm", "ix_messages_content_trgm"}
+)
+
+
+def trigram_index(name: str, column: str) -> Index:
+    """A PostgreSQL GIN trigram index (pg_trgm) serving `ILIKE '%fragment%'`; none on SQLite."""
+    index = Index(name, column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"})
+    return index.ddl_if(dialect="postgresql")
 
 
 class Direction(enum.StrEnum):
@@ -51,6 +72,10 @@ class SendState(enum.StrEnum):
     UNKNOWN = "unknown"
     # The provider answered (sent) or the message ended failed: nothing more to do.
     DONE = "done"
+
+
+# Characters of the last message's text kept on its conversation for the list.
+PREVIEW_CHARS = 120
 
 
 class ConversationStatus(enum.StrEnum):
@@ -89,6 +114,10 @@ class Contact(IdMixin, TimestampMixin, Base):
         UniqueConstraint("tenant_id", "phone"),
         Index("uq_contacts_tenant_id_bsuid", "tenant_id", "bsuid", unique=True),
         Index("uq_contacts_tenant_id_lid", "tenant_id", "lid", unique=True),
+        # The inbox search by any fragment of a name or a phone (PostgreSQL; on SQLite the FTS5
+        # table CONTACTS_SEARCH_TABLE, created by migration 0019).
+        trigram_index("ix_contacts_name_trgm", "name"),
+        trigram_index("ix_contacts_phone_trgm", "phone"),
     )
 
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
@@ -102,6 +131,9 @@ class Contact(IdMixin, TimestampMixin, Base):
     # The gateways' privacy alias, as a JID ("97318254610077@lid"): Evolution and WuzAPI send to it.
     lid: Mapped[str | None] = mapped_column(String(160), default=None)
     name: Mapped[str | None] = mapped_column(String(200), default=None)
+    # The team named the person (PATCH /contacts/{id}): their WhatsApp profile name no longer
+    # replaces it.
+    named_by_team: Mapped[bool] = mapped_column(default=False, server_default=false())
     first_source: Mapped[str | None] = mapped_column(String(100), default=None)
     first_campaign: Mapped[str | None] = mapped_column(String(200), default=None)
     first_medium: Mapped[str | None] = mapped_column(String(100), default=None)
@@ -112,12 +144,19 @@ class Contact(IdMixin, TimestampMixin, Base):
 
 
 class Conversation(IdMixin, TimestampMixin, Base):
-    """All messages between one contact and one instance."""
+    """All messages between one contact and one instance, with what the inbox list shows of its last
+    message and open ticket kept on the row (by the writers of messages and tickets, in their
+    transaction), so the list reads one table in one index's order."""
 
     __tablename__ = "conversations"
     __table_args__ = (
         UniqueConstraint("tenant_id", "contact_id", "instance_id"),
-        Index("ix_conversations_tenant_last", "tenant_id", "last_message_at"),
+        # The inbox list, newest activity first, with the id breaking ties of the keyset cursor.
+        Index("ix_conversations_tenant_activity", "tenant_id", "last_message_at", "id"),
+        # The Mine tab (one assignee) and the Unassigned one (assignee NULL, with an open ticket).
+        Index(
+            "ix_conversations_tenant_assignee_activity", "tenant_id", "assignee_id", "last_message_at", "id"
+        ),
     )
 
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
@@ -125,9 +164,19 @@ class Conversation(IdMixin, TimestampMixin, Base):
     instance_id: Mapped[str] = mapped_column(ForeignKey("whatsapp_instances.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16), default=ConversationStatus.OPEN.value)
     unread_count: Mapped[int] = mapped_column(default=0)
+    # Set by whoever creates the conversation (its first message's time), so the list's order and
+    # cursor never meet a NULL.
     last_message_at: Mapped[datetime | None] = mapped_column(default=None)
     # Start of the 24-hour customer service window.
     last_inbound_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The last message as the list shows it: its type, direction and text (or caption), cut short.
+    last_message_type: Mapped[str | None] = mapped_column(String(16), default=None)
+    last_message_direction: Mapped[str | None] = mapped_column(String(8), default=None)
+    last_message_preview: Mapped[str | None] = mapped_column(String(PREVIEW_CHARS), default=None)
+    # The open ticket (None: resolved) and who attends it, copied from tickets by
+    # inbox/ticketing.py's sync_open_tickets whenever a ticket opens, closes or changes hands.
+    open_ticket_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    assignee_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
 
 
 class Ticket(IdMixin, TimestampMixin, Base):
@@ -199,6 +248,9 @@ class Message(IdMixin, TimestampMixin, Base):
             sqlite_where=text(TICKETED_PREDICATE),
             postgresql_where=text(TICKETED_PREDICATE),
         ),
+        # The inbox search by message text: a trigram index on PostgreSQL; SQLite has the FTS5
+        # table MESSAGES_SEARCH_TABLE instead (created by migration 0019, outside the models).
+        trigram_index("ix_messages_content_trgm", "content"),
     )
 
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))

@@ -43,8 +43,27 @@ class ContactRef(BaseModel):
     lid: str | None = None
 
 
+class LastMessage(BaseModel):
+    """A conversation's last message as the list shows it: its type, direction and the first
+    characters of its text or caption (`preview` null for a message without text)."""
+
+    type: str
+    direction: str
+    preview: str | None
+
+
+class CurrentTicket(BaseModel):
+    """A conversation's open ticket, or its latest closed one when none is open."""
+
+    id: str
+    status: str
+    assignee_id: str | None
+    # The assignee's e-mail (users have no other name).
+    assignee_name: str | None = None
+
+
 class ConversationItem(BaseModel):
-    """A conversation between one contact and one instance."""
+    """A conversation between one contact and one instance, with what the inbox list shows of it."""
 
     id: str
     status: str
@@ -54,6 +73,16 @@ class ConversationItem(BaseModel):
     instance_id: str
     contact: ContactRef
     created_at: datetime
+    last_message: LastMessage | None = None
+    ticket: CurrentTicket | None = None
+
+
+class ContactUpdate(BaseModel):
+    """What an agent may change of a contact: the name the team knows them by (null clears it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(max_length=200)
 
 
 class TicketItem(BaseModel):
@@ -107,6 +136,36 @@ class MessageError(BaseModel):
     title: str | None
 
 
+class QuotedMessage(BaseModel):
+    """The message a reply quotes, found in the same conversation (`id` null when it is not stored:
+    sent before the engine knew the conversation, or deleted by retention)."""
+
+    provider_message_id: str
+    id: str | None = None
+    type: str | None = None
+    direction: str | None = None
+    preview: str | None = None
+
+
+class Reaction(BaseModel):
+    """An emoji someone put on a message (their latest; a removed one is not listed)."""
+
+    emoji: str
+    direction: str
+    # The customer's name for their own, else the name the sender was recorded with.
+    sender_name: str | None = None
+    at: datetime
+
+
+class Location(BaseModel):
+    """Where a location message points."""
+
+    latitude: float | None = None
+    longitude: float | None = None
+    name: str | None = None
+    address: str | None = None
+
+
 class MessageItem(BaseModel):
     """A message, inbound or outbound, with its delivery status."""
 
@@ -132,3 +191,7 @@ class MessageItem(BaseModel):
     read_at: datetime | None
     error: MessageError | None
     created_at: datetime
+    # In a conversation's listing only: what a reply quotes, the reactions to it, a location's place.
+    quoted: QuotedMessage | None = None
+    reactions: list[Reaction] = Field(default_factory=list)
+    location: Location | None = None

@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, func, or_, select, update
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, exists, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.errors import NotFound
-from messaging_whatsapp.inbox.models import Contact, Conversation, Message
+from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.errors import InvalidInput, NotFound
+from messaging_whatsapp.inbox.chat import REACTION, with_quotes_and_reactions
+from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket, TicketStatus
 from messaging_whatsapp.inbox.schemas import (
     ContactItem,
     ContactRef,
     ConversationItem,
+    CurrentTicket,
+    LastMessage,
+    Location,
     MessageError,
     MessageItem,
 )
-from messaging_whatsapp.inbox.visibility import EVERYONE, Viewer, check_conversation
+from messaging_whatsapp.inbox.search import matching_conversations
+from messaging_whatsapp.inbox.visibility import EVERYONE, Viewer, check_contact, check_conversation
 from messaging_whatsapp.pagination import Page, decode_time_cursor, encode_cursor
 from messaging_whatsapp.providers.outbound import identity_kind
+from messaging_whatsapp.tenancy.models import User
 from messaging_whatsapp.tenancy.service import tenant_phone
 
 
@@ -54,6 +65,65 @@ async def list_contacts(
     return Page(items=[ContactItem.model_validate(row) for row in rows[:limit]], next_cursor=next_cursor)
 
 
+async def get_contact(
+    session: AsyncSession, tenant_id: str, contact_id: str, viewer: Viewer = EVERYONE
+) -> Contact:
+    """One of the tenant's contacts the viewer works with (404 otherwise, as for another tenant's)."""
+    await check_contact(session, tenant_id, contact_id, viewer)
+    contact = await session.scalar(
+        select(Contact).where(Contact.id == contact_id, Contact.tenant_id == tenant_id)
+    )
+    if contact is None:
+        raise NotFound(f"contact {contact_id} not found")
+    return contact
+
+
+async def rename_contact(
+    session: AsyncSession, tenant_id: str, contact_id: str, name: str | None, viewer: Viewer = EVERYONE
+) -> Contact:
+    """Give a contact the name the team knows them by; it stays when their WhatsApp profile name
+    changes. Blank clears it, and the profile name fills it in again."""
+    contact = await get_contact(session, tenant_id, contact_id, viewer)
+    cleaned = " ".join((name or "").split())
+    contact.name = cleaned or None
+    contact.named_by_team = bool(cleaned)
+    contact.updated_at = utcnow()
+    await session.flush()
+    return contact
+
+
+class InboxTab(enum.StrEnum):
+    """The list's tabs: the caller's open tickets, the open ones nobody took, or every conversation."""
+
+    MINE = "mine"
+    UNASSIGNED = "unassigned"
+    ALL = "all"
+
+
+class ConversationState(enum.StrEnum):
+    """`open`: a ticket is open (someone should answer); `resolved`: none is (`closed` is read as
+    resolved, as before tickets: no conversation is ever closed by itself)."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+MAX_SEARCH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationFilter:
+    """What the list shows: a tab, a state, one number, a search (None: no narrowing)."""
+
+    tab: InboxTab = InboxTab.ALL
+    status: ConversationState | None = None
+    instance_id: str | None = None
+    search: str | None = None
+    # The caller, for the Mine tab.
+    user_id: str | None = None
+
+
 async def list_conversations(
     session: AsyncSession,
     tenant_id: str,
@@ -63,29 +133,57 @@ async def list_conversations(
     cursor: str | None = None,
     limit: int = 50,
     viewer: Viewer = EVERYONE,
+    narrowed: ConversationFilter | None = None,
 ) -> Page[ConversationItem]:
-    """The tenant's conversations the viewer works, most recent activity first."""
-    activity = func.coalesce(Conversation.last_message_at, Conversation.created_at)
-    query = (
-        select(Conversation, Contact, activity.label("activity"))
-        .join(Contact, Contact.id == Conversation.contact_id)
-        .where(Conversation.tenant_id == tenant_id, viewer.visible_conversations())
+    """The tenant's conversations the viewer works, most recent activity first: one index walk in
+    (last_message_at, id) order (the columns the writers keep on the row), narrowed by `narrowed`."""
+    narrowed = narrowed or ConversationFilter(
+        status=ConversationState(status) if status else None, instance_id=instance_id
     )
-    if status:
-        query = query.where(Conversation.status == status)
-    if instance_id:
-        query = query.where(Conversation.instance_id == instance_id)
+    c = Conversation
+    query = select(c).where(c.tenant_id == tenant_id, *await _narrowing(session, tenant_id, narrowed))
+    if not _within_reach(narrowed, viewer):
+        query = query.where(viewer.visible_conversations())
+    typed = (narrowed.search or "").strip()
+    if typed:
+        matched = await matching_conversations(session, tenant_id, typed)
+        query = query.join(matched, matched.c.id == c.id)
     if cursor:
         at, last_id = decode_time_cursor(cursor)
-        query = query.where(or_(activity < at, and_(activity == at, Conversation.id < last_id)))
-    rows = (
-        await session.execute(query.order_by(activity.desc(), Conversation.id.desc()).limit(limit + 1))
-    ).all()
-    items = [conversation_item(conversation, contact) for conversation, contact, _ in rows[:limit]]
-    next_cursor = (
-        encode_cursor(rows[limit - 1].activity, rows[limit - 1][0].id) if len(rows) > limit else None
+        query = query.where(tuple_(c.last_message_at, c.id) < tuple_(at, last_id))
+    rows = list(
+        (await session.scalars(query.order_by(c.last_message_at.desc(), c.id.desc()).limit(limit + 1))).all()
     )
-    return Page(items=items, next_cursor=next_cursor)
+    last = rows[limit - 1] if len(rows) > limit else None
+    next_cursor = encode_cursor(last.last_message_at or last.created_at, last.id) if last else None
+    return Page(items=await conversation_items(session, rows[:limit]), next_cursor=next_cursor)
+
+
+async def _narrowing(session: AsyncSession, tenant_id: str, narrowed: ConversationFilter) -> list[Any]:
+    c = Conversation
+    conditions: list[Any] = []
+    if narrowed.tab is InboxTab.MINE:
+        if narrowed.user_id is None:
+            raise InvalidInput("tab=mine needs a user's login, not an API key")
+        conditions.append(c.assignee_id == narrowed.user_id)
+    elif narrowed.tab is InboxTab.UNASSIGNED:
+        conditions += [c.assignee_id.is_(None), c.open_ticket_id.is_not(None)]
+    if narrowed.status is ConversationState.OPEN:
+        conditions.append(c.open_ticket_id.is_not(None))
+    elif narrowed.status is not None:
+        conditions.append(c.open_ticket_id.is_(None))
+    if narrowed.instance_id:
+        conditions.append(c.instance_id == narrowed.instance_id)
+    if len((narrowed.search or "").strip()) > MAX_SEARCH:
+        raise InvalidInput(f"q is longer than {MAX_SEARCH} characters", code="invalid_search")
+    return conditions
+
+
+def _within_reach(narrowed: ConversationFilter, viewer: Viewer) -> bool:
+    """Whether the tab alone keeps to what the viewer may see (so the list need not check each
+    conversation's tickets): an agent's own open tickets, and the unassigned queue."""
+    mine = narrowed.tab is InboxTab.MINE and narrowed.user_id == viewer.agent_id
+    return not viewer.restricted or mine or narrowed.tab is InboxTab.UNASSIGNED
 
 
 async def mark_conversation_read(
@@ -105,19 +203,80 @@ async def mark_conversation_read(
     )
     if changed is None:
         raise NotFound(f"conversation {conversation_id} not found")
-    row = (
-        await session.execute(
-            select(Conversation, Contact)
-            .join(Contact, Contact.id == Conversation.contact_id)
+    conversation = (
+        await session.scalars(
+            select(Conversation)
             .where(Conversation.id == conversation_id)
             .execution_options(populate_existing=True)
         )
     ).one()
-    return conversation_item(*row)
+    return (await conversation_items(session, [conversation]))[0]
 
 
-def conversation_item(conversation: Conversation, contact: Contact) -> ConversationItem:
-    """The API's item for a conversation and its contact."""
+async def conversation_items(
+    session: AsyncSession, conversations: list[Conversation]
+) -> list[ConversationItem]:
+    """The list's items: each conversation with its contact, its current ticket and that ticket's
+    assignee (three small lookups for the page, by primary keys and the tickets' conversation)."""
+    if not conversations:
+        return []
+    contacts = {
+        contact.id: contact
+        for contact in await session.scalars(
+            select(Contact).where(Contact.id.in_({c.contact_id for c in conversations}))
+        )
+    }
+    tickets = await _current_tickets(session, conversations)
+    assignees = {ticket.assignee_id for ticket in tickets.values() if ticket.assignee_id}
+    names: dict[str, str] = {}
+    if assignees:
+        names = {
+            row.id: row.email
+            for row in await session.execute(select(User.id, User.email).where(User.id.in_(assignees)))
+        }
+    items = []
+    for conversation in conversations:
+        ticket = tickets.get(conversation.id)
+        if ticket is not None and ticket.assignee_id:
+            ticket = ticket.model_copy(update={"assignee_name": names.get(ticket.assignee_id)})
+        items.append(conversation_item(conversation, contacts[conversation.contact_id], ticket))
+    return items
+
+
+async def _current_tickets(
+    session: AsyncSession, conversations: list[Conversation]
+) -> dict[str, CurrentTicket]:
+    """conversation id -> its open ticket (kept on the row), or else its latest closed one."""
+    current = {
+        c.id: CurrentTicket(id=c.open_ticket_id, status=TicketStatus.OPEN.value, assignee_id=c.assignee_id)
+        for c in conversations
+        if c.open_ticket_id
+    }
+    resolved = [c.id for c in conversations if not c.open_ticket_id]
+    if resolved:
+        rows = await session.execute(
+            select(Ticket.conversation_id, Ticket.id, Ticket.status, Ticket.assignee_id)
+            .where(Ticket.conversation_id.in_(resolved))
+            .order_by(Ticket.created_at, Ticket.id)
+        )
+        for row in rows:  # the latest of each conversation is read last
+            current[row.conversation_id] = CurrentTicket(
+                id=row.id, status=row.status, assignee_id=row.assignee_id
+            )
+    return current
+
+
+def conversation_item(
+    conversation: Conversation, contact: Contact, ticket: CurrentTicket | None = None
+) -> ConversationItem:
+    """The API's item for a conversation and its contact (and its current ticket, when known)."""
+    last_message = None
+    if conversation.last_message_type and conversation.last_message_direction:
+        last_message = LastMessage(
+            type=conversation.last_message_type,
+            direction=conversation.last_message_direction,
+            preview=conversation.last_message_preview,
+        )
     return ConversationItem(
         id=conversation.id,
         status=conversation.status,
@@ -127,7 +286,17 @@ def conversation_item(conversation: Conversation, contact: Contact) -> Conversat
         instance_id=conversation.instance_id,
         contact=ContactRef.model_validate(contact),
         created_at=conversation.created_at,
+        last_message=last_message,
+        ticket=ticket,
     )
+
+
+class MessageOrder(enum.StrEnum):
+    """`asc`: oldest first (the default); `desc`: newest first, for a chat that opens at the bottom
+    and pages back in time with the cursor."""
+
+    ASC = "asc"
+    DESC = "desc"
 
 
 async def list_messages(
@@ -138,20 +307,31 @@ async def list_messages(
     cursor: str | None,
     limit: int,
     viewer: Viewer = EVERYONE,
+    order: MessageOrder = MessageOrder.ASC,
 ) -> Page[MessageItem]:
-    """A conversation's messages in the order they were stored (oldest first)."""
+    """A conversation's messages in the order they were stored (oldest first, or newest first with
+    `order=desc`), each with the message it quotes and the reactions to it; reactions are not
+    listed as messages of their own."""
     await check_conversation(session, tenant_id, conversation_id, viewer)
-    query = select(Message).where(Message.tenant_id == tenant_id, Message.conversation_id == conversation_id)
+    query = select(Message).where(
+        Message.tenant_id == tenant_id, Message.conversation_id == conversation_id, Message.type != REACTION
+    )
+    key = tuple_(Message.created_at, Message.id)
     if cursor:
         at, last_id = decode_time_cursor(cursor)
         query = query.where(
-            or_(Message.created_at > at, and_(Message.created_at == at, Message.id > last_id))
+            key < tuple_(at, last_id) if order is MessageOrder.DESC else key > tuple_(at, last_id)
         )
-    rows = list(
-        (await session.scalars(query.order_by(Message.created_at, Message.id).limit(limit + 1))).all()
-    )
+    if order is MessageOrder.DESC:
+        query = query.order_by(Message.created_at.desc(), Message.id.desc())
+    else:
+        query = query.order_by(Message.created_at, Message.id)
+    rows = list((await session.scalars(query.limit(limit + 1))).all())
     next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
-    return Page(items=[message_item(row) for row in rows[:limit]], next_cursor=next_cursor)
+    items = await with_quotes_and_reactions(
+        session, conversation_id, [message_item(row) for row in rows[:limit]]
+    )
+    return Page(items=items, next_cursor=next_cursor)
 
 
 def message_item(message: Message) -> MessageItem:
@@ -180,4 +360,14 @@ def message_item(message: Message) -> MessageItem:
         read_at=message.read_at,
         error=error,
         created_at=message.created_at,
+        location=_location(message),
+    )
+
+
+def _location(message: Message) -> Location | None:
+    """A location message's place, from what its provider sent (kept in `extra`)."""
+    if message.type != "location" or not message.extra:
+        return None
+    return Location.model_validate(
+        {key: message.extra.get(key) for key in ("latitude", "longitude", "name", "address")}
     )

@@ -22,6 +22,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.db import custom_plans, generic_plans, insert_rows, new_id, one_of
+from messaging_whatsapp.inbox.activity import sync_open_tickets
 from messaging_whatsapp.inbox.attribution import UTM_KEYS
 from messaging_whatsapp.inbox.models import (
     OPEN_TICKET_PREDICATE,
@@ -66,10 +67,16 @@ def campaign_origin(campaign_name: str) -> Origin:
 
 
 async def open_tickets(
-    session: AsyncSession, openings: dict[str, dict[str, Any]], now: datetime, *, inbound: bool = False
+    session: AsyncSession,
+    openings: dict[str, dict[str, Any]],
+    now: datetime,
+    *,
+    inbound: bool = False,
+    opened: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """conversation id -> its open ticket id, for every conversation of `openings`; where none is
-    open, one is opened with that conversation's columns (`tenant_id`, origin, `opened_at`).
+    open, one is opened with that conversation's columns (`tenant_id`, origin, `opened_at`), and
+    noted in `opened` (conversation id -> ticket id) when given.
 
     `inbound`: the openings are customers' messages, not stored yet; an open ticket that has no
     customer message yet (an outbound opened it) takes the ad and UTM attribution of this first one.
@@ -92,7 +99,11 @@ async def open_tickets(
     )
     async with generic_plans(session):
         await session.execute(statement, params)
-    tickets.update(await open_ticket_ids(session, missing))
+    new = await open_ticket_ids(session, missing)
+    tickets.update(new)
+    await sync_open_tickets(session, missing)
+    if opened is not None:
+        opened.update(new)
     return tickets
 
 

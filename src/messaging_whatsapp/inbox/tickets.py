@@ -18,6 +18,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound
+from messaging_whatsapp.inbox.activity import sync_open_tickets
 from messaging_whatsapp.inbox.models import (
     Conversation,
     Ticket,
@@ -84,7 +85,9 @@ async def _close_idle_since(
         .returning(Ticket.id, Ticket.tenant_id, Ticket.conversation_id)
         .execution_options(synchronize_session=False)
     )
-    return [ClosedTicket(row.id, row.tenant_id, row.conversation_id, reason, now) for row in rows]
+    closed = [ClosedTicket(row.id, row.tenant_id, row.conversation_id, reason, now) for row in rows]
+    await sync_open_tickets(session, {ticket.conversation_id for ticket in closed})
+    return closed
 
 
 async def list_tickets(
@@ -156,6 +159,7 @@ async def close_ticket(
     await session.refresh(ticket)
     if closed is None:
         raise _already_closed(ticket)
+    await sync_open_tickets(session, [ticket.conversation_id])
     return ticket, ClosedTicket(ticket.id, tenant_id, ticket.conversation_id, reason.value, now, outcome)
 
 
@@ -208,6 +212,7 @@ async def assign_ticket(
     ticket.assignee_id = user_id
     ticket.updated_at = now
     await session.flush()
+    await sync_open_tickets(session, [ticket.conversation_id])
     return ticket
 
 

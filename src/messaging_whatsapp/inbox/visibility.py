@@ -7,11 +7,13 @@ reads, marks, closes or answers a conversation outside their part (404, as for a
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messaging_whatsapp.db import one_of
 from messaging_whatsapp.errors import Forbidden, NotFound
 from messaging_whatsapp.inbox.models import Contact, Conversation, Ticket, TicketStatus
 from messaging_whatsapp.phones import InvalidPhone, phone_variants
@@ -119,3 +121,17 @@ async def check_contact(session: AsyncSession, tenant_id: str, contact_id: str, 
         )
     if await session.scalar(query.limit(1)) is None:
         raise NotFound(f"contact {contact_id} not found")
+
+
+async def visible_among(
+    session: AsyncSession, tenant_id: str, conversation_ids: Collection[str], viewer: Viewer
+) -> set[str]:
+    """Which of these conversations are the tenant's and the viewer may work (one query)."""
+    if not conversation_ids:
+        return set()
+    query = select(Conversation.id).where(
+        Conversation.tenant_id == tenant_id,
+        one_of(session, Conversation.id, sorted(conversation_ids)),
+        viewer.visible_conversations(),
+    )
+    return set(await session.scalars(query))

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.deps import Context, DbSession
 from messaging_whatsapp.instances import bindings, service
-from messaging_whatsapp.instances.models import InstanceStatus
+from messaging_whatsapp.instances.announcements import status_event
+from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
 from messaging_whatsapp.instances.schemas import InstanceItem, InstanceUpdate
+from messaging_whatsapp.outbox.service import relay_outbox, write_outbox
 from messaging_whatsapp.pagination import Page
 from messaging_whatsapp.tenancy.deps import NumberReader, NumberWriter
 
@@ -29,22 +33,38 @@ async def get_instance(instance_id: str, session: DbSession, principal: NumberRe
 
 
 @router.post("/{instance_id}/pause")
-async def pause_instance(instance_id: str, session: DbSession, principal: NumberWriter) -> InstanceItem:
+async def pause_instance(
+    instance_id: str, session: DbSession, principal: NumberWriter, context: Context
+) -> InstanceItem:
     """Stop sending through the instance until it is resumed (messages wait, then fail)."""
     instance = await service.set_instance_status(
         session, principal.tenant_id, instance_id, InstanceStatus.PAUSED
     )
-    return InstanceItem.of(instance, utcnow())
+    return await _announced(session, context, instance)
 
 
 @router.post("/{instance_id}/resume")
-async def resume_instance(instance_id: str, session: DbSession, principal: NumberWriter) -> InstanceItem:
+async def resume_instance(
+    instance_id: str, session: DbSession, principal: NumberWriter, context: Context
+) -> InstanceItem:
     """Send through the instance again (after the provider's refusal was fixed): its errors in a row
     are forgotten and its health score lifted to 60 at least (logged)."""
     instance = await service.set_instance_status(
         session, principal.tenant_id, instance_id, InstanceStatus.ACTIVE
     )
-    return InstanceItem.of(instance, utcnow())
+    return await _announced(session, context, instance)
+
+
+async def _announced(
+    session: AsyncSession, context: EngineContext, instance: WhatsAppInstance
+) -> InstanceItem:
+    """The instance's item; its new status announced once stored (written with it, relayed
+    after the commit)."""
+    item = InstanceItem.of(instance, utcnow())
+    records = await write_outbox(session, [status_event(instance)], context.names.events)
+    await session.commit()
+    await relay_outbox(context, records)
+    return item
 
 
 @router.patch("/{instance_id}")

@@ -21,7 +21,9 @@ from sqlalchemy.types import TypeEngine
 
 from messaging_whatsapp.batch import Outcomes
 from messaging_whatsapp.db import UTCDateTime, rows_table
+from messaging_whatsapp.instances.announcements import health_event
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance, instances_table
+from messaging_whatsapp.outbox.service import PublishedEvent
 
 START_SCORE = 100.0
 DELIVERED_POINTS = 0.5
@@ -152,17 +154,20 @@ OUTCOME_COLUMNS: list[tuple[str, TypeEngine[Any]]] = [
 ]
 
 
-async def record_outcomes(session: AsyncSession, outcomes: dict[str, Outcomes], now: datetime) -> None:
+async def record_outcomes(
+    session: AsyncSession, outcomes: dict[str, Outcomes], now: datetime
+) -> list[PublishedEvent]:
     """Apply each instance's outcomes to its counters and score, in the caller's transaction (one
-    statement for every instance of the batch)."""
+    statement for every instance of the batch); a `whatsapp_instance_health_changed` for each
+    whose health status moved."""
     changed = {instance_id: o for instance_id, o in outcomes.items() if o}
     if not changed:
-        return
-    zones = await _timezones(session, changed)
+        return []
+    numbers = await _numbers(session, changed)
     rows = [
         (
             instance_id,
-            local_date(zones[instance_id], now),
+            local_date(numbers[instance_id].timezone, now),
             o.sent,
             o.delivered,
             o.read,
@@ -171,19 +176,31 @@ async def record_outcomes(session: AsyncSession, outcomes: dict[str, Outcomes], 
             score_change(o),
         )
         for instance_id, o in sorted(changed.items())
-        if instance_id in zones
+        if instance_id in numbers
     ]
-    if rows:
-        await session.execute(
-            _outcomes_statement(rows_table(session, "outcomes", OUTCOME_COLUMNS, rows), now)
-        )
+    if not rows:
+        return []
+    statement = _outcomes_statement(rows_table(session, "outcomes", OUTCOME_COLUMNS, rows), now)
+    scored = await session.execute(statement.returning(instances_table.c.id, instances_table.c.health_score))
+    published = []
+    for instance_id, score in scored:
+        before = numbers[instance_id]
+        status = health_status(score)
+        # The score before is as read a moment ago: announcing is all it is used for.
+        if status != health_status(before.health_score):
+            published.append(health_event(before.tenant_id, instance_id, status.value, score))
+    return published
 
 
-async def _timezones(session: AsyncSession, instance_ids: Iterable[str]) -> dict[str, str]:
-    query = select(WhatsAppInstance.id, WhatsAppInstance.timezone).where(
-        WhatsAppInstance.id.in_(sorted(instance_ids))
-    )
-    return {row.id: row.timezone for row in await session.execute(query)}
+async def _numbers(session: AsyncSession, instance_ids: Iterable[str]) -> dict[str, Any]:
+    """id -> (tenant, timezone, score) of each instance."""
+    query = select(
+        WhatsAppInstance.id,
+        WhatsAppInstance.tenant_id,
+        WhatsAppInstance.timezone,
+        WhatsAppInstance.health_score,
+    ).where(WhatsAppInstance.id.in_(sorted(instance_ids)))
+    return {row.id: row for row in await session.execute(query)}
 
 
 def _outcomes_statement(outcomes: Any, now: datetime) -> Any:

@@ -97,20 +97,28 @@ async def relay_outbox(context: EngineContext, records: list[OutboxRecord]) -> i
     for stream, entries in by_stream.items():
         await context.streams.append_many(stream, entries)
     async with context.sessions() as session, session.begin():
-        await session.execute(
-            delete(OutboxEvent).where(one_of(session, OutboxEvent.id, [r.id for r in records]))
+        deleted = set(
+            await session.scalars(
+                delete(OutboxEvent)
+                .where(one_of(session, OutboxEvent.id, [r.id for r in records]))
+                .returning(OutboxEvent.id)
+            )
         )
     published = sum(len(entries) for entries in by_stream.values())
     metrics.EVENTS_PUBLISHED.inc(published)
-    # Live screens hear of it after the commit, like every other consumer. Best effort: a screen
-    # that missed it resynchronises; the relay and the cause stand.
+    await _publish_live(context, [r for r in sorted(records, key=lambda r: r.id) if r.id in deleted])
+    return published
+
+
+async def _publish_live(context: EngineContext, records: list[OutboxRecord]) -> None:
+    """Live screens hear of the records after the commit, like every other consumer, but only
+    from the relay that deleted them: two relays of one row (an orphan sweep racing another) both
+    append to the streams (at least once), yet a screen never sees an event twice. Best effort:
+    a screen that missed one resynchronises; the relay and the cause stand."""
     try:
-        await context.realtime.publish(
-            realtime_events([entry for entries in by_stream.values() for entry in entries])
-        )
+        await context.realtime.publish(realtime_events([e for r in records for e in r.entries]))
     except Exception:
         logger.exception("realtime events could not be published")
-    return published
 
 
 async def relay_orphaned_outbox(context: EngineContext) -> int:

@@ -166,6 +166,19 @@ class TypingProvider(Protocol):
         ...
 
 
+@runtime_checkable
+class ReadReceiptProvider(Protocol):
+    """A provider that can tell the customer their messages were read (the blue ticks): Meta's
+    Cloud API and the gateways; Twilio and the simulator cannot."""
+
+    async def mark_chat_read(
+        self, client: httpx.AsyncClient, account: SenderAccount, chat: str, provider_message_ids: list[str]
+    ) -> None:
+        """Mark these inbound messages of one person (oldest first) as read; ``chat`` is the
+        person as the sender addresses them (E.164 digits, or a LID JID)."""
+        ...
+
+
 # --------------------------------------------------------------------------------------------------
 # Gateways (Evolution, WuzAPI): instances we create, connect by QR code and watch.
 

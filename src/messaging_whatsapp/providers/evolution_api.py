@@ -292,6 +292,18 @@ class EvolutionApi:
         path = f"/chat/sendPresence/{_instance(account)}"
         await _call(client, account, "POST", path, json=body, timeout=timeout)
 
+    async def mark_chat_read(
+        self, client: httpx.AsyncClient, account: SenderAccount, chat: str, provider_message_ids: list[str]
+    ) -> None:
+        """POST /chat/markMessageAsRead/{instance}: the person's messages, each by its chat and key."""
+        remote = jid.chat_jid(chat)
+        body = {
+            "readMessages": [
+                {"remoteJid": remote, "fromMe": False, "id": key} for key in provider_message_ids
+            ]
+        }
+        await _call(client, account, "POST", f"/chat/markMessageAsRead/{_instance(account)}", json=body)
+
     async def create_instance(
         self, client: httpx.AsyncClient, account: SenderAccount, webhook_url: str, webhook_secret: str
     ) -> GatewayInstance:

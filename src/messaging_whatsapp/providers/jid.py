@@ -103,3 +103,10 @@ def _bare_lid(jid: str) -> str:
     # Drop the device part so every device of the same person maps to one LID.
     user, server = split_jid(jid)
     return f"{user}@{server}"
+
+
+def chat_jid(person: str) -> str:
+    """The JID of a one-to-one chat with a person addressed as E.164 digits (a leading '+'
+    tolerated) or already by a JID (a LID)."""
+    person = person.strip()
+    return person if "@" in person else f"{person.removeprefix('+')}@s.whatsapp.net"

@@ -81,6 +81,13 @@ class MetaApi:
         if not response.is_success:
             raise graph_error(response)
 
+    async def mark_chat_read(
+        self, client: httpx.AsyncClient, account: SenderAccount, chat: str, provider_message_ids: list[str]
+    ) -> None:
+        """Mark the person's messages read: Meta marks the newest and every earlier one with it."""
+        if provider_message_ids:
+            await self.mark_read(client, account, provider_message_ids[-1])
+
 
 meta_api = MetaApi()
 

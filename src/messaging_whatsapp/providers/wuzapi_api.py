@@ -32,6 +32,7 @@ import httpx
 from messaging_whatsapp.providers.base import ConnectChallenge, GatewayInstance, ProviderName
 from messaging_whatsapp.providers.events import ConnectionState
 from messaging_whatsapp.providers.http import json_body, request
+from messaging_whatsapp.providers.jid import chat_jid
 from messaging_whatsapp.providers.outbound import (
     ErrorClass,
     OutboundMessage,
@@ -221,6 +222,15 @@ class WuzapiApi:
         media = "audio" if state == "recording" else ""
         body = {"Phone": recipient_phone(to), "State": "composing" if media else state, "Media": media}
         response = await _call(client, "POST", _url(account, "/chat/presence"), _user_headers(account), body)
+        if not response.is_success:
+            raise error_for(response)
+
+    async def mark_chat_read(
+        self, client: httpx.AsyncClient, account: SenderAccount, chat: str, provider_message_ids: list[str]
+    ) -> None:
+        """POST /chat/markread: the person's messages by id, with their chat's JID."""
+        body = {"Id": provider_message_ids, "Chat": chat_jid(chat)}
+        response = await _call(client, "POST", _url(account, "/chat/markread"), _user_headers(account), body)
         if not response.is_success:
             raise error_for(response)
 

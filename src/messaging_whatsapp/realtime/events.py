@@ -11,25 +11,64 @@ import orjson
 # Realtime event ids are `<milliseconds>-<sequence>`, as Redis Stream ids are: they grow per tenant.
 EVENT_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
 
+# A payload key a realtime event keeps, or (the payload's key, the event's name for it).
+Key = str | tuple[str, str]
 # The outbox event type -> the realtime events it becomes, and the payload keys each keeps.
-_MESSAGE_KEYS = ("message_id", "conversation_id", "contact_id", "instance_id", "message_type")
-_STATUS_KEYS = ("message_id", "conversation_id", "instance_id", "status", "error")
-_TICKET_KEYS = ("ticket_id", "conversation_id", "close_reason", "outcome", "closed_at")
-_CONTACT_KEYS = ("contact_id", "conversation_id")
-_INSTANCE_KEYS = ("instance_id", "reason")
-_MAPPING: dict[str, list[tuple[str, tuple[str, ...], dict[str, Any]]]] = {
+_MESSAGE_KEYS: tuple[Key, ...] = (
+    "message_id",
+    "conversation_id",
+    "contact_id",
+    "instance_id",
+    "message_type",
+)
+_OUTBOUND_KEYS: tuple[Key, ...] = (*_MESSAGE_KEYS, "sender_type", "sender_user_id", "status")
+_STATUS_KEYS: tuple[Key, ...] = ("message_id", "conversation_id", "instance_id", "status", "error")
+_TICKET_KEYS: tuple[Key, ...] = ("ticket_id", "conversation_id", "close_reason", "outcome", "closed_at")
+_ASSIGN_KEYS: tuple[Key, ...] = ("ticket_id", "conversation_id", "status", "assignee_id")
+_OPENED_KEYS: tuple[Key, ...] = ("ticket_id", "conversation_id", "status")
+_READ_KEYS: tuple[Key, ...] = ("conversation_id", "unread_count", "read_by")
+_CONTACT_KEYS: tuple[Key, ...] = ("contact_id", "conversation_id")
+_INSTANCE_KEYS: tuple[Key, ...] = ("instance_id", "status", "reason")
+_CONNECTION_KEYS: tuple[Key, ...] = ("instance_id", "connection_state", "reason")
+_HEALTH_KEYS: tuple[Key, ...] = ("instance_id", "health_status", "health_score")
+_CAMPAIGN_KEYS: tuple[Key, ...] = (
+    ("id", "campaign_id"),
+    "status",
+    "paused_reason",
+    "waiting_reason",
+    ("total_contacts", "total"),
+    ("pending_count", "pending"),
+    ("sent_count", "sent"),
+    ("delivered_count", "delivered"),
+    ("read_count", "read"),
+    ("failed_count", "failed"),
+    ("opted_out_count", "opted_out"),
+    ("skipped_count", "skipped"),
+    "progress",
+)
+# Keys kept even when null, because null means something (a ticket back in the queue).
+_NULL_SAYS_SOMETHING = frozenset({"assignee_id"})
+_MAPPING: dict[str, list[tuple[str, tuple[Key, ...], dict[str, Any]]]] = {
     "whatsapp_inbound_received": [
         ("new_message", _MESSAGE_KEYS, {"direction": "inbound"}),
         ("conversation_updated", ("conversation_id", "contact_id", "message_id"), {}),
     ],
+    "whatsapp_message_queued": [("new_message", _OUTBOUND_KEYS, {"direction": "outbound"})],
     "whatsapp_message_sent": [("message_status", _STATUS_KEYS, {})],
     "whatsapp_delivery_confirmed": [("message_status", _STATUS_KEYS, {})],
     "whatsapp_delivery_failed": [("message_status", _STATUS_KEYS, {})],
+    "whatsapp_conversation_read": [("conversation_updated", _READ_KEYS, {})],
+    "whatsapp_ticket_opened": [("ticket_updated", _OPENED_KEYS, {"status": "open"})],
+    "whatsapp_ticket_assigned": [("ticket_updated", _ASSIGN_KEYS, {})],
     "whatsapp_ticket_closed": [("ticket_updated", _TICKET_KEYS, {"status": "closed"})],
     "whatsapp_instance_paused": [("instance_updated", _INSTANCE_KEYS, {"status": "paused"})],
+    "whatsapp_instance_resumed": [("instance_updated", _INSTANCE_KEYS, {"status": "active"})],
+    "whatsapp_instance_connection_changed": [("instance_updated", _CONNECTION_KEYS, {})],
+    "whatsapp_instance_health_changed": [("instance_updated", _HEALTH_KEYS, {})],
     "whatsapp_customer_opted_out": [("conversation_updated", _CONTACT_KEYS, {"opted_out": True})],
     "whatsapp_customer_opted_in": [("conversation_updated", _CONTACT_KEYS, {"opted_out": False})],
     "whatsapp_contact_erased": [("conversation_updated", _CONTACT_KEYS, {"erased": True})],
+    "campaign_updated": [("campaign_updated", _CAMPAIGN_KEYS, {})],
 }
 
 
@@ -77,9 +116,17 @@ def realtime_events(entries: list[dict[str, str]]) -> list[RealtimeEvent]:
             continue
         payload = orjson.loads(entry["payload"])
         for name, keys, extra in mapped:
-            data = {key: payload[key] for key in keys if payload.get(key) is not None}
-            events.append(RealtimeEvent(entry["tenant_id"], name, {**data, **extra}))
+            events.append(RealtimeEvent(entry["tenant_id"], name, {**_kept(payload, keys), **extra}))
     return events
+
+
+def _kept(payload: dict[str, Any], keys: tuple[Key, ...]) -> dict[str, Any]:
+    data = {}
+    for key in keys:
+        source, name = (key, key) if isinstance(key, str) else key
+        if payload.get(source) is not None or (name in _NULL_SAYS_SOMETHING and source in payload):
+            data[name] = payload[source]
+    return data
 
 
 def stamped(event_id: str, type_: str, data: bytes) -> StampedEvent:

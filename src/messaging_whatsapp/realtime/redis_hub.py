@@ -1,8 +1,12 @@
 """The scaled hub: one Redis Stream per tenant, read by one blocking reader per API process.
 
 Any process publishes (the worker, the API); the stream assigns the ids, so they grow per tenant
-and survive restarts. A process with stream clients runs one reader task for all of them: one
-XREAD over the streams of the tenants it has clients of, never a connection per client.
+and survive restarts. Retention: every append caps a stream at about the hard cap, and every few
+seconds the publisher trims a tenant's stream of what is both past the count floor and older
+than the time floor (a script, so the two checks and the trim are one step).
+
+A process with stream clients runs one reader task for all of them: one XREAD over the streams
+of the tenants it has clients of, never a connection per client.
 """
 
 from __future__ import annotations
@@ -10,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
 
 from messaging_whatsapp.realtime.events import RealtimeEvent, StampedEvent, stamped
-from messaging_whatsapp.realtime.hub import Hub, Subscription
+from messaging_whatsapp.realtime.hub import Hub, Mirror, Retention, Subscription
 from messaging_whatsapp.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
@@ -29,16 +34,33 @@ Entries = list[tuple[str, dict[str, str]]]
 READ_BLOCK_MS = 250
 # Events replayed per XRANGE round trip.
 REPLAY_PAGE = 1_000
+# A publisher trims a tenant's stream at most this often, and at most this many entries a time.
+TRIM_EVERY_SECONDS = 5.0
+TRIM_CHUNK = 5_000
+# Trims the oldest entries that are past the count floor (ARGV[1]) and older than the time
+# floor's first id (ARGV[2]), at most ARGV[3] of them; returns how many went.
+TRIM_SCRIPT = """
+local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
+if excess <= 0 then return 0 end
+local old = redis.call('XRANGE', KEYS[1], '-', '(' .. ARGV[2], 'COUNT', math.min(excess, tonumber(ARGV[3])))
+if #old == 0 then return 0 end
+local last = old[#old][1]
+local dash = string.find(last, '-', 1, true)
+local after = string.sub(last, 1, dash - 1) .. '-' .. (tonumber(string.sub(last, dash + 1)) + 1)
+return redis.call('XTRIM', KEYS[1], 'MINID', after)
+"""
 
 
 class RedisHub(Hub):
-    """Per-tenant Redis Streams, trimmed to the buffer size, and one reader for this process."""
+    """Per-tenant Redis Streams, trimmed by the retention, and one reader for this process."""
 
-    def __init__(self, url: str, prefix: str, buffer_events: int) -> None:
-        super().__init__()
+    def __init__(self, url: str, prefix: str, retention: Retention, mirror: Mirror | None = None) -> None:
+        super().__init__(retention, mirror)
         self.redis: Redis = redis_client(url, decode_responses=True)
         self.prefix = f"{prefix}realtime:"
-        self.buffer_events = buffer_events
+        self.trim = self.redis.register_script(TRIM_SCRIPT)
+        # When this process last trimmed each tenant's stream (monotonic seconds).
+        self.trimmed_at: dict[str, float] = {}
         # Where the reader is, per tenant this process has clients of.
         self.positions: dict[str, str] = {}
         self.reader: asyncio.Task[None] | None = None
@@ -47,16 +69,30 @@ class RedisHub(Hub):
         """The tenant's stream."""
         return f"{self.prefix}{tenant_id}"
 
-    async def publish(self, events: list[RealtimeEvent]) -> None:
-        """Append to the tenants' streams in one round trip (trimmed to about the buffer size,
-        never below it)."""
-        if not events:
-            return
+    async def append(self, events: list[RealtimeEvent]) -> None:
+        """Append to the tenants' streams in one round trip (capped at about the hard cap, never
+        below it), trimming those not trimmed for a while."""
+        cap = self.retention.max_events
         async with self.redis.pipeline(transaction=False) as pipe:
             for event in events:
                 fields: dict[Any, Any] = {"type": event.type, "data": orjson.dumps(event.data).decode()}
-                pipe.xadd(self.key(event.tenant_id), fields, maxlen=self.buffer_events, approximate=True)
+                pipe.xadd(self.key(event.tenant_id), fields, maxlen=cap, approximate=True)
+            moment = time.monotonic()
+            for tenant_id in {event.tenant_id for event in events}:
+                if moment - self.trimmed_at.get(tenant_id, 0.0) >= TRIM_EVERY_SECONDS:
+                    self.trimmed_at[tenant_id] = moment
+                    self.trim_old(pipe, tenant_id)
             await pipe.execute()
+
+    def trim_old(self, client: Any, tenant_id: str) -> Any:
+        """Trim the tenant's stream of what both floors let go (through `client`: a pipeline, or
+        the connection itself); returns how many went when awaited on the connection."""
+        floor_ms = time.time_ns() // 1_000_000 - int(self.retention.keep_seconds * 1000)
+        return self.trim(
+            keys=[self.key(tenant_id)],
+            args=[self.retention.keep_events, f"{max(floor_ms, 0)}-0", TRIM_CHUNK],
+            client=client,
+        )
 
     async def replay(self, tenant_id: str, after: str) -> list[StampedEvent] | None:
         """The stream's entries after `after`; None when that entry was trimmed (or never was)."""

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messaging_whatsapp.db import one_of
 from messaging_whatsapp.inbox.models import Contact, Message, SendState, messages_table
 from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.outbox.service import PublishedEvent
 from messaging_whatsapp.providers.base import REACHES, ProviderName
 from messaging_whatsapp.providers.outbound import RecipientKind
 from messaging_whatsapp.sending.parts import release_followers
@@ -94,11 +95,14 @@ def _identity(instance: WhatsAppInstance, bsuid: str | None, lid: str | None) ->
     return None
 
 
-async def take_due(session: AsyncSession, now: datetime) -> list[tuple[str, str]]:
+async def take_due(
+    session: AsyncSession, now: datetime
+) -> tuple[list[tuple[str, str]], list[PublishedEvent]]:
     """The (message id, tenant id) of messages due for another try, marked pending and not due again
     for REOFFER_AFTER; the caller commits, then offers them. A long text's held parts whose part
-    before went out are among them (sending/parts.py)."""
-    await release_followers(session, now)
+    before went out are among them, and those whose part before failed end failed: the events
+    to publish of those (sending/parts.py)."""
+    published = await release_followers(session, now)
     m = messages_table.c
     due = (
         await session.execute(
@@ -112,7 +116,7 @@ async def take_due(session: AsyncSession, now: datetime) -> list[tuple[str, str]
         )
     ).all()
     if not due:
-        return []
+        return [], published
     await session.execute(
         update(messages_table)
         .where(
@@ -121,4 +125,4 @@ async def take_due(session: AsyncSession, now: datetime) -> list[tuple[str, str]
         )
         .values(send_state=SendState.PENDING.value, next_attempt_at=now + REOFFER_AFTER)
     )
-    return [(row.id, row.tenant_id) for row in due]
+    return [(row.id, row.tenant_id) for row in due], published

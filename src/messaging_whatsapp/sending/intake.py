@@ -16,9 +16,10 @@ import logging
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import EngineError
+from messaging_whatsapp.outbox.service import relay_outbox, write_outbox
 from messaging_whatsapp.sending.queue import offer_messages
 from messaging_whatsapp.sending.service import queue_messages
-from messaging_whatsapp.sending.submissions import QueuedMessage, Submission, SubmissionResult
+from messaging_whatsapp.sending.submissions import QueuedMessage, Submission, SubmissionResult, queued_events
 from messaging_whatsapp.streams.base import StreamError
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,13 @@ class MessageIntake:
     async def _store(self, submissions: list[Submission]) -> list[SubmissionResult]:
         async with self._context.sessions() as session, session.begin():
             results = await queue_messages(session, submissions, utcnow())
+            outbox = await write_outbox(session, queued_events(results), self._context.names.events)
+        # Announced before the senders get them: a screen hears of the message before its ticks.
+        # Stored is stored: a relay that fails leaves its row to the orphan sweep, never a retry.
+        try:
+            await relay_outbox(self._context, outbox)
+        except Exception:
+            logger.warning("queued messages' events not relayed; the outbox sweep will", exc_info=True)
         created = [
             (result.message.id, result.message.tenant_id)
             for result in results

@@ -18,9 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.db import new_id
 from messaging_whatsapp.inbox.models import SendState, messages_table
+from messaging_whatsapp.outbox.service import PublishedEvent
 from messaging_whatsapp.providers.events import STATUS_RANK, DeliveryStatus
 
 FAILED_RANK = STATUS_RANK[DeliveryStatus.FAILED]
+PREVIOUS_PART_FAILED = (
+    "previous_part_failed",
+    "the part of this text before it was not sent, so this part was not sent either",
+)
 # The end of a sentence: ., ! or ? (or an ellipsis), with any closing quotes, then white space.
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*\s+")
 _PARAGRAPH_END = re.compile(r"\n\s*\n")
@@ -86,9 +91,10 @@ def split_row(first: dict[str, Any], limit: int) -> list[dict[str, Any]]:
     return followers
 
 
-async def release_followers(session: AsyncSession, now: datetime) -> None:
+async def release_followers(session: AsyncSession, now: datetime) -> list[PublishedEvent]:
     """Held parts whose part before went out become due now (the sweep offers them); those whose
-    part before failed for good fail too, with the reason. Longer chains move a part per sweep."""
+    part before failed for good fail too, with the reason (a `whatsapp_delivery_failed` each).
+    Longer chains move a part per sweep."""
     m = messages_table.c
     before = messages_table.alias("before")
     b = before.c
@@ -104,7 +110,7 @@ async def release_followers(session: AsyncSession, now: datetime) -> None:
         .values(next_attempt_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    await session.execute(
+    failed = await session.execute(
         update(messages_table)
         .where(*held, exists().where(*done, b.status_rank == FAILED_RANK))
         .values(
@@ -112,9 +118,24 @@ async def release_followers(session: AsyncSession, now: datetime) -> None:
             status=DeliveryStatus.FAILED.value,
             status_rank=FAILED_RANK,
             failed_at=now,
-            error_code="previous_part_failed",
-            error_title="the part of this text before it was not sent, so this part was not sent either",
+            error_code=PREVIOUS_PART_FAILED[0],
+            error_title=PREVIOUS_PART_FAILED[1],
             updated_at=now,
         )
+        .returning(m.id, m.tenant_id, m.instance_id, m.conversation_id)
         .execution_options(synchronize_session=False)
     )
+    return [
+        PublishedEvent(
+            "whatsapp_delivery_failed",
+            row.tenant_id,
+            {
+                "message_id": row.id,
+                "instance_id": row.instance_id,
+                "conversation_id": row.conversation_id,
+                "status": DeliveryStatus.FAILED.value,
+                "error": {"code": PREVIOUS_PART_FAILED[0], "title": PREVIOUS_PART_FAILED[1]},
+            },
+        )
+        for row in failed
+    ]

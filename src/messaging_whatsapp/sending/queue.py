@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.context import EngineContext
-from messaging_whatsapp.db import insert_new_rows, insert_rows, new_id, one_of, stored_ids
+from messaging_whatsapp.db import insert_new_rows, insert_rows, new_id, stored_ids
+from messaging_whatsapp.inbox.activity import last_message_rows, record_last_messages
 from messaging_whatsapp.inbox.models import (
-    Conversation,
     ConversationStatus,
     Direction,
     SenderType,
@@ -122,13 +121,7 @@ async def store_queued_messages(
         )
     statement, params = insert_rows(session, messages_table, rows)
     await session.execute(statement, params)
-    # Conversations created just now already carry the time.
-    if stored:
-        await session.execute(
-            update(Conversation)
-            .where(one_of(session, Conversation.id, set(stored.values())))
-            .values(last_message_at=now, updated_at=now)
-        )
+    await record_last_messages(session, last_message_rows(rows, now), now)
     return ids
 
 

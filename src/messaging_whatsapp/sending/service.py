@@ -14,12 +14,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.service import opted_out_phones
 from messaging_whatsapp.db import generic_plans, insert_new_rows, insert_rows, one_of
 from messaging_whatsapp.errors import Conflict, EngineError, NotFound
+from messaging_whatsapp.inbox.activity import last_message_rows, record_last_messages
 from messaging_whatsapp.inbox.models import (
     Contact,
     Conversation,
@@ -113,6 +114,8 @@ class _TenantBatch:
         self._session = session
         self._tenant_id = tenant_id
         self._now = now
+        # conversation id -> the ticket this batch's messages opened in it.
+        self._opened: dict[str, str] = {}
 
     async def queue(self, submissions: list[Submission]) -> list[SubmissionResult]:
         results: list[SubmissionResult | None] = [None] * len(submissions)
@@ -219,7 +222,7 @@ class _TenantBatch:
         starters: dict[str, SenderType] = {}
         for index in sorted(pairs):
             starters.setdefault(conversation_ids[pairs[index]], submissions[index].sender_type)
-        tickets = await session_tickets(self._session, self._tenant_id, starters, self._now)
+        tickets = await session_tickets(self._session, self._tenant_id, starters, self._now, self._opened)
         names = await sender_names(
             self._session,
             self._tenant_id,
@@ -241,8 +244,7 @@ class _TenantBatch:
                 sender_name=names.get(sender) if sender else None,
             )
             followers[index] = split_row(rows[index], text_limit(chosen[index].provider))
-        stored = {conversation_id for per in conversations.values() for conversation_id, _ in per.values()}
-        for index, queued in (await self._insert(rows, stored, phones)).items():
+        for index, queued in (await self._insert(rows, phones)).items():
             results[index] = queued
             if queued.created and followers[index]:
                 # Inserted after their first part, in order: each names the one before it.
@@ -342,11 +344,11 @@ class _TenantBatch:
         return ids
 
     async def _insert(
-        self, rows: dict[int, dict[str, Any]], stored_conversations: set[str], phones: dict[int, str]
+        self, rows: dict[int, dict[str, Any]], phones: dict[int, str]
     ) -> dict[int, QueuedMessage]:
         """Store the rows; a row whose Idempotency-Key another submission (here or in a concurrent
-        request) already stored answers with that one's message instead. The stored conversations
-        they go to get their last message time (those created for the batch already have it)."""
+        request) already stored answers with that one's message instead. Their conversations get
+        them as their last message."""
         first_by_key: dict[str, int] = {}
         fresh: dict[int, dict[str, Any]] = {}
         for index, row in rows.items():
@@ -361,13 +363,8 @@ class _TenantBatch:
         rows_insert, params = insert_rows(self._session, messages_table, list(fresh.values()))
         statement = rows_insert.on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
         stored = set((await self._session.scalars(statement.returning(messages_table.c.id), params)).all())
-        touched = {row["conversation_id"] for row in fresh.values()} & stored_conversations
-        if touched:
-            await self._session.execute(
-                update(Conversation)
-                .where(one_of(self._session, Conversation.id, touched))
-                .values(last_message_at=self._now, updated_at=self._now)
-            )
+        written = [row for row in fresh.values() if row["id"] in stored]
+        await record_last_messages(self._session, last_message_rows(written, self._now), self._now)
         raced = await self._by_idempotency_keys(
             {row["idempotency_key"] for row in fresh.values() if row["id"] not in stored}
         )
@@ -377,7 +374,10 @@ class _TenantBatch:
             first_index = first_by_key.get(key, index)  # a row without a key is its own first
             first = fresh.get(first_index)
             if first is not None and first["id"] in stored:
-                queued[index] = QueuedMessage(Message(**first), created=first is row, to=phones[first_index])
+                opened = first["conversation_id"] in self._opened
+                queued[index] = QueuedMessage(
+                    Message(**first), created=first is row, to=phones[first_index], opened_ticket=opened
+                )
             elif key in raced:
                 queued[index] = raced[key]
         return queued

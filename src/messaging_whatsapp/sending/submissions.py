@@ -8,7 +8,9 @@ from typing import Any
 
 from messaging_whatsapp.db import new_id
 from messaging_whatsapp.errors import EngineError
+from messaging_whatsapp.inbox.announcements import opened_event
 from messaging_whatsapp.inbox.models import Direction, Message, SenderType, SendState
+from messaging_whatsapp.outbox.service import PublishedEvent
 from messaging_whatsapp.providers.events import DeliveryStatus
 from messaging_whatsapp.sending.queue import REOFFER_AFTER
 from messaging_whatsapp.sending.schemas import SendMessageRequest
@@ -22,6 +24,8 @@ class QueuedMessage:
     message: Message
     created: bool
     to: str
+    # Its message opened the conversation's ticket (the first of a session).
+    opened_ticket: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,34 @@ class Submission:
 
 
 SubmissionResult = QueuedMessage | EngineError
+
+
+def queued_events(results: list[SubmissionResult]) -> list[PublishedEvent]:
+    """A `whatsapp_message_queued` for each message stored now (live screens show it at once),
+    after a `whatsapp_ticket_opened` for each ticket the messages opened."""
+    created = [result for result in results if isinstance(result, QueuedMessage) and result.created]
+    tickets = {q.message.ticket_id: q.message for q in created if q.opened_ticket and q.message.ticket_id}
+    opened = [opened_event(m.tenant_id, m.conversation_id, ticket_id) for ticket_id, m in tickets.items()]
+    return opened + [queued_event(result.message) for result in created]
+
+
+def queued_event(message: Message) -> PublishedEvent:
+    """The message was stored as queued: ids and who sent it, never its content."""
+    return PublishedEvent(
+        "whatsapp_message_queued",
+        message.tenant_id,
+        {
+            "message_id": message.id,
+            "conversation_id": message.conversation_id,
+            "contact_id": message.contact_id,
+            "instance_id": message.instance_id,
+            "ticket_id": message.ticket_id,
+            "message_type": message.type,
+            "sender_type": message.sender_type,
+            "sender_user_id": message.sender_user_id,
+            "status": DeliveryStatus.QUEUED.value,
+        },
+    )
 
 
 def message_row(

@@ -47,12 +47,16 @@ async def sender_names(
 
 
 async def session_tickets(
-    session: AsyncSession, tenant_id: str, starters: Mapping[str, SenderType], now: datetime
+    session: AsyncSession,
+    tenant_id: str,
+    starters: Mapping[str, SenderType],
+    now: datetime,
+    opened: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """conversation id -> the open ticket its messages join; `starters` says who sends the first
-    message of each conversation, which attributes a ticket it opens."""
+    message of each conversation, which attributes a ticket it opens (noted in `opened`)."""
     openings: dict[str, dict[str, Any]] = {
         conversation_id: {"tenant_id": tenant_id, **origin_of(sender_type).ticket_columns()}
         for conversation_id, sender_type in starters.items()
     }
-    return await open_tickets(session, openings, now)
+    return await open_tickets(session, openings, now, opened=opened)

@@ -1,27 +1,69 @@
-"""FastAPI dependencies for who is calling (a user's token or an API key) and what they may do."""
+"""FastAPI dependencies for who is calling (a user's token or an API key) and what they may do.
+
+A browser sends the same token in the session cookie the web UI's login sets. A request that
+changes something and is authenticated by that cookie alone must also carry the CSRF token
+(double submit: the readable `csrf` cookie repeated in `X-CSRF-Token` or a `csrf_token` form
+field); a bearer token or API key needs none, since a foreign page cannot make a browser send one.
+"""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable
 from typing import Annotated
+from urllib.parse import parse_qs
 
 from fastapi import Depends, Request
 
 from messaging_whatsapp.deps import Context
-from messaging_whatsapp.errors import Unauthorized
+from messaging_whatsapp.errors import Forbidden, Unauthorized
 from messaging_whatsapp.tenancy.access import Principal, check_access
 from messaging_whatsapp.tenancy.models import UserRole
 from messaging_whatsapp.tenancy.service import API_KEY_PREFIX, principal_from_api_key
 from messaging_whatsapp.tenancy.tokens import check_session, principal_from_token
 
+SESSION_COOKIE = "mw_session"
+CSRF_COOKIE = "csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def form_field(body: bytes, name: str) -> str:
+    """One field of an urlencoded form body ("" when absent or unreadable)."""
+    try:
+        values = parse_qs(body.decode(), max_num_fields=20)
+    except (UnicodeDecodeError, ValueError):
+        return ""
+    return values.get(name, [""])[0]
+
+
+async def check_csrf(request: Request) -> None:
+    """Forbidden unless the request repeats the `csrf` cookie in its header or form field."""
+    expected = request.cookies.get(CSRF_COOKIE, "")
+    supplied = request.headers.get(CSRF_HEADER, "")
+    content_type = request.headers.get("content-type", "")
+    if not supplied and content_type.startswith("application/x-www-form-urlencoded"):
+        supplied = form_field(await request.body(), CSRF_FIELD)
+    if not expected or not hmac.compare_digest(expected.encode(), supplied.encode()):
+        raise Forbidden("missing or wrong CSRF token (repeat the csrf cookie in X-CSRF-Token)", code="csrf")
+
 
 async def get_principal(request: Request, context: Context) -> Principal:
-    """The caller, from `Authorization: Bearer <JWT or API key>`; a user's token only while the user
+    """The caller, from `Authorization: Bearer <JWT or API key>`, else the web UI's session cookie
+    (then a state-changing request must pass the CSRF check); a user's token only while the user
     is still active with the token's role (tenancy/tokens.py)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("missing bearer token (POST /api/v1/auth/login gives one)")
+        cookie = request.cookies.get(SESSION_COOKIE, "").strip()
+        if not cookie:
+            raise Unauthorized("missing bearer token (POST /api/v1/auth/login gives one)")
+        principal = principal_from_token(cookie, context.settings)
+        await check_session(context.sessions, principal)
+        if request.method not in SAFE_METHODS:
+            await check_csrf(request)
+        return principal
     token = token.strip()
     if token.startswith(API_KEY_PREFIX):
         async with context.sessions() as session:

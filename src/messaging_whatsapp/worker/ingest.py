@@ -26,6 +26,7 @@ from messaging_whatsapp.campaigns.progress import (
 from messaging_whatsapp.db import insert_rows, utcnow
 from messaging_whatsapp.inbox.inbound import apply_inbound
 from messaging_whatsapp.inbox.receipts import apply_receipts
+from messaging_whatsapp.instances.announcements import connection_event
 from messaging_whatsapp.instances.connections import apply_connection_changes
 from messaging_whatsapp.instances.health import record_outcomes
 from messaging_whatsapp.outbox.service import OutboxRecord, PublishedEvent, write_outbox
@@ -86,10 +87,11 @@ async def apply_entries(
     if parts.receipts:
         published += await _apply_receipts(session, list(parts.receipts.values()), result)
     if parts.connections:
-        await _apply_connections(session, list(parts.connections.values()), result)
+        published += await _apply_connections(session, list(parts.connections.values()), result)
     result.outbox = await write_outbox(session, published, events_stream)
     # Last: every batch of a number's receipts updates its one row, so hold that lock briefly.
-    await record_outcomes(session, result.health, utcnow())
+    health_changes = await record_outcomes(session, result.health, utcnow())
+    result.outbox += await write_outbox(session, health_changes, events_stream)
     result.entries_applied = len(fresh)
     return result
 
@@ -121,7 +123,7 @@ def _split(entries: list[IngestEntry], result: IngestResult) -> _Parts:
                 receipt.fold(event)
             elif isinstance(event, ConnectionUpdate):
                 parts.connections[entry.instance_id] = ConnectionChange(
-                    entry.instance_id, event.state, event.reason, entry.received_at
+                    entry.instance_id, event.state, event.reason, entry.received_at, entry.tenant_id
                 )
             elif isinstance(event, Ignored):
                 result.ignored[event.reason.value] += 1
@@ -162,7 +164,7 @@ async def _apply_receipts(
 
 async def _apply_connections(
     session: AsyncSession, changes: list[ConnectionChange], result: IngestResult
-) -> None:
+) -> list[PublishedEvent]:
     applied = await apply_connection_changes(session, changes)
     result.connection_changes += len(applied)
     # Seed 000: a number that disconnects pauses its campaigns until it reconnects.
@@ -171,3 +173,4 @@ async def _apply_connections(
             await pause_for_disconnection(session, change.instance_id, change.reason, utcnow())
         elif change.state is ConnectionState.OPEN:
             await resume_after_reconnection(session, change.instance_id, utcnow())
+    return [connection_event(change.tenant_id, change) for change in applied]

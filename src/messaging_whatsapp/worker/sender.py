@@ -222,7 +222,7 @@ class Sender:
             await follow_messages(session, [o.claim.message.id for o in failed], now, _traces(failed))
             await record_waiting(session, [o for o in outcomes if o.state is SendState.WAITING])
             await record_unknown(session, [o for o in outcomes if o.state is SendState.UNKNOWN], now)
-            await record_outcomes(session, health_of(outcomes), now)
+            published += await record_outcomes(session, health_of(outcomes), now)
             published += await opt_out(session, refused_optouts(outcomes, now), now)
             published += await pause_refused_instances(session, outcomes, now)
             outbox = await write_outbox(session, published, self._context.names.events)
@@ -253,7 +253,9 @@ class Sender:
         """Offer due retries and lost entries again; settle claims whose outcome never came."""
         self._last_sweep = time.monotonic()
         async with self._context.sessions() as session, session.begin():
-            due = await take_due(session, self._clock())
+            due, published = await take_due(session, self._clock())
+            outbox = await write_outbox(session, published, self._context.names.events)
+        await relay_outbox(self._context, outbox)
         await offer_messages(self._context, due)
         await self._settle_stale_claims()
 
@@ -302,9 +304,9 @@ async def _record_sent(session: AsyncSession, sent: list[SendOutcome], now: date
     early = await apply_orphan_receipts(
         session, [(o.claim.instance.id, o.result.provider_message_id) for o in sent if o.result]
     )
-    await record_outcomes(session, early.health, now)
+    health_changes = await record_outcomes(session, early.health, now)
     await follow_messages(session, [o.claim.message.id for o in sent], now, _traces(sent))
-    return early.published + published
+    return early.published + published + health_changes
 
 
 def _traces(outcomes: list[SendOutcome]) -> dict[str, SendTrace | None]:

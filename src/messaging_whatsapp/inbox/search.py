@@ -1,0 +1,121 @@
+"""The inbox search: conversations whose contact's name or phone, or one of whose messages' text,
+holds what the agent typed.
+
+Any fragment matches (case-insensitive), served by indexes at scale: on PostgreSQL pg_trgm GIN
+indexes on contacts.name, contacts.phone and messages.content; on SQLite FTS5 trigram tables of
+the contacts' names and phones (CONTACTS_SEARCH_TABLE) and of the messages' text
+(MESSAGES_SEARCH_TABLE). Message text is searched from three characters on (a trigram index
+cannot serve less); a shorter name scans the tenant's contacts.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    Subquery,
+    column,
+    literal_column,
+    or_,
+    select,
+    table,
+    text,
+    union,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messaging_whatsapp.db import is_postgresql
+from messaging_whatsapp.inbox.models import (
+    CONTACTS_SEARCH_TABLE,
+    MESSAGES_SEARCH_TABLE,
+    Contact,
+    Conversation,
+    Message,
+)
+from messaging_whatsapp.phones import InvalidPhone, phone_variants
+from messaging_whatsapp.tenancy.service import tenant_phone
+
+MIN_TEXT_SEARCH = 3
+# A phone fragment needs this many digits to mean a phone (fewer match nearly everyone).
+MIN_PHONE_DIGITS = 3
+
+
+def _like_fragment(typed: str) -> str:
+    """`%typed%` for LIKE, with LIKE's own wildcards taken literally."""
+    return "%" + re.sub(r"([\\%_])", r"\\\1", typed) + "%"
+
+
+async def matching_conversations(session: AsyncSession, tenant_id: str, typed: str) -> Subquery:
+    """The ids of the tenant's conversations whose contact's name or phone, or one of whose
+    messages' text, holds `typed`. The list joins these few first and sorts them, rather than
+    walking every conversation in activity order to test each."""
+    digits = re.sub(r"\D", "", typed)
+    phone_forms = (
+        await _typed_phone_forms(session, tenant_id, typed) if len(digits) >= MIN_PHONE_DIGITS else []
+    )
+    contacts: Select[Any] | CompoundSelect[Any] = _contacts_with(session, tenant_id, typed, digits)
+    if phone_forms:
+        # A whole number typed in the other Brazilian form is no fragment of the stored one.
+        known = select(Contact.id).where(Contact.tenant_id == tenant_id, Contact.phone.in_(phone_forms))
+        contacts = union(contacts, known)
+    by_contact = select(Conversation.id.label("id")).where(
+        Conversation.tenant_id == tenant_id, Conversation.contact_id.in_(contacts)
+    )
+    if len(typed) < MIN_TEXT_SEARCH:
+        return by_contact.subquery("matched")
+    return union(by_contact, _messages_with(session, tenant_id, typed)).subquery("matched")
+
+
+async def _typed_phone_forms(session: AsyncSession, tenant_id: str, typed: str) -> list[str]:
+    """A whole phone typed in any form (national, with or without the Brazilian ninth digit): every
+    form it is stored under; a fragment has none."""
+    try:
+        return phone_variants(await tenant_phone(session, tenant_id, typed))
+    except InvalidPhone:
+        return []
+
+
+def _phrase(typed: str) -> str:
+    """An FTS5 phrase: the trigram tokenizer matches it anywhere in a text, case-insensitively."""
+    return '"' + typed.replace('"', '""') + '"'
+
+
+def _contacts_with(session: AsyncSession, tenant_id: str, typed: str, digits: str) -> Select[Any]:
+    """The tenant's contacts whose name holds `typed` or whose phone holds its digits."""
+    if is_postgresql(session) or len(typed) < MIN_TEXT_SEARCH:
+        # Under three characters no trigram index serves: SQLite scans the tenant's contacts.
+        people: list[ColumnElement[bool]] = [Contact.name.ilike(_like_fragment(typed), escape="\\")]
+        if len(digits) >= MIN_PHONE_DIGITS:
+            people.append(Contact.phone.like(f"%{digits}%"))
+        return select(Contact.id).where(Contact.tenant_id == tenant_id, or_(*people))
+    query = "name : " + _phrase(typed)
+    if len(digits) >= MIN_PHONE_DIGITS:
+        query += " OR phone : " + _phrase(digits)
+    index = table(CONTACTS_SEARCH_TABLE, column("rowid"))
+    return (
+        select(Contact.id)
+        .select_from(index)
+        .join(Contact, literal_column("contacts.rowid") == index.c.rowid)
+        .where(text(f"{CONTACTS_SEARCH_TABLE} MATCH :people").bindparams(people=query))
+        .where(Contact.tenant_id == tenant_id)
+    )
+
+
+def _messages_with(session: AsyncSession, tenant_id: str, typed: str) -> Select[Any]:
+    """The conversations of the tenant's messages whose text holds `typed`."""
+    if is_postgresql(session):
+        return select(Message.conversation_id.label("id")).where(
+            Message.tenant_id == tenant_id, Message.content.ilike(_like_fragment(typed), escape="\\")
+        )
+    index = table(MESSAGES_SEARCH_TABLE, column("rowid"))
+    return (
+        select(Message.conversation_id.label("id"))
+        .select_from(index)
+        .join(Message, literal_column("messages.rowid") == index.c.rowid)
+        .where(text(f"{MESSAGES_SEARCH_TABLE} MATCH :phrase").bindparams(phrase=_phrase(typed)))
+        .where(Message.tenant_id == tenant_id)
+    )

@@ -1,0 +1,1 @@
+"""The web UI: server-rendered pages and the vendored front-end files they load (static/vendor)."""

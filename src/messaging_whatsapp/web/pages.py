@@ -1,0 +1,222 @@
+"""The inbox pages and the fragments the live client fetches by id when an event names them.
+
+Events carry ids only; on one the browser asks for the server-rendered piece (a list item, a
+message, the lead panel) and puts it in place, so what it shows is always what the server says.
+A page without a session goes to /login; a fragment without one is a 401, and a conversation the
+caller may not see (another tenant's, or not an agent's) is a 404 in both.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.deps import Context, DbSession
+from messaging_whatsapp.errors import NotFound
+from messaging_whatsapp.inbox.visibility import Viewer
+from messaging_whatsapp.providers.capabilities import has_service_window, takes_templates
+from messaging_whatsapp.sending.rules import SERVICE_WINDOW
+from messaging_whatsapp.tenancy.access import Principal
+from messaging_whatsapp.tenancy.deps import InboxReader
+from messaging_whatsapp.tenancy.models import UserRole
+from messaging_whatsapp.tenancy.users import get_user
+from messaging_whatsapp.web import queries
+from messaging_whatsapp.web.i18n import Texts, choose_language
+from messaging_whatsapp.web.queries import Filters
+from messaging_whatsapp.web.render import page
+from messaging_whatsapp.web.session import HOME_PATH, LOGIN_PATH, page_principal
+
+router = APIRouter(include_in_schema=False)
+LIST_PAGE = 30
+
+# Strings the browser's script shows (the page hands them over in its language).
+SCRIPT_TEXTS = (
+    "Live",
+    "Offline: reconnecting...",
+    "{name} is typing...",
+    "Could not send.",
+    "Something went wrong. Try again.",
+    "Today",
+)
+
+
+def _filters(
+    tab: str | None = None, status: str | None = None, instance_id: str | None = None, q: str | None = None
+) -> Filters:
+    return Filters.read(tab, status, instance_id, q)
+
+
+ListFilters = Annotated[Filters, Depends(_filters)]
+
+
+async def _texts(request: Request, session: AsyncSession, principal: Principal) -> Texts:
+    return Texts(choose_language(request), await queries.tenant_timezone(session, principal.tenant_id))
+
+
+@router.get("/")
+async def home(request: Request, context: Context) -> Response:
+    """The inbox for a logged-in user, the login page for anyone else."""
+    principal = await page_principal(request, context)
+    return RedirectResponse(HOME_PATH if principal else LOGIN_PATH, status_code=303)
+
+
+@router.get(HOME_PATH)
+async def inbox(request: Request, context: Context, session: DbSession, filters: ListFilters) -> Response:
+    """The three-column inbox, no conversation open."""
+    return await _inbox(request, context, session, filters, None)
+
+
+@router.get(HOME_PATH + "/{conversation_id}")
+async def inbox_conversation(
+    conversation_id: str, request: Request, context: Context, session: DbSession, filters: ListFilters
+) -> Response:
+    """The inbox with one conversation open (a link to it survives a reload)."""
+    return await _inbox(request, context, session, filters, conversation_id)
+
+
+async def _inbox(
+    request: Request, context: Context, session: AsyncSession, filters: Filters, conversation_id: str | None
+) -> Response:
+    principal = await page_principal(request, context)
+    if principal is None or principal.user_id is None:
+        return RedirectResponse(LOGIN_PATH, status_code=303)
+    t = await _texts(request, session, principal)
+    viewer = Viewer.of(principal)
+    # Read before the data: events after it are replayed on connect, so none falls in between.
+    last_event_id = await context.realtime.latest(principal.tenant_id)
+    opened: dict[str, Any] = {}
+    if conversation_id is not None:
+        try:
+            opened = await _chat_values(session, principal, viewer, conversation_id, t)
+        except NotFound:
+            return page(request, "not_found.html", t, status_code=404)
+    rows, next_cursor = await queries.conversation_rows(session, principal, filters, None, LIST_PAGE)
+    me = await get_user(session, principal.tenant_id, principal.user_id)
+    scripts = {text: t(text) for text in SCRIPT_TEXTS}
+    values = {
+        "me": me,
+        "me_id": principal.user_id,
+        "filters": filters,
+        "rows": rows,
+        "next_cursor": next_cursor,
+        "instances": await queries.instances(session, principal.tenant_id),
+        "last_event_id": last_event_id,
+        "script_texts": scripts,
+        "conversation_id": conversation_id,
+        **opened,
+    }
+    return page(request, "inbox.html", t, **values)
+
+
+@router.get(HOME_PATH + "/fragments/conversations")
+async def conversation_page(
+    request: Request,
+    session: DbSession,
+    principal: InboxReader,
+    filters: ListFilters,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    """A page of the conversation list (the first, or the one after `cursor`: endless scroll)."""
+    t = await _texts(request, session, principal)
+    rows, next_cursor = await queries.conversation_rows(session, principal, filters, cursor, LIST_PAGE)
+    return page(
+        request,
+        "conversation_page.html",
+        t,
+        rows=rows,
+        next_cursor=next_cursor,
+        filters=filters,
+        first=cursor is None,
+        me_id=principal.user_id,
+    )
+
+
+@router.get(HOME_PATH + "/fragments/conversation/{conversation_id}")
+async def conversation_fragment(
+    conversation_id: str, request: Request, session: DbSession, principal: InboxReader, filters: ListFilters
+) -> Response:
+    """One list item, as it is now; 204 when it no longer matches the list's filters."""
+    t = await _texts(request, session, principal)
+    row = await queries.conversation_row(session, principal, conversation_id)
+    if not queries.matches(row, filters, principal.user_id):
+        return Response(status_code=204)
+    return page(request, "conversation_item.html", t, row=row, filters=filters, me_id=principal.user_id)
+
+
+@router.get(HOME_PATH + "/fragments/chat/{conversation_id}")
+async def chat_fragment(
+    conversation_id: str, request: Request, session: DbSession, principal: InboxReader
+) -> Response:
+    """The chat column of one conversation: its header, messages and composer."""
+    t = await _texts(request, session, principal)
+    values = await _chat_values(session, principal, Viewer.of(principal), conversation_id, t)
+    return page(request, "chat.html", t, **values)
+
+
+@router.get(HOME_PATH + "/fragments/messages/{conversation_id}")
+async def older_messages(
+    conversation_id: str,
+    request: Request,
+    session: DbSession,
+    principal: InboxReader,
+    cursor: Annotated[str, Query(max_length=500)],
+) -> Response:
+    """The messages before the cursor (scrolling back in a chat), with the button to older ones."""
+    t = await _texts(request, session, principal)
+    chat = await queries.chat(session, principal, conversation_id, cursor)
+    return page(request, "messages.html", t, chat=chat, contact=chat.contact, me_id=principal.user_id)
+
+
+@router.get(HOME_PATH + "/fragments/message/{message_id}")
+async def message_fragment(
+    message_id: str, request: Request, session: DbSession, principal: InboxReader
+) -> Response:
+    """One message as it is now (a new one, or one whose status moved)."""
+    t = await _texts(request, session, principal)
+    entry = await queries.chat_message(session, principal, message_id)
+    contact_name = await queries.contact_name(session, entry.message.conversation_id)
+    return page(request, "message.html", t, entry=entry, contact_name=contact_name, me_id=principal.user_id)
+
+
+@router.get(HOME_PATH + "/fragments/lead/{conversation_id}")
+async def lead_fragment(
+    conversation_id: str, request: Request, session: DbSession, principal: InboxReader
+) -> Response:
+    """The lead panel of one conversation."""
+    t = await _texts(request, session, principal)
+    lead = await queries.lead(session, principal.tenant_id, Viewer.of(principal), conversation_id)
+    return page(request, "lead.html", t, **_lead_values(lead, principal))
+
+
+def _lead_values(lead: queries.Lead, principal: Principal) -> dict[str, Any]:
+    return {
+        "lead": lead,
+        "ticket": queries.open_ticket(lead.tickets),
+        "me_id": principal.user_id,
+        "supervises": principal.role != UserRole.AGENT.value,
+    }
+
+
+async def _chat_values(
+    session: AsyncSession, principal: Principal, viewer: Viewer, conversation_id: str, t: Texts
+) -> dict[str, Any]:
+    chat = await queries.chat(session, principal, conversation_id)
+    lead = await queries.lead(session, principal.tenant_id, viewer, conversation_id)
+    provider = chat.instance.provider
+    last_inbound = chat.conversation.last_inbound_at
+    window_open = not has_service_window(provider) or (
+        last_inbound is not None and utcnow() - last_inbound <= SERVICE_WINDOW
+    )
+    return {
+        "chat": chat,
+        "contact": chat.contact,
+        "window_open": window_open,
+        "templates": await queries.templates(session, principal.tenant_id)
+        if takes_templates(provider)
+        else [],
+        **_lead_values(lead, principal),
+    }
