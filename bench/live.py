@@ -738,7 +738,10 @@ queued meanwhile is done in bigger batches (the worker's transactions, a client'
 probe up to 477 ms) had p99 from 130 ms to 2.4 s embedded and from 260 ms to 3 s scaled, mostly
 in the pipeline to the hub; none missed, twice or leaked an event in any run. The quietest run
 (load average 1.1, speed probe 256 ms, before the realtime work of issue 14 was merged: fewer
-events per message) had p99 63 ms embedded and 65 ms scaled.
+events per message) had p99 63 ms embedded and 65 ms scaled. With the merged code, scaled, at
+load 2.7: 3 + 4 clients instead of 200 + 200 gave p99 82 ms, the publication 19 ms after the
+answer at the median against 79 ms with 400 clients: on 2 cores the fan-out (the API process
+writing, the client process reading) takes CPU the worker and PostgreSQL then wait for.
 
 The fan-out's cost, and the change of 2026-12-05. py-spy on `serve --role api` during a scaled
 run on the loaded machine put 69% of its CPU in Starlette's StreamingResponse sending frames, 42%
