@@ -216,8 +216,11 @@ class Ticket(IdMixin, TimestampMixin, Base):
     utm_campaign: Mapped[str | None] = mapped_column(String(200), default=None)
     utm_content: Mapped[str | None] = mapped_column(String(200), default=None)
     utm_term: Mapped[str | None] = mapped_column(String(200), default=None)
-    # The user attending it (None: nobody yet).
-    assignee_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    # The user attending it (None: nobody yet); indexed for an agent's part of the inbox (their
+    # tickets, open or closed) and for a deleted user's SET NULL.
+    assignee_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
+    )
 
 
 class Message(IdMixin, TimestampMixin, Base):
