@@ -23,7 +23,9 @@ PREVIEW_CHARS = 120
 FK_ASSIGNEE = "fk_conversations_assignee_id_users"
 TRIGRAM_INDEXES = (
     ("ix_contacts_name_trgm", "contacts", "name"),
-    ("ix_contacts_phone_trgm", "contacts", "phone"),
+    # The phone's digits, an expression: a trigram index also answers `=`, and on the bare column
+    # PostgreSQL took it for the worker's lookups by phone instead of the unique index.
+    ("ix_contacts_phone_trgm", "contacts", "(replace(phone, '+', ''))"),
     ("ix_messages_content_trgm", "messages", "content"),
 )
 
