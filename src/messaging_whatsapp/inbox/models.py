@@ -6,7 +6,18 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Table, Text, UniqueConstraint, false, text
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    literal_column,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
@@ -32,6 +43,10 @@ CONTACTS_SEARCH_TABLE = "contacts_search"
 POSTGRESQL_ONLY_INDEXES = frozenset(
     {"ix_contacts_name_trgm", "ix_contacts_phone_trgm", "ix_messages_content_trgm"}
 )
+
+
+# A contact's phone as digits, the expression the phone search and its trigram index share.
+PHONE_DIGITS = "replace(phone, '+', '')"
 
 
 def trigram_index(name: str, column: str) -> Index:
@@ -117,7 +132,14 @@ class Contact(IdMixin, TimestampMixin, Base):
         # The inbox search by any fragment of a name or a phone (PostgreSQL; on SQLite the FTS5
         # table CONTACTS_SEARCH_TABLE, created by migration 0019).
         trigram_index("ix_contacts_name_trgm", "name"),
-        trigram_index("ix_contacts_phone_trgm", "phone"),
+        # On the phone's digits, an expression: PostgreSQL also answers `=` from a trigram index,
+        # and on the bare column it took it for the worker's lookups by phone (the unique index's).
+        Index(
+            "ix_contacts_phone_trgm",
+            literal_column(PHONE_DIGITS).label("phone_digits"),
+            postgresql_using="gin",
+            postgresql_ops={"phone_digits": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
@@ -216,8 +238,11 @@ class Ticket(IdMixin, TimestampMixin, Base):
     utm_campaign: Mapped[str | None] = mapped_column(String(200), default=None)
     utm_content: Mapped[str | None] = mapped_column(String(200), default=None)
     utm_term: Mapped[str | None] = mapped_column(String(200), default=None)
-    # The user attending it (None: nobody yet).
-    assignee_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    # The user attending it (None: nobody yet); indexed for an agent's part of the inbox (their
+    # tickets, open or closed) and for a deleted user's SET NULL.
+    assignee_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
+    )
 
 
 class Message(IdMixin, TimestampMixin, Base):

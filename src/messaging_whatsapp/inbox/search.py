@@ -32,6 +32,7 @@ from messaging_whatsapp.db import is_postgresql
 from messaging_whatsapp.inbox.models import (
     CONTACTS_SEARCH_TABLE,
     MESSAGES_SEARCH_TABLE,
+    PHONE_DIGITS,
     Contact,
     Conversation,
     Message,
@@ -90,7 +91,7 @@ def _contacts_with(session: AsyncSession, tenant_id: str, typed: str, digits: st
         # Under three characters no trigram index serves: SQLite scans the tenant's contacts.
         people: list[ColumnElement[bool]] = [Contact.name.ilike(_like_fragment(typed), escape="\\")]
         if len(digits) >= MIN_PHONE_DIGITS:
-            people.append(Contact.phone.like(f"%{digits}%"))
+            people.append(literal_column(PHONE_DIGITS.replace("phone", "contacts.phone")).like(f"%{digits}%"))
         return select(Contact.id).where(Contact.tenant_id == tenant_id, or_(*people))
     query = "name : " + _phrase(typed)
     if len(digits) >= MIN_PHONE_DIGITS:

@@ -46,12 +46,10 @@ class Viewer:
             if self.agent_id
             else false()
         )
-        queued = exists().where(
-            Ticket.conversation_id == Conversation.id,
-            Ticket.assignee_id.is_(None),
-            Ticket.status == TicketStatus.OPEN.value,
-        )
-        return or_(mine, queued)
+        # The conversation's row carries its open ticket and assignee (inbox/activity.py): the
+        # queue needs no look at the tickets.
+        queued = and_(Conversation.open_ticket_id.is_not(None), Conversation.assignee_id.is_(None))
+        return or_(queued, mine)
 
     def visible_tickets(self) -> ColumnElement[bool]:
         """A condition on Ticket: the viewer's own tickets and the open ones nobody has taken."""

@@ -1,7 +1,7 @@
 """The inbox list at scale: conversations carry their last message (type, direction, preview) and
 their open ticket with its assignee; indexes in activity order for the tabs; search indexes
 (PostgreSQL pg_trgm GIN on contacts' names and phones and messages' text, SQLite FTS5 trigram
-tables of contacts' names and phones and of messages' text); contacts.named_by_team (a name the team gave stays). Existing rows are
+tables of contacts' names and phones and of messages' text); contacts.named_by_team (a name the team gave stays); tickets by assignee (an agent's part). Existing rows are
 backfilled.
 
 Revision ID: 0019
@@ -23,7 +23,9 @@ PREVIEW_CHARS = 120
 FK_ASSIGNEE = "fk_conversations_assignee_id_users"
 TRIGRAM_INDEXES = (
     ("ix_contacts_name_trgm", "contacts", "name"),
-    ("ix_contacts_phone_trgm", "contacts", "phone"),
+    # The phone's digits, an expression: a trigram index also answers `=`, and on the bare column
+    # PostgreSQL took it for the worker's lookups by phone instead of the unique index.
+    ("ix_contacts_phone_trgm", "contacts", "(replace(phone, '+', ''))"),
     ("ix_messages_content_trgm", "messages", "content"),
 )
 
@@ -107,6 +109,7 @@ def upgrade() -> None:
         f"open_ticket_id = {_open_ticket('id')}, "
         f"assignee_id = {_open_ticket('assignee_id')}"
     )
+    op.create_index("ix_tickets_assignee_id", "tickets", ["assignee_id"], unique=False)
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_index("ix_conversations_tenant_last")
         batch_op.create_index(
@@ -146,5 +149,6 @@ def downgrade() -> None:
         batch_op.drop_column("last_message_preview")
         batch_op.drop_column("last_message_direction")
         batch_op.drop_column("last_message_type")
+    op.drop_index("ix_tickets_assignee_id", table_name="tickets")
     with op.batch_alter_table("contacts", schema=None) as batch_op:
         batch_op.drop_column("named_by_team")
