@@ -120,3 +120,13 @@ def _messages_with(session: AsyncSession, tenant_id: str, typed: str) -> Select[
         .where(text(f"{MESSAGES_SEARCH_TABLE} MATCH :phrase").bindparams(phrase=_phrase(typed)))
         .where(Message.tenant_id == tenant_id)
     )
+
+
+async def compact_search_indexes(session: AsyncSession) -> None:
+    """On SQLite, merge each full-text index into one segment, so no older segment keeps the text
+    of rows just deleted (an erasure). PostgreSQL's trigram indexes drop dead rows at vacuum, as
+    its tables do."""
+    if is_postgresql(session):
+        return
+    for index in (MESSAGES_SEARCH_TABLE, CONTACTS_SEARCH_TABLE):
+        await session.execute(text(f"INSERT INTO {index}({index}) VALUES ('optimize')"))

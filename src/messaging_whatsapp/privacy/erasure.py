@@ -24,6 +24,7 @@ from messaging_whatsapp.campaigns.contacts import forget_contact
 from messaging_whatsapp.db import secure_deletes
 from messaging_whatsapp.errors import NotFound
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket
+from messaging_whatsapp.inbox.search import compact_search_indexes
 from messaging_whatsapp.outbox.service import PublishedEvent, forget_outbox
 from messaging_whatsapp.phones import phone_variants
 from messaging_whatsapp.streams.base import StreamNames, Streams
@@ -108,7 +109,10 @@ async def _erase(
 ) -> Erasure:
     # SQLite zeroes what is deleted, so the person's messages leave the file too.
     async with secure_deletes(await session.connection()):
-        return await _erase_held(session, tenant_id, phone, contact, now)
+        erasure = await _erase_held(session, tenant_id, phone, contact, now)
+        # The search index's older segments would still hold the deleted texts.
+        await compact_search_indexes(session)
+        return erasure
 
 
 async def _erase_held(
