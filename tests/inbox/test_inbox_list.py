@@ -8,13 +8,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from messaging_whatsapp.batch import IngestEntry
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import new_id, utcnow
 from messaging_whatsapp.inbox import service, tickets
-from messaging_whatsapp.inbox.models import Conversation, SenderType, Ticket, TicketCloseReason
+from messaging_whatsapp.inbox.models import Conversation, Message, SenderType, Ticket, TicketCloseReason
+from messaging_whatsapp.inbox.search import COMMON_MATCHES
 from messaging_whatsapp.inbox.service import ConversationFilter, ConversationState, InboxTab, MessageOrder
 from messaging_whatsapp.inbox.visibility import EVERYONE, Viewer
 from messaging_whatsapp.providers.events import InboundMessage, MessageType
@@ -172,6 +173,47 @@ async def test_search_by_name_phone_fragment_either_brazilian_form_and_text(cont
     assert await found("bom dia") == ["Bruno Lima"]  # the team's own messages too
     assert await found("%") == []  # LIKE's wildcards are taken literally
     assert await found("zz") == []  # under three characters: names and phones only
+
+
+async def test_a_text_common_in_the_messages_finds_the_same_conversations_page_by_page(
+    context: EngineContext,
+) -> None:
+    tenant_id, instance_id, *_, ids = await _inbox(context)
+    # So many messages hold the word that PostgreSQL walks the activity order instead of joining.
+    async with context.sessions() as session, session.begin():
+        conversation = await session.get(Conversation, ids["Ana Souza"])
+        assert conversation is not None
+        await session.execute(
+            insert(Message),
+            [
+                {
+                    "id": new_id(),
+                    "tenant_id": tenant_id,
+                    "instance_id": instance_id,
+                    "conversation_id": conversation.id,
+                    "contact_id": conversation.contact_id,
+                    "direction": "inbound",
+                    "sender_type": "lead",
+                    "type": "text",
+                    "content": f"A geladeira {n} chegou",
+                    "status": "received",
+                }
+                for n in range(COMMON_MATCHES)
+            ],
+        )
+    await _writes(context, tenant_id, instance_id, _text(CAIO, 9, "E a GELADEIRA?"))
+    pages, cursor = [], None
+    while True:
+        async with context.sessions() as session:
+            page = await service.list_conversations(
+                session, tenant_id, cursor=cursor, limit=1, narrowed=ConversationFilter(search="geladeira")
+            )
+        pages += [item.contact.name for item in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert pages == ["Caio Rocha", "Ana Souza"]
+    assert [item.contact.name for item in await _listed(context, tenant_id, search="Souza")] == ["Ana Souza"]
 
 
 async def test_the_cursor_pages_through_in_activity_order(context: EngineContext) -> None:

@@ -17,8 +17,8 @@ from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
     Select,
-    Subquery,
     column,
+    func,
     literal_column,
     or_,
     select,
@@ -50,10 +50,44 @@ def _like_fragment(typed: str) -> str:
     return "%" + re.sub(r"([\\%_])", r"\\\1", typed) + "%"
 
 
-async def matching_conversations(session: AsyncSession, tenant_id: str, typed: str) -> Subquery:
-    """The ids of the tenant's conversations whose contact's name or phone, or one of whose
-    messages' text, holds `typed`. The list joins these few first and sorts them, rather than
-    walking every conversation in activity order to test each."""
+# A text in at least this many of the tenant's messages is common (see narrow_to_matches).
+COMMON_MATCHES = 1_000
+
+
+async def narrow_to_matches(
+    session: AsyncSession, query: Select[Any], tenant_id: str, typed: str
+) -> Select[Any]:
+    """`query` (the tenant's conversations, in activity order) narrowed to those whose contact's
+    name or phone, or one of whose messages' text, holds `typed`.
+
+    A few matches are joined first and sorted. A text common in the messages (PostgreSQL) is
+    served the other way round: the activity index is walked and each conversation tested against
+    the matches' hashed set, until the page is full; joining thousands of matched conversations
+    to every conversation of the tenant took several times as long (docs/benchmarks.md)."""
+    people = await _people_with(session, tenant_id, typed)
+    searches_text = len(typed) >= MIN_TEXT_SEARCH
+    if searches_text and await _common_in_messages(session, tenant_id, typed):
+        # Under OR, PostgreSQL keeps both IN lists as hashed subplans rather than joins.
+        return query.where(
+            or_(
+                Conversation.contact_id.in_(people),
+                Conversation.id.in_(_messages_with(session, tenant_id, typed)),
+            )
+        )
+    matched: Select[Any] | CompoundSelect[Any] = select(Conversation.id.label("id")).where(
+        Conversation.tenant_id == tenant_id, Conversation.contact_id.in_(people)
+    )
+    if searches_text:
+        matched = union(matched, _messages_with(session, tenant_id, typed))
+    found = matched.subquery("matched")
+    return query.join(found, found.c.id == Conversation.id)
+
+
+async def _people_with(
+    session: AsyncSession, tenant_id: str, typed: str
+) -> Select[Any] | CompoundSelect[Any]:
+    """The tenant's contacts whose name or phone holds `typed`, or whose phone is the whole
+    number typed in another form."""
     digits = re.sub(r"\D", "", typed)
     phone_forms = (
         await _typed_phone_forms(session, tenant_id, typed) if len(digits) >= MIN_PHONE_DIGITS else []
@@ -63,12 +97,17 @@ async def matching_conversations(session: AsyncSession, tenant_id: str, typed: s
         # A whole number typed in the other Brazilian form is no fragment of the stored one.
         known = select(Contact.id).where(Contact.tenant_id == tenant_id, Contact.phone.in_(phone_forms))
         contacts = union(contacts, known)
-    by_contact = select(Conversation.id.label("id")).where(
-        Conversation.tenant_id == tenant_id, Conversation.contact_id.in_(contacts)
-    )
-    if len(typed) < MIN_TEXT_SEARCH:
-        return by_contact.subquery("matched")
-    return union(by_contact, _messages_with(session, tenant_id, typed)).subquery("matched")
+    return contacts
+
+
+async def _common_in_messages(session: AsyncSession, tenant_id: str, typed: str) -> bool:
+    """Whether at least COMMON_MATCHES of the tenant's messages hold `typed` (PostgreSQL; SQLite's
+    FTS5 join is fast either way). Stops counting there: a few milliseconds."""
+    if not is_postgresql(session):
+        return False
+    first = _messages_with(session, tenant_id, typed).limit(COMMON_MATCHES).subquery()
+    counted = await session.scalar(select(func.count()).select_from(first))
+    return (counted or 0) >= COMMON_MATCHES
 
 
 async def _typed_phone_forms(session: AsyncSession, tenant_id: str, typed: str) -> list[str]:

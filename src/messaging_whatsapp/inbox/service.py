@@ -23,7 +23,7 @@ from messaging_whatsapp.inbox.schemas import (
     MessageError,
     MessageItem,
 )
-from messaging_whatsapp.inbox.search import matching_conversations
+from messaging_whatsapp.inbox.search import narrow_to_matches
 from messaging_whatsapp.inbox.visibility import EVERYONE, Viewer, check_contact, check_conversation
 from messaging_whatsapp.pagination import Page, decode_time_cursor, encode_cursor
 from messaging_whatsapp.providers.outbound import identity_kind
@@ -146,8 +146,7 @@ async def list_conversations(
         query = query.where(viewer.visible_conversations())
     typed = (narrowed.search or "").strip()
     if typed:
-        matched = await matching_conversations(session, tenant_id, typed)
-        query = query.join(matched, matched.c.id == c.id)
+        query = await narrow_to_matches(session, query, tenant_id, typed)
     if cursor:
         at, last_id = decode_time_cursor(cursor)
         query = query.where(tuple_(c.last_message_at, c.id) < tuple_(at, last_id))
