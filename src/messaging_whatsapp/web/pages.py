@@ -178,7 +178,7 @@ async def message_fragment(
     """One message as it is now (a new one, or one whose status moved)."""
     t = await _texts(request, session, principal)
     entry = await queries.chat_message(session, principal, message_id)
-    contact_name = await queries.contact_name(session, entry.message.conversation_id)
+    contact_name = await queries.contact_name(session, principal.tenant_id, entry.message.conversation_id)
     return page(request, "message.html", t, entry=entry, contact_name=contact_name, me_id=principal.user_id)
 
 

@@ -178,7 +178,7 @@ async def chat(
             select(Conversation, Contact, WhatsAppInstance)
             .join(Contact, Contact.id == Conversation.contact_id)
             .join(WhatsAppInstance, WhatsAppInstance.id == Conversation.instance_id)
-            .where(Conversation.id == conversation_id)
+            .where(Conversation.id == conversation_id, Conversation.tenant_id == principal.tenant_id)
         )
     ).one()
     messages = await _reconcilable(session, list(reversed(page.items)))
@@ -226,7 +226,7 @@ async def lead(session: AsyncSession, tenant_id: str, viewer: Viewer, conversati
         await session.execute(
             select(Conversation, Contact)
             .join(Contact, Contact.id == Conversation.contact_id)
-            .where(Conversation.id == conversation_id)
+            .where(Conversation.id == conversation_id, Conversation.tenant_id == tenant_id)
         )
     ).one()
     tickets = list(
@@ -275,11 +275,11 @@ async def instances(session: AsyncSession, tenant_id: str) -> list[WhatsAppInsta
     )
 
 
-async def contact_name(session: AsyncSession, conversation_id: str) -> str | None:
+async def contact_name(session: AsyncSession, tenant_id: str, conversation_id: str) -> str | None:
     """The name of a conversation's contact (the chat names the customer's messages by it)."""
     name: str | None = await session.scalar(
         select(Contact.name)
         .join(Conversation, Conversation.contact_id == Contact.id)
-        .where(Conversation.id == conversation_id)
+        .where(Conversation.id == conversation_id, Conversation.tenant_id == tenant_id)
     )
     return name
