@@ -44,6 +44,9 @@ PACKAGES = [
         },
     ),
     Package("redoc", "2.5.4", {"bundles/redoc.standalone.js": "redoc.standalone.js"}),
+    Package(
+        "uplot", "1.6.32", {"dist/uPlot.iife.min.js": "uplot.min.js", "dist/uPlot.min.css": "uplot.min.css"}
+    ),
 ]
 
 

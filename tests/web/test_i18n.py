@@ -3,16 +3,21 @@ browser's; dates are in the tenant's time zone, in each language's format."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 from datetime import UTC, datetime, timedelta
 
 from starlette.requests import Request
 
-from messaging_whatsapp.web import i18n, pages, render
+from messaging_whatsapp import web
+from messaging_whatsapp.web import i18n, render
 from messaging_whatsapp.web.i18n import ENGLISH, PORTUGUESE, PORTUGUESE_TEXTS, Texts, choose_language
 
 CALLS = re.compile(r"""\bt\(\s*(?:"([^"]+)"|'([^']+)')""")
 LABELS = re.compile(r"""\("[a-z_]+", "([A-Z][^"]+)"\)""")
+# The navigation's items: (path, icon, label, role).
+NAV_LABELS = re.compile(r'"i-[a-z-]+", "([A-Z][^"]+)"')
 # Translated from data: roles, ticket statuses and close reasons.
 DATA_KEYS = {
     "admin",
@@ -29,16 +34,19 @@ DATA_KEYS = {
 
 
 def _used() -> set[str]:
-    used = set(DATA_KEYS) | set(pages.SCRIPT_TEXTS)
+    used = set(DATA_KEYS)
+    for module in pkgutil.iter_modules(web.__path__):
+        loaded = importlib.import_module(f"messaging_whatsapp.web.{module.name}")
+        used |= set(getattr(loaded, "SCRIPT_TEXTS", ()))
     used |= (
         set(render.TYPE_NAMES.values())
         | set(render.STATUS_NAMES.values())
         | set(render.SENDER_NAMES.values())
     )
-    for template in render.TEMPLATES.glob("*.html"):
+    for template in render.TEMPLATES.rglob("*.html"):
         text = template.read_text(encoding="utf-8")
         used |= {a or b for a, b in CALLS.findall(text)}
-        used |= set(LABELS.findall(text))
+        used |= set(LABELS.findall(text)) | set(NAV_LABELS.findall(text))
     return used
 
 

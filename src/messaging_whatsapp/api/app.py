@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 
+from messaging_whatsapp.alerts import api as alerts_api
+from messaging_whatsapp.analytics import api as analytics_api
 from messaging_whatsapp.api import events, health, live
 from messaging_whatsapp.api.access_log import AccessLog
 from messaging_whatsapp.api.errors import install_error_handlers
@@ -23,6 +25,7 @@ from messaging_whatsapp.context import EngineContext, settle_garbage_collector
 from messaging_whatsapp.inbox import api as inbox_api
 from messaging_whatsapp.instances import api as instances_api
 from messaging_whatsapp.instances.resolver import InstanceResolver
+from messaging_whatsapp.ops import api as ops_api
 from messaging_whatsapp.privacy import api as privacy_api
 from messaging_whatsapp.sending import api as sending_api
 from messaging_whatsapp.sending.intake import MessageIntake
@@ -32,6 +35,14 @@ from messaging_whatsapp.simulator import api as simulator_api
 from messaging_whatsapp.simulator.service import Simulator
 from messaging_whatsapp.tenancy import api as tenancy_api
 from messaging_whatsapp.tenancy.throttle import open_login_throttle
+from messaging_whatsapp.web import (
+    admin_pages,
+    alerts_pages,
+    analytics_pages,
+    campaigns_pages,
+    numbers_pages,
+    ops_pages,
+)
 from messaging_whatsapp.web import docs as web_docs
 from messaging_whatsapp.web import pages as web_pages
 from messaging_whatsapp.web import session as web_session
@@ -137,7 +148,16 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         app.include_router(campaigns_api.router)
         app.include_router(events.router)
         app.include_router(live.router)
+        app.include_router(analytics_api.router)
+        app.include_router(alerts_api.router)
+        app.include_router(ops_api.router)
         # The web UI: the same API behind pages, for people.
         app.include_router(web_session.router)
         app.include_router(web_pages.router)
+        app.include_router(campaigns_pages.router)
+        app.include_router(numbers_pages.router)
+        app.include_router(analytics_pages.router)
+        app.include_router(alerts_pages.router)
+        app.include_router(admin_pages.router)
+        app.include_router(ops_pages.router)
     return app

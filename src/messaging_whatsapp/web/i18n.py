@@ -1,9 +1,9 @@
 """The web UI's languages: Portuguese (Brazil) by default, English; dates in the tenant's time zone.
 
-Strings are written in English in the templates and scripts (`t("Send")`); PORTUGUESE maps each to
-its translation (a test checks that every string the pages use has one). The language is the
-user's choice (the `lang` cookie the switcher sets), else the browser's Accept-Language, else
-Portuguese.
+Strings are written in English in the templates and scripts (`t("Send")`); PORTUGUESE_TEXTS maps
+each to its translation: the inbox's here, each other area's in its module of `web.texts` (a test
+checks that every string the pages use has one). The language is the user's choice (the `lang`
+cookie the switcher sets), else the browser's Accept-Language, else Portuguese.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 
+from messaging_whatsapp.web.texts import admin, alerts, analytics, campaigns, numbers, ops, shell
+
 LANG_COOKIE = "lang"
 PORTUGUESE = "pt-BR"
 ENGLISH = "en"
 LANGUAGES = (PORTUGUESE, ENGLISH)
 
-PORTUGUESE_TEXTS: dict[str, str] = {
+_INBOX_TEXTS: dict[str, str] = {
     # Login and the app bar
     "Team inbox": "Caixa de entrada da equipe",
     "Log in": "Entrar",
@@ -146,6 +148,17 @@ PORTUGUESE_TEXTS: dict[str, str] = {
     "direct": "direto",
     "Messages received": "Mensagens recebidas",
     "Something went wrong. Try again.": "Algo deu errado. Tente de novo.",
+}
+
+PORTUGUESE_TEXTS: dict[str, str] = {
+    **_INBOX_TEXTS,
+    **shell.PORTUGUESE,
+    **campaigns.PORTUGUESE,
+    **numbers.PORTUGUESE,
+    **analytics.PORTUGUESE,
+    **alerts.PORTUGUESE,
+    **admin.PORTUGUESE,
+    **ops.PORTUGUESE,
 }
 
 _MONTHS = {

@@ -8,92 +8,27 @@
 
   var app = document.getElementById("app");
   if (!app) return;
-  var TEXTS = JSON.parse(document.getElementById("texts").textContent);
   var ME = app.dataset.me;
   var list = document.getElementById("conversation-list");
   var chatColumn = document.getElementById("chat-column");
   var leadColumn = document.getElementById("lead-column");
-  var liveStatus = document.querySelector("[data-testid=live-status]");
   var state = {
     conversationId: app.dataset.conversationId || null,
-    lastEventId: app.dataset.lastEventId || null,
     replyTo: null,
     typingSentAt: 0,
     typingTimer: null,
   };
 
-  function t(text, values) {
-    var out = TEXTS[text] || text;
-    Object.keys(values || {}).forEach(function (key) {
-      out = out.split("{" + key + "}").join(values[key]);
-    });
-    return out;
-  }
-
-  function cookie(name) {
-    var found = document.cookie.split("; ").find(function (part) {
-      return part.indexOf(name + "=") === 0;
-    });
-    return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
-  }
+  var t = MW.t;
+  var api = MW.api;
+  var toast = MW.toast;
+  var errorMessage = MW.errorMessage;
+  var fragment = MW.fragment;
 
   // A random id for Idempotency-Key (crypto.randomUUID needs a secure context; this does not).
   function randomKey() {
     var bytes = crypto.getRandomValues(new Uint8Array(16));
     return Array.from(bytes, function (b) { return b.toString(16).padStart(2, "0"); }).join("");
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Talking to the server
-
-  function toLogin() {
-    location.assign("/login");
-  }
-
-  function api(method, url, body, headers) {
-    var options = {
-      method: method,
-      credentials: "same-origin",
-      headers: Object.assign({ "X-CSRF-Token": cookie("csrf") }, headers || {}),
-    };
-    if (body !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    return fetch(url, options).then(function (response) {
-      if (response.status === 401) toLogin();
-      return response;
-    });
-  }
-
-  // A short note at the bottom of the screen (a refused action says why there).
-  function toast(message) {
-    var box = document.getElementById("toast");
-    box.textContent = message;
-    box.hidden = false;
-    clearTimeout(box._timer);
-    box._timer = setTimeout(function () { box.hidden = true; }, 5000);
-  }
-
-  function errorMessage(response) {
-    return response.json().then(
-      function (body) { return (body.error && body.error.message) || t("Something went wrong. Try again."); },
-      function () { return t("Something went wrong. Try again."); }
-    );
-  }
-
-  // A server-rendered fragment as nodes (null for 204: it no longer belongs where it was).
-  function fragment(url) {
-    return fetch(url, { credentials: "same-origin" }).then(function (response) {
-      if (response.status === 401) { toLogin(); return null; }
-      if (response.status === 204 || response.status === 404) return null;
-      if (!response.ok) throw new Error("fragment " + response.status);
-      return response.text().then(function (html) {
-        var template = document.createElement("template");
-        template.innerHTML = html; // the server's markup: every value in it is escaped there
-        return template.content;
-      });
-    });
   }
 
   function firstElement(content) {
@@ -519,13 +454,7 @@
   }
 
   // ---------------------------------------------------------------------------------------------
-  // The live connection: Server-Sent Events read with fetch, so every reconnect sends
-  // Last-Event-ID (the server replays what was missed, or says `resync`).
-
-  function setLive(connected) {
-    liveStatus.dataset.state = connected ? "connected" : "disconnected";
-    liveStatus.querySelector(".live-text").textContent = connected ? t("Live") : t("Offline: reconnecting...");
-  }
+  // Live: each event names what changed; the fragment for it is fetched and put in place.
 
   var handlers = {
     new_message: function (data) {
@@ -563,81 +492,12 @@
     },
   };
 
-  function dispatch(frame) {
-    if (frame.id) state.lastEventId = frame.id;
-    var handler = handlers[frame.event];
-    if (!handler) return;
-    var data = {};
-    try { data = JSON.parse(frame.data || "{}"); } catch (error) { return; }
-    try { handler(data); } catch (error) { console.error(error); }
-  }
-
-  function parseFrames(buffer, onFrame) {
-    var frames = buffer.split(/\r?\n\r?\n/);
-    var rest = frames.pop();
-    frames.forEach(function (block) {
-      var frame = { event: "message", data: "", id: null };
-      var data = [];
-      block.split(/\r?\n/).forEach(function (line) {
-        if (!line || line[0] === ":") return;
-        var colon = line.indexOf(":");
-        var field = colon < 0 ? line : line.slice(0, colon);
-        var value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
-        if (field === "event") frame.event = value;
-        else if (field === "data") data.push(value);
-        else if (field === "id") frame.id = value;
-      });
-      frame.data = data.join("\n");
-      if (frame.id || data.length) onFrame(frame);
-    });
-    return rest;
-  }
-
-  var backoff = 500;
-  function connect() {
-    var headers = {};
-    if (state.lastEventId) headers["Last-Event-ID"] = state.lastEventId;
-    fetch("/api/v1/events/stream", { credentials: "same-origin", headers: headers, cache: "no-store" })
-      .then(function (response) {
-        if (response.status === 401) { toLogin(); return; }
-        if (!response.ok || !response.body) throw new Error("stream " + response.status);
-        var reader = response.body.getReader();
-        var decoder = new TextDecoder();
-        var buffer = "";
-        function pump() {
-          return reader.read().then(function (chunk) {
-            if (chunk.done) throw new Error("stream ended");
-            // Live from the first bytes: the server sends them once it has subscribed.
-            if (liveStatus.dataset.state !== "connected") { setLive(true); backoff = 500; }
-            buffer = parseFrames(buffer + decoder.decode(chunk.value, { stream: true }), dispatch);
-            return pump();
-          });
-        }
-        return pump();
-      })
-      .catch(function () {
-        setLive(false);
-        setTimeout(connect, backoff);
-        backoff = Math.min(backoff * 2, 3000);
-      });
-  }
-
-  // ---------------------------------------------------------------------------------------------
-
-  document.querySelectorAll("[data-csrf-field]").forEach(function (field) {
-    field.closest("form").addEventListener("submit", function () { field.value = cookie("csrf"); });
-  });
-  document.body.addEventListener("htmx:configRequest", function (event) {
-    event.detail.headers["X-CSRF-Token"] = cookie("csrf");
-  });
-  document.body.addEventListener("htmx:responseError", function (event) {
-    if (event.detail.xhr.status === 401) toLogin();
-  });
+  Object.keys(handlers).forEach(function (type) { MW.on(type, handlers[type]); });
 
   markActive();
   if (state.conversationId && chat()) {
     setUpChat();
     markRead(state.conversationId);
   }
-  connect();
+  MW.start(app.dataset.lastEventId);
 })();

@@ -1,0 +1,1 @@
+"""Alerts: per-tenant rules the scheduler evaluates; each alert raised once and resolved once."""

@@ -1,0 +1,1 @@
+"""The operator's view: streams, the dead-letter queue, workers and the outbox, for platform admins."""

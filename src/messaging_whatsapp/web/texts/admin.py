@@ -1,0 +1,3 @@
+"""Portuguese (Brazil) for the admin pages."""
+
+PORTUGUESE: dict[str, str] = {}

@@ -1,0 +1,3 @@
+"""Portuguese (Brazil) for the alerts pages."""
+
+PORTUGUESE: dict[str, str] = {}

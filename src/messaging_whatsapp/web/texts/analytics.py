@@ -1,0 +1,3 @@
+"""Portuguese (Brazil) for the analytics pages."""
+
+PORTUGUESE: dict[str, str] = {}

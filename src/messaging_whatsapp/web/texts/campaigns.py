@@ -1,0 +1,3 @@
+"""Portuguese (Brazil) for the campaigns pages."""
+
+PORTUGUESE: dict[str, str] = {}

@@ -1,0 +1,3 @@
+"""Portuguese (Brazil) for the numbers pages."""
+
+PORTUGUESE: dict[str, str] = {}

@@ -1,0 +1,3 @@
+"""Portuguese (Brazil) for the ops pages."""
+
+PORTUGUESE: dict[str, str] = {}
