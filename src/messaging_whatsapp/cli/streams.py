@@ -17,7 +17,7 @@ from messaging_whatsapp.streams.base import StreamNames
 
 def _streams(names: StreamNames, wanted: str | None) -> list[str]:
     """Every stream, or the one named (with or without STREAM_PREFIX)."""
-    streams = [names.inbound, names.outbound, names.events, names.materials, names.dlq]
+    streams = names.every
     if wanted is None:
         return streams
     for stream in streams:

@@ -32,13 +32,28 @@ IP_FREE_FAILURES = 20
 ACCOUNT_FREE_FAILURES = 5
 
 
-async def create_user(session: AsyncSession, tenant_id: str, email: str, password: str, role: str) -> User:
-    """Create a user with an argon2-hashed password that is not common, guessable or their email."""
+async def create_user(
+    session: AsyncSession,
+    tenant_id: str,
+    email: str,
+    password: str,
+    role: str,
+    *,
+    platform_admin: bool = False,
+) -> User:
+    """Create a user with an argon2-hashed password that is not common, guessable or their email;
+    `platform_admin` (the command line only) also opens the operator's view, across tenants."""
     tenant = await get_tenant(session, tenant_id)
     role = _checked_role(role)
     email = _checked_email(email)
     check_password(password, email=email, business=tenant.name)
-    user = User(tenant_id=tenant_id, email=email, password_hash=await hash_password(password), role=role)
+    user = User(
+        tenant_id=tenant_id,
+        email=email,
+        password_hash=await hash_password(password),
+        role=role,
+        is_platform_admin=platform_admin,
+    )
     session.add(user)
     try:
         await session.flush()
