@@ -96,5 +96,7 @@ async def ops_fragment(part: str, request: Request, context: Context) -> Respons
         return Response(status_code=404)
     shell = await open_shell(request, context, allow=_is_platform_admin)
     if not isinstance(shell, Shell):
-        return shell
+        # A session that ended answers 401 (live.js then goes to the login page) rather than the
+        # redirect, which htmx would follow and swap the login page into the part.
+        return Response(status_code=401) if shell.status_code == 303 else shell
     return shell.render(FRAGMENTS[part], **_values(shell), **await _view(context, part))
