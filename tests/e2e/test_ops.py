@@ -15,10 +15,13 @@ from sqlalchemy import update
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.db import new_id, utcnow
 from messaging_whatsapp.ops.service import EngineProcess, record_heartbeat
+from messaging_whatsapp.streams.base import StreamEntry
+from messaging_whatsapp.streams.records import dead_letter_fields
 from messaging_whatsapp.tenancy.models import User
 from tests.e2e.conftest import RunningEngine, auth_headers
 from tests.helpers import (
     bind_example_numbers,
+    create_outbound_message,
     create_platform_admin,
     create_tenant,
     dead_letter_inbound,
@@ -165,6 +168,30 @@ async def test_the_dlq_lists_reasons_and_replays_one_then_all_back_into_the_inbo
     assert (await engine.http.get("/api/v1/ops/dlq", headers=operator)).json()["total"] == 0
     refused = await engine.http.post("/api/v1/ops/dlq/replay", json={"ids": []}, headers=operator)
     assert refused.status_code == 422
+
+
+async def test_a_senders_dlq_entry_names_the_number_and_provider_of_its_message(
+    engine: RunningEngine,
+) -> None:
+    numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context, "Loja Sul"))
+    operator = await _operator(engine, numbers.tenant_id)
+    message_id = await create_outbound_message(
+        engine.context, numbers.twilio, "+5511987650002", "SM-OPS-1", status="failed"
+    )
+    outbound = engine.context.names.outbound
+    entry = StreamEntry(outbound, message_id, {"message_id": message_id, "tenant_id": numbers.tenant_id}, 5)
+    record = dead_letter_fields(outbound, "senders", entry, "retries exhausted after 5 attempts: 503")
+    await engine.context.streams.append(engine.context.names.dlq, record)
+
+    [item] = (await engine.http.get("/api/v1/ops/dlq", headers=operator)).json()["items"]
+
+    assert (item["provider"], item["instance_id"], item["message_id"]) == (
+        "twilio",
+        numbers.twilio.id,
+        message_id,
+    )
+    assert (item["tenant_name"], item["stream"], item["group"]) == ("Loja Sul", outbound, "senders")
+    assert item["reason"] == "retries exhausted after 5 attempts: 503"
 
 
 async def test_workers_are_listed_by_their_heartbeats(engine: RunningEngine) -> None:
