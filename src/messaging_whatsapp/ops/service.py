@@ -139,6 +139,7 @@ class _Record:
     stream: str | None
 
     def get(self, name: str) -> str | None:
+        """A field of the original entry (None when absent or empty)."""
         return self.original.get(name) or None
 
 
