@@ -398,14 +398,16 @@ async def connect_number(
             f"{provider.value} could not be reached at {instance.api_url} ({type(exc).__name__})",
             code="gateway_error",
         ) from exc
-    await _record_connection(context, instance, result.challenge.state)
+    if result.challenge.state.value != instance.connection_state:
+        await _record_connection(context, instance, result.challenge.state)
     return result
 
 
 async def _record_connection(
     context: EngineContext, instance: WhatsAppInstance, state: ConnectionState
 ) -> None:
-    """Store the state the gateway answered (unless a later webhook's is stored) and announce it."""
+    """Store the state the gateway answered (unless a later webhook's is stored) and announce it:
+    the page's card shows "connecting" at once, as the webhook may come only with the next QR."""
     change = ConnectionChange(instance.id, state, None, utcnow(), instance.tenant_id)
     async with context.sessions() as session:
         applied = await apply_connection_changes(session, [change])

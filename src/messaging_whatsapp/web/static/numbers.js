@@ -147,7 +147,7 @@
         placed = true;
       });
     });
-    bindError.textContent = placed ? MW.t("Check the fields marked in red.") + " " + message : message;
+    bindError.textContent = placed ? MW.t("Check the fields marked in red.") : message;
     bindError.hidden = false;
   }
 

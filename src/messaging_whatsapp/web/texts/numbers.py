@@ -15,6 +15,7 @@ PORTUGUESE: dict[str, str] = {
     "Warning": "Atenção",
     "Critical": "Crítica",
     "Healthy": "Saudáveis",
+    "Online": "Conectados",
     "Sent today": "Enviadas hoje",
     "No numbers yet": "Nenhum número ainda",
     "Bind a WhatsApp number to start sending and receiving.": (
@@ -37,10 +38,10 @@ PORTUGUESE: dict[str, str] = {
     "delivered": "entregues",
     "read": "lidas",
     "failed": "falhas",
-    "Warm-up day {day}: campaigns that warm up send up to {cap} today": (
-        "Aquecimento, dia {day}: campanhas com aquecimento enviam até {cap} hoje"
+    "Warm-up day {day}: up to {cap} campaign messages today": (
+        "Aquecimento, dia {day}: até {cap} mensagens de campanha hoje"
     ),
-    "Warm-up done (day {day}): campaigns may use the whole daily limit": (
+    "Warmed up (day {day}): campaigns may use the whole daily limit": (
         "Aquecimento concluído (dia {day}): campanhas podem usar todo o limite diário"
     ),
     "Last error": "Último erro",
