@@ -64,9 +64,14 @@
 
   function act(id, action) {
     return MW.api("POST", "/api/v1/instances/" + encodeURIComponent(id) + "/" + action).then(function (response) {
-      if (!response.ok) return MW.errorMessage(response).then(MW.toast);
-      MW.toast(MW.t(action === "pause" ? "Paused." : "Resumed."));
-      return refresh(id);
+      // A refusal says why; the card is fetched again either way (it may have changed meanwhile).
+      var said = response.ok
+        ? Promise.resolve(MW.t(action === "pause" ? "Paused." : "Resumed."))
+        : MW.errorMessage(response);
+      return said.then(function (message) {
+        MW.toast(message);
+        return refresh(id);
+      });
     });
   }
 
