@@ -179,8 +179,10 @@ async def test_a_gateway_number_shows_its_qr_code_until_the_phone_is_linked(
         linked = await client.post(qr_path, headers=csrf)
         assert 'data-state="open"' in linked.text
         assert 'data-testid="qr-code"' not in linked.text
+        # Bound without its phone number: learnt from the gateway once linked.
         card = await client.get(f"/numbers/fragments/number/{instance_id}")
         assert 'data-connection="open"' in card.text
+        assert "+55 11 94002-8977" in card.text
     finally:
         await client.aclose()
     assert (await engine.http.post(connect, headers=admin)).json()["state"] == "open"

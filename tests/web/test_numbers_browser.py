@@ -87,6 +87,8 @@ async def test_binding_an_evolution_number_and_linking_its_phone_by_qr_code(
         await expect(qr.locator("[data-testid=qr-connected] h3")).to_have_text("Conectado")
         await expect(card).to_have_attribute("data-connection", "open", timeout=LIVE)
         await expect(card.locator("[data-testid=instance-connection]")).to_have_text("Conectado")
+        # Bound without its phone number: the card shows the linked phone's.
+        await expect(card.locator("[data-testid=instance-phone]")).to_have_text("+55 11 94002-8977")
         await qr.locator(".modal-foot [data-close]").click()
         await expect(qr).to_be_hidden()
         await expect(card.locator("[data-testid=instance-connect]")).to_have_text("QR code")

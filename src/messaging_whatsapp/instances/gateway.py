@@ -381,16 +381,19 @@ async def connect_number(
     client: httpx.AsyncClient | None = None,
 ) -> ConnectResult:
     """Start (or go on) linking the tenant's gateway number by QR code, as the web page does: the
-    state the gateway answers is stored and announced, so every screen shows it; a gateway that
-    refuses or cannot be reached is InvalidInput naming why (its address, its key)."""
+    state the gateway answers is stored and announced, so every screen shows it, and once linked
+    a number bound without its phone number learns it; a gateway that refuses or cannot be reached
+    is InvalidInput naming why (its address, its key)."""
     async with context.sessions() as session:
         instance = await get_instance(session, tenant_id, instance_id)
         refuse_unbound(instance)
     provider = ProviderName(instance.provider)
+    ref = InstanceRef(instance_id=instance.id)
     try:
-        result = await connect_instance(
-            context, provider, InstanceRef(instance_id=instance.id), client=client
-        )
+        result = await connect_instance(context, provider, ref, client=client)
+        if result.challenge.state is ConnectionState.OPEN and not instance.display_number:
+            # Bound before its phone was linked: the linked phone's number is learnt now.
+            await instance_status(context, provider, ref, client=client)
     except SendError as exc:
         raise InvalidInput(f"{provider.value} refused to connect: {exc}", code="gateway_error") from exc
     except (httpx.HTTPError, httpx.InvalidURL) as exc:

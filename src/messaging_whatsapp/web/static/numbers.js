@@ -223,7 +223,12 @@
   }
 
   function showConnected() {
+    if (!qrPart("qr-connected").hidden) return;
     stopQr();
+    // Asked once more now that the phone is linked: a number bound without its phone number
+    // learns it from the gateway; then its card is fetched again.
+    var id = qr.current;
+    MW.api("POST", "/numbers/fragments/qr/" + encodeURIComponent(id)).then(function () { return refresh(id); });
     qrDialog.querySelector(".qr-body").hidden = true;
     qrPart("qr-error").hidden = true;
     qrPart("qr-connected").hidden = false;
