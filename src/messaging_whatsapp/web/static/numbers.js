@@ -56,6 +56,21 @@
     return next;
   }
 
+  // A message's status moves a number's counters (sent, delivered, read, failed today) without an
+  // event of the number's own: its card is fetched again, once per burst of statuses.
+  var COUNTERS_SETTLE_MS = 1500;
+  var settling = {};
+  function counted(data) {
+    var id = data.instance_id;
+    if (!id || settling[id] || !cardOf(id)) return;
+    settling[id] = setTimeout(function () {
+      delete settling[id];
+      refresh(id);
+    }, COUNTERS_SETTLE_MS);
+  }
+  MW.on("message_status", counted);
+  MW.on("new_message", counted);
+
   MW.on("instance_updated", function (data) {
     if (!data.instance_id) return;
     refresh(data.instance_id);
