@@ -24,7 +24,7 @@ from messaging_whatsapp.web.numbers_pages import qr_markup
 from tests.e2e.conftest import RunningEngine, auth_headers
 from tests.fakes.evolution import GLOBAL_KEY, FakeEvolution
 from tests.fakes.http import FakeHttpServer
-from tests.fakes.wuzapi import FakeWuzapi
+from tests.fakes.wuzapi import ADMIN_TOKEN, FakeWuzapi
 from tests.helpers import bind, create_tenant, published_events, wait_until
 
 SECRETS = ("EAAG-secret-token", "app-secret-123", "verify-tok-123", "twilio-auth-456", "evo-key-789")
@@ -186,6 +186,54 @@ async def test_a_gateway_number_shows_its_qr_code_until_the_phone_is_linked(
     finally:
         await client.aclose()
     assert (await engine.http.post(connect, headers=admin)).json()["state"] == "open"
+
+
+async def test_admins_create_a_number_on_its_gateway_and_the_keys_are_not_kept(
+    engine: RunningEngine,
+    tenant: tuple[str, dict[str, str], dict[str, str]],
+    evolution: tuple[FakeEvolution, FakeHttpServer],
+    wuzapi: tuple[FakeWuzapi, FakeHttpServer],
+) -> None:
+    _tenant_id, admin, supervisor = tenant
+    fake_evolution, evolution_server = evolution
+    body = {"provider": "evolution", "instance_name": "loja-nova", "api_url": evolution_server.base_url}
+    refused = await engine.http.post("/api/v1/instances/gateway", json=body, headers=supervisor)
+    assert refused.status_code == 403
+    missing = await engine.http.post("/api/v1/instances/gateway", json=body, headers=admin)
+    assert (missing.status_code, missing.json()["error"]["code"]) == (422, "invalid_input")
+    assert "--api-key" in missing.json()["error"]["message"]
+    wrong_key = await engine.http.post(
+        "/api/v1/instances/gateway", json={**body, "api_key": "not-the-key"}, headers=admin
+    )
+    assert (wrong_key.status_code, wrong_key.json()["error"]["code"]) == (422, "gateway_error")
+    assert "loja-nova" not in fake_evolution.instances
+
+    created = await engine.http.post(
+        "/api/v1/instances/gateway", json={**body, "api_key": GLOBAL_KEY}, headers=admin
+    )
+    assert created.status_code == 201, created.text
+    made = fake_evolution.instances["loja-nova"]
+    assert made.webhook is not None
+    assert urlsplit(made.webhook["url"]).path == urlsplit(created.json()["webhook_url"]).path
+    answer = await engine.http.post(f"/api/v1/instances/{created.json()['id']}/connect", headers=admin)
+    assert answer.json()["qr_code"] == made.qrcode["code"]
+
+    fake_wuzapi, wuzapi_server = wuzapi
+    wuz = {
+        "provider": "wuzapi",
+        "instance_name": "loja-wuz-nova",
+        "api_url": wuzapi_server.base_url,
+        "admin_token": ADMIN_TOKEN,
+    }
+    created = await engine.http.post("/api/v1/instances/gateway", json=wuz, headers=admin)
+    assert created.status_code == 201, created.text
+    assert [user.name for user in fake_wuzapi.users.values()] == ["loja-wuz-nova"]
+    simulator = {"provider": "simulator", "instance_name": "x", "api_url": "https://x.example.com"}
+    not_gateway = await engine.http.post("/api/v1/instances/gateway", json=simulator, headers=admin)
+    assert not_gateway.status_code == 422
+    listed = await engine.http.get("/api/v1/instances", headers=admin)
+    assert GLOBAL_KEY not in listed.text
+    assert ADMIN_TOKEN not in listed.text
 
 
 async def test_connect_refusals_say_why(

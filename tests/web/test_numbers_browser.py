@@ -1,4 +1,4 @@
-"""The numbers page in Chromium: binding an Evolution API number in the page and linking its phone
+"""The numbers page in Chromium: making an Evolution API number in the page and linking its phone
 by the QR code shown there (against the fake Evolution API, which reports the phone connected), the
 cards' data-testids and health kept live, and pause / resume from the page with a refusal's reason."""
 
@@ -13,7 +13,7 @@ from playwright.async_api import Browser, Page, expect
 from sqlalchemy import update
 
 from messaging_whatsapp.instances.models import WhatsAppInstance
-from tests.fakes.evolution import FakeEvolution
+from tests.fakes.evolution import GLOBAL_KEY, FakeEvolution
 from tests.fakes.http import FakeHttpServer
 from tests.helpers import create_user
 from tests.web.conftest import LIVE, PASSWORD, WebEngine, logged_in
@@ -43,12 +43,11 @@ async def open_numbers(browser: Browser, engine: WebEngine, email: str) -> tuple
     return context, page
 
 
-async def test_binding_an_evolution_number_and_linking_its_phone_by_qr_code(
+async def test_making_an_evolution_number_and_linking_its_phone_by_qr_code(
     browser: Browser, web_engine: WebEngine, evolution: tuple[FakeEvolution, FakeHttpServer]
 ) -> None:
     fake, server = evolution
     await web_engine.tenant("Loja QR", "ana@qr.com.br")
-    gateway = fake.add_instance("loja-qr-browser", state="close")
     context, page = await open_numbers(browser, web_engine, "ana@qr.com.br")
     try:
         await page.click("[data-testid=bind-number]")
@@ -64,10 +63,12 @@ async def test_binding_an_evolution_number_and_linking_its_phone_by_qr_code(
         await expect(dialog.locator("[data-testid=bind-error]")).to_have_text(
             "Confira os campos marcados em vermelho."
         )
+        # Made on the gateway with its global key, and bound.
+        await fields.locator("[data-testid=create-on-gateway-evolution]").check()
         await fields.locator("input[name=instance_name]").fill("loja-qr-browser")
         await fields.locator("input[name=name]").fill("Loja QR")
         await fields.locator("input[name=api_url]").fill(server.base_url)
-        await fields.locator("input[name=api_key]").fill(gateway.token)
+        await fields.locator("input[name=api_key]").fill(GLOBAL_KEY)
         await page.click("[data-testid=bind-submit]")
 
         # Bound: the QR dialog opens with the gateway's code, and the card says "connecting".
@@ -77,6 +78,9 @@ async def test_binding_an_evolution_number_and_linking_its_phone_by_qr_code(
         await expect(card).to_have_attribute("data-connection", "connecting")
         await expect(card.locator("[data-testid=instance-connection]")).to_have_text("Conectando")
         await expect(card.locator("[data-testid=instance-provider]")).to_have_text("Evolution API")
+        gateway = fake.instances["loja-qr-browser"]
+        assert gateway.qrcode["code"]
+        assert GLOBAL_KEY not in await page.content()
         assert gateway.token not in await page.content()
 
         # The phone scans the code: Evolution reports it connected through our webhook.

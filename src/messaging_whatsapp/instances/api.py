@@ -14,6 +14,7 @@ from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
 from messaging_whatsapp.instances.schemas import (
     BoundInstance,
     ConnectItem,
+    GatewayCreate,
     InstanceBind,
     InstanceItem,
     InstanceUpdate,
@@ -43,6 +44,17 @@ async def bind_number(
     )
     await session.commit()
     return BoundInstance(**InstanceItem.of(instance, utcnow()).model_dump(), webhook_url=url)
+
+
+@router.post("/gateway", status_code=201)
+async def create_gateway_number(
+    body: GatewayCreate, context: Context, principal: NumberWriter
+) -> BoundInstance:
+    """Create a number on its QR-code gateway (Evolution API with its global key, WuzAPI with its
+    admin token) and bind it, all or nothing (admins); then connect it to show its QR code."""
+    created = await gateway.create_number(context, principal.tenant_id, body)
+    item = InstanceItem.of(created.instance, utcnow())
+    return BoundInstance(**item.model_dump(), webhook_url=created.webhook_url)
 
 
 @router.post("/{instance_id}/connect")

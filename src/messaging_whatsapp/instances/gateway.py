@@ -35,7 +35,7 @@ from messaging_whatsapp.instances.announcements import connection_event
 from messaging_whatsapp.instances.connections import apply_connection_changes
 from messaging_whatsapp.instances.models import InstanceStatus as BindingStatus
 from messaging_whatsapp.instances.models import WhatsAppInstance
-from messaging_whatsapp.instances.schemas import InstanceBind, checked_api_url
+from messaging_whatsapp.instances.schemas import GatewayCreate, InstanceBind, checked_api_url
 from messaging_whatsapp.instances.service import (
     bind_instance,
     decrypt_credentials,
@@ -418,3 +418,31 @@ async def _record_connection(
         records = await write_outbox(session, events, context.names.events)
         await session.commit()
     await relay_outbox(context, records)
+
+
+async def create_number(
+    context: EngineContext, tenant_id: str, body: GatewayCreate, *, client: httpx.AsyncClient | None = None
+) -> CreatedInstance:
+    """Create the number's instance on its gateway and bind it to the tenant, as the web page does
+    (create_instance, with the gateway's refusals and silences as InvalidInput naming why)."""
+    provider = body.provider
+    gateway_for(provider)
+    login = GatewayLogin(api_url=body.api_url, api_key=body.api_key, admin_token=body.admin_token)
+    try:
+        return await create_instance(
+            context,
+            tenant_id,
+            provider,
+            login,
+            instance_name=body.instance_name,
+            display_number=body.display_number,
+            name=body.name,
+            client=client,
+        )
+    except SendError as exc:
+        raise InvalidInput(f"{provider.value} refused to create it: {exc}", code="gateway_error") from exc
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        raise InvalidInput(
+            f"{provider.value} could not be reached at {body.api_url} ({type(exc).__name__})",
+            code="gateway_error",
+        ) from exc

@@ -58,6 +58,27 @@ class InstanceBind(BaseModel):
         return None if value is None else checked_api_url(value)
 
 
+class GatewayCreate(BaseModel):
+    """A number made on a QR-code gateway and bound in one step: Evolution API creates the instance
+    with its global key (``api_key``), WuzAPI the user with its admin token (``admin_token``).
+    Neither key is stored: the instance's own token, from the gateway's answer, is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: ProviderName
+    instance_name: str = Field(min_length=1, max_length=200)
+    api_url: str = Field(max_length=500)
+    api_key: str | None = Field(default=None, max_length=4096)
+    admin_token: str | None = Field(default=None, max_length=4096)
+    display_number: str = Field(default="", max_length=32)
+    name: str | None = Field(default=None, max_length=200)
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        return checked_api_url(value)
+
+
 class InstanceUpdate(BaseModel):
     """A change to a bound number: what is left out stays. Which fields apply depends on the
     provider (instances/bindings.py); an optional secret (verify_token, app_secret, hmac_key) or

@@ -124,11 +124,35 @@
       fieldset.disabled = !active;
       fieldset.hidden = !active;
     });
+    showMode();
     clearErrors();
   }
 
+  function activeFieldset() {
+    return bindForm.querySelector("fieldset:not([disabled])");
+  }
+
+  // Whether the gateway's instance is to be made there (Evolution API, WuzAPI), not only bound.
+  function creating() {
+    var box = activeFieldset().querySelector("input[name=create_on_gateway]");
+    return Boolean(box && box.checked);
+  }
+
+  // Inputs of the fields that apply: the chosen provider's, in the mode chosen, and the limits.
+  function showMode() {
+    var mode = creating() ? "create" : "bind";
+    bindForm.querySelectorAll("[data-mode]").forEach(function (part) {
+      var shown = part.dataset.mode === mode;
+      part.hidden = !shown;
+      part.querySelectorAll("input").forEach(function (input) { input.disabled = !shown; });
+    });
+  }
+
   function activeInputs() {
-    return Array.prototype.slice.call(bindForm.querySelectorAll("fieldset:not([disabled]) input, .advanced input"));
+    var inputs = bindForm.querySelectorAll(
+      "fieldset:not([disabled]) input:not([disabled]):not([type=checkbox]), .advanced input:not([disabled])"
+    );
+    return Array.prototype.slice.call(inputs);
   }
 
   function clearErrors() {
@@ -207,13 +231,16 @@
     bindForm.querySelectorAll("input[name=provider]").forEach(function (radio) {
       radio.addEventListener("change", showProvider);
     });
+    bindForm.querySelectorAll("input[name=create_on_gateway]").forEach(function (box) {
+      box.addEventListener("change", function () { showMode(); clearErrors(); });
+    });
     bindForm.addEventListener("submit", function (event) {
       event.preventDefault();
       clearErrors();
       var submit = bindForm.querySelector("[type=submit]");
       var chosen = provider();
       submit.disabled = true;
-      MW.api("POST", "/api/v1/instances", bindBody())
+      MW.api("POST", creating() ? "/api/v1/instances/gateway" : "/api/v1/instances", bindBody())
         .then(function (response) {
           if (response.ok) return response.json().then(function (item) { bound(item, chosen); });
           return MW.errorMessage(response).then(placeErrors);

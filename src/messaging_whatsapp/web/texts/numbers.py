@@ -77,6 +77,14 @@ PORTUGUESE: dict[str, str] = {
     "A pretend number for trying the engine: it delivers and reads without WhatsApp.": (
         "Um número de teste para experimentar o motor: entrega e lê sem o WhatsApp."
     ),
+    "Create the instance on the gateway (with the server's global key)": (
+        "Criar a instância no gateway (com a chave global do servidor)"
+    ),
+    "Create the user on the gateway (with its admin token)": (
+        "Criar o usuário no gateway (com o token de administrador dele)"
+    ),
+    "Admin token": "Token de administrador",
+    "WUZAPI_ADMIN_TOKEN of the server; not stored.": "O WUZAPI_ADMIN_TOKEN do servidor; não é guardado.",
     "Phone number": "Número de telefone",
     "Name in the app": "Nome no app",
     "Phone number ID": "ID do número de telefone",
