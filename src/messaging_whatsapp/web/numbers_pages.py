@@ -2,9 +2,10 @@
 live through the event stream; pausing and resuming, binding a number and linking a gateway's phone
 by QR code (admins).
 
-The page changes nothing itself: pause, resume and bind go to the instances API from the browser.
-Its fragments are the pieces the browser puts in place: a number's card when an `instance_updated`
-event names it, and the QR code of a gateway's number (asked of the gateway, drawn here as SVG).
+Pause, resume and bind go from the browser to the instances API. The fragments are the pieces the
+browser puts in place: a number's card when an event names it, and the QR code of a gateway's
+number (connected through the same service as `POST /api/v1/instances/{id}/connect`, with the
+same role, and drawn here as SVG).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from messaging_whatsapp.deps import Context, DbSession
 from messaging_whatsapp.instances import gateway, service
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
 from messaging_whatsapp.instances.schemas import InstanceItem
-from messaging_whatsapp.instances.service import LINKED_LATER, SECRET_IN_PATH
+from messaging_whatsapp.instances.service import LINKED_LATER
 from messaging_whatsapp.providers.base import ConnectChallenge, ProviderName
 from messaging_whatsapp.tenancy.access import Principal
 from messaging_whatsapp.tenancy.deps import NumberReader, NumberWriter
@@ -48,7 +49,6 @@ SCRIPT_TEXTS = (
     "Number bound.",
     "Required.",
     "Check the fields marked in red.",
-    "Connected",
     "Asking the gateway for a QR code...",
 )
 PROVIDER_NAMES = {
@@ -153,7 +153,6 @@ async def numbers_page(request: Request, context: Context, session: DbSession) -
         script_texts=SCRIPT_TEXTS,
         cards=cards,
         manages=reaches(shell.me, UserRole.ADMIN),
-        providers=PROVIDER_NAMES,
         **_names(),
     )
 
@@ -197,5 +196,4 @@ def _names() -> dict[str, Any]:
         "CONNECTION_NAMES": CONNECTION_NAMES,
         "NUMBER_STATUS_NAMES": STATUS_NAMES,
         "HEALTH_NAMES": HEALTH_NAMES,
-        "SECRET_IN_PATH": {name.value for name in SECRET_IN_PATH},
     }
