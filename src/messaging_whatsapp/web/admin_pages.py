@@ -97,6 +97,7 @@ async def admin_page(request: Request, context: Context) -> Response:
         tenant=tenant,
         users=listed_users,
         keys=keys,
+        me_id=shell.principal.user_id,
         roles=ROLES,
         scopes=SCOPE_LABELS,
         timezones=sorted(available_timezones()),
