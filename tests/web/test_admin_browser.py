@@ -51,7 +51,8 @@ async def test_an_agent_and_a_supervisor_get_the_403_page_and_the_apis_403(
         # No way in from the navigation either.
         await expect(page.locator("[data-testid=nav-admin]")).to_have_count(0)
         response = await page.goto("/admin")
-        assert response is not None and response.status == 403
+        assert response is not None
+        assert response.status == 403
         await expect(page.locator("[data-testid=forbidden]")).to_be_visible()
         await expect(page.locator("[data-testid=admin-page]")).to_have_count(0)
         for path in ("/api/v1/users", "/api/v1/api-keys", "/admin/fragments/users"):
@@ -152,7 +153,8 @@ async def test_an_api_key_is_shown_once_works_and_stops_when_revoked(
     reveal = page.locator("[data-testid=key-reveal]")
     await expect(reveal).to_be_visible()
     raw = await page.locator("[data-testid=key-value]").text_content()
-    assert raw is not None and raw.startswith("mwk_")
+    assert raw is not None
+    assert raw.startswith("mwk_")
     row = page.locator("[data-testid=key-row]")
     await expect(row).to_have_count(1)
     # The name is text, never markup; the table shows the prefix only.
