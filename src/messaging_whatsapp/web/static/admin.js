@@ -31,6 +31,7 @@
     });
   });
   showTab(location.hash.slice(1) || "users");
+  window.addEventListener("hashchange", function () { showTab(location.hash.slice(1) || "users"); });
 
   // ---------------------------------------------------------------------------------------------
   // Refusals: the API's reason, put in words the page's language knows

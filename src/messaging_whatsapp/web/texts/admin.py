@@ -90,6 +90,7 @@ PORTUGUESE: dict[str, str] = {
     "e.g. CRM integration": "ex.: integração com o CRM",
     "Revoke": "Revogar",
     "Revoked": "Revogada",
+    "In use": "Em uso",
     "API key revoked.": "Chave revogada.",
     "Revoke the API key {name}? Every system using it is refused at once.": (
         "Revogar a chave {name}? Todo sistema que a usa passa a ser recusado na hora."
