@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.db import take_sqlite_writer, utcnow
 from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
 from messaging_whatsapp.tenancy.models import User, UserRole
 from messaging_whatsapp.tenancy.passwords import (
@@ -137,20 +137,17 @@ async def _keep_an_admin(session: AsyncSession, user: User) -> None:
     tenant nobody could manage from the web or the API."""
     if user.role != UserRole.ADMIN.value or not user.is_active:
         return
-    # Locking the other admins' rows: two admins demoting each other at once cannot both pass
-    # (PostgreSQL; SQLite runs one writer at a time).
-    other_admin = (
+    # Two admins demoting each other at once cannot both pass: the tenant's active admins are
+    # locked in one order (PostgreSQL; SQLite: this transaction becomes the one writer first), so
+    # the second waits for the first and then counts what it left.
+    await take_sqlite_writer(session)
+    admins = (
         select(User.id)
-        .where(
-            User.tenant_id == user.tenant_id,
-            User.role == UserRole.ADMIN.value,
-            User.is_active.is_(True),
-            User.id != user.id,
-        )
-        .limit(1)
+        .where(User.tenant_id == user.tenant_id, User.role == UserRole.ADMIN.value, User.is_active.is_(True))
+        .order_by(User.id)
         .with_for_update()
     )
-    if await session.scalar(other_admin) is None:
+    if not set(await session.scalars(admins)) - {user.id}:
         raise Conflict(
             f"{user.email} is the last active admin: make another user admin first",
             code="last_admin",
