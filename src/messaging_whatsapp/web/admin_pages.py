@@ -54,6 +54,8 @@ SCRIPT_TEXTS = (
     "Change the role of {email} to {role}? They will have to log in again.",
     "Deactivate {email}? They are logged out at once and can no longer log in.",
     "Reactivate {email}? They can log in again.",
+    "Change your own role to {role}? You will have to log in again.",
+    "Deactivate your own account? You are logged out at once and can no longer log in.",
     "Revoke the API key {name}? Every system using it is refused at once.",
     "Change role",
     "Deactivate",

@@ -205,6 +205,11 @@
     }).finally(function () { busy(userForm, false); });
   });
 
+  // Changing oneself ends one's own session too: the confirmation says so.
+  function isMe(row) {
+    return row.dataset.userId === root.dataset.me;
+  }
+
   function userRow(node) {
     return node.closest("[data-testid=user-row]");
   }
@@ -222,10 +227,12 @@
     if (!select) return;
     var row = userRow(select);
     var role = select.value;
-    var message = MW.t("Change the role of {email} to {role}? They will have to log in again.", {
-      email: row.dataset.email,
-      role: MW.t(role),
-    });
+    var message = isMe(row)
+      ? MW.t("Change your own role to {role}? You will have to log in again.", { role: MW.t(role) })
+      : MW.t("Change the role of {email} to {role}? They will have to log in again.", {
+        email: row.dataset.email,
+        role: MW.t(role),
+      });
     confirmChange(message, MW.t("Change role")).then(function (yes) {
       if (!yes) { select.value = row.dataset.role; return; }
       changeUser(row, "PATCH", "/api/v1/users/" + row.dataset.userId, { role: role }, "Role changed.");
@@ -238,7 +245,9 @@
     var row = userRow(button);
     var id = row.dataset.userId;
     if (button.dataset.action === "deactivate") {
-      var message = MW.t("Deactivate {email}? They are logged out at once and can no longer log in.", { email: row.dataset.email });
+      var message = isMe(row)
+        ? MW.t("Deactivate your own account? You are logged out at once and can no longer log in.")
+        : MW.t("Deactivate {email}? They are logged out at once and can no longer log in.", { email: row.dataset.email });
       confirmChange(message, MW.t("Deactivate")).then(function (yes) {
         if (yes) changeUser(row, "POST", "/api/v1/users/" + id + "/deactivate", undefined, "User deactivated.");
       });

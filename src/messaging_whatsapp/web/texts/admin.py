@@ -51,6 +51,12 @@ PORTUGUESE: dict[str, str] = {
         "Desativar {email}? A sessão termina na hora e a pessoa não consegue mais entrar."
     ),
     "Reactivate {email}? They can log in again.": "Reativar {email}? A pessoa poderá entrar de novo.",
+    "Change your own role to {role}? You will have to log in again.": (
+        "Mudar o seu próprio perfil para {role}? Você terá de entrar novamente."
+    ),
+    "Deactivate your own account? You are logged out at once and can no longer log in.": (
+        "Desativar a sua própria conta? Sua sessão termina na hora e você não consegue mais entrar."
+    ),
     # Refusals of the API, in the page's words
     "A user with this email already exists.": "Já existe um usuário com este e-mail.",
     "This is the tenant's last active admin: make another user admin first.": (
