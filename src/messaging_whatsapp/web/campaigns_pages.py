@@ -8,7 +8,8 @@ read through the campaigns domain; every change goes through the campaign API fr
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -24,7 +25,7 @@ from messaging_whatsapp.campaigns.schemas import CampaignDetail, CampaignItem
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.deps import Context, DbSession
-from messaging_whatsapp.errors import NotFound
+from messaging_whatsapp.errors import InvalidInput, NotFound
 from messaging_whatsapp.tenancy.deps import CampaignReader
 from messaging_whatsapp.tenancy.models import UserRole
 from messaging_whatsapp.web.i18n import Texts, choose_language
@@ -33,6 +34,7 @@ from messaging_whatsapp.web.render import page
 from messaging_whatsapp.web.shell import Shell, open_shell
 
 router = APIRouter(include_in_schema=False)
+E = TypeVar("E", bound=StrEnum)
 LIST_PAGE = 50
 TABLE_PAGE = 25
 EDITABLE = frozenset({CampaignStatus.DRAFT.value, CampaignStatus.PAUSED.value})
@@ -140,6 +142,16 @@ def _warmup(context: EngineContext) -> WarmupSchedule:
 
 async def _shell(request: Request, context: EngineContext) -> Shell | Response:
     return await open_shell(request, context, role=UserRole.SUPERVISOR)
+
+
+def _choice(kind: type[E], value: str | None, name: str) -> E | None:
+    """A filter's value (an empty one, as a form sends "All", is none); 422 for an unknown one."""
+    if not value:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        raise InvalidInput(f"{name} must be one of: {', '.join(kind)}", code="validation_error") from None
 
 
 def more_url(campaign_id: str, table: str, filters: dict[str, str], cursor: str) -> str:
@@ -316,13 +328,14 @@ async def contact_rows(
     request: Request,
     session: DbSession,
     principal: CampaignReader,
-    status: Annotated[CampaignContactStatus | None, Query()] = None,
+    status: Annotated[str | None, Query(max_length=32)] = None,
     cursor: str | None = None,
 ) -> Response:
     """A page of the campaign's contacts, optionally of one status."""
     t = await _fragment_texts(request, session, principal.tenant_id)
+    chosen = _choice(CampaignContactStatus, status, "status")
     found = await queries.list_campaign_contacts(
-        session, principal.tenant_id, campaign_id, status=status, cursor=cursor, limit=TABLE_PAGE
+        session, principal.tenant_id, campaign_id, status=chosen, cursor=cursor, limit=TABLE_PAGE
     )
     return page(
         request,
@@ -331,7 +344,7 @@ async def contact_rows(
         campaign_id=campaign_id,
         contacts=found.items,
         contacts_cursor=found.next_cursor,
-        filters={"status": status.value if status else ""},
+        filters={"status": chosen.value if chosen else ""},
         number_names=await _number_names(session, principal.tenant_id),
         **_labels(),
     )
@@ -343,8 +356,8 @@ async def log_rows(
     request: Request,
     session: DbSession,
     principal: CampaignReader,
-    log_type: Annotated[LogType | None, Query()] = None,
-    severity: Annotated[Severity | None, Query()] = None,
+    log_type: Annotated[str | None, Query(max_length=32)] = None,
+    severity: Annotated[str | None, Query(max_length=32)] = None,
     cursor: str | None = None,
 ) -> Response:
     """A page of the campaign's logs, newest first, optionally of one type and severity."""
@@ -353,8 +366,8 @@ async def log_rows(
         session,
         principal.tenant_id,
         campaign_id,
-        log_type=log_type,
-        severity=severity,
+        log_type=_choice(LogType, log_type, "log_type"),
+        severity=_choice(Severity, severity, "severity"),
         limit=TABLE_PAGE,
         cursor=cursor,
     )
@@ -366,8 +379,8 @@ async def log_rows(
         logs=found.items,
         logs_cursor=found.next_cursor,
         filters={
-            "log_type": log_type.value if log_type else "",
-            "severity": severity.value if severity else "",
+            "log_type": log_type or "",
+            "severity": severity or "",
         },
         **_labels(),
     )

@@ -135,6 +135,7 @@
   var chartBox = document.getElementById("campaign-chart");
   var numberBox = document.getElementById("number-chart");
   var emptyNote = page.querySelector('[data-field="chart-empty"]');
+  var numberBlock = page.querySelector('[data-field="number-chart-block"]');
   var bucket = "minute";
   var chart = null;
   var numberChart = null;
@@ -162,6 +163,8 @@
     chartBox.dataset.points = String(xs.length);
     chartBox.dataset.sent = String(data.sent.reduce(function (a, b) { return a + b; }, 0));
     emptyNote.hidden = xs.length > 0;
+    numberBlock.hidden = xs.length === 0;
+    if (!xs.length) return;
     var main = [xs, data.sent, data.delivered, data.read, data.failed];
     if (!chart) {
       chart = new uPlot(options(chartBox, [
