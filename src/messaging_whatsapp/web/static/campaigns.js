@@ -147,11 +147,15 @@
     return { label: label, stroke: color, width: 2, fill: color + "1f", points: { show: true, size: 4 } };
   }
 
+  // One bucket's width in seconds: the x range keeps a bucket of room on each side, so a single
+  // point does not stretch the axis over years.
+  function step() { return bucket === "hour" ? 3600 : 60; }
+
   function options(box, seriesList, height) {
     return {
       width: Math.max(box.clientWidth, 300),
       height: height,
-      scales: { x: { time: true } },
+      scales: { x: { time: true, range: function (u, min, max) { return [min - step(), max + step()]; } } },
       series: [{}].concat(seriesList),
       axes: [{ stroke: "#667781", grid: { stroke: "#eef0f2" } }, { stroke: "#667781", grid: { stroke: "#eef0f2" } }],
       legend: { live: true },

@@ -11,7 +11,8 @@ PORTUGUESE: dict[str, str] = {
     "Campaign": "Campanha",
     "Progress": "Progresso",
     "Contacts": "Contatos",
-    "Created": "Criada em",
+    "Created on": "Criada em",
+    "Created": "Criada",
     "No campaigns yet": "Nenhuma campanha ainda",
     "A campaign sends one message, in a few variations, to a list of contacts through your numbers.": (
         "Uma campanha envia uma mensagem, em algumas variações, para uma lista de contatos pelos "
