@@ -104,6 +104,7 @@ SCRIPT_TEXTS = (
     *HEALTH_LABELS.values(),
     *ROTATION_LABELS.values(),
     *WEEKDAY_LABELS,
+    "Time",
     "Saving...",
     "Save draft",
     "Save changes",

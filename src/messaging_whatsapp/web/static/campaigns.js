@@ -84,9 +84,11 @@
       // A campaign the list has not shown: its row from the server, on top.
       MW.fragment("/campaigns/fragments/row/" + encodeURIComponent(f.id)).then(function (nodes) {
         if (!nodes || list.querySelector('[data-campaign-id="' + CSS.escape(f.id) + '"]')) return;
-        if (list.closest("[hidden]")) { location.reload(); return; }
         var fresh = nodes.querySelector("[data-campaign-id]");
-        if (fresh) list.prepend(fresh);
+        if (!fresh) return;
+        list.prepend(fresh);
+        document.querySelector("[data-list-card]").hidden = false;
+        document.querySelector("[data-list-empty]").hidden = true;
       });
     });
   }
@@ -137,6 +139,7 @@
   var emptyNote = page.querySelector('[data-field="chart-empty"]');
   var numberBlock = page.querySelector('[data-field="number-chart-block"]');
   var bucket = "minute";
+  var zone = page.dataset.timezone || "";
   var chart = null;
   var numberChart = null;
   var numberSeriesKey = "";
@@ -151,13 +154,36 @@
   // point does not stretch the axis over years.
   function step() { return bucket === "hour" ? 3600 : 60; }
 
+  function frame(plot, xs) {
+    plot.setScale("x", { min: xs[0] - step(), max: xs[xs.length - 1] + step() });
+  }
+
+  // Times in the account's time zone and the page's language (14:05, or 05/12 14:00 per hour).
+  function timeText(ts, withDay) {
+    var format = { hour: "2-digit", minute: "2-digit" };
+    if (withDay) { format.day = "2-digit"; format.month = "2-digit"; }
+    if (zone) format.timeZone = zone;
+    return new Date(ts * 1e3).toLocaleString(LANG, format);
+  }
+
   function options(box, seriesList, height) {
     return {
       width: Math.max(box.clientWidth, 300),
       height: height,
-      scales: { x: { time: true, range: function (u, min, max) { return [min - step(), max + step()]; } } },
-      series: [{}].concat(seriesList),
-      axes: [{ stroke: "#667781", grid: { stroke: "#eef0f2" } }, { stroke: "#667781", grid: { stroke: "#eef0f2" } }],
+      scales: { x: { time: true } },
+      series: [{
+        label: MW.t("Time"),
+        value: function (u, ts) { return ts == null ? "--" : timeText(ts, true); },
+      }].concat(seriesList),
+      axes: [{
+        stroke: "#667781",
+        grid: { stroke: "#eef0f2" },
+        // Whole minutes at least: the buckets are no finer.
+        incrs: [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800],
+        values: function (u, splits) {
+          return splits.map(function (ts) { return timeText(ts, bucket === "hour"); });
+        },
+      }, { stroke: "#667781", grid: { stroke: "#eef0f2" } }],
       legend: { live: true },
     };
   }
@@ -178,14 +204,16 @@
     } else {
       chart.setData(main);
     }
+    frame(chart, xs);
     var key = data.numbers.map(function (number) { return number.instance_id; }).join(",");
     var perNumber = [xs].concat(data.numbers.map(function (number) { return number.sent; }));
-    if (numberChart && key === numberSeriesKey) { numberChart.setData(perNumber); return; }
+    if (numberChart && key === numberSeriesKey) { numberChart.setData(perNumber); frame(numberChart, xs); return; }
     if (numberChart) numberChart.destroy();
     numberSeriesKey = key;
     numberChart = new uPlot(options(numberBox, data.numbers.map(function (number, index) {
       return series(number.display_number || number.instance_id, NUMBER_COLORS[index % NUMBER_COLORS.length]);
     }), 180), perNumber, numberBox);
+    frame(numberChart, xs);
   }
 
   function loadTimeline() {

@@ -41,6 +41,7 @@ PORTUGUESE: dict[str, str] = {
     "Good": "Boa",
     # Log types
     "Started": "Iniciada",
+    "Started on": "Iniciada em",
     "Resumed": "Retomada",
     "Number selected": "Número selecionado",
     "Number paused": "Número pausado",
@@ -85,6 +86,7 @@ PORTUGUESE: dict[str, str] = {
     "read of delivered": "lidas das entregues",
     "failed of attempted": "falhas das tentativas",
     "Sends over time": "Envios ao longo do tempo",
+    "Time": "Horário",
     "Interval": "Intervalo",
     "Per minute": "Por minuto",
     "Per hour": "Por hora",
