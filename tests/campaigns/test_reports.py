@@ -114,6 +114,9 @@ async def test_the_timeline_counts_each_stage_per_bucket_and_per_number(context:
         other_tenant = await create_tenant(context, "Outra")
         with pytest.raises(NotFound):
             await reports.timeline(session, other_tenant, campaign.id, Bucket.MINUTE)
+        numbers = await reports.campaign_numbers(session, tenant_id, [campaign.id])
+        assert numbers == {campaign.id: ["+551140028922", "+551140028923"]}
+        assert await reports.campaign_numbers(session, other_tenant, [campaign.id]) == {}
 
     hour = timedelta(hours=1)
     assert by_minute.times == [AT, AT + minute, AT + hour]

@@ -69,6 +69,7 @@ async def test_an_agent_gets_the_403_page_and_a_supervisor_the_campaigns(web_eng
         # A name is text, never markup.
         assert "Dia dos &lt;b&gt;Pais&lt;/b&gt;" in listing.text
         assert "Nova campanha" in listing.text
+        assert '<span class="number-chip">+55 11 4002-8922</span>' in listing.text
 
         detail = await supervisor.get(f"/campaigns/{campaign.id}")
         assert detail.status_code == 200

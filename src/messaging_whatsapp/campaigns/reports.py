@@ -113,6 +113,24 @@ async def _number_names(session: AsyncSession, tenant_id: str, campaign_id: str)
     return {instance_id: number for instance_id, number in rows}
 
 
+async def campaign_numbers(
+    session: AsyncSession, tenant_id: str, campaign_ids: list[str]
+) -> dict[str, list[str]]:
+    """Each campaign's numbers as people read them (a list shows which numbers a campaign uses)."""
+    if not campaign_ids:
+        return {}
+    rows = await session.execute(
+        select(CampaignInstance.campaign_id, WhatsAppInstance.display_number)
+        .join(WhatsAppInstance, WhatsAppInstance.id == CampaignInstance.instance_id)
+        .where(CampaignInstance.campaign_id.in_(campaign_ids), CampaignInstance.tenant_id == tenant_id)
+        .order_by(WhatsAppInstance.display_number)
+    )
+    found: dict[str, list[str]] = {}
+    for campaign_id, number in rows:
+        found.setdefault(campaign_id, []).append(number)
+    return found
+
+
 CONTACT_COLUMNS = (
     "phone",
     "name",

@@ -20,7 +20,7 @@ from messaging_whatsapp.campaigns import queries
 from messaging_whatsapp.campaigns.lifecycle import CLOSED
 from messaging_whatsapp.campaigns.models import CampaignContactStatus, CampaignStatus, LogType, Severity
 from messaging_whatsapp.campaigns.pacing import WarmupSchedule
-from messaging_whatsapp.campaigns.reports import NumberOutlook, number_outlooks
+from messaging_whatsapp.campaigns.reports import NumberOutlook, campaign_numbers, number_outlooks
 from messaging_whatsapp.campaigns.schemas import CampaignDetail, CampaignItem
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
@@ -161,6 +161,12 @@ def more_url(campaign_id: str, table: str, filters: dict[str, str], cursor: str)
     return f"/campaigns/{campaign_id}/fragments/{table}?{query}"
 
 
+async def _numbers_of(
+    session: AsyncSession, tenant_id: str, items: list[CampaignItem]
+) -> dict[str, list[str]]:
+    return await campaign_numbers(session, tenant_id, [item.id for item in items])
+
+
 async def _number_names(session: AsyncSession, tenant_id: str) -> dict[str, str]:
     return {number.id: number.display_number for number in await instances(session, tenant_id)}
 
@@ -198,6 +204,7 @@ async def campaign_list(request: Request, context: Context, session: DbSession) 
         campaigns=listed.items,
         next_cursor=listed.next_cursor,
         stats=stats,
+        campaign_numbers=await _numbers_of(session, shell.principal.tenant_id, listed.items),
         **_labels(),
     )
 
@@ -217,6 +224,7 @@ async def campaign_rows(
         t,
         campaigns=listed.items,
         next_cursor=listed.next_cursor,
+        campaign_numbers=await _numbers_of(session, principal.tenant_id, listed.items),
         **_labels(),
     )
 
@@ -227,13 +235,14 @@ async def campaign_row(
 ) -> Response:
     """One row of the list (a campaign the list has not shown yet); 404 for another tenant's."""
     t = await _fragment_texts(request, session, principal.tenant_id)
-    campaign = await queries.get_campaign(session, principal.tenant_id, campaign_id)
+    item = CampaignItem.of(await queries.get_campaign(session, principal.tenant_id, campaign_id))
     return page(
         request,
         "campaigns/rows.html",
         t,
-        campaigns=[CampaignItem.of(campaign)],
+        campaigns=[item],
         next_cursor=None,
+        campaign_numbers=await _numbers_of(session, principal.tenant_id, [item]),
         **_labels(),
     )
 

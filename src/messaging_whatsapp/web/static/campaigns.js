@@ -170,7 +170,8 @@
     return {
       width: Math.max(box.clientWidth, 300),
       height: height,
-      scales: { x: { time: true } },
+      // Counts: from zero, in whole numbers.
+      scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, Math.max(max, 4) * 1.1]; } } },
       series: [{
         label: MW.t("Time"),
         value: function (u, ts) { return ts == null ? "--" : timeText(ts, true); },
@@ -183,7 +184,11 @@
         values: function (u, splits) {
           return splits.map(function (ts) { return timeText(ts, bucket === "hour"); });
         },
-      }, { stroke: "#667781", grid: { stroke: "#eef0f2" } }],
+      }, {
+        stroke: "#667781",
+        grid: { stroke: "#eef0f2" },
+        incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000],
+      }],
       legend: { live: true },
     };
   }
