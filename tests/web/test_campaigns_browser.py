@@ -54,7 +54,9 @@ async def test_a_campaign_made_in_the_page_runs_to_completion_live(
         await form.locator('[data-pacing="settings"] [data-key=interval_min_s]').fill("10")
         await form.locator('[data-pacing="settings"] [data-key=interval_max_s]').fill("2")
         await page.click("[data-testid=save-campaign]")
-        await expect(form.locator('[data-field="settings"] [data-error]')).to_contain_text("interval_max_s")
+        await expect(form.locator('[data-field="settings.interval_max_s"] [data-error]')).to_have_text(
+            "O intervalo máximo não pode ser menor que o mínimo."
+        )
         await expect(page.locator("[data-testid=import-report]")).to_be_hidden()
 
         await form.locator('[data-pacing="settings"] [data-key=interval_min_s]').fill("0")

@@ -95,8 +95,22 @@ HEALTH_LABELS = {"excellent": "Excellent", "good": "Good", "warning": "Warning",
 WEEKDAY_LABELS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 ROTATION_LABELS = {"intelligent": "Intelligent", "balanced": "Balanced", "round_robin": "Round robin"}
 
+# The API's validation messages people meet most in the form, shown in the page's language.
+API_MESSAGES = (
+    "Field required",
+    "String should have at least 1 character",
+    "Input should be greater than or equal to 0",
+    "Input should be greater than or equal to 1",
+    "String should match pattern '^https?://'",
+    "interval_max_s must not be below interval_min_s",
+    "send_window start and end must differ",
+    "a variation has exactly one of content or template",
+    "a template variation takes no media (the template defines its header)",
+)
+
 # Strings the pages' script shows (handed over in the page's language).
 SCRIPT_TEXTS = (
+    *API_MESSAGES,
     *STATUS_LABELS.values(),
     *CONTACT_STATUS_LABELS.values(),
     *SEVERITY_LABELS.values(),

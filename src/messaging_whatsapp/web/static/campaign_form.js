@@ -354,15 +354,22 @@
     form.querySelectorAll("[data-error]").forEach(function (node) { node.textContent = ""; });
   }
 
-  // The field named by `location` (settings.send_window.start), or the nearest one above it.
+  // The field named by `location` (settings.send_window.start), or the nearest one above it; an
+  // error about a whole object that names one of its fields (settings: "interval_max_s must not
+  // be below interval_min_s") goes to the first field it names.
   function markError(location, message) {
-    var parts = location.split(".");
+    var named = (message.match(/[a-z_]+/g) || []).map(function (word) { return location + "." + word; });
+    var candidates = named.filter(function (name) {
+      return form.querySelector('[data-field="' + CSS.escape(name) + '"]');
+    });
+    var parts = (candidates[0] || location).split(".");
+    var text = MW.t(message);
     while (parts.length) {
       var field = form.querySelector('[data-field="' + CSS.escape(parts.join(".")) + '"]');
       if (field) {
         field.classList.add("has-error");
         var slot = field.querySelector("[data-error]");
-        slot.textContent = slot.textContent ? slot.textContent + " " + message : message;
+        slot.textContent = slot.textContent ? slot.textContent + " " + text : text;
         var details = field.closest("details");
         if (details) details.open = true;
         return true;
@@ -440,7 +447,7 @@
       formError.hidden = false;
     }).then(function () {
       saveButton.disabled = false;
-      saveButton.textContent = MW.t("Save changes");
+      saveButton.textContent = MW.t(campaignId ? "Save changes" : "Save draft");
     });
   });
 

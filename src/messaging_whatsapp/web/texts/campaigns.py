@@ -232,4 +232,16 @@ PORTUGUESE: dict[str, str] = {
     ),
     "line {line}": "linha {line}",
     "Fix the fields marked in red.": "Corrija os campos marcados em vermelho.",
+    # The API's validation messages
+    "Field required": "Obrigatório.",
+    "String should have at least 1 character": "Preencha este campo.",
+    "Input should be greater than or equal to 0": "Use um número a partir de 0.",
+    "Input should be greater than or equal to 1": "Use um número a partir de 1.",
+    "String should match pattern '^https?://'": "Use um endereço que comece com http:// ou https://.",
+    "interval_max_s must not be below interval_min_s": "O intervalo máximo não pode ser menor que o mínimo.",
+    "send_window start and end must differ": "O início e o fim do horário precisam ser diferentes.",
+    "a variation has exactly one of content or template": "Escreva o texto da variação (ou use um modelo).",
+    "a template variation takes no media (the template defines its header)": (
+        "Uma variação com modelo não leva mídia (o próprio modelo define o cabeçalho)."
+    ),
 }
