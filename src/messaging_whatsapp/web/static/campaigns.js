@@ -147,7 +147,20 @@
   var NUMBER_COLORS = ["#00a884", "#53bdeb", "#ffbc38", "#7f66ff", "#ea0038", "#1f7aec", "#8696a0"];
 
   function series(label, color) {
-    return { label: label, stroke: color, width: 2, fill: color + "1f", points: { show: true, size: 4 } };
+    return { label: label, stroke: color, width: 2, fill: color + "1f", points: { show: true, size: 8 } };
+  }
+
+  // Bars nested in one another per bucket: sent, then delivered and read inside it (each a part
+  // of the one before), failed as a narrow bar in front.
+  function bar(label, color, width) {
+    return {
+      label: label,
+      stroke: color,
+      fill: color + "d9",
+      width: 0,
+      paths: uPlot.paths.bars({ size: [width, 64], align: 0 }),
+      points: { show: false },
+    };
   }
 
   // One bucket's width in seconds: the x range keeps a bucket of room on each side, so a single
@@ -203,8 +216,8 @@
     var main = [xs, data.sent, data.delivered, data.read, data.failed];
     if (!chart) {
       chart = new uPlot(options(chartBox, [
-        series(MW.t("Sent"), COLORS.sent), series(MW.t("Delivered"), COLORS.delivered),
-        series(MW.t("Read"), COLORS.read), series(MW.t("Failed"), COLORS.failed),
+        bar(MW.t("Sent"), COLORS.sent, 0.7), bar(MW.t("Delivered"), COLORS.delivered, 0.7),
+        bar(MW.t("Read"), COLORS.read, 0.7), bar(MW.t("Failed"), COLORS.failed, 0.25),
       ], 260), main, chartBox);
     } else {
       chart.setData(main);
