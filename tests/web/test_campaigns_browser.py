@@ -36,6 +36,12 @@ async def test_a_campaign_made_in_the_page_runs_to_completion_live(
     csv_file.write_text(CSV, encoding="utf-8")
     context, page = await logged_in(browser, web_engine.base_url, "bia@campanha.com.br")
     try:
+        # The list, open beside the form, starts empty and follows what the form makes.
+        listing = await context.new_page()
+        await listing.goto("/campaigns")
+        await expect(listing.locator("[data-testid=campaign-list-empty]")).to_be_visible()
+        await listing.locator("[data-testid=live-status][data-state=connected]").wait_for(state="attached")
+        await listing.evaluate("window.sameDocument = true")
         await page.goto("/campaigns/new")
         form = page.locator("[data-testid=campaign-form]")
         await page.fill("[data-testid=campaign-name-input]", "Black Friday")
@@ -73,13 +79,11 @@ async def test_a_campaign_made_in_the_page_runs_to_completion_live(
         campaign_id = page.url.rsplit("/", 1)[1]
 
         # The list, open beside it, follows the same campaign.
-        listing = await context.new_page()
-        await listing.goto("/campaigns")
         row = listing.locator(
             f'[data-testid=campaign-list] [data-testid=campaign-row][data-campaign-id="{campaign_id}"]'
         )
         await expect(row).to_have_attribute("data-status", "draft")
-        await listing.locator("[data-testid=live-status][data-state=connected]").wait_for(state="attached")
+        await expect(listing.locator("[data-testid=campaign-list-empty]")).to_be_hidden()
 
         await page.locator("[data-testid=live-status][data-state=connected]").wait_for(state="attached")
         await page.evaluate("window.sameDocument = true")
@@ -103,6 +107,7 @@ async def test_a_campaign_made_in_the_page_runs_to_completion_live(
             await expect(page.locator(f"[data-testid=action-{action}]")).to_be_hidden()
         await expect(page.locator("[data-testid=contact-row]")).to_have_count(3)
         assert await page.evaluate("window.sameDocument") is True
+        assert await listing.evaluate("window.sameDocument") is True
     finally:
         await context.close()
 

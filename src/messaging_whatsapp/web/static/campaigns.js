@@ -86,6 +86,9 @@
         if (!nodes || list.querySelector('[data-campaign-id="' + CSS.escape(f.id) + '"]')) return;
         var fresh = nodes.querySelector("[data-campaign-id]");
         if (!fresh) return;
+        // Newest first: an older campaign the list has not reached yet comes with its page.
+        var top = list.querySelector("[data-campaign-id]");
+        if (top && Date.parse(fresh.dataset.created) < Date.parse(top.dataset.created)) return;
         list.prepend(fresh);
         document.querySelector("[data-list-card]").hidden = false;
         document.querySelector("[data-list-empty]").hidden = true;

@@ -165,8 +165,8 @@ PORTUGUESE: dict[str, str] = {
     "Add a variation": "Adicionar variação",
     "When to send": "Quando enviar",
     "Start at (optional)": "Começar em (opcional)",
-    "Left empty, the campaign starts when you press Start.": (
-        "Em branco, a campanha começa quando você clicar em Iniciar."
+    "In your computer's time. Left empty, the campaign starts when you press Start.": (
+        "No horário do seu computador. Em branco, a campanha começa quando você clicar em Iniciar."
     ),
     "Only send within these hours": "Enviar só neste horário",
     "From": "Das",
