@@ -185,7 +185,9 @@ async def _number_names(session: AsyncSession, tenant_id: str) -> dict[str, str]
     return {number.id: number.display_number for number in await instances(session, tenant_id)}
 
 
-def _labels() -> dict[str, Any]:
+def _shared_values() -> dict[str, Any]:
+    """What every campaign template reads: the labels of statuses and types, the actions each
+    status offers, the next-page URL."""
     return {
         "more_url": more_url,
         "STATUS_LABELS": STATUS_LABELS,
@@ -219,7 +221,7 @@ async def campaign_list(request: Request, context: Context, session: DbSession) 
         next_cursor=listed.next_cursor,
         stats=stats,
         campaign_numbers=await _numbers_of(session, shell.principal.tenant_id, listed.items),
-        **_labels(),
+        **_shared_values(),
     )
 
 
@@ -239,7 +241,7 @@ async def campaign_rows(
         campaigns=listed.items,
         next_cursor=listed.next_cursor,
         campaign_numbers=await _numbers_of(session, principal.tenant_id, listed.items),
-        **_labels(),
+        **_shared_values(),
     )
 
 
@@ -257,7 +259,7 @@ async def campaign_row(
         campaigns=[item],
         next_cursor=None,
         campaign_numbers=await _numbers_of(session, principal.tenant_id, [item]),
-        **_labels(),
+        **_shared_values(),
     )
 
 
@@ -307,7 +309,7 @@ async def _form(
         numbers=numbers,
         sample=sample,
         initial=campaign.model_dump(mode="json") if campaign else None,
-        **_labels(),
+        **_shared_values(),
     )
 
 
@@ -342,7 +344,7 @@ async def campaign_page(campaign_id: str, request: Request, context: Context, se
         closed=detail.status in CLOSED,
         filters={"status": "", "log_type": "", "severity": ""},
         number_names={number_id: number.display_number for number_id, number in by_id.items()},
-        **_labels(),
+        **_shared_values(),
     )
 
 
@@ -370,7 +372,7 @@ async def contact_rows(
         contacts_cursor=found.next_cursor,
         filters={"status": chosen.value if chosen else ""},
         number_names=await _number_names(session, principal.tenant_id),
-        **_labels(),
+        **_shared_values(),
     )
 
 
@@ -406,5 +408,5 @@ async def log_rows(
             "log_type": log_type or "",
             "severity": severity or "",
         },
-        **_labels(),
+        **_shared_values(),
     )
