@@ -58,7 +58,7 @@ STATUS_LABELS = {
     "cancelled": "Cancelled",
 }
 CONTACT_STATUS_LABELS = {
-    "pending": "Pending",
+    "pending": "Waiting",
     "sending": "Sending",
     "sent": "Sent",
     "delivered": "Delivered",
@@ -69,12 +69,12 @@ CONTACT_STATUS_LABELS = {
 }
 SEVERITY_LABELS = {"info": "Info", "warning": "Warning", "error": "Error", "critical": "Critical"}
 LOG_TYPE_LABELS = {
-    "created": "Created",
-    "started": "Started",
-    "paused": "Paused",
-    "resumed": "Resumed",
-    "completed": "Completed",
-    "cancelled": "Cancelled",
+    "created": "Campaign created",
+    "started": "Campaign started",
+    "paused": "Campaign paused",
+    "resumed": "Campaign resumed",
+    "completed": "Campaign completed",
+    "cancelled": "Campaign cancelled",
     "instance_selected": "Number selected",
     "instance_paused": "Number paused",
     "instance_resumed": "Number resumed",
