@@ -20,7 +20,7 @@ PORTUGUESE: dict[str, str] = {
     "Create user": "Criar usuário",
     "User": "Usuário",
     "Role": "Perfil",
-    "Status": "Situação",
+    "Status": "Status",
     "Created": "Criado em",
     "Active": "Ativo",
     "Deactivated": "Desativado",

@@ -26,7 +26,7 @@ PORTUGUESE: dict[str, str] = {
     "Draft": "Rascunho",
     "Scheduled": "Agendada",
     "Running": "Em andamento",
-    "Paused": "Pausada",
+    "Paused": "Em pausa",
     "Completed": "Concluída",
     "Cancelled": "Cancelada",
     "Waiting": "Aguardando",

@@ -7,7 +7,7 @@ PORTUGUESE: dict[str, str] = {
     "Connecting": "Conectando",
     "Disconnected": "Desconectado",
     "Active": "Ativo",
-    "Paused": "Pausado",
+    "Paused": "Em pausa",
     "Inactive": "Inativo",
     "Unbound": "Desvinculado",
     "Excellent": "Excelente",
