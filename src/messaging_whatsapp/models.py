@@ -1,5 +1,6 @@
 """Every table, imported in one place so metadata (and Alembic) sees them all."""
 
+from messaging_whatsapp.alerts.models import Alert, AlertRule, SendMinute, WebhookMark
 from messaging_whatsapp.automation.models import Consent, OptOut, Suppression
 from messaging_whatsapp.campaigns.models import (
     Campaign,
@@ -17,6 +18,8 @@ from messaging_whatsapp.tenancy.models import ApiKey, Tenant, User
 from messaging_whatsapp.worker.models import ProcessedEvent
 
 __all__ = [
+    "Alert",
+    "AlertRule",
     "ApiKey",
     "Base",
     "Campaign",
@@ -31,6 +34,7 @@ __all__ = [
     "OptOut",
     "OutboxEvent",
     "ProcessedEvent",
+    "SendMinute",
     "StreamEntryRow",
     "StreamGroupRow",
     "StreamPendingRow",
@@ -38,5 +42,6 @@ __all__ = [
     "Tenant",
     "Ticket",
     "User",
+    "WebhookMark",
     "WhatsAppInstance",
 ]
