@@ -80,7 +80,7 @@ async def evaluate_alerts(session: AsyncSession, now: datetime) -> Evaluation:
     await session.execute(delete(SendMinute).where(SendMinute.minute < now - SENDS_KEPT))
     counted = select(Alert.kind, func.count()).where(Alert.resolved_at.is_(None)).group_by(Alert.kind)
     open_by_kind: dict[str, int] = {kind: 0 for kind in RuleKind}
-    open_by_kind.update({kind: count for kind, count in (await session.execute(counted)).tuples()})
+    open_by_kind.update({kind: count for kind, count in await session.execute(counted)})
     return Evaluation(published, open_by_kind)
 
 
@@ -136,7 +136,7 @@ async def _last_sends(session: AsyncSession, before: datetime) -> dict[str, date
         .where(m.sent > 0, m.minute <= before)
         .group_by(m.instance_id)
     )
-    return {instance_id: minute for instance_id, minute in (await session.execute(query)).tuples()}
+    return {instance_id: minute for instance_id, minute in await session.execute(query)}
 
 
 def _tenant_findings(
