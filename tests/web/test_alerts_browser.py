@@ -110,6 +110,10 @@ async def test_agents_see_no_banner_and_cannot_open_the_page(browser: Browser, w
     admin_context, admin_page = await logged_in(browser, web_engine.base_url, "lia@agente.com.br")
     agent_context, agent_page = await logged_in(browser, web_engine.base_url, "bia@agente.com.br")
     try:
+        # On the inbox too, for the admin; an agent's inbox has no banner at all.
+        await expect(admin_page.locator("[data-testid=alert-banner]")).to_be_visible(timeout=LIVE)
+        await expect(admin_page.locator("[data-testid=alert-banner]")).to_contain_text("Número desconectado")
+        await expect(agent_page.locator("[data-testid=alert-banner]")).to_have_count(0)
         await admin_page.goto("/alerts")
         await expect(admin_page.locator("[data-testid=alert-banner]")).to_be_visible(timeout=LIVE)
         answer = await agent_page.goto("/alerts")

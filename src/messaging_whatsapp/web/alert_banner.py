@@ -4,11 +4,13 @@ the most severe of them (agents see none: the alerts are about the numbers, whic
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.alerts.models import Alert
 from messaging_whatsapp.alerts.service import number_names, open_alerts
+from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.tenancy.models import ROLE_RANK, UserRole
 
 
@@ -20,6 +22,8 @@ class Banner:
     count: int
     top: Alert | None
     number: str | None
+    # When it was loaded: how long the top alert's disconnection or silence has lasted.
+    now: datetime
 
 
 def sees_alerts(role: str) -> bool:
@@ -31,7 +35,7 @@ async def load_banner(session: AsyncSession, tenant_id: str) -> Banner:
     """The tenant's banner as it is now."""
     found = await open_alerts(session, tenant_id)
     if not found:
-        return Banner(0, None, None)
+        return Banner(0, None, None, utcnow())
     top = found[0]
     names = await number_names(session, tenant_id, [top])
-    return Banner(len(found), top, names.get(top.instance_id or ""))
+    return Banner(len(found), top, names.get(top.instance_id or ""), utcnow())

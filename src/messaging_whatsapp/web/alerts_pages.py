@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messaging_whatsapp.alerts.rules import tenant_rules
 from messaging_whatsapp.alerts.schemas import AlertState
 from messaging_whatsapp.alerts.service import list_alerts, number_names, open_alerts
+from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.deps import Context, DbSession
 from messaging_whatsapp.tenancy.access import Principal
 from messaging_whatsapp.tenancy.deps import allowed
@@ -72,4 +73,5 @@ async def _content(session: AsyncSession, principal: Principal) -> dict[str, Any
         "numbers": await number_names(session, tenant_id, current + past),
         "rules": await tenant_rules(session, tenant_id),
         "can_change": principal.role == UserRole.ADMIN.value,
+        "now": utcnow(),
     }
