@@ -335,3 +335,23 @@ async def test_a_webhook_mark_never_goes_back(context: EngineContext) -> None:
         mark = await session.get(WebhookMark, instance_id)
     assert mark is not None
     assert mark.received_at == minute_of(now)
+
+
+async def test_old_history_is_deleted(context: EngineContext) -> None:
+    now = utcnow()
+    clock = Clock(now - timedelta(days=91))
+    scheduler = Scheduler(context, clock=clock)
+    tenant_id, instance_id = await _number(context)
+    await _set(context, instance_id, health_score=5.0)
+    await scheduler.evaluate_alerts()
+    await _set(context, instance_id, health_score=95.0)
+    await scheduler.evaluate_alerts()
+    await _calls(context, tenant_id, instance_id, now - timedelta(hours=26), sent=3)
+    await _calls(context, tenant_id, instance_id, now - timedelta(hours=2), sent=4)
+    assert len(await _alerts(context, tenant_id)) == 1
+    clock.now = now
+    await scheduler.evaluate_alerts()
+    assert await _alerts(context, tenant_id) == []
+    async with context.sessions() as session:
+        kept = [row.sent for row in await session.scalars(select(SendMinute))]
+    assert kept == [4]

@@ -18,8 +18,7 @@ from sqlalchemy import Row, Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.alerts.models import Alert, SendMinute, WebhookMark
-from messaging_whatsapp.alerts.rules import Rule as AlertRuleSetting
-from messaging_whatsapp.alerts.rules import RuleKind, rules_by_tenant
+from messaging_whatsapp.alerts.rules import Rule, RuleKind, rules_by_tenant
 from messaging_whatsapp.alerts.signals import minute_of
 from messaging_whatsapp.db import insert_for, new_id
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
@@ -31,6 +30,8 @@ RECEIPT_GRACE = timedelta(minutes=5)
 # for, and then some.
 SENDS_KEPT = timedelta(hours=25)
 LONGEST_WINDOW = timedelta(hours=1)
+# Resolved alerts are history for the page and the API this long, then deleted.
+RESOLVED_KEPT = timedelta(days=90)
 ALERTS: Table = Alert.__table__  # type: ignore[assignment]
 
 
@@ -39,7 +40,7 @@ class Finding:
     """A rule whose condition holds now, about a tenant's sends or one of its numbers."""
 
     tenant_id: str
-    rule: AlertRuleSetting
+    rule: Rule
     instance_id: str | None
     value: float
 
@@ -78,6 +79,7 @@ async def evaluate_alerts(session: AsyncSession, now: datetime) -> Evaluation:
     published = await _raise(session, findings, {a.open_key for a in still_open}, now)
     published += await _resolve(session, still_open, {f.key for f in findings}, now)
     await session.execute(delete(SendMinute).where(SendMinute.minute < now - SENDS_KEPT))
+    await session.execute(delete(Alert).where(Alert.resolved_at < now - RESOLVED_KEPT))
     counted = select(Alert.kind, func.count()).where(Alert.resolved_at.is_(None)).group_by(Alert.kind)
     open_by_kind: dict[str, int] = {kind: 0 for kind in RuleKind}
     open_by_kind.update({kind: count for kind, count in await session.execute(counted)})
@@ -140,7 +142,7 @@ async def _last_sends(session: AsyncSession, before: datetime) -> dict[str, date
 
 
 def _tenant_findings(
-    rules: dict[str, dict[RuleKind, AlertRuleSetting]], minutes: Iterable[Any], now: datetime
+    rules: dict[str, dict[RuleKind, Rule]], minutes: Iterable[Any], now: datetime
 ) -> list[Finding]:
     """The error-rate and latency rules, over each tenant's own window."""
     by_tenant: dict[str, list[Any]] = {}
@@ -164,7 +166,7 @@ def _tenant_findings(
     return findings
 
 
-def _totals(rows: list[Any], rule: AlertRuleSetting, now: datetime) -> tuple[int, int, int, int]:
+def _totals(rows: list[Any], rule: Rule, now: datetime) -> tuple[int, int, int, int]:
     """Sent, failed, milliseconds and timed calls of the minutes inside the rule's window."""
     since = minute_of(now - timedelta(seconds=rule.window_seconds or 0))
     inside = [row for row in rows if row.minute > since]
@@ -177,7 +179,7 @@ def _totals(rows: list[Any], rule: AlertRuleSetting, now: datetime) -> tuple[int
 
 
 def _number_findings(
-    rules: dict[str, dict[RuleKind, AlertRuleSetting]],
+    rules: dict[str, dict[RuleKind, Rule]],
     numbers: Iterable[Any],
     last_sends: dict[str, datetime],
     now: datetime,
@@ -193,9 +195,7 @@ def _number_findings(
     return findings
 
 
-def _number_value(
-    rule: AlertRuleSetting, number: Any, last_send: datetime | None, now: datetime
-) -> float | None:
+def _number_value(rule: Rule, number: Any, last_send: datetime | None, now: datetime) -> float | None:
     """The measure that breaks the rule for this number (errors in a row, seconds disconnected,
     score, seconds of silence), or None when the rule holds."""
     if rule.kind is RuleKind.CONSECUTIVE_FAILURES:
@@ -210,7 +210,7 @@ def _number_value(
     return _silence(rule, number, last_send, now)
 
 
-def _silence(rule: AlertRuleSetting, number: Any, last_send: datetime | None, now: datetime) -> float | None:
+def _silence(rule: Rule, number: Any, last_send: datetime | None, now: datetime) -> float | None:
     """Seconds since a connected, active number's last webhook, when over the threshold although
     it sent messages after it (whose receipts never came); a number with nothing to hear is quiet,
     not silent."""

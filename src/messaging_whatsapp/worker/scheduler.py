@@ -51,8 +51,9 @@ class Scheduler:
         self._clock = clock
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Closing idle tickets every minute and retention every hour, side by side (retention's
-        first run over a large backlog takes a while and must not hold tickets back)."""
+        """Closing idle tickets and the numbers' health every minute, the alert rules every
+        ALERT_PASS_SECONDS and retention every hour, side by side (retention's first run over a
+        large backlog takes a while and must not hold the others back)."""
         await asyncio.gather(
             _repeat(stop, PASS_SECONDS, self.close_inactive_tickets, "ticket closing"),
             _repeat(stop, PASS_SECONDS, self.maintain_health, "numbers' health"),
