@@ -16,9 +16,9 @@ PORTUGUESE: dict[str, str] = {
     "{value} % of provider calls failed": "{value} % das chamadas ao provedor falharam",
     "{value} s per provider call on average": "{value} s por chamada ao provedor, em média",
     "{value} failures in a row": "{value} falhas seguidas",
-    "disconnected for {time}": "desconectado há {time}",
+    "disconnected for {time}": "desconectado por {time}",
     "health score {value}": "pontuação de saúde {value}",
-    "no webhook for {time}": "nenhum webhook há {time}",
+    "no webhook for {time}": "sem webhook por {time}",
     # The rules' settings
     "over {threshold} % of at least {count} calls in {time}": (
         "acima de {threshold} % de pelo menos {count} chamadas em {time}"
