@@ -36,11 +36,11 @@ PORTUGUESE: dict[str, str] = {
     "Alerts": "Alertas",
     "Open alerts": "Alertas abertos",
     "Alert": "Alerta",
-    "What happened": "O que houve",
+    "What happened": "O que aconteceu",
     "Raised at": "Disparado em",
     "Resolved at": "Resolvido em",
     "Severity": "Gravidade",
-    "Critical": "Crítico",
+    "Critical": "Crítica",
     "Warning": "Atenção",
     "No open alerts: every number and send is within its rules.": (
         "Nenhum alerta aberto: todos os números e envios estão dentro das regras."
