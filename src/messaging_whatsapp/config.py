@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     # How long a message may stay claimed, or sent with its answer lost, before it ends failed
     # with reason unknown_outcome (receipts that arrive in time settle it instead).
     send_outcome_grace_seconds: float = 120.0
+    # How often the scheduler evaluates the tenants' alert rules.
+    alert_pass_seconds: float = Field(default=30.0, gt=0)
     # Rate limits: off only for load tests.
     rate_limits_enabled: bool = True
     tenant_send_rate: float = Field(default=200.0, gt=0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 WEBHOOK_REQUESTS = Counter(
     "whatsapp_webhook_requests_total", "Webhook requests by provider and outcome", ["provider", "outcome"]
@@ -26,4 +26,13 @@ HTTP_CONNECTIONS_CUT = Counter(
     "whatsapp_http_connections_cut_total",
     "Connections the HTTP server closed on a slow or greedy client, by reason",
     ["reason"],
+)
+PROVIDER_CALL_SECONDS = Histogram(
+    "whatsapp_provider_call_seconds",
+    "Time a provider took to answer one send, by provider",
+    ["provider"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+ALERTS_OPEN = Gauge(
+    "whatsapp_alerts_open", "Open alerts of every tenant by rule, as the scheduler last evaluated", ["kind"]
 )

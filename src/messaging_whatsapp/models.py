@@ -1,5 +1,6 @@
 """Every table, imported in one place so metadata (and Alembic) sees them all."""
 
+from messaging_whatsapp.alerts.models import Alert, AlertRule, SendMinute, WebhookMark
 from messaging_whatsapp.automation.models import Consent, OptOut, Suppression
 from messaging_whatsapp.campaigns.models import (
     Campaign,
@@ -18,6 +19,8 @@ from messaging_whatsapp.tenancy.models import ApiKey, Tenant, User
 from messaging_whatsapp.worker.models import ProcessedEvent
 
 __all__ = [
+    "Alert",
+    "AlertRule",
     "ApiKey",
     "Base",
     "Campaign",
@@ -32,6 +35,7 @@ __all__ = [
     "OptOut",
     "OutboxEvent",
     "ProcessedEvent",
+    "SendMinute",
     "StreamEntryRow",
     "StreamGroupRow",
     "StreamPendingRow",
@@ -39,6 +43,7 @@ __all__ = [
     "Tenant",
     "Ticket",
     "User",
+    "WebhookMark",
     "WhatsAppInstance",
     "WorkerHeartbeat",
 ]

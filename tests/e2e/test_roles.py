@@ -12,7 +12,9 @@ from tests.e2e.conftest import RunningEngine, auth_headers
 from tests.helpers import create_tenant
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-ROW = re.compile(r"^\| `(GET|POST|PATCH|DELETE) (/api/v1/\S+)` \| (yes|—) \| (yes|—) \| (yes|—) \| (.+?) \|$")
+ROW = re.compile(
+    r"^\| `(GET|POST|PUT|PATCH|DELETE) (/api/v1/\S+)` \| (yes|—) \| (yes|—) \| (yes|—) \| (.+?) \|$"
+)
 ROLES = ("admin", "supervisor", "agent")
 PUBLIC = {("POST", "/api/v1/auth/login")}
 NOBODYS = "00000000-0000-0000-0000-000000000000"

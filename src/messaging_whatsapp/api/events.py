@@ -34,6 +34,8 @@ RETRY = b"retry: 1000\n\n"
 TEAM_LEAD_EVENTS = {
     "campaign_updated": (UserRole.SUPERVISOR, "campaigns:read"),
     "instance_updated": (UserRole.SUPERVISOR, "instances:read"),
+    # The numbers' and sends' alerts: as the alerts API, for whoever reads the numbers.
+    "alert_updated": (UserRole.SUPERVISOR, "instances:read"),
 }
 # An agent's stream remembers this many conversations' visibility, each this long (a change
 # of assignment forgets it at once; the time bounds what other changes can leave stale).

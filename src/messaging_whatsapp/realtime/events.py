@@ -31,6 +31,7 @@ _CONTACT_KEYS: tuple[Key, ...] = ("contact_id", "conversation_id")
 _INSTANCE_KEYS: tuple[Key, ...] = ("instance_id", "status", "reason")
 _CONNECTION_KEYS: tuple[Key, ...] = ("instance_id", "connection_state", "reason")
 _HEALTH_KEYS: tuple[Key, ...] = ("instance_id", "health_status", "health_score")
+_ALERT_KEYS: tuple[Key, ...] = ("alert_id", "kind", "severity", "instance_id")
 _CAMPAIGN_KEYS: tuple[Key, ...] = (
     ("id", "campaign_id"),
     "status",
@@ -69,6 +70,8 @@ _MAPPING: dict[str, list[tuple[str, tuple[Key, ...], dict[str, Any]]]] = {
     "whatsapp_customer_opted_in": [("conversation_updated", _CONTACT_KEYS, {"opted_out": False})],
     "whatsapp_contact_erased": [("conversation_updated", _CONTACT_KEYS, {"erased": True})],
     "campaign_updated": [("campaign_updated", _CAMPAIGN_KEYS, {})],
+    "whatsapp_alert_raised": [("alert_updated", _ALERT_KEYS, {"state": "open"})],
+    "whatsapp_alert_resolved": [("alert_updated", _ALERT_KEYS, {"state": "resolved"})],
 }
 
 

@@ -25,6 +25,7 @@ from messaging_whatsapp.tenancy.deps import InboxReader
 from messaging_whatsapp.tenancy.models import UserRole
 from messaging_whatsapp.tenancy.users import get_user
 from messaging_whatsapp.web import queries
+from messaging_whatsapp.web.alert_banner import load_banner, sees_alerts
 from messaging_whatsapp.web.i18n import Texts, choose_language
 from messaging_whatsapp.web.queries import Filters
 from messaging_whatsapp.web.render import page
@@ -99,6 +100,7 @@ async def _inbox(
     scripts = {text: t(text) for text in SCRIPT_TEXTS}
     values = {
         "me": me,
+        "banner": await load_banner(session, principal.tenant_id) if sees_alerts(me.role) else None,
         "me_id": principal.user_id,
         "filters": filters,
         "rows": rows,

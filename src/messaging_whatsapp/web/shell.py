@@ -20,6 +20,7 @@ from messaging_whatsapp.tenancy.access import Principal
 from messaging_whatsapp.tenancy.models import ROLE_RANK, User, UserRole
 from messaging_whatsapp.tenancy.users import get_user
 from messaging_whatsapp.web import queries
+from messaging_whatsapp.web.alert_banner import Banner, load_banner, sees_alerts
 from messaging_whatsapp.web.i18n import Texts, choose_language
 from messaging_whatsapp.web.render import page
 from messaging_whatsapp.web.session import LOGIN_PATH, page_principal
@@ -37,6 +38,8 @@ class Shell:
     me: User
     t: Texts
     last_event_id: str | None
+    # The open alerts for the banner (supervisors and admins; None for agents).
+    banner: Banner | None = None
 
     def render(
         self, template: str, *, status_code: int = 200, script_texts: tuple[str, ...] = (), **values: Any
@@ -51,6 +54,7 @@ class Shell:
             me=self.me,
             script_texts=texts,
             last_event_id=self.last_event_id,
+            banner=self.banner,
             **values,
         )
 
@@ -77,7 +81,11 @@ async def open_shell(
     t = Texts(choose_language(request), timezone)
     # Read before the page's data: events after it are replayed on connect, so none falls between.
     last_event_id = await context.realtime.latest(principal.tenant_id)
-    shell = Shell(request, principal, me, t, last_event_id)
+    banner = None
+    if sees_alerts(me.role):
+        async with context.sessions() as session:
+            banner = await load_banner(session, principal.tenant_id)
+    shell = Shell(request, principal, me, t, last_event_id, banner)
     if not reaches(me, role) or (allow is not None and not allow(me)):
         return shell.render("forbidden.html", status_code=403)
     return shell

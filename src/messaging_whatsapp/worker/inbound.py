@@ -19,13 +19,14 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.exc import DataError, IntegrityError
 
 from messaging_whatsapp import metrics
+from messaging_whatsapp.alerts.signals import mark_webhooks, minute_of
 from messaging_whatsapp.batch import IngestEntry
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import is_sqlite, utcnow
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 INBOUND_GROUP = "workers"
 HOUSEKEEPING_SECONDS = 30.0
 PROCESSED_KEYS_KEPT = timedelta(days=7)
+NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 # SQLSTATE classes of errors in the data itself: a data exception, an integrity violation.
@@ -202,6 +204,9 @@ class InboundWorker:
         self._stream = context.names.inbound
         self._does_housekeeping = housekeeping
         self._last_housekeeping = 0.0
+        # The webhook minute this worker last stored per number: the mark is written once a
+        # minute per number at most, not once per batch (alerts' webhook silence rule).
+        self._marked: dict[str, datetime] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process batches until `stop` is set; survives backend outages by waiting and retrying."""
@@ -310,8 +315,21 @@ class InboundWorker:
         await relay_outbox(self._context, result.outbox)
 
     async def _commit(self, entries: list[IngestEntry]) -> IngestResult:
+        heard = self._heard(entries)
         async with self._context.sessions() as session, session.begin():
-            return await apply_entries(session, entries, self._context.names.events)
+            result = await apply_entries(session, entries, self._context.names.events)
+            await mark_webhooks(session, heard)
+        self._marked.update(heard)
+        return result
+
+    def _heard(self, entries: list[IngestEntry]) -> dict[str, datetime]:
+        """The numbers whose latest webhook here falls in a later minute than this worker stored."""
+        heard: dict[str, datetime] = {}
+        for entry in entries:
+            minute = minute_of(entry.received_at)
+            if minute > heard.get(entry.instance_id, self._marked.get(entry.instance_id, NEVER)):
+                heard[entry.instance_id] = minute
+        return heard
 
     def _record(self, result: IngestResult) -> None:
         metrics.WORKER_ENTRIES.labels("applied").inc(result.entries_applied)

@@ -3,7 +3,7 @@
 Today that is closing the tickets left without interaction for the tenant's time (seed 003), a
 pass a minute; the numbers' health (daily counters from local midnight, a point back per hour
 without failures), a pass a minute; and applying each tenant's data retention (LGPD), a pass an
-hour; scheduled
+hour; the tenants' alert rules, a pass every ALERT_PASS_SECONDS (30 s); scheduled
 campaigns are started by the campaign dispatcher, which the `scheduler` command runs too. Several
 schedulers may run: each pass takes an advisory lock on PostgreSQL, so one does the pass and the
 others skip it; both passes are safe to repeat, so the lock saves work only.
@@ -20,8 +20,10 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from messaging_whatsapp import metrics
+from messaging_whatsapp.alerts.evaluation import Evaluation, evaluate_alerts
 from messaging_whatsapp.context import EngineContext
-from messaging_whatsapp.db import is_postgresql, utcnow
+from messaging_whatsapp.db import is_postgresql, take_sqlite_writer, utcnow
 from messaging_whatsapp.inbox.tickets import close_inactive_tickets
 from messaging_whatsapp.instances.recovery import HealthMaintenance, maintain_health
 from messaging_whatsapp.outbox.service import relay_outbox, write_outbox
@@ -38,6 +40,7 @@ _LOCK_CLASS = 0x5343  # "SC"
 _TICKETS_LOCK = 1
 _RETENTION_LOCK = 2
 _HEALTH_LOCK = 3
+_ALERTS_LOCK = 4
 
 
 class Scheduler:
@@ -48,11 +51,13 @@ class Scheduler:
         self._clock = clock
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Closing idle tickets every minute and retention every hour, side by side (retention's
-        first run over a large backlog takes a while and must not hold tickets back)."""
+        """Closing idle tickets and the numbers' health every minute, the alert rules every
+        ALERT_PASS_SECONDS and retention every hour, side by side (retention's first run over a
+        large backlog takes a while and must not hold the others back)."""
         await asyncio.gather(
             _repeat(stop, PASS_SECONDS, self.close_inactive_tickets, "ticket closing"),
             _repeat(stop, PASS_SECONDS, self.maintain_health, "numbers' health"),
+            _repeat(stop, self._context.settings.alert_pass_seconds, self.evaluate_alerts, "alerts"),
             _repeat(stop, RETENTION_PASS_SECONDS, self.apply_retention, "retention"),
         )
 
@@ -83,6 +88,26 @@ class Scheduler:
             done = await maintain_health(session, self._clock())
         if done.recovered:
             logger.info("%d numbers recovered a health point (an hour without failures)", done.recovered)
+        return done
+
+    async def evaluate_alerts(self) -> Evaluation | None:
+        """Raise and resolve the tenants' alerts and publish each change once; what it did, or
+        None when another scheduler holds the pass (the alerts' open keys keep two passes that
+        overlap anyway from raising one alert twice)."""
+        async with self._context.sessions() as session, session.begin():
+            if is_postgresql(session) and not await session.scalar(
+                select(func.pg_try_advisory_xact_lock(_LOCK_CLASS, _ALERTS_LOCK))
+            ):
+                return None
+            # SQLite: the open alerts read are the ones written over, whichever pass comes second.
+            await take_sqlite_writer(session)
+            done = await evaluate_alerts(session, self._clock())
+            records = await write_outbox(session, done.published, self._context.names.events)
+        await relay_outbox(self._context, records)
+        for kind, count in done.open_by_kind.items():
+            metrics.ALERTS_OPEN.labels(kind).set(count)
+        if done.published:
+            logger.info("alerts: %d raised or resolved", len(done.published))
         return done
 
     async def apply_retention(self) -> list[RetentionReport] | None:

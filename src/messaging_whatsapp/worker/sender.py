@@ -28,6 +28,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp import metrics
+from messaging_whatsapp.alerts.signals import calls_of, record_calls
 from messaging_whatsapp.automation.service import opted_out_phones
 from messaging_whatsapp.campaigns.progress import follow_messages
 from messaging_whatsapp.context import EngineContext
@@ -225,10 +226,13 @@ class Sender:
             published += await record_outcomes(session, health_of(outcomes), now)
             published += await opt_out(session, refused_optouts(outcomes, now), now)
             published += await pause_refused_instances(session, outcomes, now)
+            # For the alert rules: the calls per number and minute (error rate, latency).
+            await record_calls(session, calls_of(outcomes), now)
             outbox = await write_outbox(session, published, self._context.names.events)
         await relay_outbox(self._context, outbox)
         for outcome in outcomes:
             _count(outcome, batch)
+            _time(outcome)
             _log(outcome)
         await self._dead_letter([o for o in outcomes if o.exhausted], batch)
 
@@ -312,6 +316,13 @@ async def _record_sent(session: AsyncSession, sent: list[SendOutcome], now: date
 def _traces(outcomes: list[SendOutcome]) -> dict[str, SendTrace | None]:
     """Each message's provider call (duration, HTTP status, request and answer), by message id."""
     return {o.claim.message.id: o.trace for o in outcomes}
+
+
+def _time(outcome: SendOutcome) -> None:
+    """The provider call's duration, for Prometheus."""
+    if outcome.trace is not None and outcome.trace.duration_ms is not None:
+        provider = outcome.claim.instance.provider
+        metrics.PROVIDER_CALL_SECONDS.labels(provider).observe(outcome.trace.duration_ms / 1000)
 
 
 def _count(outcome: SendOutcome, batch: SendBatch) -> None:
