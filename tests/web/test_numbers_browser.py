@@ -158,7 +158,7 @@ async def test_pause_and_resume_from_the_page_and_a_refusal_says_why(
 
         await card.locator("[data-testid=instance-pause]").click()
         await expect(card).to_have_attribute("data-status", "paused")
-        await expect(card.locator("[data-testid=instance-status]")).to_have_text("Pausado")
+        await expect(card.locator("[data-testid=instance-status]")).to_have_text("Em pausa")
         await expect(page.locator("#toast")).to_have_text("Pausado.")
         # The other screen follows through the event stream.
         await expect(watched).to_have_attribute("data-status", "paused", timeout=LIVE)
