@@ -3,7 +3,7 @@
 Today that is closing the tickets left without interaction for the tenant's time (seed 003), a
 pass a minute; the numbers' health (daily counters from local midnight, a point back per hour
 without failures), a pass a minute; and applying each tenant's data retention (LGPD), a pass an
-hour; scheduled
+hour; folding changed messages into the analytics rollup, a pass every few seconds; scheduled
 campaigns are started by the campaign dispatcher, which the `scheduler` command runs too. Several
 schedulers may run: each pass takes an advisory lock on PostgreSQL, so one does the pass and the
 others skip it; both passes are safe to repeat, so the lock saves work only.
@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from messaging_whatsapp.analytics.rollup import fold_changes
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import is_postgresql, utcnow
 from messaging_whatsapp.inbox.tickets import close_inactive_tickets
@@ -33,6 +34,8 @@ PASS_SECONDS = 60.0
 # Retention periods are whole days: an hour late deletes nothing that matters, and an hourly pass
 # keeps its cost (a few indexed queries per tenant with retention, one scan of the DLQ) negligible.
 RETENTION_PASS_SECONDS = 3600.0
+# The analytics figures lag the messages by at most this (plus the pass's own time).
+ANALYTICS_PASS_SECONDS = 2.0
 # First half of the two-part advisory lock key, apart from the streams' ("ST") and campaigns' ("CA").
 _LOCK_CLASS = 0x5343  # "SC"
 _TICKETS_LOCK = 1
@@ -54,6 +57,7 @@ class Scheduler:
             _repeat(stop, PASS_SECONDS, self.close_inactive_tickets, "ticket closing"),
             _repeat(stop, PASS_SECONDS, self.maintain_health, "numbers' health"),
             _repeat(stop, RETENTION_PASS_SECONDS, self.apply_retention, "retention"),
+            _repeat(stop, ANALYTICS_PASS_SECONDS, self.fold_analytics, "analytics"),
         )
 
     async def close_inactive_tickets(self) -> int:
@@ -84,6 +88,12 @@ class Scheduler:
         if done.recovered:
             logger.info("%d numbers recovered a health point (an hour without failures)", done.recovered)
         return done
+
+    async def fold_analytics(self) -> int | None:
+        """Recompute the analytics hours of the messages changed since the last pass; how many, or
+        None when another scheduler holds the pass (the rollup takes its own advisory lock)."""
+        async with self._context.sessions() as session, session.begin():
+            return await fold_changes(session, self._clock())
 
     async def apply_retention(self) -> list[RetentionReport] | None:
         """Delete every tenant's data past its retention; the reports, or None when another

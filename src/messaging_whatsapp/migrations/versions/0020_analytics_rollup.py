@@ -1,4 +1,7 @@
-"""Analytics: the hourly message rollup (placeholder: filled by the change that needs it).
+"""Analytics: the hourly message rollup, the worker's cursor, messages indexed by their last change
+
+The rollup starts empty and without a cursor: the scheduler's first analytics pass folds every
+stored message in (a full rebuild, as `rebuild-analytics` does), then only what changed.
 
 Revision ID: 0020
 Revises: 0019
@@ -7,6 +10,11 @@ Create Date: 2026-12-05 23:30:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
+import messaging_whatsapp.db
+
 revision: str = "0020"
 down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
@@ -14,8 +22,52 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "analytics_hours",
+        sa.Column("instance_id", sa.String(length=36), nullable=False),
+        sa.Column("hour", messaging_whatsapp.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("campaign_id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("inbound", sa.Integer(), nullable=False),
+        sa.Column("outbound", sa.Integer(), nullable=False),
+        sa.Column("sent", sa.Integer(), nullable=False),
+        sa.Column("delivered", sa.Integer(), nullable=False),
+        sa.Column("read", sa.Integer(), nullable=False),
+        sa.Column("failed", sa.Integer(), nullable=False),
+        sa.Column("delivery_timed", sa.Integer(), nullable=False),
+        sa.Column("delivery_seconds", sa.Float(), nullable=False),
+        sa.Column("read_timed", sa.Integer(), nullable=False),
+        sa.Column("read_seconds", sa.Float(), nullable=False),
+        sa.Column("delivery_histogram", sa.JSON(), nullable=False),
+        sa.Column("read_histogram", sa.JSON(), nullable=False),
+        sa.Column("responses", sa.Integer(), nullable=False),
+        sa.Column("response_seconds", sa.Float(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["whatsapp_instances.id"],
+            name=op.f("fk_analytics_hours_instance_id_whatsapp_instances"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_analytics_hours_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("instance_id", "hour", "campaign_id", name=op.f("pk_analytics_hours")),
+    )
+    op.create_index("ix_analytics_hours_tenant_hour", "analytics_hours", ["tenant_id", "hour"])
+    op.create_table(
+        "analytics_cursor",
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("folded_until", messaging_whatsapp.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_analytics_cursor")),
+    )
+    op.create_index("ix_messages_updated_at", "messages", ["updated_at"])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_messages_updated_at", table_name="messages")
+    op.drop_table("analytics_cursor")
+    op.drop_index("ix_analytics_hours_tenant_hour", table_name="analytics_hours")
+    op.drop_table("analytics_hours")
