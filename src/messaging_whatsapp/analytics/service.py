@@ -90,7 +90,7 @@ async def read_period(
     end = _zoned(end, zone) if end else now
     start = _zoned(start, zone) if start else end - DEFAULT_RANGE
     if start >= end:
-        raise InvalidInput("from must be before to")
+        raise InvalidInput("from must be before to", code="range_reversed")
     if end - start > MAX_RANGE:
         raise InvalidInput(
             f"the range from {start.isoformat()} to {end.isoformat()} exceeds {MAX_RANGE.days} days"
