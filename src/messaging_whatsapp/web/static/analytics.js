@@ -93,7 +93,8 @@
     pending = null;
     lastRefresh = Date.now();
     MW.fragment("/analytics/figures?" + holder.dataset.query).then(function (nodes) {
-      holder.replaceChildren.apply(holder, nodes);
+      if (!nodes) return;
+      holder.replaceChildren(nodes);
       drawCharts();
     }).catch(function () { /* the next event tries again */ });
   }
