@@ -1,6 +1,6 @@
 """Every table, imported in one place so metadata (and Alembic) sees them all."""
 
-from messaging_whatsapp.analytics.models import AnalyticsCursor, AnalyticsHour
+from messaging_whatsapp.analytics.models import AnalyticsCursor
 from messaging_whatsapp.automation.models import Consent, OptOut, Suppression
 from messaging_whatsapp.campaigns.models import (
     Campaign,
@@ -19,7 +19,6 @@ from messaging_whatsapp.worker.models import ProcessedEvent
 
 __all__ = [
     "AnalyticsCursor",
-    "AnalyticsHour",
     "ApiKey",
     "Base",
     "Campaign",

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String, Table
+from sqlalchemy import Column, Float, ForeignKey, Index, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
-from messaging_whatsapp.db import Base
+from messaging_whatsapp.db import Base, UTCDateTime
 
 # Campaign of the messages sent outside any campaign (a key column cannot be NULL).
 NO_CAMPAIGN = ""
@@ -21,43 +20,44 @@ DURATION_EDGES: tuple[float, ...] = (
 )  # fmt: skip
 
 
-class AnalyticsHour(Base):
-    """One number's messages created in one UTC hour, per campaign: counts by direction and
-    stage, the durations' sums and histograms (for the mean and the p90), agents' first replies.
+# The histograms' columns: delivery_h00..delivery_h31 and read_h00..read_h31, one per bucket of
+# DURATION_EDGES and one for longer; plain integers, so a range's histogram is a SUM per column.
+HISTOGRAM_BUCKETS = len(DURATION_EDGES) + 1
+DELIVERY_HISTOGRAM = tuple(f"delivery_h{index:02d}" for index in range(HISTOGRAM_BUCKETS))
+READ_HISTOGRAM = tuple(f"read_h{index:02d}" for index in range(HISTOGRAM_BUCKETS))
+# The columns summed over a range (every figure but the key).
+COUNTS = (
+    "inbound",
+    "outbound",
+    "sent",
+    "delivered",
+    "read",
+    "failed",
+    "delivery_timed",
+    "read_timed",
+    "responses",
+)
+SECONDS = ("delivery_seconds", "read_seconds", "response_seconds")
 
-    Recomputed from the messages by the worker (analytics/rollup.py), never incremented, so a
-    receipt applied twice or a backfilled time can never count twice.
-    """
 
-    __tablename__ = "analytics_hours"
-    __table_args__ = (
-        # Every query is one tenant's range of hours.
-        Index("ix_analytics_hours_tenant_hour", "tenant_id", "hour"),
-    )
-
-    instance_id: Mapped[str] = mapped_column(
-        ForeignKey("whatsapp_instances.id", ondelete="CASCADE"), primary_key=True
-    )
-    hour: Mapped[datetime] = mapped_column(primary_key=True)
-    campaign_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
-    inbound: Mapped[int] = mapped_column(default=0)
-    outbound: Mapped[int] = mapped_column(default=0)
-    sent: Mapped[int] = mapped_column(default=0)
-    delivered: Mapped[int] = mapped_column(default=0)
-    read: Mapped[int] = mapped_column(default=0)
-    failed: Mapped[int] = mapped_column(default=0)
-    # Messages with both times known, and the sum of their seconds from sent to delivered / read.
-    delivery_timed: Mapped[int] = mapped_column(default=0)
-    delivery_seconds: Mapped[float] = mapped_column(Float, default=0.0)
-    read_timed: Mapped[int] = mapped_column(default=0)
-    read_seconds: Mapped[float] = mapped_column(Float, default=0.0)
-    # Counts per DURATION_EDGES bucket (one more for longer), as a JSON list.
-    delivery_histogram: Mapped[list[int]] = mapped_column(JSON)
-    read_histogram: Mapped[list[int]] = mapped_column(JSON)
-    # Tickets whose first agent reply was written in this hour, and the seconds they waited.
-    responses: Mapped[int] = mapped_column(default=0)
-    response_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+# One number's messages created in one UTC hour, per campaign: counts by direction and stage, the
+# durations' sums and histograms (for the mean and the p90), agents' first replies (tickets whose
+# first agent reply was written in this hour, and the seconds they waited). Recomputed from the
+# messages by the worker (analytics/rollup.py), never incremented, so a receipt applied twice or a
+# backfilled time can never count twice. A Core table: its 64 histogram columns are generated.
+hours_table = Table(
+    "analytics_hours",
+    Base.metadata,
+    Column("instance_id", ForeignKey("whatsapp_instances.id", ondelete="CASCADE"), primary_key=True),
+    Column("hour", UTCDateTime(), primary_key=True),
+    Column("campaign_id", String(36), primary_key=True),
+    Column("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    *(Column(name, Integer(), nullable=False, default=0) for name in COUNTS),
+    *(Column(name, Float(), nullable=False, default=0.0) for name in SECONDS),
+    *(Column(name, Integer(), nullable=False, default=0) for name in (*DELIVERY_HISTOGRAM, *READ_HISTOGRAM)),
+    # Every query is one tenant's range of hours.
+    Index("ix_analytics_hours_tenant_hour", "tenant_id", "hour"),
+)
 
 
 class AnalyticsCursor(Base):
@@ -69,7 +69,4 @@ class AnalyticsCursor(Base):
     folded_until: Mapped[datetime]
 
 
-hours_table: Table = AnalyticsHour.__table__  # type: ignore[assignment]
 cursor_table: Table = AnalyticsCursor.__table__  # type: ignore[assignment]
-ROLLUP_COLUMNS: tuple[str, ...] = tuple(c.name for c in hours_table.columns)
-HourRow = Any

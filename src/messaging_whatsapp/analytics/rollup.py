@@ -30,8 +30,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.analytics.models import (
+    DELIVERY_HISTOGRAM,
     DURATION_EDGES,
+    HISTOGRAM_BUCKETS,
     NO_CAMPAIGN,
+    READ_HISTOGRAM,
     cursor_table,
     hours_table,
 )
@@ -64,7 +67,7 @@ def hour_of(moment: datetime) -> datetime:
 
 def empty_histogram() -> list[int]:
     """A duration histogram with every bucket at zero (one more than the edges: longer)."""
-    return [0] * (len(DURATION_EDGES) + 1)
+    return [0] * HISTOGRAM_BUCKETS
 
 
 def bucket_of(seconds: float) -> int:
@@ -140,8 +143,16 @@ class HourFigures:
             self.failed += 1
 
     def row(self, instance_id: str, hour: datetime, campaign_id: str) -> dict[str, Any]:
-        """The rollup row of these figures."""
-        return {"instance_id": instance_id, "hour": hour, "campaign_id": campaign_id, **self.__dict__}
+        """The rollup row of these figures (the histograms one column per bucket)."""
+        figures = {name: value for name, value in self.__dict__.items() if not name.endswith("_histogram")}
+        return {
+            "instance_id": instance_id,
+            "hour": hour,
+            "campaign_id": campaign_id,
+            **figures,
+            **dict(zip(DELIVERY_HISTOGRAM, self.delivery_histogram, strict=True)),
+            **dict(zip(READ_HISTOGRAM, self.read_histogram, strict=True)),
+        }
 
 
 def _waited(start: datetime | None, end: datetime | None) -> float | None:

@@ -14,10 +14,17 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.analytics.models import DURATION_EDGES, NO_CAMPAIGN, hours_table
+from messaging_whatsapp.analytics.models import (
+    COUNTS,
+    DELIVERY_HISTOGRAM,
+    NO_CAMPAIGN,
+    READ_HISTOGRAM,
+    SECONDS,
+    hours_table,
+)
 from messaging_whatsapp.analytics.rollup import HOUR, hour_of, percentile
 from messaging_whatsapp.analytics.schemas import (
     Bucket,
@@ -113,58 +120,75 @@ async def check_filters(session: AsyncSession, tenant_id: str, filters: Filters)
         await get_campaign(session, tenant_id, filters.campaign_id)
 
 
-async def _rows(session: AsyncSession, tenant_id: str, period: Period, filters: Filters) -> list[Any]:
+def _where(tenant_id: str, period: Period, filters: Filters) -> list[Any]:
     h = hours_table.c
-    query = select(hours_table).where(h.tenant_id == tenant_id, h.hour >= period.start, h.hour < period.end)
+    conditions = [h.tenant_id == tenant_id, h.hour >= period.start, h.hour < period.end]
     if filters.instance_id is not None:
-        query = query.where(h.instance_id == filters.instance_id)
+        conditions.append(h.instance_id == filters.instance_id)
     if filters.campaign_id is not None:
-        query = query.where(h.campaign_id == filters.campaign_id)
+        conditions.append(h.campaign_id == filters.campaign_id)
+    return conditions
+
+
+_SUMMED = (*COUNTS, *SECONDS, *DELIVERY_HISTOGRAM, *READ_HISTOGRAM)
+
+
+async def _parts(session: AsyncSession, tenant_id: str, period: Period, filters: Filters) -> list[Any]:
+    """The range's figures summed by the database per (number, campaign): a few rows."""
+    h = hours_table.c
+    query = (
+        select(h.instance_id, h.campaign_id, *(func.sum(h[name]).label(name) for name in _SUMMED))
+        .where(*_where(tenant_id, period, filters))
+        .group_by(h.instance_id, h.campaign_id)
+    )
+    return list(await session.execute(query))
+
+
+async def _hours(session: AsyncSession, tenant_id: str, period: Period, filters: Filters) -> list[Any]:
+    """The range's counts summed by the database per UTC hour (for the series and the peak hour)."""
+    h = hours_table.c
+    counted = ("inbound", "outbound", "sent", "delivered", "read", "failed")
+    query = (
+        select(h.hour, *(func.sum(h[name]).label(name) for name in counted))
+        .where(*_where(tenant_id, period, filters))
+        .group_by(h.hour)
+    )
     return list(await session.execute(query))
 
 
 @dataclass
 class Tally:
-    """Delivery figures summed over rollup rows."""
+    """Figures summed over parts of the rollup (rows of _parts)."""
 
-    outbound: int = 0
-    sent: int = 0
-    delivered: int = 0
-    read: int = 0
-    failed: int = 0
-    delivery_timed: int = 0
-    delivery_seconds: float = 0.0
-    read_timed: int = 0
-    read_seconds: float = 0.0
-    delivery_histogram: list[int] = field(default_factory=lambda: [0] * (len(DURATION_EDGES) + 1))
-    read_histogram: list[int] = field(default_factory=lambda: [0] * (len(DURATION_EDGES) + 1))
+    sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_SUMMED, 0))
 
-    def add(self, row: Any) -> None:
-        """Add one rollup row."""
-        for name in ("outbound", "sent", "delivered", "read", "failed", "delivery_timed", "read_timed"):
-            setattr(self, name, getattr(self, name) + getattr(row, name))
-        self.delivery_seconds += row.delivery_seconds
-        self.read_seconds += row.read_seconds
-        for index, count in enumerate(row.delivery_histogram):
-            self.delivery_histogram[index] += count
-        for index, count in enumerate(row.read_histogram):
-            self.read_histogram[index] += count
+    def add(self, part: Any) -> None:
+        """Add one part."""
+        for name in _SUMMED:
+            self.sums[name] += getattr(part, name) or 0
+
+    def count(self, name: str) -> int:
+        """One summed count."""
+        return int(self.sums[name])
 
     def figures(self) -> dict[str, Any]:
         """The counts, rates and times (DeliveryFigures' fields)."""
+        sums, count = self.sums, self.count
+        delivery_histogram = [count(name) for name in DELIVERY_HISTOGRAM]
+        read_histogram = [count(name) for name in READ_HISTOGRAM]
         return {
-            "outbound": self.outbound,
-            "sent": self.sent,
-            "delivered": self.delivered,
-            "read": self.read,
-            "failed": self.failed,
-            "delivery_rate": _rate(self.delivered, self.sent),
-            "read_rate": _rate(self.read, self.delivered),
-            "failure_rate": _rate(self.failed, self.outbound),
-            "average_delivery_ms": _mean_ms(self.delivery_seconds, self.delivery_timed),
-            "p90_delivery_ms": _ms(percentile(self.delivery_histogram, P90)),
-            "average_read_ms": _mean_ms(self.read_seconds, self.read_timed),
-            "p90_read_ms": _ms(percentile(self.read_histogram, P90)),
+            "outbound": count("outbound"),
+            "sent": count("sent"),
+            "delivered": count("delivered"),
+            "read": count("read"),
+            "failed": count("failed"),
+            "delivery_rate": _rate(count("delivered"), count("sent")),
+            "read_rate": _rate(count("read"), count("delivered")),
+            "failure_rate": _rate(count("failed"), count("outbound")),
+            "average_delivery_ms": _mean_ms(sums["delivery_seconds"], count("delivery_timed")),
+            "p90_delivery_ms": _ms(percentile(delivery_histogram, P90)),
+            "average_read_ms": _mean_ms(sums["read_seconds"], count("read_timed")),
+            "p90_read_ms": _ms(percentile(read_histogram, P90)),
         }
 
 
@@ -180,19 +204,29 @@ def _ms(seconds: float | None) -> int | None:
     return None if seconds is None else round(1000 * seconds)
 
 
+def _by_bucket(period: Period, hours: list[Any], names: tuple[str, ...]) -> dict[datetime, dict[str, int]]:
+    """The hours' counts summed into the period's buckets, every bucket present."""
+    buckets = {start: dict.fromkeys(names, 0) for start in period.bucket_starts()}
+    for hour in hours:
+        counts = buckets[period.bucket_start(hour.hour)]
+        for name in names:
+            counts[name] += int(getattr(hour, name) or 0)
+    return buckets
+
+
 async def delivery(session: AsyncSession, tenant_id: str, period: Period, filters: Filters) -> DeliveryReport:
     """Sent, delivered, read and failed with their rates and times: in total, per bucket, per
     number and per campaign."""
-    rows = await _rows(session, tenant_id, period, filters)
+    parts = await _parts(session, tenant_id, period, filters)
     totals = Tally()
-    buckets: dict[datetime, Tally] = defaultdict(Tally)
     per_instance: dict[str, Tally] = defaultdict(Tally)
     per_campaign: dict[str, Tally] = defaultdict(Tally)
-    for row in rows:
-        totals.add(row)
-        buckets[period.bucket_start(row.hour)].add(row)
-        per_instance[row.instance_id].add(row)
-        per_campaign[row.campaign_id].add(row)
+    for part in parts:
+        totals.add(part)
+        per_instance[part.instance_id].add(part)
+        per_campaign[part.campaign_id].add(part)
+    stages = ("sent", "delivered", "read", "failed")
+    buckets = _by_bucket(period, await _hours(session, tenant_id, period, filters), stages)
     names = await _instance_names(session, tenant_id)
     campaigns = await _campaign_names(session, tenant_id, [c for c in per_campaign if c != NO_CAMPAIGN])
     return DeliveryReport(
@@ -201,7 +235,7 @@ async def delivery(session: AsyncSession, tenant_id: str, period: Period, filter
         bucket=period.bucket,
         timezone=str(period.zone),
         totals=DeliveryFigures(**totals.figures()),
-        series=[_delivery_point(start, buckets.get(start)) for start in period.bucket_starts()],
+        series=[DeliveryPoint(start=start, **counts) for start, counts in buckets.items()],
         instances=[
             InstanceDelivery(
                 instance_id=instance_id, name=names.get(instance_id, instance_id), **tally.figures()
@@ -217,38 +251,35 @@ async def delivery(session: AsyncSession, tenant_id: str, period: Period, filter
     )
 
 
-def _delivery_point(start: datetime, tally: Tally | None) -> DeliveryPoint:
-    tally = tally or Tally()
-    return DeliveryPoint(
-        start=start, sent=tally.sent, delivered=tally.delivered, read=tally.read, failed=tally.failed
-    )
-
-
 def _busiest(tallies: dict[str, Tally]) -> Iterator[tuple[str, Tally]]:
     """Most outbound messages first (the id breaks ties, so the order is stable)."""
-    yield from sorted(tallies.items(), key=lambda item: (-item[1].outbound, item[0]))
+    yield from sorted(tallies.items(), key=lambda item: (-item[1].count("outbound"), item[0]))
 
 
 async def volume(session: AsyncSession, tenant_id: str, period: Period, filters: Filters) -> VolumeReport:
     """Messages in and out per bucket and per number, the busiest hour of the day, and the agents'
     mean first response time per ticket."""
-    rows = await _rows(session, tenant_id, period, filters)
-    series: dict[datetime, list[int]] = defaultdict(lambda: [0, 0])
-    per_instance: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    parts = await _parts(session, tenant_id, period, filters)
+    hours = await _hours(session, tenant_id, period, filters)
+    per_instance: dict[str, Tally] = defaultdict(Tally)
+    for part in parts:
+        per_instance[part.instance_id].add(part)
+    totals = Tally()
+    for tally in per_instance.values():
+        for name in ("inbound", "outbound", "responses", "response_seconds"):
+            totals.sums[name] += tally.sums[name]
     by_hour_of_day: dict[int, int] = defaultdict(int)
-    responses, waited = 0, 0.0
-    for row in rows:
-        for counts in (series[period.bucket_start(row.hour)], per_instance[row.instance_id]):
-            counts[0] += row.inbound
-            counts[1] += row.outbound
-        by_hour_of_day[row.hour.astimezone(period.zone).hour] += row.inbound + row.outbound
-        responses += row.responses
-        waited += row.response_seconds
-    inbound = sum(counts[0] for counts in per_instance.values())
-    outbound = sum(counts[1] for counts in per_instance.values())
+    for hour in hours:
+        by_hour_of_day[hour.hour.astimezone(period.zone).hour] += int(hour.inbound or 0) + int(
+            hour.outbound or 0
+        )
     peak = max(sorted(by_hour_of_day.items()), key=lambda item: item[1], default=None)
     names = await _instance_names(session, tenant_id)
-    hours = (period.end - period.start) / HOUR
+    inbound, outbound, responses = (
+        totals.count("inbound"),
+        totals.count("outbound"),
+        totals.count("responses"),
+    )
     return VolumeReport(
         start=period.start.astimezone(period.zone),
         end=period.end.astimezone(period.zone),
@@ -256,23 +287,26 @@ async def volume(session: AsyncSession, tenant_id: str, period: Period, filters:
         timezone=str(period.zone),
         inbound=inbound,
         outbound=outbound,
-        messages_per_hour=round((inbound + outbound) / hours, 2),
+        messages_per_hour=round((inbound + outbound) / ((period.end - period.start) / HOUR), 2),
         peak_hour=f"{peak[0]:02d}:00" if peak and peak[1] else None,
         peak_hour_messages=peak[1] if peak else 0,
         responses=responses,
-        average_response_ms=_mean_ms(waited, responses),
+        average_response_ms=_mean_ms(totals.sums["response_seconds"], responses),
         series=[
-            VolumePoint(start=start, inbound=series[start][0], outbound=series[start][1])
-            for start in period.bucket_starts()
+            VolumePoint(start=start, **counts)
+            for start, counts in _by_bucket(period, hours, ("inbound", "outbound")).items()
         ],
         instances=[
             InstanceVolume(
                 instance_id=instance_id,
                 name=names.get(instance_id, instance_id),
-                inbound=counts[0],
-                outbound=counts[1],
+                inbound=tally.count("inbound"),
+                outbound=tally.count("outbound"),
             )
-            for instance_id, counts in sorted(per_instance.items(), key=lambda item: (-sum(item[1]), item[0]))
+            for instance_id, tally in sorted(
+                per_instance.items(),
+                key=lambda item: (-item[1].count("inbound") - item[1].count("outbound"), item[0]),
+            )
         ],
     )
 
