@@ -182,7 +182,6 @@ async def fold_changes(session: AsyncSession, now: datetime) -> int | None:
     how many (number, hour) were recomputed, or None when another process holds the pass."""
     if is_postgresql(session) and not await session.scalar(select(func.pg_try_advisory_xact_lock(*_LOCK))):
         return None
-    await take_sqlite_writer(session)
     folded_until = await session.scalar(
         select(cursor_table.c.folded_until).where(cursor_table.c.name == CURSOR_NAME)
     )
@@ -190,6 +189,12 @@ async def fold_changes(session: AsyncSession, now: datetime) -> int | None:
         keys = await _every_key(session)
     else:
         keys = await _changed_keys(session, folded_until - FOLD_LAG)
+        if not keys:
+            # Nothing changed: no write (SQLite's one writer stays free); the cursor may stay.
+            return 0
+    # The messages are read again under the writer lock, so a change after the keys is not lost:
+    # it is either read now or found by the next pass.
+    await take_sqlite_writer(session)
     await recompute(session, keys)
     await _advance(session, now, first=folded_until is None)
     return len(keys)
