@@ -317,14 +317,15 @@ Target: p95 under {TARGET_MS:.0f} ms for a 30-day report on PostgreSQL; {verdict
 
 How: the reports read `analytics_hours` (one row per number, UTC hour and campaign: counts by
 direction and stage, the sums for the mean times, the histograms for the p90 as 64 integer
-columns, agents' first replies), at most {NUMBERS} x 720 x ({CAMPAIGNS} + 1) rows for this tenant's 30 days, by the
-index `(tenant_id, hour)`; the database sums them (per number and campaign for the totals and
-tables, per hour for the series) and Python adds up a few dozen rows. An earlier version summed
-every hour's row in Python (histograms as JSON): 1.7 s at p50 for 8,000 rows. The cost grows with the hours, numbers and
-campaigns of the range, not with the messages. The scheduler keeps the rollup current every two
-seconds by recomputing the hours of the messages changed since its last pass (index
-`ix_messages_updated_at`), so its work follows the traffic of the moment. The machine was busy with other work during this
-run (the speed probe, about seven times its quiet value): the figures are pessimistic.
+columns, agents' first replies), at most {NUMBERS} x 720 x ({CAMPAIGNS} + 1) rows for this
+tenant's 30 days, by the index `(tenant_id, hour)`; the database sums them (per number and
+campaign for the totals and tables, per hour for the series) and Python adds up a few dozen
+rows. An earlier version summed every hour's row in Python (histograms as JSON): 1.7 s at p50
+for 8,000 rows. The cost grows with the hours, numbers and campaigns of the range, not with the
+messages. The scheduler keeps the rollup current every two seconds by recomputing the hours of
+the messages changed since its last pass (index `ix_messages_updated_at`), so its work follows
+the traffic of the moment. The speed probe says how busy the machine was (about 250 ms when
+quiet): the figures move with it.
 """
     current = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
     if SECTION in current:
