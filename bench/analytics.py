@@ -316,7 +316,7 @@ the messages, {BASELINE_RUNS} timed calls.
 Target: p95 under {TARGET_MS:.0f} ms for a 30-day report on PostgreSQL; {verdict}.
 
 How: the reports read `analytics_hours` (one row per number, UTC hour and campaign: counts by
-direction and stage, the sums for the mean times, the histograms for the p90 as 64 integer
+direction and stage, the sums for the mean times, the histograms for the p90 as 70 integer
 columns, agents' first replies), at most {NUMBERS} x 720 x ({CAMPAIGNS} + 1) rows for this
 tenant's 30 days, by the index `(tenant_id, hour)`; the database sums them (per number and
 campaign for the totals and tables, per hour for the series) and Python adds up a few dozen

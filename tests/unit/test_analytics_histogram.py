@@ -8,7 +8,7 @@ from messaging_whatsapp.analytics.rollup import bucket_of, empty_histogram, perc
 
 
 def test_a_duration_falls_in_the_bucket_up_to_its_edge() -> None:
-    assert [bucket_of(seconds) for seconds in (0.0, 0.4, 1.0, 1.01, 2.0, 4.0)] == [0, 0, 0, 1, 1, 3]
+    assert [bucket_of(seconds) for seconds in (0.0, 0.1, 0.4, 1.0, 1.01, 2.0, 4.0)] == [0, 0, 2, 3, 4, 4, 6]
     assert bucket_of(DURATION_EDGES[-1] + 1) == HISTOGRAM_BUCKETS - 1
     assert len(empty_histogram()) == HISTOGRAM_BUCKETS
 

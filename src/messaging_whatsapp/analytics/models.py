@@ -15,12 +15,12 @@ NO_CAMPAIGN = ""
 # Upper edges, in seconds, of the duration histogram's buckets (the last bucket is open-ended):
 # the p90 is read from them, exact to within its bucket (see analytics/rollup.py).
 DURATION_EDGES: tuple[float, ...] = (
-    1, 2, 3, 5, 7, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 450, 600, 900, 1200, 1800,
-    2700, 3600, 5400, 7200, 10800, 14400, 21600, 43200, 86400, 172800, 604800,
+    0.1, 0.25, 0.5, 1, 2, 3, 5, 7, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 450, 600, 900,
+    1200, 1800, 2700, 3600, 5400, 7200, 10800, 14400, 21600, 43200, 86400, 172800, 604800,
 )  # fmt: skip
 
 
-# The histograms' columns: delivery_h00..delivery_h31 and read_h00..read_h31, one per bucket of
+# The histograms' columns: delivery_h00..delivery_h34 and read_h00..read_h34, one per bucket of
 # DURATION_EDGES and one for longer; plain integers, so a range's histogram is a SUM per column.
 HISTOGRAM_BUCKETS = len(DURATION_EDGES) + 1
 DELIVERY_HISTOGRAM = tuple(f"delivery_h{index:02d}" for index in range(HISTOGRAM_BUCKETS))
@@ -44,7 +44,7 @@ SECONDS = ("delivery_seconds", "read_seconds", "response_seconds")
 # durations' sums and histograms (for the mean and the p90), agents' first replies (tickets whose
 # first agent reply was written in this hour, and the seconds they waited). Recomputed from the
 # messages by the worker (analytics/rollup.py), never incremented, so a receipt applied twice or a
-# backfilled time can never count twice. A Core table: its 64 histogram columns are generated.
+# backfilled time can never count twice. A Core table: its 70 histogram columns are generated.
 hours_table = Table(
     "analytics_hours",
     Base.metadata,

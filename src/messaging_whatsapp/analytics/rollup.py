@@ -14,7 +14,8 @@ deleted by retention or erasure are not looked for: the rollup keeps their figur
 keep their counters) until something else in their hour changes.
 
 The p90 is read from a histogram of fixed buckets (models.DURATION_EDGES), interpolated within its
-bucket: exact to within that bucket's width (at most half of the value above 2 seconds).
+bucket: exact to within that bucket, whose upper edge is at most 1.7 times its lower one from 2 s
+to 6 h, twice it from 0.25 s to 2 s and from 6 h to 2 days.
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ COUNTS = (
     "responses",
 )
 SECONDS = ("delivery_seconds", "read_seconds", "response_seconds")
-# 31 duration buckets and one for longer, for the delivery and for the read times.
-HISTOGRAMS = tuple(f"{kind}_h{index:02d}" for kind in ("delivery", "read") for index in range(32))
+# 34 duration buckets and one for longer, for the delivery and for the read times.
+HISTOGRAMS = tuple(f"{kind}_h{index:02d}" for kind in ("delivery", "read") for index in range(35))
 
 
 def upgrade() -> None:
