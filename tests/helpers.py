@@ -323,3 +323,44 @@ async def published_events(context: EngineContext, event_type: str) -> list[dict
     await streams.ensure_group(stream, "test-reader")
     entries = await streams.read(stream, "test-reader", "t1", 1000, 0)
     return [entry.fields for entry in entries if entry.fields["event_type"] == event_type]
+
+
+async def create_platform_admin(
+    context: EngineContext, tenant_id: str, email: str, password: str = "s3cret-pass", role: str = "admin"
+) -> str:
+    """A new user who is also a platform admin (what `create-user --platform-admin` makes)."""
+    async with context.sessions() as session, session.begin():
+        user = await users.create_user(session, tenant_id, email, password, role, platform_admin=True)
+        return user.id
+
+
+def meta_text_body(provider_message_id: str, text: str) -> str:
+    """The Meta text example's body with another message id and text."""
+    payload = example("meta_text.json")
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    message["id"], message["text"]["body"] = provider_message_id, text
+    return json.dumps(payload)
+
+
+async def dead_letter_inbound(
+    context: EngineContext, instance: WhatsAppInstance, body: str, reason: str = "worker crashed"
+) -> str:
+    """Put a raw request of `instance` in the DLQ as the inbound worker would have after failing
+    on it (a usable request: a replay applies it); returns the DLQ entry's id."""
+    from messaging_whatsapp.streams.base import StreamEntry
+    from messaging_whatsapp.streams.records import dead_letter_fields
+
+    fields = {
+        "provider": instance.provider,
+        "instance_id": instance.id,
+        "tenant_id": instance.tenant_id,
+        "content_type": "application/json",
+        "body": body,
+        "url": "",
+        "received_at": utcnow().isoformat(),
+    }
+    inbound = context.names.inbound
+    entry = StreamEntry(inbound, "1", fields, deliveries=5)
+    return await context.streams.append(
+        context.names.dlq, dead_letter_fields(inbound, "workers", entry, reason)
+    )

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=3, ge=1)
     worker_block_ms: int = 1000
     instance_cache_ttl_seconds: float = 300.0
+    # The operator's view (ops/): /readyz answers 503 while a stream's oldest entry some consumer
+    # group has not acknowledged is older than this; every engine process writes a heartbeat this
+    # often, and is shown alive while its last one is younger than worker_alive_seconds.
+    ready_max_pending_age_seconds: float = Field(default=300.0, gt=0)
+    worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    worker_alive_seconds: float = Field(default=30.0, gt=0)
 
     # Sending. Provider API bases are settings so a proxy or a local fake can stand in.
     meta_graph_url: str = "https://graph.facebook.com/v23.0"

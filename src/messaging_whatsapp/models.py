@@ -12,6 +12,7 @@ from messaging_whatsapp.campaigns.models import (
 from messaging_whatsapp.db import Base
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket
 from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.ops.models import WorkerHeartbeat
 from messaging_whatsapp.outbox.models import OutboxEvent
 from messaging_whatsapp.streams.models import StreamEntryRow, StreamGroupRow, StreamPendingRow
 from messaging_whatsapp.tenancy.models import ApiKey, Tenant, User
@@ -41,4 +42,5 @@ __all__ = [
     "Ticket",
     "User",
     "WhatsAppInstance",
+    "WorkerHeartbeat",
 ]

@@ -135,7 +135,8 @@ async def test_deactivate_user_from_the_cli_ends_the_sessions_of_a_running_engin
     engine: RunningEngine,
 ) -> None:
     tenant_id = await create_tenant(engine.context)
-    user_id = await create_user(engine.context, tenant_id, "ana@loja.com.br")
+    # An agent: the tenant's only admin could not be deactivated (409 last_admin).
+    user_id = await create_user(engine.context, tenant_id, "ana@loja.com.br", role="agent")
     headers = {"authorization": f"Bearer {(await _login(engine, 'ana@loja.com.br')).json()['access_token']}"}
     env = {"DATABASE_URL": engine.settings.database_url, "DATA_DIR": str(engine.settings.data_dir)}
     if engine.settings.redis_url:

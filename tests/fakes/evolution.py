@@ -108,6 +108,17 @@ class FakeEvolution:
         self.instances[name] = instance
         return instance
 
+    def link_phone(self, name: str, owner: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """The phone scanned the instance's QR code: it is open now. Returns the webhook Evolution
+        posts then (connection.update): the URL and headers registered for it, and the body."""
+        instance = self.instances[name]
+        instance.state = "open"
+        instance.owner_jid = f"{owner}@s.whatsapp.net"
+        assert instance.webhook is not None, "no webhook registered"
+        data = {"instance": name, "wuid": instance.owner_jid, "state": "open", "statusReason": 200}
+        body = {"event": "connection.update", "instance": name, "data": data, "apikey": instance.token}
+        return instance.webhook["url"], dict(instance.webhook.get("headers") or {}), body
+
     def mark_not_on_whatsapp(self, number: str) -> None:
         """Sends to this number fail as WhatsApp's lookup finds no account."""
         self.not_on_whatsapp.add(number)

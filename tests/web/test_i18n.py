@@ -56,6 +56,17 @@ def test_every_string_the_pages_show_has_its_portuguese() -> None:
     assert sorted(used - PORTUGUESE_TEXTS.keys()) == []
 
 
+def test_one_english_string_has_one_translation_in_every_area() -> None:
+    seen: dict[str, tuple[str, str]] = {}
+    clashes = []
+    for area, catalog in i18n.CATALOGS.items():
+        for text, translation in catalog.items():
+            first = seen.setdefault(text, (area, translation))
+            if first[1] != translation:
+                clashes.append((text, first, (area, translation)))
+    assert clashes == []
+
+
 def _request(headers: dict[str, str]) -> Request:
     raw = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
     return Request({"type": "http", "headers": raw, "method": "GET", "path": "/"})

@@ -26,6 +26,7 @@ from messaging_whatsapp.inbox import api as inbox_api
 from messaging_whatsapp.instances import api as instances_api
 from messaging_whatsapp.instances.resolver import InstanceResolver
 from messaging_whatsapp.ops import api as ops_api
+from messaging_whatsapp.ops.heartbeat import Heartbeat
 from messaging_whatsapp.privacy import api as privacy_api
 from messaging_whatsapp.sending import api as sending_api
 from messaging_whatsapp.sending.intake import MessageIntake
@@ -67,6 +68,14 @@ class Role(enum.StrEnum):
     WEBHOOK = "webhook"
 
 
+# What each role runs, as its heartbeat names it (the operator's view lists them).
+ROLE_PARTS = {
+    Role.ALL: ("api", "webhook", "inbound", "sender", "dispatcher", "scheduler"),
+    Role.API: ("api",),
+    Role.WEBHOOK: ("webhook",),
+}
+
+
 def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastAPI:
     """Build the app; its lifespan opens the engine context and, for `all`, starts the worker."""
     settings = settings or get_settings()
@@ -90,7 +99,8 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         app.state.read_marks = ProviderReadMarks(context)
         settle_garbage_collector()
         stop = asyncio.Event()
-        tasks = []
+        heartbeat = Heartbeat(context, role.value, ROLE_PARTS[role])
+        tasks = [asyncio.create_task(heartbeat.run(stop), name="heartbeat")]
         if role is Role.ALL:
             tasks.append(asyncio.create_task(run_inbound_workers(context, stop), name="inbound-workers"))
             tasks.append(asyncio.create_task(Sender(context).run(stop), name="sender"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Annotated
@@ -20,7 +21,7 @@ from messaging_whatsapp.inbox.visibility import Viewer, visible_among
 from messaging_whatsapp.realtime.events import StampedEvent, parse_event_id
 from messaging_whatsapp.realtime.hub import Hub
 from messaging_whatsapp.tenancy.access import Principal, check_access
-from messaging_whatsapp.tenancy.deps import InboxReader
+from messaging_whatsapp.tenancy.deps import InboxReader, credentials_hold
 from messaging_whatsapp.tenancy.models import UserRole
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
@@ -38,6 +39,9 @@ TEAM_LEAD_EVENTS = {
 # of assignment forgets it at once; the time bounds what other changes can leave stale).
 VISIBILITY_ENTRIES = 256
 VISIBILITY_SECONDS = 30.0
+# An open stream checks this often that its caller may still listen (the checks read a user's
+# state cached for a second, or the API key's row).
+CREDENTIALS_CHECK_SECONDS = 3.0
 
 
 class Audience:
@@ -150,6 +154,7 @@ async def _frames(
     hub: Hub, audience: Audience, conversation_id: str | None, resume_from: str | None, keepalive: float
 ) -> AsyncIterator[bytes]:
     tenant_id = audience.principal.tenant_id
+    credentials = Credentials(audience.principal, audience.sessions)
     # Subscribed before the replay is read: an event published meanwhile is in both, and the ids
     # drop the second copy; none falls between.
     subscription = await hub.subscribe(tenant_id)
@@ -171,14 +176,27 @@ async def _frames(
             last = parse_event_id(event.id)
             if await _wanted(event, conversation_id, audience):
                 yield event.frame()
+        # Woken at least every CREDENTIALS_CHECK_SECONDS (a keep-alive every few wakes) to see
+        # that the caller may still listen.
+        wakes_per_keepalive = math.ceil(keepalive / CREDENTIALS_CHECK_SECONDS)
+        wake = keepalive / wakes_per_keepalive
+        quiet_wakes = 0
         while True:
             # A timeout scope, not wait_for: no task per wait (each event woke one per client).
             try:
-                async with asyncio.timeout(keepalive):
+                async with asyncio.timeout(wake):
                     first = await subscription.queue.get()
             except TimeoutError:
-                yield KEEP_ALIVE
+                if not await credentials.hold(wake):
+                    return  # The client reconnects and is refused: a page goes to its login.
+                quiet_wakes += 1
+                if quiet_wakes >= wakes_per_keepalive:
+                    quiet_wakes = 0
+                    yield KEEP_ALIVE
                 continue
+            quiet_wakes = 0
+            if not await credentials.hold(wake):
+                return
             # What was published together (a message's new_message and conversation_updated)
             # leaves in one write: a send per client per event was most of a fan-out's cost.
             taken = [first, *_waiting(subscription.queue)]
@@ -198,6 +216,24 @@ async def _frames(
                 return  # Too slow (None comes last): the client reconnects with its last id and replays.
     finally:
         hub.unsubscribe(subscription)
+
+
+class Credentials:
+    """The stream's caller's credentials, checked again at most once per `every` seconds: a user
+    deactivated, demoted or deleted, or a revoked key, stops hearing events within seconds."""
+
+    def __init__(self, principal: Principal, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.principal = principal
+        self.sessions = sessions
+        self.checked_at = time.monotonic()
+
+    async def hold(self, every: float) -> bool:
+        """Whether they still hold (asked again only when `every` seconds have passed)."""
+        now = time.monotonic()
+        if now - self.checked_at < every:
+            return True
+        self.checked_at = now
+        return await credentials_hold(self.sessions, self.principal)
 
 
 async def _wanted(event: StampedEvent, conversation_id: str | None, audience: Audience) -> bool:

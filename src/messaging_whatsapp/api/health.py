@@ -8,6 +8,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.ops.service import stale_streams
+from messaging_whatsapp.streams.base import StreamError
 
 router = APIRouter(tags=["health"])
 
@@ -20,7 +22,8 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """The database and the stream backend answer; 503 naming what does not."""
+    """The database and the stream backend answer, and no stream the workers consume has an entry
+    waiting longer than READY_MAX_PENDING_AGE_SECONDS; 503 naming what is wrong."""
     context: EngineContext = request.app.state.context
     checks: dict[str, str] = {}
     try:
@@ -30,11 +33,29 @@ async def readyz(request: Request) -> JSONResponse:
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
     checks["streams"] = "ok" if await context.streams.ping() else "unavailable"
+    if checks["streams"] == "ok":
+        checks.update(await _pending_ages(context))
     ready = all(value == "ok" for value in checks.values())
     body: dict[str, object] = {"status": "ready" if ready else "not_ready", "checks": checks}
     if not ready:
         body["error"] = {"code": "not_ready", "message": "; ".join(f"{k}: {v}" for k, v in checks.items())}
     return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def _pending_ages(context: EngineContext) -> dict[str, str]:
+    """A check per stream whose oldest unacknowledged entry is older than
+    READY_MAX_PENDING_AGE_SECONDS, naming it: its consumers stopped or cannot keep up."""
+    try:
+        stale = await stale_streams(context)
+    except StreamError as exc:
+        return {"streams": f"unavailable: {exc}"}
+    limit = context.settings.ready_max_pending_age_seconds
+    return {
+        f"stream {item.name}": (
+            f"oldest pending entry {item.oldest_pending_age_seconds or 0:.0f} s old (over {limit:g} s)"
+        )
+        for item in stale
+    }
 
 
 @router.get(

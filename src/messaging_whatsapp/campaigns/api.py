@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from messaging_whatsapp.campaigns import contacts, lifecycle, queries, service
+from messaging_whatsapp.campaigns import contacts, lifecycle, queries, reports, service
 from messaging_whatsapp.campaigns.importing import decode, read_csv
 from messaging_whatsapp.campaigns.lifecycle import Action
 from messaging_whatsapp.campaigns.models import CampaignContactStatus, LogType, Severity
-from messaging_whatsapp.campaigns.report_schemas import CampaignLogItem, CampaignStats
+from messaging_whatsapp.campaigns.report_schemas import CampaignLogItem, CampaignStats, Timeline
+from messaging_whatsapp.campaigns.reports import Bucket
 from messaging_whatsapp.campaigns.schemas import (
     CampaignContactItem,
     CampaignCreate,
@@ -91,6 +92,14 @@ async def campaign_progress(
             yield f"event: campaign_updated\ndata: {item.model_dump_json()}\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/{campaign_id}/timeline")
+async def campaign_timeline(
+    campaign_id: str, session: DbSession, principal: CampaignReader, bucket: Bucket = Bucket.MINUTE
+) -> Timeline:
+    """Sent, delivered, read and failed per minute or hour, overall and per number."""
+    return await reports.timeline(session, principal.tenant_id, campaign_id, bucket)
 
 
 @router.patch("/{campaign_id}")
@@ -220,3 +229,41 @@ async def list_logs(
         limit=limit,
         cursor=cursor,
     )
+
+
+def _csv_download(lines: AsyncIterator[str], campaign_id: str, what: str) -> StreamingResponse:
+    filename = f"campaign-{campaign_id}-{what}.csv"
+    return StreamingResponse(
+        lines,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+    )
+
+
+@router.get("/{campaign_id}/contacts/export", response_class=StreamingResponse)
+async def export_contacts(
+    campaign_id: str,
+    session: DbSession,
+    context: Context,
+    principal: CampaignReader,
+    status: CampaignContactStatus | None = None,
+) -> StreamingResponse:
+    """The campaign's contacts (optionally of one status) as a CSV file, streamed."""
+    await queries.get_campaign(session, principal.tenant_id, campaign_id)  # 404 before streaming
+    lines = reports.export_contacts(context.sessions, principal.tenant_id, campaign_id, status)
+    return _csv_download(lines, campaign_id, "contacts")
+
+
+@router.get("/{campaign_id}/logs/export", response_class=StreamingResponse)
+async def export_logs(
+    campaign_id: str,
+    session: DbSession,
+    context: Context,
+    principal: CampaignReader,
+    log_type: LogType | None = None,
+    severity: Severity | None = None,
+) -> StreamingResponse:
+    """The campaign's logs (optionally of one type and severity) as a CSV file, streamed."""
+    await queries.get_campaign(session, principal.tenant_id, campaign_id)  # 404 before streaming
+    lines = reports.export_logs(context.sessions, principal.tenant_id, campaign_id, log_type, severity)
+    return _csv_download(lines, campaign_id, "logs")

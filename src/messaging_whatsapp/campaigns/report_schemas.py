@@ -53,3 +53,27 @@ class CampaignStats(BaseModel):
     opted_out: int
     delivery_rate: float
     read_rate: float
+
+
+class NumberSeries(BaseModel):
+    """One number's sends per bucket, aligned with the timeline's times."""
+
+    instance_id: str
+    display_number: str
+    sent: list[int]
+    delivered: list[int]
+    read: list[int]
+    failed: list[int]
+
+
+class Timeline(BaseModel):
+    """A campaign's sends over time: each stage counted per bucket (the start of each in `times`,
+    UTC), overall and per number; buckets with nothing in them are left out."""
+
+    bucket: str
+    times: list[datetime]
+    sent: list[int]
+    delivered: list[int]
+    read: list[int]
+    failed: list[int]
+    numbers: list[NumberSeries]

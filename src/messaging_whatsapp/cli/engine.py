@@ -140,6 +140,7 @@ def _run_workers(*roles: str, label: str | None = None) -> None:
 
     # The workers are imported by the commands that run them only (`migrate` needs none).
     from messaging_whatsapp.campaigns.dispatcher import Dispatcher
+    from messaging_whatsapp.ops.heartbeat import Heartbeat
     from messaging_whatsapp.worker.inbound import run_inbound_workers
     from messaging_whatsapp.worker.scheduler import Scheduler
     from messaging_whatsapp.worker.sender import Sender
@@ -150,7 +151,8 @@ def _run_workers(*roles: str, label: str | None = None) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         settle_garbage_collector()
-        runners = []
+        name = label or ("worker" if "all" in roles else roles[0])
+        runners = [Heartbeat(context, name, sorted(wanted, key=WORKER_ROLES.index)).run(stop)]
         if "inbound" in wanted:
             runners.append(run_inbound_workers(context, stop))
         if "sender" in wanted:

@@ -17,7 +17,7 @@ from messaging_whatsapp.streams.base import StreamNames
 
 def _streams(names: StreamNames, wanted: str | None) -> list[str]:
     """Every stream, or the one named (with or without STREAM_PREFIX)."""
-    streams = [names.inbound, names.outbound, names.events, names.materials, names.dlq]
+    streams = names.every
     if wanted is None:
         return streams
     for stream in streams:
@@ -37,12 +37,24 @@ def stream_info(
 
     async def work(context: EngineContext) -> list[dict[str, Any]]:
         infos = [await context.streams.info(name) for name in streams]
+        now = utcnow()
         return [
             {
                 "stream": info.stream,
                 "length": info.length,
                 "groups": [
-                    {"name": g.name, "pending": g.pending, "consumers": g.consumers, "lag": g.lag}
+                    {
+                        "name": g.name,
+                        "pending": g.pending,
+                        "consumers": g.consumers,
+                        "lag": g.lag,
+                        # The oldest entry the group has not acknowledged, pending or unread.
+                        "oldest_pending_age_seconds": (
+                            None
+                            if g.oldest_unacked_at is None
+                            else round((now - g.oldest_unacked_at).total_seconds(), 1)
+                        ),
+                    }
                     for g in info.groups
                 ],
             }
@@ -53,10 +65,10 @@ def stream_info(
     if as_json:
         print_json(infos)
         return
-    table = Table("stream", "length", "group", "pending", "consumers", "lag")
+    table = Table("stream", "length", "group", "pending", "consumers", "lag", "oldest (s)")
     for info in infos:
-        groups = info["groups"] or [{"name": "-", "pending": "", "consumers": "", "lag": ""}]
-        for group in groups:
+        empty = {"name": "-", "pending": "", "consumers": "", "lag": "", "oldest_pending_age_seconds": ""}
+        for group in info["groups"] or [empty]:
             table.add_row(
                 info["stream"],
                 str(info["length"]),
@@ -64,6 +76,9 @@ def stream_info(
                 str(group["pending"]),
                 str(group["consumers"]),
                 "" if group["lag"] is None else str(group["lag"]),
+                ""
+                if group["oldest_pending_age_seconds"] is None
+                else str(group["oldest_pending_age_seconds"]),
             )
     stdout.print(table)
 

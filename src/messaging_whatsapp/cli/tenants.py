@@ -166,19 +166,37 @@ def create_user(
         str, typer.Option(help="At least 8 characters, not common, guessable or built on the email.")
     ],
     role: Annotated[str, typer.Option(help="admin, supervisor or agent.")] = "agent",
+    platform_admin: Annotated[
+        bool,
+        typer.Option(
+            "--platform-admin",
+            help="Also a platform admin: sees the operator's view (/ops: streams, DLQ, workers) "
+            "across every tenant.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Create a user who can log in to the API and the inbox."""
 
-    async def work(context: EngineContext) -> dict[str, str]:
-        user = await in_session(context, lambda s: users.create_user(s, tenant_id, email, password, role))
-        return {"id": user.id, "tenant_id": user.tenant_id, "email": user.email, "role": user.role}
+    async def work(context: EngineContext) -> dict[str, str | bool]:
+        user = await in_session(
+            context,
+            lambda s: users.create_user(s, tenant_id, email, password, role, platform_admin=platform_admin),
+        )
+        return {
+            "id": user.id,
+            "tenant_id": user.tenant_id,
+            "email": user.email,
+            "role": user.role,
+            "is_platform_admin": user.is_platform_admin,
+        }
 
     user = run_engine(work)
     if as_json:
         print_json(user)
     else:
-        stdout.print(f"user {user['email']} ({user['role']}) created")
+        operator = ", platform admin" if user["is_platform_admin"] else ""
+        stdout.print(f"user {user['email']} ({user['role']}{operator}) created")
 
 
 def list_users(tenant_id: TenantOption = None, as_json: JsonOption = False) -> None:

@@ -8,10 +8,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.deps import Context, DbSession
-from messaging_whatsapp.instances import bindings, service
+from messaging_whatsapp.instances import bindings, gateway, service
 from messaging_whatsapp.instances.announcements import status_event
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
-from messaging_whatsapp.instances.schemas import InstanceItem, InstanceUpdate
+from messaging_whatsapp.instances.schemas import (
+    BoundInstance,
+    ConnectItem,
+    GatewayCreate,
+    InstanceBind,
+    InstanceItem,
+    InstanceUpdate,
+)
 from messaging_whatsapp.outbox.service import relay_outbox, write_outbox
 from messaging_whatsapp.pagination import Page
 from messaging_whatsapp.tenancy.deps import NumberReader, NumberWriter
@@ -24,6 +31,38 @@ async def list_instances(session: DbSession, principal: NumberReader) -> Page[In
     """Every instance of the tenant with its connection state and health (a tenant has few)."""
     instances = await service.list_instances(session, principal.tenant_id)
     return Page(items=[InstanceItem.of(instance, utcnow()) for instance in instances])
+
+
+@router.post("", status_code=201)
+async def bind_number(
+    body: InstanceBind, session: DbSession, context: Context, principal: NumberWriter
+) -> BoundInstance:
+    """Bind a number of the tenant through a provider (admins); what it needs depends on the
+    provider. The answer's webhook_url is the one to give the provider; secrets are never returned."""
+    instance, url = await service.bind_instance(
+        session, context.cipher, context.settings, principal.tenant_id, body
+    )
+    await session.commit()
+    return BoundInstance(**InstanceItem.of(instance, utcnow()).model_dump(), webhook_url=url)
+
+
+@router.post("/gateway", status_code=201)
+async def create_gateway_number(
+    body: GatewayCreate, context: Context, principal: NumberWriter
+) -> BoundInstance:
+    """Create a number on its QR-code gateway (Evolution API with its global key, WuzAPI with its
+    admin token) and bind it, all or nothing (admins); then connect it to show its QR code."""
+    created = await gateway.create_number(context, principal.tenant_id, body)
+    item = InstanceItem.of(created.instance, utcnow())
+    return BoundInstance(**item.model_dump(), webhook_url=created.webhook_url)
+
+
+@router.post("/{instance_id}/connect")
+async def connect_number(instance_id: str, context: Context, principal: NumberWriter) -> ConnectItem:
+    """Link a phone to a QR-code gateway's number (Evolution API, WuzAPI; admins): the QR code to
+    scan while the gateway says connecting; ask again for a fresh one, as gateways rotate it."""
+    result = await gateway.connect_number(context, principal.tenant_id, instance_id)
+    return ConnectItem.of(result.instance.id, result.challenge)
 
 
 @router.get("/{instance_id}")

@@ -27,24 +27,30 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messaging_whatsapp.batch import ConnectionChange
 from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import EngineError, InvalidInput, NotFound
+from messaging_whatsapp.instances.announcements import connection_event
+from messaging_whatsapp.instances.connections import apply_connection_changes
 from messaging_whatsapp.instances.models import InstanceStatus as BindingStatus
 from messaging_whatsapp.instances.models import WhatsAppInstance
-from messaging_whatsapp.instances.schemas import InstanceBind, checked_api_url
+from messaging_whatsapp.instances.schemas import GatewayCreate, InstanceBind, checked_api_url
 from messaging_whatsapp.instances.service import (
     bind_instance,
     decrypt_credentials,
+    get_instance,
     refuse_unbound,
     sender_account,
     webhook_url,
 )
+from messaging_whatsapp.outbox.service import relay_outbox, write_outbox
 from messaging_whatsapp.phones import InvalidPhone, canonical_phone
 from messaging_whatsapp.providers.base import ConnectChallenge, GatewayInstance, GatewayProvider, ProviderName
 from messaging_whatsapp.providers.events import ConnectionState
 from messaging_whatsapp.providers.evolution_api import evolution_api
 from messaging_whatsapp.providers.http import provider_client
-from messaging_whatsapp.providers.outbound import SenderAccount
+from messaging_whatsapp.providers.outbound import SenderAccount, SendError
 from messaging_whatsapp.providers.wuzapi_api import wuzapi_api
 
 GATEWAYS: dict[ProviderName, GatewayProvider] = {
@@ -365,3 +371,78 @@ async def list_gateway_instances(
         )
         bound = {key: id_ for key, id_, url in rows if _clean_url(url) == account.api_url}
     return [ListedInstance(gateway=item, bound_instance_id=bound.get(item.name)) for item in instances]
+
+
+async def connect_number(
+    context: EngineContext,
+    tenant_id: str,
+    instance_id: str,
+    *,
+    client: httpx.AsyncClient | None = None,
+) -> ConnectResult:
+    """Start (or go on) linking the tenant's gateway number by QR code, as the web page does: the
+    state the gateway answers is stored and announced, so every screen shows it, and once linked
+    a number bound without its phone number learns it; a gateway that refuses or cannot be reached
+    is InvalidInput naming why (its address, its key)."""
+    async with context.sessions() as session:
+        instance = await get_instance(session, tenant_id, instance_id)
+        refuse_unbound(instance)
+    provider = ProviderName(instance.provider)
+    ref = InstanceRef(instance_id=instance.id)
+    try:
+        result = await connect_instance(context, provider, ref, client=client)
+        if result.challenge.state is ConnectionState.OPEN and not instance.display_number:
+            # Bound before its phone was linked: the linked phone's number is learnt now.
+            await instance_status(context, provider, ref, client=client)
+    except SendError as exc:
+        raise InvalidInput(f"{provider.value} refused to connect: {exc}", code="gateway_error") from exc
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        raise InvalidInput(
+            f"{provider.value} could not be reached at {instance.api_url} ({type(exc).__name__})",
+            code="gateway_error",
+        ) from exc
+    if result.challenge.state.value != instance.connection_state:
+        await _record_connection(context, instance, result.challenge.state)
+    return result
+
+
+async def _record_connection(
+    context: EngineContext, instance: WhatsAppInstance, state: ConnectionState
+) -> None:
+    """Store the state the gateway answered (unless a later webhook's is stored) and announce it:
+    the page's card shows "connecting" at once, as the webhook may come only with the next QR."""
+    change = ConnectionChange(instance.id, state, None, utcnow(), instance.tenant_id)
+    async with context.sessions() as session:
+        applied = await apply_connection_changes(session, [change])
+        events = [connection_event(instance.tenant_id, item) for item in applied]
+        records = await write_outbox(session, events, context.names.events)
+        await session.commit()
+    await relay_outbox(context, records)
+
+
+async def create_number(
+    context: EngineContext, tenant_id: str, body: GatewayCreate, *, client: httpx.AsyncClient | None = None
+) -> CreatedInstance:
+    """Create the number's instance on its gateway and bind it to the tenant, as the web page does
+    (create_instance, with the gateway's refusals and silences as InvalidInput naming why)."""
+    provider = body.provider
+    gateway_for(provider)
+    login = GatewayLogin(api_url=body.api_url, api_key=body.api_key, admin_token=body.admin_token)
+    try:
+        return await create_instance(
+            context,
+            tenant_id,
+            provider,
+            login,
+            instance_name=body.instance_name,
+            display_number=body.display_number,
+            name=body.name,
+            client=client,
+        )
+    except SendError as exc:
+        raise InvalidInput(f"{provider.value} refused to create it: {exc}", code="gateway_error") from exc
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        raise InvalidInput(
+            f"{provider.value} could not be reached at {body.api_url} ({type(exc).__name__})",
+            code="gateway_error",
+        ) from exc

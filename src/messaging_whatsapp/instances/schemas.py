@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from messaging_whatsapp.instances.health import HealthView, can_send_message
 from messaging_whatsapp.instances.models import WhatsAppInstance
-from messaging_whatsapp.providers.base import ProviderName
+from messaging_whatsapp.providers.base import ConnectChallenge, ProviderName
 
 
 def checked_api_url(value: str) -> str:
@@ -56,6 +56,27 @@ class InstanceBind(BaseModel):
     @classmethod
     def _api_url(cls, value: str | None) -> str | None:
         return None if value is None else checked_api_url(value)
+
+
+class GatewayCreate(BaseModel):
+    """A number made on a QR-code gateway and bound in one step: Evolution API creates the instance
+    with its global key (``api_key``), WuzAPI the user with its admin token (``admin_token``).
+    Neither key is stored: the instance's own token, from the gateway's answer, is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: ProviderName
+    instance_name: str = Field(min_length=1, max_length=200)
+    api_url: str = Field(max_length=500)
+    api_key: str | None = Field(default=None, max_length=4096)
+    admin_token: str | None = Field(default=None, max_length=4096)
+    display_number: str = Field(default="", max_length=32)
+    name: str | None = Field(default=None, max_length=200)
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        return checked_api_url(value)
 
 
 class InstanceUpdate(BaseModel):
@@ -158,3 +179,25 @@ class BoundInstance(InstanceItem):
     """The answer to a bind: the instance plus the URL to give the provider (it carries the secret)."""
 
     webhook_url: str
+
+
+class ConnectItem(BaseModel):
+    """How to link a phone to a gateway's number: its state, and the QR code while connecting
+    (the code's text, or the gateway's PNG in base64; a pairing code when one was asked for)."""
+
+    instance_id: str
+    state: str
+    qr_code: str | None
+    qr_image_base64: str | None
+    pairing_code: str | None
+
+    @classmethod
+    def of(cls, instance_id: str, challenge: ConnectChallenge) -> Self:
+        """The item for a gateway's answer to connect."""
+        return cls(
+            instance_id=instance_id,
+            state=challenge.state.value,
+            qr_code=challenge.qr_code,
+            qr_image_base64=challenge.qr_image_base64,
+            pairing_code=challenge.pairing_code,
+        )

@@ -45,6 +45,11 @@ class StreamNames:
         """Events other systems publish for us."""
         return f"{self.prefix}events:materials"
 
+    @property
+    def every(self) -> list[str]:
+        """Every stream, the DLQ last (what `stream-info` and the operator's view show)."""
+        return [self.inbound, self.outbound, self.events, self.materials, self.dlq]
+
 
 @dataclass(frozen=True, slots=True)
 class StreamEntry:
@@ -73,6 +78,9 @@ class GroupInfo:
     pending: int
     consumers: int
     lag: int | None = None
+    # When the oldest entry the group has not acknowledged was appended, pending or not read yet
+    # (a stopped consumer leaves entries unread); None when it is up to date.
+    oldest_unacked_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +143,14 @@ class Streams(Protocol):
         """Move DLQ entries back onto the streams they came from; returns how many moved."""
         ...
 
+    async def replay_dlq_entries(self, ids: list[str]) -> list[str]:
+        """Move these DLQ entries back onto the streams they came from, as replay_dlq does; returns
+        the ids moved (an id that is not in the DLQ, or not a DLQ record, is left out)."""
+        ...
+
     async def info(self, stream: str) -> StreamInfo:
-        """Length and per-group pending counts of a stream."""
+        """Length and per-group pending counts of a stream, with each group's oldest unacknowledged
+        entry's time."""
         ...
 
     async def trim(self, stream: str) -> int:

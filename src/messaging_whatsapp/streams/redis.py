@@ -13,6 +13,7 @@ Redis has answered it.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -59,6 +60,8 @@ return ids
 """
 
 Command = tuple[str | int, ...]
+# A stream entry id as Redis writes it: milliseconds, a dash, a sequence number.
+_ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
 
 @contextmanager
@@ -273,19 +276,54 @@ class RedisStreams:
             start = f"({page[-1][0]!s}"
         return moved
 
+    async def replay_dlq_entries(self, ids: list[str]) -> list[str]:
+        """Move the named DLQ entries back onto their streams, oldest first; the ids moved."""
+        wanted = sorted({dlq_id for dlq_id in ids if _ENTRY_ID.fullmatch(dlq_id)}, key=_id_key)
+        if not wanted:
+            return []
+        with _redis_errors("replay_dlq"):
+            pipe = self._client.pipeline(transaction=False)
+            for dlq_id in wanted:
+                pipe.xrange(self.names.dlq, min=dlq_id, max=dlq_id, count=1)
+            pages = await pipe.execute()
+        moved: list[str] = []
+        for dlq_id, page in zip(wanted, pages, strict=True):
+            origin = dead_letter_origin(_as_fields(page[0][1])) if page and page[0][1] else None
+            if origin is not None and await self._replay_one(dlq_id, *origin):
+                moved.append(dlq_id)
+        return moved
+
     async def info(self, stream: str) -> StreamInfo:
-        """XLEN and XINFO GROUPS of the stream."""
+        """XLEN and XINFO GROUPS of the stream; per group, the oldest pending entry (XPENDING) and
+        the oldest unread one (the first after the group's last delivered id) give its time."""
         with _redis_errors("info"):
             length = await self._client.xlen(stream)
             groups = await self._groups(stream)
+            oldest = await self._oldest_unacked(stream, groups)
         return StreamInfo(
             stream=stream,
             length=length,
             groups=[
-                GroupInfo(str(g["name"]), int(g["pending"]), int(g["consumers"]), g.get("lag"))
-                for g in groups
+                GroupInfo(str(g["name"]), int(g["pending"]), int(g["consumers"]), g.get("lag"), at)
+                for g, at in zip(groups, oldest, strict=True)
             ],
         )
+
+    async def _oldest_unacked(self, stream: str, groups: list[dict[str, Any]]) -> list[datetime | None]:
+        """Per group, when its oldest pending or unread entry was appended (None: up to date)."""
+        if not groups:
+            return []
+        pipe = self._client.pipeline(transaction=False)
+        for group in groups:
+            pipe.xpending(stream, group["name"])
+            pipe.xrange(stream, min=f"({group['last-delivered-id']!s}", max="+", count=1)
+        replies = await pipe.execute()
+        oldest: list[datetime | None] = []
+        for summary, unread in zip(replies[::2], replies[1::2], strict=True):
+            ids = [str(summary["min"])] if summary.get("pending") and summary.get("min") else []
+            ids += [str(unread[0][0])] if unread else []
+            oldest.append(_id_time(min(ids, key=_id_key)) if ids else None)
+        return oldest
 
     async def trim(self, stream: str) -> int:
         """XTRIM MINID to the oldest entry some group still has pending or has not read yet."""

@@ -75,6 +75,16 @@ def _entry_id(entry_id: str) -> int:
         raise StreamError(f"not an entry id of the SQL stream backend: {entry_id!r}") from None
 
 
+def _is_row_id(text: str) -> bool:
+    """Whether `text` can be an entry id of this backend (a BIGINT's digits)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
+def _earliest(*moments: datetime | None) -> datetime | None:
+    known = [moment for moment in moments if moment is not None]
+    return min(known) if known else None
+
+
 @contextmanager
 def _database_errors(action: str) -> Iterator[None]:
     """Report driver and connection failures as StreamError, the one error callers handle."""
@@ -187,15 +197,55 @@ class SqlStreams:
                 after = page[-1][0]
         return moved
 
+    async def replay_dlq_entries(self, ids: list[str]) -> list[str]:
+        """Move the named DLQ entries back onto their streams, oldest first; the ids moved."""
+        wanted = sorted({int(dlq_id) for dlq_id in ids if _is_row_id(dlq_id)})
+        if not wanted:
+            return []
+        moved: list[str] = []
+        with _database_errors("replay_dlq"):
+            async with self._engine.connect() as conn:
+                rows = (
+                    await conn.execute(
+                        select(Entry.id, Entry.fields)
+                        .where(Entry.stream == self.names.dlq, Entry.id.in_(wanted))
+                        .order_by(Entry.id)
+                    )
+                ).all()
+            for dlq_id, text in rows:
+                origin = _dlq_origin(text)
+                if origin is not None and await self._replay_one(dlq_id, *origin):
+                    moved.append(str(dlq_id))
+        return moved
+
     async def info(self, stream: str) -> StreamInfo:
-        """Entry count and, per group, pending entries, consumers holding them and unread entries."""
-        pending = select(func.count()).where(Pending.stream == stream, Pending.group_name == Group.name)
-        consumers = select(func.count(func.distinct(Pending.consumer))).where(
-            Pending.stream == stream, Pending.group_name == Group.name
-        )
+        """Entry count and, per group, pending entries, consumers holding them, unread entries and
+        when the oldest pending and the oldest unread entry were appended."""
+        of_group = (Pending.stream == stream, Pending.group_name == Group.name)
+        pending = select(func.count()).where(*of_group)
+        consumers = select(func.count(func.distinct(Pending.consumer))).where(*of_group)
         lag = select(func.count()).where(Entry.stream == stream, Entry.id > Group.last_id)
+        oldest_pending = (
+            select(func.min(Entry.created_at))
+            .select_from(Pending)
+            .join(Entry, Entry.id == Pending.entry_id)
+            .where(*of_group)
+        )
+        oldest_unread = (
+            select(Entry.created_at)
+            .where(Entry.stream == stream, Entry.id > Group.last_id)
+            .order_by(Entry.id)
+            .limit(1)
+        )
         groups_query = (
-            select(Group.name, pending.scalar_subquery(), consumers.scalar_subquery(), lag.scalar_subquery())
+            select(
+                Group.name,
+                pending.scalar_subquery(),
+                consumers.scalar_subquery(),
+                lag.scalar_subquery(),
+                oldest_pending.scalar_subquery(),
+                oldest_unread.scalar_subquery(),
+            )
             .where(Group.stream == stream)
             .order_by(Group.name)
         )
@@ -203,7 +253,10 @@ class SqlStreams:
             async with self._engine.connect() as conn:
                 length = (await conn.execute(select(func.count()).where(Entry.stream == stream))).scalar_one()
                 rows = (await conn.execute(groups_query)).all()
-        groups = [GroupInfo(name, pending_, consumers_, lag_) for name, pending_, consumers_, lag_ in rows]
+        groups = [
+            GroupInfo(name, pending_, consumers_, lag_, _earliest(first, unread))
+            for name, pending_, consumers_, lag_, first, unread in rows
+        ]
         return StreamInfo(stream=stream, length=length, groups=groups)
 
     async def trim(self, stream: str) -> int:

@@ -108,7 +108,8 @@ async def get_user(user_id: str, session: DbSession, principal: AdminPrincipal) 
 async def update_user(
     user_id: str, body: UserUpdate, session: DbSession, principal: AdminPrincipal
 ) -> UserItem:
-    """Change a user's role, password or whether they may log in: their sessions end at once."""
+    """Change a user's role, password or whether they may log in: their sessions end at once. The
+    tenant's last active admin can be neither demoted nor deactivated (409 last_admin)."""
     user = await users.update_user(
         session,
         principal.tenant_id,
@@ -122,11 +123,13 @@ async def update_user(
 
 @users_router.post("/{user_id}/deactivate")
 async def deactivate_user(user_id: str, session: DbSession, principal: AdminPrincipal) -> UserItem:
-    """The user can no longer log in, and their tokens stop working at once."""
+    """The user can no longer log in, and their tokens stop working at once (409 last_admin for the
+    tenant's last active admin)."""
     return UserItem.model_validate(await users.deactivate_user(session, principal.tenant_id, user_id))
 
 
 @users_router.delete("/{user_id}", status_code=204)
 async def delete_user(user_id: str, session: DbSession, principal: AdminPrincipal) -> None:
-    """Delete the user; their tickets become unassigned and their tokens stop working at once."""
+    """Delete the user; their tickets become unassigned and their tokens stop working at once (409
+    last_admin for the tenant's last active admin)."""
     await users.delete_user(session, principal.tenant_id, user_id)

@@ -14,12 +14,13 @@ from typing import Annotated
 from urllib.parse import parse_qs
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from messaging_whatsapp.deps import Context
 from messaging_whatsapp.errors import Forbidden, Unauthorized
 from messaging_whatsapp.tenancy.access import Principal, check_access
 from messaging_whatsapp.tenancy.models import UserRole
-from messaging_whatsapp.tenancy.service import API_KEY_PREFIX, principal_from_api_key
+from messaging_whatsapp.tenancy.service import API_KEY_PREFIX, api_key_live, principal_from_api_key
 from messaging_whatsapp.tenancy.tokens import check_session, principal_from_token
 
 SESSION_COOKIE = "mw_session"
@@ -71,6 +72,20 @@ async def get_principal(request: Request, context: Context) -> Principal:
     principal = principal_from_token(token, context.settings)
     await check_session(context.sessions, principal)
     return principal
+
+
+async def credentials_hold(sessions: async_sessionmaker[AsyncSession], principal: Principal) -> bool:
+    """Whether the caller's credentials still hold, as a new request would find: the user still
+    active with the token's role and version, or the API key not revoked (a long-lived response,
+    such as the event stream, asks again now and then)."""
+    if principal.api_key_id is not None:
+        async with sessions() as session:
+            return await api_key_live(session, principal.api_key_id)
+    try:
+        await check_session(sessions, principal)
+    except Unauthorized:
+        return False
+    return True
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

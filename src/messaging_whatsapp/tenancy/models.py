@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
@@ -75,6 +75,9 @@ class User(IdMixin, TimestampMixin, Base):
     # Every token of the user carries it; raising it (deactivation, a new role or password) ends
     # their sessions at once.
     token_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Runs the engine for every tenant: sees the operator's view (/ops), across tenants. Set only by
+    # the command line (`create-user --platform-admin`); read from here on every request.
+    is_platform_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class ApiKey(IdMixin, TimestampMixin, Base):

@@ -191,6 +191,13 @@ async def revoke_api_key(session: AsyncSession, tenant_id: str, key_id: str) -> 
     return key
 
 
+async def api_key_live(session: AsyncSession, key_id: str) -> bool:
+    """Whether the API key still exists unrevoked (an open event stream asks now and then)."""
+    revoked = await session.execute(select(ApiKey.revoked_at).where(ApiKey.id == key_id))
+    row = revoked.first()
+    return row is not None and row.revoked_at is None
+
+
 async def principal_from_api_key(session: AsyncSession, raw: str) -> Principal:
     """The principal of a live API key, or Unauthorized."""
     key = await session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash_key(raw)))

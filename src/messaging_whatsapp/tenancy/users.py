@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.db import utcnow
+from messaging_whatsapp.db import take_sqlite_writer, utcnow
 from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
 from messaging_whatsapp.tenancy.models import User, UserRole
 from messaging_whatsapp.tenancy.passwords import (
@@ -32,13 +32,28 @@ IP_FREE_FAILURES = 20
 ACCOUNT_FREE_FAILURES = 5
 
 
-async def create_user(session: AsyncSession, tenant_id: str, email: str, password: str, role: str) -> User:
-    """Create a user with an argon2-hashed password that is not common, guessable or their email."""
+async def create_user(
+    session: AsyncSession,
+    tenant_id: str,
+    email: str,
+    password: str,
+    role: str,
+    *,
+    platform_admin: bool = False,
+) -> User:
+    """Create a user with an argon2-hashed password that is not common, guessable or their email;
+    `platform_admin` (the command line only) also opens the operator's view, across tenants."""
     tenant = await get_tenant(session, tenant_id)
     role = _checked_role(role)
     email = _checked_email(email)
     check_password(password, email=email, business=tenant.name)
-    user = User(tenant_id=tenant_id, email=email, password_hash=await hash_password(password), role=role)
+    user = User(
+        tenant_id=tenant_id,
+        email=email,
+        password_hash=await hash_password(password),
+        role=role,
+        is_platform_admin=platform_admin,
+    )
     session.add(user)
     try:
         await session.flush()
@@ -98,10 +113,14 @@ async def update_user(
     password: str | None = None,
     is_active: bool | None = None,
 ) -> User:
-    """Change a user's role, password or whether they may log in; any of these ends their sessions."""
+    """Change a user's role, password or whether they may log in; any of these ends their sessions.
+    The tenant's last active admin can be neither demoted nor deactivated (409 last_admin)."""
     user = await get_user(session, tenant_id, user_id)
+    role = _checked_role(role) if role is not None else None
+    if (role is not None and role != UserRole.ADMIN.value) or is_active is False:
+        await _keep_an_admin(session, user)
     if role is not None:
-        user.role = _checked_role(role)
+        user.role = role
     if password is not None:
         tenant = await get_tenant(session, tenant_id)
         check_password(password, email=user.email, business=tenant.name)
@@ -120,10 +139,34 @@ async def deactivate_user(session: AsyncSession, tenant_id: str, user_id: str) -
 
 
 async def delete_user(session: AsyncSession, tenant_id: str, user_id: str) -> None:
-    """Delete the user (their tickets become unassigned; their tokens stop working at once)."""
+    """Delete the user (their tickets become unassigned; their tokens stop working at once); the
+    tenant's last active admin cannot be deleted (409 last_admin)."""
     user = await get_user(session, tenant_id, user_id)
+    await _keep_an_admin(session, user)
     _end_sessions(user)
     await session.execute(delete(User).where(User.id == user.id))
+
+
+async def _keep_an_admin(session: AsyncSession, user: User) -> None:
+    """Conflict unless the tenant keeps another active admin when this user stops being one: a
+    tenant nobody could manage from the web or the API."""
+    if user.role != UserRole.ADMIN.value or not user.is_active:
+        return
+    # Two admins demoting each other at once cannot both pass: the tenant's active admins are
+    # locked in one order (PostgreSQL; SQLite: this transaction becomes the one writer first), so
+    # the second waits for the first and then counts what it left.
+    await take_sqlite_writer(session)
+    admins = (
+        select(User.id)
+        .where(User.tenant_id == user.tenant_id, User.role == UserRole.ADMIN.value, User.is_active.is_(True))
+        .order_by(User.id)
+        .with_for_update()
+    )
+    if not set(await session.scalars(admins)) - {user.id}:
+        raise Conflict(
+            f"{user.email} is the last active admin: make another user admin first",
+            code="last_admin",
+        )
 
 
 def _end_sessions(user: User) -> None:

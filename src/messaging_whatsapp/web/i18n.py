@@ -150,15 +150,19 @@ _INBOX_TEXTS: dict[str, str] = {
     "Something went wrong. Try again.": "Algo deu errado. Tente de novo.",
 }
 
+# Each area's catalog; one English string has one translation across them all (a test checks).
+CATALOGS: dict[str, dict[str, str]] = {
+    "inbox": _INBOX_TEXTS,
+    "shell": shell.PORTUGUESE,
+    "campaigns": campaigns.PORTUGUESE,
+    "numbers": numbers.PORTUGUESE,
+    "analytics": analytics.PORTUGUESE,
+    "alerts": alerts.PORTUGUESE,
+    "admin": admin.PORTUGUESE,
+    "ops": ops.PORTUGUESE,
+}
 PORTUGUESE_TEXTS: dict[str, str] = {
-    **_INBOX_TEXTS,
-    **shell.PORTUGUESE,
-    **campaigns.PORTUGUESE,
-    **numbers.PORTUGUESE,
-    **analytics.PORTUGUESE,
-    **alerts.PORTUGUESE,
-    **admin.PORTUGUESE,
-    **ops.PORTUGUESE,
+    text: out for catalog in CATALOGS.values() for text, out in catalog.items()
 }
 
 _MONTHS = {
