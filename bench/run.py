@@ -3,7 +3,8 @@
 Needs PostgreSQL and Redis on 127.0.0.1 and `wrk` (Debian package) for the ingest load.
 Sizes can be lowered for a quick look: BENCH_APPLY_EVENTS, BENCH_BASELINE_EVENTS, BENCH_DURATION_S,
 BENCH_SEND_MESSAGES, BENCH_CAMPAIGN_CONTACTS (the small campaign run is a tenth of it),
-BENCH_INBOX_CONVERSATIONS and BENCH_INBOX_RUNS (bench/inbox_list.py).
+BENCH_INBOX_CONVERSATIONS and BENCH_INBOX_RUNS (bench/inbox_list.py), BENCH_ANALYTICS_MESSAGES and
+BENCH_ANALYTICS_RUNS (bench/analytics.py).
 
 `python -m bench.run live` runs only the live benchmark (bench/live.py, both deployments, about
 three minutes) and rewrites only its section of docs/benchmarks.md.
@@ -17,7 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from bench import apply, campaigns, inbox_list, ingest, live, send, tail
+from bench import analytics, apply, campaigns, inbox_list, ingest, live, send, tail
 from bench.common import LoadResult, cpu_probe, machine, today
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -89,6 +90,7 @@ def main() -> None:
     print(f"written to {DOCS}")
     # Its own section, after the rest (it seeds a million messages per database).
     inbox_list.main()
+    analytics.main()
     _live()
 
 

@@ -1,6 +1,7 @@
 """Every table, imported in one place so metadata (and Alembic) sees them all."""
 
 from messaging_whatsapp.alerts.models import Alert, AlertRule, SendMinute, WebhookMark
+from messaging_whatsapp.analytics.models import AnalyticsCursor
 from messaging_whatsapp.automation.models import Consent, OptOut, Suppression
 from messaging_whatsapp.campaigns.models import (
     Campaign,
@@ -21,6 +22,7 @@ from messaging_whatsapp.worker.models import ProcessedEvent
 __all__ = [
     "Alert",
     "AlertRule",
+    "AnalyticsCursor",
     "ApiKey",
     "Base",
     "Campaign",

@@ -43,6 +43,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("replay-dlq", "streams:replay_dlq"),
     ("purge-dlq", "streams:purge_dlq"),
     ("apply-retention", "retention:apply_retention"),
+    ("rebuild-analytics", "analytics:rebuild_analytics"),
     ("serve", "engine:serve"),
     ("worker", "engine:worker"),
     ("scheduler", "engine:scheduler"),

@@ -265,6 +265,8 @@ class Message(IdMixin, TimestampMixin, Base):
         ),
         # A number's recent sends (campaign pacing: per minute, per hour, unique people per day).
         Index("ix_messages_instance_created", "instance_id", "created_at"),
+        # The analytics rollup's worker finds the messages changed since its last pass.
+        Index("ix_messages_updated_at", "updated_at"),
         # Deleting a ticket (data retention) sets its messages' ticket_id to NULL: without an
         # index each deleted ticket would scan the table.
         Index(

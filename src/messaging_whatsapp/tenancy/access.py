@@ -34,6 +34,7 @@ SCOPES = {
     "campaigns:read": "read campaigns, their contacts, logs and statistics",
     "campaigns:write": "create, change, start, pause, resume, cancel and delete campaigns",
     "instances:read": "read the numbers and their health",
+    "analytics:read": "read the delivery and volume figures (analytics)",
     "instances:write": "pause and resume numbers",
     "admin": "manage users, API keys and the tenant's settings",
 }

@@ -108,5 +108,6 @@ InboxWriter = Annotated[Principal, Depends(allowed(UserRole.AGENT, "conversation
 CampaignReader = Annotated[Principal, Depends(allowed(UserRole.SUPERVISOR, "campaigns:read"))]
 CampaignWriter = Annotated[Principal, Depends(allowed(UserRole.SUPERVISOR, "campaigns:write"))]
 NumberReader = Annotated[Principal, Depends(allowed(UserRole.SUPERVISOR, "instances:read"))]
+AnalyticsReader = Annotated[Principal, Depends(allowed(UserRole.SUPERVISOR, "analytics:read"))]
 NumberWriter = Annotated[Principal, Depends(allowed(UserRole.ADMIN, "instances:write"))]
 AdminPrincipal = Annotated[Principal, Depends(allowed(UserRole.ADMIN, "admin"))]

@@ -3,7 +3,8 @@
 Today that is closing the tickets left without interaction for the tenant's time (seed 003), a
 pass a minute; the numbers' health (daily counters from local midnight, a point back per hour
 without failures), a pass a minute; and applying each tenant's data retention (LGPD), a pass an
-hour; the tenants' alert rules, a pass every ALERT_PASS_SECONDS (30 s); scheduled
+hour; the tenants' alert rules, a pass every ALERT_PASS_SECONDS (30 s); folding changed messages
+into the analytics rollup, a pass every few seconds; scheduled
 campaigns are started by the campaign dispatcher, which the `scheduler` command runs too. Several
 schedulers may run: each pass takes an advisory lock on PostgreSQL, so one does the pass and the
 others skip it; both passes are safe to repeat, so the lock saves work only.
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from messaging_whatsapp import metrics
 from messaging_whatsapp.alerts.evaluation import Evaluation, evaluate_alerts
+from messaging_whatsapp.analytics.rollup import fold_changes
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import is_postgresql, take_sqlite_writer, utcnow
 from messaging_whatsapp.inbox.tickets import close_inactive_tickets
@@ -35,6 +37,8 @@ PASS_SECONDS = 60.0
 # Retention periods are whole days: an hour late deletes nothing that matters, and an hourly pass
 # keeps its cost (a few indexed queries per tenant with retention, one scan of the DLQ) negligible.
 RETENTION_PASS_SECONDS = 3600.0
+# The analytics figures lag the messages by at most this (plus the pass's own time).
+ANALYTICS_PASS_SECONDS = 2.0
 # First half of the two-part advisory lock key, apart from the streams' ("ST") and campaigns' ("CA").
 _LOCK_CLASS = 0x5343  # "SC"
 _TICKETS_LOCK = 1
@@ -52,13 +56,15 @@ class Scheduler:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Closing idle tickets and the numbers' health every minute, the alert rules every
-        ALERT_PASS_SECONDS and retention every hour, side by side (retention's first run over a
+        ALERT_PASS_SECONDS, the analytics rollup every few seconds and retention every hour, side
+        by side (retention's first run over a
         large backlog takes a while and must not hold the others back)."""
         await asyncio.gather(
             _repeat(stop, PASS_SECONDS, self.close_inactive_tickets, "ticket closing"),
             _repeat(stop, PASS_SECONDS, self.maintain_health, "numbers' health"),
             _repeat(stop, self._context.settings.alert_pass_seconds, self.evaluate_alerts, "alerts"),
             _repeat(stop, RETENTION_PASS_SECONDS, self.apply_retention, "retention"),
+            _repeat(stop, ANALYTICS_PASS_SECONDS, self.fold_analytics, "analytics"),
         )
 
     async def close_inactive_tickets(self) -> int:
@@ -109,6 +115,12 @@ class Scheduler:
         if done.published:
             logger.info("alerts: %d raised or resolved", len(done.published))
         return done
+
+    async def fold_analytics(self) -> int | None:
+        """Recompute the analytics hours of the messages changed since the last pass; how many, or
+        None when another scheduler holds the pass (the rollup takes its own advisory lock)."""
+        async with self._context.sessions() as session, session.begin():
+            return await fold_changes(session, self._clock())
 
     async def apply_retention(self) -> list[RetentionReport] | None:
         """Delete every tenant's data past its retention; the reports, or None when another
