@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,12 +58,19 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path, stream_prefix: st
     client.close()
 
 
+@contextlib.asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[RunningEngine]:
+    """The engine serving API, webhook and worker in one process with `settings`, as `serve` runs it."""
+    port = int(settings.public_url.rsplit(":", 1)[1])
+    context = await EngineContext.open(settings)
+    with ServerThread(create_app(settings, Role.ALL), port, settings) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+            yield RunningEngine(settings, server.base_url, context, http)
+    await context.close()
+
+
 @pytest.fixture
 async def engine(deployment: Settings) -> AsyncIterator[RunningEngine]:
     """The engine serving API, webhook and worker in one process, as `serve` runs it."""
-    port = int(deployment.public_url.rsplit(":", 1)[1])
-    context = await EngineContext.open(deployment)
-    with ServerThread(create_app(deployment, Role.ALL), port, deployment) as server:
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
-            yield RunningEngine(deployment, server.base_url, context, http)
-    await context.close()
+    async with serve(deployment) as running:
+        yield running
