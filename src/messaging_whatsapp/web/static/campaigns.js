@@ -63,7 +63,10 @@
     if (f.sent !== undefined) {
       setText(root, "delivery_rate", pct(percent(f.delivered, f.sent)));
       setText(root, "read_rate", pct(percent(f.read, f.delivered)));
-      setText(root, "failure_rate", pct(percent(f.failed, f.sent + f.failed)));
+      // Failed of the contacts written to (a message that failed after it was sent counts in
+      // both sent and failed): the same rate the Analytics page gives.
+      var attempted = (f.total || 0) - (f.pending || 0) - (f.opted_out || 0) - (f.skipped || 0);
+      setText(root, "failure_rate", pct(percent(f.failed, attempted)));
     }
     if (f.status) setStatus(root, f.status);
   }

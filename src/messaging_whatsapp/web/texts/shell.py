@@ -6,7 +6,8 @@ PORTUGUESE: dict[str, str] = {
     "Campaigns": "Campanhas",
     "Numbers": "Números",
     "Analytics": "Análises",
-    "Admin": "Administração",
+    "Admin": "Admin",
+    "Administration": "Administração",
     "Operations": "Operação",
     "Not allowed": "Sem permissão",
     "Your role does not allow this page. Ask an administrator if you need it.": (
