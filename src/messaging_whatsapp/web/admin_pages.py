@@ -38,6 +38,7 @@ SCOPE_LABELS = {
     "campaigns:write": "Create and run campaigns",
     "instances:read": "Read the numbers and their health",
     "instances:write": "Pause and resume numbers",
+    "analytics:read": "Read the delivery and volume figures",
     "admin": "Manage users, API keys and settings",
 }
 

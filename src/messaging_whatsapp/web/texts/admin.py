@@ -121,6 +121,7 @@ PORTUGUESE: dict[str, str] = {
     "Read campaigns and their results": "Ler campanhas e seus resultados",
     "Create and run campaigns": "Criar e executar campanhas",
     "Read the numbers and their health": "Ler os números e sua saúde",
+    "Read the delivery and volume figures": "Ler as análises de entrega e volume",
     "Pause and resume numbers": "Pausar e retomar números",
     "Manage users, API keys and settings": "Gerenciar usuários, chaves de API e configurações",
     # Settings
