@@ -139,6 +139,12 @@ def _move(
     ):
         status = CampaignContactStatus.FAILED.value
         new_rank = old_rank
+        if old_rank < RANKS[DeliveryStatus.SENT.value] and row.message_sent_at is not None:
+            # Sent, then failed before this contact was followed at "sent": it was sent all the
+            # same (as the analytics count it), whichever the follow saw first.
+            new_rank = RANKS[DeliveryStatus.SENT.value]
+            counters["sent_count"] += 1
+            new_logs.append((LogType.MESSAGE_SENT, row))
         counters["failed_count"] += 1
         new_logs.append((LogType.MESSAGE_FAILED, row))
     else:
