@@ -211,6 +211,24 @@ async def test_a_campaign_completes_when_no_contact_is_left(context: EngineConte
         assert statuses == {"sent"}
 
 
+async def test_a_message_sent_then_failed_before_it_was_followed_counts_as_sent_and_failed(
+    context: EngineContext,
+) -> None:
+    _, campaign_id, _ = await _setup(
+        context, numbers=1, contacts=1, settings={"interval_min_s": 0, "interval_max_s": 0, "warmup": False}
+    )
+    assert (await Dispatcher(context, clock=Clock(MONDAY_10)).dispatch(campaign_id)).handed == 1
+    async with context.sessions() as session, session.begin():
+        ids = list(await session.scalars(select(Message.id)))
+        # The provider took it (sent_at) and its failure came before the contact saw "sent".
+        await session.execute(
+            update(Message).values(status="failed", send_state="done", sent_at=MONDAY_10, failed_at=MONDAY_10)
+        )
+        await progress.follow_messages(session, ids, MONDAY_10)
+        await progress.follow_messages(session, ids, MONDAY_10)  # followed twice, counted once
+    assert await _counters(context, campaign_id) == (1, 0, 0, 1)
+
+
 async def test_a_disconnection_pauses_the_campaign_and_the_reconnection_resumes_it(
     context: EngineContext,
 ) -> None:
