@@ -16,6 +16,7 @@ from messaging_whatsapp.db import new_id, utcnow
 from messaging_whatsapp.ops.service import EngineProcess, forget_workers, record_heartbeat
 
 logger = logging.getLogger(__name__)
+STOP_ATTEMPTS = 5
 
 
 class Heartbeat:
@@ -38,10 +39,18 @@ class Heartbeat:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._context.settings.worker_heartbeat_seconds)
-            await self._write(stopped=stop.is_set())
+            if not stop.is_set():
+                await self._write()
+        # A clean stop says so: retried, as the other passes stopping at the same moment may hold
+        # SQLite's one writer longer than its busy timeout.
+        for attempt in range(STOP_ATTEMPTS):
+            if await self._write(stopped=True):
+                return
+            await asyncio.sleep(0.2 * (attempt + 1))
 
-    async def _write(self, *, stopped: bool = False, forget: bool = False) -> None:
-        """One heartbeat; a database that does not answer costs a log line, never the process."""
+    async def _write(self, *, stopped: bool = False, forget: bool = False) -> bool:
+        """One heartbeat, True once written; a database that does not answer costs a log line,
+        never the process."""
         try:
             async with self._context.sessions() as session, session.begin():
                 if forget:
@@ -51,3 +60,5 @@ class Heartbeat:
             logger.warning(
                 "heartbeat of %s (pid %d) not written", self.process.role, self.process.pid, exc_info=True
             )
+            return False
+        return True
