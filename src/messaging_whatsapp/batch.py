@@ -2,7 +2,7 @@
 
 The worker (worker/ingest.py) claims a batch of stream entries, splits their normalised events by
 kind, and calls each domain's set-based applier in one transaction: the inbox stores messages and
-raises statuses, automation records opt-outs, campaigns move their contacts, instances record
+raises statuses, consent records opt-outs, campaigns move their contacts, instances record
 connection changes and health. The sender (worker/sender.py) calls some of the same appliers.
 These types are all they share, so every package may import this module and it imports no domain.
 """

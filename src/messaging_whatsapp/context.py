@@ -55,7 +55,7 @@ class EngineContext:
             await engine.dispose()
             raise
         # Every session carries the cipher: whether a person may be messaged depends on the
-        # tenant's suppression list, whose key is encrypted (automation/suppression.py).
+        # tenant's suppression list, whose key is encrypted (consent/suppression.py).
         sessions = session_factory(engine, info={CIPHER_KEY: cipher})
         return cls(
             settings=settings,

@@ -2,7 +2,6 @@
 
 from messaging_whatsapp.alerts.models import Alert, AlertRule, SendMinute, WebhookMark
 from messaging_whatsapp.analytics.models import AnalyticsCursor
-from messaging_whatsapp.automation.models import Consent, OptOut, Suppression
 from messaging_whatsapp.campaigns.models import (
     Campaign,
     CampaignContact,
@@ -10,6 +9,7 @@ from messaging_whatsapp.campaigns.models import (
     CampaignLog,
     CampaignMessage,
 )
+from messaging_whatsapp.consent.models import Consent, OptOut, Suppression
 from messaging_whatsapp.db import Base
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket
 from messaging_whatsapp.instances.models import WhatsAppInstance

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from messaging_whatsapp.automation.models import OptOut
 from messaging_whatsapp.campaigns import lifecycle, queries, service
 from messaging_whatsapp.campaigns.contacts import add_contacts
 from messaging_whatsapp.campaigns.importing import ContactRow
@@ -23,6 +22,7 @@ from messaging_whatsapp.campaigns.models import (
     LogType,
 )
 from messaging_whatsapp.campaigns.schemas import CampaignCreate, CampaignUpdate
+from messaging_whatsapp.consent.models import OptOut
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import new_id, utcnow
 from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound

@@ -10,8 +10,8 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from messaging_whatsapp.automation.suppression import tenant_key
 from messaging_whatsapp.config import Settings
+from messaging_whatsapp.consent.suppression import tenant_key
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.crypto import (
     Cipher,

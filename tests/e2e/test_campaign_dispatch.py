@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from messaging_whatsapp.automation.models import OptOut
 from messaging_whatsapp.campaigns.models import CampaignContact
+from messaging_whatsapp.consent.models import OptOut
 from messaging_whatsapp.inbox.models import Contact, Message, SenderType
 from messaging_whatsapp.instances.resolver import InstanceResolver
 from messaging_whatsapp.simulator.service import Simulator

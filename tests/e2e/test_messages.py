@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from messaging_whatsapp.automation.models import OptOut
 from messaging_whatsapp.config import Settings
+from messaging_whatsapp.consent.models import OptOut
 from messaging_whatsapp.db import new_id
 from messaging_whatsapp.inbox.models import Message
 from messaging_whatsapp.instances.models import WhatsAppInstance

@@ -8,8 +8,8 @@ import json
 
 from sqlalchemy import select
 
-from messaging_whatsapp.automation.models import Consent, Suppression
 from messaging_whatsapp.batch import IngestEntry
+from messaging_whatsapp.consent.models import Consent, Suppression
 from messaging_whatsapp.db import new_id, utcnow
 from messaging_whatsapp.providers.events import InboundMessage, MessageType
 from messaging_whatsapp.streams.base import StreamEntry

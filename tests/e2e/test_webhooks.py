@@ -10,7 +10,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 from sqlalchemy import func, select
 
-from messaging_whatsapp.automation.models import OptOut
+from messaging_whatsapp.consent.models import OptOut
 from messaging_whatsapp.inbox.models import Contact, Message, Ticket
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.providers.base import ProviderName

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from messaging_whatsapp.automation.service import OptOutCandidate, apply_optouts
 from messaging_whatsapp.config import Settings
+from messaging_whatsapp.consent.service import OptOutCandidate, apply_optouts
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import EngineError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from messaging_whatsapp.automation.optout import optout_keyword, optout_payload_keyword
+from messaging_whatsapp.consent.optout import optout_keyword, optout_payload_keyword
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from messaging_whatsapp.automation.models import Consent, OptOut
+from messaging_whatsapp.consent.models import Consent, OptOut
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import InvalidInput

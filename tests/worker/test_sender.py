@@ -19,8 +19,8 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from messaging_whatsapp.automation.models import OptOut
 from messaging_whatsapp.batch import IngestEntry
+from messaging_whatsapp.consent.models import OptOut
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import Conflict, EngineError

@@ -18,13 +18,17 @@ from messaging_whatsapp.api.access_log import AccessLog
 from messaging_whatsapp.api.errors import install_error_handlers
 from messaging_whatsapp.api.openapi import documented_openapi
 from messaging_whatsapp.api.text_guard import RefuseUnstorableText
+from messaging_whatsapp.automation import api as automation_api
 from messaging_whatsapp.campaigns import api as campaigns_api
 from messaging_whatsapp.campaigns.dispatcher import Dispatcher
 from messaging_whatsapp.config import Settings, get_settings
 from messaging_whatsapp.context import EngineContext, settle_garbage_collector
+from messaging_whatsapp.followups import api as followups_api
 from messaging_whatsapp.inbox import api as inbox_api
 from messaging_whatsapp.instances import api as instances_api
 from messaging_whatsapp.instances.resolver import InstanceResolver
+from messaging_whatsapp.integrations import api as integrations_api
+from messaging_whatsapp.notifications import api as notifications_api
 from messaging_whatsapp.ops import api as ops_api
 from messaging_whatsapp.ops.heartbeat import Heartbeat
 from messaging_whatsapp.privacy import api as privacy_api
@@ -34,15 +38,20 @@ from messaging_whatsapp.sending.ratelimit import open_rate_limiter
 from messaging_whatsapp.sending.readmarks import ProviderReadMarks
 from messaging_whatsapp.simulator import api as simulator_api
 from messaging_whatsapp.simulator.service import Simulator
+from messaging_whatsapp.templates import api as templates_api
 from messaging_whatsapp.tenancy import api as tenancy_api
 from messaging_whatsapp.tenancy.throttle import open_login_throttle
 from messaging_whatsapp.web import (
     admin_pages,
     alerts_pages,
     analytics_pages,
+    automation_pages,
     campaigns_pages,
+    integrations_pages,
+    notifications_pages,
     numbers_pages,
     ops_pages,
+    templates_pages,
 )
 from messaging_whatsapp.web import docs as web_docs
 from messaging_whatsapp.web import pages as web_pages
@@ -161,6 +170,11 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         app.include_router(analytics_api.router)
         app.include_router(alerts_api.router)
         app.include_router(ops_api.router)
+        app.include_router(templates_api.router)
+        app.include_router(automation_api.router)
+        app.include_router(followups_api.router)
+        app.include_router(notifications_api.router)
+        app.include_router(integrations_api.router)
         # The web UI: the same API behind pages, for people.
         app.include_router(web_session.router)
         app.include_router(web_pages.router)
@@ -170,4 +184,8 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         app.include_router(alerts_pages.router)
         app.include_router(admin_pages.router)
         app.include_router(ops_pages.router)
+        app.include_router(automation_pages.router)
+        app.include_router(templates_pages.router)
+        app.include_router(integrations_pages.router)
+        app.include_router(notifications_pages.router)
     return app

@@ -15,9 +15,6 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.automation.consents import ConsentEvent, record_consents
-from messaging_whatsapp.automation.models import ConsentSource, ConsentStatus
-from messaging_whatsapp.automation.service import opted_out_phones
 from messaging_whatsapp.campaigns import logs
 from messaging_whatsapp.campaigns.importing import ContactRow
 from messaging_whatsapp.campaigns.lifecycle import CLOSED
@@ -32,6 +29,9 @@ from messaging_whatsapp.campaigns.models import (
 )
 from messaging_whatsapp.campaigns.queries import get_campaign
 from messaging_whatsapp.campaigns.schemas import CampaignContactIn, ImportReport, RejectedRow
+from messaging_whatsapp.consent.consents import ConsentEvent, record_consents
+from messaging_whatsapp.consent.models import ConsentSource, ConsentStatus
+from messaging_whatsapp.consent.service import opted_out_phones
 from messaging_whatsapp.db import generic_plans, insert_rows, new_id, one_of
 from messaging_whatsapp.errors import Conflict, NotFound
 from messaging_whatsapp.inbox.models import Contact

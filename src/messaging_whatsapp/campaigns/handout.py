@@ -19,7 +19,6 @@ from sqlalchemy import String, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
-from messaging_whatsapp.automation.service import opted_out_phones
 from messaging_whatsapp.campaigns import logs
 from messaging_whatsapp.campaigns.models import (
     Campaign,
@@ -31,6 +30,7 @@ from messaging_whatsapp.campaigns.models import (
 from messaging_whatsapp.campaigns.pacing import Pace
 from messaging_whatsapp.campaigns.rotation import Slot
 from messaging_whatsapp.campaigns.usage import RecentUsage, portfolio_of
+from messaging_whatsapp.consent.service import opted_out_phones
 from messaging_whatsapp.db import generic_plans, one_of, rows_table
 from messaging_whatsapp.inbox.models import Contact, SenderType
 from messaging_whatsapp.inbox.ticketing import campaign_origin

@@ -5,7 +5,7 @@ gateway's LID, or by a phone and one of those. A message naming only an identity
 contact of that identity (created without a phone). A payload naming two of them ties them
 together: the identity is attached to the phone's contact, and a contact known only by that
 identity is merged into it (its conversations, tickets and messages move, then it goes; the
-consent ledger follows in automation/, called by the worker). A contact that has a phone of its
+consent ledger follows in consent/, called by the worker). A contact that has a phone of its
 own is never merged into another phone's: it only gives the identity up, since one identity
 names one person now.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from messaging_whatsapp.automation.models import ConsentSource, ConsentStatus
+from messaging_whatsapp.consent.models import ConsentSource, ConsentStatus
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.deps import Context, DbSession
 from messaging_whatsapp.inbox.schemas import ContactItem

@@ -17,10 +17,10 @@ from datetime import datetime
 from sqlalchemy import Delete, Result, delete, exists, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.automation.consents import blank_consents
-from messaging_whatsapp.automation.models import OptOut
-from messaging_whatsapp.automation.suppression import suppress, suppressed_phones
 from messaging_whatsapp.campaigns.contacts import forget_contact
+from messaging_whatsapp.consent.consents import blank_consents
+from messaging_whatsapp.consent.models import OptOut
+from messaging_whatsapp.consent.suppression import suppress, suppressed_phones
 from messaging_whatsapp.db import secure_deletes
 from messaging_whatsapp.errors import NotFound
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket

@@ -7,10 +7,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.automation.consents import contact_consents
-from messaging_whatsapp.automation.models import OptOut
 from messaging_whatsapp.campaigns.models import Campaign, CampaignContact
 from messaging_whatsapp.campaigns.schemas import CampaignContactItem
+from messaging_whatsapp.consent.consents import contact_consents
+from messaging_whatsapp.consent.models import OptOut
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket
 from messaging_whatsapp.inbox.schemas import ContactItem, MessageItem, TicketItem
 from messaging_whatsapp.inbox.service import conversation_item, message_item

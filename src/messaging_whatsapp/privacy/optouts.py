@@ -8,10 +8,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.automation.consents import ConsentEvent
-from messaging_whatsapp.automation.models import ConsentSource, ConsentStatus
-from messaging_whatsapp.automation.service import OptOutCandidate, apply_optin, apply_optouts, optout_events
 from messaging_whatsapp.campaigns.progress import opt_out_contacts
+from messaging_whatsapp.consent.consents import ConsentEvent
+from messaging_whatsapp.consent.models import ConsentSource, ConsentStatus
+from messaging_whatsapp.consent.service import OptOutCandidate, apply_optin, apply_optouts, optout_events
 from messaging_whatsapp.inbox.models import Contact
 from messaging_whatsapp.outbox.service import PublishedEvent
 

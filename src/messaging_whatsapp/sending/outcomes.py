@@ -17,9 +17,9 @@ from sqlalchemy import String, bindparam, case, delete, exists, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
-from messaging_whatsapp.automation.models import ConsentSource
-from messaging_whatsapp.automation.service import OptOutCandidate
 from messaging_whatsapp.batch import Outcomes
+from messaging_whatsapp.consent.models import ConsentSource
+from messaging_whatsapp.consent.service import OptOutCandidate
 from messaging_whatsapp.db import one_of, rows_table
 from messaging_whatsapp.inbox.models import SenderType, SendState, messages_table
 from messaging_whatsapp.instances.service import pause_instances

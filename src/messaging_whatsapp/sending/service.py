@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.automation.service import opted_out_phones
+from messaging_whatsapp.consent.service import opted_out_phones
 from messaging_whatsapp.db import generic_plans, insert_new_rows, insert_rows, one_of
 from messaging_whatsapp.errors import Conflict, EngineError, NotFound
 from messaging_whatsapp.inbox.activity import last_message_rows, record_last_messages

@@ -36,6 +36,13 @@ SCOPES = {
     "instances:read": "read the numbers and their health",
     "analytics:read": "read the delivery and volume figures (analytics)",
     "instances:write": "pause and resume numbers",
+    "templates:read": "read the message templates",
+    "templates:write": "create message templates and sync them from Meta",
+    "automation:read": "read intents, auto-reply rules and business hours",
+    "automation:write": "change intents, auto-reply rules and business hours",
+    "events:write": "publish events from other systems (quote_created, order_status_changed...)",
+    "integrations:read": "read event mappings, webhook subscriptions and their deliveries",
+    "integrations:write": "change event mappings and webhook subscriptions",
     "admin": "manage users, API keys and the tenant's settings",
 }
 

@@ -50,7 +50,7 @@ class Tenant(IdMixin, TimestampMixin, Base):
     ticket_inactivity_minutes: Mapped[int] = mapped_column(
         default=DEFAULT_TICKET_INACTIVITY_MINUTES, server_default=str(DEFAULT_TICKET_INACTIVITY_MINUTES)
     )
-    # The key of the tenant's suppression list (automation/suppression.py), encrypted like a
+    # The key of the tenant's suppression list (consent/suppression.py), encrypted like a
     # credential; made at the first erasure. Kept out of the database's reach in plain text, so a
     # copy of the database alone cannot test phones against the list.
     suppression_key: Mapped[str | None] = mapped_column(Text, default=None)
@@ -59,6 +59,10 @@ class Tenant(IdMixin, TimestampMixin, Base):
     retention_messages_days: Mapped[int | None] = mapped_column(default=None)
     retention_closed_tickets_days: Mapped[int | None] = mapped_column(default=None)
     retention_raw_requests_days: Mapped[int | None] = mapped_column(default=None)
+    # When the team answers (tenancy/hours.py: JSON of weekday -> intervals, in `timezone`); None:
+    # no hours set, never "outside business hours". The away message automation sends outside them.
+    business_hours: Mapped[str | None] = mapped_column(Text, default=None)
+    away_message: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class User(IdMixin, TimestampMixin, Base):

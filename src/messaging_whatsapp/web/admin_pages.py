@@ -39,6 +39,13 @@ SCOPE_LABELS = {
     "instances:read": "Read the numbers and their health",
     "instances:write": "Pause and resume numbers",
     "analytics:read": "Read the delivery and volume figures",
+    "templates:read": "Read the message templates",
+    "templates:write": "Create and sync message templates",
+    "automation:read": "Read intents, auto-replies and business hours",
+    "automation:write": "Change intents, auto-replies and business hours",
+    "events:write": "Publish events from other systems",
+    "integrations:read": "Read event mappings and webhooks",
+    "integrations:write": "Change event mappings and webhooks",
     "admin": "Manage users, API keys and settings",
 }
 

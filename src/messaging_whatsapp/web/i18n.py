@@ -13,7 +13,19 @@ from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 
-from messaging_whatsapp.web.texts import admin, alerts, analytics, campaigns, numbers, ops, shell
+from messaging_whatsapp.web.texts import (
+    admin,
+    alerts,
+    analytics,
+    automation,
+    campaigns,
+    integrations,
+    notifications,
+    numbers,
+    ops,
+    shell,
+    templates,
+)
 
 LANG_COOKIE = "lang"
 PORTUGUESE = "pt-BR"
@@ -160,6 +172,10 @@ CATALOGS: dict[str, dict[str, str]] = {
     "alerts": alerts.PORTUGUESE,
     "admin": admin.PORTUGUESE,
     "ops": ops.PORTUGUESE,
+    "automation": automation.PORTUGUESE,
+    "templates": templates.PORTUGUESE,
+    "notifications": notifications.PORTUGUESE,
+    "integrations": integrations.PORTUGUESE,
 }
 PORTUGUESE_TEXTS: dict[str, str] = {
     text: out for catalog in CATALOGS.values() for text, out in catalog.items()

@@ -2,7 +2,7 @@
 
 The batch claims its entries' idempotency keys (a redelivered entry is skipped whole), splits the
 normalised events by kind and hands each domain its part through the domain's own set-based
-applier: the inbox stores messages and raises statuses, automation finds opt-outs, campaigns
+applier: the inbox stores messages and raises statuses, consent finds opt-outs, campaigns
 move their contacts and counters, instances record connection changes and health. What they
 publish goes to the outbox in the same transaction. Everything here is safe to run again for
 the same input; the caller commits, then relays the outbox.
@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.automation.service import follow_merges, keep_suppressed_opted_out, keyword_optouts
 from messaging_whatsapp.batch import ConnectionChange, InboundItem, IngestEntry, Outcomes, Receipt
 from messaging_whatsapp.campaigns.progress import (
     follow_messages,
@@ -23,6 +22,7 @@ from messaging_whatsapp.campaigns.progress import (
     record_replies,
     resume_after_reconnection,
 )
+from messaging_whatsapp.consent.service import follow_merges, keep_suppressed_opted_out, keyword_optouts
 from messaging_whatsapp.db import insert_rows, utcnow
 from messaging_whatsapp.inbox.inbound import apply_inbound
 from messaging_whatsapp.inbox.receipts import apply_receipts

@@ -29,8 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp import metrics
 from messaging_whatsapp.alerts.signals import calls_of, record_calls
-from messaging_whatsapp.automation.service import opted_out_phones
 from messaging_whatsapp.campaigns.progress import follow_messages
+from messaging_whatsapp.consent.service import opted_out_phones
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.inbox.models import SendState

@@ -1,6 +1,13 @@
 """Portuguese (Brazil) for the admin page (users, API keys, settings)."""
 
 PORTUGUESE: dict[str, str] = {
+    "Read the message templates": "Ler os modelos de mensagem",
+    "Create and sync message templates": "Criar e sincronizar modelos de mensagem",
+    "Read intents, auto-replies and business hours": "Ler intenções, respostas automáticas e horários",
+    "Change intents, auto-replies and business hours": "Alterar intenções, respostas automáticas e horários",
+    "Publish events from other systems": "Publicar eventos de outros sistemas",
+    "Read event mappings and webhooks": "Ler mapeamentos de eventos e webhooks",
+    "Change event mappings and webhooks": "Alterar mapeamentos de eventos e webhooks",
     # Tabs and headings
     "Users": "Usuários",
     "API keys": "Chaves de API",

@@ -9,6 +9,9 @@ PORTUGUESE: dict[str, str] = {
     "Admin": "Admin",
     "Administration": "Administração",
     "Operations": "Operação",
+    "Automation": "Automação",
+    "Templates": "Modelos",
+    "Integrations": "Integrações",
     "Not allowed": "Sem permissão",
     "Your role does not allow this page. Ask an administrator if you need it.": (
         "Seu perfil não permite abrir esta página. Peça a um administrador se precisar dela."

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError
 
-from messaging_whatsapp.automation.consents import ConsentEvent, blank_consents, record_consents
-from messaging_whatsapp.automation.models import Consent, ConsentSource, ConsentStatus
+from messaging_whatsapp.consent.consents import ConsentEvent, blank_consents, record_consents
+from messaging_whatsapp.consent.models import Consent, ConsentSource, ConsentStatus
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from tests.helpers import create_tenant

@@ -15,11 +15,11 @@ from datetime import datetime
 from sqlalchemy import delete, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.automation.consents import ConsentEvent, record_consents
-from messaging_whatsapp.automation.models import Consent, ConsentSource, ConsentStatus, OptOut
-from messaging_whatsapp.automation.optout import optout_keyword, optout_payload_keyword
-from messaging_whatsapp.automation.suppression import suppressed_phones, unsuppress
 from messaging_whatsapp.batch import ContactMerge, InboundItem
+from messaging_whatsapp.consent.consents import ConsentEvent, record_consents
+from messaging_whatsapp.consent.models import Consent, ConsentSource, ConsentStatus, OptOut
+from messaging_whatsapp.consent.optout import optout_keyword, optout_payload_keyword
+from messaging_whatsapp.consent.suppression import suppressed_phones, unsuppress
 from messaging_whatsapp.db import insert_for, new_id, one_of, utcnow
 from messaging_whatsapp.inbox.models import Contact
 from messaging_whatsapp.outbox.service import PublishedEvent

@@ -72,7 +72,7 @@ class Consent(Base):
 
 class Suppression(IdMixin, Base):
     """An erased person who must stay unreachable: an HMAC of their phone under the tenant's own
-    key (automation/suppression.py), the date and the reason; nothing that reads back to them."""
+    key (consent/suppression.py), the date and the reason; nothing that reads back to them."""
 
     __tablename__ = "suppressions"
     __table_args__ = (UniqueConstraint("tenant_id", "phone_hash"),)

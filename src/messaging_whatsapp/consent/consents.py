@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Table, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.automation.models import Consent, ConsentSource, ConsentStatus
+from messaging_whatsapp.consent.models import Consent, ConsentSource, ConsentStatus
 from messaging_whatsapp.db import insert_rows, new_id
 
 consents_table: Table = Consent.__table__  # type: ignore[assignment]

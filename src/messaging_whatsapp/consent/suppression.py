@@ -17,7 +17,7 @@ from collections.abc import Collection
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.automation.models import Suppression
+from messaging_whatsapp.consent.models import Suppression
 from messaging_whatsapp.crypto import CIPHER_KEY, Cipher
 from messaging_whatsapp.db import insert_for, new_id, one_of, utcnow
 from messaging_whatsapp.phones import phone_variants

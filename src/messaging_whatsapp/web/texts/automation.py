@@ -1,0 +1,3 @@
+"""Portuguese (Brazil) for the automation pages."""
+
+PORTUGUESE: dict[str, str] = {}

@@ -1,0 +1,3 @@
+"""Portuguese (Brazil) for the integrations pages."""
+
+PORTUGUESE: dict[str, str] = {}

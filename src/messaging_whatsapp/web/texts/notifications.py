@@ -1,0 +1,3 @@
+"""Portuguese (Brazil) for the notifications pages."""
+
+PORTUGUESE: dict[str, str] = {}

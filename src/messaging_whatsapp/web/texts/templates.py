@@ -1,0 +1,3 @@
+"""Portuguese (Brazil) for the templates pages."""
+
+PORTUGUESE: dict[str, str] = {}
