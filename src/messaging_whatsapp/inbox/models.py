@@ -243,6 +243,9 @@ class Ticket(IdMixin, TimestampMixin, Base):
     assignee_id: Mapped[str | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
     )
+    # When the customer asked for a person (the talk_to_human intent): the ticket waits in the
+    # unassigned queue flagged, and no bot, auto-reply or follow-up writes to it afterwards.
+    wants_person_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Message(IdMixin, TimestampMixin, Base):
