@@ -45,8 +45,12 @@ from messaging_whatsapp.streams.records import (
 )
 
 # How often a blocked read looks for entries appended by other processes; appends made through
-# this object wake it at once.
+# this object wake it at once. A stream busy in the last moments is looked at every
+# POLL_INTERVAL_S; one quiet for a while less and less often, up to IDLE_POLL_INTERVAL_S: an idle
+# embedded engine (half a dozen readers) otherwise spends a core's tenth on empty looks, and
+# another process's append then waits at most half a second.
 POLL_INTERVAL_S = 0.05
+IDLE_POLL_INTERVAL_S = 0.5
 # DLQ entries examined per query by replay_dlq.
 REPLAY_PAGE = 100
 # First half of the two-part advisory lock key, so our locks cannot collide with other users'.
@@ -107,6 +111,8 @@ class SqlStreams:
         self._postgres = engine.dialect.name == "postgresql"
         # One event per stream, replaced after each append, so blocked readers here wake at once.
         self._appended: dict[str, asyncio.Event] = {}
+        # When each stream last had entries to read or was appended to here (monotonic seconds).
+        self._active_at: dict[str, float] = {}
 
     async def append(self, stream: str, fields: dict[str, str]) -> str:
         """Append one entry; returns its id once committed."""
@@ -137,11 +143,20 @@ class SqlStreams:
             # Taken before looking, so an append committed after the look still wakes us.
             appended = self._appended.setdefault(stream, asyncio.Event())
             entries = await self._read_once(stream, group, consumer, count)
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            if entries:
+                self._active_at[stream] = now
+            remaining = deadline - now
             if entries or remaining <= 0:
                 return entries
             with suppress(TimeoutError):
-                await asyncio.wait_for(appended.wait(), min(POLL_INTERVAL_S, remaining))
+                await asyncio.wait_for(appended.wait(), min(self._poll_interval(stream, now), remaining))
+
+    def _poll_interval(self, stream: str, now: float) -> float:
+        """How long a blocked read waits before looking again: a tenth of how long the stream has
+        been quiet, between POLL_INTERVAL_S and IDLE_POLL_INTERVAL_S."""
+        quiet = now - self._active_at.setdefault(stream, now)
+        return min(IDLE_POLL_INTERVAL_S, max(POLL_INTERVAL_S, quiet / 10))
 
     async def ack(self, stream: str, group: str, ids: list[str]) -> None:
         """Drop the entries from the group's pending list."""
@@ -524,6 +539,7 @@ class SqlStreams:
         )
 
     def _wake(self, stream: str) -> None:
+        self._active_at[stream] = time.monotonic()
         event = self._appended.pop(stream, None)
         if event is not None:
             event.set()
