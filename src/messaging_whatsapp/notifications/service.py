@@ -142,3 +142,13 @@ async def publish_event(streams: Streams, stream: str, entry: dict[str, str]) ->
     """Durably append an event to events:materials (the consumer takes it from there); its entry id.
     Raises StreamError when the stream backend cannot take it."""
     return await streams.append(stream, entry)
+
+
+async def template_numbers(session: AsyncSession, tenant_id: str) -> list[WhatsAppInstance]:
+    """The tenant's numbers that can send templates (what a mapping may name), by name."""
+    found = await session.scalars(
+        select(WhatsAppInstance)
+        .where(WhatsAppInstance.tenant_id == tenant_id)
+        .order_by(WhatsAppInstance.name)
+    )
+    return [instance for instance in found if takes_templates(instance.provider)]
