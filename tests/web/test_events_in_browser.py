@@ -67,6 +67,7 @@ async def test_an_admin_maps_an_event_and_sees_the_events_in(browser: Browser, w
     agent_context, agent_page = await logged_in(browser, web_engine.base_url, "bia@eventos.com.br")
     try:
         response = await agent_page.goto("/integrations/events")
-        assert response is not None and response.status == 403
+        assert response is not None
+        assert response.status == 403
     finally:
         await agent_context.close()
