@@ -116,8 +116,8 @@ def worker(
     role: Annotated[
         str,
         typer.Option(
-            help="all (inbound, sender, campaign dispatcher and scheduler), inbound, sender, dispatcher "
-            "or scheduler."
+            help="all (inbound with events in, sender, campaign dispatcher and scheduler), inbound, "
+            "sender, dispatcher or scheduler."
         ),
     ] = "all",
 ) -> None:
