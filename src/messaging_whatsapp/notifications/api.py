@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from messaging_whatsapp.deps import Context, DbSession
 from messaging_whatsapp.errors import InvalidInput, PayloadTooLarge
-from messaging_whatsapp.http_errors import error_response
 from messaging_whatsapp.notifications import service
 from messaging_whatsapp.notifications.models import EventType
 from messaging_whatsapp.notifications.schemas import (
@@ -72,7 +71,8 @@ async def publish_event(
     try:
         await service.publish_event(context.streams, context.names.materials, entry)
     except StreamError:
-        return error_response(503, "unavailable", "the events stream is unavailable; retry later")
+        message = "the events stream is unavailable; retry later"
+        return JSONResponse({"error": {"code": "unavailable", "message": message}}, status_code=503)
     return Response(
         EventAccepted(id=event.id).model_dump_json(), status_code=202, media_type="application/json"
     )
