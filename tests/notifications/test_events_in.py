@@ -15,7 +15,7 @@ import orjson
 import pytest
 import redis
 from prometheus_client import REGISTRY
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from messaging_whatsapp.consent.models import OptOut
 from messaging_whatsapp.context import EngineContext
@@ -25,7 +25,7 @@ from messaging_whatsapp.migrate import upgrade_async
 from messaging_whatsapp.notifications import service
 from messaging_whatsapp.notifications.models import EventType, InboundEvent
 from messaging_whatsapp.notifications.schemas import MappingChange
-from messaging_whatsapp.worker.notifications import NOTIFICATIONS_GROUP, NotificationsWorker
+from messaging_whatsapp.worker.notifications import EVENTS_KEPT, NOTIFICATIONS_GROUP, NotificationsWorker
 from messaging_whatsapp.worker.sender import Sender
 from tests.fakes.http import FakeHttpServer
 from tests.fakes.meta import MetaGraphFake
@@ -287,3 +287,18 @@ async def test_an_unusable_event_replayed_after_its_mapping_is_fixed_notifies(co
     await _consume(context)
     async with context.sessions() as session:
         assert len((await session.scalars(select(Message))).all()) == 1
+
+
+async def test_events_consumed_long_ago_are_forgotten(context: EngineContext) -> None:
+    tenant_id, _ = await _meta_tenant(context)
+    entries = [_entry(tenant_id, f"old-{n}", "quote_created", customer_phone=CUSTOMER) for n in range(2)]
+    await context.streams.append_many(context.names.materials, entries)
+    await _consume(context)
+    async with context.sessions() as session, session.begin():
+        await session.execute(
+            update(InboundEvent)
+            .where(InboundEvent.event_id == "old-0")
+            .values(received_at=utcnow() - EVENTS_KEPT - timedelta(minutes=1))
+        )
+        assert await service.forget_old_events(session, utcnow() - EVENTS_KEPT) == 1
+    assert set(await _recorded(context, tenant_id)) == {"old-1"}

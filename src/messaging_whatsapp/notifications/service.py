@@ -152,3 +152,11 @@ async def template_numbers(session: AsyncSession, tenant_id: str) -> list[WhatsA
         .order_by(WhatsAppInstance.name)
     )
     return [instance for instance in found if takes_templates(instance.provider)]
+
+
+async def forget_old_events(session: AsyncSession, before: datetime) -> int:
+    """Delete every tenant's events consumed before `before` (their ids become new again); how many."""
+    removed = await session.execute(
+        delete(InboundEvent).where(InboundEvent.received_at < before).returning(InboundEvent.id)
+    )
+    return len(removed.all())

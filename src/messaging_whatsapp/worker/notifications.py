@@ -15,11 +15,13 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from messaging_whatsapp import metrics
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.notifications.handling import Handled, UnusableEvent, handle_event, read_entry
+from messaging_whatsapp.notifications.service import forget_old_events
 from messaging_whatsapp.outbox.service import relay_outbox
 from messaging_whatsapp.sending.queue import offer_messages
 from messaging_whatsapp.streams.base import StreamEntry, StreamError
@@ -30,6 +32,10 @@ logger = logging.getLogger(__name__)
 NOTIFICATIONS_GROUP = "notifications"
 # Events read per pass (each is handled in its own transaction).
 BATCH = 50
+# How long the events consumed are kept (the page, GET /api/v1/events, and their ids' claims).
+EVENTS_KEPT = timedelta(days=90)
+# The old ones are deleted this often (a scan of the table, so not on every trim).
+PRUNE_SECONDS = 3600.0
 
 
 @dataclass
@@ -50,6 +56,7 @@ class NotificationsWorker:
         self._consumer = consumer or consumer_name()
         self._stream = context.names.materials
         self._last_trim = 0.0
+        self._last_prune = 0.0
         self._group_ready = False
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -139,12 +146,18 @@ class NotificationsWorker:
         outcome.dead_lettered += 1
 
     async def _trim(self) -> None:
-        """Drop the entries every group acknowledged, now and then."""
+        """Drop the entries every group acknowledged, now and then; and, less often, the events
+        consumed longer ago than EVENTS_KEPT."""
         now = time.monotonic()
         if now - self._last_trim < HOUSEKEEPING_SECONDS:
             return
         self._last_trim = now
         await self._context.streams.trim(self._stream)
+        if now - self._last_prune < PRUNE_SECONDS:
+            return
+        self._last_prune = now
+        async with self._context.sessions() as session, session.begin():
+            await forget_old_events(session, utcnow() - EVENTS_KEPT)
 
 
 async def run_notifications_worker(context: EngineContext, stop: asyncio.Event) -> None:
