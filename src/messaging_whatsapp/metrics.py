@@ -36,3 +36,9 @@ PROVIDER_CALL_SECONDS = Histogram(
 ALERTS_OPEN = Gauge(
     "whatsapp_alerts_open", "Open alerts of every tenant by rule, as the scheduler last evaluated", ["kind"]
 )
+EVENTS_IN = Counter(
+    "whatsapp_events_in_total",
+    "Events consumed from events:materials, by outcome (notified, skipped, ignored, unusable, failed, "
+    "duplicate, retried, dead_lettered)",
+    ["outcome"],
+)

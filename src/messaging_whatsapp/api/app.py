@@ -59,6 +59,7 @@ from messaging_whatsapp.web import session as web_session
 from messaging_whatsapp.webhooks import api as webhooks_api
 from messaging_whatsapp.webhooks.receiver import WebhookReceiver
 from messaging_whatsapp.worker.inbound import run_inbound_workers
+from messaging_whatsapp.worker.notifications import run_notifications_worker
 from messaging_whatsapp.worker.scheduler import Scheduler
 from messaging_whatsapp.worker.sender import Sender
 
@@ -112,6 +113,8 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         tasks = [asyncio.create_task(heartbeat.run(stop), name="heartbeat")]
         if role is Role.ALL:
             tasks.append(asyncio.create_task(run_inbound_workers(context, stop), name="inbound-workers"))
+            # Events in (events:materials): an inbound consumer too, counted in the "inbound" part.
+            tasks.append(asyncio.create_task(run_notifications_worker(context, stop), name="notifications"))
             tasks.append(asyncio.create_task(Sender(context).run(stop), name="sender"))
             tasks.append(asyncio.create_task(Dispatcher(context).run(stop), name="campaign-dispatcher"))
             tasks.append(asyncio.create_task(Scheduler(context).run(stop), name="scheduler"))

@@ -48,6 +48,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("worker", "engine:worker"),
     ("scheduler", "engine:scheduler"),
     ("send-test", "messages:send_test"),
+    ("publish-event", "events:publish_event"),
     ("simulate-inbound", "messages:simulate_inbound"),
     ("demo", "demo:demo"),
     ("evolution-create-instance", "gateways:evolution_create_instance"),

@@ -116,8 +116,8 @@ def worker(
     role: Annotated[
         str,
         typer.Option(
-            help="all (inbound, sender, campaign dispatcher and scheduler), inbound, sender, dispatcher "
-            "or scheduler."
+            help="all (inbound with events in, sender, campaign dispatcher and scheduler), inbound, "
+            "sender, dispatcher or scheduler."
         ),
     ] = "all",
 ) -> None:
@@ -142,6 +142,7 @@ def _run_workers(*roles: str, label: str | None = None) -> None:
     from messaging_whatsapp.campaigns.dispatcher import Dispatcher
     from messaging_whatsapp.ops.heartbeat import Heartbeat
     from messaging_whatsapp.worker.inbound import run_inbound_workers
+    from messaging_whatsapp.worker.notifications import run_notifications_worker
     from messaging_whatsapp.worker.scheduler import Scheduler
     from messaging_whatsapp.worker.sender import Sender
 
@@ -155,6 +156,8 @@ def _run_workers(*roles: str, label: str | None = None) -> None:
         runners = [Heartbeat(context, name, sorted(wanted, key=WORKER_ROLES.index)).run(stop)]
         if "inbound" in wanted:
             runners.append(run_inbound_workers(context, stop))
+            # Events in (events:materials) are inbound too: the same workers consume them.
+            runners.append(run_notifications_worker(context, stop))
         if "sender" in wanted:
             runners.append(Sender(context).run(stop))
         if "dispatcher" in wanted:
