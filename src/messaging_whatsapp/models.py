@@ -16,6 +16,7 @@ from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.ops.models import WorkerHeartbeat
 from messaging_whatsapp.outbox.models import OutboxEvent
 from messaging_whatsapp.streams.models import StreamEntryRow, StreamGroupRow, StreamPendingRow
+from messaging_whatsapp.templates.models import MessageTemplateRow
 from messaging_whatsapp.tenancy.models import ApiKey, Tenant, User
 from messaging_whatsapp.worker.models import ProcessedEvent
 
@@ -34,6 +35,7 @@ __all__ = [
     "Contact",
     "Conversation",
     "Message",
+    "MessageTemplateRow",
     "OptOut",
     "OutboxEvent",
     "ProcessedEvent",
