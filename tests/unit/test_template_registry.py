@@ -60,7 +60,9 @@ def test_lookups_by_name_and_language() -> None:
             name="aviso",
             language="en_US",
             category="MARKETING",
-            components=[TemplateComponent(type="BODY", text="Hi {{1}}", parameters=[TemplateParameter(name="n")])],
+            components=[
+                TemplateComponent(type="BODY", text="Hi {{1}}", parameters=[TemplateParameter(name="n")])
+            ],
         )
     )
     assert template_registry.get("aviso", "en_US") is english
