@@ -384,7 +384,8 @@ async def approved_template(
     async with context.sessions() as session, session.begin():
         instance_id = instance if isinstance(instance, str) else instance.id
         row = await session.scalar(select(WhatsAppInstance).where(WhatsAppInstance.id == instance_id))
-        assert row is not None and row.tenant_id == tenant_id, "the instance must be the tenant's"
+        assert row is not None, "the instance must exist"
+        assert row.tenant_id == tenant_id, "the instance must be the tenant's"
         if row.provider == ProviderName.META.value and not row.waba_id:
             waba_id = "1" + row.id.replace("-", "")[:14].translate(str.maketrans("abcdef", "123456"))
             await session.execute(

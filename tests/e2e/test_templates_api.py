@@ -287,7 +287,8 @@ async def test_a_template_send_is_refused_before_anything_is_queued(
     missing = await send("pedido_enviad", ["Maria", "1"])
     assert (missing.status_code, missing.json()["error"]["code"]) == (422, "template_not_found")
     message = missing.json()["error"]["message"]
-    assert "pedido_enviad (pt_BR)" in message and "Loja Meta (+551140028922)" in message
+    assert "pedido_enviad (pt_BR)" in message
+    assert "Loja Meta (+551140028922)" in message
     assert "close matches: pedido_enviado (pt_BR)" in message
     assert "sync" in message
     other_language = await send("pedido_enviado", ["Maria", "1"], "en_US")
