@@ -259,6 +259,29 @@ async def store_local(
     return row
 
 
+async def ensure_local(
+    session: AsyncSession,
+    tenant_id: str,
+    instance: WhatsAppInstance,
+    template: MessageTemplate,
+    now: datetime,
+) -> bool:
+    """Store a registered template for a simulator number unless it has it (the demo's, each
+    start); whether it was stored now."""
+    existing = await session.scalar(
+        select(MessageTemplateRow.id).where(
+            MessageTemplateRow.tenant_id == tenant_id,
+            MessageTemplateRow.scope == f"instance:{instance.id}",
+            MessageTemplateRow.name == template.name,
+            MessageTemplateRow.language == template.language,
+        )
+    )
+    if existing is not None:
+        return False
+    await store_local(session, tenant_id, instance, template, now)
+    return True
+
+
 # --------------------------------------------------------------------------------------------------
 # Syncing from Meta
 
