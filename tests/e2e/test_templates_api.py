@@ -4,6 +4,7 @@ send is queued, roles and tenants."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -342,3 +343,19 @@ async def test_agents_read_only_admins_write_and_tenants_are_apart(engine: Runni
     assert mine.json()["items"] == []
     bad_cursor = await engine.http.get("/api/v1/templates?cursor=nope", headers=admin)
     assert (bad_cursor.status_code, bad_cursor.json()["error"]["code"]) == (422, "invalid_cursor")
+
+
+async def test_two_syncs_at_once_store_each_template_once(engine: RunningEngine, meta: MetaGraphFake) -> None:
+    tenant_id = await create_tenant(engine.context)
+    await _meta_number(engine, tenant_id)
+    headers = await auth_headers(engine, tenant_id)
+    meta.templates = [meta_template(f"aviso_{index:02d}", "Olá {{1}}") for index in range(30)]
+
+    first, second = await asyncio.gather(
+        engine.http.post("/api/v1/templates/sync", headers=headers),
+        engine.http.post("/api/v1/templates/sync", headers=headers),
+    )
+
+    assert (first.status_code, second.status_code) == (200, 200), (first.text, second.text)
+    assert first.json()["added"] + second.json()["added"] == 30
+    assert len(await _all(engine, headers)) == 30

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
@@ -35,12 +35,16 @@ class TemplateSource(enum.StrEnum):
     LOCAL = "local"
 
 
+# One template per scope, name and language (what a send names it by).
+UNIQUE_KEY = ("tenant_id", "scope", "name", "language")
+
+
 class MessageTemplateRow(IdMixin, TimestampMixin, Base):
     """A template of one scope: a Meta WABA (``waba:<id>``, shared by its numbers) or one simulator
     number (``instance:<id>``)."""
 
     __tablename__ = "message_templates"
-    __table_args__ = (UniqueConstraint("tenant_id", "scope", "name", "language"),)
+    __table_args__ = (UniqueConstraint(*UNIQUE_KEY),)
 
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     scope: Mapped[str] = mapped_column(String(80))
@@ -56,3 +60,6 @@ class MessageTemplateRow(IdMixin, TimestampMixin, Base):
     parameter_count: Mapped[int]
     meta_template_id: Mapped[str | None] = mapped_column(String(64), default=None)
     synced_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+templates_table: Table = MessageTemplateRow.__table__  # type: ignore[assignment]

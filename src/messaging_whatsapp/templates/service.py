@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.crypto import Cipher
+from messaging_whatsapp.db import insert_for, new_id
 from messaging_whatsapp.errors import Conflict, InvalidInput, UpstreamError
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
 from messaging_whatsapp.instances.service import decrypt_credentials, get_instance
@@ -38,7 +39,13 @@ from messaging_whatsapp.providers.meta_cloud.templates import (
     TemplateParameter,
 )
 from messaging_whatsapp.providers.outbound import SendError
-from messaging_whatsapp.templates.models import MessageTemplateRow, TemplateSource, TemplateStatus
+from messaging_whatsapp.templates.models import (
+    UNIQUE_KEY,
+    MessageTemplateRow,
+    TemplateSource,
+    TemplateStatus,
+    templates_table,
+)
 from messaging_whatsapp.templates.schemas import NumberSync, SyncResult, TemplateCreate
 
 
@@ -224,38 +231,37 @@ async def store_local(
     now: datetime,
 ) -> MessageTemplateRow:
     """Store a declared template as approved for a simulator number (409 when it has one of that
-    name and language already)."""
-    scope = f"instance:{instance.id}"
-    existing = await session.scalar(
-        select(MessageTemplateRow.id).where(
-            MessageTemplateRow.tenant_id == tenant_id,
-            MessageTemplateRow.scope == scope,
-            MessageTemplateRow.name == template.name,
-            MessageTemplateRow.language == template.language,
-        )
+    name and language already, also when a concurrent request stored it first)."""
+    values = {
+        "id": new_id(),
+        "tenant_id": tenant_id,
+        "scope": f"instance:{instance.id}",
+        "source": TemplateSource.LOCAL.value,
+        "name": template.name,
+        "language": template.language,
+        "status": TemplateStatus.APPROVED.value,
+        "category": template.category.value,
+        "components": [c.model_dump(mode="json", exclude_none=True) for c in template.components],
+        "body": template.body_text,
+        "parameter_names": template.parameter_names,
+        "parameter_count": len(template.parameter_names),
+        "created_at": now,
+        "updated_at": now,
+    }
+    statement = (
+        insert_for(session, templates_table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=list(UNIQUE_KEY))
+        .returning(templates_table.c.id)
     )
-    if existing is not None:
+    stored = await session.scalar(statement)
+    if stored is None:
         raise Conflict(
             f"{instance.name} already has a template {template.name} ({template.language})",
             code="template_exists",
         )
-    row = MessageTemplateRow(
-        tenant_id=tenant_id,
-        scope=scope,
-        source=TemplateSource.LOCAL.value,
-        name=template.name,
-        language=template.language,
-        status=TemplateStatus.APPROVED.value,
-        category=template.category.value,
-        components=[c.model_dump(mode="json", exclude_none=True) for c in template.components],
-        body=template.body_text,
-        parameter_names=template.parameter_names,
-        parameter_count=len(template.parameter_names),
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(row)
-    await session.flush()
+    row = await session.get(MessageTemplateRow, stored)
+    assert row is not None
     return row
 
 
@@ -366,7 +372,8 @@ async def _apply(
         (row.name, row.language): row
         for row in (await session.scalars(select(t).where(t.tenant_id == tenant_id, t.scope == scope))).all()
     }
-    added = updated = 0
+    updated = 0
+    fresh: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
     for template in listed:
         key = (template.name, template.language)
@@ -376,16 +383,23 @@ async def _apply(
         values = _synced_values(template, now)
         row = stored.get(key)
         if row is None:
-            session.add(
-                MessageTemplateRow(tenant_id=tenant_id, scope=scope, created_at=now, updated_at=now, **values)
+            fresh.append(
+                {
+                    "id": new_id(),
+                    "tenant_id": tenant_id,
+                    "scope": scope,
+                    "created_at": now,
+                    "updated_at": now,
+                    **values,
+                }
             )
-            added += 1
             continue
         if any(getattr(row, column) != value for column, value in values.items() if column != "synced_at"):
             updated += 1
             values["updated_at"] = now
         for column, value in values.items():
             setattr(row, column, value)
+    added = await _insert_new(session, fresh)
     gone = [
         row.id for key, row in stored.items()
         if key not in seen and row.status != TemplateStatus.REMOVED.value
@@ -398,6 +412,22 @@ async def _apply(
         )
     await session.flush()
     return added, updated, len(gone)
+
+
+async def _insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
+    """Insert templates the scope did not have; one a concurrent sync inserted first is left to it
+    (same source, same values), so two admins syncing at once never collide."""
+    if not rows:
+        return 0
+    inserted = 0
+    for row in rows:  # one statement per row: JSON columns and a few dozen templates per sync
+        statement = (
+            insert_for(session, templates_table)
+            .values(row)
+            .on_conflict_do_nothing(index_elements=list(UNIQUE_KEY))
+        )
+        inserted += (await session.execute(statement.returning(templates_table.c.id))).first() is not None
+    return inserted
 
 
 def _synced_values(template: GraphTemplate, now: datetime) -> dict[str, Any]:
