@@ -306,6 +306,23 @@ async def test_a_template_send_is_refused_before_anything_is_queued(
     long = await send("pedido_enviado", ["Maria", "1", "extra"])
     assert long.json()["error"]["code"] == "template_parameters"
 
+    # A Meta number without a WABA id has no templates to check against: refused, saying why.
+    bare, _ = await bind(
+        engine.context,
+        tenant_id,
+        provider="meta",
+        name="Sem WABA",
+        display_number="+551140028944",
+        phone_number_id="109283746500044",
+        access_token=TOKEN,
+        app_secret="b" * 32,
+    )
+    template = {"name": "pedido_enviado", "parameters": ["Maria", "1"]}
+    body = {"to": "+5511987654321", "instance_id": bare.id, "template": template}
+    no_waba = await engine.http.post("/api/v1/messages", json=body, headers=headers)
+    assert (no_waba.status_code, no_waba.json()["error"]["code"]) == (422, "template_not_found")
+    assert f"PATCH /api/v1/instances/{bare.id} with waba_id" in no_waba.json()["error"]["message"]
+
     assert await _message_count(engine, tenant_id) == 0
     queued = await send("pedido_enviado", ["Maria", "123"])
     assert queued.status_code == 202, queued.text

@@ -67,8 +67,8 @@ class TemplateBook:
         if scope is None:
             raise InvalidInput(
                 f"template {name} ({language}) cannot be checked for {number}: the Meta number has no "
-                "WABA id; set it (PATCH /api/v1/instances/{id} with waba_id) and sync its templates "
-                "(POST /api/v1/templates/sync)",
+                f"WABA id; set it (PATCH /api/v1/instances/{instance.id} with waba_id) and sync its "
+                "templates (POST /api/v1/templates/sync)",
                 code="template_not_found",
                 details=details,
             )

@@ -304,7 +304,9 @@ async def sync_templates(
     by_waba: dict[str, list[WhatsAppInstance]] = {}
     for number in numbers:
         if not number.waba_id:
-            reports[number.id].error = "no WABA id: set it (PATCH /api/v1/instances/{id} waba_id) to sync"
+            reports[
+                number.id
+            ].error = f"no WABA id: set it (PATCH /api/v1/instances/{number.id} with waba_id) to sync"
             continue
         by_waba.setdefault(number.waba_id, []).append(number)
     async with provider_client(max_connections=4) as client:
@@ -358,7 +360,7 @@ async def _read_waba(
             return await list_templates(client, settings.meta_graph_url, number.waba_id or "", token)
         except SendError as exc:
             status = f"HTTP {exc.http_status}, " if exc.http_status else ""
-            error = f"Meta refused ({status}code {exc.code}): {exc.title}"
+            error = f"Meta's template list failed ({status}code {exc.code}): {exc.title}"
     return error
 
 
