@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import uvicorn
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from messaging_whatsapp.api.serving import server_config
 from messaging_whatsapp.config import Settings
@@ -29,6 +29,8 @@ from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.instances.schemas import InstanceBind
 from messaging_whatsapp.phones import canonical_phone
 from messaging_whatsapp.providers.base import ProviderName
+from messaging_whatsapp.templates.models import MessageTemplateRow, TemplateSource
+from messaging_whatsapp.templates.service import scope_of
 from messaging_whatsapp.tenancy import service as tenancy_service
 from messaging_whatsapp.tenancy import users
 
@@ -364,3 +366,58 @@ async def dead_letter_inbound(
     return await context.streams.append(
         context.names.dlq, dead_letter_fields(inbound, "workers", entry, reason)
     )
+
+
+async def approved_template(
+    context: EngineContext,
+    tenant_id: str,
+    instance: WhatsAppInstance | str,
+    name: str,
+    params: int | list[str] = 0,
+    *,
+    language: str = "pt_BR",
+    status: str = "APPROVED",
+) -> None:
+    """Store a template the number may send (as the sync or POST /api/v1/templates would), with
+    `params` body parameters ({{1}}..{{n}}, or these names). A Meta number without a WABA id is
+    given one first: Meta keeps templates per WABA. Storing the same one again changes nothing."""
+    async with context.sessions() as session, session.begin():
+        instance_id = instance if isinstance(instance, str) else instance.id
+        row = await session.scalar(select(WhatsAppInstance).where(WhatsAppInstance.id == instance_id))
+        assert row is not None, "the instance must exist"
+        assert row.tenant_id == tenant_id, "the instance must be the tenant's"
+        if row.provider == ProviderName.META.value and not row.waba_id:
+            waba_id = "1" + row.id.replace("-", "")[:14].translate(str.maketrans("abcdef", "123456"))
+            await session.execute(
+                update(WhatsAppInstance).where(WhatsAppInstance.id == row.id).values(waba_id=waba_id)
+            )
+            row.waba_id = waba_id
+        scope = scope_of(row)
+        assert scope is not None, f"{row.provider} numbers have no stored templates"
+        names = [str(i) for i in range(1, params + 1)] if isinstance(params, int) else list(params)
+        exists = await session.scalar(
+            select(MessageTemplateRow.id).where(
+                MessageTemplateRow.tenant_id == tenant_id,
+                MessageTemplateRow.scope == scope,
+                MessageTemplateRow.name == name,
+                MessageTemplateRow.language == language,
+            )
+        )
+        if exists is not None:
+            return
+        body = " ".join(["Olá"] + [f"{{{{{n}}}}}" for n in names])
+        session.add(
+            MessageTemplateRow(
+                tenant_id=tenant_id,
+                scope=scope,
+                source=TemplateSource.META.value if row.provider == "meta" else TemplateSource.LOCAL.value,
+                name=name,
+                language=language,
+                status=status,
+                category="UTILITY",
+                components=[{"type": "BODY", "text": body}],
+                body=body,
+                parameter_names=names,
+                parameter_count=len(names),
+            )
+        )

@@ -9,7 +9,9 @@
     ├── MalformedPayload   code "malformed_payload"    (a body we cannot read at all)
     ├── PayloadTooLarge    code "payload_too_large"
     ├── UnsupportedMediaType code "unsupported_media_type"
-    └── RateLimited        code "rate_limited"          (carries retry_after seconds)
+    ├── RateLimited        code "rate_limited"          (carries retry_after seconds)
+    └── UpstreamError      code "upstream_error"        (a provider refused what we asked on the
+                                                         tenant's behalf: 502, naming the number)
 
 Subclasses may set a more precise `code` (for example "opted_out" on a Conflict).
 """
@@ -91,3 +93,10 @@ class RateLimited(EngineError):
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class UpstreamError(EngineError):
+    """A provider call made on the caller's behalf failed (bad token, provider down): not the
+    caller's request and not our crash."""
+
+    code = "upstream_error"

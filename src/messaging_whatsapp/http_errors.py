@@ -21,6 +21,7 @@ STATUS_BY_ERROR: list[tuple[type[errors.EngineError], int]] = [
     (errors.PayloadTooLarge, 413),
     (errors.UnsupportedMediaType, 415),
     (errors.RateLimited, 429),
+    (errors.UpstreamError, 502),
 ]
 
 

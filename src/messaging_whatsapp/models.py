@@ -17,6 +17,7 @@ from messaging_whatsapp.notifications.models import EventMapping, InboundEvent
 from messaging_whatsapp.ops.models import WorkerHeartbeat
 from messaging_whatsapp.outbox.models import OutboxEvent
 from messaging_whatsapp.streams.models import StreamEntryRow, StreamGroupRow, StreamPendingRow
+from messaging_whatsapp.templates.models import MessageTemplateRow
 from messaging_whatsapp.tenancy.models import ApiKey, Tenant, User
 from messaging_whatsapp.worker.models import ProcessedEvent
 
@@ -37,6 +38,7 @@ __all__ = [
     "EventMapping",
     "InboundEvent",
     "Message",
+    "MessageTemplateRow",
     "OptOut",
     "OutboxEvent",
     "ProcessedEvent",

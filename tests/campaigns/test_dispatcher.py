@@ -30,7 +30,7 @@ from messaging_whatsapp.inbox.models import Message
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.providers.events import DeliveryStatus, StatusError, StatusUpdate
 from messaging_whatsapp.worker.ingest import apply_entries
-from tests.helpers import bind, create_tenant
+from tests.helpers import approved_template, bind, create_tenant
 
 # Monday 2026-11-23 10:00 in São Paulo.
 MONDAY_10 = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
@@ -487,6 +487,7 @@ async def test_numbers_of_one_portfolio_share_its_daily_tier(context: EngineCont
             messaging_tier=5,
         )
         numbers.append(instance.id)
+    await approved_template(context, tenant_id, numbers[0], "novidades", 1)
     await _proven(context, numbers)
     body = {
         "name": "Tier",

@@ -23,7 +23,14 @@ from messaging_whatsapp.migrate import upgrade_async
 from messaging_whatsapp.worker.sender import Sender
 from tests.fakes.http import FakeHttpServer, RecordedRequest, Reply
 from tests.fakes.meta import graph_error
-from tests.helpers import META_PHONE_NUMBER_ID, bind, create_tenant, engine_settings, free_port
+from tests.helpers import (
+    META_PHONE_NUMBER_ID,
+    approved_template,
+    bind,
+    create_tenant,
+    engine_settings,
+    free_port,
+)
 
 TOKEN = "EAAG-secret-token"
 
@@ -78,6 +85,7 @@ async def _unpaced_campaign(context: EngineContext, contacts: int) -> tuple[str,
         access_token=TOKEN,
         app_secret="x" * 32,
     )
+    await approved_template(context, tenant_id, instance, "novidades", 1)
     body = {
         "name": "Promo",
         "instance_ids": [instance.id],

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from messaging_whatsapp.campaigns import lifecycle, queries, service
 from messaging_whatsapp.campaigns.dispatcher import Dispatcher
@@ -17,8 +17,9 @@ from messaging_whatsapp.campaigns.schemas import CampaignCreate, CampaignDetail,
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.errors import InvalidInput
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message
+from messaging_whatsapp.templates.models import MessageTemplateRow
 from tests.campaigns.test_dispatcher import MONDAY_10, Clock
-from tests.helpers import bind, create_tenant
+from tests.helpers import approved_template, bind, create_tenant
 
 TEMPLATE = {"template": {"name": "promo_natal", "language": "pt_BR", "parameters": ["{{name}}", "{{cupom}}"]}}
 SETTINGS = {"interval_min_s": 0, "interval_max_s": 0, "warmup": False}
@@ -35,6 +36,7 @@ async def _meta(context: EngineContext, tenant_id: str, index: int = 0) -> str:
         access_token="EAAG",
         app_secret="x" * 32,
     )
+    await approved_template(context, tenant_id, instance, "promo_natal", 2)
     return instance.id
 
 
@@ -239,3 +241,40 @@ async def test_a_gateway_number_gets_the_text_variations(context: EngineContext)
             await session.execute(select(Message.type, Message.content).where(Message.tenant_id == tenant_id))
         ).all()
     assert sorted(sent) == [("text", f"Oi Cliente {index}") for index in range(3)]
+
+
+async def test_a_template_campaign_starts_only_with_its_template_approved_and_filled(
+    context: EngineContext,
+) -> None:
+    tenant_id = await create_tenant(context)
+    simulator, _ = await bind(
+        context, tenant_id, provider="simulator", display_number="+551140033555", instance_name="sim-campanha"
+    )
+    variation = {"template": {"name": "aviso_campanha", "language": "pt_BR", "parameters": ["{{name}}"]}}
+    # A draft may be saved while the template is still under review, or not there yet.
+    campaign = await _create(context, tenant_id, _body([simulator.id], [variation]))
+    with pytest.raises(InvalidInput) as missing:
+        await _start(context, tenant_id, campaign.id)
+    assert missing.value.code == "template_not_found"
+    assert "aviso_campanha (pt_BR)" in missing.value.message
+    await approved_template(context, tenant_id, simulator, "aviso_campanha", 2, status="PENDING")
+    with pytest.raises(InvalidInput) as pending:
+        await _start(context, tenant_id, campaign.id)
+    assert pending.value.code == "template_not_approved"
+    async with context.sessions() as session, session.begin():
+        await session.execute(
+            update(MessageTemplateRow)
+            .where(MessageTemplateRow.tenant_id == tenant_id)
+            .values(status="APPROVED")
+        )
+    with pytest.raises(InvalidInput) as short:
+        await _start(context, tenant_id, campaign.id)
+    assert short.value.code == "template_parameters"
+    assert "needs 2 parameters" in short.value.message
+    async with context.sessions() as session, session.begin():
+        await session.execute(
+            update(MessageTemplateRow)
+            .where(MessageTemplateRow.tenant_id == tenant_id)
+            .values(parameter_names=["1"], parameter_count=1)
+        )
+    await _start(context, tenant_id, campaign.id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from tests.e2e import test_events_stream
 from tests.e2e.conftest import RunningEngine
 from tests.e2e.test_events_stream import EventStream, Frame, Streams, _inbound, _stored
-from tests.helpers import bind_example_numbers, create_tenant, create_user
+from tests.helpers import approved_template, bind_example_numbers, create_tenant, create_user
 
 # The engine with a short keep-alive, and its streams closed after each test.
 engine = test_events_stream.engine
@@ -52,6 +52,7 @@ async def test_send_read_assign_and_typing_reach_the_stream_after_their_action(
     bia_id, _ = await _login(engine, tenant_id, "bia@a.com.br", "agent")
     stream = await streams.open(ana)
     conversation_id = _data(await _conversation(engine, stream, 1, PHONE))["conversation_id"]
+    await approved_template(engine.context, tenant_id, numbers.meta, "boas_vindas")
 
     # The agent's send: announced as it is stored, before any tick.
     sent = await engine.http.post(

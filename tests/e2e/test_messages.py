@@ -13,7 +13,7 @@ from messaging_whatsapp.db import new_id
 from messaging_whatsapp.inbox.models import Message
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from tests.e2e.conftest import RunningEngine, auth_headers, serve
-from tests.helpers import bind_example_numbers, create_tenant, wait_until
+from tests.helpers import approved_template, bind_example_numbers, create_tenant, wait_until
 
 
 async def _message_count(engine: RunningEngine) -> int:
@@ -67,6 +67,7 @@ async def test_each_content_kind_is_accepted_and_stored(engine: RunningEngine) -
             }
         },
     ]
+    await approved_template(engine.context, numbers.tenant_id, numbers.simulator, "promo", 1)
     for content in contents:
         body = {"to": "+5511987654321", "instance_id": numbers.simulator.id, **content}
         response = await engine.http.post("/api/v1/messages", json=body, headers=headers)
@@ -182,6 +183,7 @@ async def bind_example_numbers_elsewhere(engine: RunningEngine, tenant_id: str) 
 async def test_a_template_opens_the_window_on_meta(engine: RunningEngine) -> None:
     numbers = await bind_example_numbers(engine.context, await create_tenant(engine.context))
     headers = await auth_headers(engine, numbers.tenant_id)
+    await approved_template(engine.context, numbers.tenant_id, numbers.meta, "boas_vindas")
     body = {"to": "+5521976543210", "instance_id": numbers.meta.id, "template": {"name": "boas_vindas"}}
     response = await engine.http.post("/api/v1/messages", json=body, headers=headers)
     assert response.status_code == 202

@@ -16,7 +16,14 @@ from messaging_whatsapp.context import EngineContext
 from tests.e2e.conftest import RunningEngine, auth_headers
 from tests.fakes.http import FakeHttpServer
 from tests.fakes.meta import MetaGraphFake
-from tests.helpers import META_PHONE_NUMBER_ID, ServerThread, bind, create_tenant, wait_until
+from tests.helpers import (
+    META_PHONE_NUMBER_ID,
+    ServerThread,
+    approved_template,
+    bind,
+    create_tenant,
+    wait_until,
+)
 
 TOKEN = "EAAG-e2e-token"
 TEMPLATE = {"name": "promo_natal", "language": "pt_BR", "parameters": ["{{name}}", "{{cupom}}"]}
@@ -75,6 +82,7 @@ async def test_a_template_campaign_reaches_the_meta_fake(engine: RunningEngine, 
         app_secret="a" * 32,
     )
     headers = await auth_headers(engine, tenant_id)
+    await approved_template(engine.context, tenant_id, instance, "promo_natal", 2)
 
     # One-to-one free-form to someone who never wrote: refused, pointing at templates.
     answer = await engine.http.post(

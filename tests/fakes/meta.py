@@ -10,6 +10,12 @@ components with typed parameters). The 24-hour window is not refused at send tim
 documents 131047 only as a later ``failed`` status. Given ``window`` (the numbers that wrote in the
 last 24 h), the fake accepts a free-form message to anyone else as Meta does and notes it in
 ``outside_window``: the message that would come back failed with 131047.
+
+``GET /{version}/{waba_id}/message_templates`` answers as the Business Management API does: the
+WABA's templates in pages of ``limit`` (default 25) as ``{"data": [...], "paging": {"cursors":
+{"before", "after"}, "next"}}``, ``next`` only when there is a next page, asked for with
+``after=<cursor>``; only the ``fields`` asked for (default id, name, language, status, category,
+components). Build template entries with ``meta_template(...)``.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ from typing import Any
 from tests.fakes.http import RecordedRequest, Reply
 
 _PATH = re.compile(r"^/v\d+\.\d+/(?P<phone_number_id>[^/]+)/messages$")
+_TEMPLATES_PATH = re.compile(r"^/(?P<version>v\d+\.\d+)/(?P<waba_id>[^/]+)/message_templates$")
+_TEMPLATE_FIELDS = ("name", "language", "status", "category", "components", "id")
+_DEFAULT_PAGE = 25
 _MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
 _CAPTIONED = frozenset({"image", "video", "document"})
 _TYPES = _MEDIA_TYPES | {"text", "template", "interactive"}
@@ -70,6 +79,11 @@ class MetaGraphFake:
     window: set[str] | None = None
     # (wamid, body) of free-form messages accepted outside the window (each would fail 131047).
     outside_window: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # The WhatsApp Business Account of the number, and its templates as Meta lists them.
+    waba_id: str | None = None
+    templates: list[dict[str, Any]] = field(default_factory=list)
+    # Every message_templates request's query, in order (paging is asserted on it).
+    template_queries: list[dict[str, str]] = field(default_factory=list)
     _errors: deque[Reply] = field(default_factory=deque, init=False)
 
     def fail_next(self, status: int, code: int, message: str, details: str | None = None) -> None:
@@ -78,6 +92,9 @@ class MetaGraphFake:
 
     def __call__(self, request: RecordedRequest) -> Reply:
         """Answer one request as the Graph API would."""
+        templates = _TEMPLATES_PATH.match(request.path)
+        if request.method == "GET" and templates is not None:
+            return self._templates(request, templates["version"], templates["waba_id"])
         match = _PATH.match(request.path)
         if request.method != "POST" or match is None:
             return graph_error(400, 100, "Unsupported request - method type or path not supported")
@@ -103,6 +120,37 @@ class MetaGraphFake:
             return self._errors.popleft()
         return self._mark_read(body) if receipt else self._accept(body)
 
+    def _templates(self, request: RecordedRequest, version: str, waba_id: str) -> Reply:
+        """A page of the WABA's templates, as the Business Management API pages them."""
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return graph_error(401, 190, "Invalid OAuth access token - Cannot parse access token")
+        if waba_id != self.waba_id:
+            return graph_error(
+                400, 100, f"Unsupported get request. Object with ID '{waba_id}' does not exist"
+            )
+        if self._errors:
+            return self._errors.popleft()
+        self.template_queries.append(dict(request.query))
+        try:
+            limit = int(request.query.get("limit", _DEFAULT_PAGE))
+            start = int(base64.b64decode(request.query["after"]).decode()) if "after" in request.query else 0
+        except ValueError:
+            return graph_error(400, 100, "(#100) Invalid parameter", "limit and after must be valid")
+        fields = [f for f in request.query.get("fields", ",".join(_TEMPLATE_FIELDS)).split(",") if f]
+        page = self.templates[start : start + limit]
+        data = [{key: template[key] for key in fields if key in template} for template in page]
+        body: dict[str, Any] = {"data": data}
+        if page:
+            end = start + len(page)
+            cursors = {"before": _cursor(start), "after": _cursor(end)}
+            body["paging"] = {"cursors": cursors}
+            if end < len(self.templates):
+                query = f"fields={','.join(fields)}&limit={limit}&after={cursors['after']}"
+                body["paging"]["next"] = (
+                    f"https://graph.facebook.com/{version}/{waba_id}/message_templates?{query}"
+                )
+        return Reply(200, body)
+
     def _accept(self, body: dict[str, Any]) -> Reply:
         wamid = self.wamids.pop(0) if self.wamids else new_wamid()
         self.sent.append((wamid, body))
@@ -121,6 +169,39 @@ class MetaGraphFake:
     def _mark_read(self, body: dict[str, Any]) -> Reply:
         self.read.append(body["message_id"])
         return Reply(200, {"success": True})
+
+
+def _cursor(index: int) -> str:
+    return base64.b64encode(str(index).encode()).decode()
+
+
+def meta_template(
+    name: str,
+    body: str,
+    *,
+    language: str = "pt_BR",
+    status: str = "APPROVED",
+    category: str = "UTILITY",
+    examples: list[str] | None = None,
+    template_id: str | None = None,
+    footer: str | None = None,
+) -> dict[str, Any]:
+    """A template as the management API lists it: a BODY with {{1}}.. placeholders and their example."""
+    component: dict[str, Any] = {"type": "BODY", "text": body}
+    if examples:
+        component["example"] = {"body_text": [examples]}
+    components: list[dict[str, Any]] = [component]
+    if footer:
+        components.append({"type": "FOOTER", "text": footer})
+    return {
+        "name": name,
+        "parameter_format": "POSITIONAL",
+        "components": components,
+        "language": language,
+        "status": status,
+        "category": category,
+        "id": template_id or str(10**15 + secrets.randbelow(10**15)),
+    }
 
 
 def check_read_receipt(body: dict[str, Any]) -> None:

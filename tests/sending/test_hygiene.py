@@ -28,7 +28,14 @@ from messaging_whatsapp.worker.sender import Sender
 from tests.fakes.http import FakeHttpServer
 from tests.fakes.meta import MetaGraphFake
 from tests.fakes.twilio import FakeTwilio
-from tests.helpers import META_PHONE_NUMBER_ID, bind, create_tenant, engine_settings, free_port
+from tests.helpers import (
+    META_PHONE_NUMBER_ID,
+    approved_template,
+    bind,
+    create_tenant,
+    engine_settings,
+    free_port,
+)
 
 TOKEN = "EAAG-test"
 ACCOUNT_SID = "AC3f9e1c7a5b2d4e6f8a0c1b3d5e7f9a2c"
@@ -216,7 +223,8 @@ async def test_templates_on_a_gateway_are_refused_before_queueing(
 async def test_the_error_of_a_retried_message_is_cleared_when_it_goes(
     context: EngineContext, meta: MetaGraphFake
 ) -> None:
-    tenant_id, _ = await _number(context, "meta")
+    tenant_id, instance_id = await _number(context, "meta")
+    await approved_template(context, tenant_id, instance_id, "pedido_confirmado")
     meta.fail_next(400, 130429, "(#130429) Rate limit hit", "Cloud API message throughput has been reached.")
     await _queue(context, tenant_id, SendMessageRequest(to=MARIA, template={"name": "pedido_confirmado"}))
     [message] = await _drain(context, tenant_id)

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.inbox.models import Conversation, Message
-from tests.helpers import bind, create_user, wait_until
+from tests.helpers import approved_template, bind, create_user, wait_until
 from tests.web.conftest import LIVE, PASSWORD, WebEngine, logged_in
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -212,6 +212,7 @@ async def test_outside_the_24_hour_window_the_composer_offers_a_template(
         verify_token="tok-janela-7d2f",
         app_secret="3f1c9a7e5b2d4f60a8c1e3b5d7f9aaaa",
     )
+    await approved_template(web_engine.context, tenant_id, meta, "boas_vindas", 1)
     provider_id = await web_engine.inbound(simulator, "+5511987650005", "Oi", "Carla")
     on_simulator = await conversation_of(web_engine, provider_id)
     # The same customer on the Meta number, who last wrote two days ago.

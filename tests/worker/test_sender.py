@@ -39,6 +39,7 @@ from tests.fakes.http import FakeHttpServer, Fault, Reply
 from tests.fakes.meta import MetaGraphFake, graph_error
 from tests.helpers import (
     META_PHONE_NUMBER_ID,
+    approved_template,
     bind,
     create_tenant,
     engine_settings,
@@ -96,6 +97,7 @@ async def context(
 
 async def _queue(context: EngineContext, instance_id: str, tenant_id: str, count: int) -> list[str]:
     ids = []
+    await approved_template(context, tenant_id, instance_id, "pedido", 1)
     async with context.sessions() as session, session.begin():
         for index in range(count):
             request = SendMessageRequest(

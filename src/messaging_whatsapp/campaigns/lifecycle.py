@@ -32,7 +32,11 @@ from messaging_whatsapp.campaigns.models import (
 from messaging_whatsapp.campaigns.progress import withdraw_queued
 from messaging_whatsapp.campaigns.queries import get_campaign
 from messaging_whatsapp.campaigns.schemas import CampaignItem
-from messaging_whatsapp.campaigns.templates import check_variations, check_window_at_start
+from messaging_whatsapp.campaigns.templates import (
+    check_templates_at_start,
+    check_variations,
+    check_window_at_start,
+)
 from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound
 
 # A campaign in these never moves again: its contacts are fixed and there is nothing left to watch.
@@ -88,6 +92,7 @@ async def transition(
     if action is Action.START:
         await _check_startable(session, campaign)
         await check_variations(session, campaign)
+        await check_templates_at_start(session, campaign)
         await check_window_at_start(session, campaign, now)
         if campaign.scheduled_at is not None and campaign.scheduled_at > now:
             target = CampaignStatus.SCHEDULED

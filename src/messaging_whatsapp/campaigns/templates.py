@@ -11,7 +11,9 @@ Checked three times:
   variation (422 `template_unsupported`), and a free-form text must fit each number's text limit
   (422 `text_too_long`; campaign texts are not split, so a contact's message stays one message);
 - when it starts: an official number with pending contacts outside their window needs a template
-  variation (422 `template_required`, naming the numbers);
+  variation (422 `template_required`, naming the numbers), and each template variation must be
+  stored, approved and given its parameters for every Meta and simulator number of the campaign
+  (the 422s of templates/check.py; a draft may be saved while Meta still reviews its template);
 - as each contact is handed out (`fit_to_window`, the dispatcher's one call): a contact outside
   the window of its official number gets a template variation; with none (or a text grown past
   the limit by its variables) it is skipped with the reason and a `message_failed` log, unsent.
@@ -47,6 +49,7 @@ from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.providers.capabilities import has_service_window, takes_templates, text_limit
 from messaging_whatsapp.providers.outbound import OutboundMediaType
 from messaging_whatsapp.sending.rules import SERVICE_WINDOW
+from messaging_whatsapp.templates.check import TemplateBook
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,19 @@ async def check_variations(session: AsyncSession, campaign: Campaign) -> None:
                 code="text_too_long",
                 details={"instances": [instance.id], "limit": limit},
             )
+
+
+async def check_templates_at_start(session: AsyncSession, campaign: Campaign) -> None:
+    """Every template variation can be sent by every Meta and simulator number of the campaign:
+    stored for its scope, approved, given exactly its parameters (422 as a one-to-one send)."""
+    templates = [v.template for v in await _variations(session, campaign) if v.template is not None]
+    if not templates:
+        return
+    book = await TemplateBook.load(session, campaign.tenant_id)
+    for instance in await _instances(session, campaign):
+        for template in templates:
+            name, language = str(template.get("name", "")), str(template.get("language") or "pt_BR")
+            book.check(instance, name, language, len(template.get("parameters") or []))
 
 
 async def check_window_at_start(session: AsyncSession, campaign: Campaign, now: datetime) -> None:

@@ -66,6 +66,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("campaign-cancel", "campaigns:campaign_cancel"),
     ("campaign-status", "campaigns:campaign_status"),
     ("campaign-list", "campaigns:campaign_list"),
+    ("sync-templates", "templates:sync_templates"),
+    ("list-templates", "templates:list_templates"),
 )
 TARGETS = dict(COMMANDS)
 _CLI_DIR = Path(__file__).parent

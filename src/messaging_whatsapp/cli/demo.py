@@ -24,13 +24,21 @@ from messaging_whatsapp.cli.messages import FINAL_STATUSES, message_statuses, qu
 from messaging_whatsapp.cli.support import configure_logging, fail, run_engine, stderr, stdout
 from messaging_whatsapp.config import Settings, get_settings
 from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.inbox.models import Message
 from messaging_whatsapp.instances import service as instances_service
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.instances.schemas import InstanceBind
 from messaging_whatsapp.providers.base import ProviderName
 from messaging_whatsapp.providers.events import DeliveryStatus
+from messaging_whatsapp.providers.meta_cloud.templates import (
+    MessageTemplate,
+    TemplateComponent,
+    TemplateParameter,
+    template_registry,
+)
 from messaging_whatsapp.sending.schemas import SendMessageRequest
+from messaging_whatsapp.templates.service import ensure_local
 from messaging_whatsapp.tenancy import service as tenancy_service
 from messaging_whatsapp.tenancy import users
 from messaging_whatsapp.tenancy.models import User, UserRole
@@ -46,6 +54,42 @@ DEMO_NUMBERS = (
     (DEMO_INSTANCE, "+5511940028922"),
     ("demo-simulator-2", "+5511940028923"),
     ("demo-simulator-3", "+5521940028924"),
+)
+
+# The demo's templates, declared in the registry as seed 001 shows and stored (approved) for the
+# first simulator number, so the templates page and the inbox's template form have something.
+DEMO_TEMPLATES = (
+    template_registry.register(
+        MessageTemplate(
+            name="pedido_enviado",
+            language="pt_BR",
+            category="UTILITY",
+            components=[
+                TemplateComponent(
+                    type="body",
+                    text="Olá {{1}}, seu pedido {{2}} saiu para entrega.",
+                    parameters=[
+                        TemplateParameter(name="customer_name"),
+                        TemplateParameter(name="order_number"),
+                    ],
+                )
+            ],
+        )
+    ),
+    template_registry.register(
+        MessageTemplate(
+            name="boas_vindas",
+            language="pt_BR",
+            category="MARKETING",
+            components=[
+                TemplateComponent(
+                    type="body",
+                    text="Olá {{1}}! Que bom ter você por aqui. Como podemos ajudar?",
+                    parameters=[TemplateParameter(name="customer_name")],
+                )
+            ],
+        )
+    ),
 )
 
 
@@ -87,6 +131,9 @@ async def ensure_demo_tenant(context: EngineContext) -> DemoTenant:
             await _ensure_number(context, session, user.tenant_id, name, number)
             for name, number in DEMO_NUMBERS
         ]
+        first = await instances_service.get_instance(session, user.tenant_id, bound[0][0])
+        for template in DEMO_TEMPLATES:
+            await ensure_local(session, user.tenant_id, first, template, utcnow())
     numbers = tuple(
         DemoNumber(instance_id, name, number, url)
         for (instance_id, url), (name, number) in zip(bound, DEMO_NUMBERS, strict=True)

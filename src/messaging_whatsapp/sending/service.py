@@ -3,10 +3,11 @@
 Everything that would make a send pointless or harmful is refused here, before anything is
 stored or queued: an invalid phone, an opted-out person, a number that cannot send, content its
 provider cannot send, a free-form message outside WhatsApp's 24-hour customer service window on
-the official APIs (the rules are in sending/rules.py). What passes is stored as `queued`; the
-caller commits, then offers it to the senders (sending/queue.py). A text longer than the number's
-provider takes is stored as ordered parts, the later ones held until the one before is sent
-(sending/parts.py); the caller gets the first.
+the official APIs (the rules are in sending/rules.py), a template its number has not stored as
+approved or that gets the wrong number of parameters (templates/check.py). What passes is stored
+as `queued`; the caller commits, then offers it to the senders (sending/queue.py). A text longer
+than the number's provider takes is stored as ordered parts, the later ones held until the one
+before is sent (sending/parts.py); the caller gets the first.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from messaging_whatsapp.sending.rules import (
 from messaging_whatsapp.sending.schemas import SendMessageRequest
 from messaging_whatsapp.sending.submissions import QueuedMessage, Submission, SubmissionResult, message_row
 from messaging_whatsapp.sending.team import origin_of, sender_names, session_tickets
+from messaging_whatsapp.templates.check import TemplateBook
 from messaging_whatsapp.tenancy.service import tenant_country
 
 # contact id -> instance id -> (conversation id, when the person last wrote there)
@@ -175,6 +177,10 @@ class _TenantBatch:
         quoted = await self._quoted({s.request.reply_to for s in submissions if s.request.reply_to})
         chosen: dict[int, WhatsAppInstance] = {}
         quotes: dict[int, str | None] = {}
+        # The tenant's templates, read once for the whole batch when any message is a template.
+        book = None
+        if any(submissions[index].request.template is not None for index in phones):
+            book = await TemplateBook.load(self._session, self._tenant_id)
         for index, phone in phones.items():
             talking = conversations.get(contacts.get(phone, ""), {})
             request = submissions[index].request
@@ -183,6 +189,9 @@ class _TenantBatch:
                 able = reaching(instances, kinds[index], instance_id)
                 instance = choose_instance(able, instance_id, talking, self._now, request)
                 check_content(instance, request)
+                if book is not None and request.template is not None:
+                    template = request.template
+                    book.check(instance, template.name, template.language, len(template.parameters))
                 check_service_window(instance, talking.get(instance.id, (None, None))[1], request, self._now)
             except EngineError as exc:
                 results[index] = exc

@@ -217,7 +217,7 @@ async def _chat_values(
         "chat": chat,
         "contact": chat.contact,
         "window_open": window_open,
-        "templates": await queries.templates(session, principal.tenant_id)
+        "templates": await queries.templates(session, principal.tenant_id, chat.instance)
         if takes_templates(provider)
         else [],
         **_lead_values(lead, principal),

@@ -23,6 +23,8 @@ from messaging_whatsapp.inbox.schemas import ConversationItem, MessageItem
 from messaging_whatsapp.inbox.service import ConversationFilter, ConversationState, InboxTab, MessageOrder
 from messaging_whatsapp.inbox.visibility import Viewer, check_conversation
 from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.templates.models import MessageTemplateRow, TemplateStatus
+from messaging_whatsapp.templates.service import scope_of
 from messaging_whatsapp.tenancy.access import Principal
 from messaging_whatsapp.tenancy.models import Tenant, User
 
@@ -250,9 +252,23 @@ def open_ticket(tickets: list[Ticket]) -> Ticket | None:
     return next((t for t in tickets if t.status == TicketStatus.OPEN.value), None)
 
 
-async def templates(session: AsyncSession, tenant_id: str) -> list[dict[str, Any]]:
-    """The approved templates the tenant already uses in its campaigns (name and language)."""
+async def templates(
+    session: AsyncSession, tenant_id: str, instance: WhatsAppInstance | None = None
+) -> list[dict[str, Any]]:
+    """The templates to offer (name and language): the number's approved stored templates, and
+    the ones the tenant already uses in its campaigns."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
+    scope = scope_of(instance) if instance is not None else None
+    if scope is not None:
+        stored = await session.execute(
+            select(MessageTemplateRow.name, MessageTemplateRow.language).where(
+                MessageTemplateRow.tenant_id == tenant_id,
+                MessageTemplateRow.scope == scope,
+                MessageTemplateRow.status == TemplateStatus.APPROVED.value,
+            )
+        )
+        for name, language in stored:
+            found[(name, language)] = {"name": name, "language": language}
     for template in await session.scalars(
         select(CampaignMessage.template).where(
             CampaignMessage.tenant_id == tenant_id, CampaignMessage.template.is_not(None)
