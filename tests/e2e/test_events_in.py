@@ -18,7 +18,7 @@ from messaging_whatsapp.notifications.service import materials_entry
 from tests.e2e.conftest import RunningEngine, auth_headers, serve
 from tests.fakes.http import FakeHttpServer
 from tests.fakes.meta import MetaGraphFake
-from tests.helpers import META_PHONE_NUMBER_ID, bind, create_tenant, wait_until
+from tests.helpers import META_PHONE_NUMBER_ID, approved_template, bind, create_tenant, wait_until
 
 TOKEN = "EAAG-test"
 CUSTOMER = "+5511988887777"
@@ -81,6 +81,7 @@ async def test_events_in_through_the_api(
             instance_name="sim-o",
         )
 
+        await approved_template(engine.context, tenant_id, instance, "quote_created_template", 1)
         # Mappings: the four event types only, a template, payload keys; the tenant's numbers only.
         mapping = {"template": "quote_created_template", "language": "pt_BR", "parameters": ["customer_name"]}
         saved = await engine.http.put("/api/v1/event-mappings/quote_created", json=mapping, headers=admin)

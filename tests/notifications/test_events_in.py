@@ -21,6 +21,7 @@ from messaging_whatsapp.consent.models import OptOut
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.inbox.models import Message, SenderType, SendState
+from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.migrate import upgrade_async
 from messaging_whatsapp.notifications import service
 from messaging_whatsapp.notifications.models import EventType, InboundEvent
@@ -31,6 +32,7 @@ from tests.fakes.http import FakeHttpServer
 from tests.fakes.meta import MetaGraphFake
 from tests.helpers import (
     META_PHONE_NUMBER_ID,
+    approved_template,
     bind,
     create_tenant,
     engine_settings,
@@ -96,9 +98,20 @@ async def _meta_tenant(context: EngineContext, name: str = "Loja") -> tuple[str,
 
 
 async def _map(context: EngineContext, tenant_id: str, event_type: EventType, *keys: str) -> None:
-    change = MappingChange(template=f"{event_type.value}_template", language="pt_BR", parameters=list(keys))
+    """Map the event type to its template, approved on each of the tenant's Meta numbers with one
+    body parameter per payload key (the sending check refuses a template it does not know)."""
+    template = f"{event_type.value}_template"
+    change = MappingChange(template=template, language="pt_BR", parameters=list(keys))
     async with context.sessions() as session, session.begin():
         await service.put_mapping(session, tenant_id, event_type, change)
+        numbers = await session.scalars(
+            select(WhatsAppInstance).where(
+                WhatsAppInstance.tenant_id == tenant_id, WhatsAppInstance.provider == "meta"
+            )
+        )
+        instances = list(numbers)
+    for instance in instances:
+        await approved_template(context, tenant_id, instance, template, len(keys))
 
 
 def _entry(tenant_id: str, event_id: str, event_type: str, **payload: Any) -> dict[str, str]:
