@@ -2,6 +2,7 @@
 
 from messaging_whatsapp.alerts.models import Alert, AlertRule, SendMinute, WebhookMark
 from messaging_whatsapp.analytics.models import AnalyticsCursor
+from messaging_whatsapp.automation.models import AutoReplyRule, IntentList, RuleFiring
 from messaging_whatsapp.campaigns.models import (
     Campaign,
     CampaignContact,
@@ -24,6 +25,7 @@ __all__ = [
     "AlertRule",
     "AnalyticsCursor",
     "ApiKey",
+    "AutoReplyRule",
     "Base",
     "Campaign",
     "CampaignContact",
@@ -33,10 +35,12 @@ __all__ = [
     "Consent",
     "Contact",
     "Conversation",
+    "IntentList",
     "Message",
     "OptOut",
     "OutboxEvent",
     "ProcessedEvent",
+    "RuleFiring",
     "SendMinute",
     "StreamEntryRow",
     "StreamGroupRow",
