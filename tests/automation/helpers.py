@@ -49,7 +49,13 @@ def message(
     """A customer's text (or button tap) as a provider's parser gives it."""
     kind = MessageType.BUTTON if payload else MessageType.TEXT
     return InboundMessage(
-        pid or f"SIM-{new_id()}", phone, kind, at or utcnow(), text=text, button_payload=payload, from_me=from_me
+        pid or f"SIM-{new_id()}",
+        phone,
+        kind,
+        at or utcnow(),
+        text=text,
+        button_payload=payload,
+        from_me=from_me,
     )
 
 

@@ -31,7 +31,9 @@ from tests.helpers import create_user, example_bytes
 GREETING = {"name": "Saudação", "when": {"type": "new_ticket"}, "then": {"type": "buttons"}}
 
 
-async def test_a_keyword_intent_is_published_once_though_the_webhook_comes_twice(context: EngineContext) -> None:
+async def test_a_keyword_intent_is_published_once_though_the_webhook_comes_twice(
+    context: EngineContext,
+) -> None:
     tenant_id, instance_id = await tenant_with_number(context)
     asked = message("Qual o PREÇO disso?")
     first = await apply(context, tenant_id, instance_id, asked, key="inbound:1-0")
@@ -61,7 +63,9 @@ async def test_a_button_intent_is_published_once_and_tenants_map_their_own_paylo
     await apply(context, tenant_id, instance_id, tapped)
     await apply(context, tenant_id, instance_id, tapped)
     async with context.sessions() as session, session.begin():
-        own = IntentsIn(intents=[IntentIn(name="create_quote", keywords=["quanto custa"], button_payloads=["BTN_Q"])])
+        own = IntentsIn(
+            intents=[IntentIn(name="create_quote", keywords=["quanto custa"], button_payloads=["BTN_Q"])]
+        )
         await service.replace_intents(session, tenant_id, own, utcnow())
     await apply(context, tenant_id, instance_id, message("Orçamento", payload="BTN_Q"))
     # The tenant's list replaced the seed's: "pedido" is no intent now, "quanto custa" is.
@@ -76,14 +80,22 @@ async def test_a_button_intent_is_published_once_and_tenants_map_their_own_paylo
     ]
 
 
-async def test_talk_to_human_flags_the_ticket_unassigns_it_and_stops_the_rules(context: EngineContext) -> None:
+async def test_talk_to_human_flags_the_ticket_unassigns_it_and_stops_the_rules(
+    context: EngineContext,
+) -> None:
     tenant_id, instance_id = await tenant_with_number(context)
     agent_id = await create_user(context, tenant_id, "bia@loja.com.br", role="agent")
     await apply(context, tenant_id, instance_id, message("Oi"))
     [ticket] = await tickets(context, tenant_id)
     async with context.sessions() as session, session.begin():
         await assign_ticket(session, tenant_id, ticket.id, agent_id, utcnow())
-    await create_rule(context, tenant_id, name="Pedido", when={"type": "keyword", "keywords": ["pedido"]}, then={"type": "text", "text": "Vou ver"})
+    await create_rule(
+        context,
+        tenant_id,
+        name="Pedido",
+        when={"type": "keyword", "keywords": ["pedido"]},
+        then={"type": "text", "text": "Vou ver"},
+    )
     await create_rule(
         context,
         tenant_id,
@@ -91,7 +103,13 @@ async def test_talk_to_human_flags_the_ticket_unassigns_it_and_stops_the_rules(c
         when={"type": "intent", "intent": "talk_to_human"},
         then={"type": "text", "text": "Um atendente já vai falar com você."},
     )
-    await create_rule(context, tenant_id, name="Para a Bia", when={"type": "keyword", "keywords": ["pedido"]}, then={"type": "assign", "user_id": agent_id})
+    await create_rule(
+        context,
+        tenant_id,
+        name="Para a Bia",
+        when={"type": "keyword", "keywords": ["pedido"]},
+        then={"type": "assign", "user_id": agent_id},
+    )
 
     await apply(context, tenant_id, instance_id, message("Quero falar com um atendente, por favor"))
     [ticket] = await tickets(context, tenant_id)
@@ -110,7 +128,9 @@ async def test_talk_to_human_flags_the_ticket_unassigns_it_and_stops_the_rules(c
     # The acknowledgement of the asking message went; afterwards no send rule fires on the
     # ticket, though an assign rule still routes it to a person.
     await apply(context, tenant_id, instance_id, message("cadê meu pedido?"))
-    assert [m.content for m in await automatic_messages(context, tenant_id)] == ["Um atendente já vai falar com você."]
+    assert [m.content for m in await automatic_messages(context, tenant_id)] == [
+        "Um atendente já vai falar com você."
+    ]
     [ticket] = await tickets(context, tenant_id)
     assert ticket.assignee_id == agent_id
 
@@ -146,7 +166,13 @@ async def test_the_greeting_buttons_go_once_per_new_ticket(context: EngineContex
 async def test_no_rule_answers_an_echo_a_group_or_an_opted_out_person(context: EngineContext) -> None:
     tenant_id, instance_id = await tenant_with_number(context)
     await create_rule(context, tenant_id, **GREETING)
-    await create_rule(context, tenant_id, name="Tudo", when={"type": "keyword", "keywords": ["loja"]}, then={"type": "text", "text": "Olá"})
+    await create_rule(
+        context,
+        tenant_id,
+        name="Tudo",
+        when={"type": "keyword", "keywords": ["loja"]},
+        then={"type": "text", "text": "Olá"},
+    )
 
     # The business's own message echoed back (typed on the phone, or a campaign's).
     await apply(context, tenant_id, instance_id, message("Oi, a loja abriu", from_me=True))
@@ -173,13 +199,17 @@ async def test_no_rule_answers_an_echo_a_group_or_an_opted_out_person(context: E
     assert await outbox_payloads(context, tenant_id, "whatsapp_action_requested") == []
 
 
-async def test_out_of_hours_replies_with_the_away_message_in_the_tenant_time_zone(context: EngineContext) -> None:
+async def test_out_of_hours_replies_with_the_away_message_in_the_tenant_time_zone(
+    context: EngineContext,
+) -> None:
     # Tokyo is UTC+9: open 09:00-18:00 there is 00:00-09:00 UTC.
     tenant_id, instance_id = await tenant_with_number(context, timezone="Asia/Tokyo")
     async with context.sessions() as session, session.begin():
         hours = BusinessHoursIn(schedule={"mon": [["09:00", "18:00"]]}, away_message="Voltamos às 9h.")
         await service.change_business_hours(session, tenant_id, hours, utcnow())
-    await create_rule(context, tenant_id, name="Fora do horário", when={"type": "outside_hours"}, then={"type": "text"})
+    await create_rule(
+        context, tenant_id, name="Fora do horário", when={"type": "outside_hours"}, then={"type": "text"}
+    )
 
     monday_10_tokyo = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
     monday_21_tokyo = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)

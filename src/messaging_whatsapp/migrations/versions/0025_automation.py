@@ -80,7 +80,10 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["ticket_id"], ["tickets.id"], name=op.f("fk_automation_firings_ticket_id_tickets"), ondelete="CASCADE"
+            ["ticket_id"],
+            ["tickets.id"],
+            name=op.f("fk_automation_firings_ticket_id_tickets"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_automation_firings")),
         sa.UniqueConstraint(
