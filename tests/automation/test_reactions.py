@@ -113,10 +113,12 @@ async def test_talk_to_human_flags_the_ticket_unassigns_it_and_stops_the_rules(
 
     await apply(context, tenant_id, instance_id, message("Quero falar com um atendente, por favor"))
     [ticket] = await tickets(context, tenant_id)
-    assert ticket.wants_person_at is not None and ticket.assignee_id is None
+    assert ticket.wants_person_at is not None
+    assert ticket.assignee_id is None
     async with context.sessions() as session:
         conversation = await session.get(Conversation, ticket.conversation_id)
-    assert conversation is not None and conversation.assignee_id is None
+    assert conversation is not None
+    assert conversation.assignee_id is None
     assigned = await outbox_payloads(context, tenant_id, "whatsapp_ticket_assigned")
     assert assigned[-1] == {
         "ticket_id": ticket.id,
@@ -142,7 +144,8 @@ async def test_the_greeting_buttons_go_once_per_new_ticket(context: EngineContex
     first = await apply(context, tenant_id, instance_id, message("Oi"))
     await apply(context, tenant_id, instance_id, message("Tudo bem?"))
     [greeting] = await automatic_messages(context, tenant_id)
-    assert greeting.type == "interactive" and greeting.direction == "outbound"
+    assert greeting.type == "interactive"
+    assert greeting.direction == "outbound"
     assert greeting.extra == {
         "buttons": [
             {"id": "create_quote", "title": "Fazer cotação"},

@@ -105,7 +105,8 @@ async def test_intents_rules_and_hours_follow_the_contract(engine: RunningEngine
     week = {"mon": [["08:00", "12:00"], ["13:00", "18:00"]], "sat": [["09:00", "13:00"]]}
     body = {"schedule": week, "away_message": "Voltamos segunda às 8h.", "timezone": "UTC"}
     changed = (await http.put(HOURS, json=body, headers=admin)).json()
-    assert changed["schedule"]["mon"] == week["mon"] and changed["schedule"]["sun"] == []
+    assert changed["schedule"]["mon"] == week["mon"]
+    assert changed["schedule"]["sun"] == []
     assert (changed["timezone"], changed["away_message"]) == ("America/Manaus", "Voltamos segunda às 8h.")
     bad = {"schedule": {"mon": [["18:00", "08:00"]]}}
     assert "schedule: mon[0]" in await _error(await http.put(HOURS, json=bad, headers=admin), 422)
@@ -150,7 +151,8 @@ async def test_a_webhook_delivered_twice_greets_once_and_publishes_one_intent(en
     await wait_until(both_applied, what="both deliveries applied")
     messages = await greeting_sent() or []
     [automatic] = [m for m in messages if m["sender_type"] == "system"]
-    assert automatic["type"] == "interactive" and automatic["content"] == "Olá! Escolha uma opção:"
+    assert automatic["type"] == "interactive"
+    assert automatic["content"] == "Olá! Escolha uma opção:"
     [requested] = await published_events(engine.context, "whatsapp_action_requested")
     assert requested["tenant_id"] == tenant_id
     assert '"intent":"create_quote"' in requested["payload"]
