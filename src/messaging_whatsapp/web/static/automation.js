@@ -49,6 +49,8 @@
         var key = slot.dataset.errorFor;
         if (key && (path === key || path.indexOf(key + ".") === 0) && (!best || key.length > best.dataset.errorFor.length)) best = slot;
       });
+      // Next to its field the message needs no path in front of it.
+      if (best && path === best.dataset.errorFor && message.indexOf(": ") > 0) message = message.slice(message.indexOf(": ") + 2);
       best = best || form.querySelector("[data-error-for='']");
       best.textContent = message;
       var field = best.closest(".field");
