@@ -26,7 +26,7 @@ PORTUGUESE: dict[str, str] = {
     "The customer asks for: {intent}": "O cliente pede: {intent}",
     "A message arrives outside business hours": "Uma mensagem chega fora do horário de atendimento",
     "Nobody of the team answers within {minutes} min": "Ninguém da equipe responde em {minutes} min",
-    "Send the text: {text}": "Enviar o texto: {text}",
+    "Send the text: {body}": "Enviar o texto: {body}",
     "Send the away message": "Enviar a mensagem de ausência",
     "Send buttons: {titles}": "Enviar botões: {titles}",
     "Send the template {name} ({language})": "Enviar o modelo {name} ({language})",
