@@ -16,7 +16,7 @@ messages, a group's — dropped before storage — or a message that was an opt-
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -135,12 +135,9 @@ async def _facts(session: AsyncSession, message_ids: list[str]) -> dict[str, _Fa
 def _wanting(facts: dict[str, _Facts], ticket_id: str) -> dict[str, _Facts]:
     """The facts with the ticket's later messages seeing its customer wants a person."""
     return {
-        key: (_replace_wants(fact) if fact.ticket_id == ticket_id else fact) for key, fact in facts.items()
+        key: (replace(fact, wants_person=True) if fact.ticket_id == ticket_id else fact)
+        for key, fact in facts.items()
     }
-
-
-def _replace_wants(fact: _Facts) -> _Facts:
-    return _Facts(fact.ticket_id, fact.conversation_id, fact.ticket_open, True, fact.opted_out, fact.to)
 
 
 async def _setup(session: AsyncSession, tenant_id: str) -> _TenantSetup:
