@@ -101,7 +101,11 @@ async def tickets(context: EngineContext, tenant_id: str) -> list[Ticket]:
 async def firings(context: EngineContext, tenant_id: str) -> list[RuleFiring]:
     """The tenant's rule firings, oldest first."""
     async with context.sessions() as session:
-        query = select(RuleFiring).where(RuleFiring.tenant_id == tenant_id).order_by(RuleFiring.fired_at)
+        query = (
+            select(RuleFiring)
+            .where(RuleFiring.tenant_id == tenant_id)
+            .order_by(RuleFiring.fired_at, RuleFiring.id)
+        )
         return list((await session.scalars(query)).all())
 
 

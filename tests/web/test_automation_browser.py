@@ -78,8 +78,10 @@ async def test_an_admin_edits_rules_intents_and_hours(browser: Browser, web_engi
     assert found["intents"][0]["keywords"] == ["cotacao", "orcamento", "preco", "valor", "quanto custa"]
     async with web_engine.context.sessions() as session:
         tenant = await session.get(Tenant, tenant_id)
-    assert tenant is not None and tenant.away_message == "Voltamos às 8h."
-    assert tenant.business_hours is not None and '"mon":[["08:00","18:00"]]' in tenant.business_hours
+    assert tenant is not None
+    assert tenant.away_message == "Voltamos às 8h."
+    assert tenant.business_hours is not None
+    assert '"mon":[["08:00","18:00"]]' in tenant.business_hours
 
 
 async def test_a_customer_who_asks_for_a_person_is_flagged_live(
@@ -124,6 +126,7 @@ async def test_supervisors_read_the_page_and_agents_cannot_open_it(
     browser_context, page = await logged_in(browser, web_engine.base_url, "bia@leitura.com.br")
     try:
         response = await page.goto("/automation")
-        assert response is not None and response.status == 403
+        assert response is not None
+        assert response.status == 403
     finally:
         await browser_context.close()
