@@ -251,9 +251,11 @@ async def _current_tickets(
         for c in conversations
         if c.open_ticket_id
     }
-    for ticket_id in await waiting_for_person(session, [t.id for t in current.values()]):
-        conversation_id = next(cid for cid, t in current.items() if t.id == ticket_id)
-        current[conversation_id] = current[conversation_id].model_copy(update={"wants_person": True})
+    # The customer asked for a person (talk_to_human) and is still waiting: the list flags it.
+    conversation_of = {ticket.id: cid for cid, ticket in current.items()}
+    for ticket_id in await waiting_for_person(session, list(conversation_of)):
+        cid = conversation_of[ticket_id]
+        current[cid] = current[cid].model_copy(update={"wants_person": True})
     resolved = [c.id for c in conversations if not c.open_ticket_id]
     if resolved:
         rows = await session.execute(

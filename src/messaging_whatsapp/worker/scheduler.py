@@ -4,7 +4,9 @@ Today that is closing the tickets left without interaction for the tenant's time
 pass a minute; the numbers' health (daily counters from local midnight, a point back per hour
 without failures), a pass a minute; and applying each tenant's data retention (LGPD), a pass an
 hour; the tenants' alert rules, a pass every ALERT_PASS_SECONDS (30 s); folding changed messages
-into the analytics rollup, a pass every few seconds; scheduled
+into the analytics rollup, a pass every few seconds; the
+automation rules that answer a customer nobody of the team answered (no_agent_answer), a pass every
+30 s, made exactly-once by the firings' unique key; scheduled
 campaigns are started by the campaign dispatcher, which the `scheduler` command runs too. Several
 schedulers may run: each pass takes an advisory lock on PostgreSQL, so one does the pass and the
 others skip it; both passes are safe to repeat, so the lock saves work only.
