@@ -157,3 +157,21 @@ async def test_a_webhook_delivered_twice_greets_once_and_publishes_one_intent(en
     assert requested["tenant_id"] == tenant_id
     assert '"intent":"create_quote"' in requested["payload"]
     assert '"source":"keyword"' in requested["payload"]
+
+    asking = build_inbound_message_body(
+        "sim-loja", "SIM-HUMANO", "5511987654321", "Quero um atendente", "Maria", 1765000060
+    )
+    assert (
+        await engine.http.post(path, content=asking, headers={"content-type": "application/json"})
+    ).status_code == 200
+
+    async def flagged() -> dict[str, Any] | None:
+        items = (await engine.http.get("/api/v1/conversations", headers=admin)).json()["items"]
+        return items[0] if items and items[0]["ticket"]["wants_person"] else None
+
+    conversation = await wait_until(flagged, what="the conversation flagged as wanting a person")
+    assert conversation["ticket"]["assignee_id"] is None
+    tickets = (
+        await engine.http.get(f"/api/v1/conversations/{conversation['id']}/tickets", headers=admin)
+    ).json()
+    assert tickets["items"][0]["wants_person_at"] is not None
