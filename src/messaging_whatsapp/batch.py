@@ -139,6 +139,8 @@ class InboundApplied:
     duplicates: int = 0
     published: list[PublishedEvent] = field(default_factory=list)
     merges: list[ContactMerge] = field(default_factory=list)
+    # conversation id -> the ticket a customer's message of this batch opened in it.
+    opened: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

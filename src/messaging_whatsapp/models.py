@@ -2,6 +2,7 @@
 
 from messaging_whatsapp.alerts.models import Alert, AlertRule, SendMinute, WebhookMark
 from messaging_whatsapp.analytics.models import AnalyticsCursor
+from messaging_whatsapp.automation.models import AutoReplyRule, IntentList, RuleFiring
 from messaging_whatsapp.campaigns.models import (
     Campaign,
     CampaignContact,
@@ -26,6 +27,7 @@ __all__ = [
     "AlertRule",
     "AnalyticsCursor",
     "ApiKey",
+    "AutoReplyRule",
     "Base",
     "Campaign",
     "CampaignContact",
@@ -37,11 +39,13 @@ __all__ = [
     "Conversation",
     "EventMapping",
     "InboundEvent",
+    "IntentList",
     "Message",
     "MessageTemplateRow",
     "OptOut",
     "OutboxEvent",
     "ProcessedEvent",
+    "RuleFiring",
     "SendMinute",
     "StreamEntryRow",
     "StreamGroupRow",

@@ -20,6 +20,8 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messaging_whatsapp.automation import service as automation_service
+from messaging_whatsapp.automation.schemas import BusinessHoursIn, RuleIn
 from messaging_whatsapp.cli.messages import FINAL_STATUSES, message_statuses, queue_text
 from messaging_whatsapp.cli.support import configure_logging, fail, run_engine, stderr, stdout
 from messaging_whatsapp.config import Settings, get_settings
@@ -127,6 +129,7 @@ async def ensure_demo_tenant(context: EngineContext) -> DemoTenant:
             user = await users.create_user(
                 session, tenant.id, DEMO_EMAIL, DEMO_PASSWORD, UserRole.ADMIN.value
             )
+            await _demo_automation(session, tenant.id)
         bound = [
             await _ensure_number(context, session, user.tenant_id, name, number)
             for name, number in DEMO_NUMBERS
@@ -139,6 +142,30 @@ async def ensure_demo_tenant(context: EngineContext) -> DemoTenant:
         for (instance_id, url), (name, number) in zip(bound, DEMO_NUMBERS, strict=True)
     )
     return DemoTenant(user.tenant_id, DEMO_EMAIL, DEMO_PASSWORD, numbers)
+
+
+async def _demo_automation(session: AsyncSession, tenant_id: str) -> None:
+    """Seed 001's greeting (the default buttons on every new ticket), weekday business hours and
+    an out-of-hours reply, so the automation page and the inbox show them from the start."""
+    now = utcnow()
+    week = {day: [["08:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
+    away = "Olá! Nosso horário é de segunda a sexta, das 8h às 18h. Respondemos assim que voltarmos."
+    await automation_service.change_business_hours(
+        session,
+        tenant_id,
+        BusinessHoursIn(schedule={**week, "sat": [["09:00", "13:00"]]}, away_message=away),
+        now,
+    )
+    for rule in (
+        {"name": "Saudação com botões", "when": {"type": "new_ticket"}, "then": {"type": "buttons"}},
+        {
+            "name": "Fora do horário",
+            "position": 1,
+            "when": {"type": "outside_hours"},
+            "then": {"type": "text"},
+        },
+    ):
+        await automation_service.create_rule(session, tenant_id, RuleIn.model_validate(rule), now)
 
 
 async def _ensure_number(

@@ -65,6 +65,7 @@ async def apply_inbound(session: AsyncSession, items: list[InboundItem]) -> Inbo
             item.message_id = created[item.key]
             applied.created.append(item)
     await _bump_counters(session, applied.created)
+    applied.opened = opened
     # The ticket first: a screen that learns of the message can already tell whose it is.
     tenants = {item.conversation_id: item.entry.tenant_id for item in new_items}
     applied.published = [opened_event(tenants[cid], cid, tid) for cid, tid in sorted(opened.items())]

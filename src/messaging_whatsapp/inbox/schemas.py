@@ -60,6 +60,8 @@ class CurrentTicket(BaseModel):
     assignee_id: str | None
     # The assignee's e-mail (users have no other name).
     assignee_name: str | None = None
+    # The customer asked for a person (talk_to_human) and nobody of the team has answered since.
+    wants_person: bool = False
 
 
 class ConversationItem(BaseModel):
@@ -108,6 +110,8 @@ class TicketItem(BaseModel):
     close_reason: str | None
     outcome: str | None = None
     assignee_id: str | None
+    # When the customer asked for a person (talk_to_human): no automation writes to it since.
+    wants_person_at: datetime | None = None
     created_at: datetime
 
 

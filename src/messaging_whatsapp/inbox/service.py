@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import InvalidInput, NotFound
 from messaging_whatsapp.inbox.chat import REACTION, with_quotes_and_reactions
-from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket, TicketStatus
+from messaging_whatsapp.inbox.models import Contact, Conversation, Message, SenderType, Ticket, TicketStatus
 from messaging_whatsapp.inbox.schemas import (
     ContactItem,
     ContactRef,
@@ -251,6 +251,11 @@ async def _current_tickets(
         for c in conversations
         if c.open_ticket_id
     }
+    # The customer asked for a person (talk_to_human) and is still waiting: the list flags it.
+    conversation_of = {ticket.id: cid for cid, ticket in current.items()}
+    for ticket_id in await waiting_for_person(session, list(conversation_of)):
+        cid = conversation_of[ticket_id]
+        current[cid] = current[cid].model_copy(update={"wants_person": True})
     resolved = [c.id for c in conversations if not c.open_ticket_id]
     if resolved:
         rows = await session.execute(
@@ -263,6 +268,31 @@ async def _current_tickets(
                 id=row.id, status=row.status, assignee_id=row.assignee_id
             )
     return current
+
+
+async def waiting_for_person(session: AsyncSession, ticket_ids: list[str]) -> set[str]:
+    """Those of these open tickets whose customer asked for a person (talk_to_human) with no
+    answer from the team since (a user's message, or one typed on the business phone)."""
+    if not ticket_ids:
+        return set()
+    answered = (
+        select(Message.id)
+        .where(
+            Message.ticket_id == Ticket.id,
+            Message.sender_type.in_([SenderType.USER.value, SenderType.PHONE.value]),
+            Message.created_at >= Ticket.wants_person_at,
+        )
+        .exists()
+    )
+    rows = await session.scalars(
+        select(Ticket.id).where(
+            Ticket.id.in_(ticket_ids),
+            Ticket.status == TicketStatus.OPEN.value,
+            Ticket.wants_person_at.is_not(None),
+            ~answered,
+        )
+    )
+    return set(rows)
 
 
 def conversation_item(

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.deps import Context, DbSession
 from messaging_whatsapp.errors import NotFound
+from messaging_whatsapp.inbox.service import waiting_for_person
 from messaging_whatsapp.inbox.visibility import Viewer
 from messaging_whatsapp.providers.capabilities import has_service_window, takes_templates
 from messaging_whatsapp.sending.rules import SERVICE_WINDOW
@@ -220,5 +221,10 @@ async def _chat_values(
         "templates": await queries.templates(session, principal.tenant_id, chat.instance)
         if takes_templates(provider)
         else [],
+        # The customer asked for a person and nobody answered yet: the header says so.
+        "wants_person": bool(
+            chat.conversation.open_ticket_id
+            and await waiting_for_person(session, [chat.conversation.open_ticket_id])
+        ),
         **_lead_values(lead, principal),
     }

@@ -47,7 +47,7 @@ STATUS_NAMES = {
     "read": "Read",
     "failed": "Failed",
 }
-SENDER_NAMES = {"campaign": "Campaign", "ai": "AI", "system": "System", "phone": "Business phone"}
+SENDER_NAMES = {"campaign": "Campaign", "ai": "AI", "system": "Automatic", "phone": "Business phone"}
 
 
 def phone_label(phone: str | None) -> str:

@@ -35,6 +35,7 @@ from messaging_whatsapp.phones import InvalidPhone, canonical_phone
 from messaging_whatsapp.providers.base import PayloadError, ProviderName, WebhookRequest
 from messaging_whatsapp.providers.events import InboundMessage, NormalisedEvent, Unusable
 from messaging_whatsapp.providers.registry import get_provider
+from messaging_whatsapp.sending.queue import offer_messages
 from messaging_whatsapp.streams.base import StreamEntry, StreamError
 from messaging_whatsapp.worker.ingest import IngestResult, apply_entries
 from messaging_whatsapp.worker.models import ProcessedEvent
@@ -269,6 +270,8 @@ class InboundWorker:
         outcome.applied += len(prepared)
         self._record(result)
         await relay_outbox(self._context, result.outbox)
+        # Automatic replies the batch queued go to the senders now, not at the re-offer sweep.
+        await offer_messages(self._context, result.offers)
 
     async def _settle(self, prepared: list[Prepared], outcome: BatchOutcome) -> None:
         """Acknowledge committed entries; those with unusable items leave each of them in the DLQ
@@ -313,6 +316,8 @@ class InboundWorker:
         outcome.applied += 1
         self._record(result)
         await relay_outbox(self._context, result.outbox)
+        # Automatic replies the batch queued go to the senders now, not at the re-offer sweep.
+        await offer_messages(self._context, result.offers)
 
     async def _commit(self, entries: list[IngestEntry]) -> IngestResult:
         heard = self._heard(entries)
@@ -341,6 +346,7 @@ class InboundWorker:
             ("receipt_without_effect", result.receipts_without_effect),
             ("connection_change", result.connection_changes),
             ("opt_out", result.opt_outs),
+            ("rule_fired", result.rules_fired),
         ):
             if count:
                 metrics.WORKER_CHANGES.labels(kind).inc(count)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messaging_whatsapp.automation.reactions import react_to_messages
 from messaging_whatsapp.batch import ConnectionChange, InboundItem, IngestEntry, Outcomes, Receipt
 from messaging_whatsapp.campaigns.progress import (
     follow_messages,
@@ -54,11 +55,15 @@ class IngestResult:
     receipts_without_effect: int = 0
     connection_changes: int = 0
     opt_outs: int = 0
+    # Rules fired by the batch's messages (automation).
+    rules_fired: int = 0
     ignored: Counter[str] = field(default_factory=Counter)
     outbox: list[OutboxRecord] = field(default_factory=list)
     # Stages newly reached per instance, for its health.
     health: dict[str, Outcomes] = field(default_factory=dict)
     orphan_receipts: int = 0
+    # Messages automation queued: offered to the senders after the commit (message id, tenant id).
+    offers: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -141,12 +146,18 @@ async def _apply_inbound(
     if not stored.created:
         return []
     await keep_suppressed_opted_out(session, stored.created)
-    opted_out = await opt_out(session, keyword_optouts(stored.created), utcnow())
+    candidates = keyword_optouts(stored.created)
+    opted_out = await opt_out(session, candidates, utcnow())
     result.opt_outs += len(opted_out)
     # Seed 000: a reply is engagement with the campaigns that reached the person.
     replied = sorted({item.contact_id for item in stored.created if item.from_customer})
     await record_replies(session, replied, utcnow())
-    return stored.published + opted_out
+    # Seed 001: intents and auto-replies, never for a message that was an opt-out.
+    optout_keys = {(c.instance_id or "", c.provider_message_id or "") for c in candidates}
+    automation = await react_to_messages(session, stored.created, stored.opened, optout_keys, utcnow())
+    result.rules_fired += automation.fired
+    result.offers += automation.offers
+    return stored.published + opted_out + automation.published
 
 
 async def _apply_receipts(

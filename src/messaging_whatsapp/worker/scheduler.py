@@ -4,7 +4,9 @@ Today that is closing the tickets left without interaction for the tenant's time
 pass a minute; the numbers' health (daily counters from local midnight, a point back per hour
 without failures), a pass a minute; and applying each tenant's data retention (LGPD), a pass an
 hour; the tenants' alert rules, a pass every ALERT_PASS_SECONDS (30 s); folding changed messages
-into the analytics rollup, a pass every few seconds; scheduled
+into the analytics rollup, a pass every few seconds; the
+automation rules that answer a customer nobody of the team answered (no_agent_answer), a pass every
+30 s, made exactly-once by the firings' unique key; scheduled
 campaigns are started by the campaign dispatcher, which the `scheduler` command runs too. Several
 schedulers may run: each pass takes an advisory lock on PostgreSQL, so one does the pass and the
 others skip it; both passes are safe to repeat, so the lock saves work only.
@@ -24,12 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from messaging_whatsapp import metrics
 from messaging_whatsapp.alerts.evaluation import Evaluation, evaluate_alerts
 from messaging_whatsapp.analytics.rollup import fold_changes
+from messaging_whatsapp.automation.waiting import answer_waiting_customers
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import is_postgresql, take_sqlite_writer, utcnow
 from messaging_whatsapp.inbox.tickets import close_inactive_tickets
 from messaging_whatsapp.instances.recovery import HealthMaintenance, maintain_health
 from messaging_whatsapp.outbox.service import relay_outbox, write_outbox
 from messaging_whatsapp.retention.service import RetentionReport, apply_retention_everywhere
+from messaging_whatsapp.sending.queue import offer_messages
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +49,9 @@ _TICKETS_LOCK = 1
 _RETENTION_LOCK = 2
 _HEALTH_LOCK = 3
 _ALERTS_LOCK = 4
+# Automation's no_agent_answer rules (the firings' unique key is what makes them fire once).
+_NO_ANSWER_LOCK = 25
+NO_ANSWER_PASS_SECONDS = 30.0
 
 
 class Scheduler:
@@ -65,6 +72,7 @@ class Scheduler:
             _repeat(stop, self._context.settings.alert_pass_seconds, self.evaluate_alerts, "alerts"),
             _repeat(stop, RETENTION_PASS_SECONDS, self.apply_retention, "retention"),
             _repeat(stop, ANALYTICS_PASS_SECONDS, self.fold_analytics, "analytics"),
+            _repeat(stop, NO_ANSWER_PASS_SECONDS, self.answer_waiting_customers, "no agent answer"),
         )
 
     async def close_inactive_tickets(self) -> int:
@@ -115,6 +123,22 @@ class Scheduler:
         if done.published:
             logger.info("alerts: %d raised or resolved", len(done.published))
         return done
+
+    async def answer_waiting_customers(self) -> int | None:
+        """Fire the no_agent_answer rules on the tickets that waited past their minutes, then offer
+        what they queued; how many fired, or None when another scheduler holds the pass."""
+        async with self._context.sessions() as session, session.begin():
+            if is_postgresql(session) and not await session.scalar(
+                select(func.pg_try_advisory_xact_lock(_LOCK_CLASS, _NO_ANSWER_LOCK))
+            ):
+                return None
+            fired = await answer_waiting_customers(session, self._clock())
+            records = await write_outbox(session, fired.published, self._context.names.events)
+        await relay_outbox(self._context, records)
+        await offer_messages(self._context, fired.offers)
+        if fired.fired:
+            logger.info("no agent answer: %d rules fired", fired.fired)
+        return fired.fired
 
     async def fold_analytics(self) -> int | None:
         """Recompute the analytics hours of the messages changed since the last pass; how many, or

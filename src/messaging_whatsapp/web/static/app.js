@@ -459,6 +459,8 @@
   var handlers = {
     new_message: function (data) {
       refreshItem(data.conversation_id, true);
+      // A team member's answer ends the "wants a person" flag of the chat's header.
+      if (data.conversation_id === state.conversationId && data.direction === "outbound") openConversationHeader(data.conversation_id);
       if (data.conversation_id === state.conversationId) {
         refreshMessage(data.message_id).then(function () {
           if (data.direction !== "outbound" && document.visibilityState === "visible") markRead(data.conversation_id);
@@ -476,6 +478,7 @@
     ticket_updated: function (data) {
       refreshItem(data.conversation_id, false);
       if (data.conversation_id === state.conversationId) refreshLead();
+      if (data.conversation_id === state.conversationId) openConversationHeader(data.conversation_id);
     },
     typing: function (data) {
       if (data.conversation_id !== state.conversationId || data.user_id === ME) return;
