@@ -11,10 +11,12 @@ from messaging_whatsapp.campaigns.models import (
 )
 from messaging_whatsapp.consent.models import Consent, OptOut, Suppression
 from messaging_whatsapp.db import Base
+from messaging_whatsapp.followups.models import FollowUp, FollowUpStepLog
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.ops.models import WorkerHeartbeat
 from messaging_whatsapp.outbox.models import OutboxEvent
+from messaging_whatsapp.sending.models import ScheduledMessage
 from messaging_whatsapp.streams.models import StreamEntryRow, StreamGroupRow, StreamPendingRow
 from messaging_whatsapp.tenancy.models import ApiKey, Tenant, User
 from messaging_whatsapp.worker.models import ProcessedEvent
@@ -33,10 +35,13 @@ __all__ = [
     "Consent",
     "Contact",
     "Conversation",
+    "FollowUp",
+    "FollowUpStepLog",
     "Message",
     "OptOut",
     "OutboxEvent",
     "ProcessedEvent",
+    "ScheduledMessage",
     "SendMinute",
     "StreamEntryRow",
     "StreamGroupRow",
