@@ -126,7 +126,9 @@ async def _sent(context: EngineContext, conversation_id: str) -> list[str]:
 async def _logs(context: EngineContext, follow_up_id: str) -> list[tuple[int, str, str | None]]:
     async with context.sessions() as session:
         rows = await session.scalars(
-            select(FollowUpStepLog).where(FollowUpStepLog.follow_up_id == follow_up_id).order_by(FollowUpStepLog.step)
+            select(FollowUpStepLog)
+            .where(FollowUpStepLog.follow_up_id == follow_up_id)
+            .order_by(FollowUpStepLog.step)
         )
         return [(log.step, log.outcome, log.reason) for log in rows]
 
@@ -154,7 +156,9 @@ THREE_STEPS = {
 }
 
 
-async def test_the_steps_go_in_order_and_an_exhausted_follow_up_closes_the_ticket(context: EngineContext) -> None:
+async def test_the_steps_go_in_order_and_an_exhausted_follow_up_closes_the_ticket(
+    context: EngineContext,
+) -> None:
     ticketed = await _ticketed(context)
     clock = Clock()
     scheduler = Scheduler(context, clock=clock)
@@ -274,7 +278,9 @@ async def test_an_opt_out_cancels_it(context: EngineContext) -> None:
     # Opted out elsewhere (an agent's record, a provider block): the pass sees the contact's flag.
     async with context.sessions() as session, session.begin():
         await session.execute(
-            update(Contact).where(Contact.tenant_id == ticketed.tenant_id).values(opted_out=True, opted_out_at=clock())
+            update(Contact)
+            .where(Contact.tenant_id == ticketed.tenant_id)
+            .values(opted_out=True, opted_out_at=clock())
         )
     clock.advance(60)
     await scheduler.run_follow_ups()
@@ -307,7 +313,9 @@ async def test_asking_for_a_person_cancels_it(context: EngineContext) -> None:
     assert len(await _sent(context, ticketed.conversation_id)) == 1
 
 
-async def test_after_the_window_a_text_step_is_skipped_and_a_template_step_sent(context: EngineContext) -> None:
+async def test_after_the_window_a_text_step_is_skipped_and_a_template_step_sent(
+    context: EngineContext,
+) -> None:
     # On Meta the person last wrote 25 hours ago: free-form text would be refused by WhatsApp.
     ticketed = await _ticketed(context, provider="meta", wrote_ago=25 * 3600)
     clock = Clock()
@@ -337,7 +345,9 @@ async def test_a_step_refused_by_a_sending_rule_is_logged_with_its_error(context
 
     async with context.sessions() as session, session.begin():
         await session.execute(
-            update(WhatsAppInstance).where(WhatsAppInstance.id == ticketed.instance_id).values(status="paused")
+            update(WhatsAppInstance)
+            .where(WhatsAppInstance.id == ticketed.instance_id)
+            .values(status="paused")
         )
     await scheduler.run_follow_ups()
     [(step, outcome, reason)] = await _logs(context, follow_up_id)
