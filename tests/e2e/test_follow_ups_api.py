@@ -11,11 +11,11 @@ from sqlalchemy import select
 
 from messaging_whatsapp.inbox.models import Ticket
 from tests.e2e.conftest import RunningEngine, auth_headers
-from tests.followups.test_follow_ups import PHONE, _customer_writes
+from tests.followups.test_follow_ups import PHONE, customer_writes
 from tests.helpers import bind, create_tenant, create_user, wait_until
 
 
-async def _ticket(engine: RunningEngine) -> tuple[str, str, str, dict[str, str]]:
+async def ticket_with_admin(engine: RunningEngine) -> tuple[str, str, str, dict[str, str]]:
     """A tenant whose customer wrote: (tenant, instance, ticket, an admin's headers)."""
     tenant_id = await create_tenant(engine.context)
     instance, _ = await bind(
@@ -25,14 +25,14 @@ async def _ticket(engine: RunningEngine) -> tuple[str, str, str, dict[str, str]]
         display_number="+551140028922",
         instance_name="sim-e2e",
     )
-    await _customer_writes(engine.context, tenant_id, instance.id, datetime.now(UTC))
+    await customer_writes(engine.context, tenant_id, instance.id, datetime.now(UTC))
     async with engine.context.sessions() as session:
         ticket_id = (await session.scalars(select(Ticket.id).where(Ticket.tenant_id == tenant_id))).one()
     return tenant_id, instance.id, ticket_id, await auth_headers(engine, tenant_id)
 
 
 async def test_a_follow_up_runs_its_steps_and_closes_the_ticket(engine: RunningEngine) -> None:
-    tenant_id, _, ticket_id, headers = await _ticket(engine)
+    _tenant_id, _, ticket_id, headers = await ticket_with_admin(engine)
     path = f"/api/v1/tickets/{ticket_id}/follow-ups"
     body = {
         "steps": [
@@ -75,7 +75,7 @@ async def test_a_follow_up_runs_its_steps_and_closes_the_ticket(engine: RunningE
 
 
 async def test_cancelling_gives_the_ticket_back_and_bad_requests_are_refused(engine: RunningEngine) -> None:
-    tenant_id, _, ticket_id, headers = await _ticket(engine)
+    tenant_id, _, ticket_id, headers = await ticket_with_admin(engine)
     path = f"/api/v1/tickets/{ticket_id}/follow-ups"
     bad: list[tuple[dict[str, Any], str]] = [
         ({"steps": []}, "steps"),
@@ -124,7 +124,7 @@ async def test_cancelling_gives_the_ticket_back_and_bad_requests_are_refused(eng
 
 
 async def test_a_message_scheduled_through_the_api_goes_at_its_time(engine: RunningEngine) -> None:
-    _, instance_id, _, headers = await _ticket(engine)
+    _, instance_id, _, headers = await ticket_with_admin(engine)
     send_at = datetime.now(UTC) + timedelta(seconds=2)
     body = {"to": f"+{PHONE}", "instance_id": instance_id, "text": "Bom dia!", "send_at": send_at.isoformat()}
     answer = await engine.http.post("/api/v1/messages", json=body, headers=headers)
@@ -160,7 +160,8 @@ async def test_a_message_scheduled_through_the_api_goes_at_its_time(engine: Runn
 
     naive = {**body, "send_at": "2030-01-01T09:00:00"}
     answer = await engine.http.post("/api/v1/messages", json=naive, headers=headers)
-    assert answer.status_code == 422 and "send_at" in answer.json()["error"]["message"]
+    assert answer.status_code == 422
+    assert "send_at" in answer.json()["error"]["message"]
     past = {**body, "send_at": "2020-01-01T09:00:00-03:00"}
     answer = await engine.http.post("/api/v1/messages", json=past, headers=headers)
     assert (answer.status_code, answer.json()["error"]["code"]) == (422, "invalid_send_at")

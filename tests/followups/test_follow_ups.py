@@ -57,7 +57,7 @@ class Ticketed:
     conversation_id: str
 
 
-async def _customer_writes(
+async def customer_writes(
     context: EngineContext, tenant_id: str, instance_id: str, at: datetime, text: str = "Oi"
 ) -> None:
     message = InboundMessage(f"SIM-{new_id()}", PHONE, MessageType.TEXT, at, text=text)
@@ -67,7 +67,7 @@ async def _customer_writes(
     await relay_outbox(context, result.outbox)
 
 
-async def _ticketed(context: EngineContext, provider: str = "simulator", wrote_ago: float = 60) -> Ticketed:
+async def new_ticket(context: EngineContext, provider: str = "simulator", wrote_ago: float = 60) -> Ticketed:
     tenant_id = await create_tenant(context)
     if provider == "meta":
         instance, _ = await bind(
@@ -83,13 +83,13 @@ async def _ticketed(context: EngineContext, provider: str = "simulator", wrote_a
         instance, _ = await bind(
             context, tenant_id, provider="simulator", display_number="+551140028922", instance_name="sim-fu"
         )
-    await _customer_writes(context, tenant_id, instance.id, utcnow() - timedelta(seconds=wrote_ago))
+    await customer_writes(context, tenant_id, instance.id, utcnow() - timedelta(seconds=wrote_ago))
     async with context.sessions() as session:
         ticket = (await session.scalars(select(Ticket).where(Ticket.tenant_id == tenant_id))).one()
     return Ticketed(tenant_id, instance.id, ticket.id, ticket.conversation_id)
 
 
-async def _start(context: EngineContext, ticketed: Ticketed, clock: Clock, **body: Any) -> str:
+async def start_follow_up(context: EngineContext, ticketed: Ticketed, clock: Clock, **body: Any) -> str:
     request = FollowUpRequest.model_validate(body)
     async with context.sessions() as session, session.begin():
         follow_up, events = await service.start_follow_up(
@@ -100,19 +100,19 @@ async def _start(context: EngineContext, ticketed: Ticketed, clock: Clock, **bod
     return follow_up.id
 
 
-async def _state(context: EngineContext, follow_up_id: str) -> tuple[str, str | None, int]:
+async def follow_up_state(context: EngineContext, follow_up_id: str) -> tuple[str, str | None, int]:
     async with context.sessions() as session:
         follow_up = await session.get_one(FollowUp, follow_up_id)
         return follow_up.status, follow_up.cancel_reason, follow_up.current_step
 
 
-async def _ticket(context: EngineContext, ticket_id: str) -> tuple[str, str | None]:
+async def ticket_state(context: EngineContext, ticket_id: str) -> tuple[str, str | None]:
     async with context.sessions() as session:
         ticket = await session.get_one(Ticket, ticket_id)
         return ticket.status, ticket.close_reason
 
 
-async def _sent(context: EngineContext, conversation_id: str) -> list[str]:
+async def system_messages(context: EngineContext, conversation_id: str) -> list[str]:
     """The follow-up's messages in the conversation, oldest first (their text or template name)."""
     async with context.sessions() as session:
         rows = await session.scalars(
@@ -123,7 +123,7 @@ async def _sent(context: EngineContext, conversation_id: str) -> list[str]:
         return [row or "" for row in rows]
 
 
-async def _logs(context: EngineContext, follow_up_id: str) -> list[tuple[int, str, str | None]]:
+async def step_logs(context: EngineContext, follow_up_id: str) -> list[tuple[int, str, str | None]]:
     async with context.sessions() as session:
         rows = await session.scalars(
             select(FollowUpStepLog)
@@ -133,7 +133,7 @@ async def _logs(context: EngineContext, follow_up_id: str) -> list[tuple[int, st
         return [(log.step, log.outcome, log.reason) for log in rows]
 
 
-async def _events(context: EngineContext) -> dict[str, list[dict[str, Any]]]:
+async def read_events(context: EngineContext) -> dict[str, list[dict[str, Any]]]:
     """The events published since the last look, by type (each is read once)."""
     streams, stream = context.streams, context.names.events
     await streams.ensure_group(stream, "test-reader")
@@ -143,8 +143,8 @@ async def _events(context: EngineContext) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-async def _ended_events(context: EngineContext) -> list[dict[str, Any]]:
-    return (await _events(context)).get("whatsapp_follow_up_ended", [])
+async def ended_events(context: EngineContext) -> list[dict[str, Any]]:
+    return (await read_events(context)).get("whatsapp_follow_up_ended", [])
 
 
 THREE_STEPS = {
@@ -159,89 +159,91 @@ THREE_STEPS = {
 async def test_the_steps_go_in_order_and_an_exhausted_follow_up_closes_the_ticket(
     context: EngineContext,
 ) -> None:
-    ticketed = await _ticketed(context)
+    ticketed = await new_ticket(context)
     clock = Clock()
     scheduler = Scheduler(context, clock=clock)
-    follow_up_id = await _start(context, ticketed, clock, **THREE_STEPS)
-    assert await _ticket(context, ticketed.ticket_id) == ("follow_up", None)
-    [started] = (await _events(context))["whatsapp_follow_up_started"]
+    follow_up_id = await start_follow_up(context, ticketed, clock, **THREE_STEPS)
+    assert await ticket_state(context, ticketed.ticket_id) == ("follow_up", None)
+    [started] = (await read_events(context))["whatsapp_follow_up_started"]
     assert started["status"] == "running"
 
     # Each pass sends what is due, nothing before its time, nothing twice.
     await scheduler.run_follow_ups()
     await scheduler.run_follow_ups()
-    assert await _sent(context, ticketed.conversation_id) == ["Oi, ainda tem interesse?"]
+    assert await system_messages(context, ticketed.conversation_id) == ["Oi, ainda tem interesse?"]
     clock.advance(30)
     await scheduler.run_follow_ups()
-    assert len(await _sent(context, ticketed.conversation_id)) == 1
+    assert len(await system_messages(context, ticketed.conversation_id)) == 1
     clock.advance(31)
     await scheduler.run_follow_ups()
     clock.advance(121)
     await scheduler.run_follow_ups()
-    assert await _sent(context, ticketed.conversation_id) == [step["text"] for step in THREE_STEPS["steps"]]
-    assert await _logs(context, follow_up_id) == [(0, "sent", None), (1, "sent", None), (2, "sent", None)]
+    assert await system_messages(context, ticketed.conversation_id) == [
+        step["text"] for step in THREE_STEPS["steps"]
+    ]
+    assert await step_logs(context, follow_up_id) == [(0, "sent", None), (1, "sent", None), (2, "sent", None)]
     # The inactivity close leaves a follow_up ticket alone.
     async with context.sessions() as session, session.begin():
         await session.execute(update(Tenant).values(ticket_inactivity_minutes=1))
     assert await Scheduler(context, clock=lambda: clock() + timedelta(hours=2)).close_inactive_tickets() == 0
-    assert await _state(context, follow_up_id) == ("running", None, 3)
+    assert await follow_up_state(context, follow_up_id) == ("running", None, 3)
 
     # The final wait (the last step's delay by default) passes without a reply: exhausted.
     clock.advance(121)
     await scheduler.run_follow_ups()
-    assert (await _state(context, follow_up_id))[:2] == ("exhausted", None)
-    assert await _ticket(context, ticketed.ticket_id) == ("closed", "follow_up_exhausted")
-    events = await _events(context)
+    assert (await follow_up_state(context, follow_up_id))[:2] == ("exhausted", None)
+    assert await ticket_state(context, ticketed.ticket_id) == ("closed", "follow_up_exhausted")
+    events = await read_events(context)
     [ended] = events["whatsapp_follow_up_ended"]
     assert (ended["status"], ended["ticket_status"]) == ("exhausted", "closed")
     [closed] = events["whatsapp_ticket_closed"]
     assert closed["close_reason"] == "follow_up_exhausted"
     clock.advance(600)
     await scheduler.run_follow_ups()
-    assert len(await _sent(context, ticketed.conversation_id)) == 3
+    assert len(await system_messages(context, ticketed.conversation_id)) == 3
 
 
 async def test_a_follow_up_asked_not_to_close_ends_completed_and_the_ticket_is_open_again(
     context: EngineContext,
 ) -> None:
-    ticketed = await _ticketed(context)
+    ticketed = await new_ticket(context)
     clock = Clock()
     scheduler = Scheduler(context, clock=clock)
     body = {"steps": [{"delay_seconds": 0, "text": "Oi!"}], "close_ticket": False, "final_wait_seconds": 10}
-    follow_up_id = await _start(context, ticketed, clock, **body)
+    follow_up_id = await start_follow_up(context, ticketed, clock, **body)
     await scheduler.run_follow_ups()
     clock.advance(11)
     await scheduler.run_follow_ups()
-    assert (await _state(context, follow_up_id))[:2] == ("completed", None)
-    assert await _ticket(context, ticketed.ticket_id) == ("open", None)
+    assert (await follow_up_state(context, follow_up_id))[:2] == ("completed", None)
+    assert await ticket_state(context, ticketed.ticket_id) == ("open", None)
 
 
 async def test_a_reply_between_two_steps_cancels_the_rest(context: EngineContext) -> None:
-    ticketed = await _ticketed(context)
+    ticketed = await new_ticket(context)
     clock = Clock()
     scheduler = Scheduler(context, clock=clock)
-    follow_up_id = await _start(context, ticketed, clock, **THREE_STEPS)
+    follow_up_id = await start_follow_up(context, ticketed, clock, **THREE_STEPS)
     await scheduler.run_follow_ups()
-    assert len(await _sent(context, ticketed.conversation_id)) == 1
+    assert len(await system_messages(context, ticketed.conversation_id)) == 1
 
     # The reply is applied by the ingest batch: the follow-up stops there, before any pass.
-    await _customer_writes(context, ticketed.tenant_id, ticketed.instance_id, utcnow(), "Sim, quero!")
-    assert await _state(context, follow_up_id) == ("cancelled", "customer_replied", 1)
-    assert await _ticket(context, ticketed.ticket_id) == ("open", None)
-    [ended] = await _ended_events(context)
+    await customer_writes(context, ticketed.tenant_id, ticketed.instance_id, utcnow(), "Sim, quero!")
+    assert await follow_up_state(context, follow_up_id) == ("cancelled", "customer_replied", 1)
+    assert await ticket_state(context, ticketed.ticket_id) == ("open", None)
+    [ended] = await ended_events(context)
     assert (ended["cancel_reason"], ended["ticket_status"]) == ("customer_replied", "open")
 
     clock.advance(1000)
     await scheduler.run_follow_ups()
-    assert await _sent(context, ticketed.conversation_id) == ["Oi, ainda tem interesse?"]
-    assert await _logs(context, follow_up_id) == [(0, "sent", None)]
+    assert await system_messages(context, ticketed.conversation_id) == ["Oi, ainda tem interesse?"]
+    assert await step_logs(context, follow_up_id) == [(0, "sent", None)]
 
 
 async def test_an_agents_message_cancels_it(context: EngineContext) -> None:
-    ticketed = await _ticketed(context)
+    ticketed = await new_ticket(context)
     clock = Clock()
     scheduler = Scheduler(context, clock=clock)
-    follow_up_id = await _start(context, ticketed, clock, **THREE_STEPS)
+    follow_up_id = await start_follow_up(context, ticketed, clock, **THREE_STEPS)
     await scheduler.run_follow_ups()
     clock.advance(10)
     reply = SendMessageRequest(to=f"+{PHONE}", instance_id=ticketed.instance_id, text="Oi, sou a Ana")
@@ -251,29 +253,29 @@ async def test_an_agents_message_cancels_it(context: EngineContext) -> None:
         )
     clock.advance(60)
     await scheduler.run_follow_ups()
-    assert await _state(context, follow_up_id) == ("cancelled", "agent_replied", 1)
-    assert len(await _sent(context, ticketed.conversation_id)) == 1
-    assert await _ticket(context, ticketed.ticket_id) == ("open", None)
+    assert await follow_up_state(context, follow_up_id) == ("cancelled", "agent_replied", 1)
+    assert len(await system_messages(context, ticketed.conversation_id)) == 1
+    assert await ticket_state(context, ticketed.ticket_id) == ("open", None)
 
 
 async def test_closing_the_ticket_cancels_it(context: EngineContext) -> None:
-    ticketed = await _ticketed(context)
+    ticketed = await new_ticket(context)
     clock = Clock()
     scheduler = Scheduler(context, clock=clock)
-    follow_up_id = await _start(context, ticketed, clock, **THREE_STEPS)
+    follow_up_id = await start_follow_up(context, ticketed, clock, **THREE_STEPS)
     async with context.sessions() as session, session.begin():
         await close_ticket(session, ticketed.tenant_id, ticketed.ticket_id, TicketCloseReason.MANUAL, clock())
     await scheduler.run_follow_ups()
-    assert await _state(context, follow_up_id) == ("cancelled", "ticket_closed", 0)
-    assert await _sent(context, ticketed.conversation_id) == []
-    assert await _ticket(context, ticketed.ticket_id) == ("closed", "manual")
+    assert await follow_up_state(context, follow_up_id) == ("cancelled", "ticket_closed", 0)
+    assert await system_messages(context, ticketed.conversation_id) == []
+    assert await ticket_state(context, ticketed.ticket_id) == ("closed", "manual")
 
 
 async def test_an_opt_out_cancels_it(context: EngineContext) -> None:
-    ticketed = await _ticketed(context)
+    ticketed = await new_ticket(context)
     clock = Clock()
     scheduler = Scheduler(context, clock=clock)
-    follow_up_id = await _start(context, ticketed, clock, **THREE_STEPS)
+    follow_up_id = await start_follow_up(context, ticketed, clock, **THREE_STEPS)
     await scheduler.run_follow_ups()
     # Opted out elsewhere (an agent's record, a provider block): the pass sees the contact's flag.
     async with context.sessions() as session, session.begin():
@@ -284,23 +286,23 @@ async def test_an_opt_out_cancels_it(context: EngineContext) -> None:
         )
     clock.advance(60)
     await scheduler.run_follow_ups()
-    assert await _state(context, follow_up_id) == ("cancelled", "opted_out", 1)
-    assert len(await _sent(context, ticketed.conversation_id)) == 1
+    assert await follow_up_state(context, follow_up_id) == ("cancelled", "opted_out", 1)
+    assert len(await system_messages(context, ticketed.conversation_id)) == 1
 
 
 async def test_an_opt_out_keyword_cancels_it_as_an_opt_out(context: EngineContext) -> None:
-    ticketed = await _ticketed(context)
+    ticketed = await new_ticket(context)
     clock = Clock()
-    follow_up_id = await _start(context, ticketed, clock, **THREE_STEPS)
-    await _customer_writes(context, ticketed.tenant_id, ticketed.instance_id, utcnow(), "SAIR")
-    assert (await _state(context, follow_up_id))[:2] == ("cancelled", "opted_out")
+    follow_up_id = await start_follow_up(context, ticketed, clock, **THREE_STEPS)
+    await customer_writes(context, ticketed.tenant_id, ticketed.instance_id, utcnow(), "SAIR")
+    assert (await follow_up_state(context, follow_up_id))[:2] == ("cancelled", "opted_out")
 
 
 async def test_asking_for_a_person_cancels_it(context: EngineContext) -> None:
-    ticketed = await _ticketed(context)
+    ticketed = await new_ticket(context)
     clock = Clock()
     scheduler = Scheduler(context, clock=clock)
-    follow_up_id = await _start(context, ticketed, clock, **THREE_STEPS)
+    follow_up_id = await start_follow_up(context, ticketed, clock, **THREE_STEPS)
     await scheduler.run_follow_ups()
     clock.advance(5)
     async with context.sessions() as session, session.begin():
@@ -309,15 +311,15 @@ async def test_asking_for_a_person_cancels_it(context: EngineContext) -> None:
         )
     clock.advance(60)
     await scheduler.run_follow_ups()
-    assert await _state(context, follow_up_id) == ("cancelled", "wants_person", 1)
-    assert len(await _sent(context, ticketed.conversation_id)) == 1
+    assert await follow_up_state(context, follow_up_id) == ("cancelled", "wants_person", 1)
+    assert len(await system_messages(context, ticketed.conversation_id)) == 1
 
 
 async def test_after_the_window_a_text_step_is_skipped_and_a_template_step_sent(
     context: EngineContext,
 ) -> None:
     # On Meta the person last wrote 25 hours ago: free-form text would be refused by WhatsApp.
-    ticketed = await _ticketed(context, provider="meta", wrote_ago=25 * 3600)
+    ticketed = await new_ticket(context, provider="meta", wrote_ago=25 * 3600)
     clock = Clock()
     scheduler = Scheduler(context, clock=clock)
     body = {
@@ -326,21 +328,26 @@ async def test_after_the_window_a_text_step_is_skipped_and_a_template_step_sent(
             {"delay_seconds": 5, "template": {"name": "retomar_conversa", "language": "pt_BR"}},
         ]
     }
-    follow_up_id = await _start(context, ticketed, clock, **body)
+    follow_up_id = await start_follow_up(context, ticketed, clock, **body)
     await scheduler.run_follow_ups()
     clock.advance(6)
     await scheduler.run_follow_ups()
-    assert await _logs(context, follow_up_id) == [(0, "skipped", "outside_service_window"), (1, "sent", None)]
-    assert await _sent(context, ticketed.conversation_id) == ["retomar_conversa"]
-    assert await _state(context, follow_up_id) == ("running", None, 2)
+    assert await step_logs(context, follow_up_id) == [
+        (0, "skipped", "outside_service_window"),
+        (1, "sent", None),
+    ]
+    assert await system_messages(context, ticketed.conversation_id) == ["retomar_conversa"]
+    assert await follow_up_state(context, follow_up_id) == ("running", None, 2)
 
 
 async def test_a_step_refused_by_a_sending_rule_is_logged_with_its_error(context: EngineContext) -> None:
-    ticketed = await _ticketed(context)
+    ticketed = await new_ticket(context)
     clock = Clock()
     scheduler = Scheduler(context, clock=clock)
     # A paused number refuses anything.
-    follow_up_id = await _start(context, ticketed, clock, steps=[{"delay_seconds": 0, "text": "Oi"}])
+    follow_up_id = await start_follow_up(
+        context, ticketed, clock, steps=[{"delay_seconds": 0, "text": "Oi"}]
+    )
     from messaging_whatsapp.instances.models import WhatsAppInstance
 
     async with context.sessions() as session, session.begin():
@@ -350,13 +357,13 @@ async def test_a_step_refused_by_a_sending_rule_is_logged_with_its_error(context
             .values(status="paused")
         )
     await scheduler.run_follow_ups()
-    [(step, outcome, reason)] = await _logs(context, follow_up_id)
+    [(step, outcome, reason)] = await step_logs(context, follow_up_id)
     assert (step, outcome, reason) == (0, "refused", "instance_unavailable")
-    assert await _sent(context, ticketed.conversation_id) == []
+    assert await system_messages(context, ticketed.conversation_id) == []
 
 
 async def test_business_hours_hold_a_due_step_until_the_opening(context: EngineContext) -> None:
-    ticketed = await _ticketed(context)
+    ticketed = await new_ticket(context)
     clock = Clock()
     # Open one hour a day, starting two hours from now in the tenant's zone (UTC here).
     opening = clock() + timedelta(hours=2)
@@ -372,12 +379,13 @@ async def test_business_hours_hold_a_due_step_until_the_opening(context: EngineC
         )
     scheduler = Scheduler(context, clock=clock)
     body = {"steps": [{"delay_seconds": 0, "text": "Bom dia!"}], "business_hours_only": True}
-    follow_up_id = await _start(context, ticketed, clock, **body)
+    follow_up_id = await start_follow_up(context, ticketed, clock, **body)
     await scheduler.run_follow_ups()
-    assert await _sent(context, ticketed.conversation_id) == []
+    assert await system_messages(context, ticketed.conversation_id) == []
     async with context.sessions() as session:
         due = (await session.get_one(FollowUp, follow_up_id)).next_step_at
-    assert due is not None and due > clock()
+    assert due is not None
+    assert due > clock()
     clock.now = due
     await scheduler.run_follow_ups()
-    assert await _sent(context, ticketed.conversation_id) == ["Bom dia!"]
+    assert await system_messages(context, ticketed.conversation_id) == ["Bom dia!"]

@@ -16,7 +16,14 @@ from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.followups.models import FollowUpStepLog
 from messaging_whatsapp.inbox.models import Message
 from messaging_whatsapp.worker.scheduler import Scheduler
-from tests.followups.test_follow_ups import THREE_STEPS, Clock, _sent, _start, _state, _ticketed
+from tests.followups.test_follow_ups import (
+    THREE_STEPS,
+    Clock,
+    follow_up_state,
+    new_ticket,
+    start_follow_up,
+    system_messages,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,9 +54,9 @@ async def _killed_mid_step(
 async def test_two_schedulers_and_one_killed_mid_step_send_each_step_once(
     context: EngineContext, tmp_path: Path
 ) -> None:
-    ticketed = await _ticketed(context)
+    ticketed = await new_ticket(context)
     clock = Clock()
-    follow_up_id = await _start(context, ticketed, clock, **THREE_STEPS)
+    follow_up_id = await start_follow_up(context, ticketed, clock, **THREE_STEPS)
     other = await EngineContext.open(context.settings)
     try:
         first, second = Scheduler(context, clock=clock), Scheduler(other, clock=clock)
@@ -63,15 +70,17 @@ async def test_two_schedulers_and_one_killed_mid_step_send_each_step_once(
         assert await dying.wait() == -signal.SIGKILL
         await asyncio.wait_for(passes, timeout=60)
         for _ in range(10):
-            if (await _state(context, follow_up_id))[0] != "running":
+            if (await follow_up_state(context, follow_up_id))[0] != "running":
                 break
             clock.advance(121)
             await asyncio.gather(first.run_follow_ups(), second.run_follow_ups())
     finally:
         await other.close()
 
-    assert (await _state(context, follow_up_id))[:2] == ("exhausted", None)
-    assert await _sent(context, ticketed.conversation_id) == [step["text"] for step in THREE_STEPS["steps"]]
+    assert (await follow_up_state(context, follow_up_id))[:2] == ("exhausted", None)
+    assert await system_messages(context, ticketed.conversation_id) == [
+        step["text"] for step in THREE_STEPS["steps"]
+    ]
     async with context.sessions() as session:
         keys = await session.scalar(
             select(func.count(func.distinct(Message.idempotency_key))).where(

@@ -20,7 +20,7 @@ from messaging_whatsapp.sending import scheduled
 from messaging_whatsapp.sending.schemas import SendMessageRequest
 from messaging_whatsapp.sending.submissions import Submission
 from messaging_whatsapp.worker.scheduler import Scheduler
-from tests.followups.test_follow_ups import PHONE, Clock, _events, _ticketed
+from tests.followups.test_follow_ups import PHONE, Clock, new_ticket, read_events
 
 
 async def _schedule(context: EngineContext, tenant_id: str, clock: Clock, **body: Any) -> str:
@@ -49,7 +49,7 @@ async def _messages(context: EngineContext, tenant_id: str) -> list[str | None]:
 
 
 async def test_a_scheduled_message_is_sent_once_at_its_time(context: EngineContext) -> None:
-    ticketed = await _ticketed(context)
+    ticketed = await new_ticket(context)
     clock = Clock()
     scheduled_id = await _schedule(
         context, ticketed.tenant_id, clock, send_at=(clock() + timedelta(minutes=5)).isoformat()
@@ -74,13 +74,14 @@ async def test_a_scheduled_message_is_sent_once_at_its_time(context: EngineConte
         await other.close()
     assert await _messages(context, ticketed.tenant_id) == [f"scheduled:{scheduled_id}"]
     item = await _item(context, ticketed.tenant_id, scheduled_id)
-    assert item["status"] == "sent" and item["message_id"] is not None
-    [sent] = (await _events(context))["whatsapp_scheduled_message_sent"]
+    assert item["status"] == "sent"
+    assert item["message_id"] is not None
+    [sent] = (await read_events(context))["whatsapp_scheduled_message_sent"]
     assert (sent["scheduled_message_id"], sent["message_id"]) == (scheduled_id, item["message_id"])
 
 
 async def test_a_cancelled_message_is_never_sent(context: EngineContext) -> None:
-    ticketed = await _ticketed(context)
+    ticketed = await new_ticket(context)
     clock = Clock()
     scheduled_id = await _schedule(
         context, ticketed.tenant_id, clock, send_at=(clock() + timedelta(minutes=1)).isoformat()
@@ -101,7 +102,7 @@ async def test_a_cancelled_message_is_never_sent(context: EngineContext) -> None
 
 
 async def test_a_refusal_at_send_time_is_recorded(context: EngineContext) -> None:
-    ticketed = await _ticketed(context)
+    ticketed = await new_ticket(context)
     clock = Clock()
     scheduled_id = await _schedule(
         context,
@@ -123,13 +124,13 @@ async def test_a_refusal_at_send_time_is_recorded(context: EngineContext) -> Non
     assert item["status"] == "failed"
     assert item["error"]["code"] == "instance_unavailable"
     assert await _messages(context, ticketed.tenant_id) == []
-    [failed] = (await _events(context))["whatsapp_scheduled_message_failed"]
+    [failed] = (await read_events(context))["whatsapp_scheduled_message_failed"]
     assert failed["error"]["code"] == "instance_unavailable"
     assert json.dumps(failed)  # plain data
 
 
 async def test_what_is_checked_when_scheduling(context: EngineContext) -> None:
-    ticketed = await _ticketed(context)
+    ticketed = await new_ticket(context)
     clock = Clock()
     soon = (clock() + timedelta(minutes=1)).isoformat()
     cases: list[tuple[dict[str, Any], type[EngineError], str]] = [

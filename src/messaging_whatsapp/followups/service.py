@@ -381,7 +381,9 @@ async def _ended(session: AsyncSession, follow_up_ids: list[str], now: datetime)
         .values(status=TicketStatus.OPEN.value, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    rows = await session.execute(select(Ticket.id, Ticket.status).where(Ticket.id.in_([f.ticket_id for f in ended])))
+    rows = await session.execute(
+        select(Ticket.id, Ticket.status).where(Ticket.id.in_([f.ticket_id for f in ended]))
+    )
     statuses = {row.id: row.status for row in rows}
     return [follow_up_event(ENDED, f, statuses.get(f.ticket_id, TicketStatus.CLOSED.value)) for f in ended]
 
