@@ -345,9 +345,7 @@ async def test_a_step_refused_by_a_sending_rule_is_logged_with_its_error(context
     clock = Clock()
     scheduler = Scheduler(context, clock=clock)
     # A paused number refuses anything.
-    follow_up_id = await start_follow_up(
-        context, ticketed, clock, steps=[{"delay_seconds": 0, "text": "Oi"}]
-    )
+    follow_up_id = await start_follow_up(context, ticketed, clock, steps=[{"delay_seconds": 0, "text": "Oi"}])
     from messaging_whatsapp.instances.models import WhatsAppInstance
 
     async with context.sessions() as session, session.begin():
