@@ -30,7 +30,7 @@ from sqlalchemy import ColumnElement, and_, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messaging_whatsapp.db import take_sqlite_writer
+from messaging_whatsapp.db import is_postgresql, take_sqlite_writer
 from messaging_whatsapp.errors import Conflict, EngineError, NotFound
 from messaging_whatsapp.followups.models import (
     CancelReason,
@@ -409,6 +409,13 @@ async def run_step(session: AsyncSession, follow_up_id: str, step: int, now: dat
     stopped it. None when it is not this step's turn any more (another scheduler took it, or
     it ended). The caller commits, then relays the events and offers the messages."""
     await take_sqlite_writer(session)
+    if is_postgresql(session):
+        # The ingest batch locks a conversation, then its follow-ups (a reply stops them); a step
+        # takes them in the same order, so the two never deadlock.
+        of_follow_up = select(FollowUp.conversation_id).where(FollowUp.id == follow_up_id).scalar_subquery()
+        await session.execute(
+            select(Conversation.id).where(Conversation.id == of_follow_up).with_for_update()
+        )
     follow_up = await session.scalar(
         select(FollowUp).where(FollowUp.id == follow_up_id).execution_options(populate_existing=True)
     )
