@@ -91,8 +91,9 @@ async def test_cancelling_gives_the_ticket_back_and_bad_requests_are_refused(eng
 
     body = {"steps": [{"delay_seconds": 3600, "text": "Oi?"}]}
     follow_up = (await engine.http.post(path, json=body, headers=headers)).json()
-    tickets = (await engine.http.get("/api/v1/tickets?status=follow_up", headers=headers)).json()["items"]
-    assert [t["id"] for t in tickets] == [ticket_id]
+    for status in ("follow_up", "open"):
+        tickets = (await engine.http.get(f"/api/v1/tickets?status={status}", headers=headers)).json()["items"]
+        assert [(t["id"], t["status"]) for t in tickets] == [(ticket_id, "follow_up")]
     cancelled = await engine.http.post(f"/api/v1/follow-ups/{follow_up['id']}/cancel", headers=headers)
     assert cancelled.status_code == 200, cancelled.text
     assert (cancelled.json()["status"], cancelled.json()["cancel_reason"]) == (

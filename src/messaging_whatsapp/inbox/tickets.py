@@ -179,7 +179,10 @@ async def list_queue(
     """The tenant's tickets the viewer works, newest first, by status and assignee; with the next
     page's cursor."""
     query = select(Ticket).where(Ticket.tenant_id == tenant_id, viewer.visible_tickets())
-    if status is not None:
+    if status is TicketStatus.OPEN:
+        # A ticket with a follow-up running is open too (`?status=follow_up` narrows to those).
+        query = query.where(Ticket.status.in_(OPEN_TICKET_STATUSES))
+    elif status is not None:
         query = query.where(Ticket.status == status.value)
     if assignee_id is not None:
         query = query.where(Ticket.assignee_id == assignee_id)
