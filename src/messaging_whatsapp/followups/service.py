@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, select, update
+from sqlalchemy import ColumnElement, Update, and_, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -437,7 +437,7 @@ async def run_step(session: AsyncSession, follow_up_id: str, step: int, now: dat
     return await _send(session, follow_up, step, now)
 
 
-def _this_turn(follow_up_id: str, step: int) -> Any:
+def _this_turn(follow_up_id: str, step: int) -> Update:
     """UPDATE of the follow-up only while it is still at this step and running."""
     return (
         update(FollowUp)

@@ -39,7 +39,7 @@ from messaging_whatsapp.sending.recipients import recipient
 from messaging_whatsapp.sending.rules import check_content
 from messaging_whatsapp.sending.schemas import ScheduledMessageItem, SendMessageRequest
 from messaging_whatsapp.sending.service import queue_messages
-from messaging_whatsapp.sending.submissions import QueuedMessage, Submission, queued_events
+from messaging_whatsapp.sending.submissions import QueuedMessage, Submission, SubmissionResult, queued_events
 from messaging_whatsapp.streams.base import StreamError
 from messaging_whatsapp.tenancy.service import tenant_country
 
@@ -223,13 +223,7 @@ def scheduled_item(scheduled: ScheduledMessage) -> ScheduledMessageItem:
     """The API's item for a scheduled message."""
     request = scheduled.request
     kind = next((name for name in ("text", "media", "template", "buttons") if name in request), "text")
-    content: Any = request.get(kind)
-    preview = {
-        "text": lambda: content,
-        "media": lambda: content.get("caption") or content.get("url"),
-        "template": lambda: content.get("name"),
-        "buttons": lambda: content.get("text"),
-    }[kind]()
+    preview = _preview(kind, request.get(kind))
     error = None
     if scheduled.error_code:
         error = {"code": scheduled.error_code, "message": scheduled.error_message or ""}
@@ -251,13 +245,24 @@ def scheduled_item(scheduled: ScheduledMessage) -> ScheduledMessageItem:
     )
 
 
+def _preview(kind: str, content: Any) -> str | None:
+    """What the list shows of it: the text, the caption (or URL), the template's name."""
+    if kind == "text":
+        return str(content)
+    if kind == "media":
+        found = content.get("caption") or content.get("url")
+    else:
+        found = content.get("name") if kind == "template" else content.get("text")
+    return str(found) if found is not None else None
+
+
 # ---------------------------------------------------------------------------------------------
 # The scheduler's pass
 
 
 async def send_due(
     session: AsyncSession, now: datetime, limit: int = MAX_PER_PASS
-) -> tuple[list[Any], list[PublishedEvent]]:
+) -> tuple[list[SubmissionResult], list[PublishedEvent]]:
     """Take the due scheduled messages (conditional: once) and queue them through every rule, in
     the session's transaction; (the queue's results, the events to publish). The caller commits,
     then relays and offers."""
@@ -299,7 +304,9 @@ async def send_due(
     return list(results), events
 
 
-async def _record(session: AsyncSession, row: ScheduledMessage, result: Any, now: datetime) -> PublishedEvent:
+async def _record(
+    session: AsyncSession, row: ScheduledMessage, result: SubmissionResult, now: datetime
+) -> PublishedEvent:
     """Note what became of one taken row: its message, or the error that refused it."""
     s = ScheduledMessage
     payload: dict[str, Any] = {
