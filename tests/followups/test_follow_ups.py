@@ -10,16 +10,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from messaging_whatsapp.batch import IngestEntry
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import new_id, utcnow
+from messaging_whatsapp.errors import InvalidInput
 from messaging_whatsapp.followups import service
 from messaging_whatsapp.followups.models import FollowUp, FollowUpStepLog
 from messaging_whatsapp.followups.schemas import FollowUpRequest, StartedBy
 from messaging_whatsapp.inbox.models import Contact, Message, SenderType, Ticket, TicketCloseReason
 from messaging_whatsapp.inbox.tickets import close_ticket
+from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.outbox.service import relay_outbox, write_outbox
 from messaging_whatsapp.providers.events import InboundMessage, MessageType
 from messaging_whatsapp.sending import service as sending_service
@@ -346,8 +349,6 @@ async def test_a_step_refused_by_a_sending_rule_is_logged_with_its_error(context
     scheduler = Scheduler(context, clock=clock)
     # A paused number refuses anything.
     follow_up_id = await start_follow_up(context, ticketed, clock, steps=[{"delay_seconds": 0, "text": "Oi"}])
-    from messaging_whatsapp.instances.models import WhatsAppInstance
-
     async with context.sessions() as session, session.begin():
         await session.execute(
             update(WhatsAppInstance)
@@ -387,3 +388,21 @@ async def test_business_hours_hold_a_due_step_until_the_opening(context: EngineC
     clock.now = due
     await scheduler.run_follow_ups()
     assert await system_messages(context, ticketed.conversation_id) == ["Bom dia!"]
+
+
+async def test_a_template_step_on_a_number_without_templates_is_refused_up_front(
+    context: EngineContext,
+) -> None:
+    ticketed = await new_ticket(context)
+    async with context.sessions() as session, session.begin():
+        await session.execute(
+            update(WhatsAppInstance)
+            .where(WhatsAppInstance.id == ticketed.instance_id)
+            .values(provider="evolution")
+        )
+    body = {"steps": [{"delay_seconds": 0, "template": {"name": "retomar_conversa"}}]}
+    with pytest.raises(InvalidInput) as refused:
+        await start_follow_up(context, ticketed, Clock(), **body)
+    assert refused.value.code == "template_unsupported"
+    assert "steps[0].template" in refused.value.message
+    assert await ticket_state(context, ticketed.ticket_id) == ("open", None)

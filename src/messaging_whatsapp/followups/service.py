@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.db import is_postgresql, take_sqlite_writer
-from messaging_whatsapp.errors import Conflict, EngineError, NotFound
+from messaging_whatsapp.errors import Conflict, EngineError, InvalidInput, NotFound
 from messaging_whatsapp.followups.models import (
     CancelReason,
     FollowUp,
@@ -61,6 +61,7 @@ from messaging_whatsapp.inbox.tickets import ClosedTicket
 from messaging_whatsapp.inbox.visibility import EVERYONE, Viewer
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.outbox.service import PublishedEvent
+from messaging_whatsapp.providers.capabilities import takes_templates
 from messaging_whatsapp.sending.rules import in_service_window
 from messaging_whatsapp.sending.schemas import SendMessageRequest, TemplateIn
 from messaging_whatsapp.sending.service import queue_messages
@@ -129,13 +130,17 @@ async def start_follow_up(
         )
     if await _running_on(session, ticket_id) is not None:
         raise _already_running(ticket_id)
-    opted_out = await session.scalar(
-        select(Contact.opted_out)
-        .join(Conversation, Conversation.contact_id == Contact.id)
-        .where(Conversation.id == ticket.conversation_id)
-    )
+    opted_out, provider = (
+        await session.execute(
+            select(Contact.opted_out, WhatsAppInstance.provider)
+            .join(Conversation, Conversation.contact_id == Contact.id)
+            .join(WhatsAppInstance, WhatsAppInstance.id == Conversation.instance_id)
+            .where(Conversation.id == ticket.conversation_id)
+        )
+    ).one()
     if opted_out:
         raise Conflict("the person opted out of messages from this business", code="opted_out")
+    _check_templates(request, provider)
     follow_up = FollowUp(
         tenant_id=tenant_id,
         ticket_id=ticket.id,
@@ -168,6 +173,19 @@ async def start_follow_up(
         .execution_options(synchronize_session=False)
     )
     return follow_up, [follow_up_event(STARTED, follow_up, TicketStatus.FOLLOW_UP.value)]
+
+
+def _check_templates(request: FollowUpRequest, provider: str) -> None:
+    """A template step on a number that has none (the gateways) would only ever be refused."""
+    if takes_templates(provider):
+        return
+    for index, step in enumerate(request.steps):
+        if step.template is not None:
+            raise InvalidInput(
+                f"steps[{index}].template: this conversation's number ({provider}) cannot send "
+                "templates; use text",
+                code="template_unsupported",
+            )
 
 
 def _already_running(ticket_id: str) -> Conflict:
