@@ -12,11 +12,13 @@ from messaging_whatsapp.campaigns.models import (
 )
 from messaging_whatsapp.consent.models import Consent, OptOut, Suppression
 from messaging_whatsapp.db import Base
+from messaging_whatsapp.followups.models import FollowUp, FollowUpStepLog
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.notifications.models import EventMapping, InboundEvent
 from messaging_whatsapp.ops.models import WorkerHeartbeat
 from messaging_whatsapp.outbox.models import OutboxEvent
+from messaging_whatsapp.sending.models import ScheduledMessage
 from messaging_whatsapp.streams.models import StreamEntryRow, StreamGroupRow, StreamPendingRow
 from messaging_whatsapp.templates.models import MessageTemplateRow
 from messaging_whatsapp.tenancy.models import ApiKey, Tenant, User
@@ -38,6 +40,8 @@ __all__ = [
     "Contact",
     "Conversation",
     "EventMapping",
+    "FollowUp",
+    "FollowUpStepLog",
     "InboundEvent",
     "IntentList",
     "Message",
@@ -46,6 +50,7 @@ __all__ = [
     "OutboxEvent",
     "ProcessedEvent",
     "RuleFiring",
+    "ScheduledMessage",
     "SendMinute",
     "StreamEntryRow",
     "StreamGroupRow",

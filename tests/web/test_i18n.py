@@ -30,6 +30,7 @@ DATA_KEYS = {
     "lost",
     "inactivity",
     "follow_up_exhausted",
+    "follow_up",
 }
 
 

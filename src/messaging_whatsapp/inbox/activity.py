@@ -17,8 +17,8 @@ from sqlalchemy.types import TypeEngine
 
 from messaging_whatsapp.db import UTCDateTime, one_of, rows_table
 from messaging_whatsapp.inbox.models import (
+    OPEN_TICKET_STATUSES,
     PREVIEW_CHARS,
-    TicketStatus,
     conversations_table,
     tickets_table,
 )
@@ -94,7 +94,7 @@ async def sync_open_tickets(session: AsyncSession, conversation_ids: Collection[
         return
     c, t = conversations_table.c, tickets_table.c
     open_ticket = select(t.id, t.assignee_id).where(
-        t.conversation_id == c.id, t.status == TicketStatus.OPEN.value
+        t.conversation_id == c.id, t.status.in_(OPEN_TICKET_STATUSES)
     )
     await session.execute(
         update(conversations_table)

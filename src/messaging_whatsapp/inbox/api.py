@@ -190,8 +190,8 @@ async def list_queue(
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[TicketItem]:
-    """The team's queue: the tenant's tickets, newest first; `?status=open`, `?assignee_id=`
-    (`me`: the caller's own)."""
+    """The team's queue: the tenant's tickets, newest first; `?status=open` (with those in
+    follow_up), `?status=follow_up`, `?status=closed`, `?assignee_id=` (`me`: the caller's own)."""
     if assignee_id == "me":
         if principal.user_id is None:
             raise InvalidInput("assignee_id=me needs a user's login, not an API key")

@@ -26,11 +26,11 @@ from messaging_whatsapp.batch import ContactMerge, InboundItem
 from messaging_whatsapp.db import insert_for, new_id, one_of, utcnow
 from messaging_whatsapp.inbox.activity import sync_open_tickets
 from messaging_whatsapp.inbox.models import (
+    OPEN_TICKET_STATUSES,
     Contact,
     Conversation,
     Message,
     Ticket,
-    TicketStatus,
     contacts_table,
 )
 
@@ -338,7 +338,7 @@ async def _join_conversation(
             select(Ticket.id, Ticket.conversation_id, Ticket.opened_at).where(
                 Ticket.tenant_id == tenant_id,
                 Ticket.conversation_id.in_([target.id, other.id]),
-                Ticket.status == TicketStatus.OPEN.value,
+                Ticket.status.in_(OPEN_TICKET_STATUSES),
             )
         )
     ).all()

@@ -22,7 +22,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from messaging_whatsapp.db import Base, IdMixin, TimestampMixin
 
-OPEN_TICKET_PREDICATE = "status = 'open'"
+# A ticket in follow_up (a follow-up sequence runs on it) is an open session for everything but
+# the inactivity close: messages join it and no second ticket opens beside it.
+OPEN_TICKET_PREDICATE = "status IN ('open', 'follow_up')"
 # Outbound messages, the only ones with a send state (see SendState).
 SENDING_PREDICATE = "send_state IS NOT NULL"
 # Messages of a ticket (every message sent or received since tickets record the team's side too;
@@ -105,6 +107,13 @@ class TicketStatus(enum.StrEnum):
 
     OPEN = "open"
     CLOSED = "closed"
+    # Open, with a follow-up sequence running on it (followups/): left to the follow-up by the
+    # inactivity close, back to open when the follow-up is cancelled or completes.
+    FOLLOW_UP = "follow_up"
+
+
+# The statuses of an open session (OPEN_TICKET_PREDICATE in Python).
+OPEN_TICKET_STATUSES = (TicketStatus.OPEN.value, TicketStatus.FOLLOW_UP.value)
 
 
 class TicketCloseReason(enum.StrEnum):

@@ -256,6 +256,18 @@ async def _current_tickets(
     for ticket_id in await waiting_for_person(session, list(conversation_of)):
         cid = conversation_of[ticket_id]
         current[cid] = current[cid].model_copy(update={"wants_person": True})
+    if current:
+        # The row says which ticket is open, not whether a follow-up runs on it: a look by key.
+        following = await session.scalars(
+            select(Ticket.id).where(
+                Ticket.id.in_([t.id for t in current.values()]),
+                Ticket.status == TicketStatus.FOLLOW_UP.value,
+            )
+        )
+        for ticket_id in set(following):
+            for key, ticket in current.items():
+                if ticket.id == ticket_id:
+                    current[key] = ticket.model_copy(update={"status": TicketStatus.FOLLOW_UP.value})
     resolved = [c.id for c in conversations if not c.open_ticket_id]
     if resolved:
         rows = await session.execute(

@@ -26,6 +26,7 @@ from messaging_whatsapp.inbox.activity import sync_open_tickets
 from messaging_whatsapp.inbox.attribution import UTM_KEYS
 from messaging_whatsapp.inbox.models import (
     OPEN_TICKET_PREDICATE,
+    OPEN_TICKET_STATUSES,
     Direction,
     SenderType,
     Ticket,
@@ -110,7 +111,7 @@ async def open_tickets(
 async def open_ticket_ids(session: AsyncSession, conversation_ids: list[str]) -> dict[str, str]:
     """conversation id -> its open ticket id, for those of the conversations that have one."""
     query = select(Ticket.conversation_id, Ticket.id).where(
-        one_of(session, Ticket.conversation_id, conversation_ids), Ticket.status == TicketStatus.OPEN.value
+        one_of(session, Ticket.conversation_id, conversation_ids), Ticket.status.in_(OPEN_TICKET_STATUSES)
     )
     # Callers run this among bulk inserts under reusable plans, and tickets grow meanwhile.
     async with custom_plans(session):

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messaging_whatsapp.errors import Conflict, InvalidInput, NotFound
 from messaging_whatsapp.inbox.activity import sync_open_tickets
 from messaging_whatsapp.inbox.models import (
+    OPEN_TICKET_STATUSES,
     Conversation,
     Ticket,
     TicketCloseReason,
@@ -77,6 +78,8 @@ async def _close_idle_since(
     rows = await session.execute(
         update(Ticket)
         .where(
+            # Not follow_up: a ticket with a follow-up running is left to it (it closes the
+            # ticket itself when its last step passes without a reply).
             Ticket.status == TicketStatus.OPEN.value,
             Ticket.tenant_id.in_(select(Tenant.id).where(Tenant.ticket_inactivity_minutes == minutes)),
             idle.exists(),
@@ -143,7 +146,7 @@ async def close_ticket(
     # Conditional, so a scheduler closing it at the same moment leaves one close, not two.
     closed = await session.scalar(
         update(Ticket)
-        .where(Ticket.id == ticket.id, Ticket.status == TicketStatus.OPEN.value)
+        .where(Ticket.id == ticket.id, Ticket.status.in_(OPEN_TICKET_STATUSES))
         .values(
             status=TicketStatus.CLOSED.value,
             closed_at=now,
@@ -176,7 +179,10 @@ async def list_queue(
     """The tenant's tickets the viewer works, newest first, by status and assignee; with the next
     page's cursor."""
     query = select(Ticket).where(Ticket.tenant_id == tenant_id, viewer.visible_tickets())
-    if status is not None:
+    if status is TicketStatus.OPEN:
+        # A ticket with a follow-up running is open too (`?status=follow_up` narrows to those).
+        query = query.where(Ticket.status.in_(OPEN_TICKET_STATUSES))
+    elif status is not None:
         query = query.where(Ticket.status == status.value)
     if assignee_id is not None:
         query = query.where(Ticket.assignee_id == assignee_id)
@@ -200,7 +206,7 @@ async def assign_ticket(
     """Give an open ticket to one of the tenant's active users, or to nobody (None); an agent may
     only take an unassigned one or give back their own."""
     ticket = await _visible_ticket(session, tenant_id, ticket_id, viewer)
-    if ticket.status != TicketStatus.OPEN.value:
+    if ticket.status not in OPEN_TICKET_STATUSES:
         raise _already_closed(ticket)
     viewer.check_assignment(ticket.assignee_id, user_id)
     if user_id is not None:

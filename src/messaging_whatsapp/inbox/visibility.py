@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.db import one_of
 from messaging_whatsapp.errors import Forbidden, NotFound
-from messaging_whatsapp.inbox.models import Contact, Conversation, Ticket, TicketStatus
+from messaging_whatsapp.inbox.models import OPEN_TICKET_STATUSES, Contact, Conversation, Ticket
 from messaging_whatsapp.phones import InvalidPhone, phone_variants
 from messaging_whatsapp.providers.outbound import identity_kind
 from messaging_whatsapp.tenancy.access import Principal
@@ -55,7 +55,7 @@ class Viewer:
         """A condition on Ticket: the viewer's own tickets and the open ones nobody has taken."""
         if not self.restricted:
             return true()
-        queued = and_(Ticket.assignee_id.is_(None), Ticket.status == TicketStatus.OPEN.value)
+        queued = and_(Ticket.assignee_id.is_(None), Ticket.status.in_(OPEN_TICKET_STATUSES))
         return or_(Ticket.assignee_id == self.agent_id, queued) if self.agent_id else queued
 
     def check_assignment(self, current: str | None, wanted: str | None) -> None:

@@ -26,6 +26,9 @@ _STATUS_KEYS: tuple[Key, ...] = ("message_id", "conversation_id", "instance_id",
 _TICKET_KEYS: tuple[Key, ...] = ("ticket_id", "conversation_id", "close_reason", "outcome", "closed_at")
 _ASSIGN_KEYS: tuple[Key, ...] = ("ticket_id", "conversation_id", "status", "assignee_id", "wants_person")
 _OPENED_KEYS: tuple[Key, ...] = ("ticket_id", "conversation_id", "status")
+_FOLLOW_UP_TICKET_KEYS: tuple[Key, ...] = ("ticket_id", "conversation_id", ("ticket_status", "status"))
+_FOLLOW_UP_KEYS: tuple[Key, ...] = ("follow_up_id", "ticket_id", "conversation_id", "status", "cancel_reason")
+_SCHEDULED_KEYS: tuple[Key, ...] = ("scheduled_message_id", "conversation_id", "message_id")
 _READ_KEYS: tuple[Key, ...] = ("conversation_id", "unread_count", "read_by")
 _CONTACT_KEYS: tuple[Key, ...] = ("contact_id", "conversation_id")
 _INSTANCE_KEYS: tuple[Key, ...] = ("instance_id", "status", "reason")
@@ -62,6 +65,18 @@ _MAPPING: dict[str, list[tuple[str, tuple[Key, ...], dict[str, Any]]]] = {
     "whatsapp_ticket_opened": [("ticket_updated", _OPENED_KEYS, {"status": "open"})],
     "whatsapp_ticket_assigned": [("ticket_updated", _ASSIGN_KEYS, {})],
     "whatsapp_ticket_closed": [("ticket_updated", _TICKET_KEYS, {"status": "closed"})],
+    "whatsapp_follow_up_started": [
+        ("ticket_updated", _FOLLOW_UP_TICKET_KEYS, {}),
+        ("follow_up_updated", _FOLLOW_UP_KEYS, {}),
+    ],
+    "whatsapp_follow_up_ended": [
+        ("ticket_updated", _FOLLOW_UP_TICKET_KEYS, {}),
+        ("follow_up_updated", _FOLLOW_UP_KEYS, {}),
+    ],
+    "whatsapp_scheduled_message_sent": [("scheduled_message_updated", _SCHEDULED_KEYS, {"status": "sent"})],
+    "whatsapp_scheduled_message_failed": [
+        ("scheduled_message_updated", _SCHEDULED_KEYS, {"status": "failed"})
+    ],
     "whatsapp_instance_paused": [("instance_updated", _INSTANCE_KEYS, {"status": "paused"})],
     "whatsapp_instance_resumed": [("instance_updated", _INSTANCE_KEYS, {"status": "active"})],
     "whatsapp_instance_connection_changed": [("instance_updated", _CONNECTION_KEYS, {})],

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
 
+from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.deps import Context, DbSession
 from messaging_whatsapp.errors import RateLimited
 from messaging_whatsapp.inbox.models import SenderType
 from messaging_whatsapp.inbox.schemas import MessageItem
 from messaging_whatsapp.inbox.service import message_item
 from messaging_whatsapp.inbox.visibility import Viewer, check_conversation, check_recipient
-from messaging_whatsapp.sending import service
+from messaging_whatsapp.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from messaging_whatsapp.sending import scheduled, service
 from messaging_whatsapp.sending.intake import MessageIntake
+from messaging_whatsapp.sending.models import ScheduledStatus
 from messaging_whatsapp.sending.ratelimit import RateLimiter, client_limit
-from messaging_whatsapp.sending.schemas import QueuedMessageItem, SendMessageRequest
+from messaging_whatsapp.sending.schemas import QueuedMessageItem, ScheduledMessageItem, SendMessageRequest
 from messaging_whatsapp.sending.submissions import Submission
+from messaging_whatsapp.tenancy.access import Principal
 from messaging_whatsapp.tenancy.deps import InboxReader, MessageSender
 
 
@@ -46,8 +51,12 @@ async def send_message(
     """Queue one message; 202 with the message and `to`, the E.164 number it goes to (a national
     `to`, "(11) 98765-4321", is a number of the tenant's default country; 422 invalid_phone when it
     is not a valid number). It then moves on to sent, delivered, read or failed. An agent writes
-    only in the conversations they work (403 otherwise)."""
+    only in the conversations they work (403 otherwise). With `send_at` (an ISO datetime with its
+    offset, in the future, at most 90 days ahead) it is checked now and stored as scheduled: 202
+    with `{"id", "status": "scheduled", "send_at", "to", ...}`, sent at that time."""
     viewer = Viewer.of(principal)
+    if request.send_at is not None:
+        return await _schedule(request, principal, context, viewer, idempotency_key)
     if viewer.restricted:
         async with context.sessions() as session:
             await check_recipient(session, principal.tenant_id, request.to, viewer)
@@ -65,6 +74,63 @@ async def send_message(
     # handed to the json module.
     body = QueuedMessageItem(**dict(message_item(queued.message)), to=queued.to).model_dump_json()
     return Response(body, status_code=202, media_type="application/json")
+
+
+async def _schedule(
+    request: SendMessageRequest,
+    principal: Principal,
+    context: EngineContext,
+    viewer: Viewer,
+    idempotency_key: str | None,
+) -> Response:
+    submission = Submission(
+        principal.tenant_id,
+        request,
+        idempotency_key,
+        SenderType.USER,
+        sender_user_id=principal.user_id,
+        sender_api_key_id=principal.api_key_id,
+    )
+    async with context.sessions() as session, session.begin():
+        if viewer.restricted:
+            await check_recipient(session, principal.tenant_id, request.to, viewer)
+        item = scheduled.scheduled_item(await scheduled.schedule_message(session, submission, utcnow()))
+    return Response(item.model_dump_json(), status_code=202, media_type="application/json")
+
+
+@router.get("/scheduled-messages")
+async def list_scheduled_messages(
+    session: DbSession,
+    principal: InboxReader,
+    conversation_id: str | None = None,
+    contact_id: str | None = None,
+    status: ScheduledStatus | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[ScheduledMessageItem]:
+    """Messages scheduled with `send_at`, newest first; `?conversation_id=`, `?contact_id=`,
+    `?status=` (scheduled, sent, failed, cancelled)."""
+    items, next_cursor = await scheduled.list_scheduled(
+        session,
+        principal.tenant_id,
+        conversation_id=conversation_id,
+        contact_id=contact_id,
+        status=status,
+        cursor=cursor,
+        limit=limit,
+        viewer=Viewer.of(principal),
+    )
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.delete("/scheduled-messages/{scheduled_id}")
+async def cancel_scheduled_message(
+    scheduled_id: str, session: DbSession, principal: MessageSender
+) -> ScheduledMessageItem:
+    """Cancel a scheduled message before it is sent (409 not_scheduled once sent, failed or cancelled)."""
+    return await scheduled.cancel_scheduled(
+        session, principal.tenant_id, scheduled_id, utcnow(), Viewer.of(principal)
+    )
 
 
 @router.get("/messages/{message_id}")

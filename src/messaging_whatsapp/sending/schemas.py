@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from messaging_whatsapp.inbox.schemas import MessageItem
 from messaging_whatsapp.providers.capabilities import LONGEST_TEXT
@@ -73,6 +74,9 @@ class SendMessageRequest(BaseModel):
     buttons: ButtonsIn | None = None
     # Our id of a message of this conversation that this one answers (shown quoted on WhatsApp).
     reply_to: str | None = Field(default=None, min_length=1, max_length=36)
+    # Send later: an ISO datetime with its offset, in the future (sending/scheduled.py); checked
+    # now, stored as scheduled, queued at that time through the same rules.
+    send_at: AwareDatetime | None = None
 
     @model_validator(mode="after")
     def _exactly_one_content(self) -> Self:
@@ -95,3 +99,26 @@ class QueuedMessageItem(MessageItem):
     national form is a number of the tenant's default country), or the BSUID or LID it named."""
 
     to: str
+
+
+class ScheduledMessageItem(BaseModel):
+    """A message scheduled to be sent later, and what became of it."""
+
+    id: str
+    # scheduled, sent, failed, cancelled
+    status: str
+    send_at: datetime
+    # The E.164 number (or BSUID, LID) it goes to.
+    to: str
+    instance_id: str | None
+    contact_id: str | None
+    conversation_id: str | None
+    # text, media, template or buttons, and its text (or caption, or template name).
+    kind: str
+    preview: str | None
+    # The message it became once sent.
+    message_id: str | None
+    sent_at: datetime | None
+    error: dict[str, str] | None
+    sender_user_id: str | None
+    created_at: datetime

@@ -17,9 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.deps import Context, DbSession
 from messaging_whatsapp.errors import NotFound
+from messaging_whatsapp.followups import service as followups_service
 from messaging_whatsapp.inbox.service import waiting_for_person
 from messaging_whatsapp.inbox.visibility import Viewer
 from messaging_whatsapp.providers.capabilities import has_service_window, takes_templates
+from messaging_whatsapp.sending import scheduled as scheduled_messages
+from messaging_whatsapp.sending.models import ScheduledStatus
 from messaging_whatsapp.sending.rules import SERVICE_WINDOW
 from messaging_whatsapp.tenancy.access import Principal
 from messaging_whatsapp.tenancy.deps import InboxReader
@@ -43,6 +46,10 @@ SCRIPT_TEXTS = (
     "Could not send.",
     "Something went wrong. Try again.",
     "Today",
+    # The follow-up dialog and "send later" (static/followups.js)
+    "Give a date and time in the future.",
+    "Write the message first.",
+    "Scheduled for {when}.",
 )
 
 
@@ -192,7 +199,32 @@ async def lead_fragment(
     """The lead panel of one conversation."""
     t = await _texts(request, session, principal)
     lead = await queries.lead(session, principal.tenant_id, Viewer.of(principal), conversation_id)
-    return page(request, "lead.html", t, **_lead_values(lead, principal))
+    follow_ups = await _follow_up_values(session, principal, lead)
+    return page(request, "lead.html", t, **_lead_values(lead, principal), **follow_ups)
+
+
+async def _follow_up_values(
+    session: AsyncSession, principal: Principal, lead: queries.Lead
+) -> dict[str, Any]:
+    """The lead panel's follow-up (the open ticket's latest) and the conversation's scheduled
+    messages (followups.html)."""
+    ticket = queries.open_ticket(lead.tickets)
+    viewer = Viewer.of(principal)
+    follow_up = None
+    if ticket is not None:
+        found = await followups_service.list_follow_ups(session, principal.tenant_id, ticket.id, viewer)
+        follow_up = found[0] if found else None
+    scheduled, _ = await scheduled_messages.list_scheduled(
+        session,
+        principal.tenant_id,
+        conversation_id=lead.conversation.id,
+        contact_id=None,
+        status=ScheduledStatus.SCHEDULED,
+        cursor=None,
+        limit=20,
+        viewer=viewer,
+    )
+    return {"follow_up": follow_up, "scheduled": sorted(scheduled, key=lambda item: item.send_at)}
 
 
 def _lead_values(lead: queries.Lead, principal: Principal) -> dict[str, Any]:
@@ -227,4 +259,6 @@ async def _chat_values(
             and await waiting_for_person(session, [chat.conversation.open_ticket_id])
         ),
         **_lead_values(lead, principal),
+        **await _follow_up_values(session, principal, lead),
+        "timezone": t.zone.key,
     }

@@ -18,7 +18,7 @@ from messaging_whatsapp.campaigns.models import CampaignMessage
 from messaging_whatsapp.errors import NotFound
 from messaging_whatsapp.inbox import service
 from messaging_whatsapp.inbox.chat import REACTION, with_quotes_and_reactions
-from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket, TicketStatus
+from messaging_whatsapp.inbox.models import OPEN_TICKET_STATUSES, Contact, Conversation, Message, Ticket
 from messaging_whatsapp.inbox.schemas import ConversationItem, MessageItem
 from messaging_whatsapp.inbox.service import ConversationFilter, ConversationState, InboxTab, MessageOrder
 from messaging_whatsapp.inbox.visibility import Viewer, check_conversation
@@ -150,7 +150,7 @@ def matches(row: ConversationRow, filters: Filters, user_id: str | None) -> bool
     """Whether a conversation belongs in the list under these filters (a live update may move it
     out: assigned to someone else, resolved); the list's own rules, inbox/service.py's."""
     ticket = row.item.ticket
-    is_open = ticket is not None and ticket.status == TicketStatus.OPEN.value
+    is_open = ticket is not None and ticket.status in OPEN_TICKET_STATUSES
     if (filters.status == "open") != is_open:
         return False
     if filters.instance_id and row.item.instance_id != filters.instance_id:
@@ -249,7 +249,7 @@ async def lead(session: AsyncSession, tenant_id: str, viewer: Viewer, conversati
 
 def open_ticket(tickets: list[Ticket]) -> Ticket | None:
     """The conversation's open ticket, if any."""
-    return next((t for t in tickets if t.status == TicketStatus.OPEN.value), None)
+    return next((t for t in tickets if t.status in OPEN_TICKET_STATUSES), None)
 
 
 async def templates(

@@ -25,6 +25,8 @@ from messaging_whatsapp.campaigns.progress import (
 )
 from messaging_whatsapp.consent.service import follow_merges, keep_suppressed_opted_out, keyword_optouts
 from messaging_whatsapp.db import insert_rows, utcnow
+from messaging_whatsapp.followups.models import CancelReason
+from messaging_whatsapp.followups.service import cancel_for_replies
 from messaging_whatsapp.inbox.inbound import apply_inbound
 from messaging_whatsapp.inbox.receipts import apply_receipts
 from messaging_whatsapp.instances.announcements import connection_event
@@ -149,6 +151,8 @@ async def _apply_inbound(
     candidates = keyword_optouts(stored.created)
     opted_out = await opt_out(session, candidates, utcnow())
     result.opt_outs += len(opted_out)
+    # Seed 003: a reply (an opt-out first) stops the follow-ups of its conversation at once.
+    stopped = await _stop_follow_ups(session, stored.created, {c.contact_id for c in candidates})
     # Seed 000: a reply is engagement with the campaigns that reached the person.
     replied = sorted({item.contact_id for item in stored.created if item.from_customer})
     await record_replies(session, replied, utcnow())
@@ -157,7 +161,23 @@ async def _apply_inbound(
     automation = await react_to_messages(session, stored.created, stored.opened, optout_keys, utcnow())
     result.rules_fired += automation.fired
     result.offers += automation.offers
-    return stored.published + opted_out + automation.published
+    return stored.published + opted_out + stopped + automation.published
+
+
+async def _stop_follow_ups(
+    session: AsyncSession, created: list[InboundItem], opted_out: set[str]
+) -> list[PublishedEvent]:
+    replies = [item for item in created if item.from_customer]
+    now = utcnow()
+    stopped = await cancel_for_replies(
+        session,
+        [i.conversation_id for i in replies if i.contact_id in opted_out],
+        CancelReason.OPTED_OUT,
+        now,
+    )
+    return stopped + await cancel_for_replies(
+        session, [i.conversation_id for i in replies], CancelReason.CUSTOMER_REPLIED, now
+    )
 
 
 async def _apply_receipts(

@@ -6,7 +6,9 @@ without failures), a pass a minute; and applying each tenant's data retention (L
 hour; the tenants' alert rules, a pass every ALERT_PASS_SECONDS (30 s); folding changed messages
 into the analytics rollup, a pass every few seconds; the
 automation rules that answer a customer nobody of the team answered (no_agent_answer), a pass every
-30 s, made exactly-once by the firings' unique key; scheduled
+30 s, made exactly-once by the firings' unique key; the follow-ups' steps and the scheduled
+messages that are due, a pass every 2 s (each sent once by conditional UPDATEs, whoever runs it,
+so no lock); scheduled
 campaigns are started by the campaign dispatcher, which the `scheduler` command runs too. Several
 schedulers may run: each pass takes an advisory lock on PostgreSQL, so one does the pass and the
 others skip it; both passes are safe to repeat, so the lock saves work only.
@@ -29,11 +31,13 @@ from messaging_whatsapp.analytics.rollup import fold_changes
 from messaging_whatsapp.automation.waiting import answer_waiting_customers
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import is_postgresql, take_sqlite_writer, utcnow
+from messaging_whatsapp.followups.runner import run_follow_ups
 from messaging_whatsapp.inbox.tickets import close_inactive_tickets
 from messaging_whatsapp.instances.recovery import HealthMaintenance, maintain_health
 from messaging_whatsapp.outbox.service import relay_outbox, write_outbox
 from messaging_whatsapp.retention.service import RetentionReport, apply_retention_everywhere
 from messaging_whatsapp.sending.queue import offer_messages
+from messaging_whatsapp.sending.scheduled import send_scheduled_messages
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +47,8 @@ PASS_SECONDS = 60.0
 RETENTION_PASS_SECONDS = 3600.0
 # The analytics figures lag the messages by at most this (plus the pass's own time).
 ANALYTICS_PASS_SECONDS = 2.0
+# A follow-up step or a scheduled message goes at most this late (plus the pass's own time).
+FOLLOW_UP_PASS_SECONDS = 2.0
 # First half of the two-part advisory lock key, apart from the streams' ("ST") and campaigns' ("CA").
 _LOCK_CLASS = 0x5343  # "SC"
 _TICKETS_LOCK = 1
@@ -73,6 +79,8 @@ class Scheduler:
             _repeat(stop, RETENTION_PASS_SECONDS, self.apply_retention, "retention"),
             _repeat(stop, ANALYTICS_PASS_SECONDS, self.fold_analytics, "analytics"),
             _repeat(stop, NO_ANSWER_PASS_SECONDS, self.answer_waiting_customers, "no agent answer"),
+            _repeat(stop, FOLLOW_UP_PASS_SECONDS, self.run_follow_ups, "follow-ups"),
+            _repeat(stop, FOLLOW_UP_PASS_SECONDS, self.send_scheduled_messages, "scheduled messages"),
         )
 
     async def close_inactive_tickets(self) -> int:
@@ -90,6 +98,15 @@ class Scheduler:
         if closed:
             logger.info("closed %d inactive tickets", len(closed))
         return len(closed)
+
+    async def run_follow_ups(self) -> int:
+        """Cancel the follow-ups something stopped and take every due step; how many turns. Safe
+        beside another scheduler: each step is taken by a conditional UPDATE (followups/service.py)."""
+        return await run_follow_ups(self._context, self._clock())
+
+    async def send_scheduled_messages(self) -> int:
+        """Send the scheduled messages that are due; how many (once each, whoever runs it)."""
+        return await send_scheduled_messages(self._context, self._clock())
 
     async def maintain_health(self) -> HealthMaintenance | None:
         """Start the numbers' daily counters at their local midnight and let their scores recover;
