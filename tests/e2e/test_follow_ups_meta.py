@@ -19,7 +19,14 @@ from tests.e2e.conftest import RunningEngine, auth_headers
 from tests.fakes.http import FakeHttpServer
 from tests.fakes.meta import MetaGraphFake
 from tests.followups.test_follow_ups import PHONE, customer_writes
-from tests.helpers import META_PHONE_NUMBER_ID, ServerThread, bind, create_tenant, wait_until
+from tests.helpers import (
+    META_PHONE_NUMBER_ID,
+    ServerThread,
+    approved_template,
+    bind,
+    create_tenant,
+    wait_until,
+)
 
 TOKEN = "EAAG-follow-up-token"
 
@@ -61,6 +68,7 @@ async def test_after_the_window_only_the_template_step_goes(
         access_token=TOKEN,
         app_secret="b" * 32,
     )
+    await approved_template(engine.context, tenant_id, instance, "retomar_conversa", 1)
     await customer_writes(engine.context, tenant_id, instance.id, datetime.now(UTC) - timedelta(hours=25))
     async with engine.context.sessions() as session:
         ticket_id = (await session.scalars(select(Ticket.id).where(Ticket.tenant_id == tenant_id))).one()

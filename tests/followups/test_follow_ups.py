@@ -30,7 +30,7 @@ from messaging_whatsapp.sending.schemas import SendMessageRequest
 from messaging_whatsapp.tenancy.models import Tenant
 from messaging_whatsapp.worker.ingest import apply_entries
 from messaging_whatsapp.worker.scheduler import Scheduler
-from tests.helpers import bind, create_tenant
+from tests.helpers import approved_template, bind, create_tenant
 
 PHONE = "5511987654321"
 
@@ -323,6 +323,7 @@ async def test_after_the_window_a_text_step_is_skipped_and_a_template_step_sent(
 ) -> None:
     # On Meta the person last wrote 25 hours ago: free-form text would be refused by WhatsApp.
     ticketed = await new_ticket(context, provider="meta", wrote_ago=25 * 3600)
+    await approved_template(context, ticketed.tenant_id, ticketed.instance_id, "retomar_conversa")
     clock = Clock()
     scheduler = Scheduler(context, clock=clock)
     body = {
