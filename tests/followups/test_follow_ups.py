@@ -407,3 +407,26 @@ async def test_a_template_step_on_a_number_without_templates_is_refused_up_front
     assert refused.value.code == "template_unsupported"
     assert "steps[0].template" in refused.value.message
     assert await ticket_state(context, ticketed.ticket_id) == ("open", None)
+
+
+async def test_a_template_step_the_number_cannot_send_is_refused_at_the_start(
+    context: EngineContext,
+) -> None:
+    ticketed = await new_ticket(context, provider="meta")
+    await approved_template(context, ticketed.tenant_id, ticketed.instance_id, "retomar_conversa", 1)
+    unknown = {"steps": [{"delay_seconds": 0, "template": {"name": "nao_existe"}}]}
+    with pytest.raises(InvalidInput) as refused:
+        await start_follow_up(context, ticketed, Clock(), **unknown)
+    assert refused.value.code == "template_not_found"
+    assert refused.value.message.startswith("steps[0].template: ")
+    short = {
+        "steps": [
+            {"delay_seconds": 0, "text": "Oi"},
+            {"delay_seconds": 60, "template": {"name": "retomar_conversa"}},
+        ]
+    }
+    with pytest.raises(InvalidInput) as refused:
+        await start_follow_up(context, ticketed, Clock(), **short)
+    assert refused.value.code == "template_parameters"
+    assert refused.value.message.startswith("steps[1].template: ")
+    assert await ticket_state(context, ticketed.ticket_id) == ("open", None)

@@ -66,6 +66,7 @@ from messaging_whatsapp.sending.rules import in_service_window
 from messaging_whatsapp.sending.schemas import SendMessageRequest, TemplateIn
 from messaging_whatsapp.sending.service import queue_messages
 from messaging_whatsapp.sending.submissions import QueuedMessage, Submission, SubmissionResult
+from messaging_whatsapp.templates.check import TemplateBook
 from messaging_whatsapp.tenancy.hours import business_hours
 from messaging_whatsapp.tenancy.models import Tenant
 
@@ -130,9 +131,9 @@ async def start_follow_up(
         )
     if await _running_on(session, ticket_id) is not None:
         raise _already_running(ticket_id)
-    opted_out, provider = (
+    opted_out, instance = (
         await session.execute(
-            select(Contact.opted_out, WhatsAppInstance.provider)
+            select(Contact.opted_out, WhatsAppInstance)
             .join(Conversation, Conversation.contact_id == Contact.id)
             .join(WhatsAppInstance, WhatsAppInstance.id == Conversation.instance_id)
             .where(Conversation.id == ticket.conversation_id)
@@ -140,7 +141,7 @@ async def start_follow_up(
     ).one()
     if opted_out:
         raise Conflict("the person opted out of messages from this business", code="opted_out")
-    _check_templates(request, provider)
+    await _check_templates(session, tenant_id, request, instance)
     follow_up = FollowUp(
         tenant_id=tenant_id,
         ticket_id=ticket.id,
@@ -175,17 +176,29 @@ async def start_follow_up(
     return follow_up, [follow_up_event(STARTED, follow_up, TicketStatus.FOLLOW_UP.value)]
 
 
-def _check_templates(request: FollowUpRequest, provider: str) -> None:
-    """A template step on a number that has none (the gateways) would only ever be refused."""
-    if takes_templates(provider):
+async def _check_templates(
+    session: AsyncSession, tenant_id: str, request: FollowUpRequest, instance: WhatsAppInstance
+) -> None:
+    """Refuse now the template steps that could only ever be refused later: any on a number that
+    has no templates (the gateways), and one the number does not have approved with that many
+    parameters (the check every template send passes, templates/check.py)."""
+    steps = [(index, step.template) for index, step in enumerate(request.steps) if step.template is not None]
+    if not steps:
         return
-    for index, step in enumerate(request.steps):
-        if step.template is not None:
+    if not takes_templates(instance.provider):
+        raise InvalidInput(
+            f"steps[{steps[0][0]}].template: this conversation's number ({instance.provider}) cannot "
+            "send templates; use text",
+            code="template_unsupported",
+        )
+    book = await TemplateBook.load(session, tenant_id)
+    for index, template in steps:
+        try:
+            book.check(instance, template.name, template.language, len(template.parameters))
+        except InvalidInput as exc:
             raise InvalidInput(
-                f"steps[{index}].template: this conversation's number ({provider}) cannot send "
-                "templates; use text",
-                code="template_unsupported",
-            )
+                f"steps[{index}].template: {exc.message}", code=exc.code, details=exc.details
+            ) from None
 
 
 def _already_running(ticket_id: str) -> Conflict:
