@@ -13,6 +13,7 @@ from messaging_whatsapp.consent.models import Consent, OptOut, Suppression
 from messaging_whatsapp.db import Base
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket
 from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from messaging_whatsapp.ops.models import WorkerHeartbeat
 from messaging_whatsapp.outbox.models import OutboxEvent
 from messaging_whatsapp.streams.models import StreamEntryRow, StreamGroupRow, StreamPendingRow
@@ -45,7 +46,10 @@ __all__ = [
     "Tenant",
     "Ticket",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
     "WebhookMark",
+    "WebhookSubscription",
     "WhatsAppInstance",
     "WorkerHeartbeat",
 ]
