@@ -57,13 +57,13 @@ async def checked_url(url: str, *, allow_private: bool) -> str:
         raise InvalidInput("url must start with http:// or https://", code="invalid_url")
     if "@" in parts.netloc:
         raise InvalidInput("url must not carry credentials (user:password@)", code="invalid_url")
+    if not parts.hostname:
+        raise InvalidInput("url must name a host", code="invalid_url")
     try:
         host, port = parts.hostname, parts.port
         httpx.URL(url)
     except (ValueError, httpx.InvalidURL) as exc:
         raise InvalidInput(f"url is not valid: {exc}", code="invalid_url") from exc
-    if not host:
-        raise InvalidInput("url must name a host", code="invalid_url")
     if allow_private:
         return url
     addresses = await _addresses(host, port or (443 if parts.scheme == "https" else 80))
