@@ -298,3 +298,22 @@ def test_retries_back_off_until_the_window_closes() -> None:
     for wait, base in zip(waits, expected, strict=True):
         assert base <= wait <= base * 1.2
     assert retry_at(settings, 3, occurred - timedelta(hours=23, minutes=59), occurred) is None
+
+
+async def test_an_erased_person_leaves_no_delivery_behind(context: EngineContext) -> None:
+    tenant_id = await create_tenant(context)
+    other_id = await create_tenant(context, "Outra")
+    await _subscribe(context, tenant_id, "http://127.0.0.1:9/", ["*"])
+    await _subscribe(context, other_id, "http://127.0.0.1:9/", ["*"])
+    await context.streams.ensure_group(context.names.events, "webhooks")
+    await _append_event(context, tenant_id, "whatsapp_customer_opted_out")
+    await _append_event(context, other_id, "whatsapp_customer_opted_out")
+    worker = WebhookWorker(context)
+    try:
+        assert await worker.fan_out_once(block_ms=0) == 2
+    finally:
+        await worker.close()
+    async with context.sessions() as session, session.begin():
+        # The needles are the phone's digits, as the erasure looks for them ("+" or not).
+        assert await service.forget_deliveries(session, tenant_id, {"5511987654321", "551187654321"}) == 1
+    assert [d.tenant_id for d in await _deliveries(context)] == [other_id]

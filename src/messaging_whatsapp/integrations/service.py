@@ -14,7 +14,7 @@ import base64
 import ipaddress
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from urllib.parse import urlsplit
 
 import httpx
@@ -225,3 +225,23 @@ async def queue_test_event(session: AsyncSession, tenant_id: str, subscription_i
     session.add(delivery)
     await session.flush()
     return delivery
+
+
+async def forget_deliveries(session: AsyncSession, tenant_id: str, needles: Collection[str]) -> int:
+    """Delete the tenant's deliveries whose body mentions any of `needles` (a person erased at
+    their request: the events about them sent or waiting to be sent), with their attempts; how many."""
+    if not needles:
+        return 0
+    mentioned = or_(*(WebhookDelivery.body.contains(needle, autoescape=True) for needle in needles))
+    ids = list(
+        (
+            await session.scalars(
+                select(WebhookDelivery.id).where(WebhookDelivery.tenant_id == tenant_id, mentioned)
+            )
+        ).all()
+    )
+    if not ids:
+        return 0
+    await session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(ids)))
+    await session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
+    return len(ids)
