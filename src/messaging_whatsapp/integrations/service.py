@@ -52,7 +52,10 @@ async def checked_url(url: str, *, allow_private: bool) -> str:
     in it, a host that does not resolve or resolves to a private, loopback, link-local or
     metadata address)."""
     url = url.strip()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise InvalidInput(f"url is not valid: {exc}", code="invalid_url") from exc
     if parts.scheme not in ("http", "https"):
         raise InvalidInput("url must start with http:// or https://", code="invalid_url")
     if "@" in parts.netloc:
