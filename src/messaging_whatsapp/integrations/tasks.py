@@ -33,7 +33,7 @@ from messaging_whatsapp.integrations.delivery import (
 )
 from messaging_whatsapp.integrations.fanout import StreamEvent, fan_out, read_event
 from messaging_whatsapp.integrations.models import WebhookAttempt, WebhookDelivery
-from messaging_whatsapp.streams.base import StreamEntry, StreamError
+from messaging_whatsapp.streams.base import StreamError
 from messaging_whatsapp.tenancy.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -103,16 +103,16 @@ class WebhookWorker:
         if not entries:
             return 0
         events: list[StreamEvent] = []
-        readable: list[StreamEntry] = []
         for entry in entries:
             try:
                 events.append(read_event(entry.fields))
-                readable.append(entry)
             except (KeyError, ValueError) as exc:
-                await streams.dead_letter(self._stream, WEBHOOKS_GROUP, entry, f"not an event: {exc!r}")
+                # Not an event of ours (another writer's entry): nothing to deliver, nothing a
+                # replay could fix; other consumers of the stream still see it.
+                logger.warning("events stream entry %s is not an event, skipped: %s", entry.id, exc)
         async with self._context.sessions() as session, session.begin():
             added = await fan_out(session, events)
-        await streams.ack(self._stream, WEBHOOKS_GROUP, [entry.id for entry in readable])
+        await streams.ack(self._stream, WEBHOOKS_GROUP, [entry.id for entry in entries])
         if added:
             self._wake.set()
         return added
