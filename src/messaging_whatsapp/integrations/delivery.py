@@ -43,8 +43,11 @@ from messaging_whatsapp.providers.transport import DestinationRefused, LeanTrans
 
 logger = logging.getLogger(__name__)
 
-# Deliveries one pass claims (they are sent at once, side by side).
+# Deliveries one pass claims (they are sent at once, side by side), and the attempts one process
+# has under way at most; the client keeps as many connections per receiver, so an attempt never
+# waits for a connection (its timeout would count the wait as the receiver's).
 CLAIM_BATCH = 50
+MAX_IN_FLIGHT = 200
 # What of a receiver's answer is kept with the attempt.
 RESPONSE_EXCERPT = 1000
 ERROR_LENGTH = 500
@@ -89,7 +92,7 @@ def delivery_client(settings: Settings) -> httpx.AsyncClient:
     """The client for subscribers' URLs: guarded (public addresses only, checked after DNS at
     each connection) unless OUTBOUND_ALLOW_PRIVATE; no redirects followed, no cookies kept."""
     timeout = settings.webhook_delivery_timeout_seconds
-    transport = LeanTransport(max_connections=10, guarded=not settings.outbound_allow_private)
+    transport = LeanTransport(max_connections=MAX_IN_FLIGHT, guarded=not settings.outbound_allow_private)
     return ProviderClient(
         transport=transport, timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), follow_redirects=False
     )

@@ -24,6 +24,8 @@ from sqlalchemy import delete, select
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.integrations.delivery import (
+    CLAIM_BATCH,
+    MAX_IN_FLIGHT,
     Claimed,
     attempt,
     claim_due,
@@ -118,25 +120,44 @@ class WebhookWorker:
         return added
 
     async def _deliver(self, stop: asyncio.Event) -> None:
+        """Start the due deliveries' attempts without waiting for them, up to MAX_IN_FLIGHT at
+        once: a receiver that takes its whole timeout holds back nobody else's deliveries."""
         seconds = self._context.settings.webhook_delivery_pass_seconds
-        while not stop.is_set():
-            self._wake.clear()
-            try:
-                busy = await self.deliver_once() > 0
-            except Exception:
-                logger.exception("webhook delivery pass failed; retrying")
-                busy = False
-            if not busy:
-                await _pause(stop, seconds, self._wake)
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                room = min(MAX_IN_FLIGHT - len(in_flight), CLAIM_BATCH)
+                started = 0
+                if room > 0:
+                    try:
+                        claimed = await self._claim(room)
+                    except Exception:
+                        logger.exception("webhook delivery pass failed; retrying")
+                        claimed = []
+                    for one in claimed:
+                        task = asyncio.create_task(self._attempt(one), name=f"webhook-delivery-{one.id}")
+                        in_flight.add(task)
+                        task.add_done_callback(in_flight.discard)
+                    started = len(claimed)
+                if started < CLAIM_BATCH or len(in_flight) >= MAX_IN_FLIGHT:
+                    await _pause(stop, seconds, self._wake)
+        finally:
+            # Those under way finish (each within its timeout) rather than leave their lease to run out.
+            await asyncio.gather(*in_flight, return_exceptions=True)
 
     async def deliver_once(self) -> int:
-        """Claim the due deliveries and make one attempt at each, side by side; how many."""
+        """Claim the due deliveries and make one attempt at each, side by side, waiting for them
+        all; how many."""
+        claimed = await self._claim(CLAIM_BATCH)
+        await asyncio.gather(*(self._attempt(one) for one in claimed))
+        return len(claimed)
+
+    async def _claim(self, limit: int) -> list[Claimed]:
         settings = self._context.settings
         lease = timedelta(seconds=settings.webhook_delivery_timeout_seconds) + LEASE_MARGIN
         async with self._context.sessions() as session, session.begin():
-            claimed = await claim_due(session, utcnow(), lease)
-        await asyncio.gather(*(self._attempt(one) for one in claimed))
-        return len(claimed)
+            return await claim_due(session, utcnow(), lease, limit)
 
     async def _attempt(self, claimed: Claimed) -> None:
         settings = self._context.settings
