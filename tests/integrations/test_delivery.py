@@ -317,3 +317,24 @@ async def test_an_erased_person_leaves_no_delivery_behind(context: EngineContext
         # The needles are the phone's digits, as the erasure looks for them ("+" or not).
         assert await service.forget_deliveries(session, tenant_id, {"5511987654321", "551187654321"}) == 1
     assert [d.tenant_id for d in await _deliveries(context)] == [other_id]
+
+
+async def test_whatever_a_receiver_answers_is_recorded(context: EngineContext) -> None:
+    tenant_id = await create_tenant(context)
+    with FakeHttpServer(lambda _request: Reply(502, b"\x00bad \xff gateway" + b"x" * 5000)) as receiver:
+        await _subscribe(context, tenant_id, receiver.base_url, ["*"])
+        await context.streams.ensure_group(context.names.events, "webhooks")
+        await _append_event(context, tenant_id, "whatsapp_ticket_opened")
+        worker = WebhookWorker(_with(context, outbound_allow_private=True))
+        try:
+            await worker.fan_out_once(block_ms=0)
+            assert await worker.deliver_once() == 1
+        finally:
+            await worker.close()
+    [attempt] = await _attempts(context)
+    assert attempt.status_code == 502
+    assert attempt.response_body is not None
+    assert attempt.response_body.startswith("bad \ufffd gateway")
+    assert len(attempt.response_body) == 1000
+    [delivery] = await _deliveries(context)
+    assert delivery.status == "retrying"

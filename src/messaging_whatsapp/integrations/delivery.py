@@ -170,19 +170,25 @@ async def attempt(
         return _failed(now, started, f"timeout: no answer within {timeout:g} s")
     except httpx.InvalidURL as exc:
         return _failed(now, started, f"invalid url: {exc}")
-    except httpx.HTTPError as exc:
+    except Exception as exc:  # whatever else the network or the receiver did: a failed attempt
         return _failed(now, started, f"{type(exc).__name__}: {exc}")
+    excerpt = response.content[: RESPONSE_EXCERPT * 4].decode("utf-8", "replace")
     return Outcome(
         attempted_at=now,
         duration_ms=_elapsed_ms(started),
         status_code=response.status_code,
         error=None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}",
-        response_body=response.text[:RESPONSE_EXCERPT] or None,
+        response_body=_storable(excerpt)[:RESPONSE_EXCERPT] or None,
     )
 
 
+def _storable(text: str) -> str:
+    """The text without NUL, which PostgreSQL does not store (a receiver may answer anything)."""
+    return text.replace("\x00", "")
+
+
 def _failed(now: datetime, started: float, error: str) -> Outcome:
-    return Outcome(attempted_at=now, duration_ms=_elapsed_ms(started), error=error[:ERROR_LENGTH])
+    return Outcome(attempted_at=now, duration_ms=_elapsed_ms(started), error=_storable(error)[:ERROR_LENGTH])
 
 
 def _elapsed_ms(started: float) -> int:
