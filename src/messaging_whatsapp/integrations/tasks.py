@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
+from messaging_whatsapp import metrics
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.integrations.delivery import (
@@ -181,6 +182,7 @@ class WebhookWorker:
                 "webhook delivery %s attempt %d could not be recorded", claimed.id, claimed.attempt
             )
             return
+        metrics.WEBHOOK_DELIVERY_ATTEMPTS.labels(status).inc()
         # Ids and the outcome only: never the URL (it may carry a token), the body or the secret.
         logger.info(
             "webhook delivery %s (subscription %s) attempt %d: %s, %s",
