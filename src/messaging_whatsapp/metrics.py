@@ -36,7 +36,7 @@ PROVIDER_CALL_SECONDS = Histogram(
 WEBHOOK_DELIVERY_ATTEMPTS = Counter(
     "whatsapp_webhook_delivery_attempts_total",
     "Attempts at delivering events out over HTTP, by what the delivery became "
-    "(delivered, retrying, failed, superseded)",
+    "(delivered, retrying, failed, superseded, deleted)",
     ["outcome"],
 )
 ALERTS_OPEN = Gauge(

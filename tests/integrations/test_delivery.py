@@ -21,7 +21,7 @@ from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import InvalidInput
 from messaging_whatsapp.integrations import service
 from messaging_whatsapp.integrations.catalogue import EVENT_TYPES, checked_event_types
-from messaging_whatsapp.integrations.delivery import claim_due, retry_at
+from messaging_whatsapp.integrations.delivery import Outcome, claim_due, record, retry_at
 from messaging_whatsapp.integrations.fanout import fan_out, read_event
 from messaging_whatsapp.integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from messaging_whatsapp.integrations.payloads import signed_headers
@@ -338,3 +338,24 @@ async def test_whatever_a_receiver_answers_is_recorded(context: EngineContext) -
     assert len(attempt.response_body) == 1000
     [delivery] = await _deliveries(context)
     assert delivery.status == "retrying"
+
+
+async def test_a_subscription_deleted_during_an_attempt_leaves_nothing_behind(context: EngineContext) -> None:
+    tenant_id = await create_tenant(context)
+    subscription_id = await _subscribe(context, tenant_id, "http://127.0.0.1:9/", ["*"])
+    await context.streams.ensure_group(context.names.events, "webhooks")
+    await _append_event(context, tenant_id, "whatsapp_ticket_opened")
+    worker = WebhookWorker(context)
+    try:
+        await worker.fan_out_once(block_ms=0)
+    finally:
+        await worker.close()
+    async with context.sessions() as session, session.begin():
+        [claimed] = await claim_due(session, utcnow(), LEASE)
+    async with context.sessions() as session, session.begin():
+        await service.delete_subscription(session, tenant_id, subscription_id)
+    async with context.sessions() as session, session.begin():
+        outcome = Outcome(attempted_at=utcnow(), duration_ms=12, status_code=200)
+        assert await record(session, context.settings, claimed, outcome) == "deleted"
+    assert await _deliveries(context) == []
+    assert await _attempts(context) == []

@@ -210,22 +210,8 @@ def retry_at(
 
 async def record(session: AsyncSession, settings: Settings, claimed: Claimed, outcome: Outcome) -> str:
     """Log the attempt and move the delivery on (delivered, retrying or failed), in the session's
-    transaction; the status it now has (unchanged when a newer claim holds it)."""
-    await session.execute(
-        insert_for(session, WebhookAttempt.__table__)
-        .values(
-            id=new_id(),
-            delivery_id=claimed.id,
-            tenant_id=claimed.tenant_id,
-            number=claimed.attempt,
-            attempted_at=outcome.attempted_at,
-            duration_ms=outcome.duration_ms,
-            status_code=outcome.status_code,
-            error=outcome.error,
-            response_body=outcome.response_body,
-        )
-        .on_conflict_do_nothing(index_elements=["delivery_id", "number"])
-    )
+    transaction; the status it now has ("superseded" when a newer claim holds it, "deleted" when
+    its subscription was deleted meanwhile)."""
     now = outcome.attempted_at + timedelta(milliseconds=outcome.duration_ms)
     status, next_at = _next_step(settings, claimed, outcome, now)
     finished = now if status in (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED) else None
@@ -242,11 +228,29 @@ async def record(session: AsyncSession, settings: Settings, claimed: Claimed, ou
         )
         .returning(WebhookDelivery.id)
     )
+    result = status.value
     if moved.first() is None:
-        return "superseded"
-    if outcome.status_code == GONE:
+        if await session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.id == claimed.id)) is None:
+            return "deleted"
+        result = "superseded"  # its attempt happened all the same: it is logged
+    await session.execute(
+        insert_for(session, WebhookAttempt.__table__)
+        .values(
+            id=new_id(),
+            delivery_id=claimed.id,
+            tenant_id=claimed.tenant_id,
+            number=claimed.attempt,
+            attempted_at=outcome.attempted_at,
+            duration_ms=outcome.duration_ms,
+            status_code=outcome.status_code,
+            error=outcome.error,
+            response_body=outcome.response_body,
+        )
+        .on_conflict_do_nothing(index_elements=["delivery_id", "number"])
+    )
+    if result != "superseded" and outcome.status_code == GONE:
         await _disable(session, claimed.subscription_id, now)
-    return status.value
+    return result
 
 
 def _next_step(
