@@ -108,6 +108,15 @@ class Settings(BaseSettings):
     send_outcome_grace_seconds: float = 120.0
     # How often the scheduler evaluates the tenants' alert rules.
     alert_pass_seconds: float = Field(default=30.0, gt=0)
+    # Events out over HTTP (integrations/): each POST's timeout; the waits before the attempts
+    # after a failed one (seconds, comma-separated, the last repeating; each with up to 20% more
+    # at random); retried until this long after the event, then failed; how often the delivery
+    # pass looks for due deliveries; deliveries (their bodies may hold phones) kept this long.
+    webhook_delivery_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_delivery_retry_seconds: str = "5,30,120,300,1800,3600,7200,14400,28800"
+    webhook_delivery_window_seconds: float = Field(default=24 * 3600.0, gt=0)
+    webhook_delivery_pass_seconds: float = Field(default=1.0, gt=0)
+    webhook_delivery_retention_days: int = Field(default=30, ge=1)
     # Rate limits: off only for load tests.
     rate_limits_enabled: bool = True
     tenant_send_rate: float = Field(default=200.0, gt=0)
@@ -155,6 +164,18 @@ class Settings(BaseSettings):
         networks(value)
         return value
 
+    @field_validator("webhook_delivery_retry_seconds")
+    @classmethod
+    def _known_delays(cls, value: str) -> str:
+        """Refuse a retry schedule that does not parse, at start rather than at the first failure."""
+        retry_delays(value)
+        return value
+
+    @property
+    def webhook_retry_delays(self) -> tuple[float, ...]:
+        """The waits before each retry of an event delivery, in order (the last repeats)."""
+        return retry_delays(self.webhook_delivery_retry_seconds)
+
     @model_validator(mode="after")
     def _resolve_paths(self) -> Self:
         """Relative paths become absolute once, against base_dir() (not the current directory)."""
@@ -177,6 +198,15 @@ class Settings(BaseSettings):
 def networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     """Comma-separated addresses or networks (`10.0.0.0/8, ::1`); ValueError names a bad one."""
     return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in text.split(",") if item.strip())
+
+
+def retry_delays(text: str) -> tuple[float, ...]:
+    """Comma-separated non-negative seconds (`5,30,120`); ValueError when there is none or one
+    is not a number of seconds."""
+    delays = tuple(float(item) for item in text.split(",") if item.strip())
+    if not delays or any(delay < 0 or delay != delay for delay in delays):
+        raise ValueError("give at least one wait, in seconds, none negative")
+    return delays
 
 
 @lru_cache

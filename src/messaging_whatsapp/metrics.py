@@ -33,6 +33,12 @@ PROVIDER_CALL_SECONDS = Histogram(
     ["provider"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
+WEBHOOK_DELIVERY_ATTEMPTS = Counter(
+    "whatsapp_webhook_delivery_attempts_total",
+    "Attempts at delivering events out over HTTP, by what the delivery became "
+    "(delivered, retrying, failed, superseded, deleted)",
+    ["outcome"],
+)
 ALERTS_OPEN = Gauge(
     "whatsapp_alerts_open", "Open alerts of every tenant by rule, as the scheduler last evaluated", ["kind"]
 )

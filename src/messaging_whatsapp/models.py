@@ -16,6 +16,7 @@ from messaging_whatsapp.followups.models import FollowUp, FollowUpStepLog
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.notifications.models import EventMapping, InboundEvent
+from messaging_whatsapp.integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from messaging_whatsapp.ops.models import WorkerHeartbeat
 from messaging_whatsapp.outbox.models import OutboxEvent
 from messaging_whatsapp.sending.models import ScheduledMessage
@@ -59,7 +60,10 @@ __all__ = [
     "Tenant",
     "Ticket",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
     "WebhookMark",
+    "WebhookSubscription",
     "WhatsAppInstance",
     "WorkerHeartbeat",
 ]

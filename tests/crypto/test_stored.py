@@ -83,10 +83,11 @@ async def test_rotation_puts_every_credential_under_the_new_key_and_the_old_one_
         assert [(r.label, r.values, r.rotated) for r in report] == [
             ("instance credentials", 2, 2),
             ("tenant suppression keys", 1, 1),
+            ("webhook subscription secrets", 0, 0),
         ]
         assert {token_key_id(value) for value in await _stored(context)} == {key_id(fresh)}
         again = await rotate_all(context.engine, context.cipher)
-        assert [(r.rotated, r.already_current) for r in again] == [(0, 2), (0, 1)]
+        assert [(r.rotated, r.already_current) for r in again] == [(0, 2), (0, 1), (0, 0)]
     finally:
         await context.close()
 

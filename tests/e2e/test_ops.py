@@ -103,7 +103,8 @@ async def test_streams_show_length_pending_and_the_oldest_pending_age(engine: Ru
     assert list(by_name) == engine.context.names.every
     shown = by_name[events]
     assert shown["length"] >= 3
-    assert shown["pending"] == 2
+    # The engine's own group on the events stream ("webhooks", events out) may hold a few too.
+    assert shown["pending"] == sum(group["pending"] for group in shown["groups"]) >= 2
     [crm] = [group for group in shown["groups"] if group["name"] == "crm"]
     assert (crm["pending"], crm["consumers"]) == (2, 1)
     assert crm["oldest_pending_age_seconds"] >= 0

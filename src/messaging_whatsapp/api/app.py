@@ -28,6 +28,7 @@ from messaging_whatsapp.inbox import api as inbox_api
 from messaging_whatsapp.instances import api as instances_api
 from messaging_whatsapp.instances.resolver import InstanceResolver
 from messaging_whatsapp.integrations import api as integrations_api
+from messaging_whatsapp.integrations.tasks import WebhookWorker
 from messaging_whatsapp.notifications import api as notifications_api
 from messaging_whatsapp.ops import api as ops_api
 from messaging_whatsapp.ops.heartbeat import Heartbeat
@@ -118,6 +119,8 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
             tasks.append(asyncio.create_task(Sender(context).run(stop), name="sender"))
             tasks.append(asyncio.create_task(Dispatcher(context).run(stop), name="campaign-dispatcher"))
             tasks.append(asyncio.create_task(Scheduler(context).run(stop), name="scheduler"))
+            # Events out over HTTP: fan-out of the events stream and the delivery pass.
+            tasks.append(asyncio.create_task(WebhookWorker(context).run(stop), name="webhooks-out"))
         try:
             yield
         finally:

@@ -109,15 +109,15 @@ def _check_port(host: str, port: int) -> None:
             ) from None
 
 
-WORKER_ROLES = ("all", "inbound", "sender", "dispatcher", "scheduler")
+WORKER_ROLES = ("all", "inbound", "sender", "dispatcher", "scheduler", "webhooks")
 
 
 def worker(
     role: Annotated[
         str,
         typer.Option(
-            help="all (inbound with events in, sender, campaign dispatcher and scheduler), inbound, "
-            "sender, dispatcher or scheduler."
+            help="all (inbound with events in, sender, campaign dispatcher, scheduler and webhooks), "
+            "inbound, sender, dispatcher, scheduler or webhooks (events out over HTTP)."
         ),
     ] = "all",
 ) -> None:
@@ -140,6 +140,7 @@ def _run_workers(*roles: str, label: str | None = None) -> None:
 
     # The workers are imported by the commands that run them only (`migrate` needs none).
     from messaging_whatsapp.campaigns.dispatcher import Dispatcher
+    from messaging_whatsapp.integrations.tasks import WebhookWorker
     from messaging_whatsapp.ops.heartbeat import Heartbeat
     from messaging_whatsapp.worker.inbound import run_inbound_workers
     from messaging_whatsapp.worker.notifications import run_notifications_worker
@@ -164,6 +165,8 @@ def _run_workers(*roles: str, label: str | None = None) -> None:
             runners.append(Dispatcher(context).run(stop))
         if "scheduler" in wanted:
             runners.append(Scheduler(context).run(stop))
+        if "webhooks" in wanted:
+            runners.append(WebhookWorker(context).run(stop))
         stderr.print(f"{label or roles[0]} worker running; Ctrl-C to stop")
         await asyncio.gather(*runners)
 

@@ -47,6 +47,7 @@ class EncryptedColumn:
 ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn("whatsapp_instances", "credentials_encrypted", "instance credentials"),
     EncryptedColumn("tenants", "suppression_key", "tenant suppression keys"),
+    EncryptedColumn("webhook_subscriptions", "secret_encrypted", "webhook subscription secrets"),
 )
 
 

@@ -25,6 +25,7 @@ from messaging_whatsapp.db import secure_deletes
 from messaging_whatsapp.errors import NotFound
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket
 from messaging_whatsapp.inbox.search import compact_search_indexes
+from messaging_whatsapp.integrations.service import forget_deliveries
 from messaging_whatsapp.outbox.service import PublishedEvent, forget_outbox
 from messaging_whatsapp.phones import phone_variants
 from messaging_whatsapp.streams.base import StreamNames, Streams
@@ -128,6 +129,8 @@ async def _erase_held(
     )
     erasure.consents_blanked = await blank_consents(session, tenant_id, erasure.contact_id, variants)
     erasure.events = await forget_outbox(session, tenant_id, _needles(phone))
+    # Events out over HTTP keep each event's body per subscription until it is delivered.
+    erasure.events += await forget_deliveries(session, tenant_id, _needles(phone))
     if contact is not None:
         await _delete_contact(session, tenant_id, contact, erasure, now)
     if erasure == Erasure(phone=phone, contact_id=None):
