@@ -15,8 +15,8 @@ from messaging_whatsapp.db import Base
 from messaging_whatsapp.followups.models import FollowUp, FollowUpStepLog
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket
 from messaging_whatsapp.instances.models import WhatsAppInstance
-from messaging_whatsapp.notifications.models import EventMapping, InboundEvent
 from messaging_whatsapp.integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from messaging_whatsapp.notifications.models import EventMapping, InboundEvent
 from messaging_whatsapp.ops.models import WorkerHeartbeat
 from messaging_whatsapp.outbox.models import OutboxEvent
 from messaging_whatsapp.sending.models import ScheduledMessage
