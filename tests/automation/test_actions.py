@@ -4,7 +4,10 @@ batch goes on."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from messaging_whatsapp.context import EngineContext
+from messaging_whatsapp.followups.models import FollowUp
 from tests.automation.helpers import (
     apply,
     automatic_messages,
@@ -103,3 +106,35 @@ async def test_a_send_the_sending_rules_refuse_is_recorded_on_its_firing(context
     assert refused.detail is not None
     assert refused.detail.startswith("template_unsupported")
     assert [m.content for m in await automatic_messages(context, tenant_id)] == ["Oi!"]
+
+
+async def test_a_follow_up_rule_starts_a_sequence_the_next_reply_cancels(context: EngineContext) -> None:
+    tenant_id, instance_id = await tenant_with_number(context)
+    steps = [{"delay_seconds": 3600, "text": "Conseguiu ver a cotação?"}]
+    rule = await create_rule(
+        context,
+        tenant_id,
+        name="Cotação: acompanhar",
+        when={"type": "intent", "intent": "create_quote"},
+        then={"type": "follow_up", "steps": steps, "close_ticket": False},
+    )
+    await apply(context, tenant_id, instance_id, message("Quero um orçamento"))
+    [ticket] = await tickets(context, tenant_id)
+    assert ticket.status == "follow_up"
+    async with context.sessions() as session:
+        [follow_up] = (await session.scalars(select(FollowUp).where(FollowUp.ticket_id == ticket.id))).all()
+    assert (follow_up.status, follow_up.started_by_rule_id, follow_up.close_ticket) == (
+        "running",
+        rule,
+        False,
+    )
+    [started] = await outbox_payloads(context, tenant_id, "whatsapp_follow_up_started")
+    assert started["follow_up_id"] == follow_up.id
+    # The customer's next message (no quote word: the rule stays quiet) ends it.
+    await apply(context, tenant_id, instance_id, message("Ainda não, vejo amanhã"))
+    [ticket] = await tickets(context, tenant_id)
+    async with context.sessions() as session:
+        ended = await session.get(FollowUp, follow_up.id, populate_existing=True)
+    assert ended is not None
+    assert (ticket.status, ended.status, ended.cancel_reason) == ("open", "cancelled", "customer_replied")
+    assert [f.outcome for f in await firings(context, tenant_id)] == ["follow_up"]

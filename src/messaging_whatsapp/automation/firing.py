@@ -6,7 +6,9 @@ webhook delivered again, two workers, two schedulers. A send goes through the se
 (sending.service.queue_messages, sender `system`): what they refuse (opted out, outside the 24-hour
 window, no number that can send...) is recorded on the firing as `refused`, never raised. Sends
 are queued before ticket changes, so a message joins the ticket a `close` rule then ends.
-To add an action (a follow-up sequence), add it to models.Action, schemas.Then and `_act` here.
+A `follow_up` rule starts a follow-up sequence (followups/), which a `wants a person` ticket or
+one already following up refuses (recorded as a skip).
+To add an action, add it to models.Action, schemas.Then and `_change_ticket` here.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from messaging_whatsapp.automation.schemas import ButtonsThen, TemplateThen, Tex
 from messaging_whatsapp.automation.service import rule_then
 from messaging_whatsapp.db import insert_for, new_id
 from messaging_whatsapp.errors import EngineError
+from messaging_whatsapp.followups.schemas import FollowUpRequest, StartedBy
+from messaging_whatsapp.followups.service import start_follow_up
 from messaging_whatsapp.inbox.announcements import assigned_event
 from messaging_whatsapp.inbox.models import SenderType, TicketCloseReason
 from messaging_whatsapp.inbox.tickets import assign_ticket, close_ticket
@@ -174,7 +178,8 @@ async def _send(session: AsyncSession, sends: list[tuple[str, Plan]], now: datet
 async def _change_ticket(
     session: AsyncSession, firing_id: str, plan: Plan, now: datetime, fired: Fired
 ) -> None:
-    """Assign or close the ticket; a ticket closed meanwhile or a user gone is a skip, not an error."""
+    """Assign, close or start a follow-up; a ticket closed meanwhile, a user gone or a follow-up
+    refused is a skip, not an error."""
     then = rule_then(plan.rule)
     try:
         if plan.rule.action == Action.ASSIGN.value:
@@ -187,6 +192,14 @@ async def _change_ticket(
             )
             fired.published.append(closed.event())
             await _outcome(session, firing_id, FiringOutcome.CLOSED)
+        elif plan.rule.action == Action.FOLLOW_UP.value:
+            request = FollowUpRequest.model_validate(then.model_dump(exclude={"type"}))
+            started_by = StartedBy(rule_id=plan.rule.id)
+            _, events = await start_follow_up(
+                session, plan.tenant_id, plan.ticket_id, request, started_by, now
+            )
+            fired.published += events
+            await _outcome(session, firing_id, FiringOutcome.FOLLOW_UP_STARTED)
     except EngineError as exc:
         await _outcome(session, firing_id, FiringOutcome.SKIPPED, f"{exc.code}: {exc.message}")
 

@@ -34,13 +34,15 @@ class Trigger(enum.StrEnum):
 
 
 class Action(enum.StrEnum):
-    """What a rule does. New actions (a follow-up sequence) join here and in automation/actions.py."""
+    """What a rule does (schemas.Then has each one's settings, firing.py carries it out)."""
 
     TEXT = "text"
     BUTTONS = "buttons"
     TEMPLATE = "template"
     ASSIGN = "assign"
     CLOSE = "close"
+    # Start a follow-up sequence on the ticket (followups/, seed 003).
+    FOLLOW_UP = "follow_up"
 
 
 # The actions that write to the customer (the others change the ticket only).
@@ -56,6 +58,7 @@ class FiringOutcome(enum.StrEnum):
     REFUSED = "refused"
     ASSIGNED = "assigned"
     CLOSED = "closed"
+    FOLLOW_UP_STARTED = "follow_up"
     # Nothing to do after all (the ticket closed meanwhile, no away message set, a user left).
     SKIPPED = "skipped"
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from messaging_whatsapp.followups.schemas import FollowUpRequest
 from messaging_whatsapp.sending.schemas import MAX_TEXT, ButtonIn, TemplateIn
 
 MAX_INTENTS = 30
@@ -143,8 +144,14 @@ class CloseThen(BaseModel):
     type: Literal["close"]
 
 
+class FollowUpThen(FollowUpRequest):
+    """Start a follow-up sequence on the ticket (its steps as POST /tickets/{id}/follow-ups takes)."""
+
+    type: Literal["follow_up"]
+
+
 Then = Annotated[
-    TextThen | ButtonsThen | TemplateThen | AssignThen | CloseThen,
+    TextThen | ButtonsThen | TemplateThen | AssignThen | CloseThen | FollowUpThen,
     Field(discriminator="type"),
 ]
 

@@ -35,7 +35,7 @@
     var path = error.field || (message.indexOf(": ") > 0 ? message.slice(0, message.indexOf(": ")) : "");
     var parts = path.replace(/\[(\d+)\]/g, ".$1").split(".").filter(Boolean);
     if ((parts[0] === "when" || parts[0] === "then") && parts.length > 2 && parts[1] === parts[2]) parts.splice(1, 1);
-    else if ((parts[0] === "when" || parts[0] === "then") && parts.length > 1 && /^(new_ticket|keyword|intent|outside_hours|no_agent_answer|text|buttons|template|assign|close)$/.test(parts[1]) && parts.length > 2) parts.splice(1, 1);
+    else if ((parts[0] === "when" || parts[0] === "then") && parts.length > 1 && /^(new_ticket|keyword|intent|outside_hours|no_agent_answer|text|buttons|template|assign|close|follow_up)$/.test(parts[1]) && parts.length > 2) parts.splice(1, 1);
     return parts.join(".");
   }
 
@@ -95,6 +95,11 @@
         f.template_parameters.value = (rule.then.template.parameters || []).join("\n");
       }
       if (rule.then.user_id) f.then_user_id.value = rule.then.user_id;
+      if (rule.then.steps) {
+        f.follow_up_steps.value = rule.then.steps.map(stepLine).join("\n");
+        f.follow_up_close.checked = rule.then.close_ticket !== false;
+        f.follow_up_hours.checked = !!rule.then.business_hours_only;
+      }
       ruleForm.querySelectorAll("input[name=instance_ids]").forEach(function (box) { box.checked = rule.instance_ids.indexOf(box.value) >= 0; });
     } else {
       // A new rule starts as seed 001's greeting: the default buttons on every new ticket.
@@ -104,6 +109,23 @@
     editor.hidden = false;
     editor.scrollIntoView({ behavior: "smooth", block: "start" });
     f.name.focus();
+  }
+
+  // A follow-up step as the form writes it: "60 | text" or "60 | template:name" (minutes).
+  function stepLine(step) {
+    var what = step.template ? "template:" + step.template.name : step.text;
+    return Math.round(step.delay_seconds / 60) + " | " + what;
+  }
+
+  function parseStep(line) {
+    var bar = line.indexOf("|");
+    var minutes = bar < 0 ? NaN : Number(line.slice(0, bar).trim());
+    var what = bar < 0 ? line.trim() : line.slice(bar + 1).trim();
+    // A line the API cannot take is sent as it is, so its 422 says what is wrong with it.
+    var step = { delay_seconds: isNaN(minutes) ? -1 : Math.round(minutes * 60) };
+    if (/^template:/.test(what)) step.template = { name: what.slice(9).trim(), language: "pt_BR" };
+    else step.text = what;
+    return step;
   }
 
   function splitList(text) {
@@ -133,6 +155,11 @@
       then.template = { name: f.template_name.value.trim(), language: f.template_language.value.trim(), parameters: f.template_parameters.value.split("\n").map(function (p) { return p.trim(); }).filter(Boolean) };
     }
     if (then.type === "assign") then.user_id = f.then_user_id.value;
+    if (then.type === "follow_up") {
+      then.steps = f.follow_up_steps.value.split("\n").filter(function (line) { return line.trim(); }).map(parseStep);
+      then.close_ticket = f.follow_up_close.checked;
+      then.business_hours_only = f.follow_up_hours.checked;
+    }
     var instances = Array.prototype.filter.call(ruleForm.querySelectorAll("input[name=instance_ids]"), function (box) { return box.checked; })
       .map(function (box) { return box.value; });
     return {

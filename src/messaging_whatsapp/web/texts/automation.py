@@ -32,6 +32,15 @@ PORTUGUESE: dict[str, str] = {
     "Send the template {name} ({language})": "Enviar o modelo {name} ({language})",
     "Assign the ticket to {user}": "Atribuir o atendimento a {user}",
     "Close the ticket": "Encerrar o atendimento",
+    "Start a follow-up of {count} steps": "Iniciar um follow-up de {count} etapas",
+    "Steps, one per line: minutes to wait | text (or template:name)": (
+        "Etapas, uma por linha: minutos de espera | texto (ou template:nome)"
+    ),
+    "60 | Did you see our quote?": "60 | Conseguiu ver nossa cotação?",
+    "Close the ticket when the last step gets no answer": (
+        "Encerrar o atendimento se a última etapa ficar sem resposta"
+    ),
+    "Send only within business hours": "Enviar só no horário de atendimento",
     # The rule form
     "Order": "Ordem",
     "Once per ticket": "Uma vez por atendimento",
