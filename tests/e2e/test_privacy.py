@@ -5,6 +5,7 @@ consent recorded by the team, each step in the append-only consent ledger."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -143,10 +144,17 @@ async def test_erasing_a_person_who_never_opted_out_leaves_no_trace(engine: Runn
     ana = await _contact(engine, admin, ANA)
     assert ana is not None
 
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    scheduled = {"to": f"+{ANA}", "text": "Lembrete", "instance_id": numbers.simulator.id, "send_at": later}
+    assert (await engine.http.post("/api/v1/messages", json=scheduled, headers=admin)).status_code == 202
+
     elsewhere = await engine.http.delete(f"/api/v1/contacts/{ana['id']}", headers=stranger)
     assert (elsewhere.status_code, elsewhere.json()["error"]["code"]) == (404, "not_found")
     erased = (await engine.http.delete(f"/api/v1/contacts/{ana['id']}", headers=admin)).json()
-    assert (erased["messages"], erased["suppressed"]) == (1, False)
+    # Her message and the one scheduled to her.
+    assert (erased["messages"], erased["suppressed"]) == (2, False)
+    listed = await engine.http.get("/api/v1/scheduled-messages", headers=admin)
+    assert listed.json()["items"] == []
 
     async with engine.context.sessions() as session:
         assert (await session.scalars(select(Suppression))).all() == []

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Delete, Result, delete, exists, literal_column, select
+from sqlalchemy import ColumnElement, Delete, Result, delete, exists, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.campaigns.contacts import forget_contact
@@ -28,6 +28,7 @@ from messaging_whatsapp.inbox.search import compact_search_indexes
 from messaging_whatsapp.integrations.service import forget_deliveries
 from messaging_whatsapp.outbox.service import PublishedEvent, forget_outbox
 from messaging_whatsapp.phones import phone_variants
+from messaging_whatsapp.sending.models import ScheduledMessage
 from messaging_whatsapp.streams.base import StreamNames, Streams
 
 SUPPRESSION_REASON = "erased_opted_out"
@@ -131,6 +132,13 @@ async def _erase_held(
     erasure.events = await forget_outbox(session, tenant_id, _needles(phone))
     # Events out over HTTP keep each event's body per subscription until it is delivered.
     erasure.events += await forget_deliveries(session, tenant_id, _needles(phone))
+    # Messages scheduled to the person (counted with their messages), also to one not yet a contact.
+    scheduled_to: ColumnElement[bool] = ScheduledMessage.to.in_(variants)
+    if contact is not None:
+        scheduled_to = or_(scheduled_to, ScheduledMessage.contact_id == contact.id)
+    erasure.messages += await _deleted(
+        session, delete(ScheduledMessage).where(ScheduledMessage.tenant_id == tenant_id, scheduled_to)
+    )
     if contact is not None:
         await _delete_contact(session, tenant_id, contact, erasure, now)
     if erasure == Erasure(phone=phone, contact_id=None):
@@ -154,7 +162,7 @@ async def _delete_contact(
         Conversation.tenant_id == tenant_id, Conversation.contact_id == contact.id
     )
     erasure.campaign_contacts = await forget_contact(session, tenant_id, contact.id, now)
-    erasure.messages = await _deleted(
+    erasure.messages += await _deleted(
         session, delete(Message).where(Message.tenant_id == tenant_id, Message.contact_id == contact.id)
     )
     erasure.tickets = await _deleted(
