@@ -10,12 +10,15 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
+import redis
 import uvicorn
 from sqlalchemy import select, update
 
@@ -27,6 +30,7 @@ from messaging_whatsapp.inbox.models import Contact, Conversation, Direction, Me
 from messaging_whatsapp.instances import service as instances_service
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.instances.schemas import InstanceBind
+from messaging_whatsapp.migrate import upgrade_async
 from messaging_whatsapp.phones import canonical_phone
 from messaging_whatsapp.providers.base import ProviderName
 from messaging_whatsapp.templates.models import MessageTemplateRow, TemplateSource
@@ -421,3 +425,34 @@ async def approved_template(
                 parameter_count=len(names),
             )
         )
+
+
+@asynccontextmanager
+async def deployment_context(
+    request: pytest.FixtureRequest, tmp_path: Path, stream_prefix: str, **updates: Any
+) -> AsyncIterator[EngineContext]:
+    """An engine context, migrated, on the deployment `request.param` names: "embedded" (SQLite,
+    the stream table) or "scaled" (PostgreSQL, Redis Streams, whose keys under the prefix are
+    removed after), with `updates` to its settings."""
+    if request.param == "embedded":
+        settings = engine_settings(
+            request.getfixturevalue("fresh_sqlite_url"), None, stream_prefix, tmp_path, free_port()
+        )
+    else:
+        redis_url = request.getfixturevalue("redis_url")
+        settings = engine_settings(
+            request.getfixturevalue("fresh_postgres_url"), redis_url, stream_prefix, tmp_path, free_port()
+        )
+    settings = settings.model_copy(update=updates)
+    await upgrade_async(settings.database_url)
+    context = await EngineContext.open(settings)
+    try:
+        yield context
+    finally:
+        await context.close()
+        if settings.redis_url:
+            client = redis.Redis.from_url(settings.redis_url)
+            keys = list(client.scan_iter(match=f"{stream_prefix}*"))
+            if keys:
+                client.delete(*keys)
+            client.close()

@@ -211,7 +211,7 @@ async def test_workers_are_listed_by_their_heartbeats(engine: RunningEngine) -> 
     by_host = {(item["host"], item["pid"]): item for item in report["items"]}
     serving = by_host[(socket.gethostname(), os.getpid())]
     assert (serving["role"], serving["alive"], serving["stopped_at"]) == ("all", True, None)
-    assert serving["parts"] == ["api", "webhook", "inbound", "sender", "dispatcher", "scheduler"]
+    assert serving["parts"] == ["api", "webhook", "inbound", "sender", "dispatcher", "scheduler", "webhooks"]
     assert by_host[("worker-7", 4242)]["alive"] is False
     assert by_host[("worker-7", 4242)]["seconds_since_heartbeat"] >= 300
     assert by_host[("worker-9", 4444)]["alive"] is False

@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 import pytest
-import redis
 from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
@@ -22,7 +21,6 @@ from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.inbox.models import Message, SenderType, SendState
 from messaging_whatsapp.instances.models import WhatsAppInstance
-from messaging_whatsapp.migrate import upgrade_async
 from messaging_whatsapp.notifications import service
 from messaging_whatsapp.notifications.models import EventType, InboundEvent
 from messaging_whatsapp.notifications.schemas import MappingChange
@@ -35,8 +33,7 @@ from tests.helpers import (
     approved_template,
     bind,
     create_tenant,
-    engine_settings,
-    free_port,
+    deployment_context,
     published_events,
 )
 
@@ -59,28 +56,9 @@ def provider(meta: MetaGraphFake) -> AsyncIterator[FakeHttpServer]:
 async def context(
     request: pytest.FixtureRequest, tmp_path: Path, stream_prefix: str, provider: FakeHttpServer
 ) -> AsyncIterator[EngineContext]:
-    if request.param == "embedded":
-        settings = engine_settings(
-            request.getfixturevalue("fresh_sqlite_url"), None, stream_prefix, tmp_path, free_port()
-        )
-    else:
-        redis_url = request.getfixturevalue("redis_url")
-        settings = engine_settings(
-            request.getfixturevalue("fresh_postgres_url"), redis_url, stream_prefix, tmp_path, free_port()
-        )
-    settings = settings.model_copy(
-        update={"meta_graph_url": f"{provider.base_url}/v23.0", "rate_limits_enabled": False}
-    )
-    await upgrade_async(settings.database_url)
-    engine_context = await EngineContext.open(settings)
-    yield engine_context
-    await engine_context.close()
-    if settings.redis_url:
-        client = redis.Redis.from_url(settings.redis_url)
-        keys = list(client.scan_iter(match=f"{stream_prefix}*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+    updates = {"meta_graph_url": f"{provider.base_url}/v23.0", "rate_limits_enabled": False}
+    async with deployment_context(request, tmp_path, stream_prefix, **updates) as engine_context:
+        yield engine_context
 
 
 async def _meta_tenant(context: EngineContext, name: str = "Loja") -> tuple[str, str]:

@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 from sqlalchemy import func, select
 
 from messaging_whatsapp.consent.models import Consent, OptOut
@@ -31,7 +30,6 @@ from messaging_whatsapp.errors import InvalidInput
 from messaging_whatsapp.inbox import service as inbox_service
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, SenderType, SendState, Ticket
 from messaging_whatsapp.instances.models import WhatsAppInstance
-from messaging_whatsapp.migrate import upgrade_async
 from messaging_whatsapp.providers.http import provider_client
 from messaging_whatsapp.sending import service as sending_service
 from messaging_whatsapp.sending.queue import offer_messages
@@ -47,9 +45,8 @@ from tests.helpers import (
     bind_example_numbers,
     create_outbound_message,
     create_tenant,
-    engine_settings,
+    deployment_context,
     example,
-    free_port,
 )
 
 BSUID = "BR.1502576394655843"
@@ -72,32 +69,13 @@ def provider(meta: MetaGraphFake) -> AsyncIterator[FakeHttpServer]:
 async def context(
     request: pytest.FixtureRequest, tmp_path: Path, stream_prefix: str, provider: FakeHttpServer
 ) -> AsyncIterator[EngineContext]:
-    if request.param == "embedded":
-        settings = engine_settings(
-            request.getfixturevalue("fresh_sqlite_url"), None, stream_prefix, tmp_path, free_port()
-        )
-    else:
-        redis_url = request.getfixturevalue("redis_url")
-        settings = engine_settings(
-            request.getfixturevalue("fresh_postgres_url"), redis_url, stream_prefix, tmp_path, free_port()
-        )
-    settings = settings.model_copy(
-        update={
-            "meta_graph_url": f"{provider.base_url}/v23.0",
-            "rate_limits_enabled": False,
-            "stream_visibility_timeout_ms": 200,
-        }
-    )
-    await upgrade_async(settings.database_url)
-    engine_context = await EngineContext.open(settings)
-    yield engine_context
-    await engine_context.close()
-    if settings.redis_url:
-        client = redis.Redis.from_url(settings.redis_url)
-        keys = list(client.scan_iter(match=f"{stream_prefix}*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+    updates = {
+        "meta_graph_url": f"{provider.base_url}/v23.0",
+        "rate_limits_enabled": False,
+        "stream_visibility_timeout_ms": 200,
+    }
+    async with deployment_context(request, tmp_path, stream_prefix, **updates) as engine_context:
+        yield engine_context
 
 
 @pytest.fixture

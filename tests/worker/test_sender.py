@@ -16,7 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 from sqlalchemy import select
 
 from messaging_whatsapp.batch import IngestEntry
@@ -27,7 +26,6 @@ from messaging_whatsapp.errors import Conflict, EngineError
 from messaging_whatsapp.inbox.models import Message, SenderType, SendState
 from messaging_whatsapp.instances import service as instances_service
 from messaging_whatsapp.instances.models import InstanceStatus, WhatsAppInstance
-from messaging_whatsapp.migrate import upgrade_async
 from messaging_whatsapp.providers.events import DeliveryStatus, InboundMessage, MessageType, StatusUpdate
 from messaging_whatsapp.providers.http import provider_client
 from messaging_whatsapp.sending import service as sending_service
@@ -42,8 +40,7 @@ from tests.helpers import (
     approved_template,
     bind,
     create_tenant,
-    engine_settings,
-    free_port,
+    deployment_context,
     published_events,
 )
 
@@ -65,34 +62,15 @@ def provider(meta: MetaGraphFake) -> AsyncIterator[FakeHttpServer]:
 async def context(
     request: pytest.FixtureRequest, tmp_path: Path, stream_prefix: str, provider: FakeHttpServer
 ) -> AsyncIterator[EngineContext]:
-    if request.param == "embedded":
-        settings = engine_settings(
-            request.getfixturevalue("fresh_sqlite_url"), None, stream_prefix, tmp_path, free_port()
-        )
-    else:
-        redis_url = request.getfixturevalue("redis_url")
-        settings = engine_settings(
-            request.getfixturevalue("fresh_postgres_url"), redis_url, stream_prefix, tmp_path, free_port()
-        )
-    settings = settings.model_copy(
-        update={
-            "meta_graph_url": f"{provider.base_url}/v23.0",
-            "send_backoff_base_seconds": 0.05,
-            "send_backoff_max_seconds": 0.2,
-            "send_outcome_grace_seconds": 1.0,
-            "rate_limits_enabled": False,
-        }
-    )
-    await upgrade_async(settings.database_url)
-    engine_context = await EngineContext.open(settings)
-    yield engine_context
-    await engine_context.close()
-    if settings.redis_url:
-        client = redis.Redis.from_url(settings.redis_url)
-        keys = list(client.scan_iter(match=f"{stream_prefix}*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+    updates = {
+        "meta_graph_url": f"{provider.base_url}/v23.0",
+        "send_backoff_base_seconds": 0.05,
+        "send_backoff_max_seconds": 0.2,
+        "send_outcome_grace_seconds": 1.0,
+        "rate_limits_enabled": False,
+    }
+    async with deployment_context(request, tmp_path, stream_prefix, **updates) as engine_context:
+        yield engine_context
 
 
 async def _queue(context: EngineContext, instance_id: str, tenant_id: str, count: int) -> list[str]:

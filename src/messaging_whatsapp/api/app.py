@@ -81,7 +81,7 @@ class Role(enum.StrEnum):
 
 # What each role runs, as its heartbeat names it (the operator's view lists them).
 ROLE_PARTS = {
-    Role.ALL: ("api", "webhook", "inbound", "sender", "dispatcher", "scheduler"),
+    Role.ALL: ("api", "webhook", "inbound", "sender", "dispatcher", "scheduler", "webhooks"),
     Role.API: ("api",),
     Role.WEBHOOK: ("webhook",),
 }

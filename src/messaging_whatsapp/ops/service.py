@@ -115,14 +115,15 @@ async def stream_report(context: EngineContext) -> StreamsReport:
 
 
 async def stale_streams(context: EngineContext) -> list[StreamItem]:
-    """The streams this engine's own workers consume (inbound, outbound) whose oldest
-    unacknowledged entry is older than READY_MAX_PENDING_AGE_SECONDS: what /readyz fails on. The
-    events stream is read by other systems; their lag is not this engine's readiness."""
+    """The streams this engine's own workers consume (inbound, outbound, and the events in of
+    events:materials) whose oldest unacknowledged entry is older than
+    READY_MAX_PENDING_AGE_SECONDS: what /readyz fails on. The events stream is read by other
+    systems too; their lag is not this engine's readiness."""
     max_age = context.settings.ready_max_pending_age_seconds
     if max_age <= 0:
         return []
     now = utcnow()
-    watched = (context.names.inbound, context.names.outbound)
+    watched = (context.names.inbound, context.names.outbound, context.names.materials)
     items = [_stream_item(await context.streams.info(name), now, max_age) for name in watched]
     return [item for item in items if item.stale]
 
