@@ -8,14 +8,15 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from messaging_whatsapp.notifications.service import materials_entry
-from tests.helpers import create_user
+from tests.helpers import approved_template, create_user
 from tests.web.conftest import PASSWORD, WebEngine, logged_in
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 async def test_an_admin_maps_an_event_and_sees_the_events_in(browser: Browser, web_engine: WebEngine) -> None:
-    tenant_id, _ = await web_engine.tenant("Loja Eventos", "ana@eventos.com.br")
+    tenant_id, number = await web_engine.tenant("Loja Eventos", "ana@eventos.com.br")
+    await approved_template(web_engine.context, tenant_id, number, "quote_created_template", 2)
     await create_user(web_engine.context, tenant_id, "bia@eventos.com.br", PASSWORD, "agent")
     browser_context, page = await logged_in(browser, web_engine.base_url, "ana@eventos.com.br")
     try:

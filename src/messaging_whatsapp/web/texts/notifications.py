@@ -3,7 +3,6 @@
 PORTUGUESE: dict[str, str] = {
     # The integrations area's tabs
     "Integrations": "Integrações",
-    "Webhook subscriptions": "Assinaturas de webhook",
     "Events in": "Eventos recebidos",
     "Refresh": "Atualizar",
     # The event types (seed 001)
