@@ -227,3 +227,27 @@ async def test_out_of_hours_replies_with_the_away_message_in_the_tenant_time_zon
             select(Conversation.contact_id).where(Conversation.id == away.conversation_id)
         )
     assert contact_phone is not None
+
+
+async def test_asking_for_a_person_out_of_hours_still_gets_the_away_message(context: EngineContext) -> None:
+    tenant_id, instance_id = await tenant_with_number(context, timezone="Asia/Tokyo")
+    async with context.sessions() as session, session.begin():
+        hours = BusinessHoursIn(schedule={"mon": [["09:00", "18:00"]]}, away_message="Voltamos às 9h.")
+        await service.change_business_hours(session, tenant_id, hours, utcnow())
+    await create_rule(
+        context, tenant_id, name="Fora do horário", when={"type": "outside_hours"}, then={"type": "text"}
+    )
+    await create_rule(
+        context,
+        tenant_id,
+        name="Saudação",
+        when={"type": "new_ticket"},
+        then={"type": "text", "text": "Olá! Em que posso ajudar?"},
+    )
+    monday_21_tokyo = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    await apply(context, tenant_id, instance_id, message("Quero falar com um atendente", at=monday_21_tokyo))
+
+    # The bot's greeting stays quiet; the away message says when a person will be there.
+    assert [m.content for m in await automatic_messages(context, tenant_id)] == ["Voltamos às 9h."]
+    [ticket] = await tickets(context, tenant_id)
+    assert ticket.wants_person_at is not None

@@ -10,7 +10,8 @@ messages, a group's — dropped before storage — or a message that was an opt-
    an opted-out person gets nothing; a closed ticket gets nothing; on a ticket whose customer
    wants a person, no rule fires except `assign` (routing them to a person helps them; a
    `close` would drop them); on the very message that asks for a person, only the rules of
-   the talk_to_human intent fire (an acknowledgement: "a person will answer you shortly").
+   the talk_to_human intent fire (an acknowledgement: "a person will answer you shortly") and
+   the out-of-hours ones (the away message says when a person will be there).
 """
 
 from __future__ import annotations
@@ -222,9 +223,7 @@ def _plans(
             continue
         if fact.wants_person and rule.action != Action.ASSIGN.value:
             continue
-        if asking and not (
-            rule.trigger == Trigger.INTENT.value and rule.trigger_config.get("intent") == TALK_TO_HUMAN
-        ):
+        if asking and not _answers_the_ask(rule):
             continue
         if not _triggered(rule, item, setup, detected, opening, text_words):
             continue
@@ -241,6 +240,14 @@ def _plans(
             )
         )
     return plans
+
+
+def _answers_the_ask(rule: AutoReplyRule) -> bool:
+    """Whether a rule may answer the message that asks for a person: one of the talk_to_human
+    intent (an acknowledgement), or an out-of-hours one (when a person will be there)."""
+    if rule.trigger == Trigger.OUTSIDE_HOURS.value:
+        return True
+    return rule.trigger == Trigger.INTENT.value and rule.trigger_config.get("intent") == TALK_TO_HUMAN
 
 
 def _triggered(
