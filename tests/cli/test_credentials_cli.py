@@ -89,6 +89,7 @@ def test_update_binding_unbind_and_rotate_keys(in_process: InProcessCli, tmp_pat
     assert [(c["label"], c["rotated"]) for c in rotated["columns"]] == [
         ("instance credentials", 1),
         ("tenant suppression keys", 0),
+        ("webhook subscription secrets", 0),
     ]
     assert rotated["old_keys_in_use"] == []
     assert cli.json("rotate-keys")["columns"][0] == {

@@ -79,6 +79,8 @@ async def test_an_admin_creates_a_user_who_logs_in_and_deactivating_them_ends_th
     await expect(admin.locator("[data-testid=admin-page]")).to_be_visible()
     await expect(user_row(admin, "ana@equipe.com.br").locator(".badge.you")).to_have_text("Você")
 
+    # The page's script has run (a click before it would open nothing on a busy machine).
+    await admin.wait_for_load_state("load")
     await admin.click("[data-testid=new-user]")
     await admin.fill("#user-form input[name=email]", "rui@equipe.com.br")
     await admin.fill("#user-form input[name=password]", "senha123")
