@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -46,6 +46,9 @@ from messaging_whatsapp.tenancy.service import get_tenant
 
 DEFAULT_RANGE = timedelta(days=7)
 MAX_RANGE = timedelta(days=400)
+# The years a range may name: far wider than any figures, and clear of datetime's own limits.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 P90 = 0.9
 
 
@@ -94,8 +97,8 @@ async def read_period(
     """The range asked for (times without an offset are the tenant's), in whole hours; the last 7
     days by default. InvalidInput unless `from` is before `to` and at most 400 days apart."""
     zone = ZoneInfo((await get_tenant(session, tenant_id)).timezone)
-    end = _zoned(end, zone) if end else now
-    start = _zoned(start, zone) if start else end - DEFAULT_RANGE
+    end = _zoned(end, zone, "to") if end else now
+    start = _zoned(start, zone, "from") if start else end - DEFAULT_RANGE
     if start >= end:
         raise InvalidInput("from must be before to", code="range_reversed")
     if end - start > MAX_RANGE:
@@ -106,10 +109,21 @@ async def read_period(
     return Period(hour_of(start), last if last == end else last + HOUR, zone, bucket)
 
 
-def _zoned(moment: datetime, zone: ZoneInfo) -> datetime:
+def _zoned(moment: datetime, zone: ZoneInfo, name: str) -> datetime:
+    """The moment in UTC (one without an offset is the tenant's); InvalidInput outside the years
+    figures can exist for (a year 1 or 9999 would also overflow the range arithmetic)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(ZoneInfo("UTC"))
+    outside = InvalidInput(
+        f"{name} must fall between {EARLIEST.year} and {LATEST.year - 1}", code="invalid_range"
+    )
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        raise outside from None
+    if not EARLIEST <= moment < LATEST:
+        raise outside
+    return moment
 
 
 async def check_filters(session: AsyncSession, tenant_id: str, filters: Filters) -> None:
