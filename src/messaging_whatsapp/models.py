@@ -16,6 +16,7 @@ from messaging_whatsapp.followups.models import FollowUp, FollowUpStepLog
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from messaging_whatsapp.knowledge.models import KnowledgeChunk, KnowledgeDocument
 from messaging_whatsapp.notifications.models import EventMapping, InboundEvent
 from messaging_whatsapp.ops.models import WorkerHeartbeat
 from messaging_whatsapp.outbox.models import OutboxEvent
@@ -60,6 +61,8 @@ __all__ = [
     "Tenant",
     "Ticket",
     "User",
+    "KnowledgeChunk",
+    "KnowledgeDocument",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookMark",

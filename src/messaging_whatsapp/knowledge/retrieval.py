@@ -1,0 +1,158 @@
+"""Hybrid retrieval: full-text candidates (SQLite FTS5 / PostgreSQL tsvector, Portuguese, accents
+folded) and vector candidates (the tenant's chunk matrix in memory, ranked by dot product of unit
+vectors), fused by reciprocal rank (k=60)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messaging_whatsapp.db import is_postgresql
+from messaging_whatsapp.knowledge.embeddings import Vectors
+from messaging_whatsapp.knowledge.models import TEXT_SEARCH_CONFIG, KnowledgeChunk
+
+RRF_K = 60
+# Each side offers this many candidates to the fusion.
+CANDIDATES = 20
+MAX_TERMS = 24
+# Words too common in Portuguese questions to tell chunks apart (accents already folded).
+STOPWORDS = frozenset(
+    ["a", "o", "as", "os", "um", "uma", "uns", "umas", "de", "da", "do", "das", "dos", "em", "na", "no", "nas", "nos", "ao", "aos", "para", "pra", "pro", "por", "pelo", "pela", "pelos", "pelas", "com", "sem", "que", "qual", "quais", "quem", "quando", "onde", "como", "e", "ou", "se", "eu", "voce", "voces", "ele", "ela", "eles", "elas", "nos", "me", "te", "lhe", "meu", "minha", "seu", "sua", "seus", "suas", "isso", "isto", "esse", "essa", "este", "esta", "aquele", "aquela", "ha", "tem", "ter", "sao", "ser", "e", "foi", "vai", "vou", "posso", "pode", "podem", "preciso", "quero", "queria", "gostaria", "saber", "sobre", "mais", "muito", "ja", "nao", "sim", "tambem", "entao", "the", "of", "and", "to", "is", "in"]
+)
+
+
+def fold(typed: str) -> str:
+    """Lower case without accents ("Devolução" -> "devolucao")."""
+    decomposed = unicodedata.normalize("NFKD", typed.lower())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def query_terms(typed: str) -> list[str]:
+    """The words of a question worth searching: folded, letters and digits only (no search
+    syntax survives), common words dropped, each once."""
+    seen: dict[str, None] = {}
+    for word in re.findall(r"[^\W_]+", fold(typed)):
+        if word not in STOPWORDS and (len(word) > 1 or word.isdigit()):
+            seen.setdefault(word, None)
+    return list(seen)[:MAX_TERMS]
+
+
+def _sqlite_match(terms: list[str]) -> str:
+    """An FTS5 query: any of the terms, the longer ones as prefixes of their stem, so "entregas"
+    finds "entrega" and "trocar" finds "troca" (unicode61 has no Portuguese stemmer)."""
+    parts = []
+    for term in terms:
+        stem = term[: max(4, len(term) - 2)] if len(term) >= 6 else term
+        parts.append(f'"{stem}"*' if len(stem) >= 4 else f'"{stem}"')
+    return " OR ".join(parts)
+
+
+async def fulltext_ranked(session: AsyncSession, tenant_id: str, terms: list[str]) -> list[str]:
+    """The tenant's chunk ids matching any term, best first (bm25 on SQLite, ts_rank on PostgreSQL)."""
+    if not terms:
+        return []
+    if is_postgresql(session):
+        vector = f"to_tsvector('{TEXT_SEARCH_CONFIG}'::regconfig, text)"
+        query = f"to_tsquery('{TEXT_SEARCH_CONFIG}'::regconfig, :query)"
+        statement = text(
+            f"SELECT id FROM knowledge_chunks WHERE tenant_id = :tenant AND {vector} @@ {query} "
+            f"ORDER BY ts_rank({vector}, {query}) DESC, id LIMIT :limit"
+        )
+        # The terms are letters and digits only: safe as tsquery operands.
+        params: dict[str, Any] = {"query": " | ".join(f"{term}:*" for term in terms)}
+    else:
+        statement = text(
+            "SELECT c.id FROM knowledge_search s JOIN knowledge_chunks c ON c.rowid = s.rowid "
+            "WHERE knowledge_search MATCH :query AND c.tenant_id = :tenant "
+            "ORDER BY bm25(knowledge_search), c.id LIMIT :limit"
+        )
+        params = {"query": _sqlite_match(terms)}
+    rows = await session.execute(statement, {**params, "tenant": tenant_id, "limit": CANDIDATES})
+    return [row[0] for row in rows]
+
+
+@dataclass
+class TenantMatrix:
+    """A tenant's chunk vectors as one matrix, for one version of its chunks."""
+
+    version: tuple[int, datetime | None, str]
+    ids: list[str]
+    matrix: Vectors
+
+    def similarities(self, query: Vectors, chunk_ids: list[str]) -> dict[str, float]:
+        """The cosine similarity of each of `chunk_ids` (those it holds) to `query`."""
+        if not self.ids or self.matrix.shape[1] != query.shape[-1]:
+            return {}
+        rows = {chunk_id: row for row, chunk_id in enumerate(self.ids)}
+        return {
+            chunk_id: float(self.matrix[rows[chunk_id]] @ query.reshape(-1))
+            for chunk_id in chunk_ids
+            if chunk_id in rows
+        }
+
+
+# tenant id -> its matrix; rebuilt when the chunks' version changes (any write moves it).
+_matrices: dict[str, TenantMatrix] = {}
+
+
+async def _version(session: AsyncSession, tenant_id: str, model: str) -> tuple[int, datetime | None, str]:
+    """(count, last change) of the tenant's chunks: a write adds, removes or touches one."""
+    row = (
+        await session.execute(
+            select(func.count(), func.max(KnowledgeChunk.updated_at)).where(
+                KnowledgeChunk.tenant_id == tenant_id
+            )
+        )
+    ).one()
+    return int(row[0]), row[1], model
+
+
+async def tenant_matrix(session: AsyncSession, tenant_id: str, model: str) -> TenantMatrix:
+    """The tenant's vectors (made by `model`), from memory while its chunks have not changed."""
+    version = await _version(session, tenant_id, model)
+    cached = _matrices.get(tenant_id)
+    if cached is not None and cached.version == version:
+        return cached
+    rows = (
+        await session.execute(
+            select(KnowledgeChunk.id, KnowledgeChunk.embedding).where(
+                KnowledgeChunk.tenant_id == tenant_id, KnowledgeChunk.embedding_model == model
+            )
+        )
+    ).all()
+    ids = [row[0] for row in rows]
+    matrix = (
+        np.vstack([np.frombuffer(row[1], dtype="<f4") for row in rows])
+        if rows
+        else np.zeros((0, 1), dtype=np.float32)
+    )
+    _matrices[tenant_id] = TenantMatrix(version, ids, matrix)
+    return _matrices[tenant_id]
+
+
+def vector_ranked(matrix: TenantMatrix, query: Vectors) -> list[tuple[str, float]]:
+    """(chunk id, cosine similarity) of the nearest chunks, best first."""
+    if not matrix.ids or matrix.matrix.shape[1] != query.shape[-1]:
+        return []
+    similarities = matrix.matrix @ query.reshape(-1)
+    count = min(CANDIDATES, len(matrix.ids))
+    nearest = np.argpartition(-similarities, count - 1)[:count]
+    ordered = nearest[np.argsort(-similarities[nearest], kind="stable")]
+    return [(matrix.ids[i], float(similarities[i])) for i in ordered]
+
+
+def fuse(*rankings: list[str], k: int = RRF_K) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion: each id scores the sum of 1/(k + rank) over the rankings holding
+    it (rank from 1), best first; ties keep the first ranking's order."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, chunk_id in enumerate(ranking, start=1):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: -item[1])
