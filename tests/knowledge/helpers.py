@@ -8,13 +8,16 @@ from messaging_whatsapp.knowledge.embeddings import Vectors, local_embedder
 FAQ = """# Loja Boa Compra
 
 ## Horário de funcionamento
-A loja abre de segunda a sexta, das 9h às 18h. Aos sábados abrimos das 9h às 13h. Não abrimos aos domingos nem feriados.
+A loja abre de segunda a sexta, das 9h às 18h. Aos sábados abrimos das 9h às 13h.
+Não abrimos aos domingos nem feriados.
 
 ## Entrega
-Entregamos em toda a cidade em até 2 dias úteis. O frete é grátis para compras acima de R$ 200; abaixo disso custa R$ 15.
+Entregamos em toda a cidade em até 2 dias úteis.
+O frete é grátis para compras acima de R$ 200; abaixo disso custa R$ 15.
 
 ## Trocas e devoluções
-Você pode devolver um produto em até 7 dias após o recebimento, com a nota fiscal. A troca por defeito vale por 30 dias.
+Você pode devolver um produto em até 7 dias após o recebimento, com a nota fiscal.
+A troca por defeito vale por 30 dias.
 
 ## Pagamento
 Aceitamos Pix, cartão de crédito em até 10 vezes sem juros e boleto bancário.

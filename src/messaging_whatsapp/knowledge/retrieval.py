@@ -23,9 +23,14 @@ RRF_K = 60
 CANDIDATES = 20
 MAX_TERMS = 24
 # Words too common in Portuguese questions to tell chunks apart (accents already folded).
-STOPWORDS = frozenset(
-    ["a", "o", "as", "os", "um", "uma", "uns", "umas", "de", "da", "do", "das", "dos", "em", "na", "no", "nas", "nos", "ao", "aos", "para", "pra", "pro", "por", "pelo", "pela", "pelos", "pelas", "com", "sem", "que", "qual", "quais", "quem", "quando", "onde", "como", "e", "ou", "se", "eu", "voce", "voces", "ele", "ela", "eles", "elas", "nos", "me", "te", "lhe", "meu", "minha", "seu", "sua", "seus", "suas", "isso", "isto", "esse", "essa", "este", "esta", "aquele", "aquela", "ha", "tem", "ter", "sao", "ser", "e", "foi", "vai", "vou", "posso", "pode", "podem", "preciso", "quero", "queria", "gostaria", "saber", "sobre", "mais", "muito", "ja", "nao", "sim", "tambem", "entao", "the", "of", "and", "to", "is", "in"]
+_COMMON_WORDS = (
+    "a o as os um uma uns umas de da do das dos em na no nas nos ao aos para pra pro por pelo "
+    "pela pelos pelas com sem que qual quais quem quando onde como e ou se eu voce voces ele "
+    "ela eles elas nos me te lhe meu minha seu sua seus suas isso isto esse essa este esta "
+    "aquele aquela ha tem ter sao ser e foi vai vou posso pode podem preciso quero queria "
+    "gostaria saber sobre mais muito ja nao sim tambem entao the of and to is in"
 )
+STOPWORDS = frozenset(_COMMON_WORDS.split())
 
 
 def fold(typed: str) -> str:

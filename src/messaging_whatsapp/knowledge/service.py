@@ -79,13 +79,13 @@ async def _store_chunks(
     (moved to its new position, vector untouched), the rest embedded anew, leftovers deleted.
     Returns how many chunks were embedded."""
     unchanged: dict[str, list[KnowledgeChunk]] = {}
-    for chunk in existing:
-        unchanged.setdefault(chunk.text_hash, []).append(chunk)
+    for old in existing:
+        unchanged.setdefault(old.text_hash, []).append(old)
     hashes = [text_hash(embedder.name, draft.text) for draft in drafts]
     kept: list[KnowledgeChunk | None] = [unchanged[h].pop() if unchanged.get(h) else None for h in hashes]
-    fresh = [draft.text for draft, chunk in zip(drafts, kept, strict=True) if chunk is None]
+    fresh = [draft.text for draft, found in zip(drafts, kept, strict=True) if found is None]
     vectors = iter(await embedder.embed(fresh)) if fresh else iter(())
-    leftovers = [chunk.id for chunks in unchanged.values() for chunk in chunks]
+    leftovers = [old.id for olds in unchanged.values() for old in olds]
     if leftovers:
         await session.execute(delete(KnowledgeChunk).where(KnowledgeChunk.id.in_(leftovers)))
     for position, (draft, digest, chunk) in enumerate(zip(drafts, hashes, kept, strict=True)):
