@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from messaging_whatsapp.deps import Context, DbSession
@@ -50,7 +52,10 @@ async def create_document(
     if content_type.startswith("multipart/form-data"):
         title, kind, drafts = await _uploaded(request)
     elif content_type.startswith("application/json"):
-        body = DocumentIn.model_validate_json(await _body(request, MAX_FILE_BYTES * 2))
+        try:
+            body = DocumentIn.model_validate_json(await _body(request, MAX_FILE_BYTES * 2))
+        except ValidationError as error:
+            raise RequestValidationError(error.errors(include_url=False, include_context=False)) from error
         title, kind, drafts = body.title, DocumentKind.MARKDOWN, chunk_prose(body.title, body.text)
     else:
         raise UnsupportedMediaType("Send JSON {title, text} or a multipart form with a file.")

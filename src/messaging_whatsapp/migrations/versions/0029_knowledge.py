@@ -98,9 +98,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_knowledge_chunks")),
     )
-    op.create_index(
-        "ix_knowledge_chunks_document_position", "knowledge_chunks", ["document_id", "position"]
-    )
+    op.create_index("ix_knowledge_chunks_document_position", "knowledge_chunks", ["document_id", "position"])
     op.create_index("ix_knowledge_chunks_tenant_id", "knowledge_chunks", ["tenant_id"])
     statements = POSTGRESQL_SEARCH if op.get_bind().dialect.name == "postgresql" else SQLITE_SEARCH
     for statement in statements:
