@@ -16,7 +16,7 @@ from messaging_whatsapp.inbox.models import (
     MESSAGES_SEARCH_TABLE,
     POSTGRESQL_ONLY_INDEXES,
 )
-from messaging_whatsapp.knowledge.models import KNOWLEDGE_SEARCH_TABLE
+from messaging_whatsapp.knowledge.models import KNOWLEDGE_SEARCH_TABLE, SEARCH_VECTOR_COLUMN
 from messaging_whatsapp.knowledge.models import POSTGRESQL_ONLY_INDEXES as KNOWLEDGE_FTS_INDEXES
 from messaging_whatsapp.models import Base
 
@@ -26,8 +26,10 @@ def _compared(connection: Connection) -> Callable[..., bool]:
     sqlite = connection.dialect.name == "sqlite"
 
     def include(item: Any, name: str | None, type_: str, _reflected: bool, _other: Any) -> bool:
-        if type_ == "index" and name in KNOWLEDGE_FTS_INDEXES:
-            # An expression index (the knowledge base's tsvector) SQLAlchemy cannot model.
+        if (type_ == "index" and name in KNOWLEDGE_FTS_INDEXES) or (
+            type_ == "column" and name == SEARCH_VECTOR_COLUMN
+        ):
+            # The knowledge base's tsvector (PostgreSQL), kept by a trigger: no model's column.
             return False
         if not sqlite:
             return True

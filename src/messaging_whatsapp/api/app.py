@@ -50,6 +50,7 @@ from messaging_whatsapp.web import (
     automation_pages,
     campaigns_pages,
     integrations_pages,
+    knowledge_pages,
     notifications_pages,
     numbers_pages,
     ops_pages,
@@ -195,5 +196,6 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         app.include_router(automation_pages.router)
         app.include_router(templates_pages.router)
         app.include_router(integrations_pages.router)
+        app.include_router(knowledge_pages.router)
         app.include_router(notifications_pages.router)
     return app

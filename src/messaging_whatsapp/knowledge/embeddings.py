@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from messaging_whatsapp.config import Settings
-from messaging_whatsapp.errors import EngineError
+from messaging_whatsapp.errors import UpstreamError
 from messaging_whatsapp.providers.http import ProviderClient
 
 Vectors = NDArray[np.float32]
@@ -27,7 +27,7 @@ MAX_TOKENS = 256
 BATCH = 16
 
 
-class EmbeddingFailed(EngineError):
+class EmbeddingFailed(UpstreamError):
     """The embeddings endpoint failed or answered something else than vectors."""
 
     code = "embeddings_failed"

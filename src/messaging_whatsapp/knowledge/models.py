@@ -1,8 +1,9 @@
 """The knowledge base's tables: a tenant's documents and their chunks (text, source, vector).
 
 The full-text indexes are no models: on SQLite the FTS5 table KNOWLEDGE_SEARCH_TABLE (external
-content over knowledge_chunks, kept by triggers); on PostgreSQL a GIN index over
-`to_tsvector('knowledge_pt', text)`, a Portuguese configuration that folds accents (unaccent).
+content over knowledge_chunks, kept by triggers); on PostgreSQL the column SEARCH_VECTOR_COLUMN,
+`to_tsvector('knowledge_pt', text)` kept by a trigger (a Portuguese configuration that folds
+accents with unaccent), under a GIN index.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ KNOWLEDGE_SEARCH_TABLE = "knowledge_search"
 # The PostgreSQL text search configuration: portuguese, with unaccent before the stemmer.
 TEXT_SEARCH_CONFIG = "knowledge_pt"
 POSTGRESQL_ONLY_INDEXES = {"ix_knowledge_chunks_fts"}
+SEARCH_VECTOR_COLUMN = "search_vector"
 
 
 class DocumentKind(enum.StrEnum):

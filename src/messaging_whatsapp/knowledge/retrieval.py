@@ -49,14 +49,21 @@ def query_terms(typed: str) -> list[str]:
     return list(seen)[:MAX_TERMS]
 
 
+def _stem(term: str) -> str:
+    """A longer word's beginning, searched as a prefix on both databases, so "entregas" finds
+    "entrega" and "devolução" finds "devoluções" (unicode61 has no Portuguese stemmer, and
+    PostgreSQL's stems the folded singular and plural apart: devoluca, devoluco)."""
+    return term[: max(4, len(term) - 2)] if len(term) >= 6 else term
+
+
 def _sqlite_match(terms: list[str]) -> str:
-    """An FTS5 query: any of the terms, the longer ones as prefixes of their stem, so "entregas"
-    finds "entrega" and "trocar" finds "troca" (unicode61 has no Portuguese stemmer)."""
-    parts = []
-    for term in terms:
-        stem = term[: max(4, len(term) - 2)] if len(term) >= 6 else term
-        parts.append(f'"{stem}"*' if len(stem) >= 4 else f'"{stem}"')
-    return " OR ".join(parts)
+    """An FTS5 query: any of the terms, quoted (no operator survives), prefixes from 4 letters."""
+    return " OR ".join(f'"{_stem(t)}"*' if len(_stem(t)) >= 4 else f'"{t}"' for t in terms)
+
+
+def _postgresql_query(terms: list[str]) -> str:
+    """A tsquery: any of the terms (letters and digits only, so safe as operands), prefixes."""
+    return " | ".join(f"{_stem(t)}:*" if len(_stem(t)) >= 4 else t for t in terms)
 
 
 async def fulltext_ranked(session: AsyncSession, tenant_id: str, terms: list[str]) -> list[str]:
@@ -64,14 +71,12 @@ async def fulltext_ranked(session: AsyncSession, tenant_id: str, terms: list[str
     if not terms:
         return []
     if is_postgresql(session):
-        vector = f"to_tsvector('{TEXT_SEARCH_CONFIG}'::regconfig, text)"
         query = f"to_tsquery('{TEXT_SEARCH_CONFIG}'::regconfig, :query)"
         statement = text(
-            f"SELECT id FROM knowledge_chunks WHERE tenant_id = :tenant AND {vector} @@ {query} "
-            f"ORDER BY ts_rank({vector}, {query}) DESC, id LIMIT :limit"
+            f"SELECT id FROM knowledge_chunks WHERE tenant_id = :tenant AND search_vector @@ {query} "
+            f"ORDER BY ts_rank(search_vector, {query}) DESC, id LIMIT :limit"
         )
-        # The terms are letters and digits only: safe as tsquery operands.
-        params: dict[str, Any] = {"query": " | ".join(f"{term}:*" for term in terms)}
+        params: dict[str, Any] = {"query": _postgresql_query(terms)}
     else:
         statement = text(
             "SELECT c.id FROM knowledge_search s JOIN knowledge_chunks c ON c.rowid = s.rowid "

@@ -33,15 +33,21 @@ SQLITE_SEARCH = (
     "INSERT INTO knowledge_search(rowid, text) VALUES (new.rowid, new.text); END",
 )
 
-# unaccent is a trusted extension (PostgreSQL 13+). Used as a dictionary inside a configuration,
-# to_tsvector('knowledge_pt', text) stays immutable, so the GIN index may hold it.
+# unaccent is a trusted extension (PostgreSQL 13+), used as a dictionary inside a configuration
+# (so to_tsvector('knowledge_pt', text) stays immutable). The vector is stored (search_vector, no
+# model column: kept by a trigger as SQLite's FTS table is) because ranking recomputed it for every
+# matching row: about a second a search over 10,000 chunks (docs/benchmarks.md).
 POSTGRESQL_SEARCH = (
     "CREATE EXTENSION IF NOT EXISTS unaccent",
     "CREATE TEXT SEARCH CONFIGURATION knowledge_pt (COPY = pg_catalog.portuguese)",
     "ALTER TEXT SEARCH CONFIGURATION knowledge_pt ALTER MAPPING FOR hword, hword_part, word "
     "WITH unaccent, portuguese_stem",
-    "CREATE INDEX ix_knowledge_chunks_fts ON knowledge_chunks "
-    "USING gin (to_tsvector('knowledge_pt'::regconfig, text))",
+    "ALTER TABLE knowledge_chunks ADD COLUMN search_vector tsvector",
+    "CREATE FUNCTION knowledge_chunks_search_vector() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    "BEGIN NEW.search_vector := to_tsvector('knowledge_pt'::regconfig, NEW.text); RETURN NEW; END $$",
+    "CREATE TRIGGER knowledge_chunks_search_vector BEFORE INSERT OR UPDATE OF text ON knowledge_chunks "
+    "FOR EACH ROW EXECUTE FUNCTION knowledge_chunks_search_vector()",
+    "CREATE INDEX ix_knowledge_chunks_fts ON knowledge_chunks USING gin (search_vector)",
 )
 
 
@@ -108,6 +114,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP INDEX ix_knowledge_chunks_fts")
+        op.execute("DROP TRIGGER knowledge_chunks_search_vector ON knowledge_chunks")
+        op.execute("DROP FUNCTION knowledge_chunks_search_vector()")
+        op.execute("ALTER TABLE knowledge_chunks DROP COLUMN search_vector")
         op.execute("DROP TEXT SEARCH CONFIGURATION knowledge_pt")
     else:
         for trigger in ("insert", "delete", "update"):
