@@ -33,7 +33,13 @@ from messaging_whatsapp.knowledge import service
 from messaging_whatsapp.knowledge.chunking import chunk_prose
 from messaging_whatsapp.knowledge.embeddings import local_embedder
 from messaging_whatsapp.knowledge.models import DocumentKind, KnowledgeChunk, KnowledgeDocument
-from messaging_whatsapp.knowledge.retrieval import fulltext_ranked, query_terms, tenant_matrix, vector_ranked
+from messaging_whatsapp.knowledge.retrieval import (
+    bump_revision,
+    fulltext_ranked,
+    query_terms,
+    tenant_matrix,
+    vector_ranked,
+)
 from messaging_whatsapp.tenancy import service as tenancy_service
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -136,6 +142,7 @@ async def _pad(context: EngineContext, tenant_id: str, model: str, width: int, h
         ]
         for start in range(0, len(rows), 1000):
             await session.execute(insert(KnowledgeChunk), rows[start : start + 1000])
+        await bump_revision(session, tenant_id)
 
 
 async def _time(

@@ -65,3 +65,13 @@ class KnowledgeChunk(IdMixin, TimestampMixin, Base):
     # float32 little-endian, unit length; the model that made it.
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
     embedding_model: Mapped[str] = mapped_column(String(200))
+
+
+class KnowledgeRevision(Base):
+    """A tenant's knowledge base's revision, moved by every write to its chunks: the in-memory
+    vector matrix of each process is reloaded when it differs (one primary-key read a search)."""
+
+    __tablename__ = "knowledge_revisions"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)

@@ -7,16 +7,17 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.db import is_postgresql
 from messaging_whatsapp.knowledge.embeddings import Vectors
-from messaging_whatsapp.knowledge.models import TEXT_SEARCH_CONFIG, KnowledgeChunk
+from messaging_whatsapp.knowledge.models import TEXT_SEARCH_CONFIG, KnowledgeChunk, KnowledgeRevision
 
 RRF_K = 60
 # Each side offers this many candidates to the fusion.
@@ -92,7 +93,7 @@ async def fulltext_ranked(session: AsyncSession, tenant_id: str, terms: list[str
 class TenantMatrix:
     """A tenant's chunk vectors as one matrix, for one version of its chunks."""
 
-    version: tuple[int, datetime | None, str]
+    version: tuple[int, str]
     ids: list[str]
     matrix: Vectors
 
@@ -108,20 +109,34 @@ class TenantMatrix:
         }
 
 
-# tenant id -> its matrix; rebuilt when the chunks' version changes (any write moves it).
+# tenant id -> its matrix; rebuilt when the tenant's revision moved (any write moves it).
 _matrices: dict[str, TenantMatrix] = {}
 
 
-async def _version(session: AsyncSession, tenant_id: str, model: str) -> tuple[int, datetime | None, str]:
-    """(count, last change) of the tenant's chunks: a write adds, removes or touches one."""
-    row = (
+async def bump_revision(session: AsyncSession, tenant_id: str) -> None:
+    """Move the tenant's revision: every process reloads its vectors at its next search."""
+    values = {"tenant_id": tenant_id, "revision": 1}
+    bumped = {"revision": KnowledgeRevision.revision + 1}
+    if is_postgresql(session):
         await session.execute(
-            select(func.count(), func.max(KnowledgeChunk.updated_at)).where(
-                KnowledgeChunk.tenant_id == tenant_id
-            )
+            postgresql_insert(KnowledgeRevision)
+            .values(values)
+            .on_conflict_do_update(index_elements=["tenant_id"], set_=bumped)
         )
-    ).one()
-    return int(row[0]), row[1], model
+    else:
+        await session.execute(
+            sqlite_insert(KnowledgeRevision)
+            .values(values)
+            .on_conflict_do_update(index_elements=["tenant_id"], set_=bumped)
+        )
+
+
+async def _version(session: AsyncSession, tenant_id: str, model: str) -> tuple[int, str]:
+    """The tenant's revision (0 before its first write) and the model."""
+    revision = await session.scalar(
+        select(KnowledgeRevision.revision).where(KnowledgeRevision.tenant_id == tenant_id)
+    )
+    return int(revision or 0), model
 
 
 async def tenant_matrix(session: AsyncSession, tenant_id: str, model: str) -> TenantMatrix:

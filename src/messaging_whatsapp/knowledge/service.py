@@ -16,6 +16,7 @@ from messaging_whatsapp.knowledge.chunking import ChunkDraft, chunk_prose, chunk
 from messaging_whatsapp.knowledge.embeddings import Embedder
 from messaging_whatsapp.knowledge.models import DocumentKind, KnowledgeChunk, KnowledgeDocument
 from messaging_whatsapp.knowledge.retrieval import (
+    bump_revision,
     fulltext_ranked,
     fuse,
     query_terms,
@@ -107,6 +108,7 @@ async def _store_chunks(
                 embedding_model=embedder.name,
             )
         )
+    await bump_revision(session, document.tenant_id)
     await session.flush()
     return len(fresh)
 
@@ -216,6 +218,7 @@ async def edit_chunk(
         chunk.embedding = np.asarray((await embedder.embed([updated]))[0], dtype="<f4").tobytes()
         chunk.embedding_model = embedder.name
         chunk.updated_at = utcnow()
+        await bump_revision(session, tenant_id)
     await session.flush()
     return chunk
 
@@ -225,6 +228,7 @@ async def delete_document(session: AsyncSession, tenant_id: str, document_id: st
     document = await get_document(session, tenant_id, document_id)
     await session.execute(delete(KnowledgeChunk).where(KnowledgeChunk.document_id == document.id))
     await session.delete(document)
+    await bump_revision(session, tenant_id)
     await session.flush()
 
 

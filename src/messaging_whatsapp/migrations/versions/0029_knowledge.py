@@ -1,4 +1,5 @@
 """Knowledge base: a tenant's documents and their chunks (text, source, text hash, float32 vector),
+the tenant's revision (moved by every write, so processes know when to reload their vectors),
 with a Portuguese full-text index on both databases: SQLite FTS5 (unicode61, diacritics removed)
 kept by triggers, PostgreSQL a GIN index over to_tsvector('knowledge_pt', text), where knowledge_pt
 is the portuguese configuration with unaccent before the stemmer.
@@ -106,6 +107,18 @@ def upgrade() -> None:
     )
     op.create_index("ix_knowledge_chunks_document_position", "knowledge_chunks", ["document_id", "position"])
     op.create_index("ix_knowledge_chunks_tenant_id", "knowledge_chunks", ["tenant_id"])
+    op.create_table(
+        "knowledge_revisions",
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("revision", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_knowledge_revisions_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("tenant_id", name=op.f("pk_knowledge_revisions")),
+    )
     statements = POSTGRESQL_SEARCH if op.get_bind().dialect.name == "postgresql" else SQLITE_SEARCH
     for statement in statements:
         op.execute(statement)
@@ -122,5 +135,6 @@ def downgrade() -> None:
         for trigger in ("insert", "delete", "update"):
             op.execute(f"DROP TRIGGER knowledge_search_{trigger}")
         op.execute("DROP TABLE knowledge_search")
+    op.drop_table("knowledge_revisions")
     op.drop_table("knowledge_chunks")
     op.drop_table("knowledge_documents")
