@@ -80,3 +80,9 @@ def test_reciprocal_rank_fusion_favours_what_both_rankings_hold() -> None:
     fused = fuse(["a", "b", "c"], ["c", "d", "a"])
     assert [chunk_id for chunk_id, _ in fused] == ["a", "c", "b", "d"]
     assert fused[0][1] == pytest.approx(1 / 61 + 1 / 63)
+
+
+def test_a_weighted_ranking_counts_less() -> None:
+    fused = fuse(["a", "b"], ["b", "a"], weights=(1.0, 0.5))
+    assert [chunk_id for chunk_id, _ in fused] == ["a", "b"]
+    assert fused[0][1] == pytest.approx(1 / 61 + 0.5 / 62)

@@ -140,3 +140,15 @@ async def test_a_tenant_never_finds_another_tenants_chunks(context: EngineContex
         assert await fulltext_ranked(session, mine, ["frete"]) == []
         documents, _ = await service.list_documents(session, mine, None, 10)
     assert documents == []
+
+
+async def test_odd_characters_in_a_question_are_only_words(context: EngineContext) -> None:
+    tenant_id = await create_tenant(context)
+    embedder = CountingEmbedder()
+    await _add_faq(context, tenant_id, embedder)
+    for typed in ["ⅷ x² ٣", "'\\\":* | & ! <->", "frete:* & !pix", "de o a"]:
+        await _search(context, tenant_id, typed, embedder)
+    assert (await _search(context, tenant_id, "frete:* & !pix", embedder))[0] in {
+        "FAQ > Entrega",
+        "FAQ > Pagamento",
+    }

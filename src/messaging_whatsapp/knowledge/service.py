@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messaging_whatsapp.db import new_id, utcnow
 from messaging_whatsapp.errors import InvalidInput, NotFound, UnsupportedMediaType
 from messaging_whatsapp.knowledge.chunking import ChunkDraft, chunk_prose, chunk_qa_csv, pdf_text, qa_text
-from messaging_whatsapp.knowledge.embeddings import Embedder
+from messaging_whatsapp.knowledge.embeddings import Embedder, RemoteEmbedder
 from messaging_whatsapp.knowledge.models import DocumentKind, KnowledgeChunk, KnowledgeDocument
 from messaging_whatsapp.knowledge.retrieval import (
+    VECTOR_WEIGHT,
     bump_revision,
     fulltext_ranked,
     fuse,
@@ -244,7 +245,8 @@ async def search(
     matrix = await tenant_matrix(session, tenant_id, embedder.name)
     query = (await embedder.embed([typed]))[0] if matrix.ids else None
     by_meaning = [chunk_id for chunk_id, _ in vector_ranked(matrix, query)] if query is not None else []
-    fused = fuse(by_text, by_meaning)[:limit]
+    weight = 1.0 if isinstance(embedder, RemoteEmbedder) else VECTOR_WEIGHT
+    fused = fuse(by_text, by_meaning, weights=(1.0, weight))[:limit]
     similarities = matrix.similarities(query, [i for i, _ in fused]) if query is not None else {}
     if not fused:
         return []
