@@ -89,12 +89,9 @@ class MiniLM:
         return await asyncio.to_thread(self.encode_all, texts)
 
     def encode_all(self, texts: list[str]) -> Vectors:
-        """Every text's vector, batch by batch (numpy releases the GIL in the matrix products).
-
-        BLAS on one thread: these matrices are small, and OpenBLAS's threads spinning on a busy
-        machine made an embedding 17 times slower (0.44 s against 0.026 s for a question)."""
-        with threadpool_limits(limits=1, user_api="blas"):
-            parts = [self.encode(texts[start : start + BATCH]) for start in range(0, len(texts), BATCH)]
+        """Every text's vector, batch by batch (numpy releases the GIL in the matrix products)."""
+        one_blas_thread()
+        parts = [self.encode(texts[start : start + BATCH]) for start in range(0, len(texts), BATCH)]
         return np.vstack(parts) if parts else np.zeros((0, 384), dtype=np.float32)
 
     def encode(self, texts: list[str]) -> Vectors:
@@ -149,6 +146,14 @@ class MiniLM:
             w[prefix + "output.LayerNorm.weight"],
             w[prefix + "output.LayerNorm.bias"],
         )
+
+
+@lru_cache(maxsize=1)
+def one_blas_thread() -> None:
+    """BLAS on one thread for the whole process (once; numpy serves only the knowledge base):
+    its matrices are small, and OpenBLAS's threads spinning on a busy machine made an embedding
+    17 times slower (0.44 s against 0.026 s for a question)."""
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def normalise(vectors: Vectors) -> Vectors:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.db import is_postgresql
-from messaging_whatsapp.knowledge.embeddings import Vectors
+from messaging_whatsapp.knowledge.embeddings import Vectors, one_blas_thread
 from messaging_whatsapp.knowledge.models import TEXT_SEARCH_CONFIG, KnowledgeChunk, KnowledgeRevision
 
 RRF_K = 60
@@ -104,16 +104,19 @@ class TenantMatrix:
     version: tuple[int, str]
     ids: list[str]
     matrix: Vectors
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rows = {chunk_id: row for row, chunk_id in enumerate(self.ids)}
 
     def similarities(self, query: Vectors, chunk_ids: list[str]) -> dict[str, float]:
         """The cosine similarity of each of `chunk_ids` (those it holds) to `query`."""
         if not self.ids or self.matrix.shape[1] != query.shape[-1]:
             return {}
-        rows = {chunk_id: row for row, chunk_id in enumerate(self.ids)}
         return {
-            chunk_id: float(self.matrix[rows[chunk_id]] @ query.reshape(-1))
+            chunk_id: float(self.matrix[self.rows[chunk_id]] @ query.reshape(-1))
             for chunk_id in chunk_ids
-            if chunk_id in rows
+            if chunk_id in self.rows
         }
 
 
@@ -174,6 +177,7 @@ def vector_ranked(matrix: TenantMatrix, query: Vectors) -> list[tuple[str, float
     """(chunk id, cosine similarity) of the nearest chunks, best first."""
     if not matrix.ids or matrix.matrix.shape[1] != query.shape[-1]:
         return []
+    one_blas_thread()
     similarities = matrix.matrix @ query.reshape(-1)
     count = min(CANDIDATES, len(matrix.ids))
     nearest = np.argpartition(-similarities, count - 1)[:count]

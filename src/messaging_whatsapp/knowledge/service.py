@@ -3,6 +3,7 @@ re-embedded), listed, deleted, and searched (hybrid retrieval)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 
@@ -241,9 +242,16 @@ async def search(
     typed = typed.strip()[:MAX_QUERY_CHARS]
     if not typed:
         return []
-    by_text = await fulltext_ranked(session, tenant_id, query_terms(typed))
     matrix = await tenant_matrix(session, tenant_id, embedder.name)
-    query = (await embedder.embed([typed]))[0] if matrix.ids else None
+    # The question is embedded (a thread, or an endpoint) while the database runs the full text.
+    embedding = asyncio.ensure_future(embedder.embed([typed])) if matrix.ids else None
+    try:
+        by_text = await fulltext_ranked(session, tenant_id, query_terms(typed))
+    except BaseException:
+        if embedding is not None:
+            embedding.cancel()
+        raise
+    query = (await embedding)[0] if embedding is not None else None
     by_meaning = [chunk_id for chunk_id, _ in vector_ranked(matrix, query)] if query is not None else []
     weight = 1.0 if isinstance(embedder, RemoteEmbedder) else VECTOR_WEIGHT
     fused = fuse(by_text, by_meaning, weights=(1.0, weight))[:limit]
