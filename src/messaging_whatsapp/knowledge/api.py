@@ -42,7 +42,28 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, Query(max_length=500)]
 
 
-@router.post("/documents", status_code=201)
+# The body is read by hand (JSON or multipart): described here for the OpenAPI document.
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": DocumentIn.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "title": {"type": "string", "maxLength": 300},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.post("/documents", status_code=201, openapi_extra=UPLOAD_BODY)
 async def create_document(
     request: Request, session: DbSession, context: Context, principal: KnowledgeWriter
 ) -> DocumentDetail:
@@ -91,7 +112,8 @@ async def _uploaded(request: Request) -> tuple[str, DocumentKind, list[ChunkDraf
         filename = upload.filename or "document"
         kind = service.upload_kind(filename, upload.content_type)
         given = form.get("title")
-        title = (given if isinstance(given, str) and given.strip() else filename).strip()[:300]
+        title = service.storable(given if isinstance(given, str) and given.strip() else filename)
+        title = title.encode("utf-8", "replace").decode().strip()[:300] or "document"
     return title, kind, service.upload_drafts(title, kind, data)
 
 

@@ -312,10 +312,15 @@ def decoded(data: bytes) -> str:
         return data.decode("cp1252", errors="replace")
 
 
+def storable(text: str) -> str:
+    """`text` without NUL characters (PostgreSQL stores none; a file or a PDF may hold them)."""
+    return text.replace("\x00", "")
+
+
 def upload_drafts(title: str, kind: DocumentKind, data: bytes) -> list[ChunkDraft]:
     """An uploaded file's chunks."""
     if kind == DocumentKind.PDF:
-        return chunk_prose(title, pdf_text(data))
+        return chunk_prose(title, storable(pdf_text(data)))
     if kind == DocumentKind.QA:
-        return chunk_qa_csv(title, decoded(data))
-    return chunk_prose(title, decoded(data))
+        return chunk_qa_csv(title, storable(decoded(data)))
+    return chunk_prose(title, storable(decoded(data)))
