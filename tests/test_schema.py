@@ -16,6 +16,8 @@ from messaging_whatsapp.inbox.models import (
     MESSAGES_SEARCH_TABLE,
     POSTGRESQL_ONLY_INDEXES,
 )
+from messaging_whatsapp.knowledge.models import KNOWLEDGE_SEARCH_TABLE, SEARCH_VECTOR_COLUMN
+from messaging_whatsapp.knowledge.models import POSTGRESQL_ONLY_INDEXES as KNOWLEDGE_FTS_INDEXES
 from messaging_whatsapp.models import Base
 
 
@@ -24,11 +26,18 @@ def _compared(connection: Connection) -> Callable[..., bool]:
     sqlite = connection.dialect.name == "sqlite"
 
     def include(item: Any, name: str | None, type_: str, _reflected: bool, _other: Any) -> bool:
+        if (type_ == "index" and name in KNOWLEDGE_FTS_INDEXES) or (
+            type_ == "column" and name == SEARCH_VECTOR_COLUMN
+        ):
+            # The knowledge base's tsvector (PostgreSQL), kept by a trigger: no model's column.
+            return False
         if not sqlite:
             return True
         if type_ == "table":
             # The full-text indexes (FTS5 tables and their shadow tables) are no models.
-            return not (name or "").startswith((MESSAGES_SEARCH_TABLE, CONTACTS_SEARCH_TABLE))
+            return not (name or "").startswith(
+                (MESSAGES_SEARCH_TABLE, CONTACTS_SEARCH_TABLE, KNOWLEDGE_SEARCH_TABLE)
+            )
         if type_ == "index":
             return name not in POSTGRESQL_ONLY_INDEXES
         # A column added with its reference in place (migration 0019): SQLite keeps no name for it.

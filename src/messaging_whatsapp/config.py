@@ -97,6 +97,14 @@ class Settings(BaseSettings):
     # Calls to the addresses tenants give (Evolution and WuzAPI gateways) refuse hosts that are
     # not on the public internet; true lets them reach private ones (local development).
     outbound_allow_private: bool = False
+    # The knowledge base's embeddings (knowledge/embeddings.py): the bundled local model unless
+    # AI_EMBEDDINGS_MODEL names a model of an OpenAI-compatible endpoint, reached at
+    # AI_EMBEDDINGS_URL (the full .../v1/embeddings address) or else AI_BASE_URL + /embeddings.
+    ai_base_url: str | None = None
+    ai_api_key: SecretStr | None = None
+    ai_embeddings_url: str | None = None
+    ai_embeddings_model: str | None = None
+    ai_timeout_seconds: float = Field(default=30.0, gt=0)
     sender_batch_size: int = Field(default=200, ge=1)
     sender_concurrency: int = Field(default=128, ge=1)
     sender_batches_in_flight: int = Field(default=3, ge=1)

@@ -16,6 +16,7 @@ from messaging_whatsapp.followups.models import FollowUp, FollowUpStepLog
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, Ticket
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from messaging_whatsapp.knowledge.models import KnowledgeChunk, KnowledgeDocument, KnowledgeRevision
 from messaging_whatsapp.notifications.models import EventMapping, InboundEvent
 from messaging_whatsapp.ops.models import WorkerHeartbeat
 from messaging_whatsapp.outbox.models import OutboxEvent
@@ -45,6 +46,9 @@ __all__ = [
     "FollowUpStepLog",
     "InboundEvent",
     "IntentList",
+    "KnowledgeChunk",
+    "KnowledgeDocument",
+    "KnowledgeRevision",
     "Message",
     "MessageTemplateRow",
     "OptOut",

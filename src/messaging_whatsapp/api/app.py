@@ -29,6 +29,7 @@ from messaging_whatsapp.instances import api as instances_api
 from messaging_whatsapp.instances.resolver import InstanceResolver
 from messaging_whatsapp.integrations import api as integrations_api
 from messaging_whatsapp.integrations.tasks import WebhookWorker
+from messaging_whatsapp.knowledge import api as knowledge_api
 from messaging_whatsapp.notifications import api as notifications_api
 from messaging_whatsapp.ops import api as ops_api
 from messaging_whatsapp.ops.heartbeat import Heartbeat
@@ -49,6 +50,7 @@ from messaging_whatsapp.web import (
     automation_pages,
     campaigns_pages,
     integrations_pages,
+    knowledge_pages,
     notifications_pages,
     numbers_pages,
     ops_pages,
@@ -181,6 +183,7 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         app.include_router(followups_api.router)
         app.include_router(notifications_api.router)
         app.include_router(integrations_api.router)
+        app.include_router(knowledge_api.router)
         # The web UI: the same API behind pages, for people.
         app.include_router(web_session.router)
         app.include_router(web_pages.router)
@@ -193,5 +196,6 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         app.include_router(automation_pages.router)
         app.include_router(templates_pages.router)
         app.include_router(integrations_pages.router)
+        app.include_router(knowledge_pages.router)
         app.include_router(notifications_pages.router)
     return app

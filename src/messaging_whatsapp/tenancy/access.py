@@ -43,6 +43,8 @@ SCOPES = {
     "events:write": "publish events from other systems (quote_created, order_status_changed...)",
     "integrations:read": "read event mappings, webhook subscriptions and their deliveries",
     "integrations:write": "change event mappings and webhook subscriptions",
+    "knowledge:read": "search the knowledge base and read its documents",
+    "knowledge:write": "add, change and delete the knowledge base's documents",
     "admin": "manage users, API keys and the tenant's settings",
 }
 

@@ -117,4 +117,6 @@ AutomationWriter = Annotated[Principal, Depends(allowed(UserRole.ADMIN, "automat
 EventPublisher = Annotated[Principal, Depends(allowed(UserRole.SUPERVISOR, "events:write"))]
 IntegrationReader = Annotated[Principal, Depends(allowed(UserRole.ADMIN, "integrations:read"))]
 IntegrationWriter = Annotated[Principal, Depends(allowed(UserRole.ADMIN, "integrations:write"))]
+KnowledgeReader = Annotated[Principal, Depends(allowed(UserRole.AGENT, "knowledge:read"))]
+KnowledgeWriter = Annotated[Principal, Depends(allowed(UserRole.ADMIN, "knowledge:write"))]
 AdminPrincipal = Annotated[Principal, Depends(allowed(UserRole.ADMIN, "admin"))]

@@ -46,6 +46,8 @@ SCOPE_LABELS = {
     "events:write": "Publish events from other systems",
     "integrations:read": "Read event mappings and webhooks",
     "integrations:write": "Change event mappings and webhooks",
+    "knowledge:read": "Search the knowledge base",
+    "knowledge:write": "Change the knowledge base",
     "admin": "Manage users, API keys and settings",
 }
 

@@ -20,6 +20,7 @@ from messaging_whatsapp.web.texts import (
     automation,
     campaigns,
     integrations,
+    knowledge,
     notifications,
     numbers,
     ops,
@@ -220,6 +221,7 @@ CATALOGS: dict[str, dict[str, str]] = {
     "templates": templates.PORTUGUESE,
     "notifications": notifications.PORTUGUESE,
     "integrations": integrations.PORTUGUESE,
+    "knowledge": knowledge.PORTUGUESE,
 }
 PORTUGUESE_TEXTS: dict[str, str] = {
     text: out for catalog in CATALOGS.values() for text, out in catalog.items()

@@ -8,6 +8,8 @@ PORTUGUESE: dict[str, str] = {
     "Publish events from other systems": "Publicar eventos de outros sistemas",
     "Read event mappings and webhooks": "Ler mapeamentos de eventos e webhooks",
     "Change event mappings and webhooks": "Alterar mapeamentos de eventos e webhooks",
+    "Search the knowledge base": "Pesquisar a base de conhecimento",
+    "Change the knowledge base": "Alterar a base de conhecimento",
     # Tabs and headings
     "Users": "Usuários",
     "API keys": "Chaves de API",

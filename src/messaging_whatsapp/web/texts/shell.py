@@ -12,6 +12,7 @@ PORTUGUESE: dict[str, str] = {
     "Automation": "Automação",
     "Templates": "Modelos",
     "Integrations": "Integrações",
+    "Knowledge": "Conhecimento",
     "Not allowed": "Sem permissão",
     "Your role does not allow this page. Ask an administrator if you need it.": (
         "Seu perfil não permite abrir esta página. Peça a um administrador se precisar dela."
