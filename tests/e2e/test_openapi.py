@@ -23,7 +23,8 @@ from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from tests.helpers import ServerThread, bind, create_tenant, create_user, engine_settings, free_port
 
-MAX_EXAMPLES = 50
+# Examples per operation and mode (valid, invalid): 50 requests an operation, some 170 operations.
+MAX_EXAMPLES = 25
 # The operations are fuzzed in this many parts, each its own test (and engine): parts run side by
 # side on the test workers, and none comes near the per-test timeout as the API grows.
 SHARDS = 6
