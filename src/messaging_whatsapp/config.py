@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     ai_embeddings_url: str | None = None
     ai_embeddings_model: str | None = None
     ai_timeout_seconds: float = Field(default=30.0, gt=0)
+    # The AI replies' chat model (assistant/): AI_MODEL of the OpenAI-compatible server at
+    # AI_BASE_URL (a tenant may set its own server, key and model). Customer messages are answered
+    # once they pause for AI_DEBOUNCE_SECONDS (a burst gets one answer).
+    ai_model: str = "gpt-4o-mini"
+    ai_debounce_seconds: float = Field(default=4.0, ge=0, le=300)
     sender_batch_size: int = Field(default=200, ge=1)
     sender_concurrency: int = Field(default=128, ge=1)
     sender_batches_in_flight: int = Field(default=3, ge=1)

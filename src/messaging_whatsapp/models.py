@@ -2,6 +2,7 @@
 
 from messaging_whatsapp.alerts.models import Alert, AlertRule, SendMinute, WebhookMark
 from messaging_whatsapp.analytics.models import AnalyticsCursor
+from messaging_whatsapp.assistant.models import AiReply, AssistantSettings
 from messaging_whatsapp.automation.models import AutoReplyRule, IntentList, RuleFiring
 from messaging_whatsapp.campaigns.models import (
     Campaign,
@@ -27,10 +28,12 @@ from messaging_whatsapp.tenancy.models import ApiKey, Tenant, User
 from messaging_whatsapp.worker.models import ProcessedEvent
 
 __all__ = [
+    "AiReply",
     "Alert",
     "AlertRule",
     "AnalyticsCursor",
     "ApiKey",
+    "AssistantSettings",
     "AutoReplyRule",
     "Base",
     "Campaign",

@@ -48,6 +48,7 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn("whatsapp_instances", "credentials_encrypted", "instance credentials"),
     EncryptedColumn("tenants", "suppression_key", "tenant suppression keys"),
     EncryptedColumn("webhook_subscriptions", "secret_encrypted", "webhook subscription secrets"),
+    EncryptedColumn("assistant_settings", "api_key_encrypted", "tenant AI keys"),
 )
 
 

@@ -38,7 +38,7 @@ from messaging_whatsapp.providers.base import ProviderName
 from messaging_whatsapp.providers.transport import is_public_address
 from messaging_whatsapp.tenancy.service import checked_timezone
 
-COMMON_FIELDS = frozenset({"name", "display_number", "timezone", "daily_limit", "messaging_tier"})
+COMMON_FIELDS = frozenset({"name", "display_number", "timezone", "daily_limit", "messaging_tier", "ai_mode"})
 # What each provider's binding has besides the common fields (bind-tenant's options).
 PROVIDER_FIELDS: dict[ProviderName, frozenset[str]] = {
     ProviderName.META: frozenset(
@@ -51,7 +51,7 @@ PROVIDER_FIELDS: dict[ProviderName, frozenset[str]] = {
 }
 # Fields a change may remove by giving null (the others are needed, or have no "none").
 REMOVABLE = frozenset({"waba_id", "verify_token", "app_secret", "hmac_key", "messaging_tier"})
-PLAIN_FIELDS = ("name", "phone_number_id", "waba_id", "account_sid", "instance_name", "api_url")
+PLAIN_FIELDS = ("name", "phone_number_id", "waba_id", "account_sid", "instance_name", "api_url", "ai_mode")
 
 
 def _checked_fields(provider: ProviderName, changes: dict[str, object]) -> None:

@@ -22,6 +22,16 @@ class InstanceStatus(enum.StrEnum):
     UNBOUND = "unbound"
 
 
+class AiMode(enum.StrEnum):
+    """What the AI assistant does with this number's customers' messages (assistant/)."""
+
+    OFF = "off"
+    # A suggested reply is shown to the agent in the composer; nothing is sent by itself.
+    DRAFTS = "drafts"
+    # The assistant answers, until a person takes over the ticket.
+    AUTO = "auto"
+
+
 class WhatsAppInstance(IdMixin, TimestampMixin, Base):
     """One WhatsApp number of a tenant, with its provider ids, encrypted credentials and health."""
 
@@ -70,6 +80,7 @@ class WhatsAppInstance(IdMixin, TimestampMixin, Base):
     messaging_tier: Mapped[int | None] = mapped_column(default=250)
     warmup_started_at: Mapped[datetime | None] = mapped_column(default=None)
     timezone: Mapped[str] = mapped_column(String(64), default="America/Sao_Paulo")
+    ai_mode: Mapped[str] = mapped_column(String(8), default=AiMode.OFF.value, server_default=AiMode.OFF.value)
 
 
 instances_table: Table = WhatsAppInstance.__table__  # type: ignore[assignment]

@@ -9,7 +9,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from messaging_whatsapp.instances.health import HealthView, can_send_message
-from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.instances.models import AiMode, WhatsAppInstance
 from messaging_whatsapp.providers.base import ConnectChallenge, ProviderName
 
 
@@ -102,6 +102,8 @@ class InstanceUpdate(BaseModel):
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
     daily_limit: int | None = Field(default=None, ge=0, le=10_000_000)
     messaging_tier: int | None = Field(default=None, ge=1, le=10_000_000)
+    # AI replies on this number (assistant/): off, drafts (suggested to the agent) or auto.
+    ai_mode: AiMode | None = None
 
     @field_validator("api_url")
     @classmethod
@@ -139,6 +141,7 @@ class InstanceItem(BaseModel):
     daily_limit: int
     messaging_tier: int | None
     timezone: str
+    ai_mode: str
     last_error: str | None
     created_at: datetime
 
@@ -170,6 +173,7 @@ class InstanceItem(BaseModel):
             daily_limit=instance.daily_limit,
             messaging_tier=instance.messaging_tier,
             timezone=instance.timezone,
+            ai_mode=instance.ai_mode,
             last_error=instance.last_error,
             created_at=instance.created_at,
         )
