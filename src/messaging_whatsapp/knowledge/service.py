@@ -273,6 +273,29 @@ async def search(
     ]
 
 
+# How many chunks an answer is given to work from.
+EVIDENCE_CHUNKS = 4
+# Below this similarity of the best chunk the question is taken as one the base cannot answer.
+MIN_SIMILARITY = 0.35
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the knowledge base holds for a question: the best chunks, and whether they answer it
+    (if not, the assistant hands the customer to a person without asking the model)."""
+
+    found: list[Found]
+    answerable: bool
+
+
+async def gather_evidence(
+    session: AsyncSession, embedder: Embedder, tenant_id: str, typed: str, limit: int = EVIDENCE_CHUNKS
+) -> Evidence:
+    """The chunks that best answer `typed`, and whether they are good enough to answer from."""
+    found = await search(session, embedder, tenant_id, typed, limit)
+    return Evidence(found, answerable=bool(found) and found[0].similarity >= MIN_SIMILARITY)
+
+
 UPLOAD_KINDS = {
     "text/plain": DocumentKind.TEXT,
     "text/markdown": DocumentKind.MARKDOWN,
