@@ -29,6 +29,10 @@ def _absolute(path: Path) -> Path:
     return path if path.is_absolute() else (base_dir() / path).resolve()
 
 
+# The AI replies' default wait for a customer's burst to end (AI_DEBOUNCE_SECONDS).
+AI_DEBOUNCE_SECONDS = 4.0
+
+
 class Settings(BaseSettings):
     """Engine settings. Names keep seed 001's meaning; everything has an embedded default."""
 
@@ -109,7 +113,10 @@ class Settings(BaseSettings):
     # AI_BASE_URL (a tenant may set its own server, key and model). Customer messages are answered
     # once they pause for AI_DEBOUNCE_SECONDS (a burst gets one answer).
     ai_model: str = "gpt-4o-mini"
-    ai_debounce_seconds: float = Field(default=4.0, ge=0, le=300)
+    # Serve a deterministic fake model at PUBLIC_URL/fake-ai/v1 (api/fake_ai.py) and answer from it
+    # when no AI_BASE_URL is set: `make run`'s demo, with no network and no key.
+    ai_fake: bool = False
+    ai_debounce_seconds: float = Field(default=AI_DEBOUNCE_SECONDS, ge=0, le=300)
     sender_batch_size: int = Field(default=200, ge=1)
     sender_concurrency: int = Field(default=128, ge=1)
     sender_batches_in_flight: int = Field(default=3, ge=1)

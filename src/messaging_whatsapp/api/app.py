@@ -13,11 +13,12 @@ from fastapi.telemetry import TelemetryConfig
 
 from messaging_whatsapp.alerts import api as alerts_api
 from messaging_whatsapp.analytics import api as analytics_api
-from messaging_whatsapp.api import events, health, live
+from messaging_whatsapp.api import events, fake_ai, health, live
 from messaging_whatsapp.api.access_log import AccessLog
 from messaging_whatsapp.api.errors import install_error_handlers
 from messaging_whatsapp.api.openapi import documented_openapi
 from messaging_whatsapp.api.text_guard import RefuseUnstorableText
+from messaging_whatsapp.assistant import api as assistant_api
 from messaging_whatsapp.automation import api as automation_api
 from messaging_whatsapp.campaigns import api as campaigns_api
 from messaging_whatsapp.campaigns.dispatcher import Dispatcher
@@ -184,6 +185,9 @@ def create_app(settings: Settings | None = None, role: Role = Role.ALL) -> FastA
         app.include_router(notifications_api.router)
         app.include_router(integrations_api.router)
         app.include_router(knowledge_api.router)
+        app.include_router(assistant_api.router)
+        if settings.ai_fake:
+            app.include_router(fake_ai.router)
         # The web UI: the same API behind pages, for people.
         app.include_router(web_session.router)
         app.include_router(web_pages.router)

@@ -7,7 +7,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from messaging_whatsapp.assistant.models import AiReply, AssistantSettings
+from messaging_whatsapp.assistant.models import AiReply
 from messaging_whatsapp.instances.schemas import checked_api_url
 
 LONGEST_INSTRUCTIONS = 4000
@@ -114,8 +114,3 @@ class PreviewAnswer(BaseModel):
     handed_off: bool
     reason: str | None
     sources: list[ReplySource]
-
-
-def settings_item(row: AssistantSettings | None, effective: SettingsItem) -> SettingsItem:
-    """`effective` with the row's time (None before the tenant saved anything)."""
-    return effective.model_copy(update={"updated_at": row.updated_at if row else None})

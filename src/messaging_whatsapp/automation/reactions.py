@@ -20,7 +20,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.automation.firing import Fired, Plan, fire, occasion_key
@@ -28,8 +28,8 @@ from messaging_whatsapp.automation.intents import TALK_TO_HUMAN, Detected, Inten
 from messaging_whatsapp.automation.models import Action, AutoReplyRule, Trigger
 from messaging_whatsapp.automation.service import tenant_intents
 from messaging_whatsapp.batch import InboundItem
-from messaging_whatsapp.inbox.activity import sync_open_tickets
 from messaging_whatsapp.inbox.models import Contact, Message, Ticket, TicketStatus
+from messaging_whatsapp.inbox.tickets import flag_wants_person
 from messaging_whatsapp.outbox.service import PublishedEvent
 from messaging_whatsapp.tenancy.hours import BusinessHours, business_hours
 from messaging_whatsapp.tenancy.models import Tenant
@@ -90,7 +90,9 @@ async def react_to_messages(
         if detected is not None:
             result.published.append(_action_requested(item, fact, detected))
             if detected.intent == TALK_TO_HUMAN and fact.ticket_open and not fact.wants_person:
-                result.published += await _wants_person(session, tenant_id, fact, now)
+                result.published += await flag_wants_person(
+                    session, tenant_id, fact.ticket_id, fact.conversation_id, now
+                )
                 asking = True
         # The ticket's first customer message of this batch, in a ticket this batch opened.
         opening = fact.ticket_id in new_tickets and fact.ticket_id not in greeted
@@ -175,34 +177,6 @@ def _action_requested(item: InboundItem, fact: _Facts, detected: Detected) -> Pu
         "source": detected.source,
     }
     return PublishedEvent("whatsapp_action_requested", item.entry.tenant_id, payload)
-
-
-async def _wants_person(
-    session: AsyncSession, tenant_id: str, fact: _Facts, now: datetime
-) -> list[PublishedEvent]:
-    """Flag the ticket and put it back in the unassigned queue (once: a conditional UPDATE)."""
-    changed = await session.scalar(
-        update(Ticket)
-        .where(
-            Ticket.id == fact.ticket_id,
-            Ticket.status == TicketStatus.OPEN.value,
-            Ticket.wants_person_at.is_(None),
-        )
-        .values(wants_person_at=now, assignee_id=None, updated_at=now)
-        .returning(Ticket.id)
-        .execution_options(synchronize_session=False)
-    )
-    if changed is None:
-        return []
-    await sync_open_tickets(session, [fact.conversation_id])
-    payload = {
-        "ticket_id": fact.ticket_id,
-        "conversation_id": fact.conversation_id,
-        "status": TicketStatus.OPEN.value,
-        "assignee_id": None,
-        "wants_person": True,
-    }
-    return [PublishedEvent("whatsapp_ticket_assigned", tenant_id, payload)]
 
 
 def _plans(

@@ -29,8 +29,12 @@ from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.inbox.models import Message
 from messaging_whatsapp.instances import service as instances_service
-from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.instances.models import AiMode, WhatsAppInstance
 from messaging_whatsapp.instances.schemas import InstanceBind
+from messaging_whatsapp.knowledge import service as knowledge_service
+from messaging_whatsapp.knowledge.chunking import chunk_prose
+from messaging_whatsapp.knowledge.embeddings import embedder_for
+from messaging_whatsapp.knowledge.models import DocumentKind
 from messaging_whatsapp.providers.base import ProviderName
 from messaging_whatsapp.providers.events import DeliveryStatus
 from messaging_whatsapp.providers.meta_cloud.templates import (
@@ -57,6 +61,30 @@ DEMO_NUMBERS = (
     ("demo-simulator-2", "+5511940028923"),
     ("demo-simulator-3", "+5521940028924"),
 )
+
+DEMO_FAQ_TITLE = "Perguntas frequentes da Loja Demo"
+DEMO_FAQ = """
+## Horário de atendimento
+Atendemos de segunda a sexta, das 8h às 18h, e aos sábados, das 9h às 13h. Não abrimos aos domingos
+nem nos feriados nacionais.
+
+## Entrega
+Entregamos em todo o Brasil pelos Correios e por transportadora. Na cidade de São Paulo a entrega
+leva de 1 a 2 dias úteis; nas demais capitais, de 3 a 7 dias úteis. O frete é grátis nas compras
+acima de R$ 199,00.
+
+## Trocas e devoluções
+Você pode trocar ou devolver um produto em até 30 dias depois de recebê-lo, sem custo, desde que
+esteja sem uso e na embalagem original. Basta pedir a troca aqui pelo WhatsApp com o número do
+pedido.
+
+## Formas de pagamento
+Aceitamos Pix (com 5% de desconto), cartão de crédito em até 6 vezes sem juros e boleto bancário.
+
+## Rastreio do pedido
+O código de rastreio é enviado por e-mail assim que o pedido sai do nosso depósito, em até 2 dias
+úteis depois da confirmação do pagamento.
+"""
 
 # The demo's templates, declared in the registry as seed 001 shows and stored (approved) for the
 # first simulator number, so the templates page and the inbox's template form have something.
@@ -130,10 +158,16 @@ async def ensure_demo_tenant(context: EngineContext) -> DemoTenant:
                 session, tenant.id, DEMO_EMAIL, DEMO_PASSWORD, UserRole.ADMIN.value
             )
             await _demo_automation(session, tenant.id)
+            await _demo_knowledge(context, session, tenant.id)
+        created = not await session.scalar(
+            select(WhatsAppInstance.id).where(WhatsAppInstance.tenant_id == user.tenant_id).limit(1)
+        )
         bound = [
             await _ensure_number(context, session, user.tenant_id, name, number)
             for name, number in DEMO_NUMBERS
         ]
+        if created:
+            await _demo_ai_modes(session, user.tenant_id, [instance_id for instance_id, _ in bound])
         first = await instances_service.get_instance(session, user.tenant_id, bound[0][0])
         for template in DEMO_TEMPLATES:
             await ensure_local(session, user.tenant_id, first, template, utcnow())
@@ -166,6 +200,22 @@ async def _demo_automation(session: AsyncSession, tenant_id: str) -> None:
         },
     ):
         await automation_service.create_rule(session, tenant_id, RuleIn.model_validate(rule), now)
+
+
+async def _demo_knowledge(context: EngineContext, session: AsyncSession, tenant_id: str) -> None:
+    """A small store FAQ in the knowledge base, for the AI replies to answer from."""
+    drafts = chunk_prose(DEMO_FAQ_TITLE, DEMO_FAQ)
+    embedder = embedder_for(context.settings)
+    await knowledge_service.create_document(
+        session, embedder, tenant_id, DEMO_FAQ_TITLE, DocumentKind.MARKDOWN, drafts
+    )
+
+
+async def _demo_ai_modes(session: AsyncSession, tenant_id: str, instance_ids: list[str]) -> None:
+    """The first number suggests replies to the agent (drafts); the second answers by itself."""
+    for instance_id, mode in zip(instance_ids, (AiMode.DRAFTS, AiMode.AUTO), strict=False):
+        instance = await instances_service.get_instance(session, tenant_id, instance_id)
+        instance.ai_mode = mode.value
 
 
 async def _ensure_number(

@@ -187,6 +187,8 @@ class MessageItem(BaseModel):
     content: str | None
     media: dict[str, Any] | None
     extra: dict[str, Any] | None
+    # An AI answer's knowledge base chunks (their ids), the ones it cites (assistant/).
+    sources: list[str] = Field(default_factory=list)
     quoted_provider_message_id: str | None
     status: str
     provider_message_id: str | None

@@ -393,6 +393,7 @@ def message_item(message: Message) -> MessageItem:
         content=message.content,
         media=message.media,
         extra=message.extra,
+        sources=[str(chunk_id) for chunk_id in (message.extra or {}).get("sources") or []],
         quoted_provider_message_id=message.quoted_provider_message_id,
         status=message.status,
         provider_message_id=message.provider_message_id,

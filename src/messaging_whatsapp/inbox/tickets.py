@@ -238,3 +238,33 @@ def _already_closed(ticket: Ticket) -> Conflict:
         code="ticket_closed",
         details={"status": ticket.status, "close_reason": ticket.close_reason},
     )
+
+
+async def flag_wants_person(
+    session: AsyncSession, tenant_id: str, ticket_id: str, conversation_id: str, now: datetime
+) -> list[PublishedEvent]:
+    """The customer is to be served by a person: flag the open ticket and put it back in the
+    unassigned queue (once: a conditional UPDATE); the `whatsapp_ticket_assigned` to publish."""
+    changed = await session.scalar(
+        update(Ticket)
+        .where(
+            Ticket.id == ticket_id,
+            Ticket.tenant_id == tenant_id,
+            Ticket.status == TicketStatus.OPEN.value,
+            Ticket.wants_person_at.is_(None),
+        )
+        .values(wants_person_at=now, assignee_id=None, updated_at=now)
+        .returning(Ticket.id)
+        .execution_options(synchronize_session=False)
+    )
+    if changed is None:
+        return []
+    await sync_open_tickets(session, [conversation_id])
+    payload = {
+        "ticket_id": ticket_id,
+        "conversation_id": conversation_id,
+        "status": TicketStatus.OPEN.value,
+        "assignee_id": None,
+        "wants_person": True,
+    }
+    return [PublishedEvent("whatsapp_ticket_assigned", tenant_id, payload)]

@@ -167,6 +167,19 @@ class TypingProvider(Protocol):
 
 
 @runtime_checkable
+class ReplyTypingProvider(Protocol):
+    """A provider that can show "typing..." while an answer to the customer is prepared: Meta
+    (marking their newest message read, with its typing indicator) and the gateways (presence)."""
+
+    async def show_reply_typing(
+        self, client: httpx.AsyncClient, account: SenderAccount, chat: str, newest_inbound_id: str
+    ) -> None:
+        """Show "typing..." in the chat now; it ends by itself or when the answer arrives. ``chat``
+        as in mark_chat_read; ``newest_inbound_id`` the provider id of the customer's newest message."""
+        ...
+
+
+@runtime_checkable
 class ReadReceiptProvider(Protocol):
     """A provider that can tell the customer their messages were read (the blue ticks): Meta's
     Cloud API and the gateways; Twilio and the simulator cannot."""

@@ -47,6 +47,8 @@ WEBHOOK_EVENTS = ("MESSAGES_UPSERT", "MESSAGES_UPDATE", "SEND_MESSAGE", "CONNECT
 INTEGRATION = "WHATSAPP-BAILEYS"
 # How long "typing..." shows before a message when the caller does not say.
 DEFAULT_PRESENCE_MS = 2000
+# How long "typing..." shows while an AI answer is prepared (a model answers in a few seconds).
+REPLY_TYPING_MS = 5000
 
 _DATA_URL_PREFIX = "base64,"
 _MAX_TITLE = 300
@@ -276,6 +278,12 @@ class EvolutionApi:
     ) -> None:
         """Show "typing..." for about ``seconds`` (Evolution holds the request that long)."""
         await self.send_presence(client, account, to, "composing", int(seconds * 1000))
+
+    async def show_reply_typing(
+        self, client: httpx.AsyncClient, account: SenderAccount, chat: str, newest_inbound_id: str
+    ) -> None:
+        """ "typing..." while the answer is prepared (Evolution holds the call as long as it shows)."""
+        await self.send_presence(client, account, chat, "composing", REPLY_TYPING_MS)
 
     async def send_presence(
         self,

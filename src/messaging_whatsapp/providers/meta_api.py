@@ -81,6 +81,12 @@ class MetaApi:
         if not response.is_success:
             raise graph_error(response)
 
+    async def show_reply_typing(
+        self, client: httpx.AsyncClient, account: SenderAccount, chat: str, newest_inbound_id: str
+    ) -> None:
+        """Meta shows "typing..." (up to 25 s, or until we answer) with the message marked read."""
+        await self.mark_read(client, account, newest_inbound_id, typing_indicator=True)
+
     async def mark_chat_read(
         self, client: httpx.AsyncClient, account: SenderAccount, chat: str, provider_message_ids: list[str]
     ) -> None:

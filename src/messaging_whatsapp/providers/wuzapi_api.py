@@ -211,6 +211,12 @@ class WuzapiApi:
         await self.send_presence(client, account, to, "composing")
         await asyncio.sleep(seconds)
 
+    async def show_reply_typing(
+        self, client: httpx.AsyncClient, account: SenderAccount, chat: str, newest_inbound_id: str
+    ) -> None:
+        """ "typing..." until the answer arrives (WhatsApp drops it by itself after a while)."""
+        await self.send_presence(client, account, chat, "composing")
+
     async def send_presence(
         self,
         client: httpx.AsyncClient,

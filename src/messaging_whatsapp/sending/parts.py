@@ -71,7 +71,8 @@ def split_row(first: dict[str, Any], limit: int) -> list[dict[str, Any]]:
         return []
     texts = split_text(first["content"], limit)
     first["content"] = texts[0]
-    first["extra"] = {"part": 1, "parts": len(texts)}
+    kept = first["extra"] or {}
+    first["extra"] = {**kept, "part": 1, "parts": len(texts)}
     followers: list[dict[str, Any]] = []
     previous = first["id"]
     for number, text in enumerate(texts[1:], start=2):
@@ -79,7 +80,7 @@ def split_row(first: dict[str, Any], limit: int) -> list[dict[str, Any]]:
             **first,
             "id": new_id(),
             "content": text,
-            "extra": {"part": number, "parts": len(texts)},
+            "extra": {**kept, "part": number, "parts": len(texts)},
             "quoted_provider_message_id": None,
             "idempotency_key": None,
             "send_state": SendState.WAITING.value,

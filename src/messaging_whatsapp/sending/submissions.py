@@ -39,6 +39,8 @@ class Submission:
     # Who sends it: a user (recorded with their e-mail) or an API key (its name, no user).
     sender_user_id: str | None = None
     sender_api_key_id: str | None = None
+    # Kept with the message (an AI answer's sources: assistant/).
+    extra: dict[str, Any] | None = None
 
 
 SubmissionResult = QueuedMessage | EngineError
@@ -82,6 +84,8 @@ def message_row(
 ) -> dict[str, Any]:
     """The messages table's row of a submission, queued and due for its first offer."""
     content, media, extra, type_ = message_content(submission.request)
+    if submission.extra:
+        extra = {**(extra or {}), **submission.extra}
     return {
         "id": new_id(),
         "tenant_id": submission.tenant_id,

@@ -322,7 +322,9 @@ class InboundWorker:
     async def _commit(self, entries: list[IngestEntry]) -> IngestResult:
         heard = self._heard(entries)
         async with self._context.sessions() as session, session.begin():
-            result = await apply_entries(session, entries, self._context.names.events)
+            result = await apply_entries(
+                session, entries, self._context.names.events, self._context.settings.ai_debounce_seconds
+            )
             await mark_webhooks(session, heard)
         self._marked.update(heard)
         return result

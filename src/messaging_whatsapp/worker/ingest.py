@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messaging_whatsapp.assistant.service import request_replies
 from messaging_whatsapp.automation.reactions import react_to_messages
 from messaging_whatsapp.batch import ConnectionChange, InboundItem, IngestEntry, Outcomes, Receipt
 from messaging_whatsapp.campaigns.progress import (
@@ -23,6 +24,7 @@ from messaging_whatsapp.campaigns.progress import (
     record_replies,
     resume_after_reconnection,
 )
+from messaging_whatsapp.config import AI_DEBOUNCE_SECONDS
 from messaging_whatsapp.consent.service import follow_merges, keep_suppressed_opted_out, keyword_optouts
 from messaging_whatsapp.db import insert_rows, utcnow
 from messaging_whatsapp.followups.models import CancelReason
@@ -59,6 +61,8 @@ class IngestResult:
     opt_outs: int = 0
     # Rules fired by the batch's messages (automation).
     rules_fired: int = 0
+    # Conversations asked for an AI reply (or whose waiting reply moved).
+    ai_replies_asked: int = 0
     ignored: Counter[str] = field(default_factory=Counter)
     outbox: list[OutboxRecord] = field(default_factory=list)
     # Stages newly reached per instance, for its health.
@@ -79,9 +83,13 @@ class _Parts:
 
 
 async def apply_entries(
-    session: AsyncSession, entries: list[IngestEntry], events_stream: str
+    session: AsyncSession,
+    entries: list[IngestEntry],
+    events_stream: str,
+    ai_debounce_seconds: float = AI_DEBOUNCE_SECONDS,
 ) -> IngestResult:
-    """Apply the entries' events in the session's transaction; the caller commits."""
+    """Apply the entries' events in the session's transaction; the caller commits. A customer's
+    message to a number with AI on asks for a reply due `ai_debounce_seconds` after the burst."""
     result = IngestResult()
     fresh = await _claim_unprocessed(session, entries)
     result.entries_already_processed = len(entries) - len(fresh)
@@ -90,7 +98,7 @@ async def apply_entries(
     parts = _split(fresh, result)
     published: list[PublishedEvent] = []
     if parts.inbound:
-        published += await _apply_inbound(session, parts.inbound, result)
+        published += await _apply_inbound(session, parts.inbound, result, ai_debounce_seconds)
     if parts.receipts:
         published += await _apply_receipts(session, list(parts.receipts.values()), result)
     if parts.connections:
@@ -138,7 +146,7 @@ def _split(entries: list[IngestEntry], result: IngestResult) -> _Parts:
 
 
 async def _apply_inbound(
-    session: AsyncSession, items: list[InboundItem], result: IngestResult
+    session: AsyncSession, items: list[InboundItem], result: IngestResult, ai_debounce_seconds: float
 ) -> list[PublishedEvent]:
     stored = await apply_inbound(session, items)
     # Contacts found to be one person: the consent ledger follows the inbox to the survivor.
@@ -161,6 +169,10 @@ async def _apply_inbound(
     automation = await react_to_messages(session, stored.created, stored.opened, optout_keys, utcnow())
     result.rules_fired += automation.fired
     result.offers += automation.offers
+    # Issue 17: AI replies, asked here, answered by the scheduler once the burst is quiet.
+    result.ai_replies_asked += await request_replies(
+        session, stored.created, optout_keys, ai_debounce_seconds, utcnow()
+    )
     return stored.published + opted_out + stopped + automation.published
 
 

@@ -8,7 +8,8 @@ into the analytics rollup, a pass every few seconds; the
 automation rules that answer a customer nobody of the team answered (no_agent_answer), a pass every
 30 s, made exactly-once by the firings' unique key; the follow-ups' steps and the scheduled
 messages that are due, a pass every 2 s (each sent once by conditional UPDATEs, whoever runs it,
-so no lock); scheduled
+so no lock); the AI replies whose customer's burst ended, a pass a second (each taken by a
+conditional UPDATE, so no lock either); scheduled
 campaigns are started by the campaign dispatcher, which the `scheduler` command runs too. Several
 schedulers may run: each pass takes an advisory lock on PostgreSQL, so one does the pass and the
 others skip it; both passes are safe to repeat, so the lock saves work only.
@@ -28,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from messaging_whatsapp import metrics
 from messaging_whatsapp.alerts.evaluation import Evaluation, evaluate_alerts
 from messaging_whatsapp.analytics.rollup import fold_changes
+from messaging_whatsapp.assistant.runner import run_ai_replies
 from messaging_whatsapp.automation.waiting import answer_waiting_customers
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import is_postgresql, take_sqlite_writer, utcnow
@@ -49,6 +51,8 @@ RETENTION_PASS_SECONDS = 3600.0
 ANALYTICS_PASS_SECONDS = 2.0
 # A follow-up step or a scheduled message goes at most this late (plus the pass's own time).
 FOLLOW_UP_PASS_SECONDS = 2.0
+# An AI reply starts at most this long after its burst ended.
+AI_REPLY_PASS_SECONDS = 1.0
 # First half of the two-part advisory lock key, apart from the streams' ("ST") and campaigns' ("CA").
 _LOCK_CLASS = 0x5343  # "SC"
 _TICKETS_LOCK = 1
@@ -81,6 +85,7 @@ class Scheduler:
             _repeat(stop, NO_ANSWER_PASS_SECONDS, self.answer_waiting_customers, "no agent answer"),
             _repeat(stop, FOLLOW_UP_PASS_SECONDS, self.run_follow_ups, "follow-ups"),
             _repeat(stop, FOLLOW_UP_PASS_SECONDS, self.send_scheduled_messages, "scheduled messages"),
+            _repeat(stop, AI_REPLY_PASS_SECONDS, self.run_ai_replies, "AI replies"),
         )
 
     async def close_inactive_tickets(self) -> int:
@@ -107,6 +112,10 @@ class Scheduler:
     async def send_scheduled_messages(self) -> int:
         """Send the scheduled messages that are due; how many (once each, whoever runs it)."""
         return await send_scheduled_messages(self._context, self._clock())
+
+    async def run_ai_replies(self) -> int:
+        """Answer (or draft) the AI replies that are due; how many were taken."""
+        return await run_ai_replies(self._context, self._clock())
 
     async def maintain_health(self) -> HealthMaintenance | None:
         """Start the numbers' daily counters at their local midnight and let their scores recover;
