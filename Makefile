@@ -24,7 +24,8 @@ $(STAMP): pyproject.toml
 
 run: install
 	$(BIN)/messaging-whatsapp migrate
-	PUBLIC_URL=$${PUBLIC_URL:-http://$(HOST):$(PORT)} $(BIN)/messaging-whatsapp serve --demo --host $(HOST) --port $(PORT)
+	# AI replies answer from the engine's own fake model unless AI_BASE_URL names a real server.
+	PUBLIC_URL=$${PUBLIC_URL:-http://$(HOST):$(PORT)} AI_FAKE=$${AI_FAKE:-true} $(BIN)/messaging-whatsapp serve --demo --host $(HOST) --port $(PORT)
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -193,7 +193,13 @@ async def _prepare(context: EngineContext, session: AsyncSession, facts: ReplyFa
     row = await settings_row(session, facts.reply.tenant_id)
     rows = list(
         await session.execute(
-            select(Message.direction, Message.content, Message.provider_message_id, Message.type)
+            select(
+                Message.direction,
+                Message.sender_type,
+                Message.content,
+                Message.provider_message_id,
+                Message.type,
+            )
             .where(Message.conversation_id == facts.conversation.id)
             .order_by(Message.created_at.desc(), Message.id.desc())
             .limit(HISTORY_MESSAGES)
@@ -203,7 +209,9 @@ async def _prepare(context: EngineContext, session: AsyncSession, facts: ReplyFa
         HistoryLine(row.direction == Direction.INBOUND.value, row.content or f"[{row.type}]") for row in rows
     ]
     burst: list[str] = []
-    for line in reversed(history):
+    for message, line in zip(reversed(rows), reversed(history), strict=True):
+        if message.sender_type == SenderType.SYSTEM.value:
+            continue  # an automatic greeting or away message answers nothing the customer asked
         if not line.from_customer:
             break
         burst.insert(0, line.text)

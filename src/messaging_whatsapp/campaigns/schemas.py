@@ -70,7 +70,7 @@ class PacingIn(BaseModel):
 
     interval_min_s: float | None = Field(default=None, ge=0, le=86_400)
     interval_max_s: float | None = Field(default=None, ge=0, le=86_400)
-    daily_limit: int | None = Field(default=None, ge=0)
+    daily_limit: int | None = Field(default=None, ge=0, le=10_000_000)
     max_per_minute: int | None = Field(default=None, ge=1, le=100_000)
     max_per_hour: int | None = Field(default=None, ge=1, le=1_000_000)
     max_identical_per_hour: int | None = Field(default=None, ge=1, le=1_000_000)

@@ -50,7 +50,7 @@ class InstanceBind(BaseModel):
     # The zone of its daily counters; None: its tenant's.
     timezone: str | None = None
     daily_limit: int = Field(default=1000, ge=0)
-    messaging_tier: int | None = Field(default=250, ge=1)
+    messaging_tier: int | None = Field(default=250, ge=1, le=10_000_000)
 
     @field_validator("api_url")
     @classmethod
