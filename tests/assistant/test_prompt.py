@@ -29,9 +29,12 @@ def test_the_prompt_holds_the_rules_the_sources_and_the_conversation_masked() ->
         "Loja Aurora", "Trate por você.", "Nunca prometa descontos.", CHUNKS, history, Masker()
     )
     system = messages[0]["content"]
-    assert "Loja Aurora" in system and "Trate por você." in system and "Nunca prometa descontos." in system
+    assert "Loja Aurora" in system
+    assert "Trate por você." in system
+    assert "Nunca prometa descontos." in system
     assert "[1] (FAQ > Entrega)\nEntregamos em até 2 dias úteis." in system
-    assert "[2] (FAQ > Pagamento)" in system and HANDOFF_MARKER in system
+    assert "[2] (FAQ > Pagamento)" in system
+    assert HANDOFF_MARKER in system
     assert [m["role"] for m in messages[1:]] == ["user", "assistant", "user"]
     assert messages[1]["content"] == "Oi, meu email é [email 1]"
 

@@ -118,7 +118,8 @@ async def test_an_automatic_number_answers_from_the_knowledge_base_and_cites_it(
     # The model got the tenant's rules, the numbered sources and the customer's question.
     [request] = chat_requests(ai_server)
     system, *history = request["messages"]  # type: ignore[misc]
-    assert "Trocas e devoluções" in system["content"] and "[1]" in system["content"]
+    assert "Trocas e devoluções" in system["content"]
+    assert "[1]" in system["content"]
     assert history == [{"role": "user", "content": RETURNS}]
 
 
@@ -133,7 +134,9 @@ async def test_personal_data_is_masked_before_it_leaves_and_put_back_after(
     sent = json.dumps(chat_requests(ai_server), ensure_ascii=False)
     for personal in ("maria.souza@exemplo.com", "123.456.789-09", "98765-4321", MARIA):
         assert personal not in sent
-    assert "[email 1]" in sent and "[cpf 1]" in sent and "[telefone 1]" in sent
+    assert "[email 1]" in sent
+    assert "[cpf 1]" in sent
+    assert "[telefone 1]" in sent
     assert len(await _ai_messages(context, tenant_id)) == 1
 
 
@@ -146,7 +149,8 @@ async def test_a_drafts_number_never_sends_and_shows_the_agent_a_draft(context: 
     [reply] = await _replies(context, tenant_id)
     async with context.sessions() as session:
         draft = await current_draft(session, tenant_id, reply.conversation_id)
-    assert draft is not None and draft.status == "drafted"
+    assert draft is not None
+    assert draft.status == "drafted"
     assert "7 dias" in (draft.text or "")
     assert [source["source"] for source in draft.sources or []] == ["FAQ > Trocas e devoluções"]
     # Drafts go on while agents answer; the agent's own message puts the draft away.
@@ -251,7 +255,8 @@ async def test_a_question_the_base_cannot_answer_goes_to_a_person(
     assert handoff.content == DEFAULT_HANDOFF_MESSAGE
     assert chat_requests(ai_server) == []  # handed off on retrieval alone
     ticket = await _ticket(context, tenant_id)
-    assert ticket.wants_person_at is not None and ticket.assignee_id is None
+    assert ticket.wants_person_at is not None
+    assert ticket.assignee_id is None
     assert [(r.status, r.reason) for r in await _replies(context, tenant_id)] == [
         ("handed_off", "no_knowledge")
     ]
