@@ -9,8 +9,11 @@ import pytest
 
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
+from tests.e2e.conftest import deployment
 from tests.fakes.ai import API_KEY, fake_ai_server
 from tests.fakes.http import FakeHttpServer
+
+__all__ = ["deployment"]
 
 
 @pytest.fixture
