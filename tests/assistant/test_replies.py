@@ -24,6 +24,7 @@ from messaging_whatsapp.knowledge import service as knowledge
 from messaging_whatsapp.knowledge.chunking import chunk_prose
 from messaging_whatsapp.knowledge.embeddings import local_embedder
 from messaging_whatsapp.knowledge.models import DocumentKind, KnowledgeChunk
+from messaging_whatsapp.privacy.erasure import erase_phone
 from messaging_whatsapp.sending.schemas import SendMessageRequest
 from messaging_whatsapp.sending.service import queue_messages
 from messaging_whatsapp.sending.submissions import Submission
@@ -311,4 +312,14 @@ async def test_two_schedulers_answer_once(context: EngineContext, ai_server: Fak
 async def test_a_number_with_ai_off_asks_for_nothing(context: EngineContext) -> None:
     tenant_id, instance_id = await _setup(context, AiMode.OFF)
     await _writes(context, tenant_id, instance_id, RETURNS)
+    assert await _replies(context, tenant_id) == []
+
+
+async def test_erasing_the_person_erases_what_the_assistant_wrote_them(context: EngineContext) -> None:
+    tenant_id, instance_id = await _setup(context, AiMode.DRAFTS)
+    await _writes(context, tenant_id, instance_id, RETURNS)
+    await _answer(context)
+    assert len(await _replies(context, tenant_id)) == 1
+    async with context.sessions() as session, session.begin():
+        await erase_phone(session, tenant_id, f"+{MARIA}", utcnow())
     assert await _replies(context, tenant_id) == []

@@ -56,6 +56,7 @@ EVENT_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "whatsapp_follow_up_ended",
             "whatsapp_notification_sent",
             "whatsapp_notification_skipped",
+            "whatsapp_ai_reply",
         ),
     ),
     ("Campaigns and alerts", ("campaign_updated", "whatsapp_alert_raised", "whatsapp_alert_resolved")),

@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Delete, Result, delete, exists, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messaging_whatsapp.assistant.models import AiReply
 from messaging_whatsapp.campaigns.contacts import forget_contact
 from messaging_whatsapp.consent.consents import blank_consents
 from messaging_whatsapp.consent.models import OptOut
@@ -162,6 +163,10 @@ async def _delete_contact(
         Conversation.tenant_id == tenant_id, Conversation.contact_id == contact.id
     )
     erasure.campaign_contacts = await forget_contact(session, tenant_id, contact.id, now)
+    # The assistant's drafts and answers quote the person (their tickets' replies go with them).
+    await session.execute(
+        delete(AiReply).where(AiReply.tenant_id == tenant_id, AiReply.conversation_id.in_(conversations))
+    )
     erasure.messages += await _deleted(
         session, delete(Message).where(Message.tenant_id == tenant_id, Message.contact_id == contact.id)
     )
