@@ -323,3 +323,24 @@ async def test_erasing_the_person_erases_what_the_assistant_wrote_them(context: 
     async with context.sessions() as session, session.begin():
         await erase_phone(session, tenant_id, f"+{MARIA}", utcnow())
     assert await _replies(context, tenant_id) == []
+
+
+async def test_a_reply_whose_runner_died_is_taken_again_and_given_up_after_three(
+    context: EngineContext,
+) -> None:
+    tenant_id, instance_id = await _setup(context, AiMode.AUTO)
+    await _writes(context, tenant_id, instance_id, RETURNS)
+    died = {"status": "working", "lease_until": utcnow() - timedelta(seconds=1)}
+    async with context.sessions() as session, session.begin():
+        await session.execute(
+            update(AiReply).where(AiReply.tenant_id == tenant_id).values(**died, attempts=1)
+        )
+    assert await _answer(context) == 1
+    assert len(await _ai_messages(context, tenant_id)) == 1
+
+    await _writes(context, tenant_id, instance_id, "E vocês aceitam pix?")
+    async with context.sessions() as session, session.begin():
+        await session.execute(update(AiReply).where(AiReply.status == "pending").values(**died, attempts=3))
+    assert await _answer(context) == 0
+    assert [(r.status, r.reason) for r in await _replies(context, tenant_id)][-1] == ("failed", "gave_up")
+    assert len(await _ai_messages(context, tenant_id)) == 1

@@ -107,10 +107,9 @@ class Prepared:
 
 
 async def run_ai_replies(context: EngineContext, now: datetime) -> int:
-    """One pass: fail the replies out of attempts, take the due ones and work them (a few at a
-    time); how many were taken."""
-    async with context.sessions() as session, session.begin():
-        await _give_up(session, now)
+    """One pass: take the due replies and work them (a few at a time); how many were taken. A
+    quiet pass only reads (one indexed query)."""
+    async with context.sessions() as session:
         due = list(
             await session.scalars(
                 select(AiReply.id).where(claimable(now)).order_by(AiReply.due_at).limit(REPLIES_PER_PASS)
@@ -135,21 +134,15 @@ async def run_ai_replies(context: EngineContext, now: datetime) -> int:
     return len(taken)
 
 
-async def _give_up(session: AsyncSession, now: datetime) -> None:
+async def _take(session: AsyncSession, reply_id: str, now: datetime) -> int | None:
+    """Take the reply if it is still there to take; its attempt number (None: not taken). One
+    whose process died MAX_ATTEMPTS times fails instead."""
     await session.execute(
         update(AiReply)
-        .where(
-            AiReply.status == ReplyStatus.WORKING.value,
-            AiReply.lease_until < now,
-            AiReply.attempts >= MAX_ATTEMPTS,
-        )
-        .values(status=ReplyStatus.FAILED.value, reason="gave_up", updated_at=now)
+        .where(AiReply.id == reply_id, claimable(now), AiReply.attempts >= MAX_ATTEMPTS)
+        .values(status=ReplyStatus.FAILED.value, reason="gave_up", lease_until=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-
-
-async def _take(session: AsyncSession, reply_id: str, now: datetime) -> int | None:
-    """Take the reply if it is still there to take; its attempt number (None: not taken)."""
     attempt: int | None = await session.scalar(
         update(AiReply)
         .where(AiReply.id == reply_id, claimable(now), AiReply.attempts < MAX_ATTEMPTS)
