@@ -17,7 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messaging_whatsapp.assistant.client import AiFailed, Endpoint, complete
 from messaging_whatsapp.assistant.masking import Masker
 from messaging_whatsapp.assistant.models import AiReply, ReplyStatus
-from messaging_whatsapp.assistant.prompt import HistoryLine, PromptChunk, chat_messages, read_answer
+from messaging_whatsapp.assistant.prompt import (
+    HISTORY_MESSAGES,
+    HistoryLine,
+    PromptChunk,
+    chat_messages,
+    read_answer,
+)
 from messaging_whatsapp.assistant.service import (
     DEFAULT_HANDOFF_MESSAGE,
     ReplyFacts,
@@ -31,7 +37,7 @@ from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import EngineError
-from messaging_whatsapp.inbox.models import Direction, Message, SenderType
+from messaging_whatsapp.inbox.models import Contact, Direction, Message, SenderType
 from messaging_whatsapp.inbox.tickets import flag_wants_person
 from messaging_whatsapp.instances.models import AiMode
 from messaging_whatsapp.instances.service import decrypt_credentials, sender_account
@@ -58,9 +64,8 @@ MAX_ATTEMPTS = 3
 REPLIES_PER_PASS = 20
 # Model calls in flight per scheduler (each waits seconds on a server).
 IN_FLIGHT = 4
-# The customer's newest messages read as the question (the burst), and as the conversation.
+# The customer's newest messages read as the question (the burst).
 QUESTION_MESSAGES = 5
-HISTORY_MESSAGES = 12
 # Words that ask nothing by themselves (folded): a burst of only these gets no answer and no
 # handoff; the customer's question comes next.
 _SMALL_TALK_WORDS = (
@@ -289,7 +294,7 @@ def _show_typing(context: EngineContext, prepared: Prepared) -> asyncio.Task[Non
     instance = prepared.facts.instance
     adapter = SENDERS[ProviderName(instance.provider)]
     contact = prepared.facts.contact
-    chat = contact.phone or contact.lid or contact.bsuid
+    chat = _address(contact)
     if not isinstance(adapter, ReplyTypingProvider) or prepared.newest_inbound_id is None or not chat:
         return None
     account = sender_account(instance, decrypt_credentials(instance, context.cipher), context.settings)
@@ -380,9 +385,7 @@ async def _send(
     now: datetime,
 ) -> tuple[list[PublishedEvent], list[QueuedMessage]]:
     """Queue the text as the assistant's, through every sending rule (opt-out, window, number)."""
-    contact = facts.contact
-    to = contact.phone or contact.lid or contact.bsuid or ""
-    request = SendMessageRequest(to=to, instance_id=facts.instance.id, text=text)
+    request = SendMessageRequest(to=_address(facts.contact), instance_id=facts.instance.id, text=text)
     extra = (
         {"sources": [s["id"] for s in sources], "source_names": [s["source"] for s in sources]}
         if sources
@@ -394,6 +397,11 @@ async def _send(
         reply.reason = f"{result.code}: {result.message}"[:200]
         return [], []
     return queued_events([result]), [result]
+
+
+def _address(contact: Contact) -> str:
+    """The person as the sender addresses them: their phone, else the identity a provider knows."""
+    return contact.phone or contact.lid or contact.bsuid or ""
 
 
 def _end(reply: AiReply, status: ReplyStatus, now: datetime, *, reason: str | None = None) -> None:
