@@ -10,6 +10,9 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
+from messaging_whatsapp.assistant.models import AssistantSettings
+from messaging_whatsapp.assistant.schemas import SettingsUpdate
+from messaging_whatsapp.assistant.service import update_settings
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.consent.suppression import tenant_key
 from messaging_whatsapp.context import EngineContext
@@ -23,6 +26,7 @@ from messaging_whatsapp.crypto import (
     write_key_file,
 )
 from messaging_whatsapp.crypto.stored import rotate_all
+from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.instances.service import decrypt_credentials
 from messaging_whatsapp.tenancy.models import Tenant
@@ -41,7 +45,8 @@ async def _stored(context: EngineContext) -> list[str]:
         keys = list(
             await session.scalars(select(Tenant.suppression_key).where(Tenant.suppression_key.is_not(None)))
         )
-    return instances + keys
+        ai_keys = [key for key in await session.scalars(select(AssistantSettings.api_key_encrypted)) if key]
+    return instances + keys + ai_keys
 
 
 async def _data(context: EngineContext) -> tuple[str, str]:
@@ -58,6 +63,9 @@ async def _data(context: EngineContext) -> tuple[str, str]:
     await bind(context, tenant_id, provider="simulator", display_number="+551140028923", instance_name="sim")
     async with context.sessions() as session, session.begin():
         await tenant_key(session, tenant_id, create=True)
+        await update_settings(
+            session, context.cipher, tenant_id, SettingsUpdate(api_key="sk-tenant-ai-key"), utcnow()
+        )
     return tenant_id, twilio.id
 
 
@@ -84,10 +92,11 @@ async def test_rotation_puts_every_credential_under_the_new_key_and_the_old_one_
             ("instance credentials", 2, 2),
             ("tenant suppression keys", 1, 1),
             ("webhook subscription secrets", 0, 0),
+            ("tenant AI keys", 1, 1),
         ]
         assert {token_key_id(value) for value in await _stored(context)} == {key_id(fresh)}
         again = await rotate_all(context.engine, context.cipher)
-        assert [(r.rotated, r.already_current) for r in again] == [(0, 2), (0, 1), (0, 0)]
+        assert [(r.rotated, r.already_current) for r in again] == [(0, 2), (0, 1), (0, 0), (0, 1)]
     finally:
         await context.close()
 
@@ -118,7 +127,7 @@ async def test_an_engine_refuses_to_open_without_the_key_its_credentials_need(
 
     with pytest.raises(
         CredentialsError,
-        match=f"2 instance credentials and 1 tenant suppression keys encrypted with key {needed}",
+        match=f"2 instance credentials and 1 tenant AI keys and 1 tenant suppression keys encrypted with key {needed}",
     ):
         await EngineContext.open(settings)
     assert not key_file.exists(), "no new key while credentials are encrypted"
