@@ -9,14 +9,16 @@ the lead panel's tickets and users, the templates the tenant uses.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.assistant import service as assistant
-from messaging_whatsapp.assistant.models import AiReply, ReplyStatus
+from messaging_whatsapp.assistant.models import OPEN_STATUSES, AiReply, ReplyStatus
 from messaging_whatsapp.campaigns.models import CampaignMessage
+from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import NotFound
 from messaging_whatsapp.inbox import service
 from messaging_whatsapp.inbox.chat import REACTION, with_quotes_and_reactions
@@ -340,21 +342,29 @@ async def contact_name(session: AsyncSession, tenant_id: str, conversation_id: s
 
 @dataclass(frozen=True, slots=True)
 class Suggestion:
-    """What the assistant has for the agent above the composer: its draft, or (in drafts mode) the
-    handoff it made instead when the knowledge base had no answer, until someone writes."""
+    """What the assistant has for the agent above the composer (drafts mode): its draft, the
+    handoff it made instead when the knowledge base had no answer (until someone writes), or that
+    it is still working on the customer's latest words."""
 
-    draft: AiReply | None
-    handoff: AiReply | None
+    draft: AiReply | None = None
+    handoff: AiReply | None = None
+    working: bool = False
+
+
+# A reply still open after this long is stuck (its runner is down): no "writing" note for it.
+WORKING_SHOWN = timedelta(minutes=2)
 
 
 async def suggestion(session: AsyncSession, tenant_id: str, conversation: Conversation) -> Suggestion:
     """The conversation's suggestion now (the caller checked that the viewer may see it)."""
     draft = await assistant.current_draft(session, tenant_id, conversation.id)
     if draft is not None:
-        return Suggestion(draft, None)
-    latest = await assistant.conversation_replies(session, tenant_id, conversation.id, 1)
-    handoff = next(iter(latest), None)
+        return Suggestion(draft=draft)
+    latest = next(iter(await assistant.conversation_replies(session, tenant_id, conversation.id, 1)), None)
+    if latest is None or latest.mode != AiMode.DRAFTS.value:
+        return Suggestion()
+    if latest.status in OPEN_STATUSES:
+        return Suggestion(working=utcnow() - latest.created_at < WORKING_SHOWN)
     waiting = conversation.last_message_direction == Direction.INBOUND.value
-    if handoff is None or not waiting or handoff.status != ReplyStatus.HANDED_OFF.value:
-        return Suggestion(None, None)
-    return Suggestion(None, handoff if handoff.mode == AiMode.DRAFTS.value else None)
+    handed_off = latest.status == ReplyStatus.HANDED_OFF.value
+    return Suggestion(handoff=latest if handed_off and waiting else None)

@@ -11,6 +11,7 @@ PORTUGUESE: dict[str, str] = {
     "from the knowledge base: check it before sending": "da base de conhecimento: confira antes de enviar",
     "Discard": "Descartar",
     "Use reply": "Usar resposta",
+    "The assistant is writing a suggestion...": "O assistente está escrevendo uma sugestão...",
     "The assistant found no answer in the knowledge base: this one is for you to answer.": (
         "O assistente não encontrou a resposta na base de conhecimento: esta é com você."
     ),
