@@ -433,8 +433,11 @@
     button.disabled = true;
     api("POST", "/api/v1/ai-replies/" + encodeURIComponent(card.dataset.replyId) + "/discard").then(function (response) {
       if (response.ok) { card.remove(); return; }
-      button.disabled = false;
-      return errorMessage(response).then(toast);
+      // Gone meanwhile (a colleague answered or discarded it): say why, show what is there now.
+      return errorMessage(response).then(function (message) {
+        toast(message);
+        return refreshSuggestion(state.conversationId);
+      });
     });
   }
 
