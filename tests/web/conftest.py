@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -111,18 +113,26 @@ def module_sqlite_url(sqlite_url: str, tmp_path_factory: pytest.TempPathFactory)
     return f"sqlite:///{target}"
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def web_engine(
-    module_sqlite_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[WebEngine]:
-    """The embedded engine (API, webhook and workers in one process) the module's browser uses."""
+@asynccontextmanager
+async def served_engine(database_url: str, data_dir: Path, **changes: Any) -> AsyncIterator[WebEngine]:
+    """The embedded engine (API, webhook and workers in one process) on a port of its own, with
+    web_settings changed by `changes`."""
     port = free_port()
-    settings = web_settings(module_sqlite_url, None, "web:", tmp_path_factory.mktemp("data"), port)
+    settings = web_settings(database_url, None, "web:", data_dir, port).model_copy(update=changes)
     context = await EngineContext.open(settings)
     with ServerThread(create_app(settings, Role.ALL), port, settings, timeout_graceful_shutdown=1) as server:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
             yield WebEngine(settings, server.base_url, context, http)
     await context.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def web_engine(
+    module_sqlite_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[WebEngine]:
+    """The embedded engine the module's browser uses."""
+    async with served_engine(module_sqlite_url, tmp_path_factory.mktemp("data")) as engine:
+        yield engine
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -114,6 +114,7 @@ async def test_fragments_are_only_the_callers_own(web_engine: WebEngine) -> None
         f"/inbox/fragments/conversation/{conversation_id}",
         f"/inbox/fragments/chat/{conversation_id}",
         f"/inbox/fragments/lead/{conversation_id}",
+        f"/inbox/fragments/ai-draft/{conversation_id}",
         f"/inbox/fragments/message/{message_id}",
         f"/inbox/{conversation_id}",
     )

@@ -35,6 +35,15 @@ _INSTANCE_KEYS: tuple[Key, ...] = ("instance_id", "status", "reason")
 _CONNECTION_KEYS: tuple[Key, ...] = ("instance_id", "connection_state", "reason")
 _HEALTH_KEYS: tuple[Key, ...] = ("instance_id", "health_status", "health_score")
 _ALERT_KEYS: tuple[Key, ...] = ("alert_id", "kind", "severity", "instance_id")
+_AI_REPLY_KEYS: tuple[Key, ...] = (
+    "reply_id",
+    "conversation_id",
+    "ticket_id",
+    "instance_id",
+    "mode",
+    "status",
+    "reason",
+)
 _CAMPAIGN_KEYS: tuple[Key, ...] = (
     ("id", "campaign_id"),
     "status",
@@ -87,6 +96,7 @@ _MAPPING: dict[str, list[tuple[str, tuple[Key, ...], dict[str, Any]]]] = {
     "campaign_updated": [("campaign_updated", _CAMPAIGN_KEYS, {})],
     "whatsapp_alert_raised": [("alert_updated", _ALERT_KEYS, {"state": "open"})],
     "whatsapp_alert_resolved": [("alert_updated", _ALERT_KEYS, {"state": "resolved"})],
+    "whatsapp_ai_reply": [("ai_reply", _AI_REPLY_KEYS, {})],
 }
 
 

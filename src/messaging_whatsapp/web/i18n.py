@@ -17,6 +17,7 @@ from messaging_whatsapp.web.texts import (
     admin,
     alerts,
     analytics,
+    assistant,
     automation,
     campaigns,
     integrations,
@@ -222,6 +223,7 @@ CATALOGS: dict[str, dict[str, str]] = {
     "notifications": notifications.PORTUGUESE,
     "integrations": integrations.PORTUGUESE,
     "knowledge": knowledge.PORTUGUESE,
+    "assistant": assistant.PORTUGUESE,
 }
 PORTUGUESE_TEXTS: dict[str, str] = {
     text: out for catalog in CATALOGS.values() for text, out in catalog.items()

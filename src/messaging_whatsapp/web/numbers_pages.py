@@ -50,6 +50,7 @@ SCRIPT_TEXTS = (
     "Required.",
     "Check the fields marked in red.",
     "Asking the gateway for a QR code...",
+    "AI assistant mode saved.",
 )
 PROVIDER_NAMES = {
     ProviderName.META: "Meta Cloud API",

@@ -18,8 +18,9 @@ from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.deps import Context, DbSession
 from messaging_whatsapp.errors import NotFound
 from messaging_whatsapp.followups import service as followups_service
+from messaging_whatsapp.inbox.models import Conversation
 from messaging_whatsapp.inbox.service import waiting_for_person
-from messaging_whatsapp.inbox.visibility import Viewer
+from messaging_whatsapp.inbox.visibility import Viewer, check_conversation
 from messaging_whatsapp.providers.capabilities import has_service_window, takes_templates
 from messaging_whatsapp.sending import scheduled as scheduled_messages
 from messaging_whatsapp.sending.models import ScheduledStatus
@@ -192,6 +193,18 @@ async def message_fragment(
     return page(request, "message.html", t, entry=entry, contact_name=contact_name, me_id=principal.user_id)
 
 
+@router.get(HOME_PATH + "/fragments/ai-draft/{conversation_id}")
+async def ai_draft_fragment(
+    conversation_id: str, request: Request, session: DbSession, principal: InboxReader
+) -> Response:
+    """The assistant's suggestion above the composer, as it is now (empty when there is none)."""
+    t = await _texts(request, session, principal)
+    await check_conversation(session, principal.tenant_id, conversation_id, Viewer.of(principal))
+    conversation = await session.get_one(Conversation, conversation_id)
+    suggestion = await queries.suggestion(session, principal.tenant_id, conversation)
+    return page(request, "ai_draft.html", t, suggestion=suggestion)
+
+
 @router.get(HOME_PATH + "/fragments/lead/{conversation_id}")
 async def lead_fragment(
     conversation_id: str, request: Request, session: DbSession, principal: InboxReader
@@ -260,5 +273,6 @@ async def _chat_values(
         ),
         **_lead_values(lead, principal),
         **await _follow_up_values(session, principal, lead),
+        "suggestion": await queries.suggestion(session, principal.tenant_id, chat.conversation),
         "timezone": t.zone.key,
     }

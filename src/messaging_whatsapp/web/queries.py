@@ -9,20 +9,31 @@ the lead panel's tickets and users, the templates the tenant uses.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messaging_whatsapp.assistant import service as assistant
+from messaging_whatsapp.assistant.models import OPEN_STATUSES, AiReply, ReplyStatus
 from messaging_whatsapp.campaigns.models import CampaignMessage
+from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import NotFound
 from messaging_whatsapp.inbox import service
 from messaging_whatsapp.inbox.chat import REACTION, with_quotes_and_reactions
-from messaging_whatsapp.inbox.models import OPEN_TICKET_STATUSES, Contact, Conversation, Message, Ticket
+from messaging_whatsapp.inbox.models import (
+    OPEN_TICKET_STATUSES,
+    Contact,
+    Conversation,
+    Direction,
+    Message,
+    Ticket,
+)
 from messaging_whatsapp.inbox.schemas import ConversationItem, MessageItem
 from messaging_whatsapp.inbox.service import ConversationFilter, ConversationState, InboxTab, MessageOrder
 from messaging_whatsapp.inbox.visibility import Viewer, check_conversation
-from messaging_whatsapp.instances.models import WhatsAppInstance
+from messaging_whatsapp.instances.models import AiMode, WhatsAppInstance
 from messaging_whatsapp.templates.models import MessageTemplateRow, TemplateStatus
 from messaging_whatsapp.templates.service import scope_of
 from messaging_whatsapp.tenancy.access import Principal
@@ -63,10 +74,11 @@ class Filters:
 @dataclass(slots=True)
 class ConversationRow:
     """A conversation as the list shows it: the API's item (with its last message and current
-    ticket) and the number it is on."""
+    ticket), the number it is on, and who sent its last message when it was ours (sender_type)."""
 
     item: ConversationItem
     number: str | None
+    last_sender: str | None = None
 
 
 @dataclass(slots=True)
@@ -143,7 +155,34 @@ async def _rows(session: AsyncSession, items: list[ConversationItem]) -> list[Co
         )
     )
     numbers = {instance_id: number for instance_id, number in found.all()}
-    return [ConversationRow(item, numbers.get(item.instance_id)) for item in items]
+    senders = await _last_senders(session, items)
+    return [ConversationRow(item, numbers.get(item.instance_id), senders.get(item.id)) for item in items]
+
+
+async def _last_senders(session: AsyncSession, items: list[ConversationItem]) -> dict[str, str]:
+    """Who sent the last message of the conversations whose last message is ours (the list says
+    "AI:" rather than "You:" for the assistant's); the conversation row keeps only its direction."""
+    ours = [
+        item.id
+        for item in items
+        if item.last_message and item.last_message.direction == Direction.OUTBOUND.value
+    ]
+    if not ours:
+        return {}
+    newest = (
+        select(Message.sender_type)
+        .where(
+            Message.conversation_id == Conversation.id,
+            Message.direction == Direction.OUTBOUND.value,
+            Message.type != REACTION,
+        )
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+        .correlate(Conversation)
+        .scalar_subquery()
+    )
+    found = await session.execute(select(Conversation.id, newest).where(Conversation.id.in_(ours)))
+    return {conversation_id: sender for conversation_id, sender in found.all() if sender}
 
 
 def matches(row: ConversationRow, filters: Filters, user_id: str | None) -> bool:
@@ -299,3 +338,33 @@ async def contact_name(session: AsyncSession, tenant_id: str, conversation_id: s
         .where(Conversation.id == conversation_id, Conversation.tenant_id == tenant_id)
     )
     return name
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """What the assistant has for the agent above the composer (drafts mode): its draft, the
+    handoff it made instead when the knowledge base had no answer (until someone writes), or that
+    it is still working on the customer's latest words."""
+
+    draft: AiReply | None = None
+    handoff: AiReply | None = None
+    working: bool = False
+
+
+# A reply still open after this long is stuck (its runner is down): no "writing" note for it.
+WORKING_SHOWN = timedelta(minutes=2)
+
+
+async def suggestion(session: AsyncSession, tenant_id: str, conversation: Conversation) -> Suggestion:
+    """The conversation's suggestion now (the caller checked that the viewer may see it)."""
+    draft = await assistant.current_draft(session, tenant_id, conversation.id)
+    if draft is not None:
+        return Suggestion(draft=draft)
+    latest = next(iter(await assistant.conversation_replies(session, tenant_id, conversation.id, 1)), None)
+    if latest is None or latest.mode != AiMode.DRAFTS.value:
+        return Suggestion()
+    if latest.status in OPEN_STATUSES:
+        return Suggestion(working=utcnow() - latest.created_at < WORKING_SHOWN)
+    waiting = conversation.last_message_direction == Direction.INBOUND.value
+    handed_off = latest.status == ReplyStatus.HANDED_OFF.value
+    return Suggestion(handoff=latest if handed_off and waiting else None)

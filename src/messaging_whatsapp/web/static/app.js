@@ -407,6 +407,51 @@
   });
 
   // ---------------------------------------------------------------------------------------------
+  // The assistant's suggestion above the composer (drafts mode): fetched again when the assistant
+  // or anyone in the conversation acts. "Use reply" only fills the composer: the agent edits and
+  // sends it as their own message, through the normal send.
+
+  function refreshSuggestion(id) {
+    return fragment("/inbox/fragments/ai-draft/" + encodeURIComponent(id)).then(function (content) {
+      var fresh = firstElement(content);
+      var current = chatColumn.querySelector("#ai-suggestion");
+      if (fresh && current && state.conversationId === id) current.replaceWith(fresh);
+    });
+  }
+
+  function useDraft(card) {
+    var textarea = chatColumn.querySelector(".composer textarea");
+    if (!textarea) return;
+    textarea.value = card.querySelector(".ai-draft-text").textContent;
+    grow(textarea);
+    card.remove();
+    textarea.focus();
+    textarea.setSelectionRange(textarea.value.length, textarea.value.length);
+  }
+
+  function discardDraft(card, button) {
+    button.disabled = true;
+    api("POST", "/api/v1/ai-replies/" + encodeURIComponent(card.dataset.replyId) + "/discard").then(function (response) {
+      if (response.ok) { card.remove(); return; }
+      // Gone meanwhile (a colleague answered or discarded it): say why, show what is there now.
+      return errorMessage(response).then(function (message) {
+        toast(message);
+        return refreshSuggestion(state.conversationId);
+      });
+    });
+  }
+
+  chatColumn.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-ai-action]");
+    if (!button) return;
+    var action = button.dataset.aiAction;
+    if (action === "hide") { button.closest(".ai-handoff").remove(); return; }
+    var card = button.closest("[data-testid=ai-draft]");
+    if (action === "use") useDraft(card);
+    else if (action === "discard") discardDraft(card, button);
+  });
+
+  // ---------------------------------------------------------------------------------------------
   // Lead panel: rename, assign, close
 
   function ticketAction(url, body) {
@@ -462,6 +507,8 @@
       // A team member's answer ends the "wants a person" flag of the chat's header.
       if (data.conversation_id === state.conversationId && data.direction === "outbound") openConversationHeader(data.conversation_id);
       if (data.conversation_id === state.conversationId) {
+        // A message from either side may end the assistant's suggestion (the agent answered).
+        refreshSuggestion(data.conversation_id);
         refreshMessage(data.message_id).then(function () {
           if (data.direction !== "outbound" && document.visibilityState === "visible") markRead(data.conversation_id);
         });
@@ -479,6 +526,9 @@
       refreshItem(data.conversation_id, false);
       if (data.conversation_id === state.conversationId) refreshLead();
       if (data.conversation_id === state.conversationId) openConversationHeader(data.conversation_id);
+    },
+    ai_reply: function (data) {
+      if (data.conversation_id === state.conversationId) refreshSuggestion(data.conversation_id);
     },
     typing: function (data) {
       if (data.conversation_id !== state.conversationId || data.user_id === ME) return;

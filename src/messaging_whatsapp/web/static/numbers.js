@@ -100,6 +100,21 @@
     act(id, action).finally(function () { button.disabled = false; });
   });
 
+  // The AI assistant's mode of a number (admins): saved at once, the card fetched again either way.
+  list.addEventListener("change", function (event) {
+    var select = event.target.closest("[data-testid=ai-mode-select]");
+    if (!select) return;
+    var id = select.closest("[data-testid=instance-row]").dataset.instanceId;
+    select.disabled = true;
+    MW.api("PATCH", "/api/v1/instances/" + encodeURIComponent(id), { ai_mode: select.value }).then(function (response) {
+      var said = response.ok ? Promise.resolve(MW.t("AI assistant mode saved.")) : MW.errorMessage(response);
+      return said.then(function (message) {
+        MW.toast(message);
+        return refresh(id);
+      });
+    }).finally(function () { select.disabled = false; });
+  });
+
   document.querySelectorAll("dialog [data-close]").forEach(function (button) {
     button.addEventListener("click", function () { button.closest("dialog").close(); });
   });
