@@ -21,6 +21,7 @@ from messaging_whatsapp.assistant.schemas import (
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.deps import Context, DbSession
 from messaging_whatsapp.inbox.visibility import Viewer, check_conversation
+from messaging_whatsapp.outbox.service import relay_outbox, write_outbox
 from messaging_whatsapp.tenancy.deps import InboxReader, InboxWriter, KnowledgeReader, KnowledgeWriter
 
 router = APIRouter(prefix="/api/v1", tags=["assistant"])
@@ -92,10 +93,12 @@ async def list_replies(
 
 
 @router.post("/ai-replies/{reply_id}/discard")
-async def discard(reply_id: str, session: DbSession, principal: InboxWriter) -> AiReplyItem:
-    """Dismiss a draft (the agent will not use it)."""
+async def discard(reply_id: str, session: DbSession, principal: InboxWriter, context: Context) -> AiReplyItem:
+    """Dismiss a draft (the agent will not use it); everyone with the chat open sees it go."""
     reply = await service.get_reply(session, principal.tenant_id, reply_id)
     await check_conversation(session, principal.tenant_id, reply.conversation_id, Viewer.of(principal))
     reply = await service.discard_draft(session, principal.tenant_id, reply_id, utcnow())
+    records = await write_outbox(session, [runner.reply_event(reply)], context.names.events)
     await session.commit()
+    await relay_outbox(context, records)
     return AiReplyItem.of(reply)

@@ -330,7 +330,7 @@ async def _finish(
         stopped = outcome.skip_reason or ("conversation_gone" if facts is None else stop_reason(facts, now))
         if stopped is not None or facts is None:
             _end(reply, ReplyStatus.SKIPPED, now, reason=stopped)
-            published = [_reply_event(reply)]
+            published = [reply_event(reply)]
         else:
             reply.ticket_id = facts.ticket.id if facts.ticket else None
             published, queued = await _conclude(session, reply, facts, outcome, handoff_message, now)
@@ -358,21 +358,21 @@ async def _conclude(
         reply.text = None if drafts else handoff_message
         _end(reply, ReplyStatus.HANDED_OFF, now, reason=outcome.handoff_reason)
         if drafts:
-            return [_reply_event(reply)], []
+            return [reply_event(reply)], []
         events, queued = await _send(session, reply, facts, handoff_message, [], "handoff", now)
         if facts.ticket is not None:
             events += await flag_wants_person(
                 session, reply.tenant_id, facts.ticket.id, facts.conversation.id, now
             )
-        return [*events, _reply_event(reply)], queued
+        return [*events, reply_event(reply)], queued
     reply.text = outcome.text
     reply.sources = outcome.sources
     if drafts:
         _end(reply, ReplyStatus.DRAFTED, now)
-        return [_reply_event(reply)], []
+        return [reply_event(reply)], []
     events, queued = await _send(session, reply, facts, outcome.text, outcome.sources, "answer", now)
     _end(reply, ReplyStatus.SENT if queued else ReplyStatus.FAILED, now, reason=reply.reason)
-    return [*events, _reply_event(reply)], queued
+    return [*events, reply_event(reply)], queued
 
 
 async def _send(
@@ -411,7 +411,7 @@ def _end(reply: AiReply, status: ReplyStatus, now: datetime, *, reason: str | No
     reply.updated_at = now
 
 
-def _reply_event(reply: AiReply) -> PublishedEvent:
+def reply_event(reply: AiReply) -> PublishedEvent:
     """`whatsapp_ai_reply`: what the assistant did (ids and status, never the text)."""
     return PublishedEvent(
         "whatsapp_ai_reply",
