@@ -127,7 +127,10 @@ async def test_an_engine_refuses_to_open_without_the_key_its_credentials_need(
 
     with pytest.raises(
         CredentialsError,
-        match=f"2 instance credentials and 1 tenant AI keys and 1 tenant suppression keys encrypted with key {needed}",
+        match=(
+            f"2 instance credentials and 1 tenant AI keys and 1 tenant suppression keys "
+            f"encrypted with key {needed}"
+        ),
     ):
         await EngineContext.open(settings)
     assert not key_file.exists(), "no new key while credentials are encrypted"
