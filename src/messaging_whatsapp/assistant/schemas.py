@@ -45,7 +45,8 @@ class SettingsItem(BaseModel):
     instructions: str
     guardrails: str
     handoff_message: str
-    # Where answers come from: "tenant" (its own server), "engine" (AI_BASE_URL), or "none".
+    # Where answers come from: "tenant" (its own server), "engine" (AI_BASE_URL), "fake" (the
+    # engine's deterministic stand-in, AI_FAKE: the demo), or "none".
     endpoint: str
     updated_at: datetime | None
 

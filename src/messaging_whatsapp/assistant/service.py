@@ -74,7 +74,15 @@ def _engine_url(settings: Settings) -> str | None:
 
 def settings_item(row: AssistantSettings | None, settings: Settings) -> SettingsItem:
     """The settings as they apply to the tenant (never the key itself)."""
-    endpoint = "tenant" if row and row.base_url else "engine" if _engine_url(settings) else "none"
+    endpoint = (
+        "tenant"
+        if row and row.base_url
+        else "engine"
+        if settings.ai_base_url
+        else "fake"
+        if settings.ai_fake
+        else "none"
+    )
     return SettingsItem(
         base_url=row.base_url if row else None,
         api_key_set=bool(row and row.api_key_encrypted),

@@ -49,6 +49,10 @@ PORTUGUESE: dict[str, str] = {
     "Where answers come from": "De onde vêm as respostas",
     "your own AI server": "o seu próprio servidor de IA",
     "model": "modelo",
+    "the engine's built-in demo model: it repeats the best passage of the knowledge base, cited (set AI_BASE_URL for a real model)": (  # noqa: E501
+        "o modelo de demonstração do motor: repete o trecho mais próximo da base de conhecimento, "
+        "com a fonte (configure AI_BASE_URL para um modelo de verdade)"
+    ),
     "the engine's AI server (set by whoever runs the engine)": (
         "o servidor de IA do motor (configurado por quem opera o motor)"
     ),
