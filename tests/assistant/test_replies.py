@@ -9,7 +9,7 @@ import asyncio
 import json
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from messaging_whatsapp.assistant.models import AiReply, AssistantSettings
 from messaging_whatsapp.assistant.runner import run_ai_replies
@@ -344,3 +344,13 @@ async def test_a_reply_whose_runner_died_is_taken_again_and_given_up_after_three
     assert await _answer(context) == 0
     assert [(r.status, r.reason) for r in await _replies(context, tenant_id)][-1] == ("failed", "gave_up")
     assert len(await _ai_messages(context, tenant_id)) == 1
+
+
+async def test_a_reply_goes_with_the_message_it_answers(context: EngineContext) -> None:
+    """Data retention deletes old messages: the assistant's replies to them go too."""
+    tenant_id, instance_id = await _setup(context, AiMode.DRAFTS)
+    await _writes(context, tenant_id, instance_id, RETURNS)
+    await _answer(context)
+    async with context.sessions() as session, session.begin():
+        await session.execute(delete(Message).where(Message.tenant_id == tenant_id))
+    assert await _replies(context, tenant_id) == []

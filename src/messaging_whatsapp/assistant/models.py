@@ -77,8 +77,9 @@ class AiReply(IdMixin, TimestampMixin, Base):
     # The mode of the number when the reply was asked for (off, drafts, auto).
     mode: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16), default=ReplyStatus.PENDING.value)
-    # The newest customer message it answers (the burst's last).
-    message_id: Mapped[str] = mapped_column(String(36))
+    # The newest customer message it answers (the burst's last): the reply goes with it (data
+    # retention, erasure).
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
     due_at: Mapped[datetime] = mapped_column(default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(default=None)
     attempts: Mapped[int] = mapped_column(default=0)

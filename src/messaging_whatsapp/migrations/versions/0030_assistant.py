@@ -79,6 +79,12 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["ticket_id"], ["tickets.id"], name=op.f("fk_ai_replies_ticket_id_tickets"), ondelete="SET NULL"
         ),
+        sa.ForeignKeyConstraint(
+            ["message_id"],
+            ["messages.id"],
+            name=op.f("fk_ai_replies_message_id_messages"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ai_replies")),
     )
     with op.batch_alter_table("ai_replies", schema=None) as batch_op:
@@ -86,6 +92,7 @@ def upgrade() -> None:
             "ix_ai_replies_conversation_created", ["conversation_id", "created_at"], unique=False
         )
         batch_op.create_index("ix_ai_replies_status_due_at", ["status", "due_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_ai_replies_message_id"), ["message_id"], unique=False)
         batch_op.create_index(
             "uq_ai_replies_conversation_pending",
             ["conversation_id"],
@@ -108,6 +115,7 @@ def downgrade() -> None:
             postgresql_where=sa.text("status = 'pending'"),
         )
         batch_op.drop_index("ix_ai_replies_status_due_at")
+        batch_op.drop_index(batch_op.f("ix_ai_replies_message_id"))
         batch_op.drop_index("ix_ai_replies_conversation_created")
     op.drop_table("ai_replies")
     op.drop_table("assistant_settings")
