@@ -1,9 +1,10 @@
-"""The CLI contract, driven as outside scripts drive it: a real process per command."""
+"""The CLI contract, driven as outside scripts drive it: each command with its arguments and
+environment, read back from its exit code, stdout and stderr (in this process, see runner.py; the
+scheduler runs as a real process, stopped by a signal)."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.inbox.models import Ticket
 from messaging_whatsapp.providers.events import InboundMessage, MessageType
 from messaging_whatsapp.worker.ingest import apply_entries
+from tests.cli.runner import Completed, process_env, run_cli
 from tests.helpers import wait_until
 from tests.retention.inbox_data import customer_writes, message_ids, number
 
@@ -54,26 +56,24 @@ BIND_OPTIONS: dict[str, list[str]] = {
 
 
 class Cli:
-    """Runs `python -m messaging_whatsapp.cli` against one database."""
+    """Runs the command line (in this process, as `python -m messaging_whatsapp.cli` runs it) against
+    one database."""
 
     def __init__(self, database_url: str, data_dir: Path) -> None:
         self.env = {
-            **os.environ,
             "DATABASE_URL": database_url,
             "DATA_DIR": str(data_dir),
             "PUBLIC_URL": "https://engine.example.com",
         }
-        self.env.pop("REDIS_URL", None)
+        # The embedded queue: a REDIS_URL of the test environment would reach another engine.
+        self.unset: dict[str, str | None] = {"REDIS_URL": None}
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "messaging_whatsapp.cli", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+    def run(self, *args: str) -> Completed:
+        return run_cli(args, {**self.env, **self.unset})
+
+    def process_env(self) -> dict[str, str]:
+        """The whole environment of a command run as a process of its own."""
+        return process_env({**self.env, **self.unset})
 
     def json(self, *args: str) -> Any:
         result = self.run(*args, "--json")
@@ -265,7 +265,7 @@ async def test_the_scheduler_closes_a_ticket_idle_past_the_tenants_time(cli: Cli
             )
         scheduler = subprocess.Popen(
             [sys.executable, "-m", "messaging_whatsapp.cli", "scheduler"],
-            env=cli.env,
+            env=cli.process_env(),
             stderr=subprocess.PIPE,
             text=True,
         )

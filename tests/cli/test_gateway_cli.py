@@ -1,7 +1,7 @@
-"""The gateway commands (Evolution API, WuzAPI), run as real processes against fake gateways.
+"""The gateway commands (Evolution API, WuzAPI), run as scripts run them against fake gateways.
 
-Each command runs in its own process on a fresh SQLite database, talking real HTTP to the fake
-gateways (tests/fakes) served from this process.
+Each command runs as `python -m messaging_whatsapp.cli` would (in this process, see runner.py) on a
+fresh SQLite database, talking real HTTP to the fake gateways (tests/fakes) served from this process.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import json
 import os
 import socket
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from messaging_whatsapp.cli.qr import (
     qr_lines,
 )
 from messaging_whatsapp.crypto import Cipher
+from tests.cli.runner import Completed, run_cli
 from tests.fakes.evolution import GLOBAL_KEY, FakeEvolution
 from tests.fakes.http import FakeHttpServer, Reply
 from tests.fakes.wuzapi import ADMIN_TOKEN, LINKING_CODE, FakeUser, FakeWuzapi
@@ -68,41 +67,31 @@ class QrWuzapi(FakeWuzapi):
 
 
 class Cli:
-    """Runs the CLI (with the gateway commands) in a new process against one database."""
+    """Runs the CLI (with the gateway commands; in this process, see runner.py) against one database."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.database = tmp_path / "gateway.db"
         self.key = Fernet.generate_key().decode()
         self.cwd = tmp_path
-        self.env = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith(("EVOLUTION_", "WUZAPI_", "REDIS_URL", "WHATSAPP_"))
+        self.env: dict[str, str | None] = {
+            name: None for name in os.environ if name.startswith(("EVOLUTION_", "WUZAPI_", "WHATSAPP_"))
         }
         self.env.update(
             {
+                "REDIS_URL": None,
                 "DATABASE_URL": f"sqlite:///{self.database}",
                 "DATA_DIR": str(tmp_path),
                 "PUBLIC_URL": PUBLIC_URL,
                 "WHATSAPP_ENCRYPTION_KEY": self.key,
-                "PYTHONIOENCODING": "utf-8",
                 # The fake gateways listen on loopback.
                 "OUTBOUND_ALLOW_PRIVATE": "true",
             }
         )
 
-    def run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "messaging_whatsapp.cli", *args],
-            env={**self.env, **(env or {})},
-            cwd=self.cwd,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+    def run(self, *args: str, env: dict[str, str] | None = None) -> Completed:
+        return run_cli(args, {**self.env, **(env or {})}, cwd=self.cwd)
 
-    def ok(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def ok(self, *args: str, env: dict[str, str] | None = None) -> Completed:
         result = self.run(*args, env=env)
         assert result.returncode == 0, result.stderr
         assert "Traceback" not in result.stderr

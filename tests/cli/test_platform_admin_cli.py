@@ -65,7 +65,7 @@ async def test_a_scheduler_process_beats_and_says_when_it_stopped(cli: Cli) -> N
     assert cli.run("migrate").returncode == 0
     process = subprocess.Popen(
         [sys.executable, "-m", "messaging_whatsapp.cli", "scheduler"],
-        env=cli.env,
+        env=cli.process_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -18,11 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
-from typer.testing import CliRunner, Result
 
 from messaging_whatsapp.api.app import Role, create_app
-from messaging_whatsapp.cli.app import app
-from messaging_whatsapp.config import Settings, get_settings
+from messaging_whatsapp.config import Settings
+from tests.cli.runner import Completed, run_cli
 from tests.fakes.evolution import FakeEvolution
 from tests.fakes.http import FakeHttpServer
 from tests.helpers import ServerThread, engine_settings, example_bytes, free_port, wuzapi_signature
@@ -95,7 +94,7 @@ class SeedCli:
             }
         )
 
-    def run(self, command: str, *extra: str, env: dict[str, str] | None = None) -> Result:
+    def run(self, command: str, *extra: str, env: dict[str, str] | None = None) -> Completed:
         filled = (
             command.replace("uuid-do-tenant", self.tenant_id)
             .replace("UUID", self.tenant_id)
@@ -104,15 +103,11 @@ class SeedCli:
             .replace("test-key", SEED_KEY)
             .replace("\\\n", " ")  # a shell's line continuation
         )
-        get_settings.cache_clear()
-        try:
-            return CliRunner().invoke(app, [*shlex.split(filled), *extra], env={**self.env, **(env or {})})
-        finally:
-            get_settings.cache_clear()
+        return run_cli([*shlex.split(filled), *extra], {**self.env, **(env or {})})
 
     def ok(self, command: str, *extra: str, env: dict[str, str] | None = None) -> str:
         result = self.run(command, *extra, env=env)
-        assert result.exit_code == 0, (command, result.stderr, result.exception)
+        assert result.returncode == 0, (command, result.stderr)
         return result.stdout
 
     def json(self, command: str, *extra: str, env: dict[str, str] | None = None) -> Any:
@@ -120,8 +115,8 @@ class SeedCli:
 
     def fails(self, command: str, *extra: str, env: dict[str, str] | None = None) -> str:
         result = self.run(command, *extra, env=env)
-        assert result.exit_code == 1, (command, result.stdout, result.stderr)
-        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert result.returncode == 1, (command, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr
         return result.stderr
 
 

@@ -1,5 +1,6 @@
 """`serve` runs its HTTP server under the guard of api/serving.py both ways it can: one process, and
-`--workers 2`, whose spawned processes read the limits from the environment."""
+`--workers 2`, whose spawned processes read the limits from the environment (real processes: the
+server keeps running in the background); a busy port is refused at once (in this process)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.cli.runner import run_cli
 from tests.helpers import free_port
 
 
@@ -23,18 +25,16 @@ def _cli(*args: str) -> list[str]:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_serve_cuts_a_silent_connection_after_the_header_timeout(tmp_path: Path, workers: int) -> None:
+def test_serve_cuts_a_silent_connection_after_the_header_timeout(
+    fresh_sqlite_url: str, tmp_path: Path, workers: int
+) -> None:
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path}/engine.db",
+        "DATABASE_URL": fresh_sqlite_url,
         "DATA_DIR": str(tmp_path),
         "HTTP_HEADER_TIMEOUT_SECONDS": "1",
     }
     env.pop("REDIS_URL", None)
-    migrated = subprocess.run(
-        _cli("migrate"), env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert migrated.returncode == 0, migrated.stderr
     port = free_port()
     command = ["serve", "--role", "webhook", "--port", str(port), "--workers", str(workers)]
     server = subprocess.Popen(_cli(*command), env=env, stderr=subprocess.PIPE, text=True)
@@ -62,20 +62,12 @@ def test_serve_cuts_a_silent_connection_after_the_header_timeout(tmp_path: Path,
 
 
 def test_serve_refuses_a_busy_port_before_printing_or_preparing_anything(tmp_path: Path) -> None:
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/engine.db", "DATA_DIR": str(tmp_path)}
-    env.pop("REDIS_URL", None)
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/engine.db", "DATA_DIR": str(tmp_path), "REDIS_URL": None}
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        refused = subprocess.run(
-            _cli("serve", "--demo", "--port", str(port)),
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        refused = run_cli(["serve", "--demo", "--port", str(port)], env)
     assert refused.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}: the port is in use" in refused.stderr
     assert "demo tenant" not in refused.stderr

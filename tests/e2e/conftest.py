@@ -15,6 +15,8 @@ import redis
 from messaging_whatsapp.api.app import Role, create_app
 from messaging_whatsapp.config import Settings
 from messaging_whatsapp.context import EngineContext
+from tests.fakes.http import FakeHttpServer
+from tests.fakes.meta import MetaGraphFake
 from tests.helpers import ServerThread, create_user, engine_settings, free_port
 
 
@@ -59,12 +61,12 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path, stream_prefix: st
 
 
 @contextlib.asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[RunningEngine]:
+async def serve(settings: Settings, http_timeout: float = 10) -> AsyncIterator[RunningEngine]:
     """The engine serving API, webhook and worker in one process with `settings`, as `serve` runs it."""
     port = int(settings.public_url.rsplit(":", 1)[1])
     context = await EngineContext.open(settings)
     with ServerThread(create_app(settings, Role.ALL), port, settings) as server:
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=http_timeout) as http:
             yield RunningEngine(settings, server.base_url, context, http)
     await context.close()
 
@@ -73,4 +75,20 @@ async def serve(settings: Settings) -> AsyncIterator[RunningEngine]:
 async def engine(deployment: Settings) -> AsyncIterator[RunningEngine]:
     """The engine serving API, webhook and worker in one process, as `serve` runs it."""
     async with serve(deployment) as running:
+        yield running
+
+
+@pytest.fixture
+def meta_server(meta: MetaGraphFake) -> Iterator[FakeHttpServer]:
+    """The Graph API fake serving the test module's `meta` (its numbers, templates and window)."""
+    with FakeHttpServer(meta, hold_seconds=2) as server:
+        yield server
+
+
+@pytest.fixture
+async def meta_engine(deployment: Settings, meta_server: FakeHttpServer) -> AsyncIterator[RunningEngine]:
+    """The whole engine in one process, its Meta numbers talking to the Graph API fake."""
+    settings = deployment.model_copy(update={"meta_graph_url": f"{meta_server.base_url}/v23.0"})
+    # A sync of a few hundred templates takes seconds on a loaded machine.
+    async with serve(settings, http_timeout=20) as running:
         yield running

@@ -3,25 +3,18 @@ step is skipped and logged, the template step reaches the Meta fake as the Cloud
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 
-from messaging_whatsapp.api.app import Role, create_app
-from messaging_whatsapp.config import Settings
-from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.inbox.models import Ticket
 from tests.e2e.conftest import RunningEngine, auth_headers
-from tests.fakes.http import FakeHttpServer
 from tests.fakes.meta import MetaGraphFake
 from tests.followups.test_follow_ups import PHONE, customer_writes
 from tests.helpers import (
     META_PHONE_NUMBER_ID,
-    ServerThread,
     approved_template,
     bind,
     create_tenant,
@@ -38,21 +31,9 @@ def meta() -> MetaGraphFake:
 
 
 @pytest.fixture
-def meta_server(meta: MetaGraphFake) -> Iterator[FakeHttpServer]:
-    with FakeHttpServer(meta, hold_seconds=2) as server:
-        yield server
-
-
-@pytest.fixture
-async def engine(deployment: Settings, meta_server: FakeHttpServer) -> AsyncIterator[RunningEngine]:
-    """The whole engine in one process, its Meta numbers sending to the fake."""
-    settings = deployment.model_copy(update={"meta_graph_url": f"{meta_server.base_url}/v23.0"})
-    port = int(settings.public_url.rsplit(":", 1)[1])
-    context = await EngineContext.open(settings)
-    with ServerThread(create_app(settings, Role.ALL), port, settings) as server:
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
-            yield RunningEngine(settings, server.base_url, context, http)
-    await context.close()
+def engine(meta_engine: RunningEngine) -> RunningEngine:
+    """The whole engine, its Meta numbers talking to the Graph API fake (tests/e2e/conftest.py)."""
+    return meta_engine
 
 
 async def test_after_the_window_only_the_template_step_goes(

@@ -5,22 +5,15 @@ conversation telling the customer their message was read (the Meta fake gets the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
-import httpx
 import pytest
 
-from messaging_whatsapp.api.app import Role, create_app
 from messaging_whatsapp.batch import IngestEntry
-from messaging_whatsapp.config import Settings
-from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import new_id, utcnow
 from messaging_whatsapp.providers.events import InboundMessage, MessageType
 from messaging_whatsapp.worker.ingest import apply_entries
 from tests.e2e.conftest import RunningEngine, auth_headers
-from tests.fakes.http import FakeHttpServer
 from tests.fakes.meta import MetaGraphFake
-from tests.helpers import META_PHONE_NUMBER_ID, ServerThread, bind, create_tenant, wait_until
+from tests.helpers import META_PHONE_NUMBER_ID, bind, create_tenant, wait_until
 
 TOKEN = "EAAG-inbox-list"
 WAMID = "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjA"
@@ -32,21 +25,9 @@ def meta() -> MetaGraphFake:
 
 
 @pytest.fixture
-def meta_server(meta: MetaGraphFake) -> Iterator[FakeHttpServer]:
-    with FakeHttpServer(meta) as server:
-        yield server
-
-
-@pytest.fixture
-async def engine(deployment: Settings, meta_server: FakeHttpServer) -> AsyncIterator[RunningEngine]:
-    """The whole engine in one process, its Meta numbers talking to the fake."""
-    settings = deployment.model_copy(update={"meta_graph_url": f"{meta_server.base_url}/v23.0"})
-    port = int(settings.public_url.rsplit(":", 1)[1])
-    context = await EngineContext.open(settings)
-    with ServerThread(create_app(settings, Role.ALL), port, settings) as server:
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
-            yield RunningEngine(settings, server.base_url, context, http)
-    await context.close()
+def engine(meta_engine: RunningEngine) -> RunningEngine:
+    """The whole engine, its Meta numbers talking to the Graph API fake (tests/e2e/conftest.py)."""
+    return meta_engine
 
 
 async def test_the_inbox_lists_renames_and_reads_back_to_the_customer(

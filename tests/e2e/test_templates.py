@@ -4,21 +4,14 @@ Cloud API takes it, its parameters filled from each contact's row."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import pytest
 
-from messaging_whatsapp.api.app import Role, create_app
-from messaging_whatsapp.config import Settings
-from messaging_whatsapp.context import EngineContext
 from tests.e2e.conftest import RunningEngine, auth_headers
-from tests.fakes.http import FakeHttpServer
 from tests.fakes.meta import MetaGraphFake
 from tests.helpers import (
     META_PHONE_NUMBER_ID,
-    ServerThread,
     approved_template,
     bind,
     create_tenant,
@@ -36,21 +29,9 @@ def meta() -> MetaGraphFake:
 
 
 @pytest.fixture
-def meta_server(meta: MetaGraphFake) -> Iterator[FakeHttpServer]:
-    with FakeHttpServer(meta, hold_seconds=2) as server:
-        yield server
-
-
-@pytest.fixture
-async def engine(deployment: Settings, meta_server: FakeHttpServer) -> AsyncIterator[RunningEngine]:
-    """The whole engine in one process, its Meta numbers sending to the fake."""
-    settings = deployment.model_copy(update={"meta_graph_url": f"{meta_server.base_url}/v23.0"})
-    port = int(settings.public_url.rsplit(":", 1)[1])
-    context = await EngineContext.open(settings)
-    with ServerThread(create_app(settings, Role.ALL), port, settings) as server:
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
-            yield RunningEngine(settings, server.base_url, context, http)
-    await context.close()
+def engine(meta_engine: RunningEngine) -> RunningEngine:
+    """The whole engine, its Meta numbers talking to the Graph API fake (tests/e2e/conftest.py)."""
+    return meta_engine
 
 
 def _campaign(number: str, messages: list[dict[str, Any]]) -> dict[str, Any]:

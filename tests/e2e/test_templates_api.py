@@ -5,21 +5,16 @@ send is queued, roles and tenants."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
-from messaging_whatsapp.api.app import Role, create_app
-from messaging_whatsapp.config import Settings
-from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.inbox.models import Message
 from tests.e2e.conftest import RunningEngine, auth_headers
-from tests.fakes.http import FakeHttpServer
 from tests.fakes.meta import MetaGraphFake, meta_template
-from tests.helpers import META_PHONE_NUMBER_ID, ServerThread, bind, create_tenant
+from tests.helpers import META_PHONE_NUMBER_ID, bind, create_tenant
 
 TOKEN = "EAAG-templates-token"
 WABA = "104857293847561"
@@ -33,21 +28,9 @@ def meta() -> MetaGraphFake:
 
 
 @pytest.fixture
-def meta_server(meta: MetaGraphFake) -> Iterator[FakeHttpServer]:
-    with FakeHttpServer(meta) as server:
-        yield server
-
-
-@pytest.fixture
-async def engine(deployment: Settings, meta_server: FakeHttpServer) -> AsyncIterator[RunningEngine]:
-    """The whole engine, its Graph API calls going to the Meta fake."""
-    settings = deployment.model_copy(update={"meta_graph_url": f"{meta_server.base_url}/v23.0"})
-    port = int(settings.public_url.rsplit(":", 1)[1])
-    context = await EngineContext.open(settings)
-    with ServerThread(create_app(settings, Role.ALL), port, settings) as server:
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as http:
-            yield RunningEngine(settings, server.base_url, context, http)
-    await context.close()
+def engine(meta_engine: RunningEngine) -> RunningEngine:
+    """The whole engine, its Meta numbers talking to the Graph API fake (tests/e2e/conftest.py)."""
+    return meta_engine
 
 
 async def _meta_number(
