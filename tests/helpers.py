@@ -30,7 +30,6 @@ from messaging_whatsapp.inbox.models import Contact, Conversation, Direction, Me
 from messaging_whatsapp.instances import service as instances_service
 from messaging_whatsapp.instances.models import WhatsAppInstance
 from messaging_whatsapp.instances.schemas import InstanceBind
-from messaging_whatsapp.migrate import upgrade_async
 from messaging_whatsapp.phones import canonical_phone
 from messaging_whatsapp.providers.base import ProviderName
 from messaging_whatsapp.templates.models import MessageTemplateRow, TemplateSource
@@ -431,9 +430,10 @@ async def approved_template(
 async def deployment_context(
     request: pytest.FixtureRequest, tmp_path: Path, stream_prefix: str, **updates: Any
 ) -> AsyncIterator[EngineContext]:
-    """An engine context, migrated, on the deployment `request.param` names: "embedded" (SQLite,
-    the stream table) or "scaled" (PostgreSQL, Redis Streams, whose keys under the prefix are
-    removed after), with `updates` to its settings."""
+    """An engine context on a migrated database of the test's own (a copy: no migration to run), on
+    the deployment `request.param` names: "embedded" (SQLite, the stream table) or "scaled"
+    (PostgreSQL, Redis Streams, whose keys under the prefix are removed after), with `updates` to
+    its settings."""
     if request.param == "embedded":
         settings = engine_settings(
             request.getfixturevalue("fresh_sqlite_url"), None, stream_prefix, tmp_path, free_port()
@@ -444,7 +444,6 @@ async def deployment_context(
             request.getfixturevalue("fresh_postgres_url"), redis_url, stream_prefix, tmp_path, free_port()
         )
     settings = settings.model_copy(update=updates)
-    await upgrade_async(settings.database_url)
     context = await EngineContext.open(settings)
     try:
         yield context

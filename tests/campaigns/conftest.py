@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from messaging_whatsapp.context import EngineContext
-from messaging_whatsapp.migrate import upgrade_async
 from tests.helpers import engine_settings, free_port
 
 
@@ -24,7 +23,6 @@ async def context(
         settings = engine_settings(
             request.getfixturevalue("fresh_postgres_url"), None, stream_prefix, tmp_path, free_port()
         )
-    await upgrade_async(settings.database_url)
     engine_context = await EngineContext.open(settings)
     yield engine_context
     await engine_context.close()

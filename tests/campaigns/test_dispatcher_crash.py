@@ -26,7 +26,6 @@ from messaging_whatsapp.campaigns.schemas import CampaignCreate
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.inbox.models import Message
-from messaging_whatsapp.migrate import upgrade_async
 from tests.helpers import bind, create_tenant, engine_settings, free_port
 
 CONTACTS = 5_000
@@ -61,7 +60,6 @@ async def test_killed_dispatchers_send_everyone_exactly_once(
 ) -> None:
     port = free_port()
     settings = engine_settings(fresh_postgres_url, redis_url, stream_prefix, tmp_path / "data", port)
-    await upgrade_async(settings.database_url)
     context = await EngineContext.open(settings)
     simulator_log = tmp_path / "simulator.jsonl"
     env = {

@@ -19,7 +19,6 @@ from messaging_whatsapp.campaigns.schemas import CampaignCreate
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.instances.models import WhatsAppInstance
-from messaging_whatsapp.migrate import upgrade_async
 from messaging_whatsapp.worker.sender import Sender
 from tests.fakes.http import FakeHttpServer, RecordedRequest, Reply
 from tests.fakes.meta import graph_error
@@ -68,7 +67,6 @@ async def context(
     settings = settings.model_copy(
         update={"meta_graph_url": f"{provider.base_url}/v23.0", "rate_limits_enabled": False}
     )
-    await upgrade_async(settings.database_url)
     engine_context = await EngineContext.open(settings)
     yield engine_context
     await engine_context.close()

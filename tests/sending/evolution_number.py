@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from messaging_whatsapp.context import EngineContext
-from messaging_whatsapp.migrate import upgrade_async
 from tests.fakes.evolution import FakeEvolution
 from tests.fakes.http import FakeHttpServer
 from tests.helpers import bind, create_tenant, engine_settings, free_port
@@ -34,7 +33,6 @@ async def evolution_number(
     on_gateway = evolution.add_instance("loja", state="open", owner="551140028922")
     engine = engine_settings(database_url, None, stream_prefix, tmp_path, free_port())
     engine = engine.model_copy(update={"rate_limits_enabled": False, **settings})
-    await upgrade_async(engine.database_url)
     context = await EngineContext.open(engine)
     try:
         with FakeHttpServer(evolution) as server:

@@ -17,7 +17,6 @@ from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import InvalidInput
 from messaging_whatsapp.inbox.models import Contact, Conversation, Message, SenderType, SendState
-from messaging_whatsapp.migrate import upgrade_async
 from messaging_whatsapp.providers.outbound import ErrorClass
 from messaging_whatsapp.providers.twilio import classify_error
 from messaging_whatsapp.sending import service as sending_service
@@ -86,7 +85,6 @@ async def context(
             "rate_limits_enabled": False,
         }
     )
-    await upgrade_async(settings.database_url)
     engine_context = await EngineContext.open(settings)
     yield engine_context
     await engine_context.close()

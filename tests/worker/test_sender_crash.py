@@ -17,7 +17,6 @@ from sqlalchemy import select
 
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.inbox.models import Message, SendState
-from messaging_whatsapp.migrate import upgrade_async
 from tests.fakes.http import FakeHttpServer, RecordedRequest, Reply
 from tests.fakes.meta import MetaGraphFake
 from tests.helpers import META_PHONE_NUMBER_ID, engine_settings, free_port
@@ -50,7 +49,6 @@ async def test_killed_senders_send_nothing_twice_and_leave_nothing_stuck(
         settings = engine_settings(
             fresh_postgres_url, redis_url, stream_prefix, tmp_path / "data", free_port()
         )
-        await upgrade_async(settings.database_url)
         context = await EngineContext.open(settings)
         env = {
             **os.environ,
