@@ -83,9 +83,10 @@ class Cli:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def cli(request: pytest.FixtureRequest, tmp_path: Path) -> Cli:
-    """The CLI on a fresh embedded or PostgreSQL database."""
+    """The CLI on a fresh embedded or PostgreSQL database, copied migrated (that the first command
+    migrates an empty database is shown by test_campaigns_cli.py and test_credentials_cli.py)."""
     if request.param == "sqlite":
-        return Cli(f"sqlite:///{tmp_path}/cli.db", tmp_path)
+        return Cli(request.getfixturevalue("fresh_sqlite_url"), tmp_path)
     return Cli(request.getfixturevalue("fresh_postgres_url"), tmp_path)
 
 

@@ -22,7 +22,7 @@ from tests.cli.test_cli import Cli
 def cli(request: pytest.FixtureRequest, tmp_path: Path) -> Cli:
     """The CLI on a fresh embedded or PostgreSQL database."""
     if request.param == "sqlite":
-        return Cli(f"sqlite:///{tmp_path}/cli.db", tmp_path)
+        return Cli(request.getfixturevalue("fresh_sqlite_url"), tmp_path)
     return Cli(request.getfixturevalue("fresh_postgres_url"), tmp_path)
 
 
