@@ -90,6 +90,7 @@ def test_update_binding_unbind_and_rotate_keys(in_process: InProcessCli, tmp_pat
         ("instance credentials", 1),
         ("tenant suppression keys", 0),
         ("webhook subscription secrets", 0),
+        ("tenant AI keys", 0),
     ]
     assert rotated["old_keys_in_use"] == []
     assert cli.json("rotate-keys")["columns"][0] == {
