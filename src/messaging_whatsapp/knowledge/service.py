@@ -295,7 +295,10 @@ class Evidence:
 
     found: list[Found]
     answerable: bool
+    # The share of the question's words (rarity-weighted) the best two chunks hold, 0 to 1.
     coverage: float = 0.0
+    # The best chunk's cosine similarity to the question (its scale depends on the model: the
+    # threshold was set for the local one).
     similarity: float = 0.0
 
 
