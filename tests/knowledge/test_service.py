@@ -177,7 +177,11 @@ async def test_what_the_base_holds_is_answerable_and_what_it_lacks_is_not(contex
     embedder = CountingEmbedder()
     await _add_faq(context, tenant_id, embedder)
     async with context.sessions() as session:
-        for typed in ["Qual o horário no sábado?", "posso devolver um produto?", "O frete é grátis?"]:
+        for typed in [
+            "Qual o horário no sábado?",
+            "posso devolver um produto?",
+            "Oi\ntudo bem?\nO frete é grátis?",
+        ]:
             evidence = await service.gather_evidence(session, embedder, tenant_id, typed)
             assert evidence.answerable, typed
             assert evidence.found

@@ -43,7 +43,9 @@ _COMMON_WORDS = (
     "aquele aquela ha tem ter sao ser e foi vai vou posso pode podem preciso quero queria "
     "gostaria saber sobre mais muito ja nao sim tambem entao the of and to is in "
     # How-much words, and how people abbreviate these words when typing on a phone.
-    "quanto quanta quantos quantas vc vcs q pq tb tbm ta qto qta qtos qtas qdo"
+    "quanto quanta quantos quantas vc vcs q pq tb tbm ta qto qta qtos qtas qdo "
+    # Greetings and thanks, which open many messages (and a burst the assistant answers at once).
+    "oi ola tudo bem bom boa dia tarde noite obrigado obrigada obg valeu blz beleza favor"
 )
 STOPWORDS = frozenset(_COMMON_WORDS.split())
 
