@@ -18,7 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from bench import analytics, apply, campaigns, inbox_list, ingest, live, send, tail
+from bench import analytics, apply, campaigns, inbox_list, ingest, knowledge, live, send, tail
 from bench.common import LoadResult, cpu_probe, machine, today
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -91,6 +91,7 @@ def main() -> None:
     # Its own section, after the rest (it seeds a million messages per database).
     inbox_list.main()
     analytics.main()
+    knowledge.main()
     _live()
 
 

@@ -1,15 +1,26 @@
 """Chunking: headings become sources, paragraphs pack to the target size on sentence boundaries
-with overlap, CSV rows become question-and-answer chunks, PDFs give their text; fusion by rank."""
+with overlap, CSV rows become question-and-answer chunks, PDFs give their text; the
+question's stems, the fusion of scores, and how much of a question chunks hold."""
 
 from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 
 from messaging_whatsapp.errors import InvalidInput
 from messaging_whatsapp.knowledge.chunking import MAX_CHARS, TARGET_CHARS, chunk_prose, chunk_qa_csv, pdf_text
-from messaging_whatsapp.knowledge.retrieval import fuse, query_terms
+from messaging_whatsapp.knowledge.retrieval import (
+    TenantMatrix,
+    Vocabulary,
+    coverage,
+    fold,
+    fuse_scores,
+    query_terms,
+    search_prefix,
+    telling_terms,
+)
 from tests.knowledge.helpers import FAQ, tiny_pdf
 
 
@@ -76,13 +87,42 @@ def test_query_terms_fold_accents_and_drop_search_syntax() -> None:
     ]
 
 
-def test_reciprocal_rank_fusion_favours_what_both_rankings_hold() -> None:
-    fused = fuse(["a", "b", "c"], ["c", "d", "a"])
-    assert [chunk_id for chunk_id, _ in fused] == ["a", "c", "b", "d"]
-    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 63)
+def test_singular_plural_and_unaccented_words_share_a_stem() -> None:
+    assert search_prefix("entregas") == search_prefix("entrega") == "entreg"
+    # Typed without accents, a word stems as the written one does.
+    assert (
+        search_prefix("devolucao")
+        == search_prefix("devolucoes")
+        == search_prefix(fold("devoluções"))
+        == "devolu"
+    )
+    assert search_prefix("parcelamento") == search_prefix("parcelar")
 
 
-def test_a_weighted_ranking_counts_less() -> None:
-    fused = fuse(["a", "b"], ["b", "a"], weights=(1.0, 0.5))
-    assert [chunk_id for chunk_id, _ in fused] == ["a", "b"]
-    assert fused[0][1] == pytest.approx(1 / 61 + 0.5 / 62)
+def test_the_fusion_weighs_full_text_and_similarity() -> None:
+    # Three chunks; the question's vector is the second's.
+    matrix = TenantMatrix((1, "m"), ["a", "b", "c"], np.eye(3, dtype=np.float32))
+    query = np.array([0.0, 1.0, 0.0], dtype=np.float32)
+    by_text = [("a", 2.0), ("b", 1.0)]
+    # Equal weights: "b" (half the best full text, the best similarity) beats "a".
+    assert [chunk_id for chunk_id, _ in fuse_scores(by_text, matrix, query, 0.5)][:2] == ["b", "a"]
+    # The full text weighted more: "a" first; "c", in neither's best, last.
+    fused = fuse_scores(by_text, matrix, query, 0.9)
+    assert [chunk_id for chunk_id, _ in fused] == ["a", "b", "c"]
+    assert fused[0][1] == pytest.approx(0.9)
+
+
+def test_coverage_weighs_the_words_the_base_rarely_uses() -> None:
+    vocabulary = Vocabulary.of(["entrega na loja", "troca na loja", "frete da loja", "loja aberta"])
+    terms = query_terms("vocês fazem entrega de cachorro na loja?")
+    # "loja" is everywhere and "cachorro" nowhere: finding only "loja" covers little.
+    assert coverage(["cachorro", "loja"], ["entrega na loja"], vocabulary) < 0.3
+    assert coverage(["entregas"], ["entrega na loja"], vocabulary) == 1.0
+    assert 0 < coverage(terms, ["entrega na loja"], vocabulary) < 1
+    assert coverage([], ["entrega na loja"], vocabulary) == 0.0
+
+
+def test_words_most_chunks_use_are_not_searched() -> None:
+    vocabulary = Vocabulary.of(["entrega na loja", "troca na loja", "frete da loja", "loja aberta"])
+    assert telling_terms(["loja", "frete"], vocabulary) == ["frete"]
+    assert telling_terms(["loja"], vocabulary) == ["loja"]

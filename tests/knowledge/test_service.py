@@ -4,11 +4,12 @@ deletes leave both indexes, and tenants never see each other's chunks."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select, text
 
 from messaging_whatsapp.context import EngineContext
 from messaging_whatsapp.db import is_postgresql
-from messaging_whatsapp.knowledge import service
+from messaging_whatsapp.knowledge import retrieval, service
 from messaging_whatsapp.knowledge.chunking import chunk_prose
 from messaging_whatsapp.knowledge.models import DocumentKind, KnowledgeChunk
 from messaging_whatsapp.knowledge.retrieval import fulltext_ranked, query_terms
@@ -55,7 +56,7 @@ async def test_the_same_ranking_on_both_databases(context: EngineContext) -> Non
     assert await _search(context, tenant_id, "devolução do produto com defeito", embedder) == [
         "FAQ > Trocas e devoluções",
         "FAQ > Pagamento",
-        "FAQ > Entrega",
+        "FAQ > Horário de funcionamento",
     ]
     async with context.sessions() as session:
         # Full text alone: accents folded on both, one match for "devolucoes"/"devolução".
@@ -152,3 +153,60 @@ async def test_odd_characters_in_a_question_are_only_words(context: EngineContex
         "FAQ > Entrega",
         "FAQ > Pagamento",
     }
+
+
+async def test_plural_singular_and_unaccented_words_find_each_other(context: EngineContext) -> None:
+    tenant_id = await create_tenant(context)
+    embedder = CountingEmbedder()
+    await _add_faq(context, tenant_id, embedder)
+    async with context.sessions() as session:
+        for typed, source in [
+            ("entregas", "FAQ > Entrega"),
+            ("entregam", "FAQ > Entrega"),
+            ("devolucoes", "FAQ > Trocas e devoluções"),
+            ("sabado", "FAQ > Horário de funcionamento"),
+            ("boletos", "FAQ > Pagamento"),
+        ]:
+            by_text = await fulltext_ranked(session, tenant_id, query_terms(typed))
+            found = await session.scalar(select(KnowledgeChunk.source).where(KnowledgeChunk.id == by_text[0]))
+            assert found == source, typed
+
+
+async def test_what_the_base_holds_is_answerable_and_what_it_lacks_is_not(context: EngineContext) -> None:
+    tenant_id = await create_tenant(context)
+    embedder = CountingEmbedder()
+    await _add_faq(context, tenant_id, embedder)
+    async with context.sessions() as session:
+        for typed in [
+            "Qual o horário no sábado?",
+            "posso devolver um produto?",
+            "Oi\ntudo bem?\nO frete é grátis?",
+        ]:
+            evidence = await service.gather_evidence(session, embedder, tenant_id, typed)
+            assert evidence.answerable, typed
+            assert evidence.found
+        for typed in [
+            "Vocês vendem ração para cachorro?",
+            "Qual a senha do wi-fi?",
+            "quem ganhou o jogo ontem",
+        ]:
+            evidence = await service.gather_evidence(session, embedder, tenant_id, typed)
+            assert not evidence.answerable, typed
+
+
+async def test_a_tenant_with_few_matches_among_many_still_finds_them(
+    context: EngineContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite the index's best matches of all tenants are ranked first; a tenant whose chunks
+    are not among them has all its matches ranked instead (the same answer either way)."""
+    mine = await create_tenant(context, "Minha")
+    theirs = await create_tenant(context, "Outra")
+    embedder = CountingEmbedder()
+    await _add_faq(context, mine, embedder)
+    for _ in range(3):
+        await _add_faq(context, theirs, embedder)
+    async with context.sessions() as session:
+        expected = await fulltext_ranked(session, mine, query_terms("frete e pagamento"))
+        monkeypatch.setattr(retrieval, "SQLITE_WIDE", 1)
+        assert await fulltext_ranked(session, mine, query_terms("frete e pagamento")) == expected
+    assert len(expected) == 2

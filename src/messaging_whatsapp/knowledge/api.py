@@ -182,7 +182,7 @@ async def search(
     q: Annotated[str, Query(min_length=1, max_length=1000)],
     limit: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> SearchAnswer:
-    """The chunks that best answer `q`, best first: full-text and vector rankings fused by
-    reciprocal rank (score), with each chunk's cosine similarity to the question."""
+    """The chunks that best answer `q`, best first: full-text and vector scores fused
+    (score), with each chunk's cosine similarity to the question."""
     found = await service.search(session, embedder_for(context.settings), principal.tenant_id, q, limit)
     return SearchAnswer(items=[SearchItem.of(f) for f in found])

@@ -89,7 +89,7 @@ class DocumentUpdated(DocumentDetail):
 
 
 class SearchItem(BaseModel):
-    """A chunk found: its text, fused score (reciprocal rank), document and cosine similarity."""
+    """A chunk found: its text, fused score (full text and vectors), document and cosine similarity."""
 
     text: str
     score: float
