@@ -81,7 +81,7 @@ async def _conversation(engine: RunningEngine, headers: dict[str, str]) -> str:
 
 async def test_a_customer_question_is_answered_with_its_sources(engine: RunningEngine) -> None:
     numbers, admin = await _tenant(engine, "auto")
-    await _customer_writes(engine, numbers, "Qual o prazo para devolução?")
+    await _customer_writes(engine, numbers, "Em quantos dias posso devolver um produto?")
     conversation = await _conversation(engine, admin)
 
     async def answered() -> dict[str, Any] | None:

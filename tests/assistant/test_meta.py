@@ -81,7 +81,7 @@ async def test_a_meta_customer_sees_typing_then_the_answer(
     )
     assert mode.status_code == 200, mode.text
 
-    body = _customer_message("wamid.AI-QUESTION-1", "Qual o prazo para devolução?")
+    body = _customer_message("wamid.AI-QUESTION-1", "Em quantos dias posso devolver um produto?")
     path = urlsplit(numbers.urls[ProviderName.META]).path
     headers = {"content-type": "application/json", "x-hub-signature-256": meta_signature(body)}
     assert (await engine.http.post(path, content=body, headers=headers)).status_code == 200

@@ -210,3 +210,13 @@ async def test_a_tenant_with_few_matches_among_many_still_finds_them(
         monkeypatch.setattr(retrieval, "SQLITE_WIDE", 1)
         assert await fulltext_ranked(session, mine, query_terms("frete e pagamento")) == expected
     assert len(expected) == 2
+
+
+async def test_an_empty_knowledge_base_answers_nothing(context: EngineContext) -> None:
+    tenant_id = await create_tenant(context)
+    async with context.sessions() as session:
+        evidence = await service.gather_evidence(
+            session, CountingEmbedder(), tenant_id, "Qual o prazo de entrega?"
+        )
+    assert evidence.found == []
+    assert not evidence.answerable

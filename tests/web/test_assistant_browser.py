@@ -66,11 +66,11 @@ async def test_the_knowledge_page_adds_a_document_searches_it_and_tries_the_assi
     await web_engine.tenant("Loja Saber", "ana@saber.com.br")
     context, page = await logged_in(browser, web_engine.base_url, "ana@saber.com.br")
     try:
-        # The Assistant tab: answers come from the engine's (fake) server; the admin edits.
+        # The Assistant tab: answers come from the engine's demo model (AI_FAKE); the admin edits.
         await page.goto("/knowledge")
         await page.click("[data-testid=tab-assistant]")
         settings = page.locator("[data-testid=assistant-settings]")
-        await expect(settings).to_have_attribute("data-endpoint", "engine")
+        await expect(settings).to_have_attribute("data-endpoint", "fake")
         await settings.locator("textarea[name=instructions]").fill("Fale de forma simpática.")
         await settings.locator("summary").click()
         await settings.locator("[data-testid=assistant-api-key]").fill("sk-segredo")
@@ -88,7 +88,7 @@ async def test_the_knowledge_page_adds_a_document_searches_it_and_tries_the_assi
         # Nothing in the base yet: the assistant would call a person, and says why.
         question = page.locator("[data-testid=assistant-preview-input]")
         answer = page.locator("[data-testid=assistant-preview-answer]")
-        await question.fill("Qual o prazo de entrega?")
+        await question.fill("Em quantos dias vocês entregam?")
         await question.press("Enter")
         await expect(answer).to_have_attribute("data-handed-off", "true")
         await expect(answer.locator(".preview-reason")).to_have_text(
@@ -112,7 +112,7 @@ async def test_the_knowledge_page_adds_a_document_searches_it_and_tries_the_assi
 
         # Now the assistant answers, from the document, and cites it.
         await page.click("[data-testid=tab-assistant]")
-        await question.fill("Qual o prazo de entrega?")
+        await question.fill("Em quantos dias vocês entregam?")
         await question.press("Enter")
         await expect(answer).to_have_attribute("data-handed-off", "false")
         await expect(answer.locator(".preview-text")).to_contain_text("Entregamos em toda a cidade")
@@ -143,7 +143,7 @@ async def test_a_draft_shows_live_above_the_composer_is_used_and_sent_or_discard
         assert ai_mode == "drafts"
 
         await page.goto("/inbox")
-        first = await web_engine.inbound(instance, "+5511987651001", "Oi! Qual o prazo de entrega?", "Carla")
+        first = await web_engine.inbound(instance, "+5511987651001", "Oi! Em quantos dias vocês entregam?", "Carla")
         conversation_id = await conversation_of(web_engine, first)
         await page.locator(
             f'[data-testid=conversation-item][data-conversation-id="{conversation_id}"]'
@@ -199,7 +199,7 @@ async def test_an_automatic_answer_is_the_assistants_with_its_sources_in_chat_an
             instance.id,
         )
         assert status == 200
-        first = await web_engine.inbound(instance, "+5511987651002", "Qual o prazo de entrega?", "Davi")
+        first = await web_engine.inbound(instance, "+5511987651002", "Em quantos dias vocês entregam?", "Davi")
         conversation_id = await conversation_of(web_engine, first)
         item = page.locator(f'[data-testid=conversation-item][data-conversation-id="{conversation_id}"]')
         # The list says the assistant answered (not "You:").

@@ -21,6 +21,8 @@ _MIN_PHONE_DIGITS = 10
 _MAX_PHONE_DIGITS = 15
 _LOCAL_PHONE = re.compile(r"9?\d{4}[-\s]\d{4}")
 _BARE_CPF_DIGITS = 11
+# What a placeholder looks like ("[email 1]"), for those who must look past them.
+PLACEHOLDER = re.compile(r"\[(?:email|cnpj|cpf|telefone) \d+\]")
 
 
 @dataclass

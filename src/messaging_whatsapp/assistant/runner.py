@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -15,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messaging_whatsapp.assistant.client import AiFailed, Endpoint, complete
-from messaging_whatsapp.assistant.masking import Masker
+from messaging_whatsapp.assistant.masking import PLACEHOLDER, Masker
 from messaging_whatsapp.assistant.models import AiReply, ReplyStatus
 from messaging_whatsapp.assistant.prompt import (
     HISTORY_MESSAGES,
@@ -41,7 +42,7 @@ from messaging_whatsapp.inbox.models import Contact, Direction, Message, SenderT
 from messaging_whatsapp.inbox.tickets import flag_wants_person
 from messaging_whatsapp.instances.models import AiMode
 from messaging_whatsapp.instances.service import decrypt_credentials, sender_account
-from messaging_whatsapp.knowledge.embeddings import embedder_for
+from messaging_whatsapp.knowledge.embeddings import Embedder, embedder_for
 from messaging_whatsapp.knowledge.retrieval import query_terms
 from messaging_whatsapp.knowledge.service import Evidence, gather_evidence
 from messaging_whatsapp.outbox.service import PublishedEvent, relay_outbox, write_outbox
@@ -73,6 +74,9 @@ _SMALL_TALK_WORDS = (
     "obrigada obg brigado valeu vlw ok okay certo show legal perfeito entendi combinado hi hello"
 )
 SMALL_TALK = frozenset(_SMALL_TALK_WORDS.split())
+# A burst is searched whole and sentence by sentence (a question's own words), this many at most.
+MAX_SENTENCES = 6
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 @dataclass
@@ -218,7 +222,7 @@ async def _prepare(context: EngineContext, session: AsyncSession, facts: ReplyFa
     )
     masker = Masker()
     typed = masker.mask("\n".join(burst[-QUESTION_MESSAGES:]))
-    evidence = await gather_evidence(session, embedder_for(context.settings), facts.reply.tenant_id, typed)
+    evidence = await best_evidence(session, embedder_for(context.settings), facts.reply.tenant_id, typed)
     question = Question(
         typed=typed,
         endpoint=endpoint_for(row, context.settings, context.cipher),
@@ -270,7 +274,7 @@ async def preview(context: EngineContext, session: AsyncSession, tenant_id: str,
     business = await session.scalar(select(Tenant.name).where(Tenant.id == tenant_id)) or ""
     masker = Masker()
     masked = masker.mask(typed)
-    evidence = await gather_evidence(session, embedder_for(context.settings), tenant_id, masked)
+    evidence = await best_evidence(session, embedder_for(context.settings), tenant_id, masked)
     question = Question(
         typed=masked,
         endpoint=endpoint_for(row, context.settings, context.cipher),
@@ -282,6 +286,34 @@ async def preview(context: EngineContext, session: AsyncSession, tenant_id: str,
         masker=masker,
     )
     return await answer_question(question, context.settings)
+
+
+async def best_evidence(session: AsyncSession, embedder: Embedder, tenant_id: str, typed: str) -> Evidence:
+    """The evidence for the customer's words: for the whole burst and for each of its sentences
+    (customers wrap a question in greetings, context or their e-mail, whose words the knowledge
+    base does not hold), the answerable one that covers the most; else the whole burst's."""
+    whole = await gather_evidence(session, embedder, tenant_id, typed)
+    best = whole if whole.answerable else None
+    for sentence in question_sentences(typed):
+        evidence = await gather_evidence(session, embedder, tenant_id, sentence)
+        if evidence.answerable and (best is None or _strength(evidence) > _strength(best)):
+            best = evidence
+    return best or whole
+
+
+def _strength(evidence: Evidence) -> float:
+    return evidence.coverage + evidence.similarity
+
+
+def question_sentences(typed: str) -> list[str]:
+    """The burst's sentences that ask something, placeholders of personal data left out (at most
+    MAX_SENTENCES; none when the burst is one sentence)."""
+    sentences = [
+        cleaned
+        for part in _SENTENCE.split(PLACEHOLDER.sub(" ", typed))
+        if (cleaned := part.strip(" ,;:-")) and asks_something(cleaned)
+    ]
+    return sentences[:MAX_SENTENCES] if len(sentences) > 1 or (sentences and sentences[0] != typed) else []
 
 
 def asks_something(typed: str) -> bool:

@@ -292,7 +292,8 @@ def coverage(terms: list[str], chunk_texts: list[str], vocabulary: Vocabulary) -
         total += weight
         if any(word.startswith(wanted) if is_prefix else word == wanted for word in words):
             held += weight
-    return held / total
+    # An empty base weighs every term 0.
+    return held / total if total else 0.0
 
 
 def telling_terms(terms: list[str], vocabulary: Vocabulary) -> list[str]:

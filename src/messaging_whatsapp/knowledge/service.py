@@ -307,6 +307,8 @@ async def gather_evidence(
 ) -> Evidence:
     """The chunks that best answer `typed`, and whether they are good enough to answer from."""
     found = await search(session, embedder, tenant_id, typed, limit)
+    if not found:
+        return Evidence(found, answerable=False)
     terms = query_terms(typed.strip()[:MAX_QUERY_CHARS])
     matrix = await tenant_matrix(session, tenant_id, embedder.name)
     covered = coverage(terms, [f.chunk.text for f in found[:2]], matrix.vocabulary)
