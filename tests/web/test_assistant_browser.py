@@ -143,7 +143,9 @@ async def test_a_draft_shows_live_above_the_composer_is_used_and_sent_or_discard
         assert ai_mode == "drafts"
 
         await page.goto("/inbox")
-        first = await web_engine.inbound(instance, "+5511987651001", "Oi! Em quantos dias vocês entregam?", "Carla")
+        first = await web_engine.inbound(
+            instance, "+5511987651001", "Oi! Em quantos dias vocês entregam?", "Carla"
+        )
         conversation_id = await conversation_of(web_engine, first)
         await page.locator(
             f'[data-testid=conversation-item][data-conversation-id="{conversation_id}"]'
@@ -199,7 +201,9 @@ async def test_an_automatic_answer_is_the_assistants_with_its_sources_in_chat_an
             instance.id,
         )
         assert status == 200
-        first = await web_engine.inbound(instance, "+5511987651002", "Em quantos dias vocês entregam?", "Davi")
+        first = await web_engine.inbound(
+            instance, "+5511987651002", "Em quantos dias vocês entregam?", "Davi"
+        )
         conversation_id = await conversation_of(web_engine, first)
         item = page.locator(f'[data-testid=conversation-item][data-conversation-id="{conversation_id}"]')
         # The list says the assistant answered (not "You:").
