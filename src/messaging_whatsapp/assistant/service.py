@@ -23,11 +23,11 @@ from messaging_whatsapp.db import is_postgresql, new_id, one_of
 from messaging_whatsapp.errors import NotFound
 from messaging_whatsapp.inbox.models import (
     OPEN_TICKET_STATUSES,
+    TEAM_SENDERS,
     Contact,
     Conversation,
     Direction,
     Message,
-    SenderType,
     Ticket,
 )
 from messaging_whatsapp.instances.models import AiMode, InstanceStatus, WhatsAppInstance
@@ -36,8 +36,6 @@ from messaging_whatsapp.tenancy.models import Tenant
 DEFAULT_HANDOFF_MESSAGE = "Vou chamar uma pessoa da nossa equipe para te ajudar. Só um instante!"
 # WhatsApp's customer service window: free-form messages only this long after the customer's last.
 SERVICE_WINDOW = timedelta(hours=24)
-# Written by a person of the business: the agent in the inbox, or someone on the phone itself.
-PERSON_SENDERS = (SenderType.USER.value, SenderType.PHONE.value)
 # Where the engine serves its fake model when AI_FAKE is set (api/fake_ai.py).
 FAKE_AI_PREFIX = "/fake-ai/v1"
 
@@ -221,7 +219,7 @@ async def reply_facts(session: AsyncSession, reply: AiReply) -> ReplyFacts | Non
                     exists().where(
                         Message.ticket_id == ticket.id,
                         Message.direction == Direction.OUTBOUND.value,
-                        Message.sender_type.in_(PERSON_SENDERS),
+                        Message.sender_type.in_(TEAM_SENDERS),
                     )
                 )
             )
@@ -289,7 +287,7 @@ async def current_draft(session: AsyncSession, tenant_id: str, conversation_id: 
             exists().where(
                 Message.conversation_id == conversation_id,
                 Message.direction == Direction.OUTBOUND.value,
-                Message.sender_type.in_(PERSON_SENDERS),
+                Message.sender_type.in_(TEAM_SENDERS),
                 Message.created_at > draft.updated_at,
             )
         )

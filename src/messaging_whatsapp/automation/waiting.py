@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messaging_whatsapp.automation.firing import Fired, Plan, fire, occasion_key
 from messaging_whatsapp.automation.models import Action, AutoReplyRule, Trigger
 from messaging_whatsapp.inbox.models import (
+    TEAM_SENDERS,
     Contact,
     Conversation,
     Direction,
     Message,
-    SenderType,
     Ticket,
     TicketStatus,
 )
@@ -31,7 +31,6 @@ from messaging_whatsapp.inbox.models import (
 WAITED_ON = timedelta(hours=24)
 # Tickets one rule fires on per pass (the next pass takes the rest).
 PASS_LIMIT = 500
-_ANSWERS = (SenderType.USER.value, SenderType.PHONE.value)
 
 
 async def answer_waiting_customers(session: AsyncSession, now: datetime) -> Fired:
@@ -57,7 +56,7 @@ async def _waiting(session: AsyncSession, rule: AutoReplyRule, now: datetime) ->
         select(Message.id)
         .where(
             Message.ticket_id == Ticket.id,
-            Message.sender_type.in_(_ANSWERS),
+            Message.sender_type.in_(TEAM_SENDERS),
             Message.created_at >= Conversation.last_inbound_at,
         )
         .exists()

@@ -48,6 +48,7 @@ from messaging_whatsapp.followups.schemas import (
 from messaging_whatsapp.inbox.activity import sync_open_tickets
 from messaging_whatsapp.inbox.models import (
     OPEN_TICKET_STATUSES,
+    TEAM_SENDERS,
     Contact,
     Conversation,
     Direction,
@@ -73,8 +74,6 @@ from messaging_whatsapp.tenancy.models import Tenant
 STARTED = "whatsapp_follow_up_started"
 ENDED = "whatsapp_follow_up_ended"
 RUNNING = FollowUpStatus.RUNNING.value
-# Who writes as the team: an agent (or an API key) in the inbox, or someone on the business phone.
-_TEAM_SENDERS = (SenderType.USER.value, SenderType.PHONE.value)
 
 
 @dataclass
@@ -343,7 +342,7 @@ def _stop_conditions() -> list[tuple[CancelReason, ColumnElement[bool]]]:
     wants_person = exists().where(Ticket.id == f.ticket_id, Ticket.wants_person_at >= f.started_at)
     customer_replied = _message_since(Message.direction == Direction.INBOUND.value)
     agent_replied = _message_since(
-        and_(Message.direction == Direction.OUTBOUND.value, Message.sender_type.in_(_TEAM_SENDERS))
+        and_(Message.direction == Direction.OUTBOUND.value, Message.sender_type.in_(TEAM_SENDERS))
     )
     return [
         (CancelReason.TICKET_CLOSED, ticket_closed),

@@ -76,6 +76,11 @@ class SenderType(enum.StrEnum):
     PHONE = "phone"
 
 
+# Written by a person of the business: an agent in the inbox, or someone on the phone itself
+# (what "the team answered" means to automation, follow-ups and the AI replies).
+TEAM_SENDERS = (SenderType.USER.value, SenderType.PHONE.value)
+
+
 class SendState(enum.StrEnum):
     """Where an outbound message is on its way to the provider (null for inbound messages)."""
 

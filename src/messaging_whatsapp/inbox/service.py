@@ -12,7 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messaging_whatsapp.db import utcnow
 from messaging_whatsapp.errors import InvalidInput, NotFound
 from messaging_whatsapp.inbox.chat import REACTION, with_quotes_and_reactions
-from messaging_whatsapp.inbox.models import Contact, Conversation, Message, SenderType, Ticket, TicketStatus
+from messaging_whatsapp.inbox.models import (
+    TEAM_SENDERS,
+    Contact,
+    Conversation,
+    Message,
+    Ticket,
+    TicketStatus,
+)
 from messaging_whatsapp.inbox.schemas import (
     ContactItem,
     ContactRef,
@@ -291,7 +298,7 @@ async def waiting_for_person(session: AsyncSession, ticket_ids: list[str]) -> se
         select(Message.id)
         .where(
             Message.ticket_id == Ticket.id,
-            Message.sender_type.in_([SenderType.USER.value, SenderType.PHONE.value]),
+            Message.sender_type.in_(TEAM_SENDERS),
             Message.created_at >= Ticket.wants_person_at,
         )
         .exists()
