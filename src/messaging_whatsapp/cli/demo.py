@@ -64,24 +64,24 @@ DEMO_NUMBERS = (
 
 DEMO_FAQ_TITLE = "Perguntas frequentes da Loja Demo"
 DEMO_FAQ = """
-## Horário de atendimento
-Atendemos de segunda a sexta, das 8h às 18h, e aos sábados, das 9h às 13h. Não abrimos aos domingos
+## Qual o horário de atendimento? Que horas vocês abrem?
+Abrimos de segunda a sexta, das 8h às 18h, e aos sábados, das 9h às 13h. Não abrimos aos domingos
 nem nos feriados nacionais.
 
-## Entrega
-Entregamos em todo o Brasil pelos Correios e por transportadora. Na cidade de São Paulo a entrega
-leva de 1 a 2 dias úteis; nas demais capitais, de 3 a 7 dias úteis. O frete é grátis nas compras
-acima de R$ 199,00.
+## Qual o prazo de entrega? Quanto custa o frete?
+Entregamos em todo o Brasil pelos Correios e por transportadora. Na cidade de São Paulo (SP) o
+prazo de entrega é de 1 a 2 dias úteis; nas demais capitais, de 3 a 7 dias úteis. O frete é grátis
+nas compras acima de R$ 199,00.
 
-## Trocas e devoluções
+## Posso trocar ou devolver um produto?
 Você pode trocar ou devolver um produto em até 30 dias depois de recebê-lo, sem custo, desde que
 esteja sem uso e na embalagem original. Basta pedir a troca aqui pelo WhatsApp com o número do
 pedido.
 
-## Formas de pagamento
+## Quais as formas de pagamento? Aceitam Pix?
 Aceitamos Pix (com 5% de desconto), cartão de crédito em até 6 vezes sem juros e boleto bancário.
 
-## Rastreio do pedido
+## Como rastrear meu pedido?
 O código de rastreio é enviado por e-mail assim que o pedido sai do nosso depósito, em até 2 dias
 úteis depois da confirmação do pagamento.
 """
@@ -203,7 +203,9 @@ async def _demo_automation(session: AsyncSession, tenant_id: str) -> None:
 
 
 async def _demo_knowledge(context: EngineContext, session: AsyncSession, tenant_id: str) -> None:
-    """A small store FAQ in the knowledge base, for the AI replies to answer from."""
+    """A small store FAQ in the knowledge base, for the AI replies to answer from. Its headings
+    are the customers' own questions, as a FAQ should be: the handoff decision weighs the words a
+    question shares with the base (README, "AI replies")."""
     drafts = chunk_prose(DEMO_FAQ_TITLE, DEMO_FAQ)
     embedder = embedder_for(context.settings)
     await knowledge_service.create_document(
