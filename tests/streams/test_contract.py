@@ -138,11 +138,18 @@ async def test_concurrent_appends_and_reads_lose_and_duplicate_nothing(streams: 
 async def test_unacked_entry_is_reclaimed_after_the_visibility_timeout(streams: Streams, stream: str) -> None:
     await streams.ensure_group(stream, "g")
     [entry_id] = await streams.append_many(stream, [{"a": "1"}])
+    handed_out = time.monotonic()
     [first] = await streams.read(stream, "g", "dead", count=1)
 
-    assert await streams.read(stream, "g", "alive", count=1) == [], "reclaimed before the timeout"
-    await asyncio.sleep(PAST_VISIBILITY_S)
-    [again] = await streams.read(stream, "g", "alive", count=1)
+    early = await streams.read(stream, "g", "alive", count=1)
+    # Judged only when that read came in time (a loaded machine may take longer than the timeout,
+    # and then this read rightly reclaims it).
+    if time.monotonic() - handed_out < VISIBILITY_MS / 1000:
+        assert early == [], "reclaimed before the timeout"
+    if not early:
+        await asyncio.sleep(PAST_VISIBILITY_S)
+        early = await streams.read(stream, "g", "alive", count=1)
+    [again] = early
 
     assert (first.id, first.deliveries) == (entry_id, 1)
     assert (again.id, again.fields, again.deliveries) == (entry_id, {"a": "1"}, 2)

@@ -210,7 +210,7 @@ async def test_an_automatic_answer_is_the_assistants_with_its_sources_in_chat_an
         await expect(item.locator("[data-testid=preview-ai]")).to_have_text("AI:", timeout=LIVE)
         await item.click()
         answer = page.locator(f"{MESSAGE}[data-direction=outbound]").first
-        await expect(answer).to_have_class(re.compile(r"\bsender-ai\b"))
+        await expect(answer).to_have_class(re.compile(r"\bsender-ai\b"), timeout=LIVE)
         await expect(answer.locator("[data-testid=ai-badge]")).to_have_text("AI")
         await expect(answer.locator(".text")).to_contain_text("<b>grátis</b>")
         await expect(answer.locator("[data-testid=ai-sources] li")).to_have_text([DELIVERY_SOURCE])
